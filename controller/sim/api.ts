@@ -1,0 +1,88 @@
+/**
+ * Public surface of the DEP simulator, fixed up front so that the client's contract tests, the
+ * reconcile tests and `depctl sim` can be written against it. The implementation lives beside it in
+ * controller/sim/ and is exported from controller/sim/index.ts as `startSimulator`.
+ */
+import type { Device, Profile, ServerToken } from '../dep/types.js';
+
+/** Options of one simulated DEP server (one MDM server in Apple Business Manager). */
+export interface SimulatorOptions {
+  /** Host to listen on (default 127.0.0.1). */
+  host?: string;
+  /** Port (default 0: the OS picks a free one). */
+  port?: number;
+  /** Number of seeded devices (default 0). */
+  devices?: number;
+  /** Seed of the pseudo-random fleet generator (default 1); the same seed gives the same fleet. */
+  seed?: number;
+  /** OAuth credentials the simulator accepts; generated from the seed when absent. */
+  token?: ServerToken;
+  /** Session lifetime in milliseconds (default 30 minutes; at least 3 minutes for MicroMDM). */
+  sessionTtlMs?: number;
+  /** Clock in epoch milliseconds (default Date.now); tests pass a fake clock to age sessions and cursors. */
+  now?: () => number;
+  /** Server name and organisation reported by GET /account. */
+  serverName?: string;
+  orgName?: string;
+}
+
+/** Faults that can be injected; each applies to the next matching requests until cleared. */
+export interface FaultSpec {
+  /** Added latency in milliseconds for every request. */
+  latencyMs?: number;
+  /** Answer the next N requests (optionally only for this path) with this HTTP status. */
+  httpStatus?: { status: 500 | 502 | 503 | 504 | 429; count: number; path?: string; retryAfter?: string };
+  /** Reset (destroy) the next N connections without answering. */
+  connectionResets?: { count: number; path?: string };
+  /** Assign calls answer THROTTLED for these serials (with retry_after_seconds) until cleared. */
+  throttledSerials?: { serials: string[]; retryAfterSeconds: number };
+  /** Assign answers FAILED for these serials until cleared. */
+  failedSerials?: string[];
+  /** Every existing session is invalidated (next call gets 401; with `forbidden` 403 FORBIDDEN like depsim after a restart). */
+  expireSessions?: { forbidden?: boolean };
+  /** /session and every call answer 403 T_C_NOT_SIGNED until cleared. */
+  termsNotSigned?: boolean;
+  /** The token is revoked: /session answers 401 token_rejected, calls 403 token_rejected. */
+  tokenRevoked?: boolean;
+}
+
+/** Actions an administrator would take in the Apple Business Manager portal. */
+export interface PortalActions {
+  /** Adds devices to this server (generated ones, or the given records); emits sync `added` events. */
+  addDevices(devices: number | Partial<Device>[]): Device[];
+  /** Moves devices to another MDM server (emits `deleted`). */
+  moveAway(serials: string[]): void;
+  /** Moves devices back from another server (emits `modified`, as Apple does). */
+  moveIn(serials: string[]): void;
+  /** Changes a device's profile out of band (another tool or the portal); emits `modified`. */
+  setProfile(serial: string, profileUuid: string | null): void;
+  /** Marks a device as having pulled its profile (profile_status `pushed`). */
+  markPushed(serial: string): void;
+  /** Forgets a defined profile (GET returns NOT_FOUND, assign 404). */
+  forgetProfile(profileUuid: string): void;
+}
+
+/** Read-only view of the simulator's state, for assertions. */
+export interface SimulatorInspect {
+  device(serial: string): Device | undefined;
+  deviceCount(): number;
+  profile(profileUuid: string): (Profile & { profile_uuid: string }) | undefined;
+  profileCount(): number;
+  /** Requests received, by `METHOD path` (e.g. `POST /profile/devices`), since start or reset. */
+  requestCounts(): Record<string, number>;
+  resetRequestCounts(): void;
+}
+
+/** A running simulator. */
+export interface RunningSimulator {
+  /** Base URL, e.g. `http://127.0.0.1:43817` (Apple's paths are served at `/`). */
+  readonly url: string;
+  /** The OAuth credentials it accepts (the decrypted server token). */
+  readonly token: ServerToken;
+  readonly portal: PortalActions;
+  readonly inspect: SimulatorInspect;
+  /** Sets faults (merged with those set before). */
+  injectFaults(faults: FaultSpec): void;
+  clearFaults(): void;
+  close(): Promise<void>;
+}
