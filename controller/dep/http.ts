@@ -1,0 +1,107 @@
+/**
+ * One HTTP exchange with the DEP service over undici: per-request timeout, caller abort, the whole
+ * body read as text, and a metrics event. No retries and no authentication here (see retry.ts and
+ * transport.ts).
+ */
+import { request, type Dispatcher } from 'undici';
+import { DepNetworkError, DepTimeoutError } from './errors.js';
+import { redact } from '../util/redact.js';
+
+/** An event per HTTP exchange, for metrics (Prometheus counters and histograms later). */
+export interface DepRequestEvent {
+  method: string;
+  /** Apple's path without query, e.g. `/server/devices`. */
+  endpoint: string;
+  status: number | 'network-error';
+  durationMs: number;
+  /** Bytes of response body received (0 on network errors). */
+  responseBytes: number;
+}
+
+/** A request ready to send. */
+export interface HttpExchange {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** Full URL, with query. */
+  url: string;
+  /** Path without query, used in errors and metrics. */
+  endpoint: string;
+  headers: Record<string, string>;
+  /** JSON text; kept as a string so it can be replayed after re-authentication or a retry. */
+  body?: string;
+  signal?: AbortSignal;
+}
+
+/** A response as text, with lower-cased header names. */
+export interface HttpResult {
+  status: number;
+  headers: Record<string, string | undefined>;
+  body: string;
+}
+
+/** Settings shared by every exchange of one client. */
+export interface HttpSettings {
+  dispatcher: Dispatcher;
+  timeoutMs: number;
+  onRequest?: (e: DepRequestEvent) => void;
+  /** Secret values to scrub from network error messages. */
+  secrets: () => readonly (string | undefined)[];
+}
+
+/**
+ * Sends one request and reads the whole response. Throws `DepTimeoutError` when no complete response
+ * arrives within `timeoutMs`, `DepNetworkError` when the connection fails, and the caller's abort
+ * reason when `signal` aborts.
+ */
+export async function exchange(settings: HttpSettings, req: HttpExchange): Promise<HttpResult> {
+  req.signal?.throwIfAborted();
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(), settings.timeoutMs);
+  const signal = req.signal ? AbortSignal.any([req.signal, timeout.signal]) : timeout.signal;
+  const started = performance.now();
+  const report = (status: number | 'network-error', responseBytes: number): void =>
+    settings.onRequest?.({
+      method: req.method,
+      endpoint: req.endpoint,
+      status,
+      durationMs: performance.now() - started,
+      responseBytes,
+    });
+  try {
+    const res = await request(req.url, {
+      method: req.method,
+      headers: req.headers,
+      body: req.body,
+      dispatcher: settings.dispatcher,
+      signal,
+    });
+    const buf = Buffer.from(await res.body.arrayBuffer());
+    report(res.statusCode, buf.length);
+    return { status: res.statusCode, headers: flattenHeaders(res.headers), body: buf.toString('utf8') };
+  } catch (err) {
+    // The caller's abort wins over everything: it is not a failure of Apple's service.
+    if (req.signal?.aborted) throw req.signal.reason;
+    report('network-error', 0);
+    if (timeout.signal.aborted) throw new DepTimeoutError(req.method, req.endpoint, settings.timeoutMs);
+    const code = errorCode(err);
+    const detail = redact(err instanceof Error ? err.message : String(err), settings.secrets());
+    throw new DepNetworkError(req.method, req.endpoint, code, detail);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(headers)) out[k.toLowerCase()] = Array.isArray(v) ? v[v.length - 1] : v;
+  return out;
+}
+
+/** The most specific error code of an undici error: its cause's system code (ECONNRESET) or its own. */
+function errorCode(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const cause = (err as { cause?: unknown }).cause;
+  const causeCode = typeof cause === 'object' && cause !== null ? (cause as { code?: unknown }).code : undefined;
+  if (typeof causeCode === 'string') return causeCode;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' ? code : undefined;
+}
