@@ -109,7 +109,7 @@ export function createDepClient(opts: DepClientOptions): DepClient {
     onRequest: opts.onRequest,
   });
 
-  const page = (path: '/server/devices' | '/devices/sync', req: PageRequest, o?: CallOptions): Promise<FetchDeviceResponse> => {
+  const page = async (path: '/server/devices' | '/devices/sync', req: PageRequest, o?: CallOptions): Promise<FetchDeviceResponse> => {
     const body: FetchDeviceRequest = {};
     // NanoDEP omits an empty cursor; Apple documents leaving it out on the first fetch.
     if (req.cursor) body.cursor = req.cursor;

@@ -117,6 +117,7 @@ export function createDepTransport(s: TransportSettings): DepTransport {
 
   // Concurrent callers share one /session call; each still honours its own abort signal.
   const getSession = async (signal?: AbortSignal): Promise<string> => {
+    signal?.throwIfAborted();
     if (session) return session;
     pending ??= authenticate().then(
       (t) => {
@@ -199,7 +200,6 @@ function parseJson<T>(endpoint: string, body: string): T {
 
 function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return promise;
-  signal.throwIfAborted();
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
