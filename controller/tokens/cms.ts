@@ -116,7 +116,7 @@ export function decryptEnvelopedData(data: EnvelopedData, key: forge.pki.rsa.Pri
     throw new UnsupportedTokenError('key transport algorithm (only rsaEncryption, PKCS#1 v1.5, is supported)');
   }
   const first = data.recipients[0];
-  throw new WrongKeyError(first ? `encrypted for certificate ${first.issuer}, serial ${first.serialHex}` : undefined);
+  throw new WrongKeyError(first ? `${first.issuer}, serial ${first.serialHex}` : undefined);
 }
 
 /**

@@ -45,12 +45,15 @@ export class TokenError extends Error {
 /** The private key does not decrypt this token: the token was encrypted for another certificate. */
 export class WrongKeyError extends TokenError {
   override readonly name = 'WrongKeyError';
-  constructor(recipient?: string) {
+  constructor(
+    /** The certificate the token was encrypted to (issuer and serial; public information). */
+    readonly recipient?: string,
+  ) {
     super(
       'wrong_key',
-      'the private key does not decrypt this token: it was encrypted for a different certificate' +
-        (recipient ? ` (${recipient})` : '') +
-        '; use the key whose certificate was uploaded to this MDM server in Apple Business Manager',
+      'the private key does not decrypt this token: ' +
+        (recipient ? `the token was encrypted for the certificate ${recipient}` : 'it was encrypted for another certificate') +
+        '; use the private key of the certificate uploaded to this MDM server in Apple Business Manager',
     );
   }
 }
