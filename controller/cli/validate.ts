@@ -1,6 +1,27 @@
+import { Option } from 'commander';
+import { resolve } from 'node:path';
 import type { Register } from './program.js';
+import { ExitCode } from './io.js';
+import { loadConfig } from '../config/load.js';
+import { PROBLEM_FORMATS, renderGithub, renderJson, renderText, type ProblemFormat } from './views/problems.js';
 
-/** Registers `depctl validate`. */
-export const registerValidate: Register = (program) => {
-  program.command('validate [dir]').description('validate a config repository offline').action(() => {});
+const renderers = { text: renderText, json: renderJson, github: renderGithub } as const;
+
+/**
+ * Registers `depctl validate [DIR]`: offline checks of a config repository. Prints every problem as
+ * `path:line:col: severity: message`; exits 0 when valid (warnings allowed), 1 when invalid, 2 on usage errors.
+ */
+export const registerValidate: Register = (program, io, setExit) => {
+  program
+    .command('validate')
+    .description('check a config repository offline: schemas, references, serials and Apple\'s rules')
+    .argument('[dir]', 'config directory', '.')
+    .addOption(new Option('--format <format>', 'output format').choices(PROBLEM_FORMATS).default('text'))
+    .option('--warnings-as-errors', 'treat warnings as errors (exit 1 on any warning)', false)
+    .action(async (dir: string, opts: { format: ProblemFormat; warningsAsErrors: boolean }) => {
+      const result = await loadConfig(resolve(io.cwd, dir));
+      const valid = result.errorCount === 0 && !(opts.warningsAsErrors && result.warningCount > 0);
+      io.stdout(renderers[opts.format](dir, result, valid));
+      setExit(valid ? ExitCode.ok : ExitCode.failure);
+    });
 };

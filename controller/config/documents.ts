@@ -1,0 +1,120 @@
+import { parseAllDocuments, isMap, isScalar, isSeq, type Document, type Node } from 'yaml';
+import type { ProblemSink } from './problems.js';
+import type { SourceFile } from './source.js';
+import { KINDS, type CompiledSchemas, type Kind } from './schemas.js';
+import { reportSchemaErrors } from './schema-errors.js';
+import type { SkipKeyCatalogue } from './skip-keys.js';
+import { findNode, nodeOffset } from './yaml-nodes.js';
+import { didYouMean } from './suggest.js';
+
+/** At most this many alias expansions per document: enough for real use, too few for a "billion laughs". */
+const MAX_ALIAS_COUNT = 100;
+
+/** A depctl document as read from YAML, before cross-checks. */
+export interface ParsedDoc {
+  kind: Kind;
+  /** metadata.name when it is a valid name, even if the rest of the document is invalid. */
+  name: string | undefined;
+  /** True when the document passed its JSON Schema. */
+  valid: boolean;
+  value: Record<string, unknown>;
+  doc: Document;
+  source: SourceFile;
+  /** Offset of the document's first node (for locations). */
+  offset: number;
+}
+
+const YAML_CODE_MESSAGES: Record<string, string> = {
+  TAB_AS_INDENT: 'tabs are not allowed for indentation in YAML; indent with spaces',
+  DUPLICATE_KEY: 'duplicate key',
+  BAD_ALIAS: 'alias refers to an anchor that does not exist',
+};
+
+/** Parses every document of a YAML file, reports YAML and schema problems, and returns the depctl documents. */
+export function parseDocuments(source: SourceFile, schemas: CompiledSchemas, skipKeys: SkipKeyCatalogue, sink: ProblemSink): ParsedDoc[] {
+  const docs = parseAllDocuments(source.text, { prettyErrors: false, uniqueKeys: true, strict: true });
+  const list = Array.isArray(docs) ? docs : [docs];
+  const out: ParsedDoc[] = [];
+  for (const doc of list) {
+    if (doc.errors.length > 0) {
+      for (const e of doc.errors) {
+        const offset = e.pos[0];
+        const code = e.code === 'DUPLICATE_KEY' ? 'duplicate-key' : e.code === 'TAB_AS_INDENT' ? 'yaml-tab' : 'yaml-syntax';
+        const base = YAML_CODE_MESSAGES[e.code] ?? e.message.replace(/\s+at line \d+, column \d+[\s\S]*$/, '');
+        const detail = e.code === 'DUPLICATE_KEY' ? `${base} "${keyText(source.text, e.pos)}" (each key may appear once per mapping)` : base;
+        sink.error(code, source.loc(offset), `YAML: ${detail}`);
+      }
+      continue;
+    }
+    for (const w of doc.warnings) {
+      const code = w.code === 'TAG_RESOLVE_FAILED' ? 'yaml-tag' : 'yaml-syntax';
+      sink.error(code, source.loc(w.pos[0]), `YAML: ${w.message.replace(/\s+at line[\s\S]*$/, '')} (depctl accepts plain YAML only: no custom tags)`);
+    }
+    if (doc.warnings.length > 0) continue;
+    if (doc.contents === null) continue; // an empty document, e.g. a trailing `---`
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    } catch (err) {
+      sink.error('yaml-alias', source.loc(nodeOffset(doc.contents as Node)), `YAML: ${aliasMessage(err)}`);
+      continue;
+    }
+    const parsed = checkHeader(doc, value, source, schemas, sink);
+    if (!parsed) continue;
+    const validate = schemas.validators[parsed.kind];
+    const valid = validate(value) === true;
+    if (!valid) reportSchemaErrors(validate.errors ?? [], { doc, source, value, skipKeys, sink });
+    out.push({ ...parsed, valid, value: value as Record<string, unknown>, doc, source });
+  }
+  return out;
+}
+
+function checkHeader(
+  doc: Document,
+  value: unknown,
+  source: SourceFile,
+  schemas: CompiledSchemas,
+  sink: ProblemSink,
+): { kind: Kind; name: string | undefined; offset: number } | undefined {
+  const offset = nodeOffset(doc.contents as Node);
+  const at = (path: string[]): ReturnType<SourceFile['loc']> => {
+    const f = findNode(doc, path);
+    return source.loc(nodeOffset(f.node ?? f.deepest));
+  };
+  if (!isMap(doc.contents) || value === null || typeof value !== 'object' || Array.isArray(value)) {
+    const what = isSeq(doc.contents) ? 'a list' : isScalar(doc.contents) ? 'a single value' : 'not a mapping';
+    sink.error('not-a-document', source.loc(offset), `document is ${what}; expected a mapping with apiVersion: depctl/v1, kind, metadata and spec`);
+    return undefined;
+  }
+  const v = value as Record<string, unknown>;
+  if (v['apiVersion'] === undefined) {
+    sink.error('api-version', source.loc(offset), 'missing apiVersion (expected "depctl/v1"; is this a depctl document?)');
+    return undefined;
+  }
+  if (v['apiVersion'] !== 'depctl/v1') {
+    sink.error('api-version', at(['apiVersion']), `unsupported apiVersion ${JSON.stringify(v['apiVersion'])}; this depctl reads "depctl/v1"`);
+    return undefined;
+  }
+  const kind = v['kind'];
+  if (typeof kind !== 'string' || !(KINDS as readonly string[]).includes(kind)) {
+    const hint = typeof kind === 'string' ? didYouMean(kind, KINDS) : '';
+    sink.error('unknown-kind', kind === undefined ? source.loc(offset) : at(['kind']), `${kind === undefined ? 'missing kind' : `unknown kind ${JSON.stringify(kind)}`}${hint}; expected one of ${KINDS.join(', ')}`);
+    return undefined;
+  }
+  const meta = v['metadata'];
+  const rawName = meta && typeof meta === 'object' ? (meta as Record<string, unknown>)['name'] : undefined;
+  const namePattern = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+  void schemas;
+  return { kind: kind as Kind, name: typeof rawName === 'string' && namePattern.test(rawName) ? rawName : undefined, offset };
+}
+
+function keyText(text: string, pos: [number, number]): string {
+  const line = text.slice(pos[0], text.indexOf('\n', pos[0]) === -1 ? undefined : text.indexOf('\n', pos[0]));
+  return (line.split(':')[0] ?? '').trim().slice(0, 60);
+}
+
+function aliasMessage(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  if (/Excessive alias count/i.test(msg)) return `too many alias expansions (over ${MAX_ALIAS_COUNT}); anchors and aliases may not be used to blow up a document`;
+  return msg.replace(/\s+at line[\s\S]*$/, '');
+}
