@@ -24,6 +24,11 @@ export interface SimulatorOptions {
   /** Server name and organisation reported by GET /account. */
   serverName?: string;
   orgName?: string;
+  /**
+   * Accepted distance between an OAuth `oauth_timestamp` and the clock, in milliseconds (default
+   * 10 minutes; `Infinity` turns the check off, e.g. when a fake clock is far from the client's).
+   */
+  oauthTimestampToleranceMs?: number;
 }
 
 /** Faults that can be injected; each applies to the next matching requests until cleared. */
@@ -44,6 +49,12 @@ export interface FaultSpec {
   termsNotSigned?: boolean;
   /** The token is revoked: /session answers 401 token_rejected, calls 403 token_rejected. */
   tokenRevoked?: boolean;
+  /**
+   * Every `every`-th authenticated response (1 = each) carries a fresh token in the
+   * `X-ADM-Auth-Session` response header, as Apple may; with `revokeOld` (default true) the old token
+   * stops working at once, so a client that does not adopt the new one must authenticate again.
+   */
+  rotateSession?: { every: number; revokeOld?: boolean };
 }
 
 /** Actions an administrator would take in the Apple Business Manager portal. */
@@ -71,6 +82,14 @@ export interface SimulatorInspect {
   /** Requests received, by `METHOD path` (e.g. `POST /profile/devices`), since start or reset. */
   requestCounts(): Record<string, number>;
   resetRequestCounts(): void;
+  /** Number of entries in the operation log that fetch and sync read. */
+  eventCount(): number;
+  /** Number of auth sessions held (live or not yet swept). */
+  sessionCount(): number;
+  /** The faults in force, with their remaining counts. */
+  faults(): FaultSpec;
+  /** The simulator's clock (epoch milliseconds), including any `advanceClock` offset. */
+  now(): number;
 }
 
 /** A running simulator. */
@@ -84,5 +103,7 @@ export interface RunningSimulator {
   /** Sets faults (merged with those set before). */
   injectFaults(faults: FaultSpec): void;
   clearFaults(): void;
+  /** Moves the simulator's clock forward (ages sessions and cursors); also `POST /_sim/clock`. */
+  advanceClock(ms: number): void;
   close(): Promise<void>;
 }

@@ -1,0 +1,134 @@
+/**
+ * HTTP admin endpoints under `/_sim/` (Apple has no such path), so out-of-process tests, demos and
+ * admins running `depctl sim` can drive the portal, faults and clock. No auth: the simulator is a
+ * local tool. Bodies and replies are JSON (`application/json`); errors are `{ "error": "…" }`.
+ *
+ * | method | path | body | does |
+ * |---|---|---|---|
+ * | GET | /_sim/state | | counts, faults, clock, request counts, account identity |
+ * | GET | /_sim/token | | the decrypted server token the simulator accepts (simulator credentials) |
+ * | POST | /_sim/devices | `{count}` or `{devices:[Partial<Device>]}` | portal: add devices (sync `added`) |
+ * | GET | /_sim/devices/SERIAL | | the device record (all fields), 404 when not on the server |
+ * | POST | /_sim/devices/move-away | `{serials}` | portal: move to another server (sync `deleted`) |
+ * | POST | /_sim/devices/move-in | `{serials}` | portal: move here (sync `modified` only) |
+ * | PUT | /_sim/devices/SERIAL/profile | `{profile_uuid: string \| null}` | out-of-band profile change |
+ * | POST | /_sim/devices/SERIAL/pushed | | the device pulled its profile (`pushed`) |
+ * | GET / DELETE | /_sim/profiles/UUID | | read / forget a profile |
+ * | GET / POST / DELETE | /_sim/faults | FaultSpec (POST merges) | read / inject / clear faults |
+ * | GET / DELETE | /_sim/requests | | request counts by `METHOD path` / reset them |
+ * | POST | /_sim/clock | `{advanceMs}` | move the simulator clock forward |
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Device } from '../dep/types.js';
+import type { FaultSpec, RunningSimulator } from './api.js';
+import type { SimContext } from './context.js';
+import { MALFORMED, isObject, parseJson, readBody } from './http-util.js';
+
+type Reply = { status: number; body: unknown };
+
+function json(res: ServerResponse, { status, body }: Reply): void {
+  const text = JSON.stringify(body ?? null);
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+const bad = (message: string): Reply => ({ status: 400, body: { error: message } });
+const notFound = (message: string): Reply => ({ status: 404, body: { error: message } });
+
+function serialsOf(body: unknown): string[] | undefined {
+  return isObject(body) && Array.isArray(body.serials) && body.serials.every((s) => typeof s === 'string') ? (body.serials as string[]) : undefined;
+}
+
+/** Replaces the serial or UUID segment by `:id` (`devices/C02…/profile` gives `devices/:id/profile`). */
+function pattern(parts: string[]): string {
+  return parts.map((p, i) => (i === 1 && !p.startsWith('move-') ? ':id' : p)).join('/');
+}
+
+function route(ctx: SimContext, sim: RunningSimulator, method: string, parts: string[], body: unknown): Reply {
+  const b = parts[1];
+  switch (`${method} ${pattern(parts)}`) {
+    case 'GET state':
+      return {
+        status: 200,
+        body: {
+          url: sim.url,
+          account: { server_name: ctx.account.server_name, server_uuid: ctx.account.server_uuid, org_name: ctx.account.org_name },
+          now: new Date(ctx.now()).toISOString(),
+          devices: sim.inspect.deviceCount(),
+          profiles: sim.inspect.profileCount(),
+          events: sim.inspect.eventCount(),
+          sessions: sim.inspect.sessionCount(),
+          faults: sim.inspect.faults(),
+          requests: sim.inspect.requestCounts(),
+        },
+      };
+    case 'GET token':
+      return { status: 200, body: sim.token };
+    case 'POST devices': {
+      if (!isObject(body)) return bad('expected {count} or {devices}');
+      if (typeof body.count === 'number') return { status: 200, body: { devices: sim.portal.addDevices(body.count) } };
+      if (Array.isArray(body.devices) && body.devices.every(isObject)) return { status: 200, body: { devices: sim.portal.addDevices(body.devices as Partial<Device>[]) } };
+      return bad('expected {count} or {devices}');
+    }
+    case 'GET devices/:id': {
+      const d = sim.inspect.device(b ?? '');
+      return d ? { status: 200, body: d } : notFound(`device ${b} is not on this server`);
+    }
+    case 'POST devices/move-away':
+    case 'POST devices/move-in': {
+      const serials = serialsOf(body);
+      if (!serials) return bad('expected {serials: [...]}');
+      if (b === 'move-away') sim.portal.moveAway(serials);
+      else sim.portal.moveIn(serials);
+      return { status: 200, body: { serials } };
+    }
+    case 'PUT devices/:id/profile': {
+      if (!isObject(body) || !(typeof body.profile_uuid === 'string' || body.profile_uuid === null)) return bad('expected {profile_uuid: string|null}');
+      sim.portal.setProfile(b ?? '', body.profile_uuid);
+      return { status: 200, body: sim.inspect.device(b ?? '') };
+    }
+    case 'POST devices/:id/pushed':
+      sim.portal.markPushed(b ?? '');
+      return { status: 200, body: sim.inspect.device(b ?? '') };
+    case 'GET profiles/:id': {
+      const p = sim.inspect.profile(b ?? '');
+      return p ? { status: 200, body: p } : notFound(`profile ${b} is not known`);
+    }
+    case 'DELETE profiles/:id':
+      sim.portal.forgetProfile(b ?? '');
+      return { status: 200, body: { forgotten: b } };
+    case 'GET faults':
+      return { status: 200, body: sim.inspect.faults() };
+    case 'POST faults':
+      if (!isObject(body)) return bad('expected a FaultSpec object');
+      sim.injectFaults(body as FaultSpec);
+      return { status: 200, body: sim.inspect.faults() };
+    case 'DELETE faults':
+      sim.clearFaults();
+      return { status: 200, body: {} };
+    case 'GET requests':
+      return { status: 200, body: sim.inspect.requestCounts() };
+    case 'DELETE requests':
+      sim.inspect.resetRequestCounts();
+      return { status: 200, body: {} };
+    case 'POST clock':
+      if (!isObject(body) || typeof body.advanceMs !== 'number' || !(body.advanceMs >= 0)) return bad('expected {advanceMs: number >= 0}');
+      sim.advanceClock(body.advanceMs);
+      return { status: 200, body: { now: new Date(ctx.now()).toISOString() } };
+    default:
+      return notFound(`no admin endpoint ${method} /_sim/${parts.join('/')}`);
+  }
+}
+
+/** Handles a request under `/_sim/`. Portal errors (unknown serial…) answer 400 with their message. */
+export async function handleAdmin(ctx: SimContext, sim: RunningSimulator, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  const parts = url.pathname.split('/').slice(2).filter((p) => p !== '').map(decodeURIComponent);
+  const raw = await readBody(req);
+  const body = raw === undefined ? MALFORMED : parseJson(raw);
+  if (body === MALFORMED) return json(res, bad('body is not JSON'));
+  try {
+    json(res, route(ctx, sim, req.method ?? 'GET', parts, body));
+  } catch (err) {
+    json(res, bad(err instanceof Error ? err.message : String(err)));
+  }
+}
