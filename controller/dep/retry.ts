@@ -3,6 +3,11 @@
  * timeouts, 5xx and 429. Never a 4xx other than 429 — Apple's 4xx codes describe the request, and
  * sending it again cannot change the answer. Delays grow exponentially with jitter, and a
  * `Retry-After` (seconds or HTTP date) is honoured. Attempts and total time are both bounded.
+ *
+ * Every endpoint is retried, POST /profile included. Assign, remove, details and disown are idempotent
+ * per serial; define is not (each define mints a new UUID, dep-protocol.md section 3), so a define
+ * whose response was lost may leave an unused profile behind. That is harmless: Apple has no profile
+ * list, and only the UUID we receive is recorded and assigned.
  */
 import { backoffDelay, parseRetryAfter } from '../util/backoff.js';
 import { sleep as realSleep, type SleepFn } from '../util/sleep.js';

@@ -13,12 +13,15 @@ beforeEach(async () => {
   fake = await startFakeDep();
   agent = new Agent();
   client = createDepClient({ baseUrl: fake.url, token: TEST_TOKEN, dispatcher: agent, retry: { maxAttempts: 1 } });
-  fake.expectSession('S');
 });
 
 afterEach(async () => {
-  await agent.close();
-  await fake.close();
+  try {
+    fake.assertDone();
+  } finally {
+    await agent.close();
+    await fake.close();
+  }
 });
 
 const serials = (n: number, prefix = 'SER'): string[] => Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(6, '0')}`);
@@ -28,6 +31,7 @@ const statuses = (req: Recorded, status: string): Record<string, string> =>
 
 describe('serial batching', () => {
   it('assigns 2500 serials in 3 calls of at most 1000 and merges the results', async () => {
+    fake.expectSession('S');
     for (let i = 0; i < 3; i++) {
       fake.expect('POST', '/profile/devices', (req) => ({ status: 200, body: { profile_uuid: 'P1', devices: statuses(req, 'SUCCESS') } }));
     }
@@ -43,6 +47,7 @@ describe('serial batching', () => {
   });
 
   it('returns THROTTLED serials and the largest retry_after_seconds as data', async () => {
+    fake.expectSession('S');
     fake
       .expect('POST', '/profile/devices', (req) => ({ status: 200, body: { profile_uuid: 'P1', devices: statuses(req, 'SUCCESS') } }))
       .expect('POST', '/profile/devices', (req) => ({
@@ -57,6 +62,7 @@ describe('serial batching', () => {
   });
 
   it('sends duplicates once and no request at all for an empty list', async () => {
+    fake.expectSession('S');
     fake.expect('POST', '/devices', (req) => ({ status: 200, body: { devices: Object.fromEntries(bodyOf(req).devices.map((s) => [s, { response_status: 'SUCCESS' }])) } }));
     await client.deviceDetails(['A', 'B', 'A']);
     expect(bodyOf(fake.requests.at(-1)).devices).toEqual(['A', 'B']);
@@ -66,6 +72,7 @@ describe('serial batching', () => {
   });
 
   it('removes profiles with DELETE and a JSON body', async () => {
+    fake.expectSession('S');
     fake.expect('DELETE', '/profile/devices', (req) => ({ status: 200, body: { devices: statuses(req, 'SUCCESS') } }));
     await expect(client.removeProfile(['A'])).resolves.toEqual({ devices: { A: 'SUCCESS' } });
     expect(JSON.parse(fake.requests.at(-1)?.body ?? '')).toEqual({ devices: ['A'] });
@@ -73,6 +80,7 @@ describe('serial batching', () => {
   });
 
   it('defines a profile with more than 1000 devices by assigning the rest in batches', async () => {
+    fake.expectSession('S');
     fake
       .expect('POST', '/profile', (req) => ({ status: 200, body: { profile_uuid: 'NEW', devices: statuses(req, 'SUCCESS') } }))
       .expect('POST', '/profile/devices', (req) => ({ status: 200, body: { profile_uuid: 'NEW', devices: statuses(req, 'SUCCESS') } }));
@@ -95,6 +103,7 @@ describe('disown', () => {
   });
 
   it('disowns with the flag', async () => {
+    fake.expectSession('S');
     fake.expect('POST', '/devices/disown', { status: 200, body: { devices: { A: 'SUCCESS' } } });
     await expect(client.disownDevices(['A'], { confirm: true })).resolves.toEqual({ devices: { A: 'SUCCESS' } });
     fake.assertDone();
@@ -103,6 +112,7 @@ describe('disown', () => {
 
 describe('profiles', () => {
   it('normalises un-prefixed booleans from GET /profile to is_*', async () => {
+    fake.expectSession('S');
     fake.expect('GET', '/profile', { status: 200, body: { profile_uuid: 'P', profile_name: 'n', url: 'u', supervised: true, mdm_removable: false, is_mandatory: true, mandatory: false } });
     const p = await client.getProfile('P');
     expect(fake.requests.at(-1)?.query.get('profile_uuid')).toBe('P');
@@ -113,6 +123,7 @@ describe('profiles', () => {
 
 describe('fetch iterator', () => {
   it('follows more_to_follow with the returned cursors', async () => {
+    fake.expectSession('S');
     fake
       .expect('POST', '/server/devices', { status: 200, body: { cursor: 'c1', devices: [{ serial_number: 'A', model: 'm' }], fetched_until: 't', more_to_follow: true } })
       .expect('POST', '/server/devices', { status: 200, body: { cursor: 'c2', devices: [{ serial_number: 'B', model: 'm' }], fetched_until: 't', more_to_follow: false } });
@@ -126,6 +137,7 @@ describe('fetch iterator', () => {
   });
 
   it('stops with DepProtocolError when Apple echoes the same cursor with more_to_follow', async () => {
+    fake.expectSession('S');
     const page = { cursor: 'same', devices: [], fetched_until: 't', more_to_follow: true };
     fake.expect('POST', '/server/devices', { status: 200, body: page }).expect('POST', '/server/devices', { status: 200, body: page });
     const pages: unknown[] = [];
@@ -158,6 +170,7 @@ describe("Apple's real responses (test/fixtures/apple)", () => {
   });
 
   it('parses each through the client', async () => {
+    fake.expectSession('S');
     fake
       .expect('GET', '/account', { status: 200, body: read('account_response.json') })
       .expect('POST', '/server/devices', { status: 200, body: read('device_response.json') })

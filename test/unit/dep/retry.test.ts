@@ -42,8 +42,12 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  await agent.close();
-  await fake.close();
+  try {
+    fake.assertDone();
+  } finally {
+    await agent.close();
+    await fake.close();
+  }
 });
 
 describe('retries', () => {

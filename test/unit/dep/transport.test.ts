@@ -30,8 +30,12 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  await agent.close();
-  await fake.close();
+  try {
+    fake.assertDone();
+  } finally {
+    await agent.close();
+    await fake.close();
+  }
 });
 
 describe('headers and session', () => {
