@@ -68,7 +68,8 @@ async function inspectToken(io: CliIo, file: string, opts: { key?: string; forma
     return fail(err.code, `${where}: ${err.message}`, ExitCode.failure);
   }
 
-  const summary = summarizeToken(opened.token, new Date());
+  const now = new Date();
+  const summary = summarizeToken(opened.token, now);
   const status = summary.expired ? 'expired' : summary.daysLeft < EXPIRY_WARNING_DAYS ? 'expiring' : 'valid';
   const report: InspectJson = {
     file: tokenPath,
@@ -79,7 +80,7 @@ async function inspectToken(io: CliIo, file: string, opts: { key?: string; forma
     ...summary,
     status,
   };
-  io.stdout(opts.format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderText(report));
+  io.stdout(opts.format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderText(report, now));
   if (summary.expired) {
     io.stderr(
       `depctl: the token expired on ${summary.expiresAt}; download a new token for this MDM server in Apple Business Manager\n`,
@@ -96,8 +97,10 @@ const FORMAT_NAMES: Record<OpenedServerToken['format'], string> = {
   plaintext: 'decrypted token (not encrypted)',
 };
 
-function renderText(r: InspectJson): string {
-  const days = r.expired ? `expired ${-r.daysLeft} day(s) ago` : `${r.daysLeft} day(s) left`;
+function renderText(r: InspectJson, now: Date): string {
+  // daysLeft rounds down, so count the days since expiry separately: 3 days and 1 hour ago is "3".
+  const since = Math.floor((now.getTime() - Date.parse(r.expiresAt)) / 86_400_000);
+  const days = !r.expired ? `${r.daysLeft} day(s) left` : since === 0 ? 'expired today' : `expired ${since} day(s) ago`;
   const status = { valid: 'valid', expiring: `valid, expires within ${EXPIRY_WARNING_DAYS} days: renew it soon`, expired: 'EXPIRED' }[r.status];
   const lines = [
     ['Token file', r.file],
