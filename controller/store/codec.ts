@@ -1,0 +1,92 @@
+/**
+ * Conversions shared by the SQL backends: the typed device columns derived from Apple's record, and
+ * time values. Only what is queried becomes a column; the full record is kept as JSON so no DEP
+ * field (including ones Apple adds later) is lost.
+ */
+import type { Device } from '../dep/types.js';
+import type { DeviceFilter } from './ports.js';
+
+/** The typed columns of a device row, derived from Apple's record. */
+export interface DeviceColumns {
+  serial: string;
+  profileUuid: string | null;
+  profileStatus: string | null;
+  deviceFamily: string | null;
+  os: string | null;
+  model: string | null;
+  /** `op_date` (sync only) in epoch milliseconds, or null when absent or unparseable. */
+  opDate: number | null;
+}
+
+/** Extracts the typed columns from a device record (values verbatim, `op_date` parsed). */
+export function deviceColumns(device: Device): DeviceColumns {
+  const opDate = device.op_date === undefined ? Number.NaN : Date.parse(device.op_date);
+  return {
+    serial: device.serial_number,
+    profileUuid: device.profile_uuid ?? null,
+    profileStatus: device.profile_status ?? null,
+    deviceFamily: device.device_family ?? null,
+    os: device.os ?? null,
+    model: device.model ?? null,
+    opDate: Number.isNaN(opDate) ? null : opDate,
+  };
+}
+
+/** SQL column for each `DeviceFilter` key (identical in both SQL dialects). */
+export const FILTER_COLUMNS = {
+  profileUuid: 'profile_uuid',
+  profileStatus: 'profile_status',
+  deviceFamily: 'device_family',
+  os: 'os',
+  model: 'model',
+} as const satisfies Record<keyof DeviceFilter, string>;
+
+/** The filter's entries with a defined value, as [column, value] pairs in a stable order. */
+export function filterEntries(filter: DeviceFilter | undefined): Array<[string, string | null]> {
+  if (!filter) return [];
+  const out: Array<[string, string | null]> = [];
+  for (const key of Object.keys(FILTER_COLUMNS) as Array<keyof DeviceFilter>) {
+    const value = filter[key];
+    if (value !== undefined) out.push([FILTER_COLUMNS[key], value]);
+  }
+  return out;
+}
+
+/** True when a device matches every given filter (the memory backend's version of the SQL). */
+export function matchesFilter(columns: DeviceColumns, filter: DeviceFilter | undefined): boolean {
+  if (!filter) return true;
+  const checks: Array<[string | null | undefined, string | null]> = [
+    [filter.profileUuid, columns.profileUuid],
+    [filter.profileStatus, columns.profileStatus],
+    [filter.deviceFamily, columns.deviceFamily],
+    [filter.os, columns.os],
+    [filter.model, columns.model],
+  ];
+  return checks.every(([want, have]) => want === undefined || want === have);
+}
+
+/** A Date as epoch milliseconds, keeping null. */
+export function toMs(date: Date | null | undefined): number | null {
+  return date ? date.getTime() : null;
+}
+
+/** Epoch milliseconds (SQLite stores INTEGER) as a Date, keeping null. */
+export function fromMs(ms: number | bigint | null | undefined): Date | null {
+  return ms === null || ms === undefined ? null : new Date(Number(ms));
+}
+
+/** Page size used by `iterateDevices` when the caller gives none. */
+export const DEFAULT_PAGE_SIZE = 5000;
+
+/** Rows per statement when writing devices in bulk (bounded memory and parameter counts). */
+export const WRITE_BATCH = 5000;
+
+/**
+ * Keeps the last entry per serial, in first-seen order. Every backend applies this to per-serial
+ * writes so counts agree and PostgreSQL never touches one row twice in a statement.
+ */
+export function lastBySerial<T extends { serial: string }>(items: readonly T[]): T[] {
+  const last = new Map<string, T>();
+  for (const item of items) last.set(item.serial, item);
+  return items.length === last.size ? [...items] : [...last.values()];
+}

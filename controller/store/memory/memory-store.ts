@@ -1,0 +1,336 @@
+/**
+ * The in-memory store (`memory:`), for unit tests and dry runs. It keeps the same contract as the
+ * SQL backends (the conformance suite checks), including copies on the way in and out so callers
+ * cannot change stored state by mutating a returned object. Several stores may share one
+ * `MemoryDatabase` to act like several connections to the same database.
+ */
+import type { Device } from '../../dep/types.js';
+import { DEFAULT_PAGE_SIZE, deviceColumns, lastBySerial, matchesFilter, type DeviceColumns } from '../codec.js';
+import { StoreError } from '../errors.js';
+import { LATEST_VERSION } from '../migrations/index.js';
+import { checkLimit, pageThrough } from '../paging.js';
+import type {
+  AuditEntry, AuditRecord, CursorState, CursorUpdate, DeviceFilter, DevicePage, DeviceRecord, DeviceResultUpdate,
+  JsonValue, MigrationReport, ProfileIntent, ProfileKey, ProfileRecord, ProfileState, RunRecord, RunResult,
+  RunTrigger, ServerRecord, ServerUpdate, Store,
+} from '../ports.js';
+import { MemoryDatabase, type MemoryDevice } from './memory-database.js';
+
+export { MemoryDatabase } from './memory-database.js';
+
+const profileId = (k: ProfileKey): string => JSON.stringify([k.server, k.name, k.contentHash]);
+const clone = <T>(value: T): T => structuredClone(value);
+
+/** A Store held in process memory. */
+export class MemoryStore implements Store {
+  /** Which backend this is. */
+  readonly backend = 'memory' as const;
+  private readonly db: MemoryDatabase;
+  private readonly held = new Set<string>();
+  private readonly now: () => Date;
+
+  /** Binds a store to a database (a fresh one by default); `now` stamps rows `setCursor` creates. */
+  constructor(db: MemoryDatabase = new MemoryDatabase(), now: () => Date = () => new Date()) {
+    this.db = db;
+    this.now = now;
+  }
+
+  /** See Store.migrate: memory has no schema, but records the version like the SQL backends. */
+  async migrate(): Promise<MigrationReport> {
+    const applied: number[] = [];
+    for (let v = this.db.version + 1; v <= LATEST_VERSION; v++) applied.push(v);
+    this.db.version = Math.max(this.db.version, LATEST_VERSION);
+    return { applied, version: this.db.version };
+  }
+
+  /** See Store.close. */
+  async close(): Promise<void> {
+    for (const name of [...this.held]) await this.releaseLeadership(name);
+  }
+
+  /** See ServerStore.upsertServer. */
+  async upsertServer(name: string, u: ServerUpdate): Promise<ServerRecord> {
+    const row = this.db.server(name, u.at);
+    if (u.tokenFingerprint !== undefined) row.record.tokenFingerprint = u.tokenFingerprint;
+    if (u.tokenExpiresAt !== undefined) row.record.tokenExpiresAt = u.tokenExpiresAt && new Date(u.tokenExpiresAt);
+    if (u.serverUuid !== undefined) row.record.serverUuid = u.serverUuid;
+    row.record.updatedAt = new Date(u.at);
+    return clone(row.record);
+  }
+
+  /** See ServerStore.getServer. */
+  async getServer(name: string): Promise<ServerRecord | undefined> {
+    const row = this.db.servers.get(name);
+    return row && clone(row.record);
+  }
+
+  /** See ServerStore.listServers. */
+  async listServers(): Promise<ServerRecord[]> {
+    return [...this.db.servers.keys()].sort(byteOrder).map((n) => clone(this.db.servers.get(n)!.record));
+  }
+
+  /** See CursorStore.getCursor. */
+  async getCursor(server: string): Promise<CursorState | undefined> {
+    const row = this.db.servers.get(server);
+    return row && clone(row.cursor);
+  }
+
+  /** See CursorStore.setCursor. */
+  async setCursor(server: string, u: CursorUpdate): Promise<CursorState> {
+    const c = this.db.server(server, this.now()).cursor;
+    if (u.cursor !== undefined) c.cursor = u.cursor;
+    if (u.fetchStartedAt !== undefined) c.fetchStartedAt = u.fetchStartedAt && new Date(u.fetchStartedAt);
+    if (u.fetchedAt !== undefined) c.fetchedAt = u.fetchedAt && new Date(u.fetchedAt);
+    if (u.syncedAt !== undefined) c.syncedAt = u.syncedAt && new Date(u.syncedAt);
+    return clone(c);
+  }
+
+  /** See ProfileStore.beginDefine. */
+  async beginDefine(i: ProfileIntent): Promise<{ profile: ProfileRecord; created: boolean }> {
+    const id = profileId(i);
+    const existing = this.db.profiles.get(id);
+    if (existing) return { profile: clone(existing), created: false };
+    const row: ProfileRecord = {
+      server: i.server, name: i.name, contentHash: i.contentHash, state: 'defining', uuid: null,
+      body: clone(i.body), createdAt: new Date(i.at), definedAt: null,
+    };
+    this.db.profiles.set(id, row);
+    return { profile: clone(row), created: true };
+  }
+
+  /** See ProfileStore.completeDefine. */
+  async completeDefine(key: ProfileKey, uuid: string, at: Date): Promise<ProfileRecord> {
+    const row = this.db.profiles.get(profileId(key));
+    if (!row) throw new StoreError('store-not-found', `no profile intent for ${key.server}/${key.name}@${key.contentHash}`);
+    if (row.state === 'defined') {
+      if (row.uuid === uuid) return clone(row);
+      throw new StoreError('store-conflict', `profile ${key.server}/${key.name}@${key.contentHash} is already defined as ${row.uuid}`);
+    }
+    const taken = [...this.db.profiles.values()].some((p) => p.server === key.server && p.uuid === uuid);
+    if (taken) throw new StoreError('store-conflict', `profile UUID ${uuid} is already recorded on ${key.server}`);
+    Object.assign(row, { state: 'defined', uuid, definedAt: new Date(at) });
+    return clone(row);
+  }
+
+  /** See ProfileStore.abandonDefine. */
+  async abandonDefine(key: ProfileKey): Promise<boolean> {
+    const id = profileId(key);
+    if (this.db.profiles.get(id)?.state !== 'defining') return false;
+    return this.db.profiles.delete(id);
+  }
+
+  /** See ProfileStore.getProfile. */
+  async getProfile(key: ProfileKey): Promise<ProfileRecord | undefined> {
+    const row = this.db.profiles.get(profileId(key));
+    return row && clone(row);
+  }
+
+  /** See ProfileStore.getProfileByUuid. */
+  async getProfileByUuid(server: string, uuid: string): Promise<ProfileRecord | undefined> {
+    const row = [...this.db.profiles.values()].find((p) => p.server === server && p.uuid === uuid);
+    return row && clone(row);
+  }
+
+  /** See ProfileStore.listProfiles. */
+  async listProfiles(server: string, filter?: { state?: ProfileState }): Promise<ProfileRecord[]> {
+    return [...this.db.profiles.values()]
+      .filter((p) => p.server === server && (filter?.state === undefined || p.state === filter.state))
+      .sort((a, b) => byteOrder(a.name, b.name) || a.createdAt.getTime() - b.createdAt.getTime() || byteOrder(a.contentHash, b.contentHash))
+      .map(clone);
+  }
+
+  /** See DeviceStore.upsertDevices. */
+  async upsertDevices(server: string, devices: readonly Device[], at: Date): Promise<number> {
+    const table = this.db.deviceTable(server);
+    for (const d of devices) {
+      const old = table.rows.get(d.serial_number);
+      const columns: DeviceColumns = deviceColumns(d);
+      if (!old) table.sorted = null;
+      table.rows.set(d.serial_number, {
+        columns,
+        device: clone(d),
+        desiredProfile: old?.desiredProfile ?? null,
+        lastResult: old?.lastResult ?? null,
+        retryNotBefore: old?.retryNotBefore ?? null,
+        observedAt: new Date(at),
+      });
+    }
+    return devices.length;
+  }
+
+  /** See DeviceStore.deleteDevices. */
+  async deleteDevices(server: string, serials: readonly string[]): Promise<number> {
+    const table = this.db.deviceTable(server);
+    let n = 0;
+    for (const s of serials) if (table.rows.delete(s)) n++;
+    if (n > 0) table.sorted = null;
+    return n;
+  }
+
+  /** See DeviceStore.getDevice. */
+  async getDevice(server: string, serial: string): Promise<DeviceRecord | undefined> {
+    const row = this.db.devices.get(server)?.rows.get(serial);
+    return row && toRecord(server, serial, row);
+  }
+
+  /** See DeviceStore.countDevices. */
+  async countDevices(server: string, filter?: DeviceFilter): Promise<number> {
+    const table = this.db.devices.get(server);
+    if (!table) return 0;
+    if (!filter) return table.rows.size;
+    let n = 0;
+    for (const row of table.rows.values()) if (matchesFilter(row.columns, filter)) n++;
+    return n;
+  }
+
+  /** See DeviceStore.listDevices. */
+  async listDevices(server: string, page: { after?: string | null; limit: number; filter?: DeviceFilter }): Promise<DevicePage> {
+    const limit = checkLimit(page.limit);
+    const table = this.db.deviceTable(server);
+    const serials = this.db.sortedSerials(server);
+    let i = lowerBound(serials, page.after ?? null);
+    const devices: DeviceRecord[] = [];
+    for (; i < serials.length; i++) {
+      const serial = serials[i]!;
+      const row = table.rows.get(serial)!;
+      if (!matchesFilter(row.columns, page.filter)) continue;
+      if (devices.length === limit) return { devices, next: devices[devices.length - 1]!.serial };
+      devices.push(toRecord(server, serial, row));
+    }
+    return { devices, next: null };
+  }
+
+  /** See DeviceStore.iterateDevices. */
+  iterateDevices(server: string, opts: { pageSize?: number; filter?: DeviceFilter } = {}): AsyncIterable<DeviceRecord[]> {
+    const limit = checkLimit(opts.pageSize ?? DEFAULT_PAGE_SIZE);
+    return pageThrough((after) => this.listDevices(server, { after, limit, filter: opts.filter }));
+  }
+
+  /** See DeviceStore.setDesiredProfiles. */
+  async setDesiredProfiles(server: string, desired: ReadonlyArray<{ serial: string; profile: string | null }>): Promise<number> {
+    const rows = this.db.deviceTable(server).rows;
+    let n = 0;
+    for (const d of lastBySerial(desired)) {
+      const row = rows.get(d.serial);
+      if (row) {
+        row.desiredProfile = d.profile;
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** See DeviceStore.recordResults. */
+  async recordResults(server: string, results: readonly DeviceResultUpdate[]): Promise<number> {
+    const rows = this.db.deviceTable(server).rows;
+    let n = 0;
+    for (const r of lastBySerial(results)) {
+      const row = rows.get(r.serial);
+      if (row) {
+        row.lastResult = clone(r.result);
+        row.retryNotBefore = r.retryNotBefore && new Date(r.retryNotBefore);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** See DeviceStore.listDueForRetry. */
+  async listDueForRetry(server: string, now: Date, limit: number): Promise<DeviceRecord[]> {
+    checkLimit(limit);
+    const due: Array<[string, MemoryDevice]> = [];
+    for (const [serial, row] of this.db.deviceTable(server).rows) {
+      if (row.retryNotBefore && row.retryNotBefore.getTime() <= now.getTime()) due.push([serial, row]);
+    }
+    due.sort(([sa, a], [sb, b]) => a.retryNotBefore!.getTime() - b.retryNotBefore!.getTime() || byteOrder(sa, sb));
+    return due.slice(0, limit).map(([serial, row]) => toRecord(server, serial, row));
+  }
+
+  /** See RunStore.startRun. */
+  async startRun(run: { startedAt: Date; commit: string | null; planHash: string | null; trigger: RunTrigger }): Promise<RunRecord> {
+    const record: RunRecord = {
+      id: ++this.db.lastRunId, startedAt: new Date(run.startedAt), finishedAt: null, commit: run.commit,
+      planHash: run.planHash, trigger: run.trigger, result: null, summary: null,
+    };
+    this.db.runs.set(record.id, record);
+    return clone(record);
+  }
+
+  /** See RunStore.finishRun. */
+  async finishRun(id: number, end: { finishedAt: Date; result: RunResult; summary: JsonValue | null }): Promise<RunRecord> {
+    const run = this.db.runs.get(id);
+    if (!run) throw new StoreError('store-not-found', `no run ${id}`);
+    Object.assign(run, { finishedAt: new Date(end.finishedAt), result: end.result, summary: clone(end.summary) });
+    return clone(run);
+  }
+
+  /** See RunStore.getRun. */
+  async getRun(id: number): Promise<RunRecord | undefined> {
+    const run = this.db.runs.get(id);
+    return run && clone(run);
+  }
+
+  /** See RunStore.listRuns. */
+  async listRuns(opts: { limit: number }): Promise<RunRecord[]> {
+    return [...this.db.runs.values()].sort((a, b) => b.id - a.id).slice(0, checkLimit(opts.limit)).map(clone);
+  }
+
+  /** See AuditLog.appendAudit. */
+  async appendAudit(entries: readonly AuditEntry[]): Promise<void> {
+    for (const e of entries) this.db.audit.push({ ...clone(e), seq: this.db.audit.length + 1 });
+  }
+
+  /** See AuditLog.readAudit. */
+  async readAudit(q: { runId?: number; server?: string; serial?: string; afterSeq?: number; limit: number }): Promise<AuditRecord[]> {
+    const limit = checkLimit(q.limit);
+    const out: AuditRecord[] = [];
+    for (const e of this.db.audit.slice(q.afterSeq ?? 0)) {
+      if (out.length === limit) break;
+      if (q.runId !== undefined && e.runId !== q.runId) continue;
+      if (q.server !== undefined && e.server !== q.server) continue;
+      if (q.serial !== undefined && e.serial !== q.serial) continue;
+      out.push(clone(e));
+    }
+    return out;
+  }
+
+  /** See LeaderLock.tryAcquireLeadership: shared by stores on the same MemoryDatabase. */
+  async tryAcquireLeadership(name: string): Promise<boolean> {
+    const holder = this.db.leaders.get(name);
+    if (holder !== undefined && holder !== this) return false;
+    this.db.leaders.set(name, this);
+    this.held.add(name);
+    return true;
+  }
+
+  /** See LeaderLock.releaseLeadership. */
+  async releaseLeadership(name: string): Promise<void> {
+    if (this.db.leaders.get(name) === this) this.db.leaders.delete(name);
+    this.held.delete(name);
+  }
+}
+
+/** Byte-order comparison for ASCII serials (JS compares UTF-16 code units, equal for ASCII). */
+function byteOrder(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Index of the first serial greater than `after` in a sorted array. */
+function lowerBound(sorted: readonly string[], after: string | null): number {
+  if (after === null) return 0;
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! <= after) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function toRecord(server: string, serial: string, row: MemoryDevice): DeviceRecord {
+  return {
+    server, serial, device: clone(row.device), desiredProfile: row.desiredProfile, lastResult: row.lastResult && clone(row.lastResult),
+    retryNotBefore: row.retryNotBefore && new Date(row.retryNotBefore), observedAt: new Date(row.observedAt),
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * PostgreSQL connection settings and the transaction helper. A `schema` (from `?schema=NAME` in the
+ * state URL) is set as the search_path of every connection, so one database can hold several
+ * independent stores (the conformance suite gives each test run its own).
+ */
+import type pg from 'pg';
+import { StoreError } from '../errors.js';
+
+/** Connection settings derived from a state URL. */
+export interface PostgresSettings {
+  /** The URL without depctl's own `schema` parameter. */
+  connectionString: string;
+  /** Schema holding the tables, or null for the server's default search_path. */
+  schema: string | null;
+  /** Maximum pool connections (default 10). */
+  poolSize: number;
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** Splits depctl's `schema` parameter off a `postgres://` URL and validates it. */
+export function postgresSettings(url: string, opts: { schema?: string; poolSize?: number } = {}): PostgresSettings {
+  const parsed = new URL(url);
+  const schema = opts.schema ?? parsed.searchParams.get('schema');
+  parsed.searchParams.delete('schema');
+  if (schema !== null && !SCHEMA_NAME.test(schema)) {
+    throw new StoreError('store-config', `invalid PostgreSQL schema name ${JSON.stringify(schema)} (use lower-case letters, digits, _)`);
+  }
+  return { connectionString: parsed.toString(), schema, poolSize: opts.poolSize ?? 10 };
+}
+
+/** Client configuration for pg.Pool and pg.Client. */
+export function clientConfig(s: PostgresSettings): pg.ClientConfig {
+  return {
+    connectionString: s.connectionString,
+    // Validated above, so quoting cannot be escaped; "$user" is not kept: depctl owns its schema.
+    ...(s.schema ? { options: `-c search_path=${s.schema}` } : {}),
+    application_name: 'depctl',
+  };
+}
+
+/** Runs `fn` in a transaction on one pooled connection, committing on success. */
+export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/** True for a PostgreSQL unique-constraint violation. */
+export function isUniqueViolation(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '23505';
+}
+
+/** A BIGINT or COUNT value (pg returns them as strings) as a number. */
+export function num(value: string | number | null): number {
+  return Number(value);
+}

@@ -1,0 +1,181 @@
+/**
+ * Devices on PostgreSQL. Bulk upserts send one statement per batch of WRITE_BATCH rows as column
+ * arrays expanded by `unnest` (one round trip and one plan per batch, no parameter-count limit),
+ * all batches in one transaction. Reads page by the (server, serial) primary key, `COLLATE "C"`.
+ */
+import type pg from 'pg';
+import type { Device } from '../../dep/types.js';
+import { WRITE_BATCH, deviceColumns, filterEntries, lastBySerial } from '../codec.js';
+import type { DeviceFilter, DevicePage, DeviceRecord, DeviceResultStatus, DeviceResultUpdate } from '../ports.js';
+import { inTransaction } from './connection.js';
+
+/** A devices row as pg returns it (timestamptz → Date, jsonb → object). */
+interface DeviceRow {
+  server: string;
+  serial: string;
+  record: Device;
+  desired_profile: string | null;
+  result_status: string | null;
+  result_at: Date | null;
+  result_apple_status: string | null;
+  retry_not_before: Date | null;
+  observed_at: Date;
+}
+
+const SELECT = `SELECT server, serial, record, desired_profile, result_status, result_at, result_apple_status,
+  retry_not_before, observed_at FROM devices`;
+
+const UPSERT = `INSERT INTO devices
+  (server, serial, profile_uuid, profile_status, device_family, os, model, op_date, record, observed_at)
+  SELECT $1::text, u.serial, u.profile_uuid, u.profile_status, u.device_family, u.os, u.model, u.op_date, u.record::jsonb, $2::timestamptz
+  FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::text[])
+    AS u(serial, profile_uuid, profile_status, device_family, os, model, op_date, record)
+  ON CONFLICT (server, serial) DO UPDATE SET profile_uuid = excluded.profile_uuid,
+    profile_status = excluded.profile_status, device_family = excluded.device_family, os = excluded.os,
+    model = excluded.model, op_date = excluded.op_date, record = excluded.record, observed_at = excluded.observed_at`;
+
+function toRecord(row: DeviceRow): DeviceRecord {
+  return {
+    server: row.server,
+    serial: row.serial,
+    device: row.record,
+    desiredProfile: row.desired_profile,
+    lastResult:
+      row.result_status === null
+        ? null
+        : { status: row.result_status as DeviceResultStatus, at: row.result_at ?? new Date(0), appleStatus: row.result_apple_status },
+    retryNotBefore: row.retry_not_before,
+    observedAt: row.observed_at,
+  };
+}
+
+/** WHERE fragments for a filter, numbering parameters from `first`. */
+function filterSql(filter: DeviceFilter | undefined, first: number): { sql: string; params: Array<string | null> } {
+  let sql = '';
+  const params: Array<string | null> = [];
+  for (const [column, value] of filterEntries(filter)) {
+    if (value === null) sql += ` AND ${column} IS NULL`;
+    else {
+      params.push(value);
+      sql += ` AND ${column} = $${first + params.length - 1}`;
+    }
+  }
+  return { sql, params };
+}
+
+/** Splits a list into chunks of at most `size`. */
+function* chunks<T>(items: readonly T[], size: number): Generator<T[]> {
+  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
+}
+
+/** See DeviceStore.upsertDevices. */
+export async function upsertDevices(pool: pg.Pool, server: string, devices: readonly Device[], at: Date): Promise<number> {
+  // Sync may list one device several times (dep-protocol.md); one statement may not touch a row
+  // twice in PostgreSQL, so keep the last occurrence, as the sequential backends do.
+  const last = new Map<string, Device>();
+  for (const d of devices) last.set(d.serial_number, d);
+  const unique = [...last.values()];
+  await inTransaction(pool, async (client) => {
+    for (const batch of chunks(unique, WRITE_BATCH)) {
+      const cols: Array<Array<string | null>> = [[], [], [], [], [], [], [], []];
+      for (const d of batch) {
+        const c = deviceColumns(d);
+        const values = [c.serial, c.profileUuid, c.profileStatus, c.deviceFamily, c.os, c.model,
+          c.opDate === null ? null : new Date(c.opDate).toISOString(), JSON.stringify(d)];
+        for (let i = 0; i < values.length; i++) cols[i]!.push(values[i] ?? null);
+      }
+      await client.query(UPSERT, [server, at.toISOString(), ...cols]);
+    }
+  });
+  return devices.length;
+}
+
+/** See DeviceStore.deleteDevices. */
+export async function deleteDevices(pool: pg.Pool, server: string, serials: readonly string[]): Promise<number> {
+  return inTransaction(pool, async (client) => {
+    let n = 0;
+    for (const batch of chunks(serials, WRITE_BATCH)) {
+      const r = await client.query('DELETE FROM devices WHERE server = $1 AND serial = ANY($2::text[])', [server, batch]);
+      n += r.rowCount ?? 0;
+    }
+    return n;
+  });
+}
+
+/** See DeviceStore.getDevice. */
+export async function getDevice(pool: pg.Pool, server: string, serial: string): Promise<DeviceRecord | undefined> {
+  const { rows } = await pool.query<DeviceRow>(`${SELECT} WHERE server = $1 AND serial = $2`, [server, serial]);
+  return rows[0] && toRecord(rows[0]);
+}
+
+/** See DeviceStore.countDevices. */
+export async function countDevices(pool: pg.Pool, server: string, filter?: DeviceFilter): Promise<number> {
+  const f = filterSql(filter, 2);
+  const { rows } = await pool.query<{ n: string }>(`SELECT COUNT(*) AS n FROM devices WHERE server = $1${f.sql}`, [server, ...f.params]);
+  return Number(rows[0]?.n ?? 0);
+}
+
+/** See DeviceStore.listDevices (one extra row tells whether another page exists). */
+export async function listDevices(pool: pg.Pool, server: string, after: string | null, limit: number, filter?: DeviceFilter): Promise<DevicePage> {
+  const f = filterSql(filter, 4);
+  const { rows } = await pool.query<DeviceRow>(
+    `${SELECT} WHERE server = $1 AND serial > $2${f.sql} ORDER BY serial LIMIT $3`,
+    [server, after ?? '', limit + 1, ...f.params],
+  );
+  const more = rows.length > limit;
+  if (more) rows.pop();
+  return { devices: rows.map(toRecord), next: more ? (rows[rows.length - 1]?.serial ?? null) : null };
+}
+
+/** See DeviceStore.setDesiredProfiles. */
+export async function setDesiredProfiles(
+  pool: pg.Pool, server: string, desired: ReadonlyArray<{ serial: string; profile: string | null }>,
+): Promise<number> {
+  return inTransaction(pool, async (client) => {
+    let n = 0;
+    for (const batch of chunks(lastBySerial(desired), WRITE_BATCH)) {
+      const r = await client.query(
+        `UPDATE devices d SET desired_profile = u.profile FROM unnest($2::text[], $3::text[]) AS u(serial, profile)
+          WHERE d.server = $1 AND d.serial = u.serial`,
+        [server, batch.map((d) => d.serial), batch.map((d) => d.profile)],
+      );
+      n += r.rowCount ?? 0;
+    }
+    return n;
+  });
+}
+
+/** See DeviceStore.recordResults. */
+export async function recordResults(pool: pg.Pool, server: string, results: readonly DeviceResultUpdate[]): Promise<number> {
+  return inTransaction(pool, async (client) => {
+    let n = 0;
+    for (const batch of chunks(lastBySerial(results), WRITE_BATCH)) {
+      const r = await client.query(
+        `UPDATE devices d SET result_status = u.status, result_at = u.at, result_apple_status = u.apple,
+            retry_not_before = u.retry
+          FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::timestamptz[]) AS u(serial, status, at, apple, retry)
+          WHERE d.server = $1 AND d.serial = u.serial`,
+        [
+          server,
+          batch.map((r) => r.serial),
+          batch.map((r) => r.result.status),
+          batch.map((r) => r.result.at.toISOString()),
+          batch.map((r) => r.result.appleStatus),
+          batch.map((r) => r.retryNotBefore?.toISOString() ?? null),
+        ],
+      );
+      n += r.rowCount ?? 0;
+    }
+    return n;
+  });
+}
+
+/** See DeviceStore.listDueForRetry. */
+export async function listDueForRetry(pool: pg.Pool, server: string, now: Date, limit: number): Promise<DeviceRecord[]> {
+  const { rows } = await pool.query<DeviceRow>(
+    `${SELECT} WHERE server = $1 AND retry_not_before IS NOT NULL AND retry_not_before <= $2
+      ORDER BY retry_not_before, serial LIMIT $3`,
+    [server, now.toISOString(), limit],
+  );
+  return rows.map(toRecord);
+}

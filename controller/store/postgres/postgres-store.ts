@@ -1,0 +1,215 @@
+/**
+ * The PostgreSQL store (`--state postgres://…`), for HA deployments: a pg Pool for queries, one
+ * dedicated connection per leadership lock. `?schema=NAME` in the URL keeps the tables in their own
+ * schema (created by `migrate()`).
+ */
+import pg from 'pg';
+import type { Device } from '../../dep/types.js';
+import { DEFAULT_PAGE_SIZE } from '../codec.js';
+import { checkLimit, pageThrough } from '../paging.js';
+import type {
+  AuditEntry, AuditRecord, CursorState, CursorUpdate, DeviceFilter, DevicePage, DeviceRecord, DeviceResultUpdate,
+  JsonValue, MigrationReport, ProfileIntent, ProfileKey, ProfileRecord, ProfileState, RunRecord, RunResult,
+  RunTrigger, ServerRecord, ServerUpdate, Store,
+} from '../ports.js';
+import { clientConfig, postgresSettings } from './connection.js';
+import * as devices from './devices.js';
+import { PostgresLeadership } from './leader.js';
+import { migratePostgres } from './migrate.js';
+import { PostgresRecords } from './records.js';
+
+/** Options for opening a PostgreSQL store. */
+export interface PostgresStoreOptions {
+  /** Schema for the tables (overrides `?schema=` in the URL). */
+  schema?: string;
+  /** Maximum pool connections (default 10). */
+  poolSize?: number;
+  /** Clock used to stamp server rows that `setCursor` creates (default: system clock). */
+  now?: () => Date;
+}
+
+/** A Store on a PostgreSQL database. Construct through `openStore` or `PostgresStore.open`. */
+export class PostgresStore implements Store {
+  /** Which backend this is. */
+  readonly backend = 'postgres' as const;
+  private readonly pool: pg.Pool;
+  private readonly schema: string | null;
+  private readonly records: PostgresRecords;
+  private readonly leadership: PostgresLeadership;
+  private readonly now: () => Date;
+  private closed = false;
+
+  private constructor(pool: pg.Pool, schema: string | null, leadership: PostgresLeadership, now: () => Date) {
+    this.pool = pool;
+    this.schema = schema;
+    this.records = new PostgresRecords(pool);
+    this.leadership = leadership;
+    this.now = now;
+  }
+
+  /** Creates the pool (connections open lazily); call `migrate()` before use. */
+  static open(url: string, opts: PostgresStoreOptions = {}): PostgresStore {
+    const settings = postgresSettings(url, opts);
+    const config = clientConfig(settings);
+    const pool = new pg.Pool({ ...config, max: settings.poolSize });
+    // An idle pooled connection that drops emits 'error' on the pool; without a listener Node
+    // would crash the process. The next query simply opens a new connection.
+    pool.on('error', () => undefined);
+    const leadership = new PostgresLeadership(config, settings.schema ?? '');
+    return new PostgresStore(pool, settings.schema, leadership, opts.now ?? (() => new Date()));
+  }
+
+  /** See Store.migrate. */
+  async migrate(): Promise<MigrationReport> {
+    return migratePostgres(this.pool, this.schema);
+  }
+
+  /** See Store.close (idempotent). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.leadership.releaseAll();
+    await this.pool.end();
+  }
+
+  /** See ServerStore.upsertServer. */
+  upsertServer(name: string, update: ServerUpdate): Promise<ServerRecord> {
+    return this.records.upsertServer(name, update);
+  }
+
+  /** See ServerStore.getServer. */
+  getServer(name: string): Promise<ServerRecord | undefined> {
+    return this.records.getServer(name);
+  }
+
+  /** See ServerStore.listServers. */
+  listServers(): Promise<ServerRecord[]> {
+    return this.records.listServers();
+  }
+
+  /** See CursorStore.getCursor. */
+  getCursor(server: string): Promise<CursorState | undefined> {
+    return this.records.getCursor(server);
+  }
+
+  /** See CursorStore.setCursor. */
+  setCursor(server: string, update: CursorUpdate): Promise<CursorState> {
+    return this.records.setCursor(server, update, this.now());
+  }
+
+  /** See ProfileStore.beginDefine. */
+  beginDefine(intent: ProfileIntent): Promise<{ profile: ProfileRecord; created: boolean }> {
+    return this.records.beginDefine(intent);
+  }
+
+  /** See ProfileStore.completeDefine. */
+  completeDefine(key: ProfileKey, uuid: string, at: Date): Promise<ProfileRecord> {
+    return this.records.completeDefine(key, uuid, at);
+  }
+
+  /** See ProfileStore.abandonDefine. */
+  abandonDefine(key: ProfileKey): Promise<boolean> {
+    return this.records.abandonDefine(key);
+  }
+
+  /** See ProfileStore.getProfile. */
+  getProfile(key: ProfileKey): Promise<ProfileRecord | undefined> {
+    return this.records.getProfile(key);
+  }
+
+  /** See ProfileStore.getProfileByUuid. */
+  getProfileByUuid(server: string, uuid: string): Promise<ProfileRecord | undefined> {
+    return this.records.getProfileByUuid(server, uuid);
+  }
+
+  /** See ProfileStore.listProfiles. */
+  listProfiles(server: string, filter?: { state?: ProfileState }): Promise<ProfileRecord[]> {
+    return this.records.listProfiles(server, filter?.state);
+  }
+
+  /** See DeviceStore.upsertDevices. */
+  upsertDevices(server: string, list: readonly Device[], at: Date): Promise<number> {
+    return devices.upsertDevices(this.pool, server, list, at);
+  }
+
+  /** See DeviceStore.deleteDevices. */
+  deleteDevices(server: string, serials: readonly string[]): Promise<number> {
+    return devices.deleteDevices(this.pool, server, serials);
+  }
+
+  /** See DeviceStore.getDevice. */
+  getDevice(server: string, serial: string): Promise<DeviceRecord | undefined> {
+    return devices.getDevice(this.pool, server, serial);
+  }
+
+  /** See DeviceStore.countDevices. */
+  countDevices(server: string, filter?: DeviceFilter): Promise<number> {
+    return devices.countDevices(this.pool, server, filter);
+  }
+
+  /** See DeviceStore.listDevices. */
+  async listDevices(server: string, page: { after?: string | null; limit: number; filter?: DeviceFilter }): Promise<DevicePage> {
+    return devices.listDevices(this.pool, server, page.after ?? null, checkLimit(page.limit), page.filter);
+  }
+
+  /** See DeviceStore.iterateDevices. */
+  iterateDevices(server: string, opts: { pageSize?: number; filter?: DeviceFilter } = {}): AsyncIterable<DeviceRecord[]> {
+    const limit = checkLimit(opts.pageSize ?? DEFAULT_PAGE_SIZE);
+    return pageThrough((after) => this.listDevices(server, { after, limit, filter: opts.filter }));
+  }
+
+  /** See DeviceStore.setDesiredProfiles. */
+  setDesiredProfiles(server: string, desired: ReadonlyArray<{ serial: string; profile: string | null }>): Promise<number> {
+    return devices.setDesiredProfiles(this.pool, server, desired);
+  }
+
+  /** See DeviceStore.recordResults. */
+  recordResults(server: string, results: readonly DeviceResultUpdate[]): Promise<number> {
+    return devices.recordResults(this.pool, server, results);
+  }
+
+  /** See DeviceStore.listDueForRetry. */
+  async listDueForRetry(server: string, now: Date, limit: number): Promise<DeviceRecord[]> {
+    return devices.listDueForRetry(this.pool, server, now, checkLimit(limit));
+  }
+
+  /** See RunStore.startRun. */
+  startRun(run: { startedAt: Date; commit: string | null; planHash: string | null; trigger: RunTrigger }): Promise<RunRecord> {
+    return this.records.startRun(run);
+  }
+
+  /** See RunStore.finishRun. */
+  finishRun(id: number, end: { finishedAt: Date; result: RunResult; summary: JsonValue | null }): Promise<RunRecord> {
+    return this.records.finishRun(id, end);
+  }
+
+  /** See RunStore.getRun. */
+  getRun(id: number): Promise<RunRecord | undefined> {
+    return this.records.getRun(id);
+  }
+
+  /** See RunStore.listRuns. */
+  async listRuns(opts: { limit: number }): Promise<RunRecord[]> {
+    return this.records.listRuns(checkLimit(opts.limit));
+  }
+
+  /** See AuditLog.appendAudit. */
+  appendAudit(entries: readonly AuditEntry[]): Promise<void> {
+    return this.records.appendAudit(entries);
+  }
+
+  /** See AuditLog.readAudit. */
+  async readAudit(query: { runId?: number; server?: string; serial?: string; afterSeq?: number; limit: number }): Promise<AuditRecord[]> {
+    return this.records.readAudit({ ...query, limit: checkLimit(query.limit) });
+  }
+
+  /** See LeaderLock.tryAcquireLeadership (session advisory lock on a dedicated connection). */
+  tryAcquireLeadership(name: string): Promise<boolean> {
+    return this.leadership.tryAcquire(name);
+  }
+
+  /** See LeaderLock.releaseLeadership. */
+  releaseLeadership(name: string): Promise<void> {
+    return this.leadership.release(name);
+  }
+}

@@ -1,0 +1,273 @@
+/**
+ * Servers, cursors, profiles, runs and the audit log on PostgreSQL (everything but devices).
+ */
+import type pg from 'pg';
+import type { Profile } from '../../dep/types.js';
+import { StoreError } from '../errors.js';
+import type {
+  AuditEntry, AuditRecord, CursorState, CursorUpdate, DeviceResultStatus, JsonValue, ProfileIntent, ProfileKey,
+  ProfileRecord, ProfileState, RunRecord, RunResult, RunTrigger, ServerRecord, ServerUpdate,
+} from '../ports.js';
+import { WRITE_BATCH } from '../codec.js';
+import { inTransaction, isUniqueViolation, num } from './connection.js';
+
+interface ServerRow {
+  name: string;
+  token_fingerprint: string | null;
+  token_expires_at: Date | null;
+  server_uuid: string | null;
+  cursor: string | null;
+  fetch_started_at: Date | null;
+  fetched_at: Date | null;
+  synced_at: Date | null;
+  updated_at: Date;
+}
+
+interface ProfileRow {
+  server: string;
+  name: string;
+  content_hash: string;
+  state: ProfileState;
+  uuid: string | null;
+  body: Profile;
+  created_at: Date;
+  defined_at: Date | null;
+}
+
+interface RunRow {
+  id: string;
+  started_at: Date;
+  finished_at: Date | null;
+  commit_sha: string | null;
+  plan_hash: string | null;
+  run_trigger: RunTrigger;
+  result: RunResult | null;
+  summary: JsonValue | null;
+}
+
+interface AuditRow {
+  seq: string;
+  run_id: string | null;
+  server: string;
+  serial: string | null;
+  action: string;
+  before_value: string | null;
+  after_value: string | null;
+  outcome: DeviceResultStatus;
+  apple_status: string | null;
+  at: Date;
+}
+
+const toServer = (r: ServerRow): ServerRecord => ({
+  name: r.name, tokenFingerprint: r.token_fingerprint, tokenExpiresAt: r.token_expires_at, serverUuid: r.server_uuid, updatedAt: r.updated_at,
+});
+
+const toCursor = (r: ServerRow): CursorState => ({
+  server: r.name, cursor: r.cursor, fetchStartedAt: r.fetch_started_at, fetchedAt: r.fetched_at, syncedAt: r.synced_at,
+});
+
+const toProfile = (r: ProfileRow): ProfileRecord => ({
+  server: r.server, name: r.name, contentHash: r.content_hash, state: r.state, uuid: r.uuid, body: r.body,
+  createdAt: r.created_at, definedAt: r.defined_at,
+});
+
+const toRun = (r: RunRow): RunRecord => ({
+  id: num(r.id), startedAt: r.started_at, finishedAt: r.finished_at, commit: r.commit_sha, planHash: r.plan_hash,
+  trigger: r.run_trigger, result: r.result, summary: r.summary,
+});
+
+const toAudit = (r: AuditRow): AuditRecord => ({
+  seq: num(r.seq), runId: r.run_id === null ? null : num(r.run_id), server: r.server, serial: r.serial, action: r.action,
+  before: r.before_value, after: r.after_value, outcome: r.outcome, appleStatus: r.apple_status, at: r.at,
+});
+
+const PROFILE_KEY = 'server = $1 AND name = $2 AND content_hash = $3';
+const keyParams = (k: ProfileKey): string[] => [k.server, k.name, k.contentHash];
+
+/** Everything but devices, over a pool. */
+export class PostgresRecords {
+  private readonly pool: pg.Pool;
+
+  /** Binds to a pool whose connections see the migrated schema. */
+  constructor(pool: pg.Pool) {
+    this.pool = pool;
+  }
+
+  /** See ServerStore.upsertServer (an omitted field keeps its value, null clears it). */
+  async upsertServer(name: string, u: ServerUpdate): Promise<ServerRecord> {
+    const { rows } = await this.pool.query<ServerRow>(
+      `INSERT INTO servers (name, token_fingerprint, token_expires_at, server_uuid, updated_at) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (name) DO UPDATE SET
+         token_fingerprint = CASE WHEN $6 THEN servers.token_fingerprint ELSE excluded.token_fingerprint END,
+         token_expires_at = CASE WHEN $7 THEN servers.token_expires_at ELSE excluded.token_expires_at END,
+         server_uuid = CASE WHEN $8 THEN servers.server_uuid ELSE excluded.server_uuid END,
+         updated_at = excluded.updated_at
+       RETURNING *`,
+      [name, u.tokenFingerprint ?? null, u.tokenExpiresAt ?? null, u.serverUuid ?? null, u.at,
+        u.tokenFingerprint === undefined, u.tokenExpiresAt === undefined, u.serverUuid === undefined],
+    );
+    return toServer(rows[0]!);
+  }
+
+  /** See ServerStore.getServer. */
+  async getServer(name: string): Promise<ServerRecord | undefined> {
+    const { rows } = await this.pool.query<ServerRow>('SELECT * FROM servers WHERE name = $1', [name]);
+    return rows[0] && toServer(rows[0]);
+  }
+
+  /** See ServerStore.listServers. */
+  async listServers(): Promise<ServerRecord[]> {
+    return (await this.pool.query<ServerRow>('SELECT * FROM servers ORDER BY name')).rows.map(toServer);
+  }
+
+  /** See CursorStore.getCursor. */
+  async getCursor(server: string): Promise<CursorState | undefined> {
+    const { rows } = await this.pool.query<ServerRow>('SELECT * FROM servers WHERE name = $1', [server]);
+    return rows[0] && toCursor(rows[0]);
+  }
+
+  /** See CursorStore.setCursor; `now` stamps a server row created here. */
+  async setCursor(server: string, u: CursorUpdate, now: Date): Promise<CursorState> {
+    const { rows } = await this.pool.query<ServerRow>(
+      `INSERT INTO servers (name, updated_at, cursor, fetch_started_at, fetched_at, synced_at) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (name) DO UPDATE SET
+         cursor = CASE WHEN $7 THEN servers.cursor ELSE excluded.cursor END,
+         fetch_started_at = CASE WHEN $8 THEN servers.fetch_started_at ELSE excluded.fetch_started_at END,
+         fetched_at = CASE WHEN $9 THEN servers.fetched_at ELSE excluded.fetched_at END,
+         synced_at = CASE WHEN $10 THEN servers.synced_at ELSE excluded.synced_at END
+       RETURNING *`,
+      [server, now, u.cursor ?? null, u.fetchStartedAt ?? null, u.fetchedAt ?? null, u.syncedAt ?? null,
+        u.cursor === undefined, u.fetchStartedAt === undefined, u.fetchedAt === undefined, u.syncedAt === undefined],
+    );
+    return toCursor(rows[0]!);
+  }
+
+  /** See ProfileStore.beginDefine. */
+  async beginDefine(i: ProfileIntent): Promise<{ profile: ProfileRecord; created: boolean }> {
+    const inserted = await this.pool.query<ProfileRow>(
+      `INSERT INTO profiles (server, name, content_hash, state, uuid, body, created_at)
+       VALUES ($1, $2, $3, 'defining', NULL, $4, $5) ON CONFLICT (server, name, content_hash) DO NOTHING RETURNING *`,
+      [i.server, i.name, i.contentHash, JSON.stringify(i.body), i.at],
+    );
+    if (inserted.rows[0]) return { profile: toProfile(inserted.rows[0]), created: true };
+    return { profile: (await this.getProfile(i))!, created: false };
+  }
+
+  /** See ProfileStore.completeDefine. */
+  async completeDefine(key: ProfileKey, uuid: string, at: Date): Promise<ProfileRecord> {
+    const label = `${key.server}/${key.name}@${key.contentHash}`;
+    try {
+      return await inTransaction(this.pool, async (client) => {
+        const { rows } = await client.query<ProfileRow>(`SELECT * FROM profiles WHERE ${PROFILE_KEY} FOR UPDATE`, keyParams(key));
+        const row = rows[0];
+        if (!row) throw new StoreError('store-not-found', `no profile intent for ${label}`);
+        if (row.state === 'defined') {
+          if (row.uuid === uuid) return toProfile(row);
+          throw new StoreError('store-conflict', `profile ${label} is already defined as ${row.uuid}`);
+        }
+        const updated = await client.query<ProfileRow>(
+          `UPDATE profiles SET state = 'defined', uuid = $4, defined_at = $5 WHERE ${PROFILE_KEY} RETURNING *`,
+          [...keyParams(key), uuid, at],
+        );
+        return toProfile(updated.rows[0]!);
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new StoreError('store-conflict', `profile UUID ${uuid} is already recorded on ${key.server}`);
+      throw err;
+    }
+  }
+
+  /** See ProfileStore.abandonDefine. */
+  async abandonDefine(key: ProfileKey): Promise<boolean> {
+    const r = await this.pool.query(`DELETE FROM profiles WHERE ${PROFILE_KEY} AND state = 'defining'`, keyParams(key));
+    return r.rowCount === 1;
+  }
+
+  /** See ProfileStore.getProfile. */
+  async getProfile(key: ProfileKey): Promise<ProfileRecord | undefined> {
+    const { rows } = await this.pool.query<ProfileRow>(`SELECT * FROM profiles WHERE ${PROFILE_KEY}`, keyParams(key));
+    return rows[0] && toProfile(rows[0]);
+  }
+
+  /** See ProfileStore.getProfileByUuid. */
+  async getProfileByUuid(server: string, uuid: string): Promise<ProfileRecord | undefined> {
+    const { rows } = await this.pool.query<ProfileRow>('SELECT * FROM profiles WHERE server = $1 AND uuid = $2', [server, uuid]);
+    return rows[0] && toProfile(rows[0]);
+  }
+
+  /** See ProfileStore.listProfiles. */
+  async listProfiles(server: string, state?: ProfileState): Promise<ProfileRecord[]> {
+    const { rows } = await this.pool.query<ProfileRow>(
+      'SELECT * FROM profiles WHERE server = $1 AND ($2::text IS NULL OR state = $2) ORDER BY name, created_at, content_hash',
+      [server, state ?? null],
+    );
+    return rows.map(toProfile);
+  }
+
+  /** See RunStore.startRun. */
+  async startRun(run: { startedAt: Date; commit: string | null; planHash: string | null; trigger: RunTrigger }): Promise<RunRecord> {
+    const { rows } = await this.pool.query<RunRow>(
+      'INSERT INTO runs (started_at, commit_sha, plan_hash, run_trigger) VALUES ($1, $2, $3, $4) RETURNING *',
+      [run.startedAt, run.commit, run.planHash, run.trigger],
+    );
+    return toRun(rows[0]!);
+  }
+
+  /** See RunStore.finishRun. */
+  async finishRun(id: number, end: { finishedAt: Date; result: RunResult; summary: JsonValue | null }): Promise<RunRecord> {
+    const { rows } = await this.pool.query<RunRow>(
+      'UPDATE runs SET finished_at = $2, result = $3, summary = $4 WHERE id = $1 RETURNING *',
+      [id, end.finishedAt, end.result, end.summary === null ? null : JSON.stringify(end.summary)],
+    );
+    if (!rows[0]) throw new StoreError('store-not-found', `no run ${id}`);
+    return toRun(rows[0]);
+  }
+
+  /** See RunStore.getRun. */
+  async getRun(id: number): Promise<RunRecord | undefined> {
+    const { rows } = await this.pool.query<RunRow>('SELECT * FROM runs WHERE id = $1', [id]);
+    return rows[0] && toRun(rows[0]);
+  }
+
+  /** See RunStore.listRuns. */
+  async listRuns(limit: number): Promise<RunRecord[]> {
+    return (await this.pool.query<RunRow>('SELECT * FROM runs ORDER BY id DESC LIMIT $1', [limit])).rows.map(toRun);
+  }
+
+  /** See AuditLog.appendAudit: batches of WRITE_BATCH rows, `WITH ORDINALITY` keeping the given order. */
+  async appendAudit(entries: readonly AuditEntry[]): Promise<void> {
+    await inTransaction(this.pool, async (client) => {
+      for (let i = 0; i < entries.length; i += WRITE_BATCH) {
+        const b = entries.slice(i, i + WRITE_BATCH);
+        await client.query(
+          `INSERT INTO audit_log (run_id, server, serial, action, before_value, after_value, outcome, apple_status, at)
+           SELECT run_id, server, serial, action, before_value, after_value, outcome, apple_status, at
+           FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
+             WITH ORDINALITY AS u(run_id, server, serial, action, before_value, after_value, outcome, apple_status, at, n)
+           ORDER BY n`,
+          [b.map((e) => e.runId), b.map((e) => e.server), b.map((e) => e.serial), b.map((e) => e.action), b.map((e) => e.before),
+            b.map((e) => e.after), b.map((e) => e.outcome), b.map((e) => e.appleStatus), b.map((e) => e.at.toISOString())],
+        );
+      }
+    });
+  }
+
+  /** See AuditLog.readAudit. */
+  async readAudit(q: { runId?: number; server?: string; serial?: string; afterSeq?: number; limit: number }): Promise<AuditRecord[]> {
+    const where = ['seq > $1'];
+    const params: Array<string | number> = [q.afterSeq ?? 0];
+    const add = (column: string, value: string | number | undefined): void => {
+      if (value === undefined) return;
+      params.push(value);
+      where.push(`${column} = $${params.length}`);
+    };
+    add('run_id', q.runId);
+    add('server', q.server);
+    add('serial', q.serial);
+    params.push(q.limit);
+    const { rows } = await this.pool.query<AuditRow>(
+      `SELECT * FROM audit_log WHERE ${where.join(' AND ')} ORDER BY seq LIMIT $${params.length}`, params,
+    );
+    return rows.map(toAudit);
+  }
+}

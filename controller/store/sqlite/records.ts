@@ -1,0 +1,306 @@
+/**
+ * Servers, cursors, profiles, runs and the audit log on SQLite (everything but devices). Times are
+ * INTEGER epoch milliseconds; JSON is TEXT.
+ */
+import type Database from 'better-sqlite3';
+import type { Profile } from '../../dep/types.js';
+import { StoreError } from '../errors.js';
+import { fromMs, toMs } from '../codec.js';
+import type {
+  AuditEntry, AuditRecord, CursorState, CursorUpdate, DeviceResultStatus, JsonValue, ProfileIntent, ProfileKey,
+  ProfileRecord, ProfileState, RunRecord, RunResult, RunTrigger, ServerRecord, ServerUpdate,
+} from '../ports.js';
+
+/** A servers row. */
+interface ServerRow {
+  name: string;
+  token_fingerprint: string | null;
+  token_expires_at: number | null;
+  server_uuid: string | null;
+  cursor: string | null;
+  fetch_started_at: number | null;
+  fetched_at: number | null;
+  synced_at: number | null;
+  updated_at: number;
+}
+
+/** A profiles row. */
+interface ProfileRow {
+  server: string;
+  name: string;
+  content_hash: string;
+  state: ProfileState;
+  uuid: string | null;
+  body: string;
+  created_at: number;
+  defined_at: number | null;
+}
+
+/** A runs row. */
+interface RunRow {
+  id: number;
+  started_at: number;
+  finished_at: number | null;
+  commit_sha: string | null;
+  plan_hash: string | null;
+  run_trigger: RunTrigger;
+  result: RunResult | null;
+  summary: string | null;
+}
+
+/** An audit_log row. */
+interface AuditRow {
+  seq: number;
+  run_id: number | null;
+  server: string;
+  serial: string | null;
+  action: string;
+  before_value: string | null;
+  after_value: string | null;
+  outcome: DeviceResultStatus;
+  apple_status: string | null;
+  at: number;
+}
+
+function toServer(r: ServerRow): ServerRecord {
+  return {
+    name: r.name,
+    tokenFingerprint: r.token_fingerprint,
+    tokenExpiresAt: fromMs(r.token_expires_at),
+    serverUuid: r.server_uuid,
+    updatedAt: new Date(r.updated_at),
+  };
+}
+
+function toCursor(r: ServerRow): CursorState {
+  return { server: r.name, cursor: r.cursor, fetchStartedAt: fromMs(r.fetch_started_at), fetchedAt: fromMs(r.fetched_at), syncedAt: fromMs(r.synced_at) };
+}
+
+function toProfile(r: ProfileRow): ProfileRecord {
+  return {
+    server: r.server,
+    name: r.name,
+    contentHash: r.content_hash,
+    state: r.state,
+    uuid: r.uuid,
+    body: JSON.parse(r.body) as Profile,
+    createdAt: new Date(r.created_at),
+    definedAt: fromMs(r.defined_at),
+  };
+}
+
+function toRun(r: RunRow): RunRecord {
+  return {
+    id: r.id,
+    startedAt: new Date(r.started_at),
+    finishedAt: fromMs(r.finished_at),
+    commit: r.commit_sha,
+    planHash: r.plan_hash,
+    trigger: r.run_trigger,
+    result: r.result,
+    summary: r.summary === null ? null : (JSON.parse(r.summary) as JsonValue),
+  };
+}
+
+function toAudit(r: AuditRow): AuditRecord {
+  return {
+    seq: r.seq,
+    runId: r.run_id,
+    server: r.server,
+    serial: r.serial,
+    action: r.action,
+    before: r.before_value,
+    after: r.after_value,
+    outcome: r.outcome,
+    appleStatus: r.apple_status,
+    at: new Date(r.at),
+  };
+}
+
+const PROFILE_KEY = 'server = ? AND name = ? AND content_hash = ?';
+
+/** Everything but devices, synchronously (the store wraps it in promises). */
+export class SqliteRecords {
+  private readonly db: Database.Database;
+
+  /** Binds to an open, migrated database. */
+  constructor(db: Database.Database) {
+    this.db = db;
+  }
+
+  private serverRow(name: string): ServerRow | undefined {
+    return this.db.prepare('SELECT * FROM servers WHERE name = ?').get(name) as ServerRow | undefined;
+  }
+
+  /** See ServerStore.upsertServer. */
+  upsertServer(name: string, u: ServerUpdate): ServerRecord {
+    // COALESCE on a "keep" flag: an omitted field keeps its value, an explicit null clears it.
+    this.db
+      .prepare(`INSERT INTO servers (name, token_fingerprint, token_expires_at, server_uuid, updated_at)
+        VALUES (@name, @fp, @exp, @uuid, @at)
+        ON CONFLICT (name) DO UPDATE SET
+          token_fingerprint = CASE WHEN @keepFp THEN token_fingerprint ELSE excluded.token_fingerprint END,
+          token_expires_at = CASE WHEN @keepExp THEN token_expires_at ELSE excluded.token_expires_at END,
+          server_uuid = CASE WHEN @keepUuid THEN server_uuid ELSE excluded.server_uuid END,
+          updated_at = excluded.updated_at`)
+      .run({
+        name,
+        fp: u.tokenFingerprint ?? null,
+        exp: toMs(u.tokenExpiresAt),
+        uuid: u.serverUuid ?? null,
+        at: u.at.getTime(),
+        keepFp: u.tokenFingerprint === undefined ? 1 : 0,
+        keepExp: u.tokenExpiresAt === undefined ? 1 : 0,
+        keepUuid: u.serverUuid === undefined ? 1 : 0,
+      });
+    return toServer(this.serverRow(name) as ServerRow);
+  }
+
+  /** See ServerStore.getServer. */
+  getServer(name: string): ServerRecord | undefined {
+    const row = this.serverRow(name);
+    return row && toServer(row);
+  }
+
+  /** See ServerStore.listServers. */
+  listServers(): ServerRecord[] {
+    return (this.db.prepare('SELECT * FROM servers ORDER BY name').all() as ServerRow[]).map(toServer);
+  }
+
+  /** See CursorStore.getCursor. */
+  getCursor(server: string): CursorState | undefined {
+    const row = this.serverRow(server);
+    return row && toCursor(row);
+  }
+
+  /** See CursorStore.setCursor; `now` stamps a server row created here. */
+  setCursor(server: string, u: CursorUpdate, now: Date): CursorState {
+    const run = this.db.transaction(() => {
+      this.db.prepare('INSERT INTO servers (name, updated_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING').run(server, now.getTime());
+      const sets: string[] = [];
+      const params: Array<string | number | null> = [];
+      const fields: Array<[keyof CursorUpdate, string]> = [
+        ['cursor', 'cursor'], ['fetchStartedAt', 'fetch_started_at'], ['fetchedAt', 'fetched_at'], ['syncedAt', 'synced_at'],
+      ];
+      for (const [key, column] of fields) {
+        const value = u[key];
+        if (value === undefined) continue;
+        sets.push(`${column} = ?`);
+        params.push(value instanceof Date ? value.getTime() : value);
+      }
+      if (sets.length > 0) this.db.prepare(`UPDATE servers SET ${sets.join(', ')} WHERE name = ?`).run(...params, server);
+      return toCursor(this.serverRow(server) as ServerRow);
+    });
+    return run.immediate();
+  }
+
+  /** See ProfileStore.beginDefine. */
+  beginDefine(i: ProfileIntent): { profile: ProfileRecord; created: boolean } {
+    const run = this.db.transaction(() => {
+      const info = this.db
+        .prepare(`INSERT INTO profiles (server, name, content_hash, state, uuid, body, created_at)
+          VALUES (?, ?, ?, 'defining', NULL, ?, ?) ON CONFLICT (server, name, content_hash) DO NOTHING`)
+        .run(i.server, i.name, i.contentHash, JSON.stringify(i.body), i.at.getTime());
+      return { profile: this.getProfile(i) as ProfileRecord, created: info.changes === 1 };
+    });
+    return run.immediate();
+  }
+
+  /** See ProfileStore.completeDefine. */
+  completeDefine(key: ProfileKey, uuid: string, at: Date): ProfileRecord {
+    const run = this.db.transaction(() => {
+      const row = this.getProfile(key);
+      if (!row) throw new StoreError('store-not-found', `no profile intent for ${key.server}/${key.name}@${key.contentHash}`);
+      if (row.state === 'defined') {
+        if (row.uuid === uuid) return row;
+        throw new StoreError('store-conflict', `profile ${key.server}/${key.name}@${key.contentHash} is already defined as ${row.uuid}`);
+      }
+      try {
+        this.db
+          .prepare(`UPDATE profiles SET state = 'defined', uuid = ?, defined_at = ? WHERE ${PROFILE_KEY}`)
+          .run(uuid, at.getTime(), key.server, key.name, key.contentHash);
+      } catch (err) {
+        if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
+          throw new StoreError('store-conflict', `profile UUID ${uuid} is already recorded on ${key.server}`);
+        }
+        throw err;
+      }
+      return this.getProfile(key) as ProfileRecord;
+    });
+    return run.immediate();
+  }
+
+  /** See ProfileStore.abandonDefine. */
+  abandonDefine(key: ProfileKey): boolean {
+    const info = this.db
+      .prepare(`DELETE FROM profiles WHERE ${PROFILE_KEY} AND state = 'defining'`)
+      .run(key.server, key.name, key.contentHash);
+    return info.changes === 1;
+  }
+
+  /** See ProfileStore.getProfile. */
+  getProfile(key: ProfileKey): ProfileRecord | undefined {
+    const row = this.db.prepare(`SELECT * FROM profiles WHERE ${PROFILE_KEY}`).get(key.server, key.name, key.contentHash) as ProfileRow | undefined;
+    return row && toProfile(row);
+  }
+
+  /** See ProfileStore.getProfileByUuid. */
+  getProfileByUuid(server: string, uuid: string): ProfileRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM profiles WHERE server = ? AND uuid = ?').get(server, uuid) as ProfileRow | undefined;
+    return row && toProfile(row);
+  }
+
+  /** See ProfileStore.listProfiles. */
+  listProfiles(server: string, state?: ProfileState): ProfileRecord[] {
+    const rows = this.db
+      .prepare(`SELECT * FROM profiles WHERE server = ? AND (? IS NULL OR state = ?) ORDER BY name, created_at, content_hash`)
+      .all(server, state ?? null, state ?? null) as ProfileRow[];
+    return rows.map(toProfile);
+  }
+
+  /** See RunStore.startRun. */
+  startRun(run: { startedAt: Date; commit: string | null; planHash: string | null; trigger: RunTrigger }): RunRecord {
+    const info = this.db
+      .prepare('INSERT INTO runs (started_at, commit_sha, plan_hash, run_trigger) VALUES (?, ?, ?, ?)')
+      .run(run.startedAt.getTime(), run.commit, run.planHash, run.trigger);
+    return this.getRun(Number(info.lastInsertRowid)) as RunRecord;
+  }
+
+  /** See RunStore.finishRun. */
+  finishRun(id: number, end: { finishedAt: Date; result: RunResult; summary: JsonValue | null }): RunRecord {
+    const info = this.db
+      .prepare('UPDATE runs SET finished_at = ?, result = ?, summary = ? WHERE id = ?')
+      .run(end.finishedAt.getTime(), end.result, end.summary === null ? null : JSON.stringify(end.summary), id);
+    if (info.changes === 0) throw new StoreError('store-not-found', `no run ${id}`);
+    return this.getRun(id) as RunRecord;
+  }
+
+  /** See RunStore.getRun. */
+  getRun(id: number): RunRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as RunRow | undefined;
+    return row && toRun(row);
+  }
+
+  /** See RunStore.listRuns. */
+  listRuns(limit: number): RunRecord[] {
+    return (this.db.prepare('SELECT * FROM runs ORDER BY id DESC LIMIT ?').all(limit) as RunRow[]).map(toRun);
+  }
+
+  /** See AuditLog.appendAudit. */
+  appendAudit(entries: readonly AuditEntry[]): void {
+    const stmt = this.db.prepare(`INSERT INTO audit_log
+      (run_id, server, serial, action, before_value, after_value, outcome, apple_status, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    this.db.transaction(() => {
+      for (const e of entries) stmt.run(e.runId, e.server, e.serial, e.action, e.before, e.after, e.outcome, e.appleStatus, e.at.getTime());
+    })();
+  }
+
+  /** See AuditLog.readAudit. */
+  readAudit(q: { runId?: number; server?: string; serial?: string; afterSeq?: number; limit: number }): AuditRecord[] {
+    const rows = this.db
+      .prepare(`SELECT * FROM audit_log WHERE seq > ? AND (? IS NULL OR run_id = ?) AND (? IS NULL OR server = ?)
+        AND (? IS NULL OR serial = ?) ORDER BY seq LIMIT ?`)
+      .all(q.afterSeq ?? 0, q.runId ?? null, q.runId ?? null, q.server ?? null, q.server ?? null, q.serial ?? null, q.serial ?? null, q.limit) as AuditRow[];
+    return rows.map(toAudit);
+  }
+}

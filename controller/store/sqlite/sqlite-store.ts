@@ -1,0 +1,241 @@
+/**
+ * The SQLite store (the default, `--state sqlite:PATH`). better-sqlite3 is synchronous; every port
+ * method is `async` so callers see the same contract as PostgreSQL. The file is opened in WAL mode
+ * with a busy timeout, so a CLI `plan` can read while the controller writes.
+ *
+ * Leadership: SQLite has no advisory locks, so leadership is held in this process only (a registry
+ * keyed by the database file). Two processes on one file would both "lead"; HA needs PostgreSQL.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync, realpathSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Device } from '../../dep/types.js';
+import { DEFAULT_PAGE_SIZE } from '../codec.js';
+import { checkLimit, pageThrough } from '../paging.js';
+import type {
+  AuditEntry, AuditRecord, CursorState, CursorUpdate, DeviceFilter, DevicePage, DeviceRecord, DeviceResultUpdate,
+  JsonValue, MigrationReport, ProfileIntent, ProfileKey, ProfileRecord, ProfileState, RunRecord, RunResult,
+  RunTrigger, ServerRecord, ServerUpdate, Store,
+} from '../ports.js';
+import { SqliteDevices } from './devices.js';
+import { migrateSqlite } from './migrate.js';
+import { SqliteRecords } from './records.js';
+
+/** Options for opening a SQLite store. */
+export interface SqliteStoreOptions {
+  /** How long a writer waits for another connection's lock, in ms (default 5000). */
+  busyTimeoutMs?: number;
+  /** Clock used for migration bookkeeping only (default: system clock). */
+  now?: () => Date;
+}
+
+/** Leadership held by stores in this process, keyed by database identity + lock name. */
+const leaders = new Map<string, SqliteStore>();
+
+/** Opens (creating the file and parent directories) a SQLite database; `:memory:` for a private one. */
+export function openSqliteDatabase(path: string, opts: SqliteStoreOptions = {}): Database.Database {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  db.pragma(`busy_timeout = ${Math.trunc(opts.busyTimeoutMs ?? 5000)}`);
+  if (path !== ':memory:') db.pragma('journal_mode = WAL');
+  return db;
+}
+
+/** A Store on one SQLite database. Construct through `openStore` or `SqliteStore.open`. */
+export class SqliteStore implements Store {
+  /** Which backend this is. */
+  readonly backend = 'sqlite' as const;
+  private readonly db: Database.Database;
+  private readonly identity: string;
+  private readonly now: () => Date;
+  private devicesPart?: SqliteDevices;
+  private recordsPart?: SqliteRecords;
+  private readonly held = new Set<string>();
+
+  private constructor(db: Database.Database, identity: string, now: () => Date) {
+    this.db = db;
+    this.identity = identity;
+    this.now = now;
+  }
+
+  /** Opens a store on `path` (or `:memory:`); call `migrate()` before use. */
+  static open(path: string, opts: SqliteStoreOptions = {}): SqliteStore {
+    const db = openSqliteDatabase(path, opts);
+    const identity = path === ':memory:' ? `memory:${Math.random()}` : realpathSync(path);
+    return new SqliteStore(db, identity, opts.now ?? (() => new Date()));
+  }
+
+  /** The SQLite journal mode in effect (`wal` for files), for diagnostics and tests. */
+  journalMode(): string {
+    return String(this.db.pragma('journal_mode', { simple: true }));
+  }
+
+  private get devices(): SqliteDevices {
+    this.devicesPart ??= new SqliteDevices(this.db);
+    return this.devicesPart;
+  }
+
+  private get records(): SqliteRecords {
+    this.recordsPart ??= new SqliteRecords(this.db);
+    return this.recordsPart;
+  }
+
+  /** See Store.migrate. */
+  async migrate(): Promise<MigrationReport> {
+    return migrateSqlite(this.db, this.now);
+  }
+
+  /** See Store.close. */
+  async close(): Promise<void> {
+    for (const name of [...this.held]) await this.releaseLeadership(name);
+    if (this.db.open) this.db.close();
+  }
+
+  /** See ServerStore.upsertServer. */
+  async upsertServer(name: string, update: ServerUpdate): Promise<ServerRecord> {
+    return this.records.upsertServer(name, update);
+  }
+
+  /** See ServerStore.getServer. */
+  async getServer(name: string): Promise<ServerRecord | undefined> {
+    return this.records.getServer(name);
+  }
+
+  /** See ServerStore.listServers. */
+  async listServers(): Promise<ServerRecord[]> {
+    return this.records.listServers();
+  }
+
+  /** See CursorStore.getCursor. */
+  async getCursor(server: string): Promise<CursorState | undefined> {
+    return this.records.getCursor(server);
+  }
+
+  /** See CursorStore.setCursor. */
+  async setCursor(server: string, update: CursorUpdate): Promise<CursorState> {
+    return this.records.setCursor(server, update, this.now());
+  }
+
+  /** See ProfileStore.beginDefine. */
+  async beginDefine(intent: ProfileIntent): Promise<{ profile: ProfileRecord; created: boolean }> {
+    return this.records.beginDefine(intent);
+  }
+
+  /** See ProfileStore.completeDefine. */
+  async completeDefine(key: ProfileKey, uuid: string, at: Date): Promise<ProfileRecord> {
+    return this.records.completeDefine(key, uuid, at);
+  }
+
+  /** See ProfileStore.abandonDefine. */
+  async abandonDefine(key: ProfileKey): Promise<boolean> {
+    return this.records.abandonDefine(key);
+  }
+
+  /** See ProfileStore.getProfile. */
+  async getProfile(key: ProfileKey): Promise<ProfileRecord | undefined> {
+    return this.records.getProfile(key);
+  }
+
+  /** See ProfileStore.getProfileByUuid. */
+  async getProfileByUuid(server: string, uuid: string): Promise<ProfileRecord | undefined> {
+    return this.records.getProfileByUuid(server, uuid);
+  }
+
+  /** See ProfileStore.listProfiles. */
+  async listProfiles(server: string, filter?: { state?: ProfileState }): Promise<ProfileRecord[]> {
+    return this.records.listProfiles(server, filter?.state);
+  }
+
+  /** See DeviceStore.upsertDevices. */
+  async upsertDevices(server: string, devices: readonly Device[], at: Date): Promise<number> {
+    return this.devices.upsert(server, devices, at);
+  }
+
+  /** See DeviceStore.deleteDevices. */
+  async deleteDevices(server: string, serials: readonly string[]): Promise<number> {
+    return this.devices.delete(server, serials);
+  }
+
+  /** See DeviceStore.getDevice. */
+  async getDevice(server: string, serial: string): Promise<DeviceRecord | undefined> {
+    return this.devices.get(server, serial);
+  }
+
+  /** See DeviceStore.countDevices. */
+  async countDevices(server: string, filter?: DeviceFilter): Promise<number> {
+    return this.devices.count(server, filter);
+  }
+
+  /** See DeviceStore.listDevices. */
+  async listDevices(server: string, page: { after?: string | null; limit: number; filter?: DeviceFilter }): Promise<DevicePage> {
+    return this.devices.list(server, page.after ?? null, checkLimit(page.limit), page.filter);
+  }
+
+  /** See DeviceStore.iterateDevices. */
+  iterateDevices(server: string, opts: { pageSize?: number; filter?: DeviceFilter } = {}): AsyncIterable<DeviceRecord[]> {
+    const limit = checkLimit(opts.pageSize ?? DEFAULT_PAGE_SIZE);
+    return pageThrough((after) => this.listDevices(server, { after, limit, filter: opts.filter }));
+  }
+
+  /** See DeviceStore.setDesiredProfiles. */
+  async setDesiredProfiles(server: string, desired: ReadonlyArray<{ serial: string; profile: string | null }>): Promise<number> {
+    return this.devices.setDesired(server, desired);
+  }
+
+  /** See DeviceStore.recordResults. */
+  async recordResults(server: string, results: readonly DeviceResultUpdate[]): Promise<number> {
+    return this.devices.recordResults(server, results);
+  }
+
+  /** See DeviceStore.listDueForRetry. */
+  async listDueForRetry(server: string, now: Date, limit: number): Promise<DeviceRecord[]> {
+    return this.devices.dueForRetry(server, now, checkLimit(limit));
+  }
+
+  /** See RunStore.startRun. */
+  async startRun(run: { startedAt: Date; commit: string | null; planHash: string | null; trigger: RunTrigger }): Promise<RunRecord> {
+    return this.records.startRun(run);
+  }
+
+  /** See RunStore.finishRun. */
+  async finishRun(id: number, end: { finishedAt: Date; result: RunResult; summary: JsonValue | null }): Promise<RunRecord> {
+    return this.records.finishRun(id, end);
+  }
+
+  /** See RunStore.getRun. */
+  async getRun(id: number): Promise<RunRecord | undefined> {
+    return this.records.getRun(id);
+  }
+
+  /** See RunStore.listRuns. */
+  async listRuns(opts: { limit: number }): Promise<RunRecord[]> {
+    return this.records.listRuns(checkLimit(opts.limit));
+  }
+
+  /** See AuditLog.appendAudit. */
+  async appendAudit(entries: readonly AuditEntry[]): Promise<void> {
+    this.records.appendAudit(entries);
+  }
+
+  /** See AuditLog.readAudit. */
+  async readAudit(query: { runId?: number; server?: string; serial?: string; afterSeq?: number; limit: number }): Promise<AuditRecord[]> {
+    return this.records.readAudit({ ...query, limit: checkLimit(query.limit) });
+  }
+
+  /** See LeaderLock.tryAcquireLeadership (in-process only, see the file comment). */
+  async tryAcquireLeadership(name: string): Promise<boolean> {
+    const key = `${this.identity}\0${name}`;
+    const holder = leaders.get(key);
+    if (holder && holder !== this) return false;
+    leaders.set(key, this);
+    this.held.add(name);
+    return true;
+  }
+
+  /** See LeaderLock.releaseLeadership. */
+  async releaseLeadership(name: string): Promise<void> {
+    const key = `${this.identity}\0${name}`;
+    if (leaders.get(key) === this) leaders.delete(key);
+    this.held.delete(name);
+  }
+}

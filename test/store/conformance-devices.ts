@@ -1,0 +1,175 @@
+/**
+ * Conformance tests for devices: bulk upsert, typed filters, keyset paging, results and retries.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Device } from '../../controller/dep/types.js';
+import type { DeviceRecord } from '../../controller/store/ports.js';
+import { T0, at, type ConformanceContext } from './conformance-context.js';
+
+/** A device like Apple's fetch response (shared/reference/apple-samples/device_response.json). */
+function device(i: number, extra: Partial<Device> = {}): Device {
+  return {
+    serial_number: `C02${String(i).padStart(7, '0')}`,
+    model: i % 2 === 0 ? 'iPad Air' : 'MacBook Pro',
+    description: `device ${i}`,
+    color: 'SPACE GRAY',
+    device_family: i % 2 === 0 ? 'iPad' : 'Mac',
+    os: i % 2 === 0 ? 'iPadOS' : 'OSX',
+    profile_status: 'empty',
+    device_assigned_date: '2025-09-01T12:00:00Z',
+    device_assigned_by: 'admin@example.com',
+    imei: ['35 000000 000000 0'],
+    ...extra,
+  };
+}
+
+async function collect(pages: AsyncIterable<DeviceRecord[]>): Promise<{ sizes: number[]; serials: string[] }> {
+  const sizes: number[] = [];
+  const serials: string[] = [];
+  for await (const page of pages) {
+    sizes.push(page.length);
+    serials.push(...page.map((d) => d.serial));
+  }
+  return { sizes, serials };
+}
+
+/** Registers the device group. */
+export function defineDeviceConformance(ctx: ConformanceContext): void {
+  describe('devices', () => {
+    it('stores every DEP field and keeps depctl fields across re-observation', async () => {
+      const s = ctx.store;
+      const d = device(1, { op_type: 'modified', op_date: '2026-02-01T08:00:00Z', is_replacement_device: false });
+      expect(await s.upsertDevices('paris', [d], T0)).toBe(1);
+      expect(await s.getDevice('paris', d.serial_number)).toEqual({
+        server: 'paris', serial: d.serial_number, device: d, desiredProfile: null, lastResult: null, retryNotBefore: null, observedAt: T0,
+      });
+      await s.setDesiredProfiles('paris', [{ serial: d.serial_number, profile: 'staff-macs' }]);
+      const result = { status: 'throttled' as const, at: at(1), appleStatus: 'THROTTLED' };
+      await s.recordResults('paris', [{ serial: d.serial_number, result, retryNotBefore: at(61) }]);
+      const changed = { ...d, profile_status: 'assigned' as const, profile_uuid: 'UUID-1' };
+      await s.upsertDevices('paris', [changed], at(2));
+      expect(await s.getDevice('paris', d.serial_number)).toEqual({
+        server: 'paris', serial: d.serial_number, device: changed, desiredProfile: 'staff-macs', lastResult: result,
+        retryNotBefore: at(61), observedAt: at(2),
+      });
+      expect(await s.getDevice('lyon', d.serial_number)).toBeUndefined();
+    });
+
+    it('lets the last of duplicate serials in one upsert win (sync may repeat a device)', async () => {
+      const s = ctx.store;
+      await s.upsertDevices('paris', [device(1, { color: 'RED' }), device(2), device(1, { color: 'BLUE' })], T0);
+      expect(await s.countDevices('paris')).toBe(2);
+      expect((await s.getDevice('paris', device(1).serial_number))?.device.color).toBe('BLUE');
+    });
+
+    it('hands out copies: changing a returned record does not change the store', async () => {
+      const s = ctx.store;
+      const d = device(1);
+      await s.upsertDevices('paris', [d], T0);
+      d.color = 'CHANGED';
+      const got = (await s.getDevice('paris', d.serial_number))!;
+      got.device.model = 'CHANGED';
+      expect((await s.getDevice('paris', d.serial_number))?.device).toEqual({ ...device(1) });
+    });
+
+    it('counts and lists by the typed columns', async () => {
+      const s = ctx.store;
+      const list = Array.from({ length: 10 }, (_, i) =>
+        device(i, i < 3 ? { profile_uuid: 'UUID-A', profile_status: 'assigned' } : {}),
+      );
+      await s.upsertDevices('paris', list, T0);
+      await s.upsertDevices('lyon', [device(100)], T0);
+      expect(await s.countDevices('paris')).toBe(10);
+      expect(await s.countDevices('paris', { deviceFamily: 'iPad' })).toBe(5);
+      expect(await s.countDevices('paris', { deviceFamily: 'iPad', os: 'iPadOS', model: 'iPad Air' })).toBe(5);
+      expect(await s.countDevices('paris', { profileUuid: 'UUID-A' })).toBe(3);
+      expect(await s.countDevices('paris', { profileUuid: null })).toBe(7);
+      expect(await s.countDevices('paris', { profileStatus: 'assigned', deviceFamily: 'Mac' })).toBe(1);
+      const page = await s.listDevices('paris', { limit: 10, filter: { profileUuid: 'UUID-A', deviceFamily: 'iPad' } });
+      expect(page.devices.map((d) => d.serial)).toEqual([device(0).serial_number, device(2).serial_number]);
+      expect(page.next).toBeNull();
+    });
+
+    it('pages in serial byte order with an exact `next`, and streams without repeats', async () => {
+      const s = ctx.store;
+      // Mixed case and digits: byte order puts digits before upper before lower case.
+      const serials = ['b0001', 'A0001', '90001', 'Z0001', 'a0001', 'B0001'];
+      const many = Array.from({ length: 19 }, (_, i) => device(i));
+      await s.upsertDevices('paris', [...serials.map((serial) => device(0, { serial_number: serial })), ...many.reverse()], T0);
+      const expected = [...serials, ...many.map((d) => d.serial_number)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      expect([...expected.slice(0, 3), ...expected.slice(22)]).toEqual(['90001', 'A0001', 'B0001', 'Z0001', 'a0001', 'b0001']);
+
+      const first = await s.listDevices('paris', { limit: 10 });
+      expect(first.devices.map((d) => d.serial)).toEqual(expected.slice(0, 10));
+      expect(first.next).toBe(expected[9]);
+      const second = await s.listDevices('paris', { after: first.next, limit: 15 });
+      expect(second.devices.map((d) => d.serial)).toEqual(expected.slice(10));
+      expect(second.next).toBeNull();
+      const exact = await s.listDevices('paris', { after: expected[4], limit: 20 });
+      expect(exact.devices).toHaveLength(20);
+      expect(exact.next).toBeNull();
+
+      const streamed = await collect(s.iterateDevices('paris', { pageSize: 5 }));
+      expect(streamed.serials).toEqual(expected);
+      expect(streamed.sizes).toEqual([5, 5, 5, 5, 5]);
+      const ipads = await collect(s.iterateDevices('paris', { pageSize: 4, filter: { deviceFamily: 'iPad' } }));
+      expect(ipads.serials).toEqual(expected.filter((serial) => serial.startsWith('C02') ? Number(serial.slice(3)) % 2 === 0 : true));
+      await expect(s.listDevices('paris', { limit: 0 })).rejects.toThrow(RangeError);
+    });
+
+    it('writes and reads back more devices than one write batch', async () => {
+      const s = ctx.store;
+      const n = 12_345;
+      await s.upsertDevices('paris', Array.from({ length: n }, (_, i) => device(i)), T0);
+      expect(await s.countDevices('paris')).toBe(n);
+      const streamed = await collect(s.iterateDevices('paris', { pageSize: 5000 }));
+      expect(streamed.sizes).toEqual([5000, 5000, 2345]);
+      expect(new Set(streamed.serials).size).toBe(n);
+      const desired = Array.from({ length: n }, (_, i) => ({ serial: device(i).serial_number, profile: i % 3 === 0 ? 'p3' : null }));
+      expect(await s.setDesiredProfiles('paris', desired)).toBe(n);
+      const deleted = await s.deleteDevices('paris', Array.from({ length: 6000 }, (_, i) => device(i).serial_number));
+      expect(deleted).toBe(6000);
+      expect(await s.countDevices('paris')).toBe(n - 6000);
+      expect((await s.getDevice('paris', device(6003).serial_number))?.desiredProfile).toBe('p3');
+    });
+
+    it('ignores unknown serials, lets the last entry win, and deletes only the given server', async () => {
+      const s = ctx.store;
+      await s.upsertDevices('paris', [device(1), device(2)], T0);
+      await s.upsertDevices('lyon', [device(1)], T0);
+      const a = device(1).serial_number;
+      expect(await s.setDesiredProfiles('paris', [{ serial: a, profile: 'x' }, { serial: 'NOPE', profile: 'x' }, { serial: a, profile: 'y' }])).toBe(1);
+      expect((await s.getDevice('paris', a))?.desiredProfile).toBe('y');
+      expect((await s.getDevice('lyon', a))?.desiredProfile).toBeNull();
+      expect(await s.setDesiredProfiles('paris', [{ serial: a, profile: null }])).toBe(1);
+      expect((await s.getDevice('paris', a))?.desiredProfile).toBeNull();
+      const r = { status: 'failed' as const, at: T0, appleStatus: 'FAILED' };
+      expect(await s.recordResults('paris', [{ serial: 'NOPE', result: r, retryNotBefore: null }])).toBe(0);
+      expect(await s.deleteDevices('paris', [a, 'NOPE'])).toBe(1);
+      expect(await s.getDevice('lyon', a)).toBeDefined();
+      expect(await s.countDevices('paris')).toBe(1);
+    });
+
+    it('lists devices due for retry, earliest first, and forgets cleared retries', async () => {
+      const s = ctx.store;
+      await s.upsertDevices('paris', Array.from({ length: 6 }, (_, i) => device(i)), T0);
+      await s.upsertDevices('lyon', [device(0)], T0);
+      const result = (status: 'throttled' | 'success') => ({ status, at: T0, appleStatus: status === 'success' ? 'SUCCESS' : 'THROTTLED' });
+      await s.recordResults('paris', [
+        { serial: device(0).serial_number, result: result('throttled'), retryNotBefore: at(30) },
+        { serial: device(1).serial_number, result: result('throttled'), retryNotBefore: at(10) },
+        { serial: device(2).serial_number, result: result('throttled'), retryNotBefore: at(10) },
+        { serial: device(3).serial_number, result: result('throttled'), retryNotBefore: at(90) },
+        { serial: device(4).serial_number, result: result('success'), retryNotBefore: null },
+      ]);
+      await s.recordResults('lyon', [{ serial: device(0).serial_number, result: result('throttled'), retryNotBefore: at(1) }]);
+      const due = await s.listDueForRetry('paris', at(30), 10);
+      expect(due.map((d) => d.serial)).toEqual([1, 2, 0].map((i) => device(i).serial_number));
+      expect(due[0]?.lastResult).toEqual(result('throttled'));
+      expect((await s.listDueForRetry('paris', at(30), 2)).map((d) => d.serial)).toEqual([1, 2].map((i) => device(i).serial_number));
+      expect(await s.listDueForRetry('paris', at(9), 10)).toEqual([]);
+      await s.recordResults('paris', [{ serial: device(1).serial_number, result: result('success'), retryNotBefore: null }]);
+      expect((await s.listDueForRetry('paris', at(1000), 10)).map((d) => d.serial)).toEqual([2, 0, 3].map((i) => device(i).serial_number));
+    });
+  });
+}

@@ -1,0 +1,165 @@
+/**
+ * Conformance tests for servers, cursors, profiles, runs and the audit log.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Profile } from '../../controller/dep/types.js';
+import type { AuditEntry, ProfileKey } from '../../controller/store/ports.js';
+import { T0, at, type ConformanceContext } from './conformance-context.js';
+
+const BODY: Profile = {
+  profile_name: 'Classroom iPads',
+  url: 'https://mdm.example.com/enroll',
+  is_supervised: true,
+  department: 'Lycée Voltaire IT',
+  skip_setup_items: ['Location', 'Restore'],
+};
+
+const KEY: ProfileKey = { server: 'paris', name: 'classroom-ipads', contentHash: 'sha256:aaa' };
+
+/** Registers the non-device groups. */
+export function defineRecordConformance(ctx: ConformanceContext): void {
+  describe('servers', () => {
+    it('creates, updates only the given fields, clears with null, and lists by name', async () => {
+      const s = ctx.store;
+      const created = await s.upsertServer('paris', { tokenFingerprint: 'fp1', tokenExpiresAt: at(3600), at: T0 });
+      expect(created).toEqual({ name: 'paris', tokenFingerprint: 'fp1', tokenExpiresAt: at(3600), serverUuid: null, updatedAt: T0 });
+      const updated = await s.upsertServer('paris', { serverUuid: 'SRV-1', at: at(1) });
+      expect(updated).toMatchObject({ tokenFingerprint: 'fp1', tokenExpiresAt: at(3600), serverUuid: 'SRV-1', updatedAt: at(1) });
+      await s.upsertServer('paris', { tokenExpiresAt: null, at: at(2) });
+      expect((await s.getServer('paris'))?.tokenExpiresAt).toBeNull();
+      await s.upsertServer('lyon', { at: T0 });
+      expect((await s.listServers()).map((r) => r.name)).toEqual(['lyon', 'paris']);
+      expect(await s.getServer('nowhere')).toBeUndefined();
+    });
+  });
+
+  describe('cursors', () => {
+    it('starts unknown, creates the server row, and updates only the given fields', async () => {
+      const s = ctx.store;
+      expect(await s.getCursor('paris')).toBeUndefined();
+      await s.setCursor('paris', { cursor: null, fetchStartedAt: T0 });
+      expect(await s.getServer('paris')).toBeDefined();
+      await s.setCursor('paris', { cursor: 'page-1' });
+      const done = await s.setCursor('paris', { cursor: 'page-2', fetchedAt: at(10) });
+      expect(done).toEqual({ server: 'paris', cursor: 'page-2', fetchStartedAt: T0, fetchedAt: at(10), syncedAt: null });
+      await s.setCursor('paris', { cursor: 'sync-1', syncedAt: at(20) });
+      expect(await s.getCursor('paris')).toEqual({ server: 'paris', cursor: 'sync-1', fetchStartedAt: T0, fetchedAt: at(10), syncedAt: at(20) });
+      // EXPIRED_CURSOR: drop the cursor but keep the history of when we last fetched.
+      await s.setCursor('paris', { cursor: null });
+      expect(await s.getCursor('paris')).toMatchObject({ cursor: null, fetchedAt: at(10), syncedAt: at(20) });
+    });
+
+    it('keeps token facts when the cursor changes, and the cursor when token facts change', async () => {
+      const s = ctx.store;
+      await s.upsertServer('paris', { tokenFingerprint: 'fp', at: T0 });
+      await s.setCursor('paris', { cursor: 'c1', syncedAt: at(1) });
+      await s.upsertServer('paris', { tokenExpiresAt: at(99), at: at(2) });
+      expect((await s.getServer('paris'))?.tokenFingerprint).toBe('fp');
+      expect((await s.getCursor('paris'))?.cursor).toBe('c1');
+    });
+  });
+
+  describe('profiles', () => {
+    it('records the intent once, then the UUID, and never redefines', async () => {
+      const s = ctx.store;
+      const first = await s.beginDefine({ ...KEY, body: BODY, at: T0 });
+      expect(first).toEqual({ created: true, profile: { ...KEY, state: 'defining', uuid: null, body: BODY, createdAt: T0, definedAt: null } });
+      const again = await s.beginDefine({ ...KEY, body: BODY, at: at(5) });
+      expect(again).toEqual({ created: false, profile: first.profile });
+      const defined = await s.completeDefine(KEY, 'UUID-1', at(1));
+      expect(defined).toMatchObject({ state: 'defined', uuid: 'UUID-1', definedAt: at(1), body: BODY });
+      expect(await s.completeDefine(KEY, 'UUID-1', at(2))).toEqual(defined);
+      await expect(s.completeDefine(KEY, 'UUID-2', at(3))).rejects.toMatchObject({ code: 'store-conflict' });
+      const later = await s.beginDefine({ ...KEY, body: BODY, at: at(9) });
+      expect(later.created).toBe(false);
+      expect(later.profile.uuid).toBe('UUID-1');
+      expect(await s.getProfileByUuid('paris', 'UUID-1')).toEqual(defined);
+      expect(await s.getProfileByUuid('lyon', 'UUID-1')).toBeUndefined();
+    });
+
+    it('leaves a crashed define visible as `defining` to the next process', async () => {
+      await ctx.store.beginDefine({ ...KEY, body: BODY, at: T0 });
+      await ctx.store.close();
+      const next = await ctx.open();
+      const leftovers = await next.listProfiles('paris', { state: 'defining' });
+      expect(leftovers.map((p) => [p.name, p.contentHash, p.uuid])).toEqual([[KEY.name, KEY.contentHash, null]]);
+      expect(await next.listProfiles('paris', { state: 'defined' })).toEqual([]);
+    });
+
+    it('abandons only a defining row; rejects unknown keys and a UUID already used on the server', async () => {
+      const s = ctx.store;
+      await expect(s.completeDefine(KEY, 'U', T0)).rejects.toMatchObject({ code: 'store-not-found' });
+      await s.beginDefine({ ...KEY, body: BODY, at: T0 });
+      expect(await s.abandonDefine(KEY)).toBe(true);
+      expect(await s.getProfile(KEY)).toBeUndefined();
+      await s.beginDefine({ ...KEY, body: BODY, at: T0 });
+      await s.completeDefine(KEY, 'UUID-1', T0);
+      expect(await s.abandonDefine(KEY)).toBe(false);
+      const other = { ...KEY, contentHash: 'sha256:bbb' };
+      await s.beginDefine({ ...other, body: { ...BODY, department: 'Other' }, at: at(1) });
+      await expect(s.completeDefine(other, 'UUID-1', at(2))).rejects.toMatchObject({ code: 'store-conflict' });
+      expect((await s.getProfile(other))?.state).toBe('defining');
+    });
+
+    it('keys on server + name + content hash and lists by name then creation', async () => {
+      const s = ctx.store;
+      await s.beginDefine({ server: 'paris', name: 'b', contentHash: 'h1', body: BODY, at: at(3) });
+      await s.beginDefine({ server: 'paris', name: 'a', contentHash: 'h2', body: BODY, at: at(2) });
+      await s.beginDefine({ server: 'paris', name: 'a', contentHash: 'h1', body: BODY, at: at(1) });
+      await s.beginDefine({ server: 'lyon', name: 'a', contentHash: 'h1', body: BODY, at: at(1) });
+      await s.completeDefine({ server: 'paris', name: 'a', contentHash: 'h2' }, 'U2', at(4));
+      const list = await s.listProfiles('paris');
+      expect(list.map((p) => `${p.name}/${p.contentHash}/${p.state}`)).toEqual(['a/h1/defining', 'a/h2/defined', 'b/h1/defining']);
+      expect((await s.listProfiles('paris', { state: 'defined' })).map((p) => p.uuid)).toEqual(['U2']);
+    });
+  });
+
+  describe('runs', () => {
+    it('records start and end, lists newest first, and rejects an unknown run', async () => {
+      const s = ctx.store;
+      const r1 = await s.startRun({ startedAt: T0, commit: 'c1', planHash: 'p1', trigger: 'schedule' });
+      expect(r1).toEqual({ id: r1.id, startedAt: T0, finishedAt: null, commit: 'c1', planHash: 'p1', trigger: 'schedule', result: null, summary: null });
+      const r2 = await s.startRun({ startedAt: at(60), commit: null, planHash: null, trigger: 'manual' });
+      expect(r2.id).toBeGreaterThan(r1.id);
+      const summary = { assigned: 998, failed: 2, servers: ['paris'], note: 'Lycée', nested: { ok: true, none: null } };
+      const done = await s.finishRun(r1.id, { finishedAt: at(30), result: 'partial', summary });
+      expect(done).toMatchObject({ finishedAt: at(30), result: 'partial', summary });
+      expect(await s.getRun(r1.id)).toEqual(done);
+      expect((await s.listRuns({ limit: 10 })).map((r) => r.id)).toEqual([r2.id, r1.id]);
+      expect((await s.listRuns({ limit: 1 })).map((r) => r.id)).toEqual([r2.id]);
+      await expect(s.finishRun(r2.id + 1000, { finishedAt: T0, result: 'noop', summary: null })).rejects.toMatchObject({ code: 'store-not-found' });
+      expect(await s.getRun(r2.id + 1000)).toBeUndefined();
+    });
+  });
+
+  describe('audit log', () => {
+    const entry = (i: number, extra: Partial<AuditEntry> = {}): AuditEntry => ({
+      runId: 1, server: 'paris', serial: `SER${String(i).padStart(4, '0')}`, action: 'assign', before: null,
+      after: 'UUID-1', outcome: 'success', appleStatus: 'SUCCESS', at: at(i), ...extra,
+    });
+
+    it('appends in order and reads back by insertion with filters and paging', async () => {
+      const s = ctx.store;
+      // Serials and times deliberately out of order: reading must follow insertion, not either of them.
+      await s.appendAudit([entry(3), entry(1, { outcome: 'throttled', appleStatus: 'THROTTLED' })]);
+      await s.appendAudit([entry(2, { runId: 2, server: 'lyon' }), entry(1, { runId: 2, before: 'UUID-1', after: null, action: 'remove' })]);
+      await s.appendAudit([entry(0, { runId: null, serial: null, action: 'define', after: 'UUID-9' })]);
+      const all = await s.readAudit({ limit: 100 });
+      expect(all.map((e) => [e.serial, e.action])).toEqual([
+        ['SER0003', 'assign'], ['SER0001', 'assign'], ['SER0002', 'assign'], ['SER0001', 'remove'], [null, 'define'],
+      ]);
+      expect(all[1]).toEqual({ ...entry(1, { outcome: 'throttled', appleStatus: 'THROTTLED' }), seq: all[1]!.seq });
+      expect(all.map((e) => e.seq)).toEqual([...all.map((e) => e.seq)].sort((a, b) => a - b));
+      expect((await s.readAudit({ runId: 2, limit: 10 })).map((e) => e.serial)).toEqual(['SER0002', 'SER0001']);
+      expect((await s.readAudit({ server: 'paris', serial: 'SER0001', limit: 10 })).map((e) => e.action)).toEqual(['assign', 'remove']);
+      const page1 = await s.readAudit({ limit: 2 });
+      const page2 = await s.readAudit({ afterSeq: page1[1]!.seq, limit: 2 });
+      expect([...page1, ...page2]).toEqual(all.slice(0, 4));
+    });
+
+    it('offers no way to change or delete an entry', async () => {
+      const methods = Object.getOwnPropertyNames(Object.getPrototypeOf(ctx.store)).filter((m) => /audit/i.test(m));
+      expect(methods.sort()).toEqual(['appendAudit', 'readAudit']);
+    });
+  });
+}
