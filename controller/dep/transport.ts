@@ -8,12 +8,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import { VERSION } from '../version.js';
-import { DepAuthError, DepHttpError, DepProtocolError, type DepHttpErrorInit, type TerminalAuthReason } from './errors.js';
+import { DepAuthError, DepHttpError, DepProtocolError, parseDepErrorCode, type DepHttpErrorInit, type TerminalAuthReason } from './errors.js';
 import { parseRetryAfter } from '../util/backoff.js';
 import { exchange, type DepRequestEvent, type HttpResult } from './http.js';
 import { sessionAuthorizationHeader } from './oauth1.js';
 import { withRetries, type RetryPolicy } from './retry.js';
-import { DEP_CONTENT_TYPE, DEP_PROTOCOL_VERSION, type ServerToken, type SessionResponse } from './types.js';
+import { DEP_CONTENT_TYPE, DEP_PROTOCOL_VERSION, type DepErrorCode, type ServerToken, type SessionResponse } from './types.js';
 
 /** The header carrying the session token, both ways. */
 export const SESSION_HEADER = 'X-ADM-Auth-Session';
@@ -66,12 +66,19 @@ export function depUrl(baseUrl: string, path: string, query?: Record<string, str
 export function createDepTransport(s: TransportSettings): DepTransport {
   let session: string | undefined;
   let pending: Promise<string> | undefined;
+  // Recent session tokens, so that a body echoing an old one is scrubbed too.
+  const recentSessions: string[] = [];
+  const adopt = (token: string): void => {
+    session = token;
+    if (!recentSessions.includes(token)) recentSessions.push(token);
+    if (recentSessions.length > 8) recentSessions.shift();
+  };
   const secrets = (): readonly (string | undefined)[] => [
     s.token.consumer_secret,
     s.token.access_token,
     s.token.access_secret,
     s.token.consumer_key,
-    session,
+    ...recentSessions,
   ];
   const baseHeaders = (): Record<string, string> => ({
     'X-Server-Protocol-Version': String(DEP_PROTOCOL_VERSION),
@@ -89,7 +96,7 @@ export function createDepTransport(s: TransportSettings): DepTransport {
       );
       // Any response may hand us a fresh session token (old MDM protocol reference; NanoDEP).
       const fresh = res.headers[SESSION_HEADER.toLowerCase()];
-      if (fresh) session = fresh;
+      if (fresh) adopt(fresh);
       return res;
     });
 
@@ -105,7 +112,8 @@ export function createDepTransport(s: TransportSettings): DepTransport {
     const res = await send('GET', '/session', url, { ...baseHeaders(), Authorization: authorization }, undefined);
     const init = { status: res.status, method: 'GET', endpoint: '/session', body: res.body, secrets: secrets() };
     if (res.status === 401 || res.status === 403) {
-      throw new DepAuthError(init, terminalReason(new DepHttpError(init)) ?? (res.status === 401 ? 'session-unauthorized' : 'access-denied'));
+      // Every 401/403 from /session is terminal: the token itself is refused (Apple's error-code page).
+      throw new DepAuthError(init, terminalReason(parseDepErrorCode(res.body)) ?? (res.status === 401 ? 'session-unauthorized' : 'access-denied'));
     }
     if (res.status < 200 || res.status >= 300) throw httpError(init, res, s.now());
     const parsed = parseJson<SessionResponse>('/session', res.body);
@@ -121,7 +129,7 @@ export function createDepTransport(s: TransportSettings): DepTransport {
     if (session) return session;
     pending ??= authenticate().then(
       (t) => {
-        session = t;
+        adopt(t);
         pending = undefined;
         return t;
       },
@@ -167,8 +175,8 @@ function needsReauth(res: HttpResult): boolean {
   return res.status === 401 || (res.status === 403 && res.body.includes('FORBIDDEN'));
 }
 
-function terminalReason(err: DepHttpError): TerminalAuthReason | undefined {
-  switch (err.code) {
+function terminalReason(code: DepErrorCode | undefined): TerminalAuthReason | undefined {
+  switch (code) {
     case 'T_C_NOT_SIGNED':
       return 'terms-not-signed';
     case 'ACCESS_DENIED':
@@ -183,11 +191,9 @@ function terminalReason(err: DepHttpError): TerminalAuthReason | undefined {
 }
 
 function httpError(init: DepHttpErrorInit, res: HttpResult, nowMs: number): DepHttpError {
-  const plain = new DepHttpError(init);
-  const reason = res.status === 401 || res.status === 403 ? terminalReason(plain) : undefined;
+  const reason = res.status === 401 || res.status === 403 ? terminalReason(parseDepErrorCode(res.body)) : undefined;
   if (reason) return new DepAuthError(init, reason);
-  const retryAfterMs = parseRetryAfter(res.headers['retry-after'], nowMs);
-  return retryAfterMs === undefined ? plain : new DepHttpError({ ...init, retryAfterMs });
+  return new DepHttpError({ ...init, retryAfterMs: parseRetryAfter(res.headers['retry-after'], nowMs) });
 }
 
 function parseJson<T>(endpoint: string, body: string): T {
