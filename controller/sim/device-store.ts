@@ -135,7 +135,20 @@ export class DeviceStore {
   }
 }
 
-/** ISO 8601 UTC with whole seconds, as every Apple timestamp (`2018-09-08T16:49:09Z`). */
+const TWO_DIGITS = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
+let cachedDay = NaN;
+let cachedDayPrefix = '';
+
+/**
+ * ISO 8601 UTC with whole seconds, as every Apple timestamp (`2018-09-08T16:49:09Z`). The date part
+ * is cached per day because fleet pages render thousands of timestamps.
+ */
 export function isoSeconds(epochSec: number): string {
-  return new Date(epochSec * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const day = Math.floor(epochSec / 86400);
+  if (day !== cachedDay) {
+    cachedDay = day;
+    cachedDayPrefix = new Date(day * 86_400_000).toISOString().slice(0, 11);
+  }
+  const s = epochSec - day * 86400;
+  return `${cachedDayPrefix}${TWO_DIGITS[Math.floor(s / 3600)]}:${TWO_DIGITS[Math.floor(s / 60) % 60]}:${TWO_DIGITS[s % 60]}Z`;
 }

@@ -4,7 +4,7 @@
  * stores what changes (profile, presence, dates) in typed arrays. Same seed, same fleet.
  */
 import { CATALOG, CATALOG_CUMULATIVE, type CatalogEntry, SERIAL_ALPHABET, SERIAL_PREFIXES } from './catalog.js';
-import { hash32, hexDigits, pickWeighted, unit } from './rng.js';
+import { hash32, pickWeighted, unit } from './rng.js';
 
 const BASE = SERIAL_ALPHABET.length; // 34
 /** 34^5: the 5 middle serial characters encode a permutation of the device index. */
@@ -86,16 +86,31 @@ export function indexOfSerial(seed: number, serial: string): number {
   return serialFor(seed, index) === serial ? index : -1;
 }
 
+/** Lookup tables: rendering a page of 1000 devices must not be dominated by number formatting. */
+const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+const DEC3 = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
+
 function macAddress(seed: number, index: number, salt: number): string {
-  const hex = hexDigits(seed, index, SALT.radio * 31 + salt, 12).toLowerCase();
+  const h = hash32(seed, index, SALT.radio * 31 + salt);
   // Apple's OUI f0:18:98 keeps the addresses plausible; the rest is derived from the device.
-  return `f0:18:98:${hex.slice(6, 8)}:${hex.slice(8, 10)}:${hex.slice(10, 12)}`;
+  return `f0:18:98:${HEX2[h & 255]}:${HEX2[(h >>> 8) & 255]}:${HEX2[h >>> 24]}`;
 }
 
 function digits(seed: number, index: number, salt: number, count: number): string {
   let out = '';
-  for (let k = 0; out.length < count; k++) out += String(hash32(seed, index, salt * 131 + k) % 100000).padStart(5, '0');
+  for (let k = 0; out.length < count; k++) out += DEC3[hash32(seed, index, salt * 131 + k) % 1000];
   return out.slice(0, count);
+}
+
+const adminCache = new Map<string, readonly string[]>();
+
+function adminsOf(orgDomain: string): readonly string[] {
+  let a = adminCache.get(orgDomain);
+  if (a === undefined) {
+    a = [`it-admin@${orgDomain}`, `dep-manager@${orgDomain}`, `procurement@${orgDomain}`, 'system_user'];
+    adminCache.set(orgDomain, a);
+  }
+  return a;
 }
 
 /** Derives every fixed attribute of generated device `index`. */
@@ -103,7 +118,7 @@ export function generateDevice(seed: number, index: number, orgDomain: string): 
   const entry = CATALOG[pickWeighted(CATALOG_CUMULATIVE, unit(seed, index, SALT.catalog))] as CatalogEntry;
   const color = entry.colors[hash32(seed, index, SALT.color) % entry.colors.length] as string;
   const template = entry.descriptions[hash32(seed, index, SALT.description) % entry.descriptions.length] as string;
-  const admins = [`it-admin@${orgDomain}`, `dep-manager@${orgDomain}`, `procurement@${orgDomain}`, 'system_user'];
+  const admins = adminsOf(orgDomain);
   const device: GeneratedDevice = {
     serial_number: serialFor(seed, index),
     model: entry.model,
