@@ -1,4 +1,4 @@
-import { lstat, mkdir, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { DEFAULT_COMMON_NAME, DEFAULT_VALIDITY_DAYS, generateKeyPair } from '../tokens/index.js';
@@ -50,6 +50,10 @@ async function generateKeys(io: CliIo, opts: { out: string; cn: string; days: nu
   }
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 });
+    if (((await stat(dir)).mode & 0o077) !== 0) {
+      // An existing directory keeps its mode; the key file itself is still created 0600.
+      io.stderr(`depctl: warning: ${dir} is accessible to other users; consider chmod 700\n`);
+    }
     const pair = generateKeyPair({ commonName: opts.cn, validityDays: opts.days });
     // 'wx' fails if the file appeared meanwhile: we never replace a key that may be in use.
     await writeFile(keyPath, pair.privateKeyPem, { mode: 0o600, flag: 'wx' });
@@ -82,7 +86,8 @@ async function exists(file: string): Promise<boolean> {
     await lstat(file);
     return true;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return false;
     throw err;
   }
 }

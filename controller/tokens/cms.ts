@@ -3,6 +3,11 @@
  * Built on node-forge's ASN.1, RSA and block ciphers. Decryption accepts BER (Apple and `openssl
  * smime -stream` write indefinite lengths and may split the ciphertext into several OCTET STRINGs);
  * encryption writes the exact BER layout of a real Apple token (dep-protocol.md section 1).
+ *
+ * Why node-forge rather than node:crypto for the RSA step: Node 20.11+/21.6+ refuses
+ * `privateDecrypt` with RSA_PKCS1_PADDING (CVE-2023-46809, the Marvin attack) unless the process runs
+ * with --security-revert, and PKCS#1 v1.5 is the only key transport Apple uses. The attack needs
+ * an online decryption oracle; we decrypt a local file once, so the timing channel does not apply.
  */
 import { randomBytes } from 'node:crypto';
 import forge from 'node-forge';

@@ -112,7 +112,8 @@ export class InvalidKeyError extends TokenError {
       not_rsa: 'the private key is not an RSA key; DEP tokens are encrypted to an RSA certificate',
       encrypted:
         'the private key is encrypted with a passphrase; decrypt it first (openssl pkey -in KEY -out PLAIN.pem)',
-      unreadable: 'the private key file is malformed and cannot be read as an RSA private key',
+      unreadable:
+        'the private key cannot be read: it is malformed or in an unsupported format (expected PEM PKCS#1 or PKCS#8)',
     };
     super('invalid_key', text[reason]);
   }

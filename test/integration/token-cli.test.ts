@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerToken } from '../../controller/dep/types.js';
@@ -55,6 +55,16 @@ describe('depctl keys generate', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/refusing to overwrite .*depctl-cert\.pem/);
     expect(() => statSync(path.join(dir, 'depctl-key.pem'))).toThrow();
+  });
+
+  it('writes into an existing directory, warning when others can read it', async () => {
+    const dir = path.join(tmp.dir, 'shared');
+    mkdirSync(dir, { mode: 0o755 });
+    chmodSync(dir, 0o755);
+    const r = await runDepctl(['keys', 'generate', '--out', 'shared'], { cwd: tmp.dir });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/warning: .*shared is accessible to other users/);
+    expect(statSync(path.join(dir, 'depctl-key.pem')).mode & 0o777).toBe(0o600);
   });
 
   it('exits 2 on usage errors', async () => {

@@ -70,6 +70,12 @@ describe('decrypting tokens made by openssl smime -encrypt', () => {
     expect(openServerToken(pem, pair.keyPem)).toMatchObject({ token, format: 'pkcs7-pem' });
   });
 
+  it('reads a .p7m whose line ends were converted to CRLF', () => {
+    const token = randomToken(expiry);
+    const file = opensslEncrypt(tmp.dir, appleMessage(token), pair.certPath).toString().replace(/\r?\n/g, '\r\n');
+    expect(decryptServerToken(file, pair.keyPem)).toEqual(token);
+  });
+
   it('reads the headerless base64 body of a .p7m', () => {
     const token = randomToken(expiry);
     const file = opensslEncrypt(tmp.dir, appleMessage(token), pair.certPath);
