@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Agent } from 'undici';
 import { createDepClient, type DepClient } from '../../../controller/dep/client.js';
 import { DepProtocolError } from '../../../controller/dep/errors.js';
-import { TEST_TOKEN, startFakeDep, type FakeDep, type Recorded } from './fake-dep-server.js';
+import { TEST_TOKEN, finishFakeDep, startFakeDep, type FakeDep, type Recorded } from './fake-dep-server.js';
 
 let fake: FakeDep;
 let agent: Agent;
@@ -15,14 +15,7 @@ beforeEach(async () => {
   client = createDepClient({ baseUrl: fake.url, token: TEST_TOKEN, dispatcher: agent, retry: { maxAttempts: 1 } });
 });
 
-afterEach(async () => {
-  try {
-    fake.assertDone();
-  } finally {
-    await agent.close();
-    await fake.close();
-  }
-});
+afterEach(() => finishFakeDep(fake, agent));
 
 const serials = (n: number, prefix = 'SER'): string[] => Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(6, '0')}`);
 const bodyOf = (r: Recorded | undefined): { devices: string[]; profile_uuid?: string } => JSON.parse(r?.body ?? '{}');

@@ -127,3 +127,16 @@ export async function startFakeDep(): Promise<FakeDep> {
   };
   return fake;
 }
+
+/**
+ * Ends a test against the fake: fails it when an expectation went unused or a request was
+ * unexpected, and always closes the client's dispatcher and the fake.
+ */
+export async function finishFakeDep(fake: FakeDep, dispatcher: { close(): Promise<void> }): Promise<void> {
+  try {
+    fake.assertDone();
+  } finally {
+    await dispatcher.close();
+    await fake.close();
+  }
+}

@@ -3,7 +3,7 @@ import { Agent } from 'undici';
 import { createDepClient, type DepClientOptions } from '../../../controller/dep/client.js';
 import { DepHttpError, DepNetworkError, DepTimeoutError } from '../../../controller/dep/errors.js';
 import { isAbortError } from '../../../controller/util/sleep.js';
-import { TEST_TOKEN, startFakeDep, type FakeDep } from './fake-dep-server.js';
+import { TEST_TOKEN, finishFakeDep, startFakeDep, type FakeDep } from './fake-dep-server.js';
 
 const ACCOUNT = { server_name: 'S' };
 const START = Date.parse('2026-11-25T12:00:00Z');
@@ -41,14 +41,7 @@ beforeEach(async () => {
   sleeps = [];
 });
 
-afterEach(async () => {
-  try {
-    fake.assertDone();
-  } finally {
-    await agent.close();
-    await fake.close();
-  }
-});
+afterEach(() => finishFakeDep(fake, agent));
 
 describe('retries', () => {
   it('retries 5xx with growing jittered delays, then succeeds', async () => {

@@ -5,7 +5,7 @@ import { DepAuthError, DepHttpError, isTerminalAuthError } from '../../../contro
 import type { DepRequestEvent } from '../../../controller/dep/http.js';
 import { DEP_CONTENT_TYPE, DEP_PROTOCOL_VERSION } from '../../../controller/dep/types.js';
 import { VERSION } from '../../../controller/version.js';
-import { TEST_TOKEN, parseOAuthHeader, startFakeDep, type FakeDep } from './fake-dep-server.js';
+import { TEST_TOKEN, parseOAuthHeader, finishFakeDep, startFakeDep, type FakeDep } from './fake-dep-server.js';
 
 const NOW = Date.parse('2026-11-25T12:00:00Z');
 const ACCOUNT = { server_name: 'S', server_uuid: 'U', admin_id: 'a', org_name: 'O', org_email: 'e', org_phone: 'p', org_address: 'x' };
@@ -29,14 +29,7 @@ beforeEach(async () => {
   });
 });
 
-afterEach(async () => {
-  try {
-    fake.assertDone();
-  } finally {
-    await agent.close();
-    await fake.close();
-  }
-});
+afterEach(() => finishFakeDep(fake, agent));
 
 describe('headers and session', () => {
   it('signs /session with OAuth (realm ADM, clock timestamp) and sends the pinned headers everywhere', async () => {
