@@ -26,17 +26,33 @@ interface SerialOrigin {
   offset: number;
 }
 
-/** Tracks every listed serial across all assignments to report serials listed twice. */
+/**
+ * Tracks every listed serial across all assignments to report serials listed twice. Origins are kept in
+ * parallel arrays rather than one object per serial: a million serials should not mean a million objects.
+ */
 export class SerialRegistry {
-  private readonly seen = new Map<string, SerialOrigin>();
+  private readonly seen = new Map<string, number>();
+  private readonly assignments: string[] = [];
+  private readonly sources: SourceFile[] = [];
+  private readonly originAssignment: number[] = [];
+  private readonly originSource: number[] = [];
+  private readonly originOffset: number[] = [];
 
   /** Registers a serial; reports it when already listed. Returns false for a duplicate. */
   add(serial: string, origin: SerialOrigin, sink: ProblemSink): boolean {
-    const first = this.seen.get(serial);
-    if (!first) {
-      this.seen.set(serial, origin);
+    const firstIndex = this.seen.get(serial);
+    if (firstIndex === undefined) {
+      this.seen.set(serial, this.originOffset.length);
+      this.originAssignment.push(this.intern(this.assignments, origin.assignment));
+      this.originSource.push(this.intern(this.sources, origin.source));
+      this.originOffset.push(origin.offset);
       return true;
     }
+    const first: SerialOrigin = {
+      assignment: this.assignments[this.originAssignment[firstIndex] ?? 0] ?? '',
+      source: this.sources[this.originSource[firstIndex] ?? 0] as SourceFile,
+      offset: this.originOffset[firstIndex] ?? 0,
+    };
     const firstLoc = first.source.loc(first.offset);
     const here = origin.source.loc(origin.offset);
     if (first.assignment === origin.assignment) {
@@ -49,6 +65,15 @@ export class SerialRegistry {
       ]);
     }
     return false;
+  }
+
+  /** Index of a value in a small list, adding it when new (the last one is the usual hit). */
+  private intern<T>(list: T[], value: T): number {
+    if (list[list.length - 1] === value) return list.length - 1;
+    const i = list.indexOf(value);
+    if (i !== -1) return i;
+    list.push(value);
+    return list.length - 1;
   }
 
   /** Number of distinct serials registered. */
@@ -93,9 +118,10 @@ export async function buildAssignment(
   if (spec.serials) {
     const seq = findNode(d.doc, ['spec', 'serials']).node;
     const items = isSeq(seq) ? seq.items : [];
+    const offsets = d.serialOffsets;
     spec.serials.forEach((raw, i) => {
       const item = items[i];
-      accept(String(raw), d.source, nodeOffset(isScalar(item) ? item : undefined));
+      accept(String(raw), d.source, offsets ? (offsets[i] ?? 0) : nodeOffset(isScalar(item) ? item : undefined));
     });
   }
   for (const [i, file] of (spec.serialFiles ?? []).entries()) {

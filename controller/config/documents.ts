@@ -1,5 +1,6 @@
 import { parseAllDocuments, isMap, isScalar, isSeq, type Document, type Node } from 'yaml';
-import type { ProblemSink } from './problems.js';
+import { ProblemSink } from './problems.js';
+import { extractLongSerialLists, type ExtractedList } from './fast-serials.js';
 import type { SourceFile } from './source.js';
 import { KINDS, type CompiledSchemas, type Kind } from './schemas.js';
 import { reportSchemaErrors } from './schema-errors.js';
@@ -22,6 +23,8 @@ export interface ParsedDoc {
   source: SourceFile;
   /** Offset of the document's first node (for locations). */
   offset: number;
+  /** Offsets of `spec.serials` items when the list was read by the fast path (no YAML nodes exist for them). */
+  serialOffsets?: number[];
 }
 
 const YAML_CODE_MESSAGES: Record<string, string> = {
@@ -32,12 +35,37 @@ const YAML_CODE_MESSAGES: Record<string, string> = {
 
 /** Parses every document of a YAML file, reports YAML and schema problems, and returns the depctl documents. */
 export function parseDocuments(source: SourceFile, schemas: CompiledSchemas, skipKeys: SkipKeyCatalogue, sink: ProblemSink): ParsedDoc[] {
-  const docs = parseAllDocuments(source.text, { prettyErrors: false, uniqueKeys: true, strict: true });
+  const extraction = extractLongSerialLists(source.text);
+  if (extraction.lists.length > 0) {
+    const local = new ProblemSink();
+    const docs = parseText(extraction.text, extraction.lists, source, schemas, skipKeys, local);
+    if (docs) {
+      sink.problems.push(...local.problems);
+      return docs;
+    }
+  }
+  return parseText(source.text, [], source, schemas, skipKeys, sink) ?? [];
+}
+
+/** Parses text (possibly with fast-path lists blanked out); undefined when a fast-path list was not claimed. */
+function parseText(
+  text: string,
+  lists: readonly ExtractedList[],
+  source: SourceFile,
+  schemas: CompiledSchemas,
+  skipKeys: SkipKeyCatalogue,
+  sink: ProblemSink,
+): ParsedDoc[] | undefined {
+  const claimed = new Set<ExtractedList>();
+  const docs = parseAllDocuments(text, { prettyErrors: false, uniqueKeys: true, strict: true });
   const list = Array.isArray(docs) ? docs : [docs];
   const out: ParsedDoc[] = [];
   for (const doc of list) {
     if (doc.errors.length > 0) {
-      for (const e of doc.errors) {
+      // After the first syntax error the parser's later complaints are mostly echoes of it; duplicate
+      // keys are independent mistakes and are all reported.
+      const firstSyntax = doc.errors.find((e) => e.code !== 'DUPLICATE_KEY');
+      for (const e of doc.errors.filter((x) => x.code === 'DUPLICATE_KEY' || x === firstSyntax)) {
         const offset = e.pos[0];
         const code = e.code === 'DUPLICATE_KEY' ? 'duplicate-key' : e.code === 'TAB_AS_INDENT' ? 'yaml-tab' : 'yaml-syntax';
         const base = YAML_CODE_MESSAGES[e.code] ?? e.message.replace(/\s+at line \d+, column \d+[\s\S]*$/, '');
@@ -61,12 +89,26 @@ export function parseDocuments(source: SourceFile, schemas: CompiledSchemas, ski
     }
     const parsed = checkHeader(doc, value, source, schemas, sink);
     if (!parsed) continue;
+    const list = parsed.kind === 'Assignment' ? claimList(doc, value, lists) : undefined;
+    if (list) claimed.add(list);
     const validate = schemas.validators[parsed.kind];
     const valid = validate(value) === true;
     if (!valid) reportSchemaErrors(validate.errors ?? [], { doc, source, value, skipKeys, sink });
-    out.push({ ...parsed, valid, value: value as Record<string, unknown>, doc, source });
+    out.push({ ...parsed, valid, value: value as Record<string, unknown>, doc, source, ...(list ? { serialOffsets: list.items.map((i) => i.offset) } : {}) });
   }
-  return out;
+  return claimed.size === lists.length ? out : undefined;
+}
+
+/** Puts a fast-path list back as `spec.serials` when its key is this document's `spec.serials` key. */
+function claimList(doc: Document, value: unknown, lists: readonly ExtractedList[]): ExtractedList | undefined {
+  if (lists.length === 0) return undefined;
+  const found = findNode(doc, ['spec', 'serials']);
+  const keyOffset = found.key?.range?.[0];
+  const list = lists.find((l) => l.keyOffset === keyOffset);
+  const spec = (value as { spec?: Record<string, unknown> }).spec;
+  if (!list || !spec || spec['serials'] !== null) return undefined;
+  spec['serials'] = list.items.map((i) => i.raw);
+  return list;
 }
 
 function checkHeader(

@@ -1,4 +1,4 @@
-import type { Document } from 'yaml';
+import { isMap, isSeq, type Document } from 'yaml';
 import type { ErrorObject } from 'ajv/dist/2020.js';
 import type { ProblemSink, ProblemCode } from './problems.js';
 import type { SourceFile } from './source.js';
@@ -36,10 +36,26 @@ export function reportSchemaErrors(errors: readonly ErrorObject[], ctx: SchemaEr
   const alternatives = errors.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf');
   const isBranchError = (e: ErrorObject): boolean =>
     alternatives.some((a) => a !== e && e.schemaPath.startsWith(`${a.schemaPath}/`) && e.instancePath.startsWith(a.instancePath));
-  for (const e of errors) {
-    if (isBranchError(e)) continue;
-    report(e, ctx);
+  // One problem per value: a too-long "english" fails both pattern and maxLength; the first says enough.
+  // Errors about child keys (unknown or missing keys) are distinct and all kept.
+  const kept = errors.filter((e) => !isBranchError(e));
+  const best = new Map<string, ErrorObject>();
+  for (const e of kept) {
+    if (e.keyword === 'additionalProperties' || e.keyword === 'required') continue;
+    const current = best.get(e.instancePath);
+    if (!current || rank(e.keyword) < rank(current.keyword)) best.set(e.instancePath, e);
   }
+  for (const e of kept) {
+    const perKey = e.keyword === 'additionalProperties' || e.keyword === 'required';
+    if (perKey || best.get(e.instancePath) === e) report(e, ctx);
+  }
+}
+
+/** Which error about one value says the most: its type first, then its form, then its length. */
+const KEYWORD_RANK = ['type', 'const', 'enum', 'anyOf', 'oneOf', 'pattern', 'format', 'minLength', 'maxLength'];
+function rank(keyword: string): number {
+  const i = KEYWORD_RANK.indexOf(keyword);
+  return i === -1 ? KEYWORD_RANK.length : i;
 }
 
 function report(e: ErrorObject, ctx: SchemaErrorContext): void {
@@ -47,7 +63,9 @@ function report(e: ErrorObject, ctx: SchemaErrorContext): void {
   const where = dottedPath(segments) || 'document';
   const value = valueAt(ctx.value, segments);
   const found = findNode(ctx.doc, segments);
-  const at = (node = found.node ?? found.deepest): ReturnType<SourceFile['loc']> => ctx.source.loc(nodeOffset(node));
+  // A problem about a whole mapping or list is shown at its key (`spec:`), not at its first child.
+  const target = found.node && (isMap(found.node) || isSeq(found.node)) && found.key ? found.key : (found.node ?? found.deepest);
+  const at = (node = target): ReturnType<SourceFile['loc']> => ctx.source.loc(nodeOffset(node));
   const err = (code: ProblemCode, message: string, loc = at()): void => ctx.sink.error(code, loc, message);
 
   switch (e.keyword) {
@@ -68,6 +86,10 @@ function report(e: ErrorObject, ctx: SchemaErrorContext): void {
       err('schema', `${where}: must be ${article(String((e.params as { type: string }).type))}, got ${describe(value)}`);
       return;
     case 'enum': {
+      if (segments.includes('skip_setup_items')) {
+        reportSkipKey(where, value, err, ctx);
+        return;
+      }
       const allowed = ((e.params as { allowedValues: unknown[] }).allowedValues ?? []).map(String);
       const list = allowed.length <= 12 ? `one of ${allowed.join(', ')}` : `one of ${allowed.length} allowed values`;
       err('schema', `${where}: ${describe(value)} is not allowed; must be ${list}${typeof value === 'string' ? didYouMean(value, allowed) : ''}`);
@@ -95,7 +117,8 @@ function report(e: ErrorObject, ctx: SchemaErrorContext): void {
       return;
     case 'uniqueItems': {
       const { i, j } = e.params as { i: number; j: number };
-      err('schema', `${where}: item ${j} repeats item ${i} (${describe(Array.isArray(value) ? value[i] : undefined)})`, at(findNode(ctx.doc, [...segments, i]).node));
+      const [first, later] = [Math.min(i, j), Math.max(i, j)];
+      err('schema', `${where}: item ${later} repeats item ${first} (${describe(Array.isArray(value) ? value[later] : undefined)})`, at(findNode(ctx.doc, [...segments, later]).node));
       return;
     }
     case 'minItems':
@@ -128,20 +151,26 @@ function reportAlternatives(
   ctx: SchemaErrorContext,
 ): void {
   const parent = e.parentSchema as Record<string, unknown> | undefined;
-  if (e.schemaPath.includes('/SkipKey/')) {
-    if (typeof value !== 'string') return err('schema', `${where}: must be a string, got ${describe(value)}`);
-    const removed = ctx.skipKeys.removed.includes(value);
-    if (removed) return err('removed-skip-key', `${where}: skip key "${value}" was removed by Apple and is no longer accepted; delete it`);
-    return err('unknown-skip-key', `${where}: unknown skip key "${value}"${didYouMean(value, [...ctx.skipKeys.current, ...ctx.skipKeys.deprecated])}`);
-  }
   if (parent?.['x-depctl-secret'] === true) {
     const inline = typeof value === 'string' ? ' (secrets are never written inline in the config repository)' : '';
     return err('secret-ref', `${where}: must be { file: PATH } (relative to the secrets directory) or { env: NAME }${inline}`);
   }
-  if (where.endsWith('spec') && Array.isArray(e.schemaPath.match(/AssignmentSpec/))) {
-    return err('missing-key', `${where}: an Assignment needs at least one of serials, serialFiles or match`);
+  // anyOf of `required` branches: "at least one of these keys".
+  const branches = (parent?.[e.keyword] as { required?: string[] }[] | undefined) ?? [];
+  const keys = branches.flatMap((b) => b.required ?? []);
+  if (branches.length > 0 && keys.length === branches.length) {
+    const kind = ctx.value && typeof ctx.value === 'object' ? String((ctx.value as Record<string, unknown>)['kind']) : 'document';
+    return err('missing-key', `${where}: an ${kind} needs at least one of ${keys.slice(0, -1).join(', ')} or ${keys[keys.length - 1] ?? ''}`);
   }
   err('schema', `${where}: does not match any allowed form`);
+}
+
+function reportSkipKey(where: string, value: unknown, err: (code: ProblemCode, message: string) => void, ctx: SchemaErrorContext): void {
+  if (typeof value !== 'string') return err('schema', `${where}: must be a string, got ${describe(value)}`);
+  if (ctx.skipKeys.removed.includes(value)) {
+    return err('removed-skip-key', `${where}: skip key "${value}" was removed by Apple and is no longer accepted; delete it`);
+  }
+  err('unknown-skip-key', `${where}: unknown skip key "${value}"${didYouMean(value, [...ctx.skipKeys.current, ...ctx.skipKeys.deprecated])}`);
 }
 
 function patternCode(where: string): ProblemCode {

@@ -1,0 +1,65 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { describe, expect, it } from 'vitest';
+import { compileSchemas, enumFromSchema, readSchemaFiles, SCHEMA_DIR } from '../../../controller/config/schemas.js';
+
+describe('JSON Schemas', () => {
+  const files = readSchemaFiles();
+
+  it('are draft 2020-12 with an $id each, and compile in ajv strict mode', () => {
+    for (const [name, schema] of Object.entries(files)) {
+      expect(schema['$schema'], name).toBe('https://json-schema.org/draft/2020-12/schema');
+      expect(schema['$id'], name).toMatch(/^https:\/\/depctl\.dev\/schemas\/v1\/.+\.schema\.json$/);
+    }
+    // compileSchemas uses strict: true; a broken or loose schema throws here.
+    expect(() => compileSchemas(files)).not.toThrow();
+  });
+
+  it('rejects a schema that strict mode would flag (the check is real)', () => {
+    const ajv = new Ajv2020({ strict: true });
+    expect(() => ajv.compile({ type: 'object', properties: { a: { type: 'string' } }, required: ['b'], anyOf: [{ required: ['c'] }] })).toThrow(/strict mode/);
+  });
+
+  it('document.schema.json dispatches every kind and rejects unknown kinds', () => {
+    const ajv = new Ajv2020({ strict: true, allErrors: true });
+    ajv.addKeyword({ keyword: 'x-depctl-secret', schemaType: 'boolean' });
+    for (const schema of Object.values(files)) if (schema['$id'] !== files['document.schema.json']?.['$id']) ajv.addSchema(schema);
+    ajv.addFormat('uri', true).addFormat('email', true);
+    const validate = ajv.compile(files['document.schema.json']!);
+    expect(validate({ apiVersion: 'depctl/v1', kind: 'Assignment', metadata: { name: 'a' }, spec: { profile: 'p', serials: ['F9FXK1ABCD12'] } })).toBe(true);
+    expect(validate({ apiVersion: 'depctl/v1', kind: 'Assignment', metadata: { name: 'a' }, spec: { profile: 'p' } })).toBe(false);
+    expect(validate({ apiVersion: 'depctl/v1', kind: 'Nope', metadata: { name: 'a' }, spec: {} })).toBe(false);
+  });
+
+  it('SkipKey accepts exactly the current and deprecated keys', () => {
+    const file = 'enrollment-profile.schema.json';
+    const all = enumFromSchema(files, file, 'SkipKey');
+    const current = enumFromSchema(files, file, 'CurrentSkipKey');
+    const deprecated = enumFromSchema(files, file, 'DeprecatedSkipKey');
+    const removed = enumFromSchema(files, file, 'RemovedSkipKey');
+    expect([...all].sort()).toEqual([...current, ...deprecated].sort());
+    for (const r of removed) expect(all).not.toContain(r);
+  });
+
+  it('covers every Apple profile key from the protocol reference, with limits and defaults', () => {
+    const profile = (files['enrollment-profile.schema.json']!['$defs'] as Record<string, { properties: Record<string, Record<string, unknown>> }>)['Profile']!;
+    const keys = Object.keys(profile.properties);
+    const apple = ['profile_name', 'url', 'allow_pairing', 'is_supervised', 'is_multi_user', 'is_mandatory', 'await_device_configured', 'is_mdm_removable', 'support_phone_number', 'support_email_address', 'org_magic', 'anchor_certs', 'supervising_host_certs', 'skip_setup_items', 'department', 'language', 'region', 'configuration_web_url', 'auto_advance_setup', 'do_not_use_profile_from_backup', 'is_return_to_service'];
+    expect(keys.sort()).toEqual(apple.sort());
+    expect(profile.properties['profile_name']!['maxLength']).toBe(125);
+    expect(profile.properties['support_phone_number']!['maxLength']).toBe(50);
+    expect(profile.properties['support_email_address']!['maxLength']).toBe(250);
+    expect(profile.properties['org_magic']!['maxLength']).toBe(256);
+    expect(profile.properties['department']!['maxLength']).toBe(125);
+    expect(profile.properties['is_mdm_removable']!['default']).toBe(true);
+    expect(profile.properties['allow_pairing']!['default']).toBe(true);
+    expect(profile.properties['is_supervised']!['default']).toBe(false);
+  });
+
+  it('every schema file on disk is valid JSON', () => {
+    for (const f of readdirSync(SCHEMA_DIR).filter((x) => x.endsWith('.json'))) {
+      expect(() => JSON.parse(readFileSync(join(SCHEMA_DIR, f), 'utf8')), f).not.toThrow();
+    }
+  });
+});
