@@ -1,6 +1,135 @@
+/**
+ * `depctl sim`: runs the built-in DEP simulator (controller/sim) until SIGTERM/SIGINT. With `--out
+ * DIR` it also writes `key.pem` (0600) and `token.p7m`, a real S/MIME server token for the
+ * simulator's credentials, so depctl or NanoDEP/MicroMDM can be configured exactly as against Apple.
+ * The portal and faults are driven over HTTP under `/_sim/` (see controller/sim/admin.ts).
+ */
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { startSimulator } from '../sim/index.js';
+import type { RunningSimulator } from '../sim/api.js';
+import { encryptServerToken, generateKeyPair } from '../tokens/index.js';
+import { type CliIo, ExitCode, UsageError } from './io.js';
 import type { Register } from './program.js';
 
-/** Registers the `sim` command (filled in by the DEP protocol layer). */
-export const registerSim: Register = () => {
-  // Not yet available.
+/** Options of the `sim` command, already parsed. */
+export interface SimCommandOptions {
+  /** `HOST:PORT` (default 127.0.0.1:8089; port 0 picks a free one). */
+  listen?: string;
+  /** Seeded devices (default 100). */
+  devices?: number;
+  /** Fleet and credential seed (default 1). */
+  seed?: number;
+  /** Directory for `key.pem` and `token.p7m`, relative to `cwd`. */
+  out?: string;
+  /** Working directory against which `out` resolves. */
+  cwd: string;
+  /** Clock for the simulator (tests). */
+  now?: () => number;
+}
+
+/** A simulator started by the command, with the files it wrote. */
+export interface StartedSim {
+  sim: RunningSimulator;
+  /** Absolute paths of the written key and token, when `out` was given. */
+  files?: { key: string; token: string };
+  stop(): Promise<void>;
+}
+
+/** Default address of `depctl sim` (DESIGN.md). */
+export const DEFAULT_SIM_LISTEN = '127.0.0.1:8089';
+
+/** Default fleet size of `depctl sim`: enough to see paging in a demo. */
+export const DEFAULT_SIM_DEVICES = 100;
+
+/** Parses `HOST:PORT` (IPv6 as `[::1]:8089`). */
+export function parseListen(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new UsageError(`--listen must be HOST:PORT, got "${text}"`);
+  return { host: (m[1] ?? m[2]) as string, port };
+}
+
+function wholeNumber(flag: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  if (!/^\d+$/.test(text.trim())) throw new UsageError(`${flag} must be a whole number, got "${text}"`);
+  return Number(text);
+}
+
+/**
+ * Starts the simulator and writes the token files: the command's core, also used by tests to start
+ * it deterministically. The key and token are written before the function resolves.
+ */
+export async function startSimCommand(opts: SimCommandOptions): Promise<StartedSim> {
+  const { host, port } = parseListen(opts.listen ?? DEFAULT_SIM_LISTEN);
+  const sim = await startSimulator({ host, port, devices: opts.devices ?? DEFAULT_SIM_DEVICES, seed: opts.seed ?? 1, ...(opts.now ? { now: opts.now } : {}) });
+  const started: StartedSim = { sim, stop: () => sim.close() };
+  if (opts.out === undefined) return started;
+  try {
+    const dir = path.resolve(opts.cwd, opts.out);
+    await mkdir(dir, { recursive: true });
+    const pair = generateKeyPair({ commonName: 'depctl-sim' });
+    const files = { key: path.join(dir, 'key.pem'), token: path.join(dir, 'token.p7m') };
+    await writeFile(files.key, pair.privateKeyPem, { mode: 0o600 });
+    // writeFile's mode applies only when it creates the file; an existing key.pem is tightened too.
+    await chmod(files.key, 0o600);
+    await writeFile(files.token, encryptServerToken(sim.token, pair.certificatePem));
+    started.files = files;
+    return started;
+  } catch (err) {
+    await sim.close();
+    throw err;
+  }
+}
+
+/** Resolves when `signal` aborts, or on SIGINT/SIGTERM when no signal is given. */
+function untilStopped(signal: AbortSignal | undefined): Promise<void> {
+  if (signal) {
+    return new Promise((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
+  }
+  return new Promise((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}
+
+function describe(io: CliIo, started: StartedSim): void {
+  const { sim, files } = started;
+  io.stdout(`DEP simulator listening on ${sim.url}\n`);
+  io.stdout(`  ${sim.inspect.deviceCount()} devices; Apple's paths at /, admin endpoints at ${sim.url}/_sim/state\n`);
+  if (files) {
+    io.stdout(`  wrote ${files.token} (server token) and ${files.key} (its private key)\n`);
+    io.stdout(`  MdmServer spec: depUrl: ${sim.url}, token: { file: ${files.token} }, privateKey: { file: ${files.key} }\n`);
+  }
+  io.stdout('Stop with Ctrl-C (SIGINT) or SIGTERM.\n');
+}
+
+/** Registers `depctl sim`. */
+export const registerSim: Register = (program, io, setExit) => {
+  (program.command('sim') as Command)
+    .description('run the built-in DEP simulator (Apple\'s paths at /, admin endpoints under /_sim/)')
+    .option('--listen <host:port>', 'address to listen on (port 0: any free port)', DEFAULT_SIM_LISTEN)
+    .option('--devices <n>', 'number of seeded devices', String(DEFAULT_SIM_DEVICES))
+    .option('--seed <s>', 'seed of the fleet and credentials (same seed, same fleet)', '1')
+    .option('--out <dir>', 'write key.pem and token.p7m (an encrypted server token for the simulator) here')
+    .action(async (o: { listen: string; devices: string; seed: string; out?: string }) => {
+      const started = await startSimCommand({
+        listen: o.listen,
+        devices: wholeNumber('--devices', o.devices, DEFAULT_SIM_DEVICES),
+        seed: wholeNumber('--seed', o.seed, 1),
+        ...(o.out !== undefined ? { out: o.out } : {}),
+        cwd: io.cwd,
+      });
+      describe(io, started);
+      await untilStopped(io.signal);
+      await started.stop();
+      io.stdout('DEP simulator stopped.\n');
+      setExit(ExitCode.ok);
+    });
 };

@@ -63,7 +63,7 @@ describe('POST /server/devices', () => {
   it('lists devices in chronological order of their last operation, without op_type', async () => {
     const s = await boot(50);
     const first = await fetchAll(s, 1000);
-    const dates = first.pages[0]?.devices.map((d) => (d as { device_assigned_date: string }).device_assigned_date) ?? [];
+    const dates = first.pages[0]?.devices.map((d) => d.device_assigned_date) ?? [];
     expect([...dates].sort()).toEqual(dates);
     expect(first.pages[0]?.devices.some((d) => 'op_type' in d || 'op_date' in d)).toBe(false);
     // A device changed later moves to the end of a new fetch.

@@ -81,7 +81,7 @@ export async function session(sim: RunningSimulator, o: SignOptions = {}): Promi
 /** Fetch page shape. */
 export interface Page {
   cursor: string;
-  devices: { serial_number: string; op_type?: string; op_date?: string; profile_status?: string; profile_uuid?: string }[];
+  devices: { serial_number: string; op_type?: string; op_date?: string; profile_status?: string; profile_uuid?: string; device_assigned_date?: string }[];
   fetched_until: string;
   more_to_follow: boolean;
 }
