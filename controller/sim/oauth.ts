@@ -24,12 +24,15 @@ export function parseOAuthHeader(header: string | undefined): ParsedAuth {
   if (header === undefined || !/^OAuth\s/i.test(header)) return { ok: false, reason: 'missing OAuth authorization' };
   const params = new Map<string, string>();
   const body = header.replace(/^OAuth\s+/i, '');
-  const re = /\s*([A-Za-z0-9_]+)\s*=\s*"([^"]*)"\s*(?:,|$)/y;
+  // RFC 5849 quotes every value; unquoted ones are accepted too, since a simulator must take what
+  // real clients send rather than be stricter than Apple is known to be.
+  const re = /\s*([A-Za-z0-9_]+)\s*=\s*(?:"([^"]*)"|([^",\s]*))\s*(?:,|$)/y;
   let m: RegExpExecArray | null;
   let consumed = 0;
   while ((m = re.exec(body)) !== null) {
     consumed = re.lastIndex;
-    const [, name, raw] = m as unknown as [string, string, string];
+    const name = m[1] as string;
+    const raw = m[2] ?? m[3] ?? '';
     let value: string;
     try {
       value = decodeURIComponent(raw);

@@ -41,6 +41,11 @@ describe('GET /session OAuth 1.0a verification', () => {
     expect((await call(sim, 'GET', '/account', { session: token })).status).toBe(200);
   });
 
+  it('accepts unquoted parameter values as well as quoted ones', async () => {
+    const quoted = oauthHeader(sim.token, `${sim.url}/session`, { timestamp: ts() });
+    expect((await getSession(quoted.replace(/"/g, ''))).status).toBe(200);
+  });
+
   it('accepts realm="ADM" and hands out a different token each time', async () => {
     const a = await session(sim, { realm: true });
     const b = await session(sim);
