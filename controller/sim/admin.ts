@@ -22,6 +22,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Device } from '../dep/types.js';
 import type { FaultSpec, RunningSimulator } from './api.js';
 import type { SimContext } from './context.js';
+import { faultSpecProblem } from './faults.js';
 import { MALFORMED, isObject, parseJson, readBody } from './http-util.js';
 
 type Reply = { status: number; body: unknown };
@@ -101,6 +102,7 @@ function route(ctx: SimContext, sim: RunningSimulator, method: string, parts: st
       return { status: 200, body: sim.inspect.faults() };
     case 'POST faults':
       if (!isObject(body)) return bad('expected a FaultSpec object');
+      if (faultSpecProblem(body) !== undefined) return bad(faultSpecProblem(body) as string);
       sim.injectFaults(body as FaultSpec);
       return { status: 200, body: sim.inspect.faults() };
     case 'DELETE faults':

@@ -16,6 +16,9 @@ export type StatusCode = 0 | 1 | 2 | 3;
 /** Device attributes a portal action may set explicitly (everything but state and sync fields). */
 export type DeviceOverrides = Omit<Partial<Device>, 'profile_uuid' | 'profile_status' | 'profile_assign_time' | 'profile_push_time' | 'device_assigned_date' | 'op_type' | 'op_date'>;
 
+/** The os Apple reports for each family (iPads: iPadOS from protocol v7). */
+const FAMILY_OS: Record<string, string> = { iPad: 'iPadOS', iPhone: 'iOS', iPod: 'iOS', Mac: 'OSX', AppleTV: 'tvOS', Vision: 'visionOS', Watch: 'watchOS' };
+
 const GROWN = ['present', 'disowned', 'status', 'profile', 'assignTime', 'pushTime', 'assignedDate', 'lastEvent'] as const;
 
 /** Growable typed-array columns plus the override map. */
@@ -102,7 +105,8 @@ export class DeviceStore {
     if (o.asset_tag !== undefined) d.asset_tag = o.asset_tag;
     if (version >= 2) {
       const family = o.device_family ?? g.entry.family;
-      let os = o.os ?? g.entry.os;
+      // A device added with only a family gets that family's os, never the generated product's.
+      let os = o.os ?? (o.device_family !== undefined ? (FAMILY_OS[o.device_family] ?? g.entry.os) : g.entry.os);
       if (os === 'iPadOS' && version < 7) os = 'iOS';
       d.os = os;
       d.device_family = family;

@@ -13,6 +13,34 @@ const STATUS_BODIES: Record<number, string> = {
   504: 'GATEWAY_TIMEOUT',
 };
 
+const isCount = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+const isStrings = (v: unknown): boolean => Array.isArray(v) && v.every((x) => typeof x === 'string');
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Checks a FaultSpec that came over HTTP (`POST /_sim/faults`); returns a message naming the first
+ * bad key, or undefined when the spec is well-formed.
+ */
+export function faultSpecProblem(spec: Record<string, unknown>): string | undefined {
+  const checks: Record<string, (v: unknown) => boolean> = {
+    latencyMs: isCount,
+    httpStatus: (v) => isRecord(v) && [429, 500, 502, 503, 504].includes(v.status as number) && isCount(v.count) && (v.path === undefined || typeof v.path === 'string') && (v.retryAfter === undefined || typeof v.retryAfter === 'string'),
+    connectionResets: (v) => isRecord(v) && isCount(v.count) && (v.path === undefined || typeof v.path === 'string'),
+    throttledSerials: (v) => isRecord(v) && isStrings(v.serials) && isCount(v.retryAfterSeconds),
+    failedSerials: isStrings,
+    expireSessions: (v) => isRecord(v) && (v.forbidden === undefined || typeof v.forbidden === 'boolean'),
+    termsNotSigned: (v) => typeof v === 'boolean',
+    tokenRevoked: (v) => typeof v === 'boolean',
+    rotateSession: (v) => isRecord(v) && isCount(v.every) && (v.every as number) >= 1 && (v.revokeOld === undefined || typeof v.revokeOld === 'boolean'),
+  };
+  for (const [key, value] of Object.entries(spec)) {
+    const check = checks[key];
+    if (check === undefined) return `unknown fault ${key}`;
+    if (!check(value)) return `malformed fault ${key}`;
+  }
+  return undefined;
+}
+
 /** An injected HTTP failure to send instead of the real answer. */
 export interface InjectedStatus {
   status: number;

@@ -30,6 +30,9 @@ describe('/_sim admin endpoints', () => {
     expect(added.devices).toHaveLength(2);
     const custom = await admin('POST', '/devices', { devices: [{ serial_number: 'C02CUSTOM001', model: 'MacBook Air', device_family: 'Mac', os: 'OSX' }] });
     expect(custom.json).toMatchObject({ devices: [{ serial_number: 'C02CUSTOM001', model: 'MacBook Air' }] });
+    const ipad = await admin('POST', '/devices', { devices: [{ serial_number: 'DMPCUSTOM002', model: 'iPad Air', device_family: 'iPad' }] });
+    expect(ipad.json).toMatchObject({ devices: [{ device_family: 'iPad', os: 'iPadOS' }] });
+    expect((await admin('POST', '/devices', { devices: [{ serial_number: 'DMPCUSTOM002' }] })).json).toEqual({ error: 'serial DMPCUSTOM002 already exists' });
     expect((await admin('POST', '/devices/move-away', { serials: [a] })).status).toBe(200);
     expect((await admin('POST', '/devices/move-in', { serials: [a] })).status).toBe(200);
     const put = await admin('PUT', `/devices/${b}/profile`, { profile_uuid: 'ABCDEF0123456789ABCDEF0123456789' });
@@ -37,7 +40,7 @@ describe('/_sim admin endpoints', () => {
     expect((await admin('POST', `/devices/${b}/pushed`)).json).toMatchObject({ profile_status: 'pushed' });
     expect((await admin('GET', `/devices/${b}`)).json).toMatchObject({ serial_number: b });
     const sync = (await call(sim, 'POST', '/devices/sync', { session: s, body: { cursor: fetched.cursor } })).json as Page;
-    expect(sync.devices.map((d) => d.op_type)).toEqual(['added', 'added', 'added', 'deleted', 'modified', 'modified', 'modified']);
+    expect(sync.devices.map((d) => d.op_type)).toEqual(['added', 'added', 'added', 'added', 'deleted', 'modified', 'modified', 'modified']);
     expect((await admin('GET', '/profiles/ABCDEF0123456789ABCDEF0123456789')).status).toBe(200);
     expect((await admin('DELETE', '/profiles/ABCDEF0123456789ABCDEF0123456789')).status).toBe(200);
     expect((await admin('GET', '/profiles/ABCDEF0123456789ABCDEF0123456789')).status).toBe(404);
@@ -72,6 +75,9 @@ describe('/_sim admin endpoints', () => {
     expect((await admin('POST', '/devices', { count: 'x' })).status).toBe(400);
     expect((await admin('POST', '/clock', { advanceMs: -1 })).status).toBe(400);
     expect((await call(sim, 'POST', '/_sim/faults', { rawBody: '{' })).status).toBe(400);
+    expect((await admin('POST', '/faults', { httpStatus: { status: 418, count: 1 } })).json).toEqual({ error: 'malformed fault httpStatus' });
+    expect((await admin('POST', '/faults', { gremlins: true })).json).toEqual({ error: 'unknown fault gremlins' });
+    expect((await admin('GET', '/faults')).json).toEqual({});
     expect((await admin('GET', '/nothing')).status).toBe(404);
     expect((await admin('GET', '')).status).toBe(404);
   });
