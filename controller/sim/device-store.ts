@@ -23,15 +23,19 @@ const GROWN = ['present', 'disowned', 'status', 'profile', 'assignTime', 'pushTi
 
 /** Growable typed-array columns plus the override map. */
 export class DeviceStore {
+  /** Number of device slots in use (present or not). */
   count = 0;
   /** 1 when the device is on this MDM server. */
   present = new Uint8Array(0);
   /** 1 once disowned (permanent, Apple: "disowning is permanent"). */
   disowned = new Uint8Array(0);
+  /** StatusCode of `profile_status`. */
   status = new Uint8Array(0);
   /** Index into the profile table, -1 for none. */
   profile = new Int32Array(0);
+  /** `profile_assign_time`, epoch seconds. */
   assignTime = new Uint32Array(0);
+  /** `profile_push_time`, epoch seconds. */
   pushTime = new Uint32Array(0);
   /** `device_assigned_date`, epoch seconds. */
   assignedDate = new Uint32Array(0);

@@ -11,8 +11,10 @@ import { CURSOR_MAX_AGE_MS, type Cursor } from './cursors.js';
 import { isoSeconds } from './device-store.js';
 import { isObject } from './http-util.js';
 
-/** Apple's documented default and maximum page size for fetch and sync. */
+/** Apple's documented default page size for fetch and sync. */
 export const DEFAULT_LIMIT = 100;
+
+/** Apple's documented maximum page size for fetch and sync (larger limits are clamped to it). */
 export const MAX_LIMIT = 1000;
 
 type Parsed<T> = { ok: true; value: T } | { ok: false; reply: ApiReply };

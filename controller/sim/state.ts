@@ -106,6 +106,8 @@ export class SimState {
       this.devices.setOverrides(index, { serial_number: serial });
     }
     if (this.devices.disowned[index] === 1) return -1;
+    // Moving a device to the server it is already on changes nothing.
+    if (this.isOnServer(index)) return index;
     this.devices.present[index] = 1;
     this.devices.assignedDate[index] = nowSec;
     this.setStatus(index, -1, 0);

@@ -51,6 +51,8 @@ describe('POST /devices/sync', () => {
     sim.portal.setProfile(b, 'AAAABBBBCCCCDDDDEEEEFFFF00001111');
     sim.portal.markPushed(b);
     sim.portal.moveIn(['C02NEWDEVICE']);
+    // Moving in a device that is already here is no operation at all.
+    sim.portal.moveIn([c]);
     const { events } = await syncAll(cursor);
     expect(events.map((e) => [e.serial_number, e.op_type])).toEqual([
       [added[0]?.serial_number, 'added'],
