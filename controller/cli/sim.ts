@@ -4,7 +4,7 @@
  * simulator's credentials, so depctl or NanoDEP/MicroMDM can be configured exactly as against Apple.
  * The portal and faults are driven over HTTP under `/_sim/` (see controller/sim/admin.ts).
  */
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { startSimulator } from '../sim/index.js';
@@ -23,6 +23,11 @@ export interface SimCommandOptions {
   seed?: number;
   /** Directory for `key.pem` and `token.p7m`, relative to `cwd`. */
   out?: string;
+  /**
+   * A PEM certificate (relative to `cwd`) to encrypt `token.p7m` to instead of a generated key pair:
+   * the public key another tool (NanoDEP, MicroMDM) exports for the portal. No key.pem is written.
+   */
+  certificate?: string;
   /** Working directory against which `out` resolves. */
   cwd: string;
   /** Clock for the simulator (tests). */
@@ -32,8 +37,8 @@ export interface SimCommandOptions {
 /** A simulator started by the command, with the files it wrote. */
 export interface StartedSim {
   sim: RunningSimulator;
-  /** Absolute paths of the written key and token, when `out` was given. */
-  files?: { key: string; token: string };
+  /** Absolute paths of the written token and key (no key with `certificate`), when `out` was given. */
+  files?: { key?: string; token: string };
   stop(): Promise<void>;
 }
 
@@ -69,13 +74,21 @@ export async function startSimCommand(opts: SimCommandOptions): Promise<StartedS
   try {
     const dir = path.resolve(opts.cwd, opts.out);
     await mkdir(dir, { recursive: true });
+    const token = path.join(dir, 'token.p7m');
+    if (opts.certificate !== undefined) {
+      // The portal flow for another tool: it keeps its key, we only encrypt to its certificate.
+      const certificatePem = await readFile(path.resolve(opts.cwd, opts.certificate), 'utf8');
+      await writeFile(token, encryptServerToken(sim.token, certificatePem));
+      started.files = { token };
+      return started;
+    }
     const pair = generateKeyPair({ commonName: 'depctl-sim' });
-    const files = { key: path.join(dir, 'key.pem'), token: path.join(dir, 'token.p7m') };
-    await writeFile(files.key, pair.privateKeyPem, { mode: 0o600 });
+    const key = path.join(dir, 'key.pem');
+    await writeFile(key, pair.privateKeyPem, { mode: 0o600 });
     // writeFile's mode applies only when it creates the file; an existing key.pem is tightened too.
-    await chmod(files.key, 0o600);
-    await writeFile(files.token, encryptServerToken(sim.token, pair.certificatePem));
-    started.files = files;
+    await chmod(key, 0o600);
+    await writeFile(token, encryptServerToken(sim.token, pair.certificatePem));
+    started.files = { key, token };
     return started;
   } catch (err) {
     await sim.close();
@@ -103,9 +116,11 @@ function describe(io: CliIo, started: StartedSim): void {
   const { sim, files } = started;
   io.stdout(`DEP simulator listening on ${sim.url}\n`);
   io.stdout(`  ${sim.inspect.deviceCount()} devices; Apple's paths at /, admin endpoints at ${sim.url}/_sim/state\n`);
-  if (files) {
+  if (files?.key !== undefined) {
     io.stdout(`  wrote ${files.token} (server token) and ${files.key} (its private key)\n`);
     io.stdout(`  MdmServer spec: depUrl: ${sim.url}, token: { file: ${files.token} }, privateKey: { file: ${files.key} }\n`);
+  } else if (files) {
+    io.stdout(`  wrote ${files.token} (server token encrypted to the given certificate)\n`);
   }
   io.stdout('Stop with Ctrl-C (SIGINT) or SIGTERM.\n');
 }
@@ -118,12 +133,15 @@ export const registerSim: Register = (program, io, setExit) => {
     .option('--devices <n>', 'number of seeded devices', String(DEFAULT_SIM_DEVICES))
     .option('--seed <s>', 'seed of the fleet and credentials (same seed, same fleet)', '1')
     .option('--out <dir>', 'write key.pem and token.p7m (an encrypted server token for the simulator) here')
-    .action(async (o: { listen: string; devices: string; seed: string; out?: string }) => {
+    .option('--cert <file>', 'with --out: encrypt token.p7m to this PEM certificate (e.g. exported by NanoDEP or MicroMDM) instead of writing key.pem')
+    .action(async (o: { listen: string; devices: string; seed: string; out?: string; cert?: string }) => {
+      if (o.cert !== undefined && o.out === undefined) throw new UsageError('--cert needs --out');
       const started = await startSimCommand({
         listen: o.listen,
         devices: wholeNumber('--devices', o.devices, DEFAULT_SIM_DEVICES),
         seed: wholeNumber('--seed', o.seed, 1),
         ...(o.out !== undefined ? { out: o.out } : {}),
+        ...(o.cert !== undefined ? { certificate: o.cert } : {}),
         cwd: io.cwd,
       });
       describe(io, started);

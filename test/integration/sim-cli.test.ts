@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -8,6 +8,7 @@ import { runCli } from '../../controller/cli/program.js';
 import type { CliIo } from '../../controller/cli/io.js';
 import { startSimCommand, type StartedSim } from '../../controller/cli/sim.js';
 import type { ServerToken } from '../../controller/dep/types.js';
+import { generateKeyPair } from '../../controller/tokens/index.js';
 import { call, type Page, session } from '../unit/sim/raw-client.js';
 
 let dir: string;
@@ -39,6 +40,17 @@ describe('depctl sim --out', () => {
     expect(tokenJson(plain)).toEqual(started.sim.token);
     // And those credentials open a session.
     await expect(session(started.sim)).resolves.toMatch(/^[0-9A-F]{128}$/);
+  });
+
+  it('with --cert, encrypts token.p7m to another tool\'s certificate and writes no key', async () => {
+    const pair = generateKeyPair({ commonName: 'nanodep-like' });
+    await writeFile(path.join(dir, 'their-cert.pem'), pair.certificatePem);
+    await writeFile(path.join(dir, 'their-key.pem'), pair.privateKeyPem, { mode: 0o600 });
+    started = await startSimCommand({ listen: '127.0.0.1:0', devices: 1, out: 'for-them', certificate: 'their-cert.pem', cwd: dir });
+    expect(started.files).toEqual({ token: path.join(dir, 'for-them', 'token.p7m') });
+    await expect(stat(path.join(dir, 'for-them', 'key.pem'))).rejects.toThrow();
+    const plain = execFileSync('openssl', ['smime', '-decrypt', '-in', path.join(dir, 'for-them', 'token.p7m'), '-inkey', path.join(dir, 'their-key.pem')], { encoding: 'utf8' });
+    expect(tokenJson(plain)).toEqual(started.sim.token);
   });
 
   it('gives the same credentials and fleet for the same seed', async () => {
@@ -93,5 +105,6 @@ describe('depctl sim (command)', () => {
     expect(await runCli(['sim', '--listen', 'nonsense'], { ...io, stderr: (s) => (err += s) })).toBe(2);
     expect(err).toMatch(/--listen must be HOST:PORT/);
     expect(await runCli(['sim', '--listen', '127.0.0.1:0', '--devices', 'many'], io)).toBe(2);
+    expect(await runCli(['sim', '--listen', '127.0.0.1:0', '--cert', 'x.pem'], io)).toBe(2);
   });
 });
