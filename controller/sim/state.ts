@@ -71,7 +71,10 @@ export class SimState {
     if (device.serial_number !== undefined && this.devices.hasSerial(device.serial_number)) {
       throw new Error(`serial ${device.serial_number} already exists`);
     }
-    const index = this.devices.allocate(1);
+    let index = this.devices.allocate(1);
+    // Without a serial the device takes its slot's generated one, unless a hand-given serial already
+    // took it: then that slot stays a hole (never on the server) and the next one is used.
+    while (device.serial_number === undefined && this.devices.indexOf(this.devices.serialOf(index)) !== index) index = this.devices.allocate(1);
     const overrides: DeviceOverrides = { ...device };
     for (const k of ['profile_uuid', 'profile_status', 'profile_assign_time', 'profile_push_time', 'device_assigned_date', 'op_type', 'op_date'] as const) {
       delete (overrides as Partial<Device>)[k];

@@ -70,3 +70,22 @@ describe('fleet generator', () => {
     expect(dates[dates.length - 1]).toBeLessThan(anchor);
   });
 });
+
+describe('state: hand-given serials never collide with generated ones', () => {
+  it('skips a generated serial that a hand-added device already took', async () => {
+    const { SimState } = await import('../../../controller/sim/state.js');
+    const state = new SimState({ seed: normaliseSeed(2), orgDomain: 'example.com', newProfileUuid: () => 'X' });
+    state.seedFleet(3, 1_750_000_000);
+    // The hand-added device lands in slot 3 but claims slot 4's generated serial.
+    const taken = serialFor(normaliseSeed(2), 4);
+    const custom = state.addCustom({ serial_number: taken, model: 'Mac mini' }, 1_750_000_100);
+    const generated = state.addCustom({ model: 'iMac' }, 1_750_000_200);
+    const more = state.addGenerated(2, 1_750_000_300);
+    const serials = [custom, generated, ...more].map((i) => state.devices.serialOf(i));
+    expect(serials[0]).toBe(taken);
+    expect([custom, generated]).toEqual([3, 5]);
+    expect(state.isOnServer(4)).toBe(false);
+    expect(new Set(serials).size).toBe(serials.length);
+    expect(serials.map((s) => state.devices.indexOf(s))).toEqual([custom, generated, ...more]);
+  });
+});
