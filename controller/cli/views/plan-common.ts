@@ -1,0 +1,226 @@
+/**
+ * Wording shared by the human plan views (text and markdown): counts, labels for reasons and drift,
+ * serial samples and the one-line verdict. The JSON view shares nothing but the Plan type (STYLE rule 7).
+ */
+import type { AssignGroup, ChangeReason, Conflict, DriftItem, DriftKind, Plan, ProfileDefine, ServerPlan } from '../../reconcile/plan.js';
+import { hasChanges } from '../../reconcile/plan.js';
+
+/** Output formats of `depctl plan --format`. */
+export const PLAN_FORMATS = ['text', 'json', 'markdown'] as const;
+/** One of PLAN_FORMATS. */
+export type PlanFormat = (typeof PLAN_FORMATS)[number];
+
+/** How many serials a group shows before "… and K more", unless the caller says otherwise. */
+export const DEFAULT_MAX_SERIALS_PER_GROUP = 10;
+
+/** Options shared by the human views. */
+export interface PlanViewOptions {
+  /** Serials shown per group before "and K more" (default 10; 0 shows counts only). */
+  maxSerialsPerGroup?: number;
+}
+
+const numberFormat = new Intl.NumberFormat('en-US');
+
+/** `1234` → `1,234`, so a 100,000-device plan reads at a glance. */
+export function formatCount(n: number): string {
+  return numberFormat.format(n);
+}
+
+/** `3 devices`, `1 device`; `many` defaults to `one` + "s". */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${formatCount(n)} ${n === 1 ? one : many}`;
+}
+
+/** Reads and checks maxSerialsPerGroup: a negative or fractional count is a caller bug, not a display choice. */
+export function serialLimit(opts: PlanViewOptions | undefined): number {
+  const n = opts?.maxSerialsPerGroup ?? DEFAULT_MAX_SERIALS_PER_GROUP;
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`maxSerialsPerGroup must be a non-negative integer, got ${n}`);
+  return n;
+}
+
+/** The first `limit` serials and how many are left out. Slices, so a 100,000-serial group costs nothing. */
+export function sampleSerials(serials: readonly string[], limit: number): { shown: string[]; more: number } {
+  const shown = serials.slice(0, limit);
+  return { shown, more: serials.length - shown.length };
+}
+
+/**
+ * Makes a producer-supplied string safe to print on one line: control characters (ANSI escapes in an
+ * error body relayed from a proxy, CR/LF) would otherwise rewrite the terminal or break a markdown row.
+ */
+export function oneLine(s: string): string {
+  return s
+    .replace(/\r\n|[\r\n\u2028\u2029]/g, ' ')
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
+    .replace(/[\u0000-\u001f\u007f-\u009f]/g, '\uFFFD')
+    .trim();
+}
+
+/** Shortens a long hex hash (optionally `algo:`-prefixed) to 12 digits for display; JSON keeps it whole. */
+export function shortHash(h: string): string {
+  const m = /^([a-z0-9-]+:)?([0-9a-fA-F]{13,})$/.exec(h);
+  return m ? `${m[1] ?? ''}${(m[2] ?? '').slice(0, 12)}` : h;
+}
+
+const REASONS: Record<ChangeReason, string> = {
+  unassigned: 'no profile yet',
+  'different-profile': 'carries another profile',
+  'content-changed': 'profile content changed, so its devices move to the new UUID',
+  drift: 'profile changed outside depctl',
+  'unassigned-remove': 'named by no assignment (unassignedDevices: remove)',
+  'profile-gone': 'Apple no longer knows the profile it carries',
+};
+
+/** Why a group of devices changes, in words. */
+export function reasonLabel(reason: ChangeReason): string {
+  return REASONS[reason];
+}
+
+/** Which rule decided an assign group. */
+export function sourceLabel(g: Pick<AssignGroup, 'source' | 'assignment'>): string {
+  const by = g.assignment === null ? '' : ` of assignment ${g.assignment}`;
+  if (g.source === 'serial') return g.assignment === null ? 'serial listed' : `listed by assignment ${g.assignment}`;
+  if (g.source === 'match') return `match rule${by}`;
+  return 'server defaultProfile';
+}
+
+/**
+ * The profile a group of devices carries now: its name when depctl defined it, else its bare UUID
+ * (the JSON view keeps every UUID; the human views name what a person recognises).
+ */
+export function fromLabel(fromUuid: string | null, fromProfile: string | null): string {
+  if (fromUuid === null) return 'no profile';
+  return fromProfile === null ? `foreign profile ${fromUuid}` : fromProfile;
+}
+
+/** The target of an assign group; a null UUID means this plan defines it first. */
+export function targetLabel(g: Pick<AssignGroup, 'profile' | 'profileUuid'>): string {
+  return g.profileUuid === null ? `${g.profile} (defined by this plan)` : g.profile;
+}
+
+/** Why a profile is defined, with its device count. */
+export function defineLabel(d: ProfileDefine): string {
+  const devices = `for ${plural(d.devices, 'device')}`;
+  if (d.reason === 'new') return `new, ${devices}`;
+  const earlier = d.previousUuids.length > 0 ? `, replaces ${d.previousUuids.join(', ')}` : '';
+  if (d.reason === 'changed') return `content changed${earlier}, ${devices}`;
+  return `Apple no longer knows the earlier UUID${earlier}, ${devices}`;
+}
+
+const DRIFT_KINDS: Record<DriftKind, string> = {
+  'profile-changed': 'profile changed outside depctl',
+  'serials-not-seen': 'serials the server does not see',
+  'token-expiry': 'token expiry',
+  'profile-gone': 'profile UUID Apple no longer knows',
+  'foreign-profile': 'profile depctl did not define',
+};
+
+/** A drift kind in words. */
+export function driftKindLabel(kind: DriftKind): string {
+  return DRIFT_KINDS[kind];
+}
+
+/** Kinds that apply could correct; for these, `corrected: false` means the server's driftPolicy is `report`. */
+const CORRECTABLE: ReadonlySet<DriftKind> = new Set(['profile-changed', 'profile-gone', 'foreign-profile']);
+
+/** What apply does about a drift finding. */
+export function driftOutcome(d: Pick<DriftItem, 'kind' | 'corrected'>): string {
+  if (d.corrected) return 'apply corrects it';
+  return CORRECTABLE.has(d.kind) ? 'reported only (driftPolicy: report)' : 'reported only; apply cannot fix it';
+}
+
+/** Per-server counts, the same arithmetic as `summarise` in reconcile/plan.ts. */
+export interface ServerCounts {
+  defines: number;
+  assign: number;
+  remove: number;
+  drift: number;
+  deferred: number;
+  conflicts: number;
+}
+
+/** Counts one server's changes and findings. */
+export function serverCounts(s: ServerPlan): ServerCounts {
+  const serials = (groups: readonly { serials: readonly string[] }[]): number => groups.reduce((n, g) => n + g.serials.length, 0);
+  return {
+    defines: s.defines.length,
+    assign: serials(s.assign),
+    remove: serials(s.remove),
+    drift: s.drift.length,
+    deferred: serials(s.deferred),
+    conflicts: s.conflicts.length,
+  };
+}
+
+/** True when a server has nothing to show beyond its header. */
+export function serverIsQuiet(s: ServerPlan): boolean {
+  const c = serverCounts(s);
+  return s.error === null && !s.exceedsMaxChanges && c.defines + c.assign + c.remove + c.drift + c.deferred + c.conflicts === 0;
+}
+
+/** Conflicts that share a message, so 10,000 devices hit by the same two rules read as one line. */
+export interface ConflictGroup {
+  message: string;
+  serials: string[];
+}
+
+/** Groups conflicts by message, in order of first appearance. */
+export function groupConflicts(conflicts: readonly Conflict[]): ConflictGroup[] {
+  const byMessage = new Map<string, string[]>();
+  for (const c of conflicts) {
+    const list = byMessage.get(c.message);
+    if (list) list.push(c.serial);
+    else byMessage.set(c.message, [c.serial]);
+  }
+  return [...byMessage].map(([message, serials]) => ({ message, serials }));
+}
+
+/** Names of servers that failed, at most `limit`, then "and K more". */
+function failedNames(plan: Plan, limit = 3): string {
+  const names = plan.servers.filter((s) => s.error !== null).map((s) => oneLine(s.server));
+  const more = names.length - limit;
+  return more > 0 ? `${names.slice(0, limit).join(', ')} and ${formatCount(more)} more` : names.join(', ');
+}
+
+/** The overall verdict: nothing to do and nothing to report, something to report only, changes, or failures. */
+export type PlanVerdict = 'in-line' | 'no-changes' | 'changes' | 'errors';
+
+/** Classifies a plan; `errors` wins, because a failed server may hide changes. */
+export function planVerdict(plan: Plan): PlanVerdict {
+  const s = plan.summary;
+  if (s.errors > 0) return 'errors';
+  if (hasChanges(plan)) return 'changes';
+  return s.drift + s.deferred + s.conflicts === 0 ? 'in-line' : 'no-changes';
+}
+
+/**
+ * The closing line: `Plan: 1 profile to define, 1,234 devices to assign, 0 to remove; 2 drift findings;
+ * 3 deferred.` or `No changes. Apple is in line with the configuration.` Failed servers are named,
+ * because "no changes" for a server that could not be observed would be a false all-clear.
+ */
+export function summaryLine(plan: Plan): string {
+  const s = plan.summary;
+  const extras: string[] = [];
+  const changes = hasChanges(plan);
+  if (changes || s.drift > 0) extras.push(plural(s.drift, 'drift finding'));
+  if (changes || s.deferred > 0) extras.push(`${formatCount(s.deferred)} deferred`);
+  if (s.conflicts > 0) extras.push(plural(s.conflicts, 'conflict'));
+  if (s.errors > 0) extras.push(`${plural(s.errors, 'server')} failed (${failedNames(plan)})`);
+  if (changes) {
+    const head = `Plan: ${plural(s.defines, 'profile')} to define, ${plural(s.assign, 'device')} to assign, ${formatCount(s.remove)} to remove`;
+    return `${[head, ...extras].join('; ')}.`;
+  }
+  if (extras.length === 0) return 'No changes. Apple is in line with the configuration.';
+  return `No changes. ${extras.join('; ')}.`;
+}
+
+/** Servers whose plan is larger than their maxChanges guardrail. */
+export function largeServers(plan: Plan): ServerPlan[] {
+  return plan.servers.filter((s) => s.exceedsMaxChanges);
+}
+
+/** `paris plans 1,500 changes, over its maxChanges of 1,000` for the --allow-large notice. */
+export function largeServerLabel(s: ServerPlan): string {
+  const max = s.maxChanges === null ? '' : `, over its maxChanges of ${formatCount(s.maxChanges)}`;
+  return `${oneLine(s.server)} plans ${plural(s.changeCount, 'change')}${max}`;
+}

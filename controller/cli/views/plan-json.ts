@@ -1,0 +1,96 @@
+/**
+ * The machine view of a Plan: `depctl plan --format json`, the file `apply --plan` reads back, described by
+ * schemas/plan.schema.json. It shares nothing with the human views but the type (STYLE rule 7).
+ */
+import type { AssignGroup, Conflict, DeferredGroup, DriftItem, Plan, PlanSummary, ProfileDefine, RemoveGroup, ServerPlan } from '../../reconcile/plan.js';
+
+/** The `$id` of the schema every rendered plan matches. */
+export const PLAN_SCHEMA_ID = 'https://depctl.dev/schemas/v1/plan.schema.json';
+
+// Each object is rebuilt field by field in the schema's order: the output is byte-stable whatever order
+// the planner built its objects in, and a stray runtime property (never declared in the type) cannot
+// leak into a file that is committed, attached to a pull request, or fed to `apply --plan`.
+
+function define(d: ProfileDefine): ProfileDefine {
+  return { profile: d.profile, contentHash: d.contentHash, reason: d.reason, previousUuids: [...d.previousUuids], devices: d.devices };
+}
+
+function assign(g: AssignGroup): AssignGroup {
+  return {
+    profile: g.profile,
+    profileUuid: g.profileUuid,
+    fromUuid: g.fromUuid,
+    fromProfile: g.fromProfile,
+    reason: g.reason,
+    source: g.source,
+    assignment: g.assignment,
+    serials: g.serials,
+  };
+}
+
+function remove(g: RemoveGroup): RemoveGroup {
+  return { fromUuid: g.fromUuid, fromProfile: g.fromProfile, reason: g.reason, serials: g.serials };
+}
+
+function drift(d: DriftItem): DriftItem {
+  return { kind: d.kind, message: d.message, serials: d.serials, corrected: d.corrected };
+}
+
+function deferred(g: DeferredGroup): DeferredGroup {
+  return { until: g.until, lastStatus: g.lastStatus, serials: g.serials };
+}
+
+function conflict(c: Conflict): Conflict {
+  return { serial: c.serial, message: c.message };
+}
+
+function server(s: ServerPlan): ServerPlan {
+  return {
+    server: s.server,
+    defines: s.defines.map(define),
+    assign: s.assign.map(assign),
+    remove: s.remove.map(remove),
+    drift: s.drift.map(drift),
+    deferred: s.deferred.map(deferred),
+    conflicts: s.conflicts.map(conflict),
+    devices: s.devices,
+    unchanged: s.unchanged,
+    changeCount: s.changeCount,
+    maxChanges: s.maxChanges,
+    exceedsMaxChanges: s.exceedsMaxChanges,
+    error: s.error,
+  };
+}
+
+function summary(s: PlanSummary): PlanSummary {
+  return {
+    defines: s.defines,
+    assign: s.assign,
+    remove: s.remove,
+    drift: s.drift,
+    deferred: s.deferred,
+    conflicts: s.conflicts,
+    errors: s.errors,
+  };
+}
+
+/** The plan with every object's keys in schema order and nothing else; serial arrays are shared, not copied. */
+export function planToJson(plan: Plan): Plan {
+  return {
+    version: plan.version,
+    createdAt: plan.createdAt,
+    commit: plan.commit,
+    configHash: plan.configHash,
+    planHash: plan.planHash,
+    servers: plan.servers.map(server),
+    summary: summary(plan.summary),
+  };
+}
+
+/**
+ * Renders a plan as stable JSON (2-space indent, trailing newline) matching schemas/plan.schema.json;
+ * `JSON.parse` of the result deep-equals the plan.
+ */
+export function renderPlanJson(plan: Plan): string {
+  return `${JSON.stringify(planToJson(plan), null, 2)}\n`;
+}
