@@ -13,6 +13,10 @@ export interface CliIo {
   cwd: string;
   /** Aborted when the process is asked to stop (SIGINT/SIGTERM) for long-running commands. */
   signal?: AbortSignal;
+  /** Asks the person at the terminal a yes/no question; absent when there is no terminal. */
+  confirm?: (question: string) => Promise<boolean>;
+  /** Current time; tests pass a fixed clock. */
+  now?: () => Date;
 }
 
 /** Exit codes shared by every command (DESIGN.md: 0 ok, 1 invalid or failed, 2 usage). */
@@ -29,10 +33,22 @@ export class UsageError extends Error {
 
 /** Builds a CliIo on top of the real process. Only main.ts calls it. */
 export function processIo(): CliIo {
-  return {
+  const io: CliIo = {
     stdout: (text) => process.stdout.write(text),
     stderr: (text) => process.stderr.write(text),
     env: process.env,
     cwd: process.cwd(),
   };
+  if (process.stdin.isTTY && process.stdout.isTTY) {
+    io.confirm = async (question) => {
+      const { createInterface } = await import('node:readline/promises');
+      const rl = createInterface({ input: process.stdin, output: process.stdout });
+      try {
+        return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
+      } finally {
+        rl.close();
+      }
+    };
+  }
+  return io;
 }

@@ -4,6 +4,9 @@ import { registerValidate } from './validate.js';
 import { registerKeys } from './keys.js';
 import { registerToken } from './token.js';
 import { registerSim } from './sim.js';
+import { registerPlan } from './plan.js';
+import { registerApply } from './apply.js';
+import { addGlobalOptions } from './runtime.js';
 import { VERSION } from '../version.js';
 
 /**
@@ -20,7 +23,8 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) })
     .exitOverride();
-  for (const register of [registerValidate, registerKeys, registerToken, registerSim] satisfies Register[]) {
+  addGlobalOptions(program);
+  for (const register of [registerValidate, registerPlan, registerApply, registerKeys, registerToken, registerSim] satisfies Register[]) {
     register(program, io, setExit);
   }
   for (const cmd of program.commands) {

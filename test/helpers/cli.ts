@@ -9,7 +9,7 @@ export interface CliResult {
 }
 
 /** Runs `depctl ARGS` in-process with captured output. */
-export async function runDepctl(args: string[], opts: { cwd?: string; env?: Record<string, string | undefined> } = {}): Promise<CliResult> {
+export async function runDepctl(args: string[], opts: { cwd?: string; env?: Record<string, string | undefined>; now?: () => Date } = {}): Promise<CliResult> {
   let stdout = '';
   let stderr = '';
   const io: CliIo = {
@@ -21,6 +21,7 @@ export async function runDepctl(args: string[], opts: { cwd?: string; env?: Reco
     },
     env: opts.env ?? {},
     cwd: opts.cwd ?? process.cwd(),
+    ...(opts.now ? { now: opts.now } : {}),
   };
   const code = await runCli(args, io);
   return { code, stdout, stderr };

@@ -1,0 +1,103 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { Option, type Command } from 'commander';
+import type { Register } from './program.js';
+import { ExitCode, UsageError } from './io.js';
+import { openPlanSession, planHasErrors, renderPlan, type PlanCommandOptions } from './plan.js';
+import { applyPlan, type ApplyResult } from '../reconcile/apply.js';
+import { hasChanges, type Plan } from '../reconcile/plan.js';
+import { PLAN_FORMATS } from './views/plan-common.js';
+
+/**
+ * Registers `depctl apply [DIR]`: makes the plan (or checks a saved one is still what it would do), shows it,
+ * and carries it out. Exit 0 converged, 1 on errors or a partial apply.
+ */
+export const registerApply: Register = (program, io, setExit) => {
+  program
+    .command('apply')
+    .description('make Apple match the configuration (plan, then define, assign and remove)')
+    .argument('[dir]', 'config directory', '.')
+    .option('--yes', 'do not ask for confirmation', false)
+    .option('--plan <file>', 'apply a plan saved by `depctl plan --out`; refused if the config or Apple moved since')
+    .option('--allow-large', 'let servers whose plan exceeds their maxChanges proceed', false)
+    .option('--refresh', 'do a full fetch of every server instead of a sync', false)
+    .addOption(new Option('--format <format>', 'how to show the plan before applying').choices(PLAN_FORMATS).default('text'))
+    .option('--no-color', 'no ANSI colours in text output')
+    .action(async (dir: string, opts: PlanCommandOptions & { yes: boolean; plan?: string; allowLarge: boolean }, cmd: Command) => {
+      const saved = opts.plan ? await readSavedPlan(resolve(io.cwd, opts.plan)) : undefined;
+      const session = await openPlanSession(dir, cmd, io, { refresh: opts.refresh });
+      try {
+        const { plan } = session;
+        if (saved) {
+          const stale = staleReason(saved, plan);
+          if (stale) {
+            io.stderr(`depctl: the saved plan is stale: ${stale}; run \`depctl plan --out\` again and review it\n`);
+            setExit(ExitCode.failure);
+            return;
+          }
+        }
+        io.stdout(renderPlan(plan, opts.format, opts.color && opts.format === 'text' && io.env['NO_COLOR'] === undefined && io.confirm !== undefined));
+        if (!hasChanges(plan)) {
+          setExit(planHasErrors(plan) ? ExitCode.failure : ExitCode.ok);
+          return;
+        }
+        if (!opts.yes && !saved) {
+          if (!io.confirm) throw new UsageError('apply needs --yes when not run in a terminal (or --plan FILE with a reviewed plan)');
+          if (!(await io.confirm('Apply these changes to Apple?'))) {
+            io.stderr('Nothing applied.\n');
+            setExit(ExitCode.failure);
+            return;
+          }
+        }
+        const result = await applyPlan(plan, session.config, session.connections.clients, session.store, {
+          now: io.now ?? (() => new Date()),
+          allowLarge: opts.allowLarge,
+          ...(io.signal ? { signal: io.signal } : {}),
+        });
+        io.stdout(renderApplyResult(result));
+        setExit(result.result === 'success' || result.result === 'noop' ? (planHasErrors(plan) ? ExitCode.failure : ExitCode.ok) : ExitCode.failure);
+      } finally {
+        await session.close();
+      }
+    });
+};
+
+async function readSavedPlan(path: string): Promise<Plan> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    throw new UsageError(`cannot read the plan file ${path}`);
+  }
+  try {
+    const plan = JSON.parse(text) as Plan;
+    if (plan.version !== 1 || typeof plan.planHash !== 'string' || typeof plan.configHash !== 'string') throw new Error('not a plan');
+    return plan;
+  } catch {
+    throw new UsageError(`${path} is not a plan saved by \`depctl plan --out\``);
+  }
+}
+
+/** Why a saved plan may not be applied now, or undefined when it is still exactly what apply would do. */
+export function staleReason(saved: Plan, fresh: Plan): string | undefined {
+  if (saved.configHash !== fresh.configHash) return 'the configuration changed since it was made';
+  if (saved.planHash !== fresh.planHash) return 'Apple or the store changed since it was made, so the changes differ';
+  return undefined;
+}
+
+/** One line per server with what happened, then the verdict. */
+export function renderApplyResult(r: ApplyResult): string {
+  const lines = r.servers.map((s) => {
+    const parts = [
+      s.defined.length ? `${s.defined.length} profile(s) defined` : '',
+      `${s.succeeded} assigned`,
+      s.removed ? `${s.removed} removed` : '',
+      s.throttled ? `${s.throttled} throttled (retried later)` : '',
+      s.failed ? `${s.failed} failed (retried later)` : '',
+      s.notAccessible ? `${s.notAccessible} not accessible` : '',
+    ].filter(Boolean);
+    return `${s.server}: ${s.error ? `stopped: ${s.error}` : parts.join(', ')}`;
+  });
+  const verdict = { success: 'Apply complete.', noop: 'Nothing to apply.', partial: 'Apply PARTIAL: some devices were not changed (see above); they are retried later.', failed: 'Apply FAILED on at least one server (see above).' }[r.result];
+  return `\n${lines.join('\n')}\n${verdict} (run ${r.runId})\n`;
+}

@@ -1,0 +1,90 @@
+import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { Option, type Command } from 'commander';
+import type { Register } from './program.js';
+import { ExitCode, type CliIo } from './io.js';
+import { connectServers, loadValidConfig, openState, runtimeSettings } from './runtime.js';
+import { makePlan } from '../reconcile/planner.js';
+import { hasChanges, type Plan } from '../reconcile/plan.js';
+import type { DepConfig } from '../config/types.js';
+import type { Store } from '../store/index.js';
+import type { ServerConnections } from './runtime.js';
+import { PLAN_FORMATS, type PlanFormat } from './views/plan-common.js';
+import { renderPlanText } from './views/plan-text.js';
+import { renderPlanMarkdown } from './views/plan-markdown.js';
+import { renderPlanJson } from './views/plan-json.js';
+
+/** Options shared by plan and apply. */
+export interface PlanCommandOptions {
+  format: PlanFormat;
+  refresh: boolean;
+  color: boolean;
+}
+
+/** Renders a plan in the chosen format. */
+export function renderPlan(plan: Plan, format: PlanFormat, color: boolean): string {
+  if (format === 'json') return renderPlanJson(plan);
+  if (format === 'markdown') return renderPlanMarkdown(plan);
+  return renderPlanText(plan, { color });
+}
+
+/** Everything a plan was made from, kept open for apply. */
+export interface PlanSession {
+  config: DepConfig;
+  store: Store;
+  connections: ServerConnections;
+  plan: Plan;
+  close(): Promise<void>;
+}
+
+/** Loads the config, opens the store, connects to every server and makes the plan. */
+export async function openPlanSession(dir: string, cmd: Command, io: CliIo, opts: { refresh: boolean }): Promise<PlanSession> {
+  const settings = runtimeSettings(cmd, io);
+  const config = await loadValidConfig(dir, io);
+  const now = io.now ?? (() => new Date());
+  const store = await openState(settings, io);
+  let connections: ServerConnections | undefined;
+  try {
+    connections = await connectServers(config, settings, io, store, { now });
+    const plan = await makePlan(config, connections.handles, store, { now, refresh: opts.refresh, ...(io.signal ? { signal: io.signal } : {}) });
+    const conns = connections;
+    return { config, store, connections: conns, plan, close: async () => { await conns.close(); await store.close(); } };
+  } catch (err) {
+    await connections?.close();
+    await store.close();
+    throw err;
+  }
+}
+
+/** True when the plan holds something that must stop a pipeline: a server error or a device conflict. */
+export function planHasErrors(plan: Plan): boolean {
+  return plan.summary.errors > 0 || plan.summary.conflicts > 0;
+}
+
+/**
+ * Registers `depctl plan [DIR]`: observes Apple and the store and prints what apply would change. Never
+ * writes to Apple. Exit 0 (with --detailed-exitcode: 0 no changes, 2 changes), 1 on errors.
+ */
+export const registerPlan: Register = (program, io, setExit) => {
+  program
+    .command('plan')
+    .description('show what apply would change (reads Apple and the store; never writes to Apple)')
+    .argument('[dir]', 'config directory', '.')
+    .addOption(new Option('--format <format>', 'output format').choices(PLAN_FORMATS).default('text'))
+    .option('--out <file>', 'also save the plan as JSON, for `depctl apply --plan FILE`')
+    .option('--detailed-exitcode', 'exit 0 when there are no changes, 2 when there are changes, 1 on errors', false)
+    .option('--refresh', 'do a full fetch of every server instead of a sync', false)
+    .option('--no-color', 'no ANSI colours in text output')
+    .action(async (dir: string, opts: PlanCommandOptions & { out?: string; detailedExitcode: boolean }, cmd: Command) => {
+      const session = await openPlanSession(dir, cmd, io, { refresh: opts.refresh });
+      try {
+        const { plan } = session;
+        io.stdout(renderPlan(plan, opts.format, opts.color && opts.format === 'text' && io.env['NO_COLOR'] === undefined && io.confirm !== undefined));
+        if (opts.out) await writeFile(resolve(io.cwd, opts.out), renderPlanJson(plan));
+        if (planHasErrors(plan)) setExit(ExitCode.failure);
+        else setExit(opts.detailedExitcode && hasChanges(plan) ? 2 : ExitCode.ok);
+      } finally {
+        await session.close();
+      }
+    });
+};

@@ -1,0 +1,145 @@
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import type { CliIo } from './io.js';
+import { loadConfig } from '../config/load.js';
+import type { DepConfig, MdmServer, SecretRef } from '../config/types.js';
+import { createDepClient, type DepClient, type DepRequestEvent } from '../dep/index.js';
+import { loadServerToken, tokenExpiry, tokenFingerprint, isTokenError } from '../tokens/index.js';
+import { DEFAULT_STATE_URL, openStore, type Store } from '../store/index.js';
+import type { ServerHandle } from '../reconcile/planner.js';
+import { renderText } from './views/problems.js';
+
+/** Apple's DEP service. */
+export const APPLE_DEP_URL = 'https://mdmenrollment.apple.com';
+
+/** Settings every command that talks to Apple or the store shares (global flags and environment). */
+export interface RuntimeSettings {
+  stateUrl: string;
+  secretsDir: string;
+  /** DEPCTL_DEP_URL: overrides every server's depUrl (simulator, proxy). */
+  depUrlOverride: string | undefined;
+}
+
+/** Adds the global options to the program (read back with `runtimeSettings`). */
+export function addGlobalOptions(program: Command): void {
+  program
+    .option('--state <url>', `state store: sqlite:PATH, postgres://… (env DEPCTL_STATE; default ${DEFAULT_STATE_URL})`)
+    .option('--secrets-dir <dir>', 'directory that { file: … } secret references resolve against (env DEPCTL_SECRETS_DIR; default ./secrets)');
+}
+
+/** Resolves the global settings from flags, then environment, then defaults. */
+export function runtimeSettings(cmd: Command, io: CliIo): RuntimeSettings {
+  const g = cmd.optsWithGlobals<{ state?: string; secretsDir?: string }>();
+  return {
+    stateUrl: g.state ?? io.env['DEPCTL_STATE'] ?? DEFAULT_STATE_URL,
+    secretsDir: resolve(io.cwd, g.secretsDir ?? io.env['DEPCTL_SECRETS_DIR'] ?? 'secrets'),
+    depUrlOverride: io.env['DEPCTL_DEP_URL'] || undefined,
+  };
+}
+
+/** A failure already explained to the user; the command ends with exit code 1. */
+export class ReportedFailure extends Error {
+  override readonly name = 'ReportedFailure';
+}
+
+/** Loads and validates the config; on any error prints the problems (like validate) and fails. */
+export async function loadValidConfig(dir: string, io: CliIo): Promise<DepConfig> {
+  const result = await loadConfig(resolve(io.cwd, dir));
+  if (!result.config) {
+    io.stderr(renderText(dir, result, false));
+    throw new ReportedFailure('the configuration is invalid; nothing was done');
+  }
+  for (const p of result.problems) io.stderr(`${join(dir, p.file)}:${p.line}:${p.column}: ${p.severity}: ${p.message} [${p.code}]\n`);
+  return result.config;
+}
+
+/** Opens the state store (SQLite by default); relative SQLite paths resolve against the working directory. */
+export async function openState(settings: RuntimeSettings, io: CliIo): Promise<Store> {
+  let url = settings.stateUrl;
+  if (url.startsWith('sqlite:') && !url.startsWith('sqlite::memory:')) {
+    const path = url.slice('sqlite:'.length).replace(/^\/\//, '');
+    url = `sqlite:${resolve(io.cwd, path)}`;
+  }
+  return openStore(url);
+}
+
+/** Reads a secret (never logged): a file under the secrets directory, or an environment variable. */
+async function readSecret(ref: SecretRef, what: string, server: string, settings: RuntimeSettings, io: CliIo): Promise<Buffer> {
+  if ('env' in ref) {
+    const value = io.env[ref.env];
+    if (!value) throw new Error(`MdmServer "${server}": ${what} environment variable ${ref.env} is not set`);
+    return Buffer.from(value);
+  }
+  const path = isAbsolute(ref.file) ? ref.file : join(settings.secretsDir, ref.file);
+  try {
+    return await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new Error(`MdmServer "${server}": cannot read ${what} file ${path} (${code === 'ENOENT' ? 'not found' : code ?? 'error'})`);
+  }
+}
+
+/** Servers ready to talk to Apple: one client each, or the reason there is none. */
+export interface ServerConnections {
+  handles: ServerHandle[];
+  clients: Map<string, DepClient>;
+  close(): Promise<void>;
+}
+
+/**
+ * Decrypts each server's token and builds its DEP client. A server whose token is missing, cannot be
+ * decrypted or has expired gets an error instead of a client; the others go on.
+ */
+export async function connectServers(
+  config: DepConfig,
+  settings: RuntimeSettings,
+  io: CliIo,
+  store: Store,
+  opts: { now: () => Date; onRequest?: (server: string, e: DepRequestEvent) => void },
+): Promise<ServerConnections> {
+  const handles: ServerHandle[] = [];
+  const clients = new Map<string, DepClient>();
+  for (const server of config.servers) {
+    handles.push(await connect(server, settings, io, store, opts, clients));
+  }
+  return {
+    handles,
+    clients,
+    close: async () => {
+      await Promise.all([...clients.values()].map((c) => c.close()));
+    },
+  };
+}
+
+async function connect(
+  server: MdmServer,
+  settings: RuntimeSettings,
+  io: CliIo,
+  store: Store,
+  opts: { now: () => Date; onRequest?: (server: string, e: DepRequestEvent) => void },
+  clients: Map<string, DepClient>,
+): Promise<ServerHandle> {
+  const fail = (error: string, tokenExpiresAt: Date | null = null): ServerHandle => ({ name: server.name, client: null, error, tokenExpiresAt });
+  let token;
+  try {
+    const tokenBytes = await readSecret(server.token, 'token', server.name, settings, io);
+    const keyBytes = await readSecret(server.privateKey, 'private key', server.name, settings, io);
+    token = loadServerToken(tokenBytes, keyBytes);
+  } catch (err) {
+    const detail = isTokenError(err) ? `MdmServer "${server.name}": ${err.message}` : (err as Error).message;
+    return fail(detail);
+  }
+  const expiry = tokenExpiry(token, opts.now());
+  await store.upsertServer(server.name, { tokenFingerprint: tokenFingerprint(token), tokenExpiresAt: expiry.expiresAt, at: opts.now() });
+  if (expiry.expired) {
+    return fail(`the server token of "${server.name}" expired on ${expiry.expiresAt.toISOString().slice(0, 10)}; download a new token in Apple Business Manager`, expiry.expiresAt);
+  }
+  const client = createDepClient({
+    baseUrl: settings.depUrlOverride ?? server.depUrl ?? APPLE_DEP_URL,
+    token,
+    ...(opts.onRequest ? { onRequest: (e: DepRequestEvent) => opts.onRequest?.(server.name, e) } : {}),
+  });
+  clients.set(server.name, client);
+  return { name: server.name, client, error: null, tokenExpiresAt: expiry.expiresAt };
+}

@@ -1,0 +1,106 @@
+import type { Device } from '../dep/types.js';
+import { isCursorExhausted, isCursorExpired, isCursorInvalid } from '../dep/errors.js';
+import type { CallOptions, ReconcileDepClient, ReconcileStore } from './ports.js';
+
+/** Apple: a cursor must be no older than 7 days; DESIGN.md: a full refetch at most weekly. */
+export const FULL_FETCH_INTERVAL_MS = 7 * 24 * 3600 * 1000;
+
+/** Page size asked of Apple (the documented maximum). */
+export const PAGE_LIMIT = 1000;
+
+/** What an observation did. */
+export interface ObserveResult {
+  mode: 'fetch' | 'sync';
+  /** Why a full fetch was made (first contact, weekly refresh, expired cursor, --refresh). */
+  reason: string | null;
+  pages: number;
+  /** Device records written (fetch: all; sync: changed). */
+  upserted: number;
+  /** Devices removed from the store (sync `deleted`, or gone from a complete full fetch). */
+  deleted: number;
+}
+
+/** Options of observe. */
+export interface ObserveOptions extends CallOptions {
+  /** Force a full fetch. */
+  refresh?: boolean;
+  now: () => Date;
+}
+
+/**
+ * Brings the store in line with what Apple reports for one server: a full fetch on first contact (or
+ * weekly, or when the cursor expired or is invalid), otherwise a sync from the stored cursor. Sync events
+ * are merged by serial, the latest `op_date` winning; `op_type` alone is not trusted (a device moved in
+ * from another server arrives as `modified`, and a `profile_status` of `removed` means the profile is gone,
+ * both of which the stored record then shows). Devices are deleted from the store only after a complete
+ * full fetch or an explicit `deleted` event: a failure part-way never removes anything.
+ */
+export async function observe(server: string, client: ReconcileDepClient, store: ReconcileStore, opts: ObserveOptions): Promise<ObserveResult> {
+  const state = await store.getCursor(server);
+  const now = opts.now();
+  let reason: string | null = null;
+  if (opts.refresh) reason = 'refresh requested';
+  else if (!state?.cursor || !state.fetchedAt) reason = 'first contact';
+  else if (state.fetchStartedAt && state.fetchStartedAt > state.fetchedAt) reason = 'previous full fetch did not complete';
+  else if (now.getTime() - state.fetchedAt.getTime() >= FULL_FETCH_INTERVAL_MS) reason = 'weekly full fetch';
+  if (reason === null && state?.cursor) {
+    try {
+      return await sync(server, state.cursor, client, store, opts);
+    } catch (err) {
+      if (!(isCursorExpired(err) || isCursorInvalid(err) || isCursorExhausted(err))) throw err;
+      reason = isCursorExpired(err) ? 'cursor expired' : isCursorInvalid(err) ? 'cursor invalid' : 'cursor exhausted';
+    }
+  }
+  return fullFetch(server, reason ?? 'first contact', client, store, opts);
+}
+
+async function fullFetch(server: string, reason: string, client: ReconcileDepClient, store: ReconcileStore, opts: ObserveOptions): Promise<ObserveResult> {
+  const startedAt = opts.now();
+  await store.setCursor(server, { fetchStartedAt: startedAt });
+  const seen = new Set<string>();
+  let cursor: string | undefined;
+  let pages = 0;
+  let upserted = 0;
+  for await (const page of client.fetchAllDevices({ limit: PAGE_LIMIT }, { signal: opts.signal })) {
+    pages++;
+    for (const d of page.devices) seen.add(d.serial_number);
+    upserted += await store.upsertDevices(server, page.devices, opts.now());
+    cursor = page.cursor;
+  }
+  // The fetch is complete: devices the store has but Apple no longer lists have left this server (Apple
+  // sends no `deleted` event when a device is released from the organisation).
+  const gone: string[] = [];
+  for await (const page of store.iterateDevices(server, { pageSize: 5000 })) {
+    for (const d of page) if (!seen.has(d.serial)) gone.push(d.serial);
+  }
+  const deleted = gone.length > 0 ? await store.deleteDevices(server, gone) : 0;
+  const at = opts.now();
+  await store.setCursor(server, { cursor: cursor ?? null, fetchedAt: at, syncedAt: at });
+  return { mode: 'fetch', reason, pages, upserted, deleted };
+}
+
+async function sync(server: string, cursor: string, client: ReconcileDepClient, store: ReconcileStore, opts: ObserveOptions): Promise<ObserveResult> {
+  const latest = new Map<string, Device>();
+  let next = cursor;
+  let pages = 0;
+  for await (const page of client.syncAllDevices({ cursor, limit: PAGE_LIMIT }, { signal: opts.signal })) {
+    pages++;
+    for (const d of page.devices) {
+      const prev = latest.get(d.serial_number);
+      // The latest op_date wins; on a tie the later event in Apple's order wins.
+      if (!prev || (d.op_date ?? '') >= (prev.op_date ?? '')) latest.set(d.serial_number, d);
+    }
+    next = page.cursor;
+  }
+  const upserts: Device[] = [];
+  const deletes: string[] = [];
+  for (const d of latest.values()) {
+    if (d.op_type === 'deleted') deletes.push(d.serial_number);
+    else upserts.push(d);
+  }
+  const upserted = upserts.length > 0 ? await store.upsertDevices(server, upserts, opts.now()) : 0;
+  const deleted = deletes.length > 0 ? await store.deleteDevices(server, deletes) : 0;
+  // The cursor moves only after every event is stored: a crash re-reads the same events (idempotent).
+  await store.setCursor(server, { cursor: next, syncedAt: opts.now() });
+  return { mode: 'sync', reason: null, pages, upserted, deleted };
+}

@@ -1,0 +1,164 @@
+/**
+ * The Plan: what `depctl plan` shows and `depctl apply` carries out, as plain data (STYLE rule 7).
+ * Renderers live in cli/views/; nothing here does I/O. Serials are grouped by (from, to, reason) so a
+ * plan of a million changes stays compact and renders in groups.
+ */
+
+/** Version of the plan format (schemas/plan.schema.json); bumped only on incompatible changes. */
+export const PLAN_FORMAT_VERSION = 1;
+
+/** Why a device gets a profile (or loses one). */
+export type ChangeReason =
+  /** The device has no profile yet. */
+  | 'unassigned'
+  /** The device carries another profile than the configuration wants. */
+  | 'different-profile'
+  /** The profile's content changed: a new UUID replaces the old one. */
+  | 'content-changed'
+  /** Someone changed the device's profile outside depctl (portal, another tool). */
+  | 'drift'
+  /** The server's `unassignedDevices: remove` clears profiles of devices no assignment names. */
+  | 'unassigned-remove'
+  /** Apple no longer knows the profile UUID the device should carry. */
+  | 'profile-gone';
+
+/** Where a device's desired profile comes from. */
+export type DesiredSource = 'serial' | 'match' | 'default';
+
+/** A profile content to define on a server (Apple profiles are immutable: new content, new UUID). */
+export interface ProfileDefine {
+  profile: string;
+  contentHash: string;
+  /** `new`: never defined on this server; `changed`: defined before with other content. */
+  reason: 'new' | 'changed' | 'gone';
+  /** UUIDs of earlier contents of the same profile on this server, if any. */
+  previousUuids: string[];
+  /** Number of devices that will carry it. */
+  devices: number;
+}
+
+/** Devices that get the same profile for the same reason from the same current profile. */
+export interface AssignGroup {
+  /** Name of the target EnrollmentProfile. */
+  profile: string;
+  /** The target's Apple UUID, or null when it is defined by this plan. */
+  profileUuid: string | null;
+  /** The profile UUID the devices carry now (null: none). */
+  fromUuid: string | null;
+  /** The name of the profile behind fromUuid when depctl defined it. */
+  fromProfile: string | null;
+  reason: ChangeReason;
+  /** Which rule made the decision: explicit serial, match rule (with its assignment) or default. */
+  source: DesiredSource;
+  assignment: string | null;
+  serials: string[];
+}
+
+/** Devices whose profile is cleared (`unassignedDevices: remove`). */
+export interface RemoveGroup {
+  fromUuid: string;
+  fromProfile: string | null;
+  reason: ChangeReason;
+  serials: string[];
+}
+
+/** Kinds of drift the plan reports. */
+export type DriftKind =
+  /** A device's live profile differs from what depctl last assigned (changed in the portal or by another tool). */
+  | 'profile-changed'
+  /** Serials listed in the config that the server does not have. */
+  | 'serials-not-seen'
+  /** The server token expires soon (30/14/7/1 days) or has expired. */
+  | 'token-expiry'
+  /** A profile UUID Apple no longer knows. */
+  | 'profile-gone'
+  /** The device is assigned to a profile depctl did not define. */
+  | 'foreign-profile';
+
+/** One drift finding. */
+export interface DriftItem {
+  kind: DriftKind;
+  message: string;
+  serials: string[];
+  /** Whether apply corrects it (false when the server's driftPolicy is `report`). */
+  corrected: boolean;
+}
+
+/** Devices that are not touched before a time (THROTTLED or FAILED with a retry time). */
+export interface DeferredGroup {
+  until: string;
+  lastStatus: string;
+  serials: string[];
+}
+
+/** A device the plan cannot decide for (e.g. two equal-priority match rules with different profiles). */
+export interface Conflict {
+  serial: string;
+  message: string;
+}
+
+/** The plan for one MDM server. */
+export interface ServerPlan {
+  server: string;
+  defines: ProfileDefine[];
+  assign: AssignGroup[];
+  remove: RemoveGroup[];
+  drift: DriftItem[];
+  deferred: DeferredGroup[];
+  conflicts: Conflict[];
+  /** Number of devices the server has (observed). */
+  devices: number;
+  /** Devices already as desired. */
+  unchanged: number;
+  /** Changes counted against maxChanges: defines + assigned serials + removed serials. */
+  changeCount: number;
+  maxChanges: number | null;
+  /** True when changeCount exceeds maxChanges (apply then needs --allow-large). */
+  exceedsMaxChanges: boolean;
+  /** A problem that stops this server (token, terms, network); the server has no changes then. */
+  error: string | null;
+}
+
+/** Totals over all servers. */
+export interface PlanSummary {
+  defines: number;
+  assign: number;
+  remove: number;
+  drift: number;
+  deferred: number;
+  conflicts: number;
+  errors: number;
+}
+
+/** A whole plan. */
+export interface Plan {
+  version: typeof PLAN_FORMAT_VERSION;
+  createdAt: string;
+  /** Git commit of the configuration, when known. */
+  commit: string | null;
+  /** Hash of the loaded configuration (apply --plan refuses a plan made from another config). */
+  configHash: string;
+  /** Hash of the changes (apply --plan refuses a plan whose changes are no longer what it would do). */
+  planHash: string;
+  servers: ServerPlan[];
+  summary: PlanSummary;
+}
+
+/** Totals of a list of server plans. */
+export function summarise(servers: readonly ServerPlan[]): PlanSummary {
+  const count = (f: (s: ServerPlan) => number): number => servers.reduce((n, s) => n + f(s), 0);
+  return {
+    defines: count((s) => s.defines.length),
+    assign: count((s) => s.assign.reduce((n, g) => n + g.serials.length, 0)),
+    remove: count((s) => s.remove.reduce((n, g) => n + g.serials.length, 0)),
+    drift: count((s) => s.drift.length),
+    deferred: count((s) => s.deferred.reduce((n, g) => n + g.serials.length, 0)),
+    conflicts: count((s) => s.conflicts.length),
+    errors: count((s) => (s.error ? 1 : 0)),
+  };
+}
+
+/** True when applying the plan would write anything. */
+export function hasChanges(plan: Plan): boolean {
+  return plan.summary.defines + plan.summary.assign + plan.summary.remove > 0;
+}

@@ -1,0 +1,152 @@
+import { createHash } from 'node:crypto';
+import type { DepConfig, EnrollmentProfile } from '../config/types.js';
+import { isTerminalAuthError } from '../dep/errors.js';
+import { compileServerRules } from './desired.js';
+import { ServerDiffer } from './diff.js';
+import { observe, type ObserveResult } from './observe.js';
+import { PLAN_FORMAT_VERSION, summarise, type DriftItem, type Plan, type ServerPlan } from './plan.js';
+import { profileContentHash } from './profile-content.js';
+import type { CallOptions, ReconcileDepClient, ReconcileStore } from './ports.js';
+import { recoverDefines } from './recover.js';
+
+/** One configured server as the planner gets it: a client, or the reason there is none. */
+export interface ServerHandle {
+  name: string;
+  client: ReconcileDepClient | null;
+  /** Why the server cannot be reached (token missing, undecryptable, expired, ...). */
+  error: string | null;
+  /** Expiry of the server token, for the drift warnings. */
+  tokenExpiresAt: Date | null;
+}
+
+/** Options of makePlan. */
+export interface PlanOptions extends CallOptions {
+  now: () => Date;
+  /** Force a full fetch instead of a sync. */
+  refresh?: boolean;
+  commit?: string | null;
+  /** Called after each server's observation (for logs and metrics). */
+  onObserved?: (server: string, result: ObserveResult) => void;
+}
+
+/** Days before expiry at which a token is reported (DESIGN.md: 30/14/7 days, and 1). */
+export const TOKEN_WARNING_DAYS = [30, 14, 7, 1] as const;
+
+/**
+ * Observes every server (a failure stops only that server) and diffs the configuration against the
+ * store: the Plan. Writes nothing to Apple; the store is updated with what Apple reported.
+ */
+export async function makePlan(config: DepConfig, handles: readonly ServerHandle[], store: ReconcileStore, opts: PlanOptions): Promise<Plan> {
+  const servers: ServerPlan[] = [];
+  const seenExplicit = new Map<string, Set<string>>();
+  const errored = new Set<string>();
+  for (const h of handles) {
+    const plan = await planServer(config, h, store, opts, seenExplicit);
+    if (plan.error) errored.add(h.name);
+    servers.push(plan);
+  }
+  addSerialsNotSeen(config, servers, seenExplicit, errored);
+  const planHash = hashChanges(servers);
+  return {
+    version: PLAN_FORMAT_VERSION,
+    createdAt: opts.now().toISOString(),
+    commit: opts.commit ?? null,
+    configHash: configHash(config),
+    planHash,
+    servers,
+    summary: summarise(servers),
+  };
+}
+
+async function planServer(
+  config: DepConfig,
+  h: ServerHandle,
+  store: ReconcileStore,
+  opts: PlanOptions,
+  seenExplicit: Map<string, Set<string>>,
+): Promise<ServerPlan> {
+  const rules = compileServerRules(config, h.name);
+  const drift = tokenDrift(h, opts.now());
+  if (h.error || !h.client) return errorPlan(h.name, h.error ?? 'no DEP client', drift, rules.server.maxChanges ?? null);
+  try {
+    const result = await observe(h.name, h.client, store, { now: opts.now, refresh: opts.refresh ?? false, signal: opts.signal });
+    opts.onObserved?.(h.name, result);
+    await recoverDefines(h.name, h.client, store, opts);
+  } catch (err) {
+    return errorPlan(h.name, describeServerError(err), drift, rules.server.maxChanges ?? null);
+  }
+  const profiles = new Map<string, { profile: EnrollmentProfile; contentHash: string }>();
+  for (const p of config.profiles) if (p.servers.includes(h.name)) profiles.set(p.name, { profile: p, contentHash: profileContentHash(p.profile as Record<string, unknown>) });
+  const known = await store.listProfiles(h.name);
+  const differ = new ServerDiffer({ rules, profiles, known, now: opts.now() });
+  for await (const page of store.iterateDevices(h.name, { pageSize: 5000 })) differ.add(page);
+  seenExplicit.set(h.name, differ.seenExplicit);
+  const plan = differ.finish();
+  plan.drift.unshift(...drift);
+  return plan;
+}
+
+/** The message for an error that stops a server: Apple's own guidance for terminal auth errors. */
+export function describeServerError(err: unknown): string {
+  if (isTerminalAuthError(err)) return err.message;
+  return `could not reach Apple's DEP service: ${err instanceof Error ? err.message : String(err)}; nothing is changed on this server until it answers`;
+}
+
+function errorPlan(server: string, error: string, drift: DriftItem[], maxChanges: number | null): ServerPlan {
+  return { server, defines: [], assign: [], remove: [], drift, deferred: [], conflicts: [], devices: 0, unchanged: 0, changeCount: 0, maxChanges, exceedsMaxChanges: false, error };
+}
+
+/** Token expiry findings: within 30 days, or expired. */
+function tokenDrift(h: ServerHandle, now: Date): DriftItem[] {
+  if (!h.tokenExpiresAt) return [];
+  const days = Math.floor((h.tokenExpiresAt.getTime() - now.getTime()) / 86_400_000);
+  if (days > TOKEN_WARNING_DAYS[0]) return [];
+  const when = h.tokenExpiresAt.toISOString().slice(0, 10);
+  const message =
+    days < 0
+      ? `the server token expired on ${when}; download a new token for this MDM server in Apple Business Manager`
+      : `the server token expires in ${days} day(s), on ${when}; download a new token for this MDM server in Apple Business Manager and replace it in the secrets directory`;
+  return [{ kind: 'token-expiry', message, serials: [], corrected: false }];
+}
+
+/** Serials listed in the config that none of their assignment's servers has. */
+function addSerialsNotSeen(config: DepConfig, servers: ServerPlan[], seen: Map<string, Set<string>>, errored: Set<string>): void {
+  for (const a of config.assignments) {
+    if (a.serials.length === 0 || a.servers.some((s) => errored.has(s) || !seen.has(s))) continue;
+    const missing = a.serials.filter((serial) => !a.servers.some((s) => seen.get(s)?.has(serial)));
+    if (missing.length === 0) continue;
+    const target = servers.find((p) => p.server === a.servers[0]);
+    target?.drift.push({
+      kind: 'serials-not-seen',
+      message: `${missing.length} serial(s) of assignment "${a.name}" are not on server(s) ${a.servers.join(', ')} (not yet assigned to this MDM server in Apple Business Manager, or a typo)`,
+      serials: missing.sort(),
+      corrected: false,
+    });
+  }
+}
+
+function sha256(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value)).digest('hex');
+}
+
+/** Hash of the configuration's content (locations left out). */
+export function configHash(config: DepConfig): string {
+  return sha256({
+    servers: config.servers.map(({ source: _s, ...rest }) => rest),
+    profiles: config.profiles.map(({ source: _s, ...rest }) => rest),
+    assignments: config.assignments.map(({ source: _s, ...rest }) => rest),
+  });
+}
+
+/** Hash of what a plan would write: defines, assignments and removals per server. */
+export function hashChanges(servers: readonly ServerPlan[]): string {
+  return sha256(
+    servers.map((s) => ({
+      server: s.server,
+      defines: s.defines.map((d) => [d.profile, d.contentHash]),
+      assign: s.assign.map((g) => [g.profile, g.profileUuid, g.fromUuid, g.serials]),
+      remove: s.remove.map((g) => [g.fromUuid, g.serials]),
+      error: s.error,
+    })),
+  );
+}

@@ -1,0 +1,230 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startSimulator, type RunningSimulator } from '../../controller/sim/index.js';
+import type { Device } from '../../controller/dep/types.js';
+import { makeWorkspace, type Workspace } from '../helpers/workspace.js';
+
+const server = `apiVersion: depctl/v1
+kind: MdmServer
+metadata: { name: main }
+spec:
+  token: { file: main/token.p7m }
+  privateKey: { file: main/key.pem }
+  defaultProfile: macs
+  unassignedDevices: default
+`;
+const profiles = (ipadDepartment = 'Classrooms') => `apiVersion: depctl/v1
+kind: EnrollmentProfile
+metadata: { name: ipads }
+spec:
+  servers: [main]
+  profile:
+    profile_name: Classroom iPads
+    url: https://mdm.example.com/enroll
+    is_supervised: true
+    is_mdm_removable: false
+    department: ${ipadDepartment}
+    skip_setup_items: [AppleID, Siri]
+---
+apiVersion: depctl/v1
+kind: EnrollmentProfile
+metadata: { name: macs }
+spec:
+  servers: [main]
+  profile:
+    profile_name: Staff Macs
+    url: https://mdm.example.com/enroll
+    await_device_configured: true
+    is_supervised: true
+`;
+const assignments = (serials: string[]) => `apiVersion: depctl/v1
+kind: Assignment
+metadata: { name: carts }
+spec:
+  profile: ipads
+  serials: [${serials.join(', ')}]
+---
+apiVersion: depctl/v1
+kind: Assignment
+metadata: { name: all-ipads }
+spec:
+  profile: ipads
+  match: { device_family: [iPad] }
+  priority: 10
+`;
+
+/** Write calls to Apple in the simulator's request counts. */
+function writes(sim: RunningSimulator): Record<string, number> {
+  return Object.fromEntries(Object.entries(sim.inspect.requestCounts()).filter(([k]) => /^(POST \/profile|PUT \/profile|DELETE \/profile)/.test(k)));
+}
+
+describe('plan and apply against the simulator, with a git checkout of the config', () => {
+  let sim: RunningSimulator;
+  let ws: Workspace;
+  let macs: Device[];
+  let ipads: Device[];
+
+  beforeEach(async () => {
+    sim = await startSimulator({ devices: 0, seed: 7 });
+    macs = sim.portal.addDevices(Array.from({ length: 5 }, () => ({ device_family: 'Mac', os: 'OSX', model: 'MacBook Pro' })));
+    ipads = sim.portal.addDevices(Array.from({ length: 6 }, () => ({ device_family: 'iPad', os: 'iPadOS', model: 'iPad Air' })));
+    ws = await makeWorkspace(sim.url);
+    await ws.addServerSecrets('main', sim.token);
+    await ws.commit({ 'servers.yaml': server, 'profiles.yaml': profiles(), 'assignments.yaml': assignments([ipads[0]!.serial_number]) });
+  });
+
+  afterEach(async () => {
+    await sim.close();
+    await ws.cleanup();
+  });
+
+  it('converges from empty, then a second apply makes zero write calls', async () => {
+    const plan = await ws.depctl(['plan', 'config', '--detailed-exitcode']);
+    expect(plan.stderr).toBe('');
+    expect(plan.code).toBe(2);
+    expect(writes(sim)).toEqual({});
+
+    const first = await ws.depctl(['apply', 'config', '--yes']);
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/Apply complete/);
+    // One define per profile; the first batch of devices rides along with each define, so no assign call is needed.
+    expect(writes(sim)).toEqual({ 'POST /profile': 2 });
+    const ipadUuid = sim.inspect.device(ipads[0]!.serial_number)?.profile_uuid;
+    const macUuid = sim.inspect.device(macs[0]!.serial_number)?.profile_uuid;
+    expect(ipadUuid).toMatch(/^[0-9A-F]{32}$/);
+    expect(macUuid).toMatch(/^[0-9A-F]{32}$/);
+    expect(ipadUuid).not.toBe(macUuid);
+    for (const d of ipads) expect(sim.inspect.device(d.serial_number)?.profile_uuid).toBe(ipadUuid);
+    for (const d of macs) expect(sim.inspect.device(d.serial_number)?.profile_uuid).toBe(macUuid);
+    expect(sim.inspect.profile(ipadUuid!)).toEqual(expect.objectContaining({ profile_name: 'Classroom iPads', department: 'Classrooms', is_mdm_removable: false }));
+
+    sim.inspect.resetRequestCounts();
+    const second = await ws.depctl(['apply', 'config', '--yes']);
+    expect(second.code, second.stdout + second.stderr).toBe(0);
+    expect(second.stdout).toMatch(/No changes/);
+    expect(writes(sim)).toEqual({});
+    // An unchanged repository costs one sync call (plus the session) and no writes.
+    expect(sim.inspect.requestCounts()).toEqual({ 'GET /session': 1, 'POST /devices/sync': 1 });
+
+    const detailed = await ws.depctl(['plan', 'config', '--detailed-exitcode']);
+    expect(detailed.code).toBe(0);
+  });
+
+  it('a profile edit defines one new profile and reassigns every device that carries it', async () => {
+    expect((await ws.depctl(['apply', 'config', '--yes'])).code).toBe(0);
+    const before = sim.inspect.device(ipads[1]!.serial_number)?.profile_uuid;
+    const macBefore = sim.inspect.device(macs[0]!.serial_number)?.profile_uuid;
+    await ws.commit({ 'profiles.yaml': profiles('Lycée Voltaire') }, 'rename department');
+    sim.inspect.resetRequestCounts();
+
+    const plan = await ws.depctl(['plan', 'config', '--format', 'json']);
+    const parsed = JSON.parse(plan.stdout) as { servers: { defines: { profile: string; reason: string }[]; assign: { reason: string; serials: string[] }[] }[] };
+    expect(parsed.servers[0]?.defines).toEqual([expect.objectContaining({ profile: 'ipads', reason: 'changed' })]);
+    expect(parsed.servers[0]?.assign.flatMap((g) => g.serials).sort()).toEqual(ipads.map((d) => d.serial_number).sort());
+    expect(new Set(parsed.servers[0]?.assign.map((g) => g.reason))).toEqual(new Set(['content-changed']));
+
+    const apply = await ws.depctl(['apply', 'config', '--yes']);
+    expect(apply.code, apply.stdout).toBe(0);
+    expect(writes(sim)).toEqual({ 'POST /profile': 1 });
+    const after = sim.inspect.device(ipads[1]!.serial_number)?.profile_uuid;
+    expect(after).not.toBe(before);
+    expect(sim.inspect.profile(after!)?.department).toBe('Lycée Voltaire');
+    expect(sim.inspect.device(macs[0]!.serial_number)?.profile_uuid).toBe(macBefore);
+  });
+
+  it('reports an out-of-band change as drift in plan and corrects it on apply', async () => {
+    expect((await ws.depctl(['apply', 'config', '--yes'])).code).toBe(0);
+    const wanted = sim.inspect.device(ipads[2]!.serial_number)?.profile_uuid;
+    const macUuid = sim.inspect.device(macs[0]!.serial_number)?.profile_uuid;
+    sim.portal.setProfile(ipads[2]!.serial_number, macUuid!);
+
+    const plan = await ws.depctl(['plan', 'config', '--format', 'json']);
+    const parsed = JSON.parse(plan.stdout) as { servers: { drift: { kind: string; serials: string[] }[]; assign: { reason: string; serials: string[] }[] }[] };
+    expect(parsed.servers[0]?.drift).toEqual([expect.objectContaining({ kind: 'profile-changed', serials: [ipads[2]!.serial_number] })]);
+    expect(parsed.servers[0]?.assign).toEqual([expect.objectContaining({ reason: 'drift', serials: [ipads[2]!.serial_number] })]);
+
+    sim.inspect.resetRequestCounts();
+    expect((await ws.depctl(['apply', 'config', '--yes'])).code).toBe(0);
+    expect(writes(sim)).toEqual({ 'POST /profile/devices': 1 });
+    expect(sim.inspect.device(ipads[2]!.serial_number)?.profile_uuid).toBe(wanted);
+  });
+
+  it('refuses a saved plan once Apple moved, and applies it while it is current', async () => {
+    const saved = await ws.depctl(['plan', 'config', '--out', 'plan.json']);
+    expect(saved.code).toBe(0);
+    sim.portal.addDevices([{ device_family: 'Mac', os: 'OSX', model: 'iMac' }]);
+    const stale = await ws.depctl(['apply', 'config', '--plan', 'plan.json']);
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toMatch(/saved plan is stale/);
+    expect(writes(sim)).toEqual({});
+
+    expect((await ws.depctl(['plan', 'config', '--out', 'plan.json'])).code).toBe(0);
+    const ok = await ws.depctl(['apply', 'config', '--plan', 'plan.json']);
+    expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+  });
+
+  it('T_C_NOT_SIGNED stops with a clear message and no writes', async () => {
+    sim.injectFaults({ termsNotSigned: true });
+    const r = await ws.depctl(['apply', 'config', '--yes']);
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toMatch(/terms/i);
+    expect(writes(sim)).toEqual({});
+  });
+
+  it('throttled serials make a partial apply, are deferred, and converge once the wait is over', async () => {
+    let clock = Date.now();
+    const now = (): Date => new Date(clock);
+    expect((await ws.depctl(['apply', 'config', '--yes'], { now })).code).toBe(0);
+    const serial = ipads[3]!.serial_number;
+    const wanted = sim.inspect.device(serial)?.profile_uuid;
+    sim.portal.setProfile(serial, null);
+    sim.injectFaults({ throttledSerials: { serials: [serial], retryAfterSeconds: 600 } });
+
+    const partial = await ws.depctl(['apply', 'config', '--yes'], { now });
+    expect(partial.code).toBe(1);
+    expect(partial.stdout).toMatch(/1 throttled/);
+    expect(partial.stdout).toMatch(/Apply PARTIAL/);
+
+    // Until Apple's retry time the device is deferred, not retried.
+    sim.inspect.resetRequestCounts();
+    const waiting = await ws.depctl(['plan', 'config', '--format', 'json'], { now });
+    const parsed = JSON.parse(waiting.stdout) as { servers: { deferred: { lastStatus: string; serials: string[]; until: string }[]; assign: unknown[] }[] };
+    expect(parsed.servers[0]?.assign).toEqual([]);
+    expect(parsed.servers[0]?.deferred).toEqual([{ lastStatus: 'THROTTLED', serials: [serial], until: new Date(clock + 600_000).toISOString() }]);
+    expect(writes(sim)).toEqual({});
+
+    clock += 601_000;
+    sim.clearFaults();
+    const done = await ws.depctl(['apply', 'config', '--yes'], { now });
+    expect(done.code, done.stdout).toBe(0);
+    expect(sim.inspect.device(serial)?.profile_uuid).toBe(wanted);
+  });
+
+  it('converges through expired sessions, 5xx answers and connection resets', async () => {
+    sim.injectFaults({ httpStatus: { status: 503, count: 2, retryAfter: '0' }, connectionResets: { count: 1, path: '/profile' } });
+    const first = await ws.depctl(['apply', 'config', '--yes']);
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    sim.portal.setProfile(ipads[4]!.serial_number, null);
+    sim.injectFaults({ expireSessions: { forbidden: true } });
+    const second = await ws.depctl(['apply', 'config', '--yes']);
+    expect(second.code, second.stdout + second.stderr).toBe(0);
+    expect(sim.inspect.device(ipads[4]!.serial_number)?.profile_uuid).toMatch(/^[0-9A-F]{32}$/);
+  });
+
+  it('falls back to a full fetch when the cursor expired, and still converges', async () => {
+    await sim.close();
+    sim = await startSimulator({ devices: 0, seed: 7, token: sim.token, oauthTimestampToleranceMs: Infinity });
+    ipads = sim.portal.addDevices(Array.from({ length: 3 }, () => ({ device_family: 'iPad', os: 'iPadOS', model: 'iPad' })));
+    ws.env['DEPCTL_DEP_URL'] = sim.url;
+    await ws.commit({ 'assignments.yaml': assignments([ipads[0]!.serial_number]) });
+    expect((await ws.depctl(['apply', 'config', '--yes'])).code).toBe(0);
+    sim.advanceClock(8 * 24 * 3600 * 1000);
+    sim.portal.addDevices([{ device_family: 'iPad', os: 'iPadOS', model: 'iPad' }]);
+    sim.inspect.resetRequestCounts();
+    const r = await ws.depctl(['apply', 'config', '--yes']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const counts = sim.inspect.requestCounts();
+    expect(counts['POST /devices/sync']).toBe(1);
+    expect(counts['POST /server/devices']).toBe(1);
+    expect(writes(sim)).toEqual({ 'POST /profile/devices': 1 });
+  });
+});
