@@ -211,7 +211,8 @@ export function summaryLine(plan: Plan): string {
     return `${[head, ...extras].join('; ')}.`;
   }
   if (extras.length === 0) return 'No changes. Apple is in line with the configuration.';
-  return `No changes. ${extras.join('; ')}.`;
+  // "No changes." alone would read as an all-clear while a failed server's changes are unknown.
+  return s.errors > 0 ? `No changes planned; ${extras.join('; ')}.` : `No changes. ${extras.join('; ')}.`;
 }
 
 /** Servers whose plan is larger than their maxChanges guardrail. */
