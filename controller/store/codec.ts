@@ -90,3 +90,14 @@ export function lastBySerial<T extends { serial: string }>(items: readonly T[]):
   for (const item of items) last.set(item.serial, item);
   return items.length === last.size ? [...items] : [...last.values()];
 }
+
+/**
+ * The devices to write, one per serial (the last occurrence wins: sync may list a device twice),
+ * in serial byte order so bulk writes walk the primary-key index forward rather than jumping
+ * around it (Apple lists devices by operation time, i.e. in random serial order).
+ */
+export function uniqueBySerialSorted(devices: readonly Device[]): Device[] {
+  const last = new Map<string, Device>();
+  for (const d of devices) last.set(d.serial_number, d);
+  return [...last.values()].sort((a, b) => (a.serial_number < b.serial_number ? -1 : a.serial_number > b.serial_number ? 1 : 0));
+}

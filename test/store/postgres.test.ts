@@ -1,28 +1,86 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { describe } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore } from '../../controller/store/open-store.js';
+import type { Store } from '../../controller/store/ports.js';
 import { runStoreConformance } from './conformance.js';
 
 // CI sets this through .ci/postgres.sh (a real server, never a mock); locally the suite is reported
 // as skipped when it is missing.
 const url = process.env.DEPCTL_TEST_POSTGRES_URL;
 
+/** Runs one statement as a separate session (raw SQL, outside the store). */
+async function raw<T extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+/** A fresh schema per test, so runs (and tests) never see each other's rows. */
+const freshSchema = (): string => `depctl_t_${randomBytes(6).toString('hex')}`;
+
 describe.skipIf(!url)('postgres (DEPCTL_TEST_POSTGRES_URL)', () => {
   runStoreConformance('postgres', async () => {
-    // A fresh schema per test, so runs (and tests) never see each other's rows.
-    const schema = `depctl_t_${randomBytes(6).toString('hex')}`;
+    const schema = freshSchema();
     return {
       open: (opts) => openStore(url!, { ...opts, schema, poolSize: 4 }),
       destroy: async () => {
-        const client = new pg.Client({ connectionString: url });
-        await client.connect();
-        try {
-          await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-        } finally {
-          await client.end();
-        }
+        await raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
       },
     };
+  });
+
+  describe('postgres specifics', () => {
+    let schema: string;
+    let stores: Store[];
+    const open = async (): Promise<Store> => {
+      const s = await openStore(url!, { schema, poolSize: 2 });
+      stores.push(s);
+      return s;
+    };
+
+    beforeEach(() => {
+      schema = freshSchema();
+      stores = [];
+    });
+    afterEach(async () => {
+      for (const s of stores) await s.close();
+      await raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    });
+
+    it('rejects UPDATE, DELETE and TRUNCATE on the audit log even through raw SQL', async () => {
+      const store = await open();
+      await store.appendAudit([{ runId: 7, server: 'paris', serial: 'S1', action: 'assign', before: null, after: 'U', outcome: 'success', appleStatus: 'SUCCESS', at: new Date(0) }]);
+      await expect(raw(`UPDATE ${schema}.audit_log SET outcome = 'failed'`)).rejects.toThrow(/append-only/);
+      await expect(raw(`DELETE FROM ${schema}.audit_log`)).rejects.toThrow(/append-only/);
+      await expect(raw(`TRUNCATE ${schema}.audit_log`)).rejects.toThrow(/append-only/);
+      expect(await raw(`SELECT outcome, run_id FROM ${schema}.audit_log`)).toEqual([{ outcome: 'success', run_id: '7' }]);
+    });
+
+    it('gives leadership up when the leader connection dies, so another replica can take it', async () => {
+      const leader = await open();
+      const standby = await open();
+      expect(await leader.tryAcquireLeadership('controller')).toBe(true);
+      expect(await standby.tryAcquireLeadership('controller')).toBe(false);
+      // Kill exactly the session holding this schema's lock (other test runs may hold their own).
+      const killed = await raw<{ ok: boolean }>(
+        `SELECT pg_terminate_backend(pid) AS ok FROM pg_locks
+          WHERE locktype = 'advisory' AND classid = $1::int::oid AND objid = hashtext($2)::oid AND objsubid = 2 AND granted`,
+        [0x64657063, `${schema}:controller`],
+      );
+      expect(killed).toEqual([{ ok: true }]);
+      await expect.poll(() => standby.tryAcquireLeadership('controller'), { timeout: 10_000 }).toBe(true);
+      expect(await leader.tryAcquireLeadership('controller')).toBe(false);
+    });
+
+    it('refuses a schema written by a newer depctl', async () => {
+      await (await open()).close();
+      await raw(`INSERT INTO ${schema}.schema_migrations (version, name) VALUES (999, 'future')`);
+      await expect(openStore(url!, { schema })).rejects.toMatchObject({ code: 'store-schema' });
+    });
   });
 });

@@ -1,6 +1,12 @@
 /**
  * Version 1: servers (token facts and cursor), profiles (intent → UUID), devices, runs and the
  * append-only audit log. Device keys are (server, serial); paging walks that primary key.
+ *
+ * Devices carry no secondary index on the filter columns (profile_uuid, family, ...): Apple hands
+ * out devices in operation order, so serials arrive in random key order, and every extra index
+ * cost about a third of the bulk-upsert rate at 1,000,000 devices, while a filtered count scans one
+ * server's rows in a fraction of a second. The partial retry index stays: it holds only devices
+ * that are waiting for a retry.
  */
 
 /** Version 1 for SQLite. `run_trigger`/`commit_sha` avoid SQL keywords. */
@@ -48,7 +54,6 @@ CREATE TABLE devices (
   PRIMARY KEY (server, serial)
 );
 CREATE INDEX devices_retry ON devices (server, retry_not_before) WHERE retry_not_before IS NOT NULL;
-CREATE INDEX devices_profile_uuid ON devices (server, profile_uuid);
 CREATE TABLE runs (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   started_at INTEGER NOT NULL,
@@ -124,7 +129,6 @@ CREATE TABLE devices (
   PRIMARY KEY (server, serial)
 );
 CREATE INDEX devices_retry ON devices (server, retry_not_before) WHERE retry_not_before IS NOT NULL;
-CREATE INDEX devices_profile_uuid ON devices (server, profile_uuid);
 CREATE TABLE runs (
   id BIGSERIAL PRIMARY KEY,
   started_at TIMESTAMPTZ NOT NULL,

@@ -5,7 +5,7 @@
  */
 import type pg from 'pg';
 import type { Device } from '../../dep/types.js';
-import { WRITE_BATCH, deviceColumns, filterEntries, lastBySerial } from '../codec.js';
+import { WRITE_BATCH, deviceColumns, filterEntries, lastBySerial, uniqueBySerialSorted } from '../codec.js';
 import type { DeviceFilter, DevicePage, DeviceRecord, DeviceResultStatus, DeviceResultUpdate } from '../ports.js';
 import { inTransaction } from './connection.js';
 
@@ -70,11 +70,8 @@ function* chunks<T>(items: readonly T[], size: number): Generator<T[]> {
 
 /** See DeviceStore.upsertDevices. */
 export async function upsertDevices(pool: pg.Pool, server: string, devices: readonly Device[], at: Date): Promise<number> {
-  // Sync may list one device several times (dep-protocol.md); one statement may not touch a row
-  // twice in PostgreSQL, so keep the last occurrence, as the sequential backends do.
-  const last = new Map<string, Device>();
-  for (const d of devices) last.set(d.serial_number, d);
-  const unique = [...last.values()];
+  // One statement may not touch a row twice in PostgreSQL, so duplicates must go before batching.
+  const unique = uniqueBySerialSorted(devices);
   await inTransaction(pool, async (client) => {
     for (const batch of chunks(unique, WRITE_BATCH)) {
       const cols: Array<Array<string | null>> = [[], [], [], [], [], [], [], []];

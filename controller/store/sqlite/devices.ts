@@ -5,7 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { Device } from '../../dep/types.js';
-import { deviceColumns, filterEntries, fromMs, lastBySerial, toMs } from '../codec.js';
+import { deviceColumns, filterEntries, fromMs, lastBySerial, toMs, uniqueBySerialSorted } from '../codec.js';
 import type { DeviceFilter, DevicePage, DeviceRecord, DeviceResultStatus, DeviceResultUpdate } from '../ports.js';
 
 /** A devices row as SQLite returns it. */
@@ -74,8 +74,9 @@ export class SqliteDevices {
   upsert(server: string, devices: readonly Device[], at: Date): number {
     const stmt = this.upsertStmt;
     const atMs = at.getTime();
+    const sorted = uniqueBySerialSorted(devices);
     this.db.transaction(() => {
-      for (const d of devices) {
+      for (const d of sorted) {
         const c = deviceColumns(d);
         stmt.run(server, c.serial, c.profileUuid, c.profileStatus, c.deviceFamily, c.os, c.model, c.opDate, JSON.stringify(d), atMs);
       }

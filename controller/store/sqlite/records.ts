@@ -297,10 +297,17 @@ export class SqliteRecords {
 
   /** See AuditLog.readAudit. */
   readAudit(q: { runId?: number; server?: string; serial?: string; afterSeq?: number; limit: number }): AuditRecord[] {
+    // Only the given filters become conditions, so SQLite can pick the run or serial index.
+    const where = ['seq > ?'];
+    const params: Array<string | number> = [q.afterSeq ?? 0];
+    for (const [column, value] of [['run_id', q.runId], ['server', q.server], ['serial', q.serial]] as const) {
+      if (value === undefined) continue;
+      where.push(`${column} = ?`);
+      params.push(value);
+    }
     const rows = this.db
-      .prepare(`SELECT * FROM audit_log WHERE seq > ? AND (? IS NULL OR run_id = ?) AND (? IS NULL OR server = ?)
-        AND (? IS NULL OR serial = ?) ORDER BY seq LIMIT ?`)
-      .all(q.afterSeq ?? 0, q.runId ?? null, q.runId ?? null, q.server ?? null, q.server ?? null, q.serial ?? null, q.serial ?? null, q.limit) as AuditRow[];
+      .prepare(`SELECT * FROM audit_log WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`)
+      .all(...params, q.limit) as AuditRow[];
     return rows.map(toAudit);
   }
 }

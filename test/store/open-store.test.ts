@@ -1,0 +1,121 @@
+import Database from 'better-sqlite3';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LATEST_VERSION, MIGRATIONS } from '../../controller/store/migrations/index.js';
+import { openStore, parseStateUrl } from '../../controller/store/open-store.js';
+import { postgresSettings } from '../../controller/store/postgres/connection.js';
+import type { SqliteStore } from '../../controller/store/sqlite/sqlite-store.js';
+
+describe('parseStateUrl', () => {
+  it('accepts the documented forms', () => {
+    expect(parseStateUrl('sqlite:.depctl/state.db')).toEqual({ backend: 'sqlite', path: '.depctl/state.db' });
+    expect(parseStateUrl('sqlite:///var/lib/depctl/state.db')).toEqual({ backend: 'sqlite', path: '/var/lib/depctl/state.db' });
+    expect(parseStateUrl('sqlite::memory:')).toEqual({ backend: 'sqlite', path: ':memory:' });
+    expect(parseStateUrl('memory:')).toEqual({ backend: 'memory' });
+    expect(parseStateUrl('postgres://u:p@db:5432/depctl')).toEqual({ backend: 'postgres', url: 'postgres://u:p@db:5432/depctl' });
+    expect(parseStateUrl('postgresql://db/depctl')).toEqual({ backend: 'postgres', url: 'postgresql://db/depctl' });
+  });
+
+  it('rejects other forms without echoing the URL (it may hold a password)', () => {
+    for (const bad of ['mysql://root:hunter2@db/x', 'hunter2', 'sqlite:', 'postgres://root:hunter2@[bad']) {
+      let message = '';
+      try {
+        parseStateUrl(bad);
+      } catch (err) {
+        expect(err).toMatchObject({ code: 'store-config' });
+        message = (err as Error).message;
+      }
+      expect(message).not.toBe('');
+      expect(message).not.toContain('hunter2');
+    }
+  });
+
+  it('takes the PostgreSQL schema from ?schema= and validates it', () => {
+    expect(postgresSettings('postgres://u:p@h/db?schema=depctl_a&sslmode=disable')).toMatchObject({
+      schema: 'depctl_a', connectionString: 'postgres://u:p@h/db?sslmode=disable',
+    });
+    expect(postgresSettings('postgres://h/db')).toMatchObject({ schema: null });
+    expect(() => postgresSettings('postgres://h/db?schema=x;drop')).toThrow(/schema name/);
+  });
+});
+
+describe('migrations', () => {
+  it('are numbered 1..N without gaps, with SQL for both dialects', () => {
+    expect(MIGRATIONS.map((m) => m.version)).toEqual(Array.from({ length: LATEST_VERSION }, (_, i) => i + 1));
+    for (const m of MIGRATIONS) {
+      expect(m.sqlite.trim()).not.toBe('');
+      expect(m.postgres.trim()).not.toBe('');
+    }
+  });
+});
+
+describe('SQLite files', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'depctl-open-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('creates parent directories and the file, in WAL mode, with migrations recorded', async () => {
+    const path = join(dir, 'a', 'b', 'state.db');
+    const store = await openStore(`sqlite:${path}`);
+    try {
+      expect(existsSync(path)).toBe(true);
+      expect((store as SqliteStore).journalMode()).toBe('wal');
+      const raw = new Database(path, { readonly: true });
+      const versions = raw.prepare('SELECT version FROM schema_migrations ORDER BY version').all() as Array<{ version: number }>;
+      raw.close();
+      expect(versions.map((v) => v.version)).toEqual(MIGRATIONS.map((m) => m.version));
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('does not migrate when asked not to', async () => {
+    const path = join(dir, 'state.db');
+    const store = await openStore(`sqlite:${path}`, { migrate: false });
+    await expect(store.listServers()).rejects.toThrow(/no such table/);
+    await expect(store.migrate()).resolves.toEqual({ applied: MIGRATIONS.map((m) => m.version), version: LATEST_VERSION });
+    await store.close();
+  });
+
+  it('refuses a database written by a newer depctl', async () => {
+    const path = join(dir, 'state.db');
+    await (await openStore(`sqlite:${path}`)).close();
+    const raw = new Database(path);
+    raw.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(LATEST_VERSION + 1, 'future', 0);
+    raw.close();
+    await expect(openStore(`sqlite:${path}`)).rejects.toMatchObject({ code: 'store-schema' });
+  });
+
+  it('rejects UPDATE and DELETE on the audit log even through raw SQL', async () => {
+    const path = join(dir, 'state.db');
+    const store = await openStore(`sqlite:${path}`);
+    await store.appendAudit([{ runId: null, server: 'paris', serial: 'S1', action: 'assign', before: null, after: 'U', outcome: 'success', appleStatus: 'SUCCESS', at: new Date(0) }]);
+    await store.close();
+    const raw = new Database(path);
+    try {
+      expect(() => raw.prepare("UPDATE audit_log SET outcome = 'failed'").run()).toThrow(/append-only/);
+      expect(() => raw.prepare('DELETE FROM audit_log').run()).toThrow(/append-only/);
+      expect(raw.prepare('SELECT outcome FROM audit_log').all()).toEqual([{ outcome: 'success' }]);
+    } finally {
+      raw.close();
+    }
+  });
+
+  it('opens a private in-memory database for sqlite::memory:', async () => {
+    const a = await openStore('sqlite::memory:');
+    const b = await openStore('sqlite::memory:');
+    await a.upsertServer('paris', { at: new Date(0) });
+    expect(await b.listServers()).toEqual([]);
+    expect(await b.tryAcquireLeadership('x')).toBe(true);
+    expect(await a.tryAcquireLeadership('x')).toBe(true);
+    await a.close();
+    await b.close();
+  });
+});
