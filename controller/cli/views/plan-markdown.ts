@@ -209,12 +209,15 @@ export function renderPlanMarkdown(plan: Plan, opts?: PlanMarkdownOptions): stri
   const out = new Budget(maxLength - TAIL_RESERVE);
   let complete = true;
 
-  out.add(`### ${HEADINGS[planVerdict(plan)]}\n\n**${escapeMarkdown(summaryLine(plan))}**\n\n`);
+  const large = largeServers(plan);
+  const verdict = planVerdict(plan);
+  // A reviewer should see before expanding anything that apply will refuse without --allow-large.
+  const heading = verdict === 'changes' && large.length > 0 ? `${HEADINGS.changes} (over maxChanges)` : HEADINGS[verdict];
+  out.add(`### ${heading}\n\n**${escapeMarkdown(summaryLine(plan))}**\n\n`);
   out.add(`${tableRow(['Server', 'Devices', 'Define', 'Assign', 'Remove', 'Drift', 'Deferred', 'Conflicts', 'Status'])}|---|--:|--:|--:|--:|--:|--:|--:|---|\n`);
   complete = addRows(out, plan.servers.map(serverRow), (k) => tableRow([`… ${plural(k, 'more server')}`, '', '', '', '', '', '', '', ''])) && complete;
   out.add('\n');
 
-  const large = largeServers(plan);
   if (large.length > 0) {
     const text = escapeMarkdown(`${large.map(largeServerLabel).join('; ')}.`);
     complete = out.add(`> [!WARNING]\n> Apply needs \`--allow-large\`: ${text}\n\n`) && complete;

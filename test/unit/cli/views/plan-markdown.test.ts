@@ -14,6 +14,7 @@ describe('renderPlanMarkdown', () => {
     expect(renderPlanMarkdown(inLinePlan())).toMatch(/^### ✅ depctl plan: no changes\n\n\*\*No changes\. Apple is in line with the configuration\.\*\*\n/);
     expect(renderPlanMarkdown(smallPlan())).toMatch(/^### 📝 depctl plan: changes to apply\n\n\*\*Plan: 1 profile to define, 15 devices to assign, 0 to remove; 0 drift findings; 0 deferred\.\*\*\n/);
     expect(renderPlanMarkdown(messyPlan())).toMatch(/^### ⛔ depctl plan: servers failed\n/);
+    expect(renderPlanMarkdown(largePlan({ changes: 60_000 }))).toMatch(/^### 📝 depctl plan: changes to apply \(over maxChanges\)\n/);
     const driftOnly = buildPlan([messyPlan().servers[2] ?? serverPlan({ server: 'x' })]);
     expect(renderPlanMarkdown(driftOnly)).toMatch(/^### 🔎 depctl plan: no changes, findings to review\n\n\*\*No changes\. 1 drift finding\.\*\*/);
   });
@@ -55,6 +56,7 @@ describe('renderPlanMarkdown', () => {
     expect(md).toMatch(/- \*\*~ assign\*\* staff-macs \(defined by this plan\) to 140 devices, from staff-macs \(earlier content\)<br>.*<br>C02000000000, .*, C02000000009 and 130 more\n/);
     expect(md).toContain('- **- remove** old-lab from 25 devices<br>');
     expect(md).toContain('- **&gt; deferred** until 2026-11-25T13:30:00Z: 3 devices (last status THROTTLED)<br>H4T000000000, H4T000000001, H4T000000002\n');
+    expect(md).toContain('- **? conflict** 2 devices: match rules classroom-2026 and carts-2026 have priority 10 and different profiles<br>JK1000000000, JK1000000001\n');
     const three = renderPlanMarkdown(messyPlan(), { maxSerialsPerGroup: 3 });
     expect(three).toContain('<br>F9F000000000, F9F000000001, F9F000000002 and 22 more\n');
   });
