@@ -1,4 +1,5 @@
 import { writeFile } from 'node:fs/promises';
+import { simpleGit } from 'simple-git';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import type { Register } from './program.js';
@@ -46,13 +47,25 @@ export async function openPlanSession(dir: string, cmd: Command, io: CliIo, opts
   let connections: ServerConnections | undefined;
   try {
     connections = await connectServers(config, settings, io, store, { now });
-    const plan = await makePlan(config, connections.handles, store, { now, refresh: opts.refresh, ...(io.signal ? { signal: io.signal } : {}) });
+    const commit = await gitHead(resolve(io.cwd, dir));
+    const plan = await makePlan(config, connections.handles, store, { now, refresh: opts.refresh, commit, ...(io.signal ? { signal: io.signal } : {}) });
     const conns = connections;
     return { config, store, connections: conns, plan, close: async () => { await conns.close(); await store.close(); } };
   } catch (err) {
     await connections?.close();
     await store.close();
     throw err;
+  }
+}
+
+/** The commit checked out in the config directory, or null outside a git repository. */
+export async function gitHead(dir: string): Promise<string | null> {
+  try {
+    const git = simpleGit({ baseDir: dir });
+    if (!(await git.checkIsRepo())) return null;
+    return (await git.revparse(['HEAD'])).trim() || null;
+  } catch {
+    return null;
   }
 }
 

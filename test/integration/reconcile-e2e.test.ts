@@ -113,11 +113,12 @@ describe('plan and apply against the simulator, with a git checkout of the confi
     expect((await ws.depctl(['apply', 'config', '--yes'])).code).toBe(0);
     const before = sim.inspect.device(ipads[1]!.serial_number)?.profile_uuid;
     const macBefore = sim.inspect.device(macs[0]!.serial_number)?.profile_uuid;
-    await ws.commit({ 'profiles.yaml': profiles('Lycée Voltaire') }, 'rename department');
+    const edit = await ws.commit({ 'profiles.yaml': profiles('Lycée Voltaire') }, 'rename department');
     sim.inspect.resetRequestCounts();
 
     const plan = await ws.depctl(['plan', 'config', '--format', 'json']);
-    const parsed = JSON.parse(plan.stdout) as { servers: { defines: { profile: string; reason: string }[]; assign: { reason: string; serials: string[] }[] }[] };
+    const parsed = JSON.parse(plan.stdout) as { commit: string; servers: { defines: { profile: string; reason: string }[]; assign: { reason: string; serials: string[] }[] }[] };
+    expect(parsed.commit).toBe(edit);
     expect(parsed.servers[0]?.defines).toEqual([expect.objectContaining({ profile: 'ipads', reason: 'changed' })]);
     expect(parsed.servers[0]?.assign.flatMap((g) => g.serials).sort()).toEqual(ipads.map((d) => d.serial_number).sort());
     expect(new Set(parsed.servers[0]?.assign.map((g) => g.reason))).toEqual(new Set(['content-changed']));
