@@ -27,9 +27,12 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   for (const register of [registerValidate, registerPlan, registerApply, registerKeys, registerToken, registerSim] satisfies Register[]) {
     register(program, io, setExit);
   }
-  for (const cmd of program.commands) {
+  // Output and exits of every command, nested ones included, go through io (commands never exit the process).
+  const route = (cmd: Command): void => {
     cmd.exitOverride().configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) });
-  }
+    cmd.commands.forEach(route);
+  };
+  program.commands.forEach(route);
   return program;
 }
 
