@@ -1,0 +1,294 @@
+/**
+ * `depctl apply` at fleet scale against the simulator (DESIGN.md performance goals): for each N, a first
+ * reconcile from an empty SQLite store (fetch + plan + apply), the settling run that reads back the sync
+ * echo of those writes, a no-op reconcile, and a content edit of the profile that covers most devices.
+ * Reports wall time, CPU, peak RSS and DEP requests by endpoint against their lower bound; exits 1 when a
+ * count exceeds its bound or a scenario does not converge (never on time).
+ *
+ * Three processes, so each CPU and RSS figure is depctl's or the simulator's alone: this orchestrator, the
+ * simulator (a child: `--role sim`) and one child per depctl run (`--role depctl`, which calls the CLI's
+ * `runCli` in-process, timed from after its modules loaded). Set BENCH_CPU_PROF=DIR to write a V8 CPU
+ * profile of each depctl run. Run: `npx tsx bench/reconcile.ts [N...]` (default 100000 1000000).
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ServerToken } from '../controller/dep/types.js';
+
+const self = fileURLToPath(import.meta.url);
+const SEED = 42;
+const PAGE = 1000;
+/** Explicitly listed serials: evenly spread over the fleet, at most this many. */
+const EXPLICIT_MAX = 3000;
+
+/** Messages between the orchestrator and its children (JSON over the IPC channel). */
+interface SimReady { type: 'ready'; url: string; token: ServerToken; seedMs: number; explicit: string[] }
+interface SimReply { type: 'reply'; id: number; value: unknown }
+interface DepctlDone { type: 'done'; code: number; wallMs: number; userMs: number; systemMs: number; maxRssMiB: number; stdoutTail: string; stderr: string }
+
+// ---------------------------------------------------------------- simulator child
+async function simRole(devices: number): Promise<void> {
+  const { startSimulator } = await import('../controller/sim/index.js');
+  const t0 = performance.now();
+  const sim = await startSimulator({ devices, seed: SEED });
+  const seedMs = performance.now() - t0;
+  const send = (m: SimReady | SimReply): boolean => process.send!(m);
+  // The fleet's serials, read once the way a client sees them (before any measured run; counts are reset).
+  const { createDepClient } = await import('../controller/dep/index.js');
+  const reader = createDepClient({ baseUrl: sim.url, token: sim.token });
+  const serials: string[] = [];
+  for await (const page of reader.fetchAllDevices({ limit: 1000 })) for (const d of page.devices) serials.push(d.serial_number);
+  await reader.close();
+  sim.inspect.resetRequestCounts();
+  const stride = Math.max(1, Math.floor(serials.length / EXPLICIT_MAX));
+  const explicit = serials.filter((_, i) => i % stride === 0).slice(0, EXPLICIT_MAX);
+  const isExplicit = new Set(explicit);
+  process.on('message', (m: { id: number; op: string }) => {
+    let value: unknown;
+    if (m.op === 'counts') value = sim.inspect.requestCounts();
+    else if (m.op === 'reset') value = sim.inspect.resetRequestCounts();
+    else if (m.op === 'cpu') value = process.cpuUsage();
+    else if (m.op === 'close') {
+      void sim.close().then(() => { send({ type: 'reply', id: m.id, value: null }); process.disconnect(); });
+      return;
+    } else if (m.op === 'distribution') {
+      // Which profile each device carries, by rule: explicit serial, iPad (match rule), anything else (default).
+      const dist: Record<string, number> = {};
+      for (const serial of serials) {
+        const d = sim.inspect.device(serial);
+        const rule = isExplicit.has(serial) ? 'explicit' : d?.device_family === 'iPad' ? 'ipad' : 'default';
+        const key = `${rule} ${d?.profile_uuid ?? 'none'}`;
+        dist[key] = (dist[key] ?? 0) + 1;
+      }
+      value = dist;
+    }
+    send({ type: 'reply', id: m.id, value });
+  });
+  send({ type: 'ready', url: sim.url, token: sim.token, seedMs, explicit });
+}
+
+// ---------------------------------------------------------------- depctl child
+async function depctlRole(args: string[]): Promise<void> {
+  const { runCli } = await import('../controller/cli/program.js');
+  const env = JSON.parse(process.env['BENCH_DEPCTL_ENV'] ?? '{}') as Record<string, string>;
+  let stdout = '';
+  let stderr = '';
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const code = await runCli(args, {
+    stdout: (s) => { stdout = (stdout + s).slice(-4000); },
+    stderr: (s) => { stderr += s; },
+    env,
+    cwd: process.env['BENCH_CWD'] ?? process.cwd(),
+  });
+  const wallMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const done: DepctlDone = { type: 'done', code, wallMs, userMs: cpu.user / 1000, systemMs: cpu.system / 1000, maxRssMiB: process.resourceUsage().maxRSS / 1024, stdoutTail: stdout, stderr: stderr.slice(0, 4000) };
+  process.send!(done, () => process.disconnect());
+}
+
+// ---------------------------------------------------------------- orchestrator
+/** Runs `depctl ARGS` in a fresh child process and returns its measurements. */
+function runDepctlChild(args: string[], env: Record<string, string>, cwd: string): Promise<DepctlDone> {
+  const prof = process.env['BENCH_CPU_PROF'];
+  const execArgv = ['--import', 'tsx', ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])];
+  const child = fork(self, ['--role', 'depctl', ...args], { execArgv, env: { ...process.env, BENCH_DEPCTL_ENV: JSON.stringify(env), BENCH_CWD: cwd }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    let result: DepctlDone | undefined;
+    child.on('message', (m: DepctlDone) => { result = m; });
+    child.on('error', reject);
+    child.on('exit', (code) => (result ? resolve(result) : reject(new Error(`depctl child exited ${code} without a result`))));
+  });
+}
+
+/** A request/reply channel to the simulator child. */
+class SimChannel {
+  private next = 0;
+  private readonly waiting = new Map<number, (v: unknown) => void>();
+  constructor(private readonly child: ChildProcess) {
+    child.on('message', (m: SimReply) => { if (m.type === 'reply') this.waiting.get(m.id)?.(m.value); });
+  }
+  call<T>(op: string, extra: Record<string, unknown> = {}): Promise<T> {
+    const id = this.next++;
+    return new Promise((resolve) => {
+      this.waiting.set(id, (v) => { this.waiting.delete(id); resolve(v as T); });
+      this.child.send({ id, op, ...extra });
+    });
+  }
+}
+
+function startSimChild(devices: number): Promise<{ channel: SimChannel; ready: SimReady; child: ChildProcess }> {
+  const child = fork(self, ['--role', 'sim', String(devices)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`the simulator exited (${code}) before it was ready`)));
+    child.once('message', (m: SimReady) => resolve({ channel: new SimChannel(child), ready: m, child }));
+  });
+}
+
+const ceil = (n: number): number => Math.ceil(Math.max(0, n) / PAGE);
+
+function configFiles(explicit: string[], department: string): Record<string, string> {
+  const profile = (name: string, title: string, extra: string): string => `apiVersion: depctl/v1
+kind: EnrollmentProfile
+metadata: { name: ${name} }
+spec:
+  servers: [main]
+  profile:
+    profile_name: ${title}
+    url: https://mdm.example.com/enroll
+    is_supervised: true
+${extra}`;
+  return {
+    'servers.yaml': `apiVersion: depctl/v1
+kind: MdmServer
+metadata: { name: main }
+spec:
+  token: { file: main/token.p7m }
+  privateKey: { file: main/key.pem }
+  defaultProfile: standard
+  unassignedDevices: default
+`,
+    'profiles.yaml': [
+      profile('carts', 'Shared iPad carts', '    is_mdm_removable: false\n    skip_setup_items: [AppleID, Siri]\n'),
+      profile('ipads', 'Classroom iPads', '    department: Classrooms\n'),
+      profile('standard', 'Staff devices', `    await_device_configured: true\n    department: ${department}\n`),
+    ].join('---\n'),
+    'assignments.yaml': `apiVersion: depctl/v1
+kind: Assignment
+metadata: { name: carts }
+spec:
+  profile: carts
+  serials:
+${explicit.map((s) => `    - ${s}`).join('\n')}
+---
+apiVersion: depctl/v1
+kind: Assignment
+metadata: { name: all-ipads }
+spec:
+  profile: ipads
+  match: { device_family: [iPad] }
+  priority: 10
+`,
+  };
+}
+
+/** One scenario's expected request counts (an endpoint not listed is bounded by 0). */
+type Bounds = Record<string, number>;
+
+interface Row { scenario: string; d: DepctlDone; simCpuMs: number; counts: Record<string, number>; bounds: Bounds; problems: string[] }
+
+async function benchSize(n: number): Promise<Row[]> {
+  const { encryptServerToken, generateKeyPair } = await import('../controller/tokens/index.js');
+  const { channel, ready, child } = await startSimChild(n);
+  const root = await mkdtemp(join(tmpdir(), 'depctl-bench-reconcile-'));
+  const rows: Row[] = [];
+  try {
+    const { explicit } = ready;
+    const cfg = join(root, 'config');
+    const secrets = join(root, 'secrets', 'main');
+    await mkdir(cfg, { recursive: true });
+    await mkdir(secrets, { recursive: true, mode: 0o700 });
+    const { privateKeyPem, certificatePem } = generateKeyPair({ commonName: 'depctl-bench' });
+    await writeFile(join(secrets, 'key.pem'), privateKeyPem, { mode: 0o600 });
+    await chmod(join(secrets, 'key.pem'), 0o600);
+    await writeFile(join(secrets, 'token.p7m'), encryptServerToken(ready.token, certificatePem));
+    const writeConfig = async (department: string): Promise<void> => {
+      for (const [f, text] of Object.entries(configFiles(explicit, department))) await writeFile(join(cfg, f), text);
+    };
+    await writeConfig('Staff');
+    const env = { DEPCTL_DEP_URL: ready.url, DEPCTL_STATE: `sqlite:${join(root, 'state.db')}`, DEPCTL_SECRETS_DIR: join(root, 'secrets'), NO_COLOR: '1' };
+    console.log(`simulator: ${n.toLocaleString('en-US')} devices seeded in ${(ready.seedMs / 1000).toFixed(1)} s; workspace ${root}`);
+
+    const distribution = (): Promise<Record<string, number>> => channel.call('distribution');
+    const byRule = (dist: Record<string, number>): Map<string, Map<string, number>> => {
+      const m = new Map<string, Map<string, number>>();
+      for (const [k, c] of Object.entries(dist)) {
+        const [rule, uuid] = k.split(' ') as [string, string];
+        if (!m.has(rule)) m.set(rule, new Map());
+        m.get(rule)!.set(uuid, c);
+      }
+      return m;
+    };
+    const sizes = byRule(await distribution());
+    const count = (rule: string): number => [...(sizes.get(rule)?.values() ?? [])].reduce((a, b) => a + b, 0);
+    const nExplicit = count('explicit');
+    const nIpad = count('ipad');
+    const nDefault = count('default');
+    console.log(`devices by rule: ${nExplicit} explicit → carts, ${nIpad} iPads → ipads (match), ${nDefault} others → standard (default)`);
+
+    const run = async (scenario: string, bounds: Bounds, check: (d: DepctlDone) => string[]): Promise<Record<string, number>> => {
+      await channel.call('reset');
+      const cpu0 = await channel.call<NodeJS.CpuUsage>('cpu');
+      const d = await runDepctlChild(['apply', 'config', '--yes', '--allow-large', '--no-color'], env, root);
+      const cpu1 = await channel.call<NodeJS.CpuUsage>('cpu');
+      const counts = await channel.call<Record<string, number>>('counts');
+      const problems = d.code === 0 ? check(d) : [`exit ${d.code}: ${(d.stderr + d.stdoutTail).trim().split('\n').slice(-3).join(' | ')}`];
+      for (const [k, v] of Object.entries(counts)) if (v > (bounds[k] ?? 0)) problems.push(`${k}: ${v} requests > lower bound ${bounds[k] ?? 0}`);
+      const dist = await distribution();
+      rows.push({ scenario, d, simCpuMs: (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / 1000, counts, bounds, problems });
+      return dist;
+    };
+    // Every device of a rule must carry one and the same UUID, distinct per rule; returns rule → UUID.
+    const converged = (dist: Record<string, number>, problems: string[]): Map<string, string> => {
+      const out = new Map<string, string>();
+      for (const [rule, uuids] of byRule(dist)) {
+        const list = [...uuids.keys()];
+        if (list.length !== 1 || list[0] === 'none') problems.push(`${rule} devices carry ${list.length} UUIDs (${list.slice(0, 3).join(', ')})`);
+        else out.set(rule, list[0]!);
+      }
+      if (new Set(out.values()).size !== out.size) problems.push('two rules share one profile UUID');
+      return out;
+    };
+    const noWrites = (d: DepctlDone): string[] => (/No changes|Nothing to apply/.test(d.stdoutTail) ? [] : [`expected no changes: ${d.stdoutTail.trim().split('\n').slice(-2).join(' | ')}`]);
+    // A define carries the first 1000 devices of its profile, so each profile costs ⌈n/1000⌉ − 1 assign calls.
+    const assigns = (...ns: number[]): number => ns.reduce((a, x) => a + ceil(x - PAGE), 0);
+    const steady = { 'GET /session': 1, 'POST /devices/sync': 1 };
+
+    let dist = await run('first reconcile', { 'GET /session': 1, 'POST /server/devices': ceil(n), 'POST /profile': 3, 'POST /profile/devices': assigns(nExplicit, nIpad, nDefault) }, () => []);
+    const first = converged(dist, rows.at(-1)!.problems);
+    // Apple's sync lists every change since the cursor, our own assignments included: one read-back of N devices.
+    await run('settle (sync echo)', { 'GET /session': 1, 'POST /devices/sync': ceil(n) }, noWrites);
+    dist = await run('no-op reconcile', steady, noWrites);
+    converged(dist, rows.at(-1)!.problems);
+    await writeConfig('Staff (edited)');
+    dist = await run('profile edit', { ...steady, 'POST /profile': 1, 'POST /profile/devices': assigns(nDefault) }, () => []);
+    const after = converged(dist, rows.at(-1)!.problems);
+    if (after.get('default') === first.get('default')) rows.at(-1)!.problems.push('the edited profile kept its UUID');
+    if (after.get('ipad') !== first.get('ipad') || after.get('explicit') !== first.get('explicit')) rows.at(-1)!.problems.push('an unedited profile changed UUID');
+    await channel.call('close');
+  } finally {
+    if (child.exitCode === null) child.kill();
+    await rm(root, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+function printTable(n: number, rows: Row[]): void {
+  const sec = (ms: number): string => (ms / 1000).toFixed(2);
+  console.log(`\nreconcile ${n.toLocaleString('en-US')} devices (depctl apply --yes in its own process; simulator in another)`);
+  console.log('scenario             wall s  depctl CPU s (user+sys)  sim CPU s  peak RSS MiB  requests (got/lower bound)');
+  for (const r of rows) {
+    const keys = [...new Set([...Object.keys(r.bounds), ...Object.keys(r.counts)])].sort();
+    const req = keys.map((k) => `${k} ${r.counts[k] ?? 0}/${r.bounds[k] ?? 0}`).join(', ');
+    console.log(`${r.scenario.padEnd(20)} ${sec(r.d.wallMs).padStart(6)}  ${`${sec(r.d.userMs + r.d.systemMs)} (${sec(r.d.userMs)}+${sec(r.d.systemMs)})`.padEnd(23)}  ${sec(r.simCpuMs).padStart(9)}  ${r.d.maxRssMiB.toFixed(0).padStart(12)}  ${req}`);
+    for (const p of r.problems) console.log(`  FAIL: ${p}`);
+  }
+}
+
+const roleAt = process.argv.indexOf('--role');
+if (roleAt >= 0 && process.argv[roleAt + 1] === 'sim') await simRole(Number(process.argv[roleAt + 2]));
+else if (roleAt >= 0 && process.argv[roleAt + 1] === 'depctl') await depctlRole(process.argv.slice(roleAt + 2));
+else {
+  const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0);
+  console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}`);
+  let failed = false;
+  for (const n of sizes.length ? sizes : [100_000, 1_000_000]) {
+    const rows = await benchSize(n);
+    printTable(n, rows);
+    failed ||= rows.some((r) => r.problems.length > 0);
+  }
+  process.exitCode = failed ? 1 : 0;
+}
