@@ -17,6 +17,9 @@
  * | GET / POST / DELETE | /_sim/faults | FaultSpec (POST merges) | read / inject / clear faults |
  * | GET / DELETE | /_sim/requests | | request counts by `METHOD path` / reset them |
  * | POST | /_sim/clock | `{advanceMs}` | move the simulator clock forward |
+ *
+ * A simulator group (group-admin.ts) serves the same table under `/_sim/servers/NAME/`, and the
+ * plain paths above act on its first server.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Device } from '../dep/types.js';
@@ -25,16 +28,31 @@ import type { SimContext } from './context.js';
 import { faultSpecProblem } from './faults.js';
 import { MALFORMED, isObject, parseJson, readBody } from './http-util.js';
 
-type Reply = { status: number; body: unknown };
+/** An admin answer: status and JSON body. */
+export interface AdminReply {
+  status: number;
+  body: unknown;
+}
+type Reply = AdminReply;
 
-function json(res: ServerResponse, { status, body }: Reply): void {
+/**
+ * What the admin endpoints act on: a lone simulator, or one server of a group together with the
+ * group's URL and clock (then `name` is the server's name and shows in `GET state`).
+ */
+export type AdminTarget = Pick<RunningSimulator, 'url' | 'token' | 'portal' | 'inspect' | 'injectFaults' | 'clearFaults' | 'advanceClock'> & { readonly name?: string };
+
+/** Sends an admin reply as `application/json`. */
+export function sendAdminJson(res: ServerResponse, { status, body }: AdminReply): void {
   const text = JSON.stringify(body ?? null);
   res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
 }
 
+const json = sendAdminJson;
+
 const bad = (message: string): Reply => ({ status: 400, body: { error: message } });
-const notFound = (message: string): Reply => ({ status: 404, body: { error: message } });
+/** A 404 admin reply with `{error}`. */
+export const notFound = (message: string): Reply => ({ status: 404, body: { error: message } });
 
 function serialsOf(body: unknown): string[] | undefined {
   return isObject(body) && Array.isArray(body.serials) && body.serials.every((s) => typeof s === 'string') ? (body.serials as string[]) : undefined;
@@ -45,13 +63,14 @@ function pattern(parts: string[]): string {
   return parts.map((p, i) => (i === 1 && !p.startsWith('move-') ? ':id' : p)).join('/');
 }
 
-function route(ctx: SimContext, sim: RunningSimulator, method: string, parts: string[], body: unknown): Reply {
+function route(ctx: SimContext, sim: AdminTarget, method: string, parts: string[], body: unknown): Reply {
   const b = parts[1];
   switch (`${method} ${pattern(parts)}`) {
     case 'GET state':
       return {
         status: 200,
         body: {
+          ...(sim.name !== undefined ? { name: sim.name } : {}),
           url: sim.url,
           account: { server_name: ctx.account.server_name, server_uuid: ctx.account.server_uuid, org_name: ctx.account.org_name },
           now: new Date(ctx.now()).toISOString(),
@@ -122,15 +141,33 @@ function route(ctx: SimContext, sim: RunningSimulator, method: string, parts: st
   }
 }
 
-/** Handles a request under `/_sim/`. Portal errors (unknown serial…) answer 400 with their message. */
-export async function handleAdmin(ctx: SimContext, sim: RunningSimulator, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-  const parts = url.pathname.split('/').slice(2).filter((p) => p !== '').map(decodeURIComponent);
+/** The path segments after `/_sim/`, percent-decoded. */
+export function adminParts(url: URL): string[] {
+  return url.pathname.split('/').slice(2).filter((p) => p !== '').map(decodeURIComponent);
+}
+
+/** Reads an admin request's JSON body (`{}` when empty); undefined when it is not JSON or too large. */
+export async function readAdminBody(req: IncomingMessage): Promise<unknown> {
   const raw = await readBody(req);
   const body = raw === undefined ? MALFORMED : parseJson(raw);
-  if (body === MALFORMED) return json(res, bad('body is not JSON'));
+  return body === MALFORMED ? undefined : body;
+}
+
+/** Answers one admin call on `target`; portal errors (unknown serial…) answer 400 with their message. */
+export function adminReply(ctx: SimContext, target: AdminTarget, method: string, parts: string[], body: unknown): AdminReply {
   try {
-    json(res, route(ctx, sim, req.method ?? 'GET', parts, body));
+    return route(ctx, target, method, parts, body);
   } catch (err) {
-    json(res, bad(err instanceof Error ? err.message : String(err)));
+    return bad(err instanceof Error ? err.message : String(err));
   }
+}
+
+/** The 400 answer to a body that is not JSON. */
+export const NOT_JSON: AdminReply = bad('body is not JSON');
+
+/** Handles a request under `/_sim/`. Portal errors (unknown serial…) answer 400 with their message. */
+export async function handleAdmin(ctx: SimContext, sim: AdminTarget, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  const body = await readAdminBody(req);
+  if (body === undefined) return json(res, NOT_JSON);
+  json(res, adminReply(ctx, sim, req.method ?? 'GET', adminParts(url), body));
 }

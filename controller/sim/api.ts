@@ -107,3 +107,58 @@ export interface RunningSimulator {
   advanceClock(ms: number): void;
   close(): Promise<void>;
 }
+
+/** One MDM server of a simulator group (startSimulatorGroup). */
+export interface SimulatorServerSpec {
+  /** The server's name in depctl's config (`MdmServer` metadata.name); unique in the group. */
+  name: string;
+  /** Number of seeded, generated devices (default 0). */
+  devices?: number;
+  /** Seed of the server's fleet and credentials (default 1); mixed with `name`, so servers differ. */
+  seed?: number;
+  /** Server name reported by GET /account (default `name`). */
+  serverName?: string;
+  /** Devices with explicit attributes (e.g. serials a config lists), added after the generated fleet. */
+  extraDevices?: Partial<Device>[];
+}
+
+/** Options of a simulator group: several MDM servers behind one listener. */
+export interface SimulatorGroupOptions {
+  /** The servers, in order; the first one also answers the plain `/_sim/…` admin paths. */
+  servers: SimulatorServerSpec[];
+  /** Host to listen on (default 127.0.0.1). */
+  host?: string;
+  /** Port (default 0: the OS picks a free one). */
+  port?: number;
+  /** Clock in epoch milliseconds (default Date.now), shared by every server. */
+  now?: () => number;
+  /** Session lifetime in milliseconds (default 30 minutes). */
+  sessionTtlMs?: number;
+  /** Accepted OAuth timestamp skew in milliseconds (default 10 minutes; `Infinity` turns it off). */
+  oauthTimestampToleranceMs?: number;
+  /** Organisation reported by every server's GET /account (default `Example Inc`). */
+  orgName?: string;
+}
+
+/** One server of a running group: its credentials, portal, inspect view and faults. */
+export interface SimulatedServer {
+  readonly name: string;
+  /** The OAuth credentials of this server (the decrypted server token). */
+  readonly token: ServerToken;
+  readonly portal: PortalActions;
+  readonly inspect: SimulatorInspect;
+  /** Sets faults on this server only (merged with those set before). */
+  injectFaults(faults: FaultSpec): void;
+  clearFaults(): void;
+}
+
+/** A running group: one listener, one clock, several MDM servers told apart by their tokens. */
+export interface RunningSimulatorGroup {
+  /** Base URL shared by every server (e.g. the value of DEPCTL_DEP_URL). */
+  readonly url: string;
+  /** The servers by name, in the order they were given. */
+  readonly servers: ReadonlyMap<string, SimulatedServer>;
+  /** Moves the shared clock forward (every server's sessions and cursors age). */
+  advanceClock(ms: number): void;
+  close(): Promise<void>;
+}

@@ -7,20 +7,25 @@
 import { createHash } from 'node:crypto';
 import type { AccountDetail, AccountUrl, ServerToken } from '../dep/types.js';
 
-function derive(seed: number, label: string, hexChars: number): string {
+function derive(seed: number, label: string, hexChars: number, scope?: string): string {
+  // A lone server (no scope) keeps the derivation it always had; a group's servers add their name.
+  const prefix = scope === undefined ? `depctl-sim:${seed}` : `depctl-sim:${seed}:server=${scope}`;
   let out = '';
-  for (let k = 0; out.length < hexChars; k++) out += createHash('sha256').update(`depctl-sim:${seed}:${label}:${k}`).digest('hex');
+  for (let k = 0; out.length < hexChars; k++) out += createHash('sha256').update(`${prefix}:${label}:${k}`).digest('hex');
   return out.slice(0, hexChars);
 }
 
-/** A token whose secrets depend on the seed only; issue and expiry are anchored at `issuedSec`. */
-export function tokenFromSeed(seed: number, issuedSec: number): ServerToken {
-  const digits = BigInt(`0x${derive(seed, 'at-digits', 12)}`).toString().slice(0, 10);
+/**
+ * A token whose secrets depend on the seed (and, in a group, the server name `scope`) only; issue
+ * and expiry are anchored at `issuedSec`.
+ */
+export function tokenFromSeed(seed: number, issuedSec: number, scope?: string): ServerToken {
+  const digits = BigInt(`0x${derive(seed, 'at-digits', 12, scope)}`).toString().slice(0, 10);
   return {
-    consumer_key: `CK_${derive(seed, 'ck', 96)}`,
-    consumer_secret: `CS_${derive(seed, 'cs', 40)}`,
-    access_token: `AT_O${digits}O${derive(seed, 'at', 40)}O${issuedSec * 1000}`,
-    access_secret: `AS_${derive(seed, 'as', 40)}`,
+    consumer_key: `CK_${derive(seed, 'ck', 96, scope)}`,
+    consumer_secret: `CS_${derive(seed, 'cs', 40, scope)}`,
+    access_token: `AT_O${digits}O${derive(seed, 'at', 40, scope)}O${issuedSec * 1000}`,
+    access_secret: `AS_${derive(seed, 'as', 40, scope)}`,
     access_token_expiry: new Date((issuedSec + 365 * 86400) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
   };
 }
@@ -37,11 +42,15 @@ export function accountUrls(paths: Record<string, string[]>): AccountUrl[] {
   });
 }
 
-/** The account identity: `server_uuid` is 32 upper-case hex digits like Apple's (depsim's was dashed). */
-export function accountFromSeed(seed: number, serverName: string, orgName: string, orgDomain: string, urls: AccountUrl[]): AccountDetail {
+/**
+ * The account identity: `server_uuid` is 32 upper-case hex digits like Apple's (depsim's was dashed).
+ * In a group `scope` (the server name) changes the server's UUID only: servers with one seed share
+ * the organisation, as the MDM servers of one Apple Business Manager account do.
+ */
+export function accountFromSeed(seed: number, serverName: string, orgName: string, orgDomain: string, urls: AccountUrl[], scope?: string): AccountDetail {
   return {
     server_name: serverName,
-    server_uuid: derive(seed, 'server-uuid', 32).toUpperCase(),
+    server_uuid: derive(seed, 'server-uuid', 32, scope).toUpperCase(),
     admin_id: `it-admin@${orgDomain}`,
     facilitator_id: `it-admin@${orgDomain}`,
     org_name: orgName,

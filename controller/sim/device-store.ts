@@ -5,7 +5,7 @@
  * 25 bytes each instead of a few hundred for plain objects.
  */
 import type { Device } from '../dep/types.js';
-import { generateDevice, indexOfSerial } from './fleet.js';
+import { generateDevice, indexOfSerial, MAX_GENERATED_DEVICES } from './fleet.js';
 
 /** `profile_status` values by their stored code. */
 export const PROFILE_STATUSES = ['empty', 'assigned', 'pushed', 'removed'] as const;
@@ -44,14 +44,27 @@ export class DeviceStore {
   private readonly overrides = new Map<number, DeviceOverrides>();
   private readonly customSerials = new Map<string, number>();
 
+  /**
+   * @param base generator index of slot 0 (0 for a lone server; a group gives each server its own
+   *   window, see fleet.ts generatorBaseForWindow).
+   * @param capacity most slots this store may use before its serials would enter another window.
+   */
   constructor(
     readonly seed: number,
     readonly orgDomain: string,
+    readonly base = 0,
+    readonly capacity = Infinity,
   ) {}
+
+  /** The generator index of slot `index`. */
+  private generated(index: number): number {
+    return this.base === 0 ? index : (this.base + index) % MAX_GENERATED_DEVICES;
+  }
 
   /** Makes room for `extra` more devices and returns the first new index. */
   allocate(extra: number): number {
     const need = this.count + extra;
+    if (need > this.capacity) throw new RangeError(`at most ${this.capacity} devices on this server`);
     if (need > this.present.length) {
       let cap = Math.max(1024, this.present.length);
       while (cap < need) cap *= 2;
@@ -76,14 +89,15 @@ export class DeviceStore {
 
   /** The serial of device `index`. */
   serialOf(index: number): string {
-    return this.overrides.get(index)?.serial_number ?? generateDevice(this.seed, index, this.orgDomain).serial_number;
+    return this.overrides.get(index)?.serial_number ?? generateDevice(this.seed, this.generated(index), this.orgDomain).serial_number;
   }
 
   /** Index of the device with this serial, or -1 (O(1): the generated serials are invertible). */
   indexOf(serial: string): number {
     const custom = this.customSerials.get(serial);
     if (custom !== undefined) return custom;
-    const i = indexOfSerial(this.seed, serial);
+    const g = indexOfSerial(this.seed, serial);
+    const i = g < 0 || this.base === 0 ? g : (g - this.base + MAX_GENERATED_DEVICES) % MAX_GENERATED_DEVICES;
     if (i < 0 || i >= this.count || this.overrides.get(i)?.serial_number !== undefined) return -1;
     return i;
   }
@@ -98,7 +112,7 @@ export class DeviceStore {
    * iPads as `iPadOS` from v7, radios and replacement flags from v10 (dep-protocol.md §2 table).
    */
   render(index: number, version: number, profileUuid: (profileIndex: number) => string | undefined): Device {
-    const g = generateDevice(this.seed, index, this.orgDomain);
+    const g = generateDevice(this.seed, this.generated(index), this.orgDomain);
     const o = this.overrides.get(index) ?? {};
     const d: Device = {
       serial_number: o.serial_number ?? g.serial_number,
@@ -128,14 +142,16 @@ export class DeviceStore {
     d.device_assigned_date = isoSeconds(this.assignedDate[index] ?? 0);
     if (version >= 8 && o.mdm_migration_deadline !== undefined) d.mdm_migration_deadline = o.mdm_migration_deadline;
     if (version >= 10) {
-      const imei = o.imei ?? g.imei;
+      // A device given its own product (the `in` checks) has exactly that product's radios: a Mac
+      // seeded over a generated iPhone slot must not inherit the iPhone's IMEI.
+      const imei = 'imei' in o ? o.imei : g.imei;
       if (imei !== undefined) d.imei = imei;
       if (o.meid !== undefined) d.meid = o.meid;
-      const eid = o.eid ?? g.eid;
+      const eid = 'eid' in o ? o.eid : g.eid;
       if (eid !== undefined) d.eid = eid;
       d.wifi_mac_address = o.wifi_mac_address ?? g.wifi_mac_address;
       d.bluetooth_mac_address = o.bluetooth_mac_address ?? g.bluetooth_mac_address;
-      const eth = o.ethernet_mac_address ?? g.ethernet_mac_address;
+      const eth = 'ethernet_mac_address' in o ? o.ethernet_mac_address : g.ethernet_mac_address;
       if (eth !== undefined) d.ethernet_mac_address = eth;
       d.is_replacement_device = o.is_replacement_device ?? false;
     }

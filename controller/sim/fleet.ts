@@ -54,6 +54,19 @@ function offsetFor(seed: number): number {
   return hash32(seed, 0, SALT.offset) % SERIAL_SPACE;
 }
 
+/**
+ * The generator index at which a fleet of `seed` starts so that its serials' middle characters fall
+ * in window `[windowStart, windowStart + n)` of the index permutation. Fleets of one simulator group
+ * start in disjoint windows, so no two servers ever generate the same serial, whatever their seeds
+ * (a real device is on one MDM server only).
+ */
+export function generatorBaseForWindow(seed: number, windowStart: number): number {
+  // serialFor's middle is i*MUL + offset; multiplied by MUL's inverse it is i + offset*MUL^-1, so the
+  // window of index i is shifted by that constant.
+  const shift = mulMod(offsetFor(seed), MUL_INVERSE, SERIAL_SPACE);
+  return (((windowStart - shift) % SERIAL_SPACE) + SERIAL_SPACE) % SERIAL_SPACE;
+}
+
 /** The serial of generated device `index`: a 3-char prefix, 5 chars encoding the index, 4 config chars. */
 export function serialFor(seed: number, index: number): string {
   let mid = (mulMod(index, MUL, SERIAL_SPACE) + offsetFor(seed)) % SERIAL_SPACE;

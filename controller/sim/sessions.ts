@@ -12,9 +12,14 @@ export class SessionStore {
   private readonly sessions = new Map<string, number>();
   private issued = 0;
 
+  /**
+   * @param onIssue called with every token issued, so a simulator group can remember which server a
+   *   session belongs to (Apple ties the session to the token used on GET /session).
+   */
   constructor(
     private readonly now: () => number,
     private readonly ttlMs: number,
+    private readonly onIssue?: (token: string) => void,
   ) {}
 
   /**
@@ -25,6 +30,7 @@ export class SessionStore {
     const token = randomBytes(64).toString('hex').toUpperCase();
     this.sessions.set(token, this.now() + this.ttlMs);
     if (++this.issued % 1024 === 0) this.sweep();
+    this.onIssue?.(token);
     return token;
   }
 

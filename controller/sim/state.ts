@@ -20,6 +20,10 @@ export interface SimStateOptions {
   orgDomain: string;
   /** Mints a fresh profile UUID (32 upper-case hex digits, like Apple's). */
   newProfileUuid: () => string;
+  /** Generator index of the first device (a group's per-server window; default 0). */
+  generatorBase?: number;
+  /** Most device slots this server may use (a group's window size; default unbounded). */
+  capacity?: number;
 }
 
 /** Devices, operation log and profiles of one simulated server. */
@@ -30,7 +34,7 @@ export class SimState {
   private readonly profileByUuid = new Map<string, number>();
 
   constructor(private readonly opts: SimStateOptions) {
-    this.devices = new DeviceStore(opts.seed, opts.orgDomain);
+    this.devices = new DeviceStore(opts.seed, opts.orgDomain, opts.generatorBase ?? 0, opts.capacity ?? Infinity);
   }
 
   /** Generates the seeded fleet: `count` devices added over the two years before `anchorSec`. */
