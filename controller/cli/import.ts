@@ -1,0 +1,364 @@
+import { cp, lstat, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join, relative, resolve, sep } from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import type { Register } from './program.js';
+import { ExitCode, UsageError, type CliIo } from './io.js';
+import { connectServers, loadValidConfig, openState, runtimeSettings } from './runtime.js';
+import { renderText } from './views/problems.js';
+import { loadConfig, type LoadResult } from '../config/load.js';
+import { readSchemaFiles } from '../config/schemas.js';
+import { skipKeyCatalogue } from '../config/skip-keys.js';
+import { normaliseSerial } from '../config/serials.js';
+import { isInside } from '../config/files.js';
+import type { DepConfig } from '../config/types.js';
+import { isProfileNotFound } from '../dep/errors.js';
+import { buildAdoption, IMPORT_MARKER, profileKeysFromSchema, type Adoption, type ForeignProfile } from '../reconcile/adopt.js';
+import { toAppleProfile } from '../reconcile/apply.js';
+import { currentProfileUuid } from '../reconcile/diff.js';
+import { observe } from '../reconcile/observe.js';
+import { profileContentHash } from '../reconcile/profile-content.js';
+import type { ReconcileDepClient, ReconcileStore } from '../reconcile/ports.js';
+import { recoverDefines } from '../reconcile/recover.js';
+
+/** Options of `depctl import`. */
+export interface ImportOptions {
+  server: string;
+  out?: string;
+  csvThreshold: number;
+  force: boolean;
+  refresh: boolean;
+}
+
+/** What the live server holds, grouped by the profile devices carry. */
+interface LiveState {
+  devices: number;
+  withoutProfile: number;
+  /** Devices carrying a profile depctl already manages (in the config with the recorded content). */
+  managed: number;
+  /** Serials that cannot be written to a config (not 8–14 letters and digits). */
+  oddSerials: string[];
+  foreign: ForeignProfile[];
+  /** UUIDs Apple no longer knows, with their device counts. */
+  gone: { uuid: string; devices: number }[];
+}
+
+/**
+ * Registers `depctl import --server NAME [DIR]`: writes EnrollmentProfile and Assignment documents that
+ * describe the profiles the server's devices carry, and records those profiles as already defined in the
+ * state store, so that `depctl plan` shows no changes once the files are committed (adoption of a fleet).
+ */
+export const registerImport: Register = (program, io, setExit) => {
+  program
+    .command('import')
+    .description("write YAML describing one server's live profiles and assignments, and adopt them (plan then shows no changes)")
+    .argument('[dir]', 'config directory (must hold the MdmServer)', '.')
+    .requiredOption('--server <name>', 'the MdmServer to import')
+    .option('--out <subdir>', 'output directory, relative to DIR (default imported/NAME)')
+    .option('--csv-threshold <n>', 'assignments with more serials than this go to a CSV file', parseCount, 500)
+    .option('--force', 'replace the files of a previous import in the output directory', false)
+    .option('--refresh', 'do a full fetch instead of a sync', false)
+    .action(async (dir: string, opts: ImportOptions, cmd: Command) => {
+      setExit(await runImport(dir, opts, cmd, io));
+    });
+};
+
+function parseCount(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number');
+  return n;
+}
+
+const posix = (p: string): string => p.split(sep).join('/');
+
+/** Runs the import; returns the exit code. */
+export async function runImport(dir: string, opts: ImportOptions, cmd: Command, io: CliIo): Promise<number> {
+  const settings = runtimeSettings(cmd, io);
+  const config = await loadValidConfig(dir, io);
+  const server = config.servers.find((s) => s.name === opts.server);
+  if (!server) throw new UsageError(`MdmServer "${opts.server}" is not in ${dir} (servers: ${config.servers.map((s) => s.name).join(', ') || 'none'})`);
+  const outAbs = resolve(config.dir, opts.out ?? join('imported', server.name));
+  if (!isInside(config.dir, outAbs) || outAbs === config.dir) throw new UsageError('--out must name a directory inside the config directory');
+  const outRel = posix(relative(config.dir, outAbs));
+  const previous = opts.force ? await previousImport(config.dir, outAbs) : new Set<string>();
+  const base: DepConfig = {
+    ...config,
+    profiles: config.profiles.filter((p) => !previous.has(p.source.file)),
+    assignments: config.assignments.filter((a) => !previous.has(a.source.file)),
+  };
+  const now = io.now ?? (() => new Date());
+  const signal = io.signal ? { signal: io.signal } : {};
+  const store = await openState(settings, io);
+  try {
+    const conns = await connectServers({ ...config, servers: [server] }, settings, io, store, { now });
+    try {
+      const handle = conns.handles[0];
+      if (!handle?.client) {
+        io.stderr(`depctl: ${handle?.error ?? 'no DEP client'}\n`);
+        return ExitCode.failure;
+      }
+      await observe(server.name, handle.client, store, { now, refresh: opts.refresh, ...signal });
+      await recoverDefines(server.name, handle.client, store, { now, ...signal });
+      const live = await readLiveState(server.name, base, handle.client, store, signal);
+      return await adoptAndWrite({ io, dir, config, base, server: server.name, outAbs, outRel, previous, opts, store, live, now });
+    } finally {
+      await conns.close();
+    }
+  } finally {
+    await store.close();
+  }
+}
+
+/** Groups the stored devices by the profile they carry and reads each foreign profile from Apple. */
+async function readLiveState(server: string, base: DepConfig, client: ReconcileDepClient, store: ReconcileStore, signal: { signal?: AbortSignal }): Promise<LiveState> {
+  const known = new Map((await store.listProfiles(server, { state: 'defined' })).filter((k) => k.uuid).map((k) => [k.uuid as string, k]));
+  const configured = new Map(base.profiles.filter((p) => p.servers.includes(server)).map((p) => [p.name, profileContentHash(p.profile as Record<string, unknown>)]));
+  const live: LiveState = { devices: 0, withoutProfile: 0, managed: 0, oddSerials: [], foreign: [], gone: [] };
+  const byUuid = new Map<string, string[]>();
+  for await (const page of store.iterateDevices(server, { pageSize: 5000 })) {
+    for (const d of page) {
+      live.devices++;
+      const uuid = currentProfileUuid(d.device);
+      if (uuid === null) {
+        live.withoutProfile++;
+        continue;
+      }
+      const rec = known.get(uuid);
+      if (rec && configured.get(rec.name) === rec.contentHash) {
+        live.managed++;
+        continue;
+      }
+      const serial = normaliseSerial(d.serial);
+      if (serial === undefined) live.oddSerials.push(d.serial);
+      else (byUuid.get(uuid) ?? byUuid.set(uuid, []).get(uuid))?.push(serial);
+    }
+  }
+  for (const [uuid, serials] of [...byUuid].sort(([a], [b]) => a.localeCompare(b))) {
+    try {
+      const profile = await client.getProfile(uuid, signal);
+      const preferredName = known.get(uuid)?.name;
+      live.foreign.push({ uuid, profile, serials, ...(preferredName ? { preferredName } : {}) });
+    } catch (err) {
+      if (!isProfileNotFound(err)) throw err;
+      live.gone.push({ uuid, devices: serials.length });
+    }
+  }
+  return live;
+}
+
+/** Everything adoptAndWrite works with. */
+interface AdoptContext {
+  io: CliIo;
+  dir: string;
+  config: DepConfig;
+  base: DepConfig;
+  server: string;
+  outAbs: string;
+  outRel: string;
+  previous: ReadonlySet<string>;
+  opts: ImportOptions;
+  store: ReconcileStore;
+  live: LiveState;
+  now: () => Date;
+}
+
+/** The most rounds spent dropping profiles that do not validate before giving up. */
+const MAX_ROUNDS = 5;
+
+/**
+ * Builds the documents, drops profiles that cannot be adopted (store conflicts, validation errors in their
+ * own file), checks the result with loadConfig together with the existing config in a scratch copy, and
+ * only then writes the files and records the adoption in the store.
+ */
+async function adoptAndWrite(c: AdoptContext): Promise<number> {
+  const schemaFiles = readSchemaFiles();
+  const catalogue = skipKeyCatalogue(schemaFiles);
+  const profileKeys = profileKeysFromSchema(schemaFiles['enrollment-profile.schema.json'] ?? {});
+  const listedSerials = new Map<string, string>();
+  for (const a of c.base.assignments) for (const s of a.serials) listedSerials.set(s, a.name);
+  const known = await c.store.listProfiles(c.server);
+  const dropped = new Map<string, string>();
+  const staging = await Staging.create(c.config.dir, c.outRel, c.previous);
+  try {
+    for (let round = 0; ; round++) {
+      const adoption = buildAdoption({
+        server: c.server,
+        profiles: c.live.foreign.filter((f) => !dropped.has(f.uuid)),
+        takenProfileNames: new Set(c.base.profiles.map((p) => p.name)),
+        takenAssignmentNames: new Set(c.base.assignments.map((a) => a.name)),
+        listedSerials,
+        csvThreshold: c.opts.csvThreshold,
+        profileKeys,
+        skipKeys: new Set([...catalogue.current, ...catalogue.deprecated]),
+        importedAt: c.now(),
+      });
+      for (const p of adoption.profiles) {
+        const hash = profileContentHash(p.body);
+        const clash = known.find((k) => (k.uuid === p.uuid && (k.name !== p.name || k.contentHash !== hash)) || (k.uuid !== p.uuid && k.name === p.name && k.contentHash === hash));
+        if (clash) dropped.set(p.uuid, `the state store already records ${clash.uuid === p.uuid ? 'this UUID' : `UUID ${clash.uuid ?? '(pending)'}`} as profile "${clash.name}" with other content or another UUID`);
+      }
+      if (adoption.profiles.some((p) => dropped.has(p.uuid))) continue;
+      if (adoption.profiles.length === 0) return report(c, adoption, dropped, [], false);
+      const result = await staging.load(adoption.files, c.now());
+      const ours = (file: string): string | undefined => (file.startsWith(`${c.outRel}/`) ? file.slice(c.outRel.length + 1) : undefined);
+      const errors = result.problems.filter((p) => p.severity === 'error');
+      if (errors.length === 0) {
+        const existing = c.opts.force ? [] : await existingTargets(c.outAbs, adoption);
+        if (existing.length > 0) {
+          c.io.stderr(`depctl: refusing to overwrite ${existing.map((f) => `${c.outRel}/${f}`).join(', ')}; pass --force to replace a previous import\n`);
+          return ExitCode.failure;
+        }
+        for (const p of result.problems) if (ours(p.file) !== undefined) c.io.stderr(`${join(c.dir, p.file)}:${p.line}:${p.column}: ${p.severity}: ${p.message} [${p.code}]\n`);
+        await writeFiles(c.outAbs, adoption, c.previous, c.config.dir, c.opts.force);
+        const adopted = await recordAdoption(c, adoption, result);
+        return report(c, adoption, dropped, adopted, true);
+      }
+      for (const e of errors) {
+        const file = ours(e.file);
+        const owner = file === undefined ? undefined : adoption.profiles.find((p) => p.yamlFile === file || p.csvFile === file);
+        if (!owner || round >= MAX_ROUNDS) {
+          c.io.stderr(renderText(c.dir, { ...result, problems: errors }, false));
+          c.io.stderr('depctl: the imported documents do not validate with the existing configuration; nothing was written\n');
+          return ExitCode.failure;
+        }
+        if (!dropped.has(owner.uuid)) dropped.set(owner.uuid, `does not validate: ${e.message}`);
+      }
+    }
+  } finally {
+    await staging.close();
+  }
+}
+
+/** Records each written profile as defined with its existing Apple UUID, under the hash of the body as loaded back. */
+async function recordAdoption(c: AdoptContext, adoption: Adoption, loaded: LoadResult): Promise<string[]> {
+  const done: string[] = [];
+  for (const p of adoption.profiles) {
+    const profile = loaded.config?.profiles.find((q) => q.name === p.name);
+    if (!profile) throw new Error(`profile "${p.name}" is missing from the validated result`);
+    const key = { server: c.server, name: p.name, contentHash: profileContentHash(profile.profile as Record<string, unknown>) };
+    const { profile: rec } = await c.store.beginDefine({ ...key, body: toAppleProfile(profile.profile), at: c.now() });
+    if (rec.state !== 'defined' || rec.uuid !== p.uuid) await c.store.completeDefine(key, p.uuid, c.now());
+    done.push(p.name);
+  }
+  return done;
+}
+
+/** The files of a previous import in the output directory (YAML files starting with the marker, and their CSVs), relative to the config directory. */
+async function previousImport(root: string, outAbs: string): Promise<Set<string>> {
+  const found = new Set<string>();
+  const entries = await readdir(outAbs).catch(() => [] as string[]);
+  for (const name of entries) {
+    if (!/\.ya?ml$/.test(name)) continue;
+    const text = await readFile(join(outAbs, name), 'utf8').catch(() => '');
+    if (!text.startsWith(IMPORT_MARKER)) continue;
+    found.add(posix(relative(root, join(outAbs, name))));
+    const csv = `${name.replace(/\.ya?ml$/, '')}.csv`;
+    if (entries.includes(csv)) found.add(posix(relative(root, join(outAbs, csv))));
+  }
+  return found;
+}
+
+/** Files the import would write that already exist. */
+async function existingTargets(outAbs: string, adoption: Adoption): Promise<string[]> {
+  const out: string[] = [];
+  for (const rel of adoption.files.keys()) if (await lstat(join(outAbs, rel)).catch(() => undefined)) out.push(rel);
+  return out.sort();
+}
+
+/** Writes the files (CSVs before the YAML that names them); with --force, a previous import's other files go. */
+async function writeFiles(outAbs: string, adoption: Adoption, previous: ReadonlySet<string>, root: string, force: boolean): Promise<void> {
+  await mkdir(outAbs, { recursive: true });
+  const targets = new Set([...adoption.files.keys()].map((rel) => posix(relative(root, join(outAbs, rel)))));
+  for (const old of previous) if (!targets.has(old)) await rm(join(root, old), { force: true });
+  const ordered = [...adoption.files].sort(([a], [b]) => Number(a.endsWith('.yaml')) - Number(b.endsWith('.yaml')));
+  for (const [rel, content] of ordered) await writeFile(join(outAbs, rel), content, { flag: force ? 'w' : 'wx' });
+}
+
+/**
+ * A scratch copy of the config directory (without hidden directories, node_modules and a previous import's
+ * files) into which the new files are written and loaded: the real directory is written only once the
+ * result is known to validate.
+ */
+class Staging {
+  private written: string[] = [];
+
+  private constructor(private readonly tmp: string, private readonly root: string, private readonly outRel: string) {}
+
+  static async create(configDir: string, outRel: string, previous: ReadonlySet<string>): Promise<Staging> {
+    const tmp = await mkdtemp(join(tmpdir(), 'depctl-import-'));
+    const root = join(tmp, 'config');
+    await cp(configDir, root, {
+      recursive: true,
+      verbatimSymlinks: true,
+      filter: async (src) => {
+        const rel = posix(relative(configDir, src));
+        if (rel === '') return true;
+        if (previous.has(rel)) return false;
+        const name = basename(src);
+        if (name === 'node_modules') return false;
+        return !(name.startsWith('.') && (await lstat(src)).isDirectory());
+      },
+    });
+    return new Staging(tmp, root, outRel);
+  }
+
+  /** Replaces the files written before with `files` and loads the whole scratch config. */
+  async load(files: ReadonlyMap<string, string>, now: Date): Promise<LoadResult> {
+    for (const f of this.written) await rm(f, { force: true });
+    this.written = [];
+    const dir = join(this.root, this.outRel);
+    await mkdir(dir, { recursive: true });
+    for (const [rel, content] of files) {
+      const path = join(dir, rel);
+      await writeFile(path, content);
+      this.written.push(path);
+    }
+    return loadConfig(this.root, { now });
+  }
+
+  close(): Promise<void> {
+    return rm(this.tmp, { recursive: true, force: true });
+  }
+}
+
+/** Prints the summary: profiles, serials, files, what was left out, next steps. */
+function report(c: AdoptContext, adoption: Adoption, dropped: ReadonlyMap<string, string>, adopted: readonly string[], wrote: boolean): number {
+  const { io, live } = c;
+  const lines: string[] = [];
+  if (!wrote) {
+    lines.push(`Nothing to import from MdmServer "${c.server}": ${live.devices} device(s), none carrying a profile depctl could adopt.`);
+  } else {
+    lines.push(`Imported ${adoption.profiles.length} profile(s) from MdmServer "${c.server}" (${live.devices} device(s)) into ${join(c.dir, c.outRel)}/:`);
+    const width = Math.max(...adoption.profiles.map((p) => p.name.length));
+    for (const p of adoption.profiles) {
+      const renamed = p.wantedName ? ` (name "${p.wantedName}" was taken)` : '';
+      lines.push(`  ${p.name.padEnd(width)}  ${String(p.serials.length).padStart(7)} serial(s)  UUID ${p.uuid}  "${String(p.body['profile_name'])}"${renamed}`);
+      for (const n of p.notes) lines.push(`      left out of Apple's answer: ${n}`);
+    }
+    lines.push('Files written:');
+    for (const p of adoption.profiles) for (const f of [p.yamlFile, p.csvFile]) if (f) lines.push(`  ${join(c.dir, c.outRel, f)}`);
+    lines.push(`Recorded ${adopted.length} profile(s) in the state store as already defined with their Apple UUIDs.`);
+  }
+  const left: string[] = [];
+  for (const l of adoption.leftOut) left.push(`${l.serials.length} serial(s) carrying ${l.uuid} are already listed by assignment "${l.assignment}" and keep following it`);
+  for (const g of live.gone) left.push(`profile ${g.uuid} is no longer known to Apple: its ${g.devices} device(s) were not imported`);
+  for (const [uuid, why] of dropped) left.push(`profile ${uuid} was not imported: ${why}`);
+  if (live.managed > 0) left.push(`${live.managed} device(s) carry profiles depctl already manages`);
+  if (live.withoutProfile > 0) left.push(`${live.withoutProfile} device(s) carry no profile`);
+  if (live.oddSerials.length > 0) left.push(`${live.oddSerials.length} device(s) have serial numbers a config cannot list: ${live.oddSerials.slice(0, 5).join(', ')}`);
+  if (left.length > 0) lines.push('Left out:', ...left.map((l) => `  ${l}`));
+  const server = c.config.servers.find((s) => s.name === c.server);
+  if (server && server.unassignedDevices !== 'ignore' && live.withoutProfile > 0) {
+    lines.push(`Note: MdmServer "${c.server}" has unassignedDevices: ${server.unassignedDevices}, so plan will still change the ${live.withoutProfile} device(s) without a profile.`);
+  }
+  if (wrote) {
+    lines.push(
+      'Next steps:',
+      `  depctl validate ${c.dir}`,
+      `  git -C ${c.dir} add ${c.outRel} && git -C ${c.dir} commit -m "Import MdmServer ${c.server}"`,
+      `  depctl plan ${c.dir} --detailed-exitcode    # should show no changes (uses the same --state)`,
+    );
+  }
+  io.stdout(`${lines.join('\n')}\n`);
+  return ExitCode.ok;
+}
