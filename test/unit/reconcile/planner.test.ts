@@ -1,0 +1,237 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openStore, type Store } from '../../../controller/store/index.js';
+import { configHash, hashChanges, makePlan, type ServerHandle } from '../../../controller/reconcile/planner.js';
+import { hasChanges } from '../../../controller/reconcile/plan.js';
+import type { DepConfig } from '../../../controller/config/types.js';
+import {
+  DAY_MS,
+  FakeDepClient,
+  assignment,
+  depConfig,
+  device,
+  enrollmentProfile,
+  manualClock,
+  mdmServer,
+  networkError,
+  page,
+  termsNotSigned,
+  withProfile,
+  type ManualClock,
+} from '../../helpers/reconcile-fakes.js';
+
+const FOREIGN = 'FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF1';
+let store: Store;
+let clock: ManualClock;
+
+beforeEach(async () => {
+  store = await openStore('memory:');
+  clock = manualClock();
+});
+afterEach(async () => {
+  await store.close();
+});
+
+function handle(name: string, client: FakeDepClient | null, over: Partial<ServerHandle> = {}): ServerHandle {
+  return { name, client, error: client ? null : 'no token', tokenExpiresAt: null, ...over };
+}
+
+/** iPads get `ipads`; every other device on paris loses its profile (`unassignedDevices: remove`). */
+const removeConfig = depConfig({
+  servers: [mdmServer('paris', { unassignedDevices: 'remove' })],
+  profiles: [enrollmentProfile('ipads', ['paris'])],
+  assignments: [assignment('all-ipads', 'ipads', ['paris'], { match: { device_family: ['iPad'] } })],
+});
+
+describe('makePlan: an unreachable or refused server changes nothing', () => {
+  async function seededClient(): Promise<FakeDepClient> {
+    const client = new FakeDepClient();
+    client.fetchScripts.push([page([device('IPAD1'), withProfile('PHONE1', FOREIGN, { device_family: 'iPhone', os: 'iOS' })], 'c1')]);
+    const first = await makePlan(removeConfig, [handle('paris', client)], store, { now: clock.now });
+    // The control: while Apple answers, this config really does remove and assign.
+    expect(first.servers[0]).toMatchObject({ error: null, remove: [expect.objectContaining({ serials: ['PHONE1'] })], assign: [expect.objectContaining({ serials: ['IPAD1'] })] });
+    return client;
+  }
+
+  it('a network error gives the server an error and no removals or changes, even with unassignedDevices: remove', async () => {
+    const client = await seededClient();
+    client.failAll = networkError('/devices/sync');
+    clock.advance(60_000);
+    const plan = await makePlan(removeConfig, [handle('paris', client)], store, { now: clock.now });
+    const sp = plan.servers[0]!;
+    expect(sp.error).toMatch(/could not reach Apple's DEP service/);
+    expect(sp).toMatchObject({ defines: [], assign: [], remove: [], changeCount: 0, exceedsMaxChanges: false });
+    expect(plan.summary).toMatchObject({ errors: 1, assign: 0, remove: 0, defines: 0 });
+    expect(hasChanges(plan)).toBe(false);
+    // The store still holds what Apple said last time: nothing was deleted on the way.
+    expect(await store.countDevices('paris')).toBe(2);
+  });
+
+  it('a sync that fails after its first page is an error too, not a partial view', async () => {
+    const client = await seededClient();
+    client.syncScripts.push([page([withProfile('IPAD1', FOREIGN)], 'c2', true), networkError('/devices/sync')]);
+    const plan = await makePlan(removeConfig, [handle('paris', client)], store, { now: clock.now });
+    expect(plan.servers[0]).toMatchObject({ assign: [], remove: [], changeCount: 0 });
+    expect(plan.servers[0]?.error).toBeTruthy();
+  });
+
+  it("a terminal auth error keeps Apple's guidance as the server's error", async () => {
+    const client = new FakeDepClient();
+    const err = termsNotSigned();
+    client.failAll = err;
+    const plan = await makePlan(removeConfig, [handle('paris', client)], store, { now: clock.now });
+    expect(plan.servers[0]?.error).toBe(err.message);
+    expect(plan.servers[0]?.error).toMatch(/T_C_NOT_SIGNED.*accept/);
+  });
+
+  it('a server without a client reports why, and one server failing does not stop the others', async () => {
+    const config = depConfig({
+      servers: [mdmServer('paris'), mdmServer('lyon')],
+      profiles: [enrollmentProfile('ipads', ['paris', 'lyon'])],
+      assignments: [assignment('all-ipads', 'ipads', ['paris', 'lyon'], { match: { device_family: ['iPad'] } })],
+    });
+    const lyon = new FakeDepClient();
+    lyon.fetchScripts.push([page([device('IPAD1')], 'c1')]);
+    const plan = await makePlan(config, [handle('paris', null, { error: 'token file paris/token.p7m not found' }), handle('lyon', lyon)], store, { now: clock.now });
+    expect(plan.servers.map((s) => [s.server, s.error])).toEqual([
+      ['paris', 'token file paris/token.p7m not found'],
+      ['lyon', null],
+    ]);
+    expect(plan.servers[1]?.assign.flatMap((g) => g.serials)).toEqual(['IPAD1']);
+  });
+});
+
+describe('makePlan: token expiry drift', () => {
+  const config = depConfig({ servers: [mdmServer('paris')] });
+
+  async function tokenDrift(expiresInMs: number) {
+    const client = new FakeDepClient();
+    client.fetchScripts.push([page([], 'c1')]);
+    const plan = await makePlan(config, [handle('paris', client, { tokenExpiresAt: new Date(clock.now().getTime() + expiresInMs) })], store, { now: clock.now });
+    return plan.servers[0]!.drift.filter((d) => d.kind === 'token-expiry');
+  }
+
+  it.each([
+    [31, null],
+    [30, /expires in 30 day/],
+    [14, /expires in 14 day/],
+    [7, /expires in 7 day/],
+    [1, /expires in 1 day/],
+    [0, /expires in 0 day/],
+    [-1, /expired on/],
+  ])('%i day(s) (and an hour) before expiry', async (days, message) => {
+    const drift = await tokenDrift(days * DAY_MS + 3600_000);
+    if (message === null) {
+      expect(drift).toEqual([]);
+      return;
+    }
+    expect(drift).toEqual([{ kind: 'token-expiry', message: expect.stringMatching(message), serials: [], corrected: false }]);
+    expect(drift[0]?.message).toMatch(/Apple Business Manager/);
+  });
+
+  it('exactly 30 days before expiry warns, exactly 31 does not', async () => {
+    expect(await tokenDrift(30 * DAY_MS)).toHaveLength(1);
+    expect(await tokenDrift(31 * DAY_MS)).toEqual([]);
+  });
+
+  it('a server that cannot be reached still reports its expired token', async () => {
+    const plan = await makePlan(config, [handle('paris', null, { error: 'Apple refused the token', tokenExpiresAt: new Date(clock.now().getTime() - 2 * DAY_MS) })], store, { now: clock.now });
+    expect(plan.servers[0]?.drift).toEqual([expect.objectContaining({ kind: 'token-expiry', message: expect.stringMatching(/expired on/) })]);
+  });
+});
+
+describe('makePlan: serials in the config that no listed server has', () => {
+  it('a serial on any of its assignment’s servers is seen; one on none of them is reported once', async () => {
+    const config = depConfig({
+      servers: [mdmServer('paris'), mdmServer('lyon'), mdmServer('nice')],
+      profiles: [enrollmentProfile('ipads', ['paris', 'lyon', 'nice'])],
+      assignments: [
+        assignment('both', 'ipads', ['paris', 'lyon'], { serials: ['ONPARIS', 'ONLYON', 'NOWHERE1', 'NOWHERE2'] }),
+        // On paris, but this assignment lists only lyon: that is "not seen" (wrong server in the portal).
+        assignment('lyon-only', 'ipads', ['lyon'], { serials: ['ONPARIS2'] }),
+        // nice cannot be reached: whether its serials exist is unknown, so nothing is claimed.
+        assignment('with-nice', 'ipads', ['paris', 'nice'], { serials: ['UNKNOWN1'] }),
+      ],
+    });
+    const paris = new FakeDepClient();
+    paris.fetchScripts.push([page([device('ONPARIS'), device('ONPARIS2')], 'p1')]);
+    const lyon = new FakeDepClient();
+    lyon.fetchScripts.push([page([device('ONLYON')], 'l1')]);
+    const nice = new FakeDepClient();
+    nice.failAll = networkError();
+    const plan = await makePlan(config, [handle('paris', paris), handle('lyon', lyon), handle('nice', nice)], store, { now: clock.now });
+    const notSeen = plan.servers.flatMap((s) => s.drift.filter((d) => d.kind === 'serials-not-seen').map((d) => ({ server: s.server, serials: d.serials, message: d.message })));
+    expect(notSeen).toEqual([
+      { server: 'paris', serials: ['NOWHERE1', 'NOWHERE2'], message: expect.stringContaining('"both"') },
+      { server: 'lyon', serials: ['ONPARIS2'], message: expect.stringContaining('"lyon-only"') },
+    ]);
+    expect(notSeen.every((d) => d.message.length > 0)).toBe(true);
+  });
+});
+
+describe('configHash and planHash', () => {
+  const base = (): DepConfig =>
+    depConfig({
+      servers: [mdmServer('paris', { maxChanges: 100 })],
+      profiles: [enrollmentProfile('ipads', ['paris'], { department: 'Classrooms' })],
+      assignments: [assignment('carts', 'ipads', ['paris'], { serials: ['IPAD1'], priority: 1 })],
+    });
+
+  it('configHash changes with any content change and not with where the files are', () => {
+    const h = configHash(base());
+    expect(h).toBe(configHash(base()));
+    const moved = base();
+    moved.dir = '/elsewhere/checkout';
+    for (const d of [...moved.servers, ...moved.profiles, ...moved.assignments]) d.source = { file: 'other.yaml', line: 42, column: 7 };
+    expect(configHash(moved)).toBe(h);
+
+    const edits: ((c: DepConfig) => void)[] = [
+      (c) => c.assignments[0]!.serials.push('IPAD2'),
+      (c) => (c.assignments[0]!.priority = 2),
+      (c) => (c.profiles[0]!.profile.department = 'Staff'),
+      (c) => (c.servers[0]!.maxChanges = 101),
+      (c) => (c.servers[0]!.unassignedDevices = 'remove'),
+      (c) => (c.servers[0]!.driftPolicy = 'report'),
+    ];
+    for (const edit of edits) {
+      const c = base();
+      edit(c);
+      expect(configHash(c), edit.toString()).not.toBe(h);
+    }
+  });
+
+  it('planHash follows the changes, not the time the plan was made', async () => {
+    const config = base();
+    const client = new FakeDepClient();
+    client.fetchScripts.push([page([device('IPAD1')], 'c1')]);
+    client.syncScripts.push([page([], 'c2')], [page([device('IPAD2')], 'c3')]);
+    const first = await makePlan(config, [handle('paris', client)], store, { now: clock.now });
+    clock.advance(3600_000);
+    const second = await makePlan(config, [handle('paris', client)], store, { now: clock.now });
+    expect(second.createdAt).not.toBe(first.createdAt);
+    expect(second.planHash).toBe(first.planHash);
+    expect(second.configHash).toBe(first.configHash);
+
+    // IPAD2 appears on the server but no assignment names it: still no change, same hash.
+    const third = await makePlan(config, [handle('paris', client)], store, { now: clock.now });
+    expect(third.planHash).toBe(first.planHash);
+
+    const more = base();
+    more.assignments[0]!.serials.push('IPAD2');
+    client.syncScripts.push([page([], 'c4')]);
+    const fourth = await makePlan(more, [handle('paris', client)], store, { now: clock.now });
+    expect(fourth.servers[0]?.assign.flatMap((g) => g.serials)).toEqual(['IPAD1', 'IPAD2']);
+    expect(fourth.planHash).not.toBe(first.planHash);
+  });
+
+  it('hashChanges differs when only the serials, the target or the server error differ', () => {
+    const sp = (over: object) => ({ server: 'paris', defines: [], assign: [], remove: [], drift: [], deferred: [], conflicts: [], devices: 1, unchanged: 0, changeCount: 1, maxChanges: null, exceedsMaxChanges: false, error: null, ...over });
+    const group = { profile: 'ipads', profileUuid: 'U1', fromUuid: null, fromProfile: null, reason: 'unassigned' as const, source: 'match' as const, assignment: 'a', serials: ['IPAD1'] };
+    const h = hashChanges([sp({ assign: [group] })]);
+    expect(hashChanges([sp({ assign: [group] })])).toBe(h);
+    expect(hashChanges([sp({ assign: [{ ...group, serials: ['IPAD2'] }] })])).not.toBe(h);
+    expect(hashChanges([sp({ assign: [{ ...group, profileUuid: 'U2' }] })])).not.toBe(h);
+    expect(hashChanges([sp({ assign: [group], error: 'x' })])).not.toBe(h);
+    // Drift and counts are not changes.
+    expect(hashChanges([sp({ assign: [group], drift: [{ kind: 'foreign-profile', message: 'm', serials: [], corrected: true }], unchanged: 9 })])).toBe(h);
+  });
+});
