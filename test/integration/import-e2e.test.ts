@@ -94,6 +94,9 @@ describe('depctl import adopts a fleet managed by another tool', () => {
 
     const files = (await readdir(importDir())).sort();
     expect(files).toEqual(['classroom-ipads-2.yaml', 'classroom-ipads.csv', 'classroom-ipads.yaml', 'staff-macs.yaml']);
+    // Devices without a profile are not listed anywhere (the server ignores unassigned devices).
+    const written = (await Promise.all(files.map((f) => readFile(join(importDir(), f), 'utf8')))).join('\n');
+    for (const d of loose) expect(written).not.toContain(d.serial_number);
     const text = await readFile(join(importDir(), 'classroom-ipads.yaml'), 'utf8');
     expect(text).toMatch(/^# Imported by depctl import from MdmServer "main"/);
     expect(text).toContain(ipadUuid);
