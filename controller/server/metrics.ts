@@ -1,0 +1,184 @@
+/**
+ * Prometheus metrics of the controller (STYLE rule 6: the loop is observable). Everything lives in a
+ * registry of its own rather than prom-client's global default, so tests and several controllers in one
+ * process never share series. Counters and histograms are fed by the loop and the DEP client as things
+ * happen; gauges are derived from the status snapshot when Prometheus scrapes (a collect hook on each
+ * gauge), so they are never older than the snapshot itself.
+ *
+ * Label cardinality is bounded: server and profile names come from the config, results and drift kinds
+ * from small fixed sets, `endpoint` is Apple's path without query folded onto the documented list
+ * (dep-protocol.md section 3), and `status` is an HTTP status code.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ControllerStatus } from '../reconcile/status.js';
+
+/** How a reconcile pass ended: the loop's pass results, plus `error` when the pass threw. */
+export type RunOutcome = 'success' | 'partial' | 'failed' | 'noop' | 'error';
+
+/** One HTTP exchange with Apple, as the DEP client's `onRequest` hook reports it, plus the server name. */
+export interface DepRequestSample {
+  /** The MdmServer name from the config. */
+  server: string;
+  method: string;
+  /** Apple's path; a query string, if any, is dropped. */
+  endpoint: string;
+  /** The HTTP status, or `network-error` when no response arrived. */
+  status: number | 'network-error';
+  durationMs: number;
+}
+
+/** The metrics the controller exposes, and the calls that feed them. */
+export interface ControllerMetrics {
+  /** The registry to scrape (`registry.metrics()`, `registry.contentType`). */
+  readonly registry: Registry;
+  /** Counts a finished reconcile pass and observes its duration. */
+  recordRun(outcome: RunOutcome, seconds: number): void;
+  /** Counts one request to Apple and observes its latency. */
+  recordDepRequest(sample: DepRequestSample): void;
+  /** Sets every status-derived gauge from a snapshot, dropping series of servers or profiles that went away. */
+  updateFromStatus(status: ControllerStatus): void;
+  /** Makes each scrape read the gauges from `source` first (the control server binds the loop's snapshot). */
+  setStatusSource(source: (() => ControllerStatus) | undefined): void;
+}
+
+/** Options of {@link createMetrics}. */
+export interface MetricsOptions {
+  /** Adds Node's default process metrics (CPU, memory, event loop lag, GC), prefixed `depctl_`. Default true. */
+  defaultMetrics?: boolean;
+  /** Where status-derived gauges come from at scrape time; also settable later with `setStatusSource`. */
+  status?: () => ControllerStatus;
+}
+
+/** The prefix of every series. */
+export const METRIC_PREFIX = 'depctl_';
+
+/**
+ * Apple's DEP paths (dep-protocol.md section 3). Anything else is reported as `other`, so that an
+ * unexpected path (or one with an id in it) cannot grow the label set.
+ */
+const KNOWN_ENDPOINTS: ReadonlySet<string> = new Set([
+  '/session',
+  '/account',
+  '/server/devices',
+  '/devices/sync',
+  '/devices',
+  '/devices/disown',
+  '/device/activationlock',
+  '/device/replacementDetails',
+  '/profile',
+  '/profile/devices',
+  '/account-driven-enrollment/profile',
+  '/os-beta-enrollment/tokens',
+]);
+
+/** Folds a request path onto a bounded endpoint label: no query, no trailing slash, unknown paths `other`. */
+export function endpointLabel(path: string): string {
+  const q = path.search(/[?#]/);
+  let p = q >= 0 ? path.slice(0, q) : path;
+  if (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);
+  return KNOWN_ENDPOINTS.has(p) ? p : 'other';
+}
+
+const KNOWN_METHODS: ReadonlySet<string> = new Set(['GET', 'POST', 'PUT', 'DELETE']);
+
+/** Buckets for whole reconcile passes: a no-op takes well under a second, a first million-device fetch minutes. */
+const RUN_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800];
+/** Buckets for single DEP requests: Apple usually answers in tens to hundreds of milliseconds. */
+const REQUEST_BUCKETS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/** Creates a fresh registry with all of depctl's metrics. */
+export function createMetrics(opts: MetricsOptions = {}): ControllerMetrics {
+  const registry = new Registry();
+  let source = opts.status;
+  const p = METRIC_PREFIX;
+
+  // Each status gauge refreshes itself from the snapshot when scraped. Every gauge has its own hook because
+  // prom-client collects metrics concurrently, so one hook setting the others would race with their reads.
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[], fill: (g: Gauge<L>, s: ControllerStatus) => void): ((s: ControllerStatus) => void) => {
+    const g: Gauge<L> = new Gauge<L>({
+      name: p + name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        const s = source?.();
+        if (s) apply(s);
+      },
+    });
+    const apply = (s: ControllerStatus): void => {
+      g.reset();
+      fill(g, s);
+    };
+    return apply;
+  };
+
+  const runs = new Counter({ name: `${p}reconcile_runs_total`, help: 'Reconcile passes by outcome.', labelNames: ['outcome'], registers: [registry] });
+  const runSeconds = new Histogram({ name: `${p}reconcile_duration_seconds`, help: 'Duration of reconcile passes by outcome.', labelNames: ['outcome'], buckets: RUN_BUCKETS, registers: [registry] });
+  const depRequests = new Counter({ name: `${p}dep_requests_total`, help: 'HTTP requests to Apple DEP by server, method, endpoint and status.', labelNames: ['server', 'method', 'endpoint', 'status'], registers: [registry] });
+  const depSeconds = new Histogram({ name: `${p}dep_request_duration_seconds`, help: 'Latency of HTTP requests to Apple DEP by server, method and endpoint.', labelNames: ['server', 'method', 'endpoint'], buckets: REQUEST_BUCKETS, registers: [registry] });
+
+  const updaters = [
+    gauge('devices', 'Devices assigned to the server, by current profile ((none): no profile, (other): not defined by depctl).', ['server', 'profile'], (g, s) => {
+      for (const srv of s.servers) for (const [profile, n] of Object.entries(srv.devicesByProfile)) g.set({ server: srv.name, profile }, n);
+    }),
+    gauge('device_results', 'Devices by the result of their last assignment (success, throttled, failed, not-accessible, error).', ['server', 'result'], (g, s) => {
+      for (const srv of s.servers) for (const [result, n] of Object.entries(srv.devicesByResult)) g.set({ server: srv.name, result }, n);
+    }),
+    gauge('drift_items', 'Drift found by the last observation, by server and kind.', ['server', 'kind'], (g, s) => {
+      for (const srv of s.servers) {
+        const byKind = new Map<string, number>();
+        for (const d of srv.drift) byKind.set(d.kind, (byKind.get(d.kind) ?? 0) + d.count);
+        for (const [kind, n] of byKind) g.set({ server: srv.name, kind }, n);
+      }
+    }),
+    gauge('deferred_serials', 'Serials waiting for a retry (Apple answered THROTTLED or the pass was cut short).', ['server'], (g, s) => {
+      for (const srv of s.servers) g.set({ server: srv.name }, srv.deferred);
+    }),
+    gauge('token_expiry_timestamp_seconds', 'When the server token expires, in Unix seconds (absent when unknown).', ['server'], (g, s) => {
+      for (const srv of s.servers) setTime(g, { server: srv.name }, srv.tokenExpiresAt);
+    }),
+    gauge('last_sync_timestamp_seconds', 'Last successful fetch or sync of the server, in Unix seconds (absent before the first).', ['server'], (g, s) => {
+      for (const srv of s.servers) setTime(g, { server: srv.name }, srv.lastSyncAt);
+    }),
+    gauge('server_error', '1 when the server could not be reconciled last time, else 0.', ['server'], (g, s) => {
+      for (const srv of s.servers) g.set({ server: srv.name }, srv.error === null ? 0 : 1);
+    }),
+    gauge('leader', '1 when this replica holds the leader lock (only the leader writes), else 0.', [], (g, s) => {
+      g.set(s.leader ? 1 : 0);
+    }),
+    gauge('condition', 'Status conditions (Ready, Reconciling, Stalled): 1 for the current status value.', ['type', 'status'], (g, s) => {
+      for (const c of s.conditions) for (const v of ['True', 'False', 'Unknown'] as const) g.set({ type: c.type, status: v }, c.status === v ? 1 : 0);
+    }),
+    gauge('build_info', 'Always 1; the depctl version as a label.', ['version'], (g, s) => {
+      g.set({ version: s.version }, 1);
+    }),
+  ];
+
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: p });
+
+  return {
+    registry,
+    recordRun(outcome, seconds) {
+      runs.inc({ outcome });
+      runSeconds.observe({ outcome }, seconds);
+    },
+    recordDepRequest(sample) {
+      const endpoint = endpointLabel(sample.endpoint);
+      const method = KNOWN_METHODS.has(sample.method) ? sample.method : 'other';
+      depRequests.inc({ server: sample.server, method, endpoint, status: String(sample.status) });
+      depSeconds.observe({ server: sample.server, method, endpoint }, sample.durationMs / 1000);
+    },
+    updateFromStatus(status) {
+      for (const apply of updaters) apply(status);
+    },
+    setStatusSource(next) {
+      source = next;
+    },
+  };
+}
+
+function setTime<L extends string>(g: Gauge<L>, labels: Partial<Record<L, string>>, iso: string | null): void {
+  if (iso === null) return;
+  const ms = Date.parse(iso);
+  if (Number.isFinite(ms)) g.set(labels, ms / 1000);
+}
