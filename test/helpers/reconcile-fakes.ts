@@ -105,7 +105,8 @@ export type Step = FetchDeviceResponse | Error;
 /**
  * A strict fake of the DEP client. Fetch and sync play back the scripts (each call to `syncAllDevices`
  * takes the next script from `syncScripts`); a call that has no script fails the test. getProfile answers
- * from `profiles` (unknown UUIDs: Apple's 400 NOT_FOUND) unless `getProfileError` is set. Every call is
+ * from `profiles` (unknown UUIDs: Apple's 400 NOT_FOUND) unless `getProfileError` is set. Writes are
+ * answered by `onDefine`/`onAssign`/`onRemove` and fail the test when no handler is set. Every call is
  * recorded in `calls`.
  */
 export class FakeDepClient implements ReconcileDepClient {
@@ -121,6 +122,18 @@ export class FakeDepClient implements ReconcileDepClient {
   failAll: Error | null = null;
   /** When set, getProfile throws this instead of answering. */
   getProfileError: Error | null = null;
+  /** Answers POST /profile; without it a define fails the test. */
+  onDefine: ((profile: Profile) => DefineProfileResponse) | null = null;
+  /** Answers assign calls; without it an assign fails the test. */
+  onAssign: ((uuid: string, serials: readonly string[]) => AssignProfileResponse) | null = null;
+  /** Answers remove calls; without it a remove fails the test. */
+  onRemove: ((serials: readonly string[]) => SerialStatusResponse) | null = null;
+  /** The bodies of every define, in order. */
+  readonly defines: Profile[] = [];
+  /** Every assign call's UUID and serials, in order. */
+  readonly assigns: { uuid: string; serials: string[] }[] = [];
+  /** Every remove call's serials, in order. */
+  readonly removes: string[][] = [];
 
   async account(_o?: CallOptions): Promise<AccountDetail> {
     this.calls.push('account');
@@ -144,9 +157,12 @@ export class FakeDepClient implements ReconcileDepClient {
     yield* play(script);
   }
 
-  async defineProfile(_profile: Profile, _o?: CallOptions): Promise<DefineProfileResponse> {
+  async defineProfile(profile: Profile, _o?: CallOptions): Promise<DefineProfileResponse> {
     this.calls.push('defineProfile');
-    throw this.failAll ?? new Error('FakeDepClient: unexpected defineProfile');
+    this.defines.push(structuredClone(profile));
+    if (this.failAll) throw this.failAll;
+    if (!this.onDefine) throw new Error('FakeDepClient: unexpected defineProfile');
+    return this.onDefine(profile);
   }
 
   async getProfile(uuid: string, _o?: CallOptions): Promise<Omit<Profile, 'devices'> & { profile_uuid: string }> {
@@ -158,14 +174,20 @@ export class FakeDepClient implements ReconcileDepClient {
     return structuredClone(p);
   }
 
-  async assignProfile(_uuid: string, _serials: readonly string[], _o?: CallOptions): Promise<AssignProfileResponse> {
+  async assignProfile(uuid: string, serials: readonly string[], _o?: CallOptions): Promise<AssignProfileResponse> {
     this.calls.push('assignProfile');
-    throw this.failAll ?? new Error('FakeDepClient: unexpected assignProfile');
+    this.assigns.push({ uuid, serials: [...serials] });
+    if (this.failAll) throw this.failAll;
+    if (!this.onAssign) throw new Error('FakeDepClient: unexpected assignProfile');
+    return this.onAssign(uuid, serials);
   }
 
-  async removeProfile(_serials: readonly string[], _o?: CallOptions): Promise<SerialStatusResponse> {
+  async removeProfile(serials: readonly string[], _o?: CallOptions): Promise<SerialStatusResponse> {
     this.calls.push('removeProfile');
-    throw this.failAll ?? new Error('FakeDepClient: unexpected removeProfile');
+    this.removes.push([...serials]);
+    if (this.failAll) throw this.failAll;
+    if (!this.onRemove) throw new Error('FakeDepClient: unexpected removeProfile');
+    return this.onRemove(serials);
   }
 }
 

@@ -1,0 +1,205 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openStore, type Store } from '../../../controller/store/index.js';
+import { makePlan, type ServerHandle } from '../../../controller/reconcile/planner.js';
+import { applyPlan, FAILED_RETRY_MS, type ApplyOptions } from '../../../controller/reconcile/apply.js';
+import { profileContentHash } from '../../../controller/reconcile/profile-content.js';
+import type { DepConfig } from '../../../controller/config/types.js';
+import type { Device } from '../../../controller/dep/types.js';
+import type { Plan } from '../../../controller/reconcile/plan.js';
+import { FakeDepClient, assignment, depConfig, device, enrollmentProfile, manualClock, mdmServer, page, withProfile, type ManualClock } from '../../helpers/reconcile-fakes.js';
+
+const ipads = enrollmentProfile('ipads', ['paris'], { is_supervised: true, department: 'Classrooms' });
+const IPADS_HASH = profileContentHash(ipads.profile as Record<string, unknown>);
+const U_OLD = '0000000000000000000000000000000A';
+const config = (server: Parameters<typeof mdmServer>[1] = {}): DepConfig =>
+  depConfig({ servers: [mdmServer('paris', server)], profiles: [ipads], assignments: [assignment('all-ipads', 'ipads', ['paris'], { match: { device_family: ['iPad'] } })] });
+const serials = (n: number, prefix = 'IPAD'): string[] => Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(5, '0')}`);
+
+let store: Store;
+let clock: ManualClock;
+let client: FakeDepClient;
+let minted: number;
+
+beforeEach(async () => {
+  store = await openStore('memory:');
+  clock = manualClock();
+  client = new FakeDepClient();
+  minted = 0;
+  client.onDefine = (p) => ({ profile_uuid: `UUID${++minted}`, devices: Object.fromEntries((p.devices ?? []).map((s) => [s, 'SUCCESS'])) });
+  client.onAssign = (uuid, ss) => ({ profile_uuid: uuid, devices: Object.fromEntries(ss.map((s) => [s, 'SUCCESS'])) });
+  client.onRemove = (ss) => ({ devices: Object.fromEntries(ss.map((s) => [s, 'SUCCESS'])) });
+});
+afterEach(async () => {
+  await store.close();
+});
+
+const handle = (): ServerHandle => ({ name: 'paris', client, error: null, tokenExpiresAt: null });
+async function plan(c: DepConfig, devices: Device[] | null): Promise<Plan> {
+  if (devices) client.fetchScripts.push([page(devices, `c${client.calls.length}`)]);
+  else client.syncScripts.push([page([], `s${client.calls.length}`)]);
+  return makePlan(c, [handle()], store, { now: clock.now });
+}
+async function defineIpads(uuid: string): Promise<void> {
+  await store.beginDefine({ server: 'paris', name: 'ipads', contentHash: IPADS_HASH, body: ipads.profile, at: clock.now() });
+  await store.completeDefine({ server: 'paris', name: 'ipads', contentHash: IPADS_HASH }, uuid, clock.now());
+}
+const apply = (p: Plan, c: DepConfig, opts: Partial<ApplyOptions> = {}) => applyPlan(p, c, new Map([['paris', client]]), store, { now: clock.now, ...opts });
+
+describe('applyPlan', () => {
+  it('a new profile is defined once, carrying its devices; results, desired profile and audit are recorded', async () => {
+    const c = config();
+    const p = await plan(c, [device('IPAD2'), device('IPAD1')]);
+    const r = await apply(p, c);
+    expect(r).toMatchObject({ result: 'success', servers: [{ server: 'paris', defined: [{ profile: 'ipads', uuid: 'UUID1' }], succeeded: 2, failed: 0, error: null }] });
+    expect(client.defines).toEqual([expect.objectContaining({ profile_name: 'ipads', department: 'Classrooms', devices: ['IPAD1', 'IPAD2'] })]);
+    expect(client.assigns).toEqual([]);
+    expect(await store.getProfile({ server: 'paris', name: 'ipads', contentHash: IPADS_HASH })).toMatchObject({ state: 'defined', uuid: 'UUID1' });
+    expect(await store.getDevice('paris', 'IPAD1')).toMatchObject({ desiredProfile: 'ipads', lastResult: { status: 'success', appleStatus: 'SUCCESS' }, retryNotBefore: null });
+    const audit = await store.readAudit({ runId: r.runId, limit: 100 });
+    expect(audit.map((a) => [a.action, a.serial, a.after, a.outcome])).toEqual([
+      ['define', null, 'UUID1', 'success'],
+      ['assign', 'IPAD1', 'UUID1', 'success'],
+      ['assign', 'IPAD2', 'UUID1', 'success'],
+    ]);
+  });
+
+  it('assigns go in batches of at most 1000 serials; the define carries the first 1000', async () => {
+    const c = config();
+    const all = serials(2005);
+    const r = await apply(await plan(c, all.map((s) => device(s))), c);
+    expect(r.result).toBe('success');
+    expect(client.defines.map((d) => d.devices?.length)).toEqual([1000]);
+    expect(client.assigns.map((a) => a.serials.length).sort((x, y) => y - x)).toEqual([1000, 5]);
+    const sent = [...(client.defines[0]?.devices ?? []), ...client.assigns.flatMap((a) => a.serials)];
+    expect(new Set(sent).size).toBe(2005);
+    expect(r.servers[0]?.succeeded).toBe(2005);
+  });
+
+  it("Apple's per-serial statuses become results and retry times; a partial apply is reported as partial", async () => {
+    const c = config();
+    await defineIpads('UUID9');
+    const status: Record<string, string> = { IPAD1: 'SUCCESS', IPAD2: 'THROTTLED', IPAD3: 'FAILED', IPAD4: 'NOT_ACCESSIBLE' };
+    client.onAssign = (uuid, ss) => ({ profile_uuid: uuid, devices: Object.fromEntries(ss.map((s) => [s, status[s]!])), retry_after_seconds: 120 });
+    const r = await apply(await plan(c, Object.keys(status).map((s) => device(s))), c);
+    expect(r.result).toBe('partial');
+    expect(r.servers[0]).toMatchObject({ succeeded: 1, throttled: 1, failed: 1, notAccessible: 1, error: null });
+    const now = clock.now().getTime();
+    const rec = async (s: string) => store.getDevice('paris', s);
+    expect(await rec('IPAD1')).toMatchObject({ lastResult: { status: 'success', appleStatus: 'SUCCESS' }, retryNotBefore: null });
+    expect(await rec('IPAD2')).toMatchObject({ lastResult: { status: 'throttled', appleStatus: 'THROTTLED' }, retryNotBefore: new Date(now + 120_000) });
+    expect(await rec('IPAD3')).toMatchObject({ lastResult: { status: 'failed', appleStatus: 'FAILED' }, retryNotBefore: new Date(now + FAILED_RETRY_MS[0]) });
+    expect(await rec('IPAD4')).toMatchObject({ lastResult: { status: 'not-accessible', appleStatus: 'NOT_ACCESSIBLE' } });
+
+    // The next plan (Apple now shows IPAD1 with its profile) leaves the waiting devices alone until their time,
+    // then takes them up again.
+    client.syncScripts.push([page([withProfile('IPAD1', 'UUID9', { op_type: 'modified', op_date: '2026-11-25T12:00:01Z' })], 's1')]);
+    const next = await makePlan(c, [handle()], store, { now: clock.now });
+    expect(next.servers[0]?.deferred.flatMap((g) => g.serials).sort()).toEqual(['IPAD2', 'IPAD3']);
+    expect(next.servers[0]?.assign.flatMap((g) => g.serials)).not.toContain('IPAD1');
+    clock.advance(FAILED_RETRY_MS[0]);
+    const later = await plan(c, null);
+    expect(later.servers[0]?.deferred).toEqual([]);
+    expect(later.servers[0]?.assign.flatMap((g) => g.serials)).toEqual(expect.arrayContaining(['IPAD2', 'IPAD3']));
+  });
+
+  // BUG: apply.ts ServerApplier.run records an assign batch with `record(..., res.devices, ...)` and no `expected`
+  // serials, so record() walks only the serials Apple answered for. A serial Apple leaves out gets no result, no
+  // retry time and no audit entry, is counted nowhere, and the apply reports success. (The `default:` branch of
+  // classify() — "No status for a serial we sent" — is only reachable for defines.)
+  it('a serial Apple leaves out of an assign answer is recorded as an error, retried, and makes the apply partial', async () => {
+    const c = config();
+    await defineIpads('UUID9');
+    client.onAssign = (uuid, ss) => ({ profile_uuid: uuid, devices: Object.fromEntries(ss.filter((s) => s !== 'IPAD2').map((s) => [s, 'SUCCESS'])) });
+    const r = await apply(await plan(c, [device('IPAD1'), device('IPAD2')]), c);
+    expect(r.result).toBe('partial');
+    expect(r.servers[0]).toMatchObject({ succeeded: 1, failed: 1 });
+    const missing = await store.getDevice('paris', 'IPAD2');
+    expect(missing).toMatchObject({ lastResult: { status: 'error', appleStatus: null } });
+    expect(missing?.retryNotBefore).not.toBeNull();
+    const audit = await store.readAudit({ runId: r.runId, limit: 100 });
+    expect(audit.map((a) => a.serial).sort()).toEqual(['IPAD1', 'IPAD2']);
+  });
+
+  it('maxChanges stops the server unless --allow-large; nothing is written', async () => {
+    const c = config({ maxChanges: 2 });
+    const p = await plan(c, serials(3).map((s) => device(s)));
+    expect(p.servers[0]?.exceedsMaxChanges).toBe(true);
+    const r = await apply(p, c);
+    expect(r.result).toBe('failed');
+    expect(r.servers[0]?.error).toMatch(/maxChanges \(2\).*--allow-large/);
+    expect(client.defines).toEqual([]);
+    expect(client.assigns).toEqual([]);
+    const forced = await apply(p, c, { allowLarge: true });
+    expect(forced.result).toBe('success');
+  });
+
+  it('a server whose plan has an error is not touched', async () => {
+    const c = config();
+    const p = await plan(c, [device('IPAD1')]);
+    p.servers[0] = { ...p.servers[0]!, error: 'could not reach Apple' };
+    const r = await apply(p, c);
+    expect(r.servers[0]?.error).toBe('could not reach Apple');
+    expect(r.result).toBe('failed');
+    expect(client.defines).toEqual([]);
+  });
+
+  it('an unchanged plan is a no-op', async () => {
+    const c = config();
+    await defineIpads('UUID9');
+    const r = await apply(await plan(c, [withProfile('IPAD1', 'UUID9')]), c);
+    expect(r.result).toBe('noop');
+    expect(client.calls.filter((x) => !x.startsWith('fetch'))).toEqual([]);
+  });
+
+  // BUG: apply.ts ServerApplier.run adds a define's first batch to `sentWithDefine` even when define() returned
+  // early because the store already has the content as `defined` (a plan made before another apply finished).
+  // Those serials are then skipped by the assign batches: nothing is sent for them, nothing is recorded, and the
+  // apply still reports success.
+  it('when the content turns out to be defined already, its devices are still assigned', async () => {
+    const c = config();
+    const p = await plan(c, [device('IPAD1'), device('IPAD2')]);
+    expect(p.servers[0]?.defines).toHaveLength(1);
+    // Meanwhile another run defined the same content.
+    await defineIpads('UUID7');
+    const r = await apply(p, c);
+    expect(client.defines).toEqual([]);
+    expect(client.assigns.flatMap((a) => a.serials.map((s) => [a.uuid, s])).sort()).toEqual([
+      ['UUID7', 'IPAD1'],
+      ['UUID7', 'IPAD2'],
+    ]);
+    expect(r.servers[0]?.succeeded).toBe(2);
+  });
+
+  // BUG: apply.ts ServerApplier.define records the serials sent with a define as `record('assign', name, null, ...)`:
+  // the audit's `before` is null even for devices that carried an older profile (content-changed), so the audit
+  // log loses what each device had before the write (DESIGN.md: "every write is audited (... before, after ...)").
+  it('the audit of serials sent with a define keeps the profile each device had before', async () => {
+    const c = config();
+    await store.beginDefine({ server: 'paris', name: 'ipads', contentHash: 'older-content', body: { ...ipads.profile, department: 'Old' }, at: clock.now() });
+    await store.completeDefine({ server: 'paris', name: 'ipads', contentHash: 'older-content' }, U_OLD, clock.now());
+    const p = await plan(c, [withProfile('IPAD1', U_OLD), device('IPAD2')]);
+    expect(p.servers[0]?.assign.map((g) => [g.reason, g.fromUuid])).toEqual(expect.arrayContaining([['content-changed', U_OLD], ['unassigned', null]]));
+    const r = await apply(p, c);
+    const audit = await store.readAudit({ runId: r.runId, limit: 100 });
+    const before = Object.fromEntries(audit.filter((a) => a.action === 'assign').map((a) => [a.serial, a.before]));
+    expect(before).toEqual({ IPAD1: U_OLD, IPAD2: null });
+  });
+
+  // BUG: apply.ts ServerApplier.record calls setDesiredProfiles only for assigns, so after a successful remove the
+  // device still says desiredProfile = the removed profile with lastResult success. diff.ts reads exactly that pair
+  // as "depctl assigned this profile and it held" and would call a later different profile on the device drift.
+  it('after a successful remove the device no longer records a desired profile', async () => {
+    const c = config();
+    const first = await plan(c, [device('IPAD1')]);
+    await apply(first, c);
+    expect((await store.getDevice('paris', 'IPAD1'))?.desiredProfile).toBe('ipads');
+    // The device leaves every assignment and the server now removes unassigned profiles.
+    const removing = depConfig({ servers: [mdmServer('paris', { unassignedDevices: 'remove' })], profiles: [ipads], assignments: [] });
+    client.syncScripts.push([page([withProfile('IPAD1', 'UUID1')], 's-x')]);
+    const p = await makePlan(removing, [handle()], store, { now: clock.now });
+    expect(p.servers[0]?.remove.flatMap((g) => g.serials)).toEqual(['IPAD1']);
+    const r = await apply(p, removing);
+    expect(r.servers[0]?.removed).toBe(1);
+    expect(await store.getDevice('paris', 'IPAD1')).toMatchObject({ desiredProfile: null, lastResult: { status: 'success' } });
+  });
+});
