@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { Device } from '../../controller/dep/types.js';
@@ -80,9 +80,17 @@ async function main(): Promise<void> {
   }
   const store = await openStore(url);
   try {
+    // CPU time (this process: JS + SQLite, not PostgreSQL's server) is reported next to wall time
+    // because the shared 2-core machine makes wall time noisy.
+    let cpu = process.cpuUsage();
     const report = (phase: string, ms: number): void => {
+      const used = process.cpuUsage(cpu);
+      cpu = process.cpuUsage();
       const rate = Math.round(count / (ms / 1000));
-      console.log(`${backend} n=${count} batch=${batch} ${phase}: ${(ms / 1000).toFixed(2)} s (${rate}/s), rss ${mib(process.memoryUsage().rss)}`);
+      console.log(
+        `${backend} n=${count} batch=${batch} ${phase}: ${(ms / 1000).toFixed(2)} s wall (${rate}/s), ` +
+          `${((used.user + used.system) / 1e6).toFixed(2)} s cpu, rss ${mib(process.memoryUsage().rss)}`,
+      );
     };
     report('insert', await upsertAll(store, 0));
     report('update', await upsertAll(store, 1));
@@ -95,7 +103,7 @@ async function main(): Promise<void> {
     const macs = await store.countDevices('bench', { deviceFamily: 'Mac' });
     console.log(`${backend} count(Mac)=${macs}: ${(performance.now() - start).toFixed(0)} ms`);
     if (file) console.log(`sqlite file ${mib((await stat(file)).size)}`);
-    console.log(`peak rss ${mib(process.resourceUsage().maxRSS * 1024)}`);
+    console.log(`peak rss ${mib(process.resourceUsage().maxRSS * 1024)}, load average ${os.loadavg()[0]?.toFixed(1)}`);
   } finally {
     await store.close();
     await cleanup();
