@@ -108,8 +108,9 @@ export class ServerDiffer {
       }
       const reason = this.reason(d, decision.profile, current);
       if (reason === 'drift') this.drifted.push(serial);
-      if (current !== null && !this.byUuid.has(current)) this.foreign.push(serial);
+      // Under driftPolicy "report" drift is only reported: the device is left as it is.
       if (reason === 'drift' && reportOnly) continue;
+      if (current !== null && !this.byUuid.has(current)) this.foreign.push(serial);
       if (this.defer(d)) continue;
       if (target === null) this.defineCounts.set(decision.profile, (this.defineCounts.get(decision.profile) ?? 0) + 1);
       const fromProfile = current ? (this.byUuid.get(current)?.name ?? null) : null;
@@ -125,11 +126,13 @@ export class ServerDiffer {
 
   /** Why a device that should carry `profile` does not. */
   private reason(d: ObservedDevice, profile: string, current: string | null): ChangeReason {
-    if (current === null) return 'unassigned';
+    // depctl assigned this profile successfully before, and now the device carries another one or none:
+    // it was changed or removed outside depctl (Apple Business Manager, another tool).
+    const assignedByUs = d.desiredProfile === profile && d.lastResult?.status === 'success';
+    if (current === null) return assignedByUs ? 'drift' : 'unassigned';
     const known = this.byUuid.get(current);
     if (known?.name === profile) return 'content-changed';
-    // depctl assigned this profile successfully before, and now the device carries another: changed outside.
-    if (d.desiredProfile === profile && d.lastResult?.status === 'success') return 'drift';
+    if (assignedByUs) return 'drift';
     return 'different-profile';
   }
 

@@ -117,6 +117,11 @@ export interface ServerPlan {
   exceedsMaxChanges: boolean;
   /** A problem that stops this server (token, terms, network); the server has no changes then. */
   error: string | null;
+  /**
+   * Whether the error needs a person (terms not signed, revoked or expired token, unreadable secret) or
+   * may pass by itself (network, Apple's 5xx). Not part of the rendered plan.
+   */
+  errorKind?: 'terminal' | 'transient';
 }
 
 /** Totals over all servers. */

@@ -67,13 +67,13 @@ async function planServer(
 ): Promise<ServerPlan> {
   const rules = compileServerRules(config, h.name);
   const drift = tokenDrift(h, opts.now());
-  if (h.error || !h.client) return errorPlan(h.name, h.error ?? 'no DEP client', drift, rules.server.maxChanges ?? null);
+  if (h.error || !h.client) return { ...errorPlan(h.name, h.error ?? 'no DEP client', drift, rules.server.maxChanges ?? null), errorKind: 'terminal' };
   try {
     const result = await observe(h.name, h.client, store, { now: opts.now, refresh: opts.refresh ?? false, signal: opts.signal });
     opts.onObserved?.(h.name, result);
     await recoverDefines(h.name, h.client, store, opts);
   } catch (err) {
-    return errorPlan(h.name, describeServerError(err), drift, rules.server.maxChanges ?? null);
+    return { ...errorPlan(h.name, describeServerError(err), drift, rules.server.maxChanges ?? null), errorKind: isTerminalAuthError(err) ? 'terminal' : 'transient' };
   }
   const profiles = new Map<string, { profile: EnrollmentProfile; contentHash: string }>();
   for (const p of config.profiles) if (p.servers.includes(h.name)) profiles.set(p.name, { profile: p, contentHash: profileContentHash(p.profile as Record<string, unknown>) });

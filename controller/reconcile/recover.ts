@@ -1,3 +1,4 @@
+import { isProfileNotFound } from '../dep/errors.js';
 import type { CallOptions, ReconcileDepClient, ReconcileStore } from './ports.js';
 import { currentProfileUuid } from './diff.js';
 import { profileContentHash } from './profile-content.js';
@@ -24,8 +25,10 @@ export async function recoverDefines(server: string, client: ReconcileDepClient,
   for (const uuid of candidates) {
     try {
       hashes.set(profileContentHash(await client.getProfile(uuid, opts)), uuid);
-    } catch {
-      // A UUID Apple no longer knows (or another tool's profile we cannot read) is simply not a candidate.
+    } catch (err) {
+      // A UUID Apple no longer knows is simply not a candidate. Any other failure (network, 5xx) leaves the
+      // question open: keep the `defining` rows for the next pass rather than risk defining the content twice.
+      if (!isProfileNotFound(err)) throw err;
     }
   }
   let recovered = 0;

@@ -59,10 +59,14 @@ describe('crash safety of apply', () => {
   it('a process killed (SIGKILL) between define and assign: the rerun converges without a second define', async () => {
     expect(existsSync(join(root, 'dist/main.js')), 'npm test builds dist/ first').toBe(true);
     sim.injectFaults({ latencyMs: 200 });
-    const child = spawn(process.execPath, [join(root, 'bin/depctl.js'), 'apply', 'config', '--yes'], { cwd: ws.root, env: { ...process.env, ...ws.env }, stdio: 'ignore' });
+    const child = spawn(process.execPath, [join(root, 'bin/depctl.js'), 'apply', 'config', '--yes'], { cwd: ws.root, env: { ...process.env, ...ws.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     // The assign request reaching Apple means the define finished and its UUID was recorded before it.
-    await vi.waitFor(() => expect(sim.inspect.requestCounts()['POST /profile/devices'] ?? 0).toBeGreaterThan(0), { timeout: 30_000, interval: 20 });
+    const assignSeen = vi.waitFor(() => expect(sim.inspect.requestCounts()['POST /profile/devices'] ?? 0).toBeGreaterThan(0), { timeout: 30_000, interval: 20 });
+    const first = await Promise.race([assignSeen.then(() => 'assign' as const), exited.then(() => 'exited' as const)]);
+    expect(first, `depctl exited before its assign call: ${stderr}`).toBe('assign');
     child.kill('SIGKILL');
     await exited;
     sim.clearFaults();
