@@ -34,7 +34,7 @@ export interface ImportOptions {
 interface LiveState {
   devices: number;
   withoutProfile: number;
-  /** Devices carrying a profile depctl already manages (in the config with the recorded content). */
+  /** Devices carrying a profile depctl defined for a profile the config still has. */
   managed: number;
   /** Serials that cannot be written to a config (not 8–14 letters and digits). */
   oddSerials: string[];
@@ -80,6 +80,8 @@ export async function runImport(dir: string, opts: ImportOptions, cmd: Command, 
   const outAbs = resolve(config.dir, opts.out ?? join('imported', server.name));
   if (!isInside(config.dir, outAbs) || outAbs === config.dir) throw new UsageError('--out must name a directory inside the config directory');
   const outRel = posix(relative(config.dir, outAbs));
+  // The config loader skips hidden directories and node_modules: files there would never be read back.
+  if (outRel.split('/').some((seg) => seg.startsWith('.') || seg === 'node_modules')) throw new UsageError('--out must not be (or be inside) a hidden directory or node_modules: depctl does not read config files there');
   const previous = opts.force ? await previousImport(config.dir, outAbs) : new Set<string>();
   const base: DepConfig = {
     ...config,
@@ -123,8 +125,10 @@ async function readLiveState(server: string, base: DepConfig, client: ReconcileD
         live.withoutProfile++;
         continue;
       }
+      // A UUID depctl recorded for a profile the config still has (this content or an earlier one) is
+      // depctl's own: plan keeps or replaces it, so it is not adopted again.
       const rec = known.get(uuid);
-      if (rec && configured.get(rec.name) === rec.contentHash) {
+      if (rec && configured.has(rec.name)) {
         live.managed++;
         continue;
       }
@@ -343,7 +347,7 @@ function report(c: AdoptContext, adoption: Adoption, dropped: ReadonlyMap<string
   for (const l of adoption.leftOut) left.push(`${l.serials.length} serial(s) carrying ${l.uuid} are already listed by assignment "${l.assignment}" and keep following it`);
   for (const g of live.gone) left.push(`profile ${g.uuid} is no longer known to Apple: its ${g.devices} device(s) were not imported`);
   for (const [uuid, why] of dropped) left.push(`profile ${uuid} was not imported: ${why}`);
-  if (live.managed > 0) left.push(`${live.managed} device(s) carry profiles depctl already manages`);
+  if (live.managed > 0) left.push(`${live.managed} device(s) carry profiles depctl already manages (this content or an earlier one)`);
   if (live.withoutProfile > 0) left.push(`${live.withoutProfile} device(s) carry no profile`);
   if (live.oddSerials.length > 0) left.push(`${live.oddSerials.length} device(s) have serial numbers a config cannot list: ${live.oddSerials.slice(0, 5).join(', ')}`);
   if (left.length > 0) lines.push('Left out:', ...left.map((l) => `  ${l}`));

@@ -204,6 +204,24 @@ spec:
     expect((await readdir(importDir())).sort()).toEqual(['classroom-ipads-2.yaml', 'classroom-ipads.yaml']);
   });
 
+  it('leaves out a profile that does not validate, and imports the rest', async () => {
+    // The simulator, like Apple, takes an upper-case language; the config schema wants ISO 639 lower case.
+    const odd = sim.portal.addDevices([{ device_family: 'AppleTV', os: 'tvOS', model: 'Apple TV' }]);
+    const oddUuid = await defineElsewhere(sim, { profile_name: 'Lobby TV', url: 'https://mdm.example.com/enroll', language: 'EN' }, odd);
+    const r = await ws.depctl(['import', 'config', '--server', 'main']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`profile ${oddUuid} was not imported: does not validate: .*language`));
+    expect((await readdir(importDir())).sort()).toEqual(['classroom-ipads-2.yaml', 'classroom-ipads.yaml', 'staff-macs.yaml']);
+    await ws.commit({}, 'import main');
+    expect((await ws.depctl(['plan', 'config', '--detailed-exitcode'])).code).toBe(0);
+  });
+
+  it('refuses an output directory the config loader would not read', async () => {
+    const r = await ws.depctl(['import', 'config', '--server', 'main', '--out', '.imports']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/hidden directory/);
+  });
+
   it('fails on an unknown server', async () => {
     const r = await ws.depctl(['import', 'config', '--server', 'nope']);
     expect(r.code).toBe(2);
