@@ -2,7 +2,8 @@
  * `depctl sim`: runs the built-in DEP simulator (controller/sim) until SIGTERM/SIGINT. With `--out
  * DIR` it also writes `key.pem` (0600) and `token.p7m`, a real S/MIME server token for the
  * simulator's credentials, so depctl or NanoDEP/MicroMDM can be configured exactly as against Apple.
- * The portal and faults are driven over HTTP under `/_sim/` (see controller/sim/admin.ts).
+ * The portal and faults are driven over HTTP under `/_sim/` (see controller/sim/admin.ts). With
+ * `--servers a,b` or `--config DIR` one process serves several MDM servers (sim-group.ts).
  */
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -11,6 +12,8 @@ import { startSimulator } from '../sim/index.js';
 import type { RunningSimulator } from '../sim/api.js';
 import { encryptServerToken, generateKeyPair } from '../tokens/index.js';
 import { type CliIo, ExitCode, UsageError } from './io.js';
+import { renderText } from './views/problems.js';
+import { describeGroup, parseServerNames, SimConfigError, startSimGroupCommand, type StartedSimGroup } from './sim-group.js';
 import type { Register } from './program.js';
 
 /** Options of the `sim` command, already parsed. */
@@ -134,8 +137,37 @@ export const registerSim: Register = (program, io, setExit) => {
     .option('--seed <s>', 'seed of the fleet and credentials (same seed, same fleet)', '1')
     .option('--out <dir>', 'write key.pem and token.p7m (an encrypted server token for the simulator) here')
     .option('--cert <file>', 'with --out: encrypt token.p7m to this PEM certificate (e.g. exported by NanoDEP or MicroMDM) instead of writing key.pem')
-    .action(async (o: { listen: string; devices: string; seed: string; out?: string; cert?: string }) => {
+    .option('--servers <names>', 'serve several MDM servers (comma-separated), each with its own token: --out writes DIR/NAME/token.p7m and DIR/NAME/key.pem')
+    .option('--config <dir>', 'serve the MdmServers of this depctl config, seeded with the serials its assignments list (plus --devices random ones each)')
+    .action(async (o: { listen: string; devices: string; seed: string; out?: string; cert?: string; servers?: string; config?: string }) => {
       if (o.cert !== undefined && o.out === undefined) throw new UsageError('--cert needs --out');
+      if (o.servers !== undefined || o.config !== undefined) {
+        let group: StartedSimGroup;
+        try {
+          group = await startSimGroupCommand({
+            listen: o.listen,
+            devices: wholeNumber('--devices', o.devices, DEFAULT_SIM_DEVICES),
+            seed: wholeNumber('--seed', o.seed, 1),
+            ...(o.servers !== undefined ? { servers: parseServerNames(o.servers) } : {}),
+            ...(o.config !== undefined ? { config: o.config } : {}),
+            ...(o.out !== undefined ? { out: o.out } : {}),
+            ...(o.cert !== undefined ? { certificate: o.cert } : {}),
+            cwd: io.cwd,
+          });
+        } catch (err) {
+          if (!(err instanceof SimConfigError)) throw err;
+          io.stderr(renderText(o.config ?? '.', err.result, false));
+          io.stderr(`depctl: ${err.message}\n`);
+          setExit(ExitCode.failure);
+          return;
+        }
+        describeGroup(io, group);
+        await untilStopped(io.signal);
+        await group.stop();
+        io.stdout('DEP simulator stopped.\n');
+        setExit(ExitCode.ok);
+        return;
+      }
       const started = await startSimCommand({
         listen: o.listen,
         devices: wholeNumber('--devices', o.devices, DEFAULT_SIM_DEVICES),
