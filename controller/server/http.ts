@@ -1,0 +1,260 @@
+/**
+ * The controller's HTTP server (DESIGN.md `depctl run --listen`): health and readiness probes, Prometheus
+ * metrics, the status snapshot as JSON and as an HTML page, a manual trigger and the git webhook. Plain
+ * node:http with a fixed route table; it only reads what the loop publishes and calls `trigger()`, so it
+ * never blocks or changes a pass (STYLE rule 6). Everything it needs is passed in (STYLE rule 9).
+ *
+ * Disabled features look like absent routes: without `apiToken`, `POST /api/reconcile` answers 404, and
+ * without a webhook secret `POST /hooks/git` does too, each with a body that says what enables it. A 403
+ * would suggest that some other credential might work, and none can.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { ControllerStatus } from '../reconcile/status.js';
+import type { ControllerMetrics } from './metrics.js';
+import { renderStatusPage } from './status-page.js';
+import { STATUS_PAGE_CSP } from './status-page-style.js';
+import { BodyTooLargeError, bearerMatches, githubAction, githubSignatureValid, gitlabAction, gitlabTokenValid, readBody, type HookAction } from './webhook.js';
+
+/** Liveness and readiness as the composition root sees them. */
+export interface HealthReport {
+  /** False only when the process is wedged (the loop stopped making progress); a restart is the cure. */
+  live: boolean;
+  /** True when the controller serves its purpose (a valid revision is loaded, the store is reachable). */
+  ready: boolean;
+  /** Why it is not live or not ready, shown in the probe's body. */
+  reason?: string;
+}
+
+/** Git webhook settings; at least one secret enables `POST /hooks/git`. */
+export interface WebhookOptions {
+  /** The secret of a GitHub webhook (checked against `X-Hub-Signature-256`). */
+  githubSecret?: string;
+  /** The secret token of a GitLab webhook (checked against `X-Gitlab-Token`). */
+  gitlabToken?: string;
+  /** Largest accepted body; larger deliveries get 413. Default 1 MiB. */
+  maxBodyBytes?: number;
+}
+
+/** What {@link startControlServer} needs. */
+export interface ControlServerOptions {
+  /** `HOST:PORT` (`[::1]:8080` for IPv6, `:8080` for every IPv4 interface); port 0 picks a free port. */
+  listen: string;
+  status: () => ControllerStatus;
+  metrics: ControllerMetrics;
+  health: () => HealthReport;
+  /** Asks the loop for a pass now (its `trigger`). */
+  trigger(reason: 'manual' | 'webhook'): void;
+  /** Bearer token for endpoints that change anything; without it they answer 404. */
+  apiToken?: string;
+  webhook?: WebhookOptions;
+  logger: Logger;
+  /** Clock for the "in 3 min" hints on the status page. Default: the system clock. */
+  now?: () => Date;
+  /** Seconds between automatic reloads of the status page (a meta refresh, no script); 0 turns them off. Default 30. */
+  pageRefreshSeconds?: number;
+}
+
+/** A running control server. */
+export interface ControlServer {
+  /** Base URL, e.g. `http://127.0.0.1:8080`, with the port actually bound. */
+  url: string;
+  /** Stops listening and closes open connections (browsers keep them alive). */
+  close(): Promise<void>;
+}
+
+/** The default webhook body limit: GitHub caps payloads at 25 MB, but a push event is a few KiB. */
+export const DEFAULT_WEBHOOK_MAX_BODY = 1024 * 1024;
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
+type Method = 'GET' | 'POST';
+
+/** Splits `HOST:PORT` into its parts; throws on anything else. */
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(listen.trim());
+  const port = Number(m?.[3]);
+  if (!m || port > 65535) throw new Error(`invalid listen address "${listen}": expected HOST:PORT, e.g. 127.0.0.1:8080`);
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+/** Starts the control server and resolves once it listens. */
+export async function startControlServer(opts: ControlServerOptions): Promise<ControlServer> {
+  const { host, port } = parseListen(opts.listen);
+  const log = opts.logger;
+  const now = opts.now ?? ((): Date => new Date());
+  const maxBody = opts.webhook?.maxBodyBytes ?? DEFAULT_WEBHOOK_MAX_BODY;
+  opts.metrics.setStatusSource(opts.status);
+
+  const routes = new Map<string, Partial<Record<Method, Handler>>>(Object.entries({
+    '/healthz': {
+      GET: (_req, res) => {
+        const h = probe(opts.health);
+        sendText(res, h.live ? 200 : 503, h.live ? 'ok\n' : `not live: ${h.reason ?? 'unknown'}\n`);
+      },
+    },
+    '/readyz': {
+      GET: (_req, res) => {
+        const h = probe(opts.health);
+        sendText(res, h.ready ? 200 : 503, h.ready ? 'ok\n' : `not ready: ${h.reason ?? 'unknown'}\n`);
+      },
+    },
+    '/metrics': {
+      GET: async (_req, res) => {
+        const text = await opts.metrics.registry.metrics();
+        send(res, 200, text, opts.metrics.registry.contentType);
+      },
+    },
+    '/api/status': { GET: (_req, res) => sendJson(res, 200, opts.status()) },
+    '/': {
+      GET: (_req, res) => {
+        const html = renderStatusPage(opts.status(), { now: now(), refreshSeconds: opts.pageRefreshSeconds ?? 30 });
+        res.setHeader('Content-Security-Policy', STATUS_PAGE_CSP);
+        res.setHeader('X-Frame-Options', 'DENY');
+        send(res, 200, html, 'text/html; charset=utf-8');
+      },
+    },
+    '/api/reconcile': {
+      POST: (req, res) => {
+        req.resume();
+        if (!opts.apiToken) return sendJson(res, 404, { error: 'manual trigger is disabled: no API token is configured' });
+        if (!bearerMatches(header(req, 'authorization'), opts.apiToken)) {
+          log.warn({ path: '/api/reconcile' }, 'manual trigger rejected: missing or wrong bearer token');
+          res.setHeader('WWW-Authenticate', 'Bearer realm="depctl"');
+          return sendJson(res, 401, { error: 'a valid bearer token is required' });
+        }
+        opts.trigger('manual');
+        log.info('reconcile triggered by API');
+        sendJson(res, 202, { triggered: true, reason: 'manual' });
+      },
+    },
+    '/hooks/git': { POST: (req, res) => gitHook(req, res) },
+  } satisfies Record<string, Partial<Record<Method, Handler>>>));
+
+  async function gitHook(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const cfg = opts.webhook;
+    if (!cfg?.githubSecret && !cfg?.gitlabToken) {
+      req.resume();
+      return sendJson(res, 404, { error: 'webhook is disabled: no GitHub secret or GitLab token is configured' });
+    }
+    const signature = header(req, 'x-hub-signature-256');
+    const gitlab = header(req, 'x-gitlab-token');
+    const reject = (provider: string, reason: string): void => {
+      req.resume();
+      // Only the provider and a fixed reason are logged: never the secret, the signature or the token sent.
+      log.warn({ provider, reason }, 'webhook rejected');
+      sendJson(res, 401, { error: `webhook rejected: ${reason}` });
+    };
+    let action: HookAction;
+    let provider: 'github' | 'gitlab';
+    try {
+      if (signature !== undefined) {
+        provider = 'github';
+        if (!cfg.githubSecret) return reject(provider, 'no GitHub secret is configured');
+        // The HMAC covers the raw body, so the body is read (up to the limit) before it can be checked.
+        const body = await readBody(req, maxBody);
+        if (!githubSignatureValid(signature, body, cfg.githubSecret)) return reject(provider, 'signature mismatch');
+        action = githubAction(header(req, 'x-github-event'));
+      } else if (gitlab !== undefined) {
+        provider = 'gitlab';
+        // The token is a header, so a wrong one is refused before any of the body is read.
+        if (!cfg.gitlabToken || !gitlabTokenValid(gitlab, cfg.gitlabToken)) return reject(provider, 'token mismatch');
+        await readBody(req, maxBody);
+        action = gitlabAction(header(req, 'x-gitlab-event'));
+      } else {
+        return reject('unknown', 'no X-Hub-Signature-256 or X-Gitlab-Token header');
+      }
+    } catch (err) {
+      if (!(err instanceof BodyTooLargeError)) throw err;
+      // Discard the rest rather than closing the socket under a client that is still sending.
+      req.resume();
+      log.warn({ limit: maxBody }, 'webhook rejected: body too large');
+      return sendJson(res, 413, { error: err.message });
+    }
+    if (action === 'ping') return sendJson(res, 200, { ok: true, event: 'ping' });
+    if (action === 'ignore') return sendJson(res, 200, { ok: true, ignored: true });
+    opts.trigger('webhook');
+    log.info({ provider }, 'reconcile triggered by webhook');
+    sendJson(res, 202, { triggered: true, reason: 'webhook' });
+  }
+
+  const server = createServer((req, res) => {
+    const started = performance.now();
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    res.on('finish', () => log.debug({ method: req.method, path, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'http request'));
+    const route = routes.get(path);
+    const method = req.method === 'HEAD' ? 'GET' : req.method;
+    if (!route) {
+      req.resume();
+      return sendJson(res, 404, { error: 'not found' });
+    }
+    const handler = route[method as Method];
+    if (!handler) {
+      req.resume();
+      const allow = Object.keys(route).flatMap((m) => (m === 'GET' ? ['GET', 'HEAD'] : [m]));
+      res.setHeader('Allow', allow.join(', '));
+      return sendJson(res, 405, { error: `method ${req.method ?? ''} not allowed` });
+    }
+    Promise.resolve()
+      .then(() => handler(req, res))
+      .catch((err: unknown) => {
+        log.error({ path, err: (err as Error).message }, 'http handler failed');
+        if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
+        else res.destroy();
+      });
+  });
+  // Bound slow clients: a webhook or a scrape takes well under these.
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  log.info({ url }, 'control server listening');
+  return {
+    url,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function probe(health: () => HealthReport): HealthReport {
+  try {
+    return health();
+  } catch (err) {
+    return { live: false, ready: false, reason: `health check failed: ${(err as Error).message}` };
+  }
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function send(res: ServerResponse, status: number, body: string, contentType: string): void {
+  res.statusCode = status;
+  res.setHeader('Content-Type', contentType);
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  // Every answer here describes the moment it was made: nothing may be cached or sniffed.
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.setHeader('Referrer-Policy', 'no-referrer');
+  res.end(body);
+}
+
+function sendText(res: ServerResponse, status: number, text: string): void {
+  send(res, status, text, 'text/plain; charset=utf-8');
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  send(res, status, `${JSON.stringify(value)}\n`, 'application/json; charset=utf-8');
+}

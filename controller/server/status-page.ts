@@ -1,0 +1,192 @@
+/**
+ * The HTML status page served at `/`: one self-contained document (inline CSS, no script, no external
+ * assets) rendered from the loop's status snapshot. Every value from the snapshot is HTML-escaped: profile
+ * names and messages come from the config repository and from Apple. Key figures carry `data-testid`
+ * attributes (and `data-value` with the raw number) so a browser test, or a human with dev tools, can find them.
+ */
+import type { Condition, ControllerStatus, RunSummary, ServerStatus } from '../reconcile/status.js';
+import { STATUS_PAGE_CSS } from './status-page-style.js';
+
+/** Options of {@link renderStatusPage}. */
+export interface StatusPageOptions {
+  /** The time of rendering, for "in 3 min" / "2 h ago" hints; without it only absolute times are shown. */
+  now?: Date;
+  /** Adds a meta refresh every so many seconds (the page has no script); 0 or absent: none. */
+  refreshSeconds?: number;
+}
+
+/** Token expiry warnings follow DESIGN.md's drift thresholds: 30 days is a warning, 7 days is urgent. */
+const TOKEN_WARN_DAYS = 30;
+const TOKEN_BAD_DAYS = 7;
+
+/** Escapes text for HTML element content and double- or single-quoted attribute values. */
+export function escapeHtml(value: unknown): string {
+  return String(value).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** Renders the status page. */
+export function renderStatusPage(status: ControllerStatus, opts: StatusPageOptions = {}): string {
+  const t = (iso: string | null): string => time(iso, opts.now);
+  const refresh = opts.refreshSeconds ? `<meta http-equiv="refresh" content="${Math.max(1, Math.round(opts.refreshSeconds))}">` : '';
+  const ready = status.conditions.find((c) => c.type === 'Ready');
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+${refresh}
+<title>depctl ${ready ? `${ready.status === 'True' ? 'ready' : 'not ready'}` : 'status'}</title>
+<style>${STATUS_PAGE_CSS}</style>
+</head>
+<body>
+<header>
+<h1>depctl</h1>
+<span class="badge ${phaseClass(status.phase)}" data-testid="phase">${escapeHtml(status.phase)}</span>
+<span class="badge ${status.leader ? 'good' : ''}" data-testid="leader">${status.leader ? 'leader' : 'follower (read-only)'}</span>
+<span class="muted">version ${escapeHtml(status.version)}</span>
+</header>
+<main>
+${status.lastError ? `<div class="alert bad" data-testid="last-error">${escapeHtml(status.lastError)}</div>` : ''}
+<section>
+<h2>Conditions</h2>
+<table>
+<thead><tr><th>Type</th><th>Status</th><th>Reason</th><th>Message</th><th>Since</th></tr></thead>
+<tbody>
+${status.conditions.map((c) => conditionRow(c, t)).join('\n') || '<tr><td colspan="5" class="muted">none yet</td></tr>'}
+</tbody>
+</table>
+</section>
+<section>
+<h2>Revisions</h2>
+<dl>
+<dt>Last applied</dt><dd data-testid="last-applied-revision">${revision(status.lastAppliedRevision)}</dd>
+<dt>Last attempted</dt><dd data-testid="last-attempted-revision">${revision(status.lastAttemptedRevision)}</dd>
+<dt>Refused</dt><dd data-testid="refused-revision">${status.refusedRevision ? `${revision(status.refusedRevision.revision)} <span class="badge bad">refused</span> ${escapeHtml(status.refusedRevision.message)}` : '<span class="muted">none</span>'}</dd>
+<dt>Next run</dt><dd data-testid="next-run">${t(status.nextRunAt)}</dd>
+</dl>
+</section>
+<h2>Servers</h2>
+${status.servers.map((s) => serverCard(s, t)).join('\n') || '<section class="muted">No MDM server is configured yet.</section>'}
+<section>
+<h2>Recent runs</h2>
+${runsTable(status.recentRuns, t)}
+</section>
+</main>
+<footer>${opts.now ? `Rendered ${escapeHtml(utc(opts.now.toISOString()))}` : 'depctl status'}${opts.refreshSeconds ? ` · reloads every ${Math.round(opts.refreshSeconds)} s` : ''} · <a href="/api/status">JSON</a> · <a href="/metrics">metrics</a></footer>
+</body>
+</html>
+`;
+}
+
+function conditionRow(c: Condition, t: (iso: string | null) => string): string {
+  const id = escapeHtml(c.type);
+  return `<tr data-testid="condition-${id}" data-status="${escapeHtml(c.status)}"><td>${id}</td><td><span class="badge ${conditionClass(c)}">${escapeHtml(c.status)}</span></td><td data-testid="condition-${id}-reason"><code>${escapeHtml(c.reason)}</code></td><td data-testid="condition-${id}-message">${escapeHtml(c.message)}</td><td>${t(c.lastTransitionTime)}</td></tr>`;
+}
+
+function serverCard(s: ServerStatus, t: (iso: string | null) => string): string {
+  const n = escapeHtml(s.name);
+  const days = s.tokenDaysLeft;
+  const tokenClass = days === null ? '' : days < TOKEN_BAD_DAYS ? 'bad' : days < TOKEN_WARN_DAYS ? 'warn' : '';
+  const driftTotal = s.drift.reduce((sum, d) => sum + d.count, 0);
+  const tokenText = days === null ? 'unknown' : days < 0 ? `expired ${-days} d ago` : `${days} d`;
+  return `<article data-testid="server-${n}">
+<h3>${n}</h3>
+${s.error ? `<div class="alert bad" data-testid="error-${n}">${escapeHtml(s.error)}</div>` : ''}
+<div class="figures">
+${figure('Devices', `devices-${n}`, s.devices, fmt(s.devices))}
+${figure('Token expires in', `token-days-${n}`, days, tokenText, tokenClass, s.tokenExpiresAt ? `expires ${utc(s.tokenExpiresAt)}` : undefined)}
+${figure('Drift items', `drift-${n}`, driftTotal, fmt(driftTotal), driftTotal > 0 ? 'warn' : '')}
+${figure('Deferred serials', `deferred-${n}`, s.deferred, fmt(s.deferred), s.deferred > 0 ? 'warn' : '')}
+</div>
+<dl>
+<dt>Token expiry</dt><dd data-testid="token-expiry-${n}">${t(s.tokenExpiresAt)}</dd>
+<dt>Last sync</dt><dd data-testid="last-sync-${n}">${t(s.lastSyncAt)}</dd>
+</dl>
+<div class="columns">
+<div><h4>Devices per profile</h4>${countTable('Profile', s.devicesByProfile, `profile-${n}`, () => '')}</div>
+<div><h4>Last results</h4>${countTable('Result', s.devicesByResult, `result-${n}`, (k) => (k === 'success' ? 'good' : k === 'throttled' ? 'warn' : 'bad'))}</div>
+</div>
+<h4>Drift</h4>
+${s.drift.length === 0 ? '<p class="muted">none</p>' : `<table><thead><tr><th>Kind</th><th>Detail</th><th class="num">Count</th></tr></thead><tbody>${s.drift.map((d) => `<tr><td><code>${escapeHtml(d.kind)}</code></td><td>${escapeHtml(d.message)}</td><td class="num">${fmt(d.count)}</td></tr>`).join('')}</tbody></table>`}
+</article>`;
+}
+
+function figure(label: string, testId: string, value: number | null, text: string, cls = '', title?: string): string {
+  const titleAttr = title ? ` title="${escapeHtml(title)}"` : '';
+  return `<div class="figure ${cls}"${titleAttr}><span class="label">${escapeHtml(label)}</span><span class="value" data-testid="${testId}" data-value="${value ?? ''}">${escapeHtml(text)}</span></div>`;
+}
+
+function countTable(heading: string, counts: Record<string, number>, testPrefix: string, cls: (key: string) => string): string {
+  const rows = Object.entries(counts).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  if (rows.length === 0) return '<p class="muted">none</p>';
+  const body = rows
+    .map(([k, v]) => {
+      const c = cls(k);
+      return `<tr><td>${c ? `<span class="badge ${c}">${escapeHtml(k)}</span>` : escapeHtml(k)}</td><td class="num" data-testid="${testPrefix}-${escapeHtml(k)}" data-value="${v}">${fmt(v)}</td></tr>`;
+    })
+    .join('');
+  return `<table><thead><tr><th>${heading}</th><th class="num">Devices</th></tr></thead><tbody>${body}</tbody></table>`;
+}
+
+function runsTable(runs: RunSummary[], t: (iso: string | null) => string): string {
+  if (runs.length === 0) return '<p class="muted">No run yet.</p>';
+  const rows = runs.map((r) => {
+    const counts = Object.entries(r.counts).filter(([, v]) => v > 0).map(([k, v]) => `${escapeHtml(k)} ${fmt(v)}`).join(' · ');
+    const took = r.finishedAt ? duration(Date.parse(r.finishedAt) - Date.parse(r.startedAt)) : '<span class="badge info">running</span>';
+    return `<tr data-testid="run-${r.id}"><td class="num">${r.id}</td><td>${t(r.startedAt)}</td><td>${took}</td><td>${escapeHtml(r.trigger)}</td><td data-testid="run-${r.id}-commit">${revision(r.commit)}</td><td data-testid="run-${r.id}-result">${r.result === null ? '<span class="muted">—</span>' : `<span class="badge ${resultClass(r.result)}">${escapeHtml(r.result)}</span>`}</td><td>${counts || '<span class="muted">no changes</span>'}</td></tr>`;
+  });
+  return `<table><thead><tr><th class="num">#</th><th>Started</th><th>Took</th><th>Trigger</th><th>Commit</th><th>Result</th><th>Counts</th></tr></thead><tbody>${rows.join('\n')}</tbody></table>`;
+}
+
+function revision(rev: string | null): string {
+  if (rev === null) return '<span class="muted">none</span>';
+  return `<code title="${escapeHtml(rev)}">${escapeHtml(rev.slice(0, 12))}</code>`;
+}
+
+/** An absolute UTC time in a `<time>` element, plus a relative hint when the rendering time is known. */
+function time(iso: string | null, now: Date | undefined): string {
+  if (iso === null) return '<span class="muted">never</span>';
+  const ms = Date.parse(iso);
+  if (!Number.isFinite(ms)) return escapeHtml(iso);
+  const rel = now ? ` <span class="muted">(${relative(ms - now.getTime())})</span>` : '';
+  return `<time datetime="${escapeHtml(iso)}">${escapeHtml(utc(iso))}</time>${rel}`;
+}
+
+function utc(iso: string): string {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : `${d.toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+}
+
+function relative(deltaMs: number): string {
+  const text = duration(Math.abs(deltaMs));
+  if (Math.abs(deltaMs) < 1000) return 'now';
+  return deltaMs > 0 ? `in ${text}` : `${text} ago`;
+}
+
+function duration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '?';
+  const s = ms / 1000;
+  if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.round(s)} s`;
+  if (s < 3600) return `${Math.round(s / 60)} min`;
+  if (s < 2 * 86400) return `${Math.round(s / 3600)} h`;
+  return `${Math.round(s / 86400)} d`;
+}
+
+function fmt(n: number): string {
+  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
+function phaseClass(phase: ControllerStatus['phase']): string {
+  return phase === 'reconciling' ? 'info' : phase === 'waiting' ? 'warn' : phase === 'idle' ? 'good' : '';
+}
+
+function conditionClass(c: Condition): string {
+  if (c.status === 'Unknown') return '';
+  if (c.type === 'Ready') return c.status === 'True' ? 'good' : 'bad';
+  if (c.type === 'Stalled') return c.status === 'True' ? 'bad' : 'good';
+  return c.status === 'True' ? 'info' : '';
+}
+
+function resultClass(result: string): string {
+  return result === 'success' || result === 'noop' ? 'good' : result === 'partial' ? 'warn' : 'bad';
+}
