@@ -133,8 +133,13 @@ async function readLiveState(server: string, base: DepConfig, client: ReconcileD
         continue;
       }
       const serial = normaliseSerial(d.serial);
-      if (serial === undefined) live.oddSerials.push(d.serial);
-      else (byUuid.get(uuid) ?? byUuid.set(uuid, []).get(uuid))?.push(serial);
+      if (serial === undefined) {
+        live.oddSerials.push(d.serial);
+        continue;
+      }
+      const group = byUuid.get(uuid);
+      if (group) group.push(serial);
+      else byUuid.set(uuid, [serial]);
     }
   }
   for (const [uuid, serials] of [...byUuid].sort(([a], [b]) => a.localeCompare(b))) {
@@ -182,7 +187,8 @@ async function adoptAndWrite(c: AdoptContext): Promise<number> {
   for (const a of c.base.assignments) for (const s of a.serials) listedSerials.set(s, a.name);
   const known = await c.store.listProfiles(c.server);
   const dropped = new Map<string, string>();
-  const staging = await Staging.create(c.config.dir, c.outRel, c.previous);
+  // The scratch copy is made only once there is something to validate.
+  let staging: Staging | undefined;
   try {
     for (let round = 0; ; round++) {
       const adoption = buildAdoption({
@@ -203,6 +209,7 @@ async function adoptAndWrite(c: AdoptContext): Promise<number> {
       }
       if (adoption.profiles.some((p) => dropped.has(p.uuid))) continue;
       if (adoption.profiles.length === 0) return report(c, adoption, dropped, [], false);
+      staging ??= await Staging.create(c.config.dir, c.outRel, c.previous);
       const result = await staging.load(adoption.files, c.now());
       const ours = (file: string): string | undefined => (file.startsWith(`${c.outRel}/`) ? file.slice(c.outRel.length + 1) : undefined);
       const errors = result.problems.filter((p) => p.severity === 'error');
@@ -229,7 +236,7 @@ async function adoptAndWrite(c: AdoptContext): Promise<number> {
       }
     }
   } finally {
-    await staging.close();
+    await staging?.close();
   }
 }
 
