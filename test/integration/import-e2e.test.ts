@@ -216,6 +216,38 @@ spec:
     expect((await ws.depctl(['plan', 'config', '--detailed-exitcode'])).code).toBe(0);
   });
 
+  it('adopts only the foreign profiles of a server depctl already manages in part', async () => {
+    await ws.commit({
+      'lab.yaml': `apiVersion: depctl/v1
+kind: EnrollmentProfile
+metadata: { name: lab }
+spec:
+  servers: [main]
+  profile: { profile_name: Lab, url: https://mdm.example.com/enroll }
+---
+apiVersion: depctl/v1
+kind: Assignment
+metadata: { name: lab }
+spec:
+  profile: lab
+  serials: [${loose[0]!.serial_number}]
+`,
+    });
+    expect((await ws.depctl(['apply', 'config', '--yes'])).code).toBe(0);
+    const labUuid = sim.inspect.device(loose[0]!.serial_number)?.profile_uuid;
+    expect(labUuid).toMatch(/^[0-9A-F]{32}$/);
+    sim.inspect.resetRequestCounts();
+    const r = await ws.depctl(['import', 'config', '--server', 'main']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Imported 3 profile\(s\)/);
+    expect(r.stdout).toMatch(/1 device\(s\) carry profiles depctl already manages/);
+    // Three GET /profile for the foreign UUIDs; depctl's own profile is not read back.
+    expect(sim.inspect.requestCounts()['GET /profile']).toBe(3);
+    await ws.commit({}, 'import main');
+    expect((await ws.depctl(['plan', 'config', '--detailed-exitcode'])).code).toBe(0);
+    expect(sim.inspect.device(loose[0]!.serial_number)?.profile_uuid).toBe(labUuid);
+  });
+
   it('refuses an output directory the config loader would not read', async () => {
     const r = await ws.depctl(['import', 'config', '--server', 'main', '--out', '.imports']);
     expect(r.code).toBe(2);
