@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -10,7 +10,7 @@ import { startSimGroupCommand, type StartedSimGroup } from '../../controller/cli
 import { createDepClient } from '../../controller/dep/client.js';
 import type { ServerToken } from '../../controller/dep/types.js';
 import type { SimulatedServer } from '../../controller/sim/api.js';
-import { decryptServerToken } from '../../controller/tokens/index.js';
+import { decryptServerToken, generateKeyPair } from '../../controller/tokens/index.js';
 
 const EXAMPLES = path.resolve(import.meta.dirname, '../../examples');
 
@@ -72,6 +72,18 @@ describe('depctl sim --servers', () => {
     expect(paris).toHaveLength(3);
     expect(lyon).toHaveLength(3);
     expect(paris.filter((s) => lyon.includes(s))).toEqual([]);
+  });
+
+  it('with --cert, encrypts every server\'s token to that certificate and writes no key', async () => {
+    const pair = generateKeyPair({ commonName: 'nanodep-like' });
+    await writeFile(path.join(dir, 'their-cert.pem'), pair.certificatePem);
+    started = await startSimGroupCommand({ listen: '127.0.0.1:0', devices: 1, servers: ['a', 'b'], out: 'for-them', certificate: 'their-cert.pem', cwd: dir });
+    for (const name of ['a', 'b']) {
+      const token = path.join(dir, 'for-them', name, 'token.p7m');
+      expect(started.servers.find((s) => s.name === name)?.files).toEqual({ token });
+      await expect(stat(path.join(dir, 'for-them', name, 'key.pem'))).rejects.toThrow();
+      expect(decryptServerToken(await readFile(token), pair.privateKeyPem)).toEqual(server(name).token);
+    }
   });
 
   it('runs from the command line: one line per server, DEPCTL_DEP_URL, then stops on the signal', async () => {
