@@ -32,6 +32,10 @@ export interface ServerApplyResult {
   removed: number;
   /** Why the server stopped (guardrail, Apple error); its remaining changes were not made. */
   error: string | null;
+  /** `guardrail` when maxChanges stopped it (a person must look), `apple` for an error from Apple or the network. */
+  errorKind: 'guardrail' | 'apple' | null;
+  /** The earliest retry time given to a throttled or failed serial in this run (ISO 8601), if any. */
+  earliestRetryAt: string | null;
 }
 
 /** What an apply did. */
@@ -58,15 +62,17 @@ export async function applyPlan(
   const results: ServerApplyResult[] = [];
   let wrote = false;
   for (const sp of plan.servers) {
-    const r: ServerApplyResult = { server: sp.server, defined: [], succeeded: 0, failed: 0, throttled: 0, notAccessible: 0, removed: 0, error: null };
+    const r: ServerApplyResult = { server: sp.server, defined: [], succeeded: 0, failed: 0, throttled: 0, notAccessible: 0, removed: 0, error: null, errorKind: null, earliestRetryAt: null };
     results.push(r);
     const client = clients.get(sp.server);
     if (sp.error || !client) {
       r.error = sp.error ?? 'no DEP client';
+      r.errorKind = 'apple';
       continue;
     }
     if (sp.exceedsMaxChanges && !opts.allowLarge) {
       r.error = `${sp.changeCount} changes exceed maxChanges (${sp.maxChanges}) on this server; review the plan and run apply with --allow-large`;
+      r.errorKind = 'guardrail';
       continue;
     }
     if (sp.changeCount === 0) continue;
@@ -75,6 +81,7 @@ export async function applyPlan(
       await new ServerApplier(sp, config, client, store, run.id, opts, r).run();
     } catch (err) {
       r.error = describeServerError(err);
+      r.errorKind = 'apple';
     }
   }
   const anyError = results.some((r) => r.error !== null);
@@ -181,7 +188,11 @@ class ServerApplier {
       } else if (status === 'throttled') this.result.throttled++;
       else if (status === 'not-accessible') this.result.notAccessible++;
       else this.result.failed++;
-      results.push({ serial, result: { status, at: now, appleStatus: apple }, retryNotBefore: retryMs === null ? null : new Date(now.getTime() + retryMs) });
+      const retryNotBefore = retryMs === null ? null : new Date(now.getTime() + retryMs);
+      if (retryNotBefore && (this.result.earliestRetryAt === null || retryNotBefore.toISOString() < this.result.earliestRetryAt)) {
+        this.result.earliestRetryAt = retryNotBefore.toISOString();
+      }
+      results.push({ serial, result: { status, at: now, appleStatus: apple }, retryNotBefore });
       audit.push({ runId: this.runId, server: this.sp.server, serial, action, before, after, outcome: status, appleStatus: apple, at: now });
     }
     await this.store.recordResults(this.sp.server, results);

@@ -32,7 +32,7 @@ export interface Leadership {
 export interface LoopDeps<C> {
   source: RevisionSource;
   validate(dir: string): Promise<Validation<C>>;
-  reconcile(config: C, revision: string, trigger: Trigger, signal: AbortSignal): Promise<PassOutcome>;
+  reconcile(config: C, revision: string, trigger: Trigger): Promise<PassOutcome>;
   leadership: Leadership;
   now: () => Date;
   /** Uniform random in [0, 1), for jitter. */
@@ -206,7 +206,7 @@ export class ControllerLoop<C> {
     this.publish('reconciling', null);
     let outcome: PassOutcome;
     try {
-      outcome = await this.deps.reconcile(config, rev, reason, signal);
+      outcome = await this.deps.reconcile(config, rev, reason);
     } catch (err) {
       this.setCondition('Reconciling', 'False', 'Failed', (err as Error).message);
       return this.backoff(`reconcile of ${short(rev)} failed: ${(err as Error).message}`);

@@ -1,0 +1,255 @@
+import { resolve } from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import type { Register } from './program.js';
+import { ExitCode, type CliIo } from './io.js';
+import { connectServers, openState, runtimeSettings, type RuntimeSettings } from './runtime.js';
+import { recentRuns, serverDetails } from './status-details.js';
+import { loadConfig } from '../config/load.js';
+import type { DepConfig } from '../config/types.js';
+import { makePlan } from '../reconcile/planner.js';
+import { applyPlan, type ApplyResult } from '../reconcile/apply.js';
+import { hasChanges } from '../reconcile/plan.js';
+import { ControllerLoop, DEFAULT_TIMING, type LoopEvent, type PassOutcome, type Trigger } from '../reconcile/loop.js';
+import { createGitSource } from '../source/git-source.js';
+import { createMetrics } from '../server/metrics.js';
+import { startControlServer } from '../server/http.js';
+import { createWebhookNotifier, NotificationGate } from '../notify/webhook.js';
+import { notificationsFor } from '../notify/events.js';
+import { createLogger, type LogFormat, type Logger } from '../util/logger.js';
+import { VERSION } from '../version.js';
+
+/** Parses `90s`, `1m`, `15m`, `2h`, or plain milliseconds. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) throw new InvalidArgumentError(`expected a duration such as 30s, 1m or 2h, got "${text}"`);
+  const n = Number(m[1]);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 'ms') as 'ms' | 's' | 'm' | 'h'];
+  return Math.round(n * unit);
+}
+
+/** Options of `depctl run`. */
+export interface RunOptions {
+  repo: string;
+  branch?: string;
+  ref?: string;
+  path: string;
+  pollInterval: number;
+  syncInterval: number;
+  listen: string;
+  workDir: string;
+  notifyUrl?: string;
+  gitSshKey?: string;
+  allowLarge: boolean;
+  logLevel: string;
+  logFormat: LogFormat;
+  /** Stop after the first pass (tests, cron-style use). */
+  once?: boolean;
+  /** How long a stop waits for the current pass before cancelling its requests (default 25 s). */
+  stopGraceMs?: number;
+}
+
+/** A running controller (for tests and `depctl quickstart`). */
+export interface RunningController {
+  url: string;
+  loop: ControllerLoop<DepConfig>;
+  /** Resolves when the loop has stopped and everything is closed. */
+  done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the controller: git source, loop, HTTP server (health, metrics, status, webhook). Secrets for the
+ * webhook, the API and git come from the environment (DEPCTL_WEBHOOK_SECRET, DEPCTL_GITLAB_TOKEN,
+ * DEPCTL_API_TOKEN, DEPCTL_GIT_TOKEN); notifications go to --notify-url (or DEPCTL_NOTIFY_URL).
+ */
+export async function startController(opts: RunOptions, settings: RuntimeSettings, io: CliIo, logger: Logger): Promise<RunningController> {
+  const now = io.now ?? (() => new Date());
+  const store = await openState(settings, io);
+  // Stopping ends the loop after the current pass; aborting also cancels requests in flight. A SIGTERM stops,
+  // and aborts only if the pass has not finished within the grace period.
+  const stopping = new AbortController();
+  const abort = new AbortController();
+  const metrics = createMetrics();
+  const env = io.env;
+  const notifyUrl = opts.notifyUrl ?? env['DEPCTL_NOTIFY_URL'];
+  const gate = notifyUrl
+    ? new NotificationGate(createWebhookNotifier({ url: notifyUrl, onError: (err) => logger.warn({ err: err.message }, 'notification not delivered') }))
+    : undefined;
+  const source = createGitSource({
+    url: opts.repo,
+    ...(opts.branch ? { branch: opts.branch } : {}),
+    ...(opts.ref ? { ref: opts.ref } : {}),
+    path: opts.path,
+    workDir: resolve(io.cwd, opts.workDir),
+    auth: {
+      ...(env['DEPCTL_GIT_TOKEN'] ? { httpsToken: env['DEPCTL_GIT_TOKEN'] } : {}),
+      ...(opts.gitSshKey ? { sshKeyFile: resolve(io.cwd, opts.gitSshKey) } : {}),
+    },
+    env,
+    signal: abort.signal,
+  });
+  let passes = 0;
+
+  const reconcile = async (config: DepConfig, revision: string, trigger: Trigger): Promise<PassOutcome> => {
+    const signal = abort.signal;
+    const log = logger.child({ revision: revision.slice(0, 12), trigger });
+    const started = Date.now();
+    const conns = await connectServers(config, settings, io, store, { now, onRequest: (server, e) => metrics.recordDepRequest({ server, ...e }) });
+    try {
+      const plan = await makePlan(config, conns.handles, store, { now, commit: revision, signal });
+      let apply: ApplyResult | null = null;
+      if (hasChanges(plan)) {
+        log.info({ ...plan.summary }, 'applying changes');
+        apply = await applyPlan(plan, config, conns.clients, store, { now, allowLarge: opts.allowLarge, trigger: trigger === 'git' ? 'git' : trigger, signal });
+      }
+      const terminal: string[] = [];
+      const transient: string[] = [];
+      for (const s of plan.servers) {
+        if (!s.error) continue;
+        (s.errorKind === 'transient' ? transient : terminal).push(`${s.server}: ${s.error}`);
+        log.error({ server: s.server, kind: s.errorKind }, s.error);
+      }
+      for (const r of apply?.servers ?? []) {
+        if (!r.error || plan.servers.find((s) => s.server === r.server)?.error) continue;
+        (r.errorKind === 'guardrail' ? terminal : transient).push(`${r.server}: ${r.error}`);
+        log.error({ server: r.server, kind: r.errorKind }, r.error);
+      }
+      const deferredUntil = plan.servers.flatMap((s) => s.deferred.map((g) => g.until));
+      const retryTimes = [...deferredUntil, ...(apply?.servers.map((r) => r.earliestRetryAt).filter((t): t is string => t !== null) ?? [])].sort();
+      const result = apply?.result ?? (terminal.length + transient.length > 0 ? 'failed' : 'noop');
+      metrics.recordRun(result, (Date.now() - started) / 1000);
+      log.info({ result, durationMs: Date.now() - started, ...plan.summary }, 'reconcile pass finished');
+      passes++;
+      const tokens = new Map(conns.handles.map((h) => [h.name, h.tokenExpiresAt] as const));
+      if (gate) for (const { key, notification } of notificationsFor(plan, apply, revision, tokens, now())) await gate.notify(key, notification);
+      loop.setDetails(await serverDetails(config, store, now(), plan, apply ?? undefined), await recentRuns(store));
+      return { result, terminal, transient, nextRetryAt: retryTimes[0] ? new Date(retryTimes[0]) : null };
+    } finally {
+      await conns.close();
+    }
+  };
+
+  const loop: ControllerLoop<DepConfig> = new ControllerLoop<DepConfig>(
+    {
+      source,
+      validate: async (dir) => {
+        const r = await loadConfig(dir);
+        if (r.config) return { ok: true, config: r.config };
+        const first = r.problems.filter((p) => p.severity === 'error').slice(0, 3);
+        return { ok: false, message: `${r.errorCount} validation error(s): ${first.map((p) => `${p.file}:${p.line}:${p.column}: ${p.message}`).join('; ')}` };
+      },
+      reconcile,
+      leadership: {
+        tryAcquire: () => store.tryAcquireLeadership('depctl-controller'),
+        release: () => store.releaseLeadership('depctl-controller'),
+      },
+      now,
+      random: Math.random,
+      version: VERSION,
+      onEvent: (e) => {
+        void onEvent(e, logger, gate);
+        if (e.kind === 'pass' && opts.once) void stop();
+      },
+    },
+    { ...DEFAULT_TIMING, pollIntervalMs: opts.pollInterval, syncIntervalMs: opts.syncInterval },
+  );
+  metrics.setStatusSource(() => loop.current());
+  const server = await startControlServer({
+    listen: opts.listen,
+    status: () => loop.current(),
+    metrics,
+    health: () => {
+      const s = loop.current();
+      if (!s.leader) return { live: true, ready: true, reason: 'follower: serving read endpoints' };
+      const ready = s.lastAppliedRevision !== null || s.lastAttemptedRevision !== null;
+      return { live: true, ready, ...(ready ? {} : { reason: s.conditions.find((c) => c.type === 'Ready')?.message ?? 'no pass yet' }) };
+    },
+    trigger: (reason) => loop.trigger(reason),
+    ...(env['DEPCTL_API_TOKEN'] ? { apiToken: env['DEPCTL_API_TOKEN'] } : {}),
+    webhook: {
+      ...(env['DEPCTL_WEBHOOK_SECRET'] ? { githubSecret: env['DEPCTL_WEBHOOK_SECRET'] } : {}),
+      ...(env['DEPCTL_GITLAB_TOKEN'] ? { gitlabToken: env['DEPCTL_GITLAB_TOKEN'] } : {}),
+    },
+    logger,
+    now,
+  });
+  logger.info({ url: server.url, source: source.describe(), state: settings.stateUrl.replace(/\/\/[^@]*@/, '//***@') }, 'depctl controller started');
+
+  let graceTimer: NodeJS.Timeout | undefined;
+  function stop(): Promise<void> {
+    if (!stopping.signal.aborted) {
+      stopping.abort();
+      graceTimer = setTimeout(() => abort.abort(), opts.stopGraceMs ?? 25_000);
+      graceTimer.unref();
+    }
+    return done;
+  }
+  const done: Promise<void> = (async () => {
+    try {
+      await loop.run(stopping.signal);
+    } finally {
+      clearTimeout(graceTimer);
+      abort.abort();
+      await server.close();
+      await store.close();
+      logger.info({ passes }, 'depctl controller stopped');
+    }
+  })();
+  return { url: server.url, loop, done, stop };
+}
+
+async function onEvent(e: LoopEvent, logger: Logger, gate: NotificationGate | undefined): Promise<void> {
+  switch (e.kind) {
+    case 'revision-refused':
+      logger.warn({ revision: e.revision.slice(0, 12) }, `revision refused: ${e.message}`);
+      await gate?.notify(`refused:${e.revision}`, { kind: 'revision-refused', severity: 'warning', server: null, text: `depctl: revision ${e.revision.slice(0, 12)} was refused and not applied: ${e.message}` });
+      return;
+    case 'source-error':
+      logger.warn(e.message);
+      return;
+    case 'leadership':
+      logger.info({ leader: e.leader }, e.leader ? 'this replica is now the leader' : 'this replica is a follower');
+      return;
+    case 'pass':
+      return;
+  }
+}
+
+/** Registers `depctl run`. */
+export const registerRun: Register = (program, io, setExit) => {
+  program
+    .command('run')
+    .description('the controller: keep Apple in line with a git repository, serve health, metrics, status and a webhook')
+    .requiredOption('--repo <url|path>', 'config repository: https URL (token from DEPCTL_GIT_TOKEN), ssh URL, or a local path')
+    .option('--branch <branch>', 'branch to follow (default: the remote default branch)')
+    .option('--ref <ref>', 'tag or commit to pin instead of a branch')
+    .option('--path <subdir>', 'sub-directory of the repository holding the config', '.')
+    .option('--poll-interval <duration>', 'how often git is polled', parseDuration, DEFAULT_TIMING.pollIntervalMs)
+    .option('--sync-interval <duration>', 'how often Apple is synced when nothing else happens', parseDuration, DEFAULT_TIMING.syncIntervalMs)
+    .option('--listen <host:port>', 'HTTP address for health, metrics, status and the webhook (env DEPCTL_LISTEN)')
+    .option('--work-dir <dir>', 'where the repository is checked out', '.depctl/checkout')
+    .option('--notify-url <url>', 'webhook for notifications (JSON with a Slack-compatible text; env DEPCTL_NOTIFY_URL)')
+    .option('--git-ssh-key <file>', 'private key for ssh repository URLs')
+    .option('--allow-large', 'let changes over a server\'s maxChanges proceed', false)
+    .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
+    .option('--log-format <format>', 'json or pretty', 'json')
+    .option('--once', 'stop after the first reconcile pass', false)
+    .action(async (raw: Omit<RunOptions, 'listen'> & { listen?: string }, cmd: Command) => {
+      const opts: RunOptions = { ...raw, listen: raw.listen ?? io.env['DEPCTL_LISTEN'] ?? '127.0.0.1:8080' };
+      const logger = createLogger({ level: opts.logLevel, format: opts.logFormat === 'pretty' ? 'pretty' : 'json', write: (s) => io.stderr(s) });
+      const controller = await startController(opts, runtimeSettings(cmd, io), io, logger);
+      io.stdout(`depctl controller: status page ${controller.url}/  (metrics ${controller.url}/metrics)\n`);
+      const stop = (): void => void controller.stop();
+      const hup = (): void => controller.loop.trigger('manual');
+      io.signal?.addEventListener('abort', stop);
+      if (!io.signal) {
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+        process.on('SIGHUP', hup);
+      }
+      await controller.done;
+      process.off('SIGHUP', hup);
+      const ready = controller.loop.current().conditions.find((c) => c.type === 'Ready');
+      setExit(opts.once && ready?.status !== 'True' ? ExitCode.failure : ExitCode.ok);
+    });
+};

@@ -1,0 +1,65 @@
+import { createHash } from 'node:crypto';
+import type { Plan } from '../reconcile/plan.js';
+import type { ApplyResult } from '../reconcile/apply.js';
+import type { Notification } from './webhook.js';
+
+/** A notification with the key that makes it "sent once". */
+export interface KeyedNotification {
+  key: string;
+  notification: Notification;
+}
+
+/** Token expiry thresholds notified once each (DESIGN.md and Fleet's banner: 30/14/7 days, and 1). */
+export const TOKEN_THRESHOLDS = [30, 14, 7, 1] as const;
+
+function digest(values: readonly string[]): string {
+  return createHash('sha256').update(values.join('\n')).digest('hex').slice(0, 16);
+}
+
+/**
+ * The notifications a pass calls for: drift findings, failed or partial runs, terms not signed, and tokens
+ * crossing 30/14/7/1 days. Keys identify the situation (server + kind + affected serials or threshold), so a
+ * situation that persists is sent once, and one that changes is sent again.
+ */
+export function notificationsFor(
+  plan: Plan,
+  apply: ApplyResult | null,
+  revision: string,
+  tokens: ReadonlyMap<string, Date | null>,
+  now: Date,
+): KeyedNotification[] {
+  const out: KeyedNotification[] = [];
+  const rev = revision.slice(0, 12);
+  for (const s of plan.servers) {
+    for (const d of s.drift) {
+      if (d.kind === 'token-expiry') continue;
+      out.push({
+        key: `drift:${s.server}:${d.kind}:${digest(d.serials)}`,
+        notification: { kind: 'drift', severity: 'warning', server: s.server, text: `depctl: drift on ${s.server}: ${d.message}`, details: { driftKind: d.kind, devices: d.serials.length, corrected: d.corrected } },
+      });
+    }
+    if (s.error && /T_C_NOT_SIGNED|terms/i.test(s.error)) {
+      out.push({ key: `terms:${s.server}`, notification: { kind: 'terms-not-signed', severity: 'critical', server: s.server, text: `depctl: ${s.server} is stopped: ${s.error}` } });
+    }
+  }
+  for (const [server, expires] of tokens) {
+    if (!expires) continue;
+    const days = Math.floor((expires.getTime() - now.getTime()) / 86_400_000);
+    const threshold = [...TOKEN_THRESHOLDS].reverse().find((t) => days <= t);
+    if (threshold === undefined) continue;
+    const when = expires.toISOString().slice(0, 10);
+    const text = days < 0 ? `depctl: the DEP server token of ${server} expired on ${when}; download a new one in Apple Business Manager` : `depctl: the DEP server token of ${server} expires in ${days} day(s) (${when}); download a new one in Apple Business Manager`;
+    out.push({ key: `token:${server}:${days < 0 ? 'expired' : threshold}:${when}`, notification: { kind: 'token-expiry', severity: days <= 7 ? 'critical' : 'warning', server, text, details: { daysLeft: days, expiresAt: expires.toISOString() } } });
+  }
+  for (const r of apply?.servers ?? []) {
+    if (r.error) {
+      out.push({ key: `run-failed:${r.server}:${rev}:${digest([r.error])}`, notification: { kind: 'run-failed', severity: 'critical', server: r.server, text: `depctl: apply of ${rev} failed on ${r.server}: ${r.error}`, details: { revision } } });
+    } else if (r.failed + r.throttled + r.notAccessible > 0) {
+      out.push({
+        key: `run-partial:${r.server}:${rev}`,
+        notification: { kind: 'run-partial', severity: 'warning', server: r.server, text: `depctl: apply of ${rev} on ${r.server} was partial: ${r.succeeded} assigned, ${r.failed} failed, ${r.throttled} throttled, ${r.notAccessible} not accessible (retried later)`, details: { revision, failed: r.failed, throttled: r.throttled, notAccessible: r.notAccessible } },
+      });
+    }
+  }
+  return out;
+}
