@@ -20,6 +20,7 @@ import { observe } from '../reconcile/observe.js';
 import { profileContentHash } from '../reconcile/profile-content.js';
 import type { ReconcileDepClient, ReconcileStore } from '../reconcile/ports.js';
 import { recoverDefines } from '../reconcile/recover.js';
+import { describeServerError } from '../reconcile/planner.js';
 
 /** Options of `depctl import`. */
 export interface ImportOptions {
@@ -99,9 +100,15 @@ export async function runImport(dir: string, opts: ImportOptions, cmd: Command, 
         io.stderr(`depctl: ${handle?.error ?? 'no DEP client'}\n`);
         return ExitCode.failure;
       }
-      await observe(server.name, handle.client, store, { now, refresh: opts.refresh, ...signal });
-      await recoverDefines(server.name, handle.client, store, { now, ...signal });
-      const live = await readLiveState(server.name, base, handle.client, store, signal);
+      let live: LiveState;
+      try {
+        await observe(server.name, handle.client, store, { now, refresh: opts.refresh, ...signal });
+        await recoverDefines(server.name, handle.client, store, { now, ...signal });
+        live = await readLiveState(server.name, base, handle.client, store, signal);
+      } catch (err) {
+        io.stderr(`depctl: MdmServer "${server.name}": ${describeServerError(err)}; nothing was written\n`);
+        return ExitCode.failure;
+      }
       return await adoptAndWrite({ io, dir, config, base, server: server.name, outAbs, outRel, previous, opts, store, live, now });
     } finally {
       await conns.close();
@@ -114,7 +121,7 @@ export async function runImport(dir: string, opts: ImportOptions, cmd: Command, 
 /** Groups the stored devices by the profile they carry and reads each foreign profile from Apple. */
 async function readLiveState(server: string, base: DepConfig, client: ReconcileDepClient, store: ReconcileStore, signal: { signal?: AbortSignal }): Promise<LiveState> {
   const known = new Map((await store.listProfiles(server, { state: 'defined' })).filter((k) => k.uuid).map((k) => [k.uuid as string, k]));
-  const configured = new Map(base.profiles.filter((p) => p.servers.includes(server)).map((p) => [p.name, profileContentHash(p.profile as Record<string, unknown>)]));
+  const configured = new Set(base.profiles.filter((p) => p.servers.includes(server)).map((p) => p.name));
   const live: LiveState = { devices: 0, withoutProfile: 0, managed: 0, oddSerials: [], foreign: [], gone: [] };
   const byUuid = new Map<string, string[]>();
   for await (const page of store.iterateDevices(server, { pageSize: 5000 })) {

@@ -254,6 +254,15 @@ spec:
     expect(r.stderr).toMatch(/hidden directory/);
   });
 
+  it('stops with Apple\'s message and writes nothing when the terms are not signed', async () => {
+    sim.injectFaults({ termsNotSigned: true });
+    const r = await ws.depctl(['import', 'config', '--server', 'main']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/terms/i);
+    expect(r.stderr).toMatch(/nothing was written/);
+    await expect(readdir(importDir())).rejects.toThrow(/ENOENT/);
+  });
+
   it('fails on an unknown server', async () => {
     const r = await ws.depctl(['import', 'config', '--server', 'nope']);
     expect(r.code).toBe(2);
