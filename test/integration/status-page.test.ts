@@ -20,6 +20,8 @@ import { sampleStatus } from '../unit/server/sample-status.js';
 const CHROMIUM = process.env.DEPCTL_CHROMIUM ?? '/usr/bin/chromium';
 const SCREENSHOT_OUT = process.env.DEPCTL_SCREENSHOT_OUT;
 const NOW = new Date('2026-11-25T14:00:00.000Z');
+/** Runs in the page: the element's computed text colour (cast because the tests compile without DOM types). */
+const COLOR = (el: unknown): string => (globalThis as unknown as { getComputedStyle(e: unknown): { color: string } }).getComputedStyle(el).color;
 
 describe('status page in chromium', () => {
   let dir: string;
@@ -90,8 +92,8 @@ describe('status page in chromium', () => {
     // The stylesheet applied (a wrong CSP hash would leave the page unstyled): the 21-day token is highlighted.
     const tokenFigure = byId('token-days-paris').locator('xpath=..');
     expect(await tokenFigure.getAttribute('class')).toBe('figure warn');
-    expect(await tokenFigure.evaluate((el) => getComputedStyle(el).color)).toBe('rgb(138, 83, 0)');
-    expect(await byId('token-days-lyon').locator('xpath=..').evaluate((el) => getComputedStyle(el).color)).toBe('rgb(29, 33, 39)');
+    expect(await tokenFigure.evaluate(COLOR)).toBe('rgb(138, 83, 0)');
+    expect(await byId('token-days-lyon').locator('xpath=..').evaluate(COLOR)).toBe('rgb(29, 33, 39)');
     expect(consoleErrors).toEqual([]);
 
     const shot = join(dir, 'status-page.png');
