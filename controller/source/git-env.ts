@@ -104,7 +104,8 @@ export function buildGitInvocation(
  * passphrase or a host-key confirmation, which nobody would answer in a controller.
  */
 export function sshCommand(auth: GitAuth | undefined): string {
-  const parts = ['ssh', '-o', 'BatchMode=yes'];
+  // Keepalives end a stalled connection on their own: killing git on timeout does not kill its ssh child.
+  const parts = ['ssh', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=30', '-o', 'ServerAliveInterval=15', '-o', 'ServerAliveCountMax=3'];
   if (auth?.sshKeyFile !== undefined) parts.push('-i', shellQuote(auth.sshKeyFile), '-o', 'IdentitiesOnly=yes');
   const strict = auth?.sshStrictHostKeyChecking ?? true;
   if (auth?.sshKnownHostsFile !== undefined) {

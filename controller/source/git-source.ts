@@ -85,6 +85,11 @@ export function createGitSource(opts: GitSourceOptions): GitSource {
   const workDir = resolve(opts.workDir);
   const invocation = buildGitInvocation(location, opts.auth, opts.env ?? {});
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  // Killing git on timeout or abort does not kill its transport helper (git-remote-https holds the socket),
+  // so curl is told to give up on a stalled transfer by itself within the same time; ssh gets the
+  // equivalent options in git-env.ts.
+  const stallSeconds = String(Math.max(1, Math.ceil(timeoutMs / 1000)));
+  const gitConfig = ['advice.detachedHead=false', 'gc.autoDetach=false', 'http.lowSpeedLimit=1', `http.lowSpeedTime=${stallSeconds}`];
   const description = `${location.url} (${describeTarget(target)}, path ${subdir})`;
   let lastRevision: string | undefined;
   let firstSync = true;
@@ -100,19 +105,17 @@ export function createGitSource(opts: GitSourceOptions): GitSource {
     if (signal.aborted) throw fail('aborted', 'sync aborted before it started');
 
     const git = (baseDir: string): SimpleGit =>
-      simpleGit({ baseDir, abort: signal, unsafe: invocation.unsafe, config: ['advice.detachedHead=false', 'gc.autoDetach=false'] }).env(
-        invocation.env,
-      );
+      simpleGit({ baseDir, abort: signal, unsafe: invocation.unsafe, config: gitConfig }).env(invocation.env);
     const run = async (baseDir: string, step: 'clone' | 'fetch' | 'local', args: string[]): Promise<string> => {
       try {
         return await git(baseDir).raw(args);
       } catch (err) {
-        const text = err instanceof Error ? err.message : String(err);
+        const text = oneLine(err instanceof Error ? err.message : String(err));
         if (timeout.aborted) throw fail('timeout', `git ${args[0]} did not finish within ${timeoutMs} ms`);
         if (signal.aborted) throw fail('aborted', `git ${args[0]} aborted`);
-        if (step === 'local') throw fail('git-failed', `git ${args[0]} failed: ${text.trim()}`);
+        if (step === 'local') throw fail('git-failed', `git ${args[0]} failed: ${text}`);
         const kind = looksLikeMissingRef(text) ? 'ref-not-found' : 'fetch-failed';
-        throw fail(kind, `git ${step} failed: ${text.trim()}`);
+        throw fail(kind, `git ${step} failed: ${text}`);
       }
     };
 
@@ -126,7 +129,7 @@ export function createGitSource(opts: GitSourceOptions): GitSource {
     if (!hasCheckout && (target.kind === 'default' || target.kind === 'branch')) {
       await mkdir(dirname(workDir), { recursive: true });
       const branchArgs = target.kind === 'branch' ? ['--branch', target.name] : [];
-      await run(dirname(workDir), 'clone', ['clone', '--depth', '1', '--single-branch', '--no-tags', ...branchArgs, location.url, workDir]);
+      await run(dirname(workDir), 'clone', ['clone', '--quiet', '--depth', '1', '--single-branch', '--no-tags', ...branchArgs, location.url, workDir]);
     } else {
       if (!hasCheckout) {
         await mkdir(workDir, { recursive: true });
@@ -137,7 +140,7 @@ export function createGitSource(opts: GitSourceOptions): GitSource {
       if (!(target.kind === 'commit' && head === target.id)) {
         // `+` accepts rewritten history (force pushes); the URL is passed directly, so `.git/config` never
         // needs a remote and a changed `--repo` takes effect at once.
-        await run(workDir, 'fetch', ['fetch', '--depth', '1', '--no-tags', location.url, `+${sourceRef(target)}:${TARGET_REF}`]);
+        await run(workDir, 'fetch', ['fetch', '--quiet', '--depth', '1', '--no-tags', location.url, `+${sourceRef(target)}:${TARGET_REF}`]);
       }
       await run(workDir, 'local', ['reset', '--hard', '--quiet', target.kind === 'commit' && head === target.id ? 'HEAD' : TARGET_REF]);
     }
@@ -163,6 +166,15 @@ export function createGitSource(opts: GitSourceOptions): GitSource {
     },
     describe: () => description,
   };
+}
+
+/** git's multi-line stderr as one log-friendly line, without hints and blank lines. */
+function oneLine(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('hint:'))
+    .join(' ');
 }
 
 function parseTarget(branch: string | undefined, ref: string | undefined): Target {
