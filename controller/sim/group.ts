@@ -19,11 +19,7 @@ import { SessionDirectory } from './group-routing.js';
 import { isAdminPath, listen } from './listen.js';
 import { hash32, normaliseSeed } from './rng.js';
 import { handleApple, SERVED_PATHS } from './router.js';
-import { anchorSecOf, createClock, createServerContext, createSimulatedServer, ORG_DOMAIN } from './server-context.js';
-
-/** Defaults shared with startSimulator (index.ts imports this module, so they are repeated here). */
-const SESSION_TTL_MS = 30 * 60 * 1000;
-const TIMESTAMP_TOLERANCE_MS = 10 * 60 * 1000;
+import { anchorSecOf, createClock, createServerContext, createSimulatedServer, DEFAULT_SESSION_TTL_MS, DEFAULT_TIMESTAMP_TOLERANCE_MS, ORG_DOMAIN } from './server-context.js';
 
 /** Names travel in admin paths and `depctl sim --out DIR/NAME/`: keep them path-safe. */
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -85,9 +81,10 @@ function groupPortal(members: readonly GroupMember[], self: SimContext, own: Por
       for (const s of serials) {
         const holder = holderOf(members, s, self);
         const record = holder?.server.inspect.device(s);
-        holder?.server.portal.moveAway([s]);
         const known = self.state.devices.indexOf(s) >= 0;
+        // Moving in first: a device disowned here throws before the other server loses it.
         own.moveIn([s]);
+        holder?.server.portal.moveAway([s]);
         // A device new to this server keeps the product it had on the other one.
         if (record && !known) self.state.devices.setOverrides(self.state.devices.indexOf(s), productOf(record));
       }
@@ -120,8 +117,8 @@ export async function startSimulatorGroup(opts: SimulatorGroupOptions): Promise<
       devices: spec.devices ?? 0,
       anchorSec,
       now: clock.now,
-      sessionTtlMs: opts.sessionTtlMs ?? SESSION_TTL_MS,
-      timestampToleranceMs: opts.oauthTimestampToleranceMs ?? TIMESTAMP_TOLERANCE_MS,
+      sessionTtlMs: opts.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS,
+      timestampToleranceMs: opts.oauthTimestampToleranceMs ?? DEFAULT_TIMESTAMP_TOLERANCE_MS,
       generatorBase: generatorBaseForWindow(fleetSeed, k * window),
       capacity: window,
       onSessionIssued: (token) => directory.issued(token, member),

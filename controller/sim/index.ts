@@ -11,7 +11,7 @@ import { accountFromSeed, accountUrls, tokenFromSeed } from './credentials.js';
 import { isAdminPath, listen } from './listen.js';
 import { normaliseSeed } from './rng.js';
 import { handleApple, SERVED_PATHS } from './router.js';
-import { anchorSecOf, createClock, createServerContext, createSimulatedServer, ORG_DOMAIN } from './server-context.js';
+import { anchorSecOf, createClock, createServerContext, createSimulatedServer, DEFAULT_SESSION_TTL_MS, DEFAULT_TIMESTAMP_TOLERANCE_MS, ORG_DOMAIN } from './server-context.js';
 
 export type {
   FaultSpec,
@@ -26,11 +26,7 @@ export type {
 } from './api.js';
 export { startSimulatorGroup } from './group.js';
 
-/** Default session lifetime: 30 minutes (MicroMDM reuses a session for 3 minutes without retrying). */
-export const DEFAULT_SESSION_TTL_MS = 30 * 60 * 1000;
-
-/** Default accepted OAuth timestamp skew. */
-export const DEFAULT_TIMESTAMP_TOLERANCE_MS = 10 * 60 * 1000;
+export { DEFAULT_SESSION_TTL_MS, DEFAULT_TIMESTAMP_TOLERANCE_MS } from './server-context.js';
 
 /**
  * Starts a simulator and resolves once it listens. The fleet (`devices`, `seed`) is generated in a

@@ -13,6 +13,12 @@ import { createInspect, createPortal } from './portal.js';
 import { NonceCache, SessionStore } from './sessions.js';
 import { SimState } from './state.js';
 
+/** Default session lifetime: 30 minutes (MicroMDM reuses a session for 3 minutes without retrying). */
+export const DEFAULT_SESSION_TTL_MS = 30 * 60 * 1000;
+
+/** Default accepted OAuth timestamp skew. */
+export const DEFAULT_TIMESTAMP_TOLERANCE_MS = 10 * 60 * 1000;
+
 /** Domain of the simulated organisation's e-mail addresses. */
 export const ORG_DOMAIN = 'example.com';
 
