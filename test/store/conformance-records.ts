@@ -77,6 +77,16 @@ export function defineRecordConformance(ctx: ConformanceContext): void {
       expect(await s.getProfileByUuid('lyon', 'UUID-1')).toBeUndefined();
     });
 
+    it('lets exactly one of two racing handles record the intent', async () => {
+      const other = await ctx.open();
+      const [a, b] = await Promise.all([
+        ctx.store.beginDefine({ ...KEY, body: BODY, at: T0 }),
+        other.beginDefine({ ...KEY, body: BODY, at: at(1) }),
+      ]);
+      expect([a.created, b.created].sort()).toEqual([false, true]);
+      expect(a.profile).toEqual(b.profile);
+    });
+
     it('leaves a crashed define visible as `defining` to the next process', async () => {
       await ctx.store.beginDefine({ ...KEY, body: BODY, at: T0 });
       await ctx.store.close();
