@@ -187,7 +187,8 @@ describe('applyPlan', () => {
 
   // BUG: apply.ts ServerApplier.record calls setDesiredProfiles only for assigns, so after a successful remove the
   // device still says desiredProfile = the removed profile with lastResult success. diff.ts reads exactly that pair
-  // as "depctl assigned this profile and it held" and would call a later different profile on the device drift.
+  // as "depctl assigned this profile and it held" (since fb90478 also when the device carries none), so the next
+  // two tests fail.
   it('after a successful remove the device no longer records a desired profile', async () => {
     const c = config();
     const first = await plan(c, [device('IPAD1')]);
@@ -201,5 +202,19 @@ describe('applyPlan', () => {
     const r = await apply(p, removing);
     expect(r.servers[0]?.removed).toBe(1);
     expect(await store.getDevice('paris', 'IPAD1')).toMatchObject({ desiredProfile: null, lastResult: { status: 'success' } });
+  });
+
+  it('a device depctl cleared is not drift when the config wants a profile for it again', async () => {
+    const c = config({ driftPolicy: 'report' });
+    await apply(await plan(c, [device('IPAD1')]), c);
+    const removing = depConfig({ servers: [mdmServer('paris', { unassignedDevices: 'remove', driftPolicy: 'report' })], profiles: [ipads], assignments: [] });
+    client.syncScripts.push([page([withProfile('IPAD1', 'UUID1', { op_type: 'modified', op_date: '2026-11-25T12:01:00Z' })], 's-a')]);
+    await apply(await makePlan(removing, [handle()], store, { now: clock.now }), removing);
+    expect(client.removes).toEqual([['IPAD1']]);
+    // Apple now shows the device without a profile, and the config wants ipads for it again.
+    client.syncScripts.push([page([device('IPAD1', { profile_status: 'removed', profile_uuid: 'UUID1', op_type: 'modified', op_date: '2026-11-25T12:02:00Z' })], 's-b')]);
+    const again = await makePlan(c, [handle()], store, { now: clock.now });
+    expect(again.servers[0]?.drift.filter((d) => d.kind === 'profile-changed')).toEqual([]);
+    expect(again.servers[0]?.assign).toEqual([expect.objectContaining({ serials: ['IPAD1'], reason: 'unassigned' })]);
   });
 });

@@ -99,9 +99,8 @@ describe('ServerDiffer', () => {
     expect(p.changeCount).toBe(1);
   });
 
-  // BUG: diff.ts ServerDiffer.add pushes every device carrying an unknown UUID to `foreign`, and finish() reports
-  // foreign-profile drift with `corrected: true` unconditionally — even when driftPolicy "report" left the device
-  // unplanned just above. The plan then promises a correction apply will not make.
+  // Regression (fixed in fb90478): foreign-profile drift used to say `corrected: true` for a
+  // device that driftPolicy "report" left unplanned.
   it('driftPolicy report: no drift item claims apply corrects a device it leaves alone', () => {
     const before = { desiredProfile: 'ipads', lastResult: { status: 'success', at: NOW, appleStatus: 'SUCCESS' } };
     const p = diff([[observed(withProfile('IPAD1', U_FOREIGN), before)]], { server: { driftPolicy: 'report' } });
@@ -111,9 +110,8 @@ describe('ServerDiffer', () => {
     expect(naming.filter((d) => d.corrected)).toEqual([]);
   });
 
-  // BUG: diff.ts ServerDiffer.reason returns 'unassigned' for any device without a current profile before it
-  // looks at desiredProfile/lastResult, so a profile depctl assigned and someone then removed in Apple Business
-  // Manager is neither reported as drift nor left alone under driftPolicy "report" (DESIGN.md "Drift").
+  // Regression (fixed in fb90478): a profile removed outside depctl used to be planned as
+  // plain 'unassigned', so it was neither reported as drift nor left alone under driftPolicy "report".
   it('a profile depctl assigned and someone removed in the portal is drift; driftPolicy report leaves it', () => {
     const before = { desiredProfile: 'ipads', lastResult: { status: 'success', at: NOW, appleStatus: 'SUCCESS' } };
     const removed = observed(withProfile('IPAD1', U_IPADS, { profile_status: 'removed' }), before);

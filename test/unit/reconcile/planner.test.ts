@@ -59,6 +59,7 @@ describe('makePlan: an unreachable or refused server changes nothing', () => {
     const plan = await makePlan(removeConfig, [handle('paris', client)], store, { now: clock.now });
     const sp = plan.servers[0]!;
     expect(sp.error).toMatch(/could not reach Apple's DEP service/);
+    expect(sp.errorKind).toBe('transient');
     expect(sp).toMatchObject({ defines: [], assign: [], remove: [], changeCount: 0, exceedsMaxChanges: false });
     expect(plan.summary).toMatchObject({ errors: 1, assign: 0, remove: 0, defines: 0 });
     expect(hasChanges(plan)).toBe(false);
@@ -81,6 +82,7 @@ describe('makePlan: an unreachable or refused server changes nothing', () => {
     const plan = await makePlan(removeConfig, [handle('paris', client)], store, { now: clock.now });
     expect(plan.servers[0]?.error).toBe(err.message);
     expect(plan.servers[0]?.error).toMatch(/T_C_NOT_SIGNED.*accept/);
+    expect(plan.servers[0]?.errorKind).toBe('terminal');
   });
 
   it('a server without a client reports why, and one server failing does not stop the others', async () => {
@@ -97,6 +99,20 @@ describe('makePlan: an unreachable or refused server changes nothing', () => {
       ['lyon', null],
     ]);
     expect(plan.servers[1]?.assign.flatMap((g) => g.serials)).toEqual(['IPAD1']);
+  });
+});
+
+describe('makePlan: an interrupted define', () => {
+  it('a `defining` row Apple cannot be asked about stops the server and survives for the next plan', async () => {
+    const client = new FakeDepClient();
+    client.fetchScripts.push([page([withProfile('IPAD1', 'LOST0000000000000000000000000000')], 'c1')]);
+    const ipads = removeConfig.profiles[0]!;
+    await store.beginDefine({ server: 'paris', name: 'ipads', contentHash: 'h', body: ipads.profile, at: clock.now() });
+    client.getProfileError = networkError('/profile');
+    const plan = await makePlan(removeConfig, [handle('paris', client)], store, { now: clock.now });
+    expect(plan.servers[0]).toMatchObject({ assign: [], remove: [], defines: [], changeCount: 0, errorKind: 'transient' });
+    expect(plan.servers[0]?.error).toMatch(/could not reach/);
+    expect(await store.listProfiles('paris', { state: 'defining' })).toHaveLength(1);
   });
 });
 
@@ -223,7 +239,7 @@ describe('configHash and planHash', () => {
     expect(fourth.planHash).not.toBe(first.planHash);
   });
 
-  it('hashChanges differs when only the serials, the target or the server error differ', () => {
+  it('hashChanges differs when only the serials, the target, a removal, a define or the server error differ', () => {
     const sp = (over: object) => ({ server: 'paris', defines: [], assign: [], remove: [], drift: [], deferred: [], conflicts: [], devices: 1, unchanged: 0, changeCount: 1, maxChanges: null, exceedsMaxChanges: false, error: null, ...over });
     const group = { profile: 'ipads', profileUuid: 'U1', fromUuid: null, fromProfile: null, reason: 'unassigned' as const, source: 'match' as const, assignment: 'a', serials: ['IPAD1'] };
     const h = hashChanges([sp({ assign: [group] })]);
@@ -231,6 +247,10 @@ describe('configHash and planHash', () => {
     expect(hashChanges([sp({ assign: [{ ...group, serials: ['IPAD2'] }] })])).not.toBe(h);
     expect(hashChanges([sp({ assign: [{ ...group, profileUuid: 'U2' }] })])).not.toBe(h);
     expect(hashChanges([sp({ assign: [group], error: 'x' })])).not.toBe(h);
+    const removal = { fromUuid: 'U1', fromProfile: 'ipads', reason: 'unassigned-remove' as const, serials: ['PHONE1'] };
+    expect(hashChanges([sp({ assign: [group], remove: [removal] })])).not.toBe(h);
+    expect(hashChanges([sp({ assign: [group], remove: [{ ...removal, serials: ['PHONE2'] }] })])).not.toBe(hashChanges([sp({ assign: [group], remove: [removal] })]));
+    expect(hashChanges([sp({ assign: [group], defines: [{ profile: 'ipads', contentHash: 'h2', reason: 'changed', previousUuids: ['U0'], devices: 1 }] })])).not.toBe(h);
     // Drift and counts are not changes.
     expect(hashChanges([sp({ assign: [group], drift: [{ kind: 'foreign-profile', message: 'm', serials: [], corrected: true }], unchanged: 9 })])).toBe(h);
   });

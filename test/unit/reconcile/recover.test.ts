@@ -86,15 +86,14 @@ describe('recoverDefines', () => {
     expect(client.calls).toEqual([]);
   });
 
-  // BUG: recover.ts recoverDefines swallows every getProfile error ("a UUID Apple no longer knows ... is simply
-  // not a candidate"), then abandons the row. A transient failure (network, 5xx) is not "Apple does not know
-  // it": the row is dropped and the next apply defines the same content again under a new UUID, which
-  // DESIGN.md forbids ("Never redefine unchanged content").
+  // Regression (fixed in fb90478): every getProfile error used to be swallowed and the row
+  // abandoned, so a transient failure led to the same content being defined again under a new UUID.
   it('a transient error while reading a candidate keeps the `defining` row for the next pass', async () => {
     await store.upsertDevices('paris', [withProfile('IPAD1', U_LOST)], clock.now());
     client.profiles.set(U_LOST, asApple(body, U_LOST));
     client.getProfileError = networkError('/profile');
-    await recover().catch(() => undefined);
+    // The pass fails (the planner then reports the server as unreachable) rather than guessing.
+    await expect(recover()).rejects.toThrow(/network error/);
     expect(await rows()).toEqual([{ name: 'ipads', state: 'defining', uuid: null }]);
     client.getProfileError = null;
     await recover();
