@@ -41,14 +41,18 @@ export interface WebhookOptions {
 export interface ControlServerOptions {
   /** `HOST:PORT` (`[::1]:8080` for IPv6, `:8080` for every IPv4 interface); port 0 picks a free port. */
   listen: string;
+  /** The loop's latest snapshot (its `current()`); read on every request, never cached. */
   status: () => ControllerStatus;
+  /** The controller's metrics; the server makes each scrape refresh the status gauges from `status`. */
   metrics: ControllerMetrics;
+  /** Answers `/healthz` and `/readyz`; `healthFromStatus` (health.ts) derives one from the snapshot. */
   health: () => HealthReport;
   /** Asks the loop for a pass now (its `trigger`). */
   trigger(reason: 'manual' | 'webhook'): void;
   /** Bearer token for endpoints that change anything; without it they answer 404. */
   apiToken?: string;
   webhook?: WebhookOptions;
+  /** Rejections at warn, triggers at info, each request at debug (method, path without query, status, ms). */
   logger: Logger;
   /** Clock for the "in 3 min" hints on the status page. Default: the system clock. */
   now?: () => Date;
