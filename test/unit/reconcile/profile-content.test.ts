@@ -5,6 +5,10 @@ import { APPLE_PROFILE_DEFAULTS, canonicalProfile, profileContentHash } from '..
 import { validateProfile } from '../../../controller/sim/profile-validation.js';
 import { normaliseFetchedProfile } from '../../../controller/dep/profile.js';
 import type { FetchProfileWireResponse } from '../../../controller/dep/types.js';
+import { createDepClient } from '../../../controller/dep/index.js';
+import { toAppleProfile } from '../../../controller/reconcile/apply.js';
+import { startSimulator } from '../../../controller/sim/index.js';
+import type { ProfileBody } from '../../../controller/config/types.js';
 
 const base = {
   profile_name: 'Classroom iPads',
@@ -118,6 +122,29 @@ skip_setup_items: [Location, Restore, AppleID, TOS, Siri]
     // The simulator really does add keys the YAML left out, so this compares different objects.
     expect(stored.profile).toMatchObject({ allow_pairing: true, is_mandatory: false, is_multi_user: false });
     expect(hash({ ...stored.profile, profile_uuid: '8A2C0D1E4F5B6C7D' })).toBe(hash(yaml));
+  });
+
+  it('a profile defined through the real client on the simulator and read back over HTTP hashes like its YAML', async () => {
+    const yaml = parse(`
+profile_name: Staff Macs
+url: https://mdm.example.com/enroll
+is_supervised: true
+is_mdm_removable: false
+await_device_configured: true
+support_email_address: it@example.com
+skip_setup_items: [Siri, AppleID, Siri, Diagnostics]
+`) as Record<string, unknown>;
+    const sim = await startSimulator({ devices: 0, seed: 5 });
+    const client = createDepClient({ baseUrl: sim.url, token: sim.token });
+    try {
+      const { profile_uuid } = await client.defineProfile(toAppleProfile(yaml as unknown as ProfileBody));
+      const back = await client.getProfile(profile_uuid);
+      expect(Object.keys(back).length).toBeGreaterThan(Object.keys(yaml).length);
+      expect(hash(back as unknown as Record<string, unknown>)).toBe(hash(yaml));
+    } finally {
+      await client.close();
+      await sim.close();
+    }
   });
 
   it("Apple's real GET /profile response (micromdm fixture) hashes like the YAML that would produce it", () => {
