@@ -7,7 +7,7 @@
 import { mkdir, readdir, realpath, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
-import { GitSourceError, looksLikeMissingRef } from './errors.js';
+import { GitSourceError, isGitSourceError, looksLikeMissingRef } from './errors.js';
 import { buildGitInvocation, type GitAuth } from './git-env.js';
 import { redactGitText } from './redact-git.js';
 import { isCommitId, isValidGitRef, normaliseSubdir, parseRepoUrl } from './repo-spec.js';
@@ -89,7 +89,15 @@ export function createGitSource(opts: GitSourceOptions): GitSource {
   // so curl is told to give up on a stalled transfer by itself within the same time; ssh gets the
   // equivalent options in git-env.ts.
   const stallSeconds = String(Math.max(1, Math.ceil(timeoutMs / 1000)));
-  const gitConfig = ['advice.detachedHead=false', 'gc.autoDetach=false', 'http.lowSpeedLimit=1', `http.lowSpeedTime=${stallSeconds}`];
+  // No reflog: it would keep every superseded revision reachable for 90 days, so the shallow checkout
+  // would grow with each commit instead of being pruned by git's automatic gc.
+  const gitConfig = [
+    'advice.detachedHead=false',
+    'core.logAllRefUpdates=false',
+    'gc.autoDetach=false',
+    'http.lowSpeedLimit=1',
+    `http.lowSpeedTime=${stallSeconds}`,
+  ];
   const description = `${location.url} (${describeTarget(target)}, path ${subdir})`;
   let lastRevision: string | undefined;
   let firstSync = true;
@@ -221,7 +229,13 @@ type Run = (baseDir: string, step: 'local', args: string[]) => Promise<string>;
 
 /** The commit at HEAD, or undefined in a repository without commits. */
 async function currentRevision(workDir: string, run: Run): Promise<string | undefined> {
-  const out = (await run(workDir, 'local', ['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']).catch(() => '')).trim();
+  // `rev-parse --verify --quiet` exits 1 without output when there is no commit yet; aborts still propagate.
+  const out = (
+    await run(workDir, 'local', ['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']).catch((err: unknown) => {
+      if (isGitSourceError(err, 'git-failed')) return '';
+      throw err;
+    })
+  ).trim();
   return out === '' ? undefined : out;
 }
 

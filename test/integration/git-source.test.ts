@@ -86,6 +86,16 @@ describe('git source: following a branch', () => {
     }
   });
 
+  it('follows the remote when its default branch changes, and keeps no reflog of old revisions', async () => {
+    await fx.commit({ 'a.yaml': 'main\n' });
+    const src = source();
+    const { dir } = await src.sync();
+    const trunk = await fx.commit({ 'a.yaml': 'trunk\n' }, 'on trunk', { branch: 'trunk' });
+    await fx.git(['symbolic-ref', 'HEAD', 'refs/heads/trunk'], fx.bare);
+    expect(await src.sync()).toMatchObject({ revision: trunk, changed: true });
+    expect(await fx.git(['reflog', '--all'], dir)).toBe('');
+  });
+
   it('fails with ref-not-found for a missing branch', async () => {
     await fx.commit({ 'a.yaml': 'v: 1\n' });
     const err = await syncError(source({ branch: 'nope' }).sync());
