@@ -26,7 +26,8 @@ const EXPLICIT_MAX = 3000;
 /** Messages between the orchestrator and its children (JSON over the IPC channel). */
 interface SimReady { type: 'ready'; url: string; token: ServerToken; seedMs: number; explicit: string[] }
 interface SimReply { type: 'reply'; id: number; value: unknown }
-interface DepctlDone { type: 'done'; code: number; wallMs: number; userMs: number; systemMs: number; maxRssMiB: number; stdoutTail: string; stderr: string }
+/** One depctl run; `plan*` is up to its first output (observe + diff + rendering), the rest is apply. */
+interface DepctlDone { type: 'done'; code: number; wallMs: number; cpuMs: number; planWallMs: number; planCpuMs: number; maxRssMiB: number; stdoutTail: string; stderr: string }
 
 // ---------------------------------------------------------------- simulator child
 async function simRole(devices: number): Promise<void> {
@@ -77,15 +78,20 @@ async function depctlRole(args: string[]): Promise<void> {
   let stderr = '';
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
+  const cpuMs = (): number => { const c = process.cpuUsage(cpu0); return (c.user + c.system) / 1000; };
+  let planWallMs = -1;
+  let planCpuMs = -1;
   const code = await runCli(args, {
-    stdout: (s) => { stdout = (stdout + s).slice(-4000); },
+    stdout: (s) => {
+      if (planWallMs < 0) [planWallMs, planCpuMs] = [performance.now() - t0, cpuMs()];
+      stdout = (stdout + s).slice(-4000);
+    },
     stderr: (s) => { stderr += s; },
     env,
     cwd: process.env['BENCH_CWD'] ?? process.cwd(),
   });
   const wallMs = performance.now() - t0;
-  const cpu = process.cpuUsage(cpu0);
-  const done: DepctlDone = { type: 'done', code, wallMs, userMs: cpu.user / 1000, systemMs: cpu.system / 1000, maxRssMiB: process.resourceUsage().maxRSS / 1024, stdoutTail: stdout, stderr: stderr.slice(0, 4000) };
+  const done: DepctlDone = { type: 'done', code, wallMs, cpuMs: cpuMs(), planWallMs, planCpuMs, maxRssMiB: process.resourceUsage().maxRSS / 1024, stdoutTail: stdout, stderr: stderr.slice(0, 4000) };
   process.send!(done, () => process.disconnect());
 }
 
@@ -183,7 +189,7 @@ interface Row { scenario: string; d: DepctlDone; simCpuMs: number; counts: Recor
 async function benchSize(n: number): Promise<Row[]> {
   const { encryptServerToken, generateKeyPair } = await import('../controller/tokens/index.js');
   const { channel, ready, child } = await startSimChild(n);
-  const root = await mkdtemp(join(tmpdir(), 'depctl-bench-reconcile-'));
+  const root = await mkdtemp(join(tmpdir(), 'reconcile-bench-'));
   const rows: Row[] = [];
   try {
     const { explicit } = ready;
@@ -219,7 +225,7 @@ async function benchSize(n: number): Promise<Row[]> {
     const nDefault = count('default');
     console.log(`devices by rule: ${nExplicit} explicit → carts, ${nIpad} iPads → ipads (match), ${nDefault} others → standard (default)`);
 
-    const run = async (scenario: string, bounds: Bounds, check: (d: DepctlDone) => string[]): Promise<Record<string, number>> => {
+    const run = async (scenario: string, bounds: Bounds, check: (d: DepctlDone) => string[], verify?: (dist: Record<string, number>, problems: string[]) => void): Promise<void> => {
       await channel.call('reset');
       const cpu0 = await channel.call<NodeJS.CpuUsage>('cpu');
       const d = await runDepctlChild(['apply', 'config', '--yes', '--allow-large', '--no-color'], env, root);
@@ -227,9 +233,10 @@ async function benchSize(n: number): Promise<Row[]> {
       const counts = await channel.call<Record<string, number>>('counts');
       const problems = d.code === 0 ? check(d) : [`exit ${d.code}: ${(d.stderr + d.stdoutTail).trim().split('\n').slice(-3).join(' | ')}`];
       for (const [k, v] of Object.entries(counts)) if (v > (bounds[k] ?? 0)) problems.push(`${k}: ${v} requests > lower bound ${bounds[k] ?? 0}`);
-      const dist = await distribution();
-      rows.push({ scenario, d, simCpuMs: (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / 1000, counts, bounds, problems });
-      return dist;
+      if (d.code === 0) verify?.(await distribution(), problems);
+      const row: Row = { scenario, d, simCpuMs: (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / 1000, counts, bounds, problems };
+      rows.push(row);
+      printRow(row);
     };
     // Every device of a rule must carry one and the same UUID, distinct per rule; returns rule → UUID.
     const converged = (dist: Record<string, number>, problems: string[]): Map<string, string> => {
@@ -247,17 +254,20 @@ async function benchSize(n: number): Promise<Row[]> {
     const assigns = (...ns: number[]): number => ns.reduce((a, x) => a + ceil(x - PAGE), 0);
     const steady = { 'GET /session': 1, 'POST /devices/sync': 1 };
 
-    let dist = await run('first reconcile', { 'GET /session': 1, 'POST /server/devices': ceil(n), 'POST /profile': 3, 'POST /profile/devices': assigns(nExplicit, nIpad, nDefault) }, () => []);
-    const first = converged(dist, rows.at(-1)!.problems);
+    printHeader(n);
+    let first = new Map<string, string>();
+    await run('first reconcile', { 'GET /session': 1, 'POST /server/devices': ceil(n), 'POST /profile': 3, 'POST /profile/devices': assigns(nExplicit, nIpad, nDefault) }, () => [], (dist, problems) => {
+      first = converged(dist, problems);
+    });
     // Apple's sync lists every change since the cursor, our own assignments included: one read-back of N devices.
     await run('settle (sync echo)', { 'GET /session': 1, 'POST /devices/sync': ceil(n) }, noWrites);
-    dist = await run('no-op reconcile', steady, noWrites);
-    converged(dist, rows.at(-1)!.problems);
+    await run('no-op reconcile', steady, noWrites, (dist, problems) => void converged(dist, problems));
     await writeConfig('Staff (edited)');
-    dist = await run('profile edit', { ...steady, 'POST /profile': 1, 'POST /profile/devices': assigns(nDefault) }, () => []);
-    const after = converged(dist, rows.at(-1)!.problems);
-    if (after.get('default') === first.get('default')) rows.at(-1)!.problems.push('the edited profile kept its UUID');
-    if (after.get('ipad') !== first.get('ipad') || after.get('explicit') !== first.get('explicit')) rows.at(-1)!.problems.push('an unedited profile changed UUID');
+    await run('profile edit', { ...steady, 'POST /profile': 1, 'POST /profile/devices': assigns(nDefault) }, () => [], (dist, problems) => {
+      const after = converged(dist, problems);
+      if (after.get('default') === first.get('default')) problems.push('the edited profile kept its UUID');
+      if (after.get('ipad') !== first.get('ipad') || after.get('explicit') !== first.get('explicit')) problems.push('an unedited profile changed UUID');
+    });
     await channel.call('close');
   } finally {
     if (child.exitCode === null) child.kill();
@@ -266,16 +276,21 @@ async function benchSize(n: number): Promise<Row[]> {
   return rows;
 }
 
-function printTable(n: number, rows: Row[]): void {
-  const sec = (ms: number): string => (ms / 1000).toFixed(2);
-  console.log(`\nreconcile ${n.toLocaleString('en-US')} devices (depctl apply --yes in its own process; simulator in another)`);
-  console.log('scenario             wall s  depctl CPU s (user+sys)  sim CPU s  peak RSS MiB  requests (got/lower bound)');
-  for (const r of rows) {
-    const keys = [...new Set([...Object.keys(r.bounds), ...Object.keys(r.counts)])].sort();
-    const req = keys.map((k) => `${k} ${r.counts[k] ?? 0}/${r.bounds[k] ?? 0}`).join(', ');
-    console.log(`${r.scenario.padEnd(20)} ${sec(r.d.wallMs).padStart(6)}  ${`${sec(r.d.userMs + r.d.systemMs)} (${sec(r.d.userMs)}+${sec(r.d.systemMs)})`.padEnd(23)}  ${sec(r.simCpuMs).padStart(9)}  ${r.d.maxRssMiB.toFixed(0).padStart(12)}  ${req}`);
-    for (const p of r.problems) console.log(`  FAIL: ${p}`);
-  }
+const sec = (ms: number): string => (ms / 1000).toFixed(2);
+
+function printHeader(n: number): void {
+  console.log(`\nreconcile ${n.toLocaleString('en-US')} devices: depctl apply --yes in its own process, the simulator in another`);
+  console.log('scenario             wall s (plan)    depctl CPU s (plan)  sim CPU s  peak RSS MiB  DEP requests got/lower bound');
+}
+
+function printRow(r: Row): void {
+  const keys = [...new Set([...Object.keys(r.bounds), ...Object.keys(r.counts)])].sort();
+  const req = keys.map((k) => `${k} ${r.counts[k] ?? 0}/${r.bounds[k] ?? 0}`).join(', ');
+  const { d } = r;
+  console.log(
+    `${r.scenario.padEnd(20)} ${`${sec(d.wallMs)} (${sec(d.planWallMs)})`.padStart(15)}  ${`${sec(d.cpuMs)} (${sec(d.planCpuMs)})`.padStart(19)}  ${sec(r.simCpuMs).padStart(9)}  ${d.maxRssMiB.toFixed(0).padStart(12)}  ${req}`,
+  );
+  for (const p of r.problems) console.log(`  FAIL: ${p}`);
 }
 
 const roleAt = process.argv.indexOf('--role');
@@ -287,7 +302,12 @@ else {
   let failed = false;
   for (const n of sizes.length ? sizes : [100_000, 1_000_000]) {
     const rows = await benchSize(n);
-    printTable(n, rows);
+    const at = (name: string): DepctlDone | undefined => rows.find((r) => r.scenario === name)?.d;
+    const rss = Math.max(...rows.map((r) => r.d.maxRssMiB));
+    // Informational only: time never fails the bench (the machine may be shared).
+    console.log(
+      `goals (DESIGN.md, stated for 1,000,000): first reconcile CPU ${sec(at('first reconcile')?.cpuMs ?? NaN)} s (< 60), no-op wall ${sec(at('no-op reconcile')?.wallMs ?? NaN)} s (< 3), peak RSS ${rss.toFixed(0)} MiB (< 1024)`,
+    );
     failed ||= rows.some((r) => r.problems.length > 0);
   }
   process.exitCode = failed ? 1 : 0;
