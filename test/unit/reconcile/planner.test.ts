@@ -3,6 +3,7 @@ import { openStore, type Store } from '../../../controller/store/index.js';
 import { configHash, hashChanges, makePlan, type ServerHandle } from '../../../controller/reconcile/planner.js';
 import { hasChanges } from '../../../controller/reconcile/plan.js';
 import type { DepConfig } from '../../../controller/config/types.js';
+import { profileContentHash } from '../../../controller/reconcile/profile-content.js';
 import {
   DAY_MS,
   FakeDepClient,
@@ -99,6 +100,24 @@ describe('makePlan: an unreachable or refused server changes nothing', () => {
       ['lyon', null],
     ]);
     expect(plan.servers[1]?.assign.flatMap((g) => g.serials)).toEqual(['IPAD1']);
+  });
+});
+
+describe('makePlan: a converged server', () => {
+  it('costs one sync call and plans nothing', async () => {
+    const ipads = removeConfig.profiles[0]!;
+    const hash = profileContentHash(ipads.profile as Record<string, unknown>);
+    await store.beginDefine({ server: 'paris', name: 'ipads', contentHash: hash, body: ipads.profile, at: clock.now() });
+    await store.completeDefine({ server: 'paris', name: 'ipads', contentHash: hash }, 'U1', clock.now());
+    const client = new FakeDepClient();
+    client.fetchScripts.push([page([withProfile('IPAD1', 'U1'), device('PHONE1', { device_family: 'iPhone' })], 'c1')]);
+    await makePlan(removeConfig, [handle('paris', client)], store, { now: clock.now });
+    client.calls.length = 0;
+    client.syncScripts.push([page([], 'c2')]);
+    const plan = await makePlan(removeConfig, [handle('paris', client)], store, { now: clock.now });
+    expect(client.calls).toEqual(['sync c1']);
+    expect(hasChanges(plan)).toBe(false);
+    expect(plan.servers[0]).toMatchObject({ devices: 2, unchanged: 2, drift: [], error: null });
   });
 });
 
