@@ -107,6 +107,16 @@ export function createGitSource(opts: GitSourceOptions): GitSource {
     new GitSourceError(kind, redactGitText(`${description}: ${text}`, invocation.secrets), revision);
 
   async function syncOnce(callerSignal: AbortSignal | undefined): Promise<GitSyncResult> {
+    try {
+      return await syncSteps(callerSignal);
+    } catch (err) {
+      if (err instanceof GitSourceError) throw err;
+      // File system errors around the checkout (permissions, full disk): paths only, no credentials.
+      throw fail('workdir', err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  async function syncSteps(callerSignal: AbortSignal | undefined): Promise<GitSyncResult> {
     const timeout = AbortSignal.timeout(timeoutMs);
     const signals = [timeout, ...(opts.signal ? [opts.signal] : []), ...(callerSignal ? [callerSignal] : [])];
     const signal = AbortSignal.any(signals);
@@ -137,7 +147,7 @@ export function createGitSource(opts: GitSourceOptions): GitSource {
     if (!hasCheckout && (target.kind === 'default' || target.kind === 'branch')) {
       await mkdir(dirname(workDir), { recursive: true });
       const branchArgs = target.kind === 'branch' ? ['--branch', target.name] : [];
-      await run(dirname(workDir), 'clone', ['clone', '--quiet', '--depth', '1', '--single-branch', '--no-tags', ...branchArgs, location.url, workDir]);
+      await run(dirname(workDir), 'clone', ['clone', '--quiet', '--depth', '1', '--single-branch', '--no-tags', ...branchArgs, '--', location.url, workDir]);
     } else {
       if (!hasCheckout) {
         await mkdir(workDir, { recursive: true });
@@ -148,7 +158,7 @@ export function createGitSource(opts: GitSourceOptions): GitSource {
       if (!(target.kind === 'commit' && head === target.id)) {
         // `+` accepts rewritten history (force pushes); the URL is passed directly, so `.git/config` never
         // needs a remote and a changed `--repo` takes effect at once.
-        await run(workDir, 'fetch', ['fetch', '--quiet', '--depth', '1', '--no-tags', location.url, `+${sourceRef(target)}:${TARGET_REF}`]);
+        await run(workDir, 'fetch', ['fetch', '--quiet', '--depth', '1', '--no-tags', '--', location.url, `+${sourceRef(target)}:${TARGET_REF}`]);
       }
       await run(workDir, 'local', ['reset', '--hard', '--quiet', target.kind === 'commit' && head === target.id ? 'HEAD' : TARGET_REF]);
     }

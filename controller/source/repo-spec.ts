@@ -45,9 +45,12 @@ const HEX_COMMIT = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 export function parseRepoUrl(repo: string, cwd = '.'): RepoLocation {
   const trimmed = repo.trim();
   if (trimmed === '') throw new GitSourceError('invalid-spec', 'the repository URL is empty');
+  // git and ssh would read a leading `-` as an option (CVE-2017-1000117); a path can be written `./-x`.
+  if (trimmed.startsWith('-')) throw new GitSourceError('invalid-spec', 'the repository URL must not start with "-"');
   const scheme = SCHEME.exec(trimmed)?.[1]?.toLowerCase();
   if (scheme === undefined) {
     if (SCP_LIKE.test(trimmed) && !trimmed.startsWith('.') && !trimmed.startsWith('/')) {
+      if (/(^|@)-/.test(trimmed)) throw new GitSourceError('invalid-spec', 'the ssh host or user must not start with "-"');
       return { kind: 'ssh', url: trimmed };
     }
     return { kind: 'local', url: resolve(cwd, trimmed) };

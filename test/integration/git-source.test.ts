@@ -153,6 +153,13 @@ describe('git source: failures keep the last checkout', () => {
     expect(await readFile(join(workDir, 'precious.txt'), 'utf8')).toBe('keep me');
   });
 
+  it('reports a file-system problem with the work directory as a workdir error', async () => {
+    await fx.commit({ 'a.yaml': 'v\n' });
+    await writeFile(join(fx.root, 'a-file'), '');
+    const err = await syncError(source({ workDir: join(fx.root, 'a-file', 'checkout') }).sync());
+    expect(err.kind).toBe('workdir');
+  });
+
   it('reuses an existing checkout from an earlier process', async () => {
     const rev = await fx.commit({ 'a.yaml': 'v\n' });
     const workDir = fx.workDir('shared');

@@ -32,6 +32,10 @@ describe('parseRepoUrl', () => {
     expect(parseRepoUrl('ssh://git:secret@host/r.git').url).toBe('ssh://git@host/r.git');
   });
 
+  it.each(['-oProxyCommand=touch /tmp/x', 'git@-oProxyCommand=x:repo', '--upload-pack=x'])('refuses %j, which git or ssh would read as an option', (input) => {
+    expect(() => parseRepoUrl(input)).toThrow(/must not start with "-"/);
+  });
+
   it('refuses unsupported schemes without echoing the URL', () => {
     const call = () => parseRepoUrl('ftp://u:TOPSECRET@host/r.git');
     expect(call).toThrow(GitSourceError);
