@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 const benches: { name: string; file: string; args: string[] }[] = [
   { name: 'validate', file: 'validate.ts', args: ['100000'] },
   { name: 'dep-fetch', file: 'dep-fetch.ts', args: ['100000', '1000'] },
+  { name: 'reconcile', file: 'reconcile.ts', args: ['100000', '1000000'] },
 ];
 
 const only = process.argv.slice(2);
