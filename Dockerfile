@@ -2,9 +2,9 @@
 # depctl container image: the `depctl run` controller (health, metrics, status and webhook on :8080).
 #
 #   docker build -t depctl .
-#   docker run --init --read-only --tmpfs /tmp -p 8080:8080 \
+#   docker run --read-only --tmpfs /tmp -p 8080:8080 -e DEPCTL_GIT_TOKEN \
 #     -v depctl-state:/var/lib/depctl -v "$PWD/secrets:/secrets:ro" \
-#     depctl run --listen 0.0.0.0:8080 --repo https://github.com/acme/dep-config.git
+#     depctl run --work-dir /var/lib/depctl/checkout --repo https://github.com/acme/dep-config.git
 #
 # No Docker engine runs on the project's CI machines: .ci/image-check.sh reproduces the build stage's
 # RUN steps, the runtime stage's file list, the entrypoint and the HEALTHCHECK in a temporary directory.
@@ -39,10 +39,15 @@ RUN npm run build \
 FROM ${NODE_IMAGE} AS runtime
 # git: simple-git drives the git binary to clone and poll the config repository (`--repo URL`).
 # openssh-client: ssh:// and git@ repository URLs (deploy keys). ca-certificates: HTTPS to Apple and git.
-# tini: PID 1 that forwards SIGTERM to node and reaps the git/ssh processes git leaves behind.
+# safe.directory in /etc/gitconfig: a config repository mounted at /config belongs to another uid, which git
+# refuses otherwise (CVE-2022-24765); only depctl runs here. (depctl passes no GIT_* variables to git, so
+# this cannot be an ENV.)
+# tini: PID 1 that forwards SIGTERM to node and reaps the git/ssh processes git leaves behind (so neither
+# `docker run --init` nor Kubernetes shareProcessNamespace is needed).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends git openssh-client ca-certificates tini \
  && rm -rf /var/lib/apt/lists/* \
+ && git config --system --add safe.directory '*' \
  && mkdir -p /var/lib/depctl /secrets \
  && chown 1000:1000 /var/lib/depctl \
  && chmod 0700 /var/lib/depctl
@@ -55,17 +60,12 @@ COPY --from=build /src/node_modules ./node_modules
 
 # Everything the process writes goes to the state volume or to /tmp (mount a tmpfs / emptyDir there when
 # the root file system is read-only). HOME=/tmp keeps git and ssh from trying to write to /home/node.
-# safe.directory: a config checkout mounted from a volume is owned by another uid, which git refuses
-# to read otherwise (CVE-2022-24765 hardening); only depctl runs in this container.
 ENV NODE_ENV=production \
     HOME=/tmp \
     TMPDIR=/tmp \
     DEPCTL_STATE=sqlite:/var/lib/depctl/state.db \
     DEPCTL_SECRETS_DIR=/secrets \
-    DEPCTL_LISTEN=0.0.0.0:8080 \
-    GIT_CONFIG_COUNT=1 \
-    GIT_CONFIG_KEY_0=safe.directory \
-    GIT_CONFIG_VALUE_0=*
+    DEPCTL_LISTEN=0.0.0.0:8080
 
 # uid/gid 1000 is the `node` user of the base image; numeric so that Kubernetes' runAsNonRoot can verify it.
 USER 1000:1000
@@ -73,11 +73,13 @@ USER 1000:1000
 VOLUME ["/var/lib/depctl", "/secrets"]
 EXPOSE 8080
 
-# Liveness through node itself (slim images have no curl). It reads the port from DEPCTL_LISTEN, so keep
-# DEPCTL_LISTEN and --listen in step when changing the port.
+# Liveness through node itself (slim images have no curl). It reads the port from DEPCTL_LISTEN, which
+# `depctl run` also reads: change the port there rather than with --listen.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "const a=process.env.DEPCTL_LISTEN||'0.0.0.0:8080';require('node:http').get({host:'127.0.0.1',port:Number(a.slice(a.lastIndexOf(':')+1)),path:'/healthz',timeout:4000},(r)=>process.exit(r.statusCode===200?0:1)).on('timeout',()=>process.exit(1)).on('error',()=>process.exit(1))"]
 
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/bin/depctl.js"]
-# The config repository: override with `--repo https://…` / `--repo git@…`, or mount a checkout at /config.
-CMD ["run", "--listen", "0.0.0.0:8080", "--repo", "/config"]
+# The listen address comes from DEPCTL_LISTEN. The checkout goes to the state volume (the default work dir,
+# .depctl/checkout, would be below the read-only /app). The config repository: override with
+# `--repo https://…` (token in DEPCTL_GIT_TOKEN) or `--repo git@…` (--git-ssh-key), or mount one at /config.
+CMD ["run", "--work-dir", "/var/lib/depctl/checkout", "--repo", "/config"]

@@ -102,6 +102,7 @@ chmod 1777 "$tmpd"
 cp -R "$repo/examples/." "$config/"
 git -C "$config" init -q && git -C "$config" add -A \
   && git -C "$config" -c user.name=image-check -c user.email=ci@invalid commit -qm config
+config_rev=$(git -C "$config" rev-parse --short HEAD)
 chmod -R a-w "$config"
 touch "$work/.marker"
 
@@ -112,6 +113,9 @@ if [ "$(id -u)" -eq 0 ]; then
   [ "$uid" != root ] && [ "$uid" != 0 ] || fail "the Dockerfile's USER is root"
   command -v setpriv >/dev/null || fail "running as root needs setpriv (util-linux) to drop to uid $uid"
   chown "$uid:$gid" "$state"
+  # The image trusts a foreign-owned /config through safe.directory in its /etc/gitconfig; this machine's
+  # /etc/gitconfig is not ours to change, so the stand-in /config belongs to the image's user instead.
+  chown -R "$uid:$gid" "$config"
   as_user=(setpriv --reuid="$uid" --regid="$gid" --clear-groups --)
   step "start: as uid $uid:$gid (USER $df_user) via setpriv"
 else
@@ -152,11 +156,24 @@ if [ "${IMAGE_CHECK_SKIP_RUN:-0}" != 1 ] && grep -q '^Usage: depctl run' <<<"$ru
   done
   [ "$healthy" = 1 ] || { cat "$work/run.log" >&2; fail "HEALTHCHECK did not pass within 60 s"; }
   step "HEALTHCHECK passed (GET /healthz = 200 on 127.0.0.1:$port)"
-  # Reported only: /readyz may well say 503 here, since the examples' DEP secrets are not in /secrets.
-  for path in /readyz /metrics /api/status; do
-    code=$(node -e "fetch('http://127.0.0.1:$port$path').then(r=>console.log(r.status),()=>console.log('error'))")
-    echo "  GET $path: $code"
+  # Ready means a revision was checked out (into the state volume, /app being read-only) and attempted.
+  # The pass itself fails here (the examples' DEP tokens are not in /secrets), which still counts.
+  get() { node -e "fetch('http://127.0.0.1:$port$1').then(r=>console.log(r.status),()=>console.log('error'))"; }
+  ready=""
+  for _ in $(seq 1 120); do
+    ready=$(get /readyz)
+    [ "$ready" = 200 ] && break
+    sleep 0.5
   done
+  [ "$ready" = 200 ] || { cat "$work/run.log" >&2; fail "/readyz answered $ready, not 200, within 60 s"; }
+  [ -d "$state/checkout" ] || fail "no checkout below the state volume"
+  echo "  GET /readyz: 200 (revision $config_rev checked out into the state volume)"
+  for path in /metrics /api/status; do
+    code=$(get "$path")
+    [ "$code" = 200 ] || fail "GET $path answered $code"
+    echo "  GET $path: 200"
+  done
+  echo "  last lines of its log:"; tail -n 4 "$work/run.log" | cut -c1-300 | sed 's/^/    /'
   kill -TERM "$server_pid"
   stopped=0
   for _ in $(seq 1 40); do
