@@ -96,6 +96,14 @@ describe('git source: following a branch', () => {
     expect(await fx.git(['reflog', '--all'], dir)).toBe('');
   });
 
+  it('reports an empty repository as ref-not-found until the first push', async () => {
+    const src = source();
+    expect((await syncError(src.sync())).kind).toBe('ref-not-found');
+    expect((await syncError(src.sync())).kind).toBe('ref-not-found');
+    const rev = await fx.commit({ 'a.yaml': 'v\n' });
+    expect(await src.sync()).toMatchObject({ revision: rev, changed: true });
+  });
+
   it('fails with ref-not-found for a missing branch', async () => {
     await fx.commit({ 'a.yaml': 'v: 1\n' });
     const err = await syncError(source({ branch: 'nope' }).sync());
