@@ -7,6 +7,7 @@ import { registerSim } from './sim.js';
 import { registerPlan } from './plan.js';
 import { registerApply } from './apply.js';
 import { registerRun } from './run.js';
+import { registerQuickstart } from './quickstart.js';
 import { registerImport } from './import.js';
 import { addGlobalOptions } from './runtime.js';
 import { VERSION } from '../version.js';
@@ -26,7 +27,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) })
     .exitOverride();
   addGlobalOptions(program);
-  for (const register of [registerValidate, registerPlan, registerApply, registerRun, registerImport, registerKeys, registerToken, registerSim] satisfies Register[]) {
+  for (const register of [registerValidate, registerPlan, registerApply, registerRun, registerQuickstart, registerImport, registerKeys, registerToken, registerSim] satisfies Register[]) {
     register(program, io, setExit);
   }
   // Output and exits of every command, nested ones included, go through io (commands never exit the process).

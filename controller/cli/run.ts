@@ -9,6 +9,7 @@ import type { DepConfig } from '../config/types.js';
 import { makePlan } from '../reconcile/planner.js';
 import { applyPlan, type ApplyResult } from '../reconcile/apply.js';
 import { hasChanges } from '../reconcile/plan.js';
+import { observe } from '../reconcile/observe.js';
 import { ControllerLoop, DEFAULT_TIMING, type LoopEvent, type PassOutcome, type Trigger } from '../reconcile/loop.js';
 import { createGitSource } from '../source/git-source.js';
 import { createMetrics } from '../server/metrics.js';
@@ -120,6 +121,13 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
       metrics.recordRun(result, (Date.now() - started) / 1000);
       log.info({ result, durationMs: Date.now() - started, ...plan.summary }, 'reconcile pass finished');
       passes++;
+      if (apply && apply.result !== 'noop') {
+        // One sync per written server, so status and metrics show what Apple now reports, not the pre-apply view.
+        for (const h of conns.handles) {
+          if (!h.client || !apply.servers.some((r) => r.server === h.name && (r.succeeded > 0 || r.removed > 0))) continue;
+          await observe(h.name, h.client, store, { now, signal }).catch((err: Error) => log.warn({ server: h.name, err: err.message }, 'sync after apply failed'));
+        }
+      }
       const tokens = new Map(conns.handles.map((h) => [h.name, h.tokenExpiresAt] as const));
       if (gate) for (const { key, notification } of notificationsFor(plan, apply, revision, tokens, now())) await gate.notify(key, notification);
       loop.setDetails(await serverDetails(config, store, now(), plan, apply ?? undefined), await recentRuns(store));

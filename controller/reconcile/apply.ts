@@ -3,6 +3,7 @@ import type { Profile } from '../dep/types.js';
 import { isProfileNotFound } from '../dep/errors.js';
 import { MAX_SERIALS_PER_REQUEST } from '../dep/types.js';
 import { describeServerError } from './planner.js';
+import { profileContentHash } from './profile-content.js';
 import type { Plan, ServerPlan } from './plan.js';
 import type { CallOptions, DeviceResultView, ReconcileDepClient, ReconcileStore } from './ports.js';
 
@@ -98,6 +99,9 @@ export async function applyPlan(
 /** Applies one server's part of the plan. */
 class ServerApplier {
   private readonly uuids = new Map<string, string>();
+  /** Old UUID → the UUID of the same content defined again after Apple answered 404 for the old one. */
+  private readonly replaced = new Map<string, Promise<string>>();
+  private fromIndex: Map<string, string | null> | undefined;
 
   constructor(
     private readonly sp: ServerPlan,
@@ -114,8 +118,8 @@ class ServerApplier {
     const sentWithDefine = new Set<string>();
     for (const d of this.sp.defines) {
       const firstBatch = this.sp.assign.filter((g) => g.profile === d.profile && g.profileUuid === null).flatMap((g) => g.serials).slice(0, MAX_SERIALS_PER_REQUEST);
-      await this.define(d.profile, d.contentHash, firstBatch);
-      for (const s of firstBatch) sentWithDefine.add(s);
+      // When the content turned out to be defined already (another run), nothing rode along: assign them all.
+      if (await this.define(d.profile, d.contentHash, firstBatch)) for (const s of firstBatch) sentWithDefine.add(s);
     }
     const batches: { uuid: string; profile: string; fromUuid: string | null; serials: string[] }[] = [];
     for (const g of this.sp.assign) {
@@ -127,20 +131,73 @@ class ServerApplier {
       }
     }
     await pool(batches, this.opts.concurrency ?? 4, async (b) => {
-      const res = await this.client.assignProfile(b.uuid, b.serials, { signal: this.opts.signal });
-      await this.record('assign', b.profile, b.fromUuid, b.uuid, res.devices, res.retry_after_seconds);
+      const replacement = this.replaced.get(b.uuid);
+      if (replacement) {
+        const uuid = await replacement;
+        const res = await this.client.assignProfile(uuid, b.serials, { signal: this.opts.signal });
+        await this.record('assign', b.profile, () => b.fromUuid, uuid, res.devices, res.retry_after_seconds, b.serials);
+        return;
+      }
+      try {
+        const res = await this.client.assignProfile(b.uuid, b.serials, { signal: this.opts.signal });
+        await this.record('assign', b.profile, () => b.fromUuid, b.uuid, res.devices, res.retry_after_seconds, b.serials);
+      } catch (err) {
+        if (!isProfileNotFound(err)) throw err;
+        await this.redefine(b.profile, b.uuid, b.serials);
+      }
     });
     for (const g of this.sp.remove) {
       for (let i = 0; i < g.serials.length; i += MAX_SERIALS_PER_REQUEST) {
         const serials = g.serials.slice(i, i + MAX_SERIALS_PER_REQUEST);
         const res = await this.client.removeProfile(serials, { signal: this.opts.signal });
-        await this.record('remove', null, g.fromUuid, null, res.devices, undefined);
+        await this.record('remove', null, () => g.fromUuid, null, res.devices, undefined, serials);
       }
     }
   }
 
-  /** Defines one profile content, crash-safely: intent first, UUID after. */
-  private async define(name: string, contentHash: string, devices: string[]): Promise<void> {
+  /**
+   * Apple answered 404 for a UUID depctl recorded (Apple forgot the profile, or the token now belongs to
+   * another server): forget the record and define the same content again, once, sending this batch with it.
+   */
+  private redefine(profile: string, goneUuid: string, serials: string[]): Promise<string> {
+    let pending = this.replaced.get(goneUuid);
+    if (!pending) {
+      pending = (async () => {
+        await this.store.forgetProfile(this.sp.server, goneUuid);
+        await this.store.appendAudit([{ runId: this.runId, server: this.sp.server, serial: null, action: 'forget-profile', before: goneUuid, after: null, outcome: 'success', appleStatus: 'PROFILE_NOT_FOUND', at: this.opts.now() }]);
+        const entry = this.config.profiles.find((p) => p.name === profile);
+        if (!entry) throw new Error(`profile "${profile}" is not in the configuration`);
+        this.uuids.delete(profile);
+        await this.define(profile, profileContentHash(entry.profile as Record<string, unknown>), serials);
+        const uuid = this.uuids.get(profile);
+        if (!uuid) throw new Error(`profile "${profile}" has no UUID after its define`);
+        return uuid;
+      })();
+      this.replaced.set(goneUuid, pending);
+      return pending;
+    }
+    // Another batch already redefined it: assign this batch to the new UUID.
+    return pending.then(async (uuid) => {
+      const res = await this.client.assignProfile(uuid, serials, { signal: this.opts.signal });
+      await this.record('assign', profile, (s) => this.fromUuidOf(s), uuid, res.devices, res.retry_after_seconds, serials);
+      return uuid;
+    });
+  }
+
+  /** The profile UUID a serial carried when the plan was made (for the audit's `before`). */
+  private fromUuidOf(serial: string): string | null {
+    if (!this.fromIndex) {
+      this.fromIndex = new Map();
+      for (const g of this.sp.assign) for (const s of g.serials) this.fromIndex.set(s, g.fromUuid);
+    }
+    return this.fromIndex.get(serial) ?? null;
+  }
+
+  /**
+   * Defines one profile content, crash-safely: intent first, UUID after. Returns true when `devices` were sent
+   * with the define (false when the content was already defined and nothing was sent).
+   */
+  private async define(name: string, contentHash: string, devices: string[]): Promise<boolean> {
     const entry = this.config.profiles.find((p) => p.name === name);
     if (!entry) throw new Error(`profile "${name}" is not in the configuration`);
     const body = toAppleProfile(entry.profile);
@@ -148,7 +205,7 @@ class ServerApplier {
     const { profile: rec } = await this.store.beginDefine({ ...key, body, at: this.opts.now() });
     if (rec.state === 'defined' && rec.uuid) {
       this.uuids.set(name, rec.uuid);
-      return;
+      return false;
     }
     let res;
     try {
@@ -162,21 +219,23 @@ class ServerApplier {
     this.uuids.set(name, res.profile_uuid);
     this.result.defined.push({ profile: name, uuid: res.profile_uuid });
     await this.store.appendAudit([{ runId: this.runId, server: this.sp.server, serial: null, action: 'define', before: null, after: res.profile_uuid, outcome: 'success', appleStatus: null, at: this.opts.now() }]);
-    if (devices.length > 0) await this.record('assign', name, null, res.profile_uuid, res.devices ?? {}, undefined, devices);
+    if (devices.length > 0) await this.record('assign', name, (s) => this.fromUuidOf(s), res.profile_uuid, res.devices ?? {}, undefined, devices);
+    return true;
   }
 
   /** Records Apple's per-serial statuses: results, retry times, desired profiles and the audit log. */
   private async record(
     action: 'assign' | 'remove',
     profile: string | null,
-    before: string | null,
+    before: (serial: string) => string | null,
     after: string | null,
     statuses: Record<string, string>,
     retryAfterSeconds: number | undefined,
-    expected?: readonly string[],
+    sent: readonly string[],
   ): Promise<void> {
     const now = this.opts.now();
-    const serials = expected ?? Object.keys(statuses);
+    // Every serial sent is recorded: one Apple leaves out of its answer is an error to retry, not a success.
+    const serials = sent;
     const results: { serial: string; result: DeviceResultView; retryNotBefore: Date | null }[] = [];
     const audit: Parameters<ReconcileStore['appendAudit']>[0][number][] = [];
     for (const serial of serials) {
@@ -193,10 +252,13 @@ class ServerApplier {
         this.result.earliestRetryAt = retryNotBefore.toISOString();
       }
       results.push({ serial, result: { status, at: now, appleStatus: apple }, retryNotBefore });
-      audit.push({ runId: this.runId, server: this.sp.server, serial, action, before, after, outcome: status, appleStatus: apple, at: now });
+      audit.push({ runId: this.runId, server: this.sp.server, serial, action, before: before(serial), after, outcome: status, appleStatus: apple, at: now });
     }
     await this.store.recordResults(this.sp.server, results);
-    if (action === 'assign') await this.store.setDesiredProfiles(this.sp.server, serials.map((serial) => ({ serial, profile })));
+    // What depctl last put on each device: the profile for an assign; nothing after a successful remove (so
+    // the cleared device is not taken for drift when the config wants a profile for it again).
+    const desired = action === 'assign' ? serials.map((serial) => ({ serial, profile })) : results.filter((r) => r.result.status === 'success').map((r) => ({ serial: r.serial, profile: null }));
+    if (desired.length > 0) await this.store.setDesiredProfiles(this.sp.server, desired);
     await this.store.appendAudit(audit);
   }
 }

@@ -66,6 +66,7 @@ export interface ReconcileStore {
   beginDefine(intent: { server: string; name: string; contentHash: string; body: Profile; at: Date }): Promise<{ profile: ProfileRecordView; created: boolean }>;
   completeDefine(key: { server: string; name: string; contentHash: string }, uuid: string, at: Date): Promise<ProfileRecordView>;
   abandonDefine(key: { server: string; name: string; contentHash: string }): Promise<boolean>;
+  forgetProfile(server: string, uuid: string): Promise<boolean>;
   listProfiles(server: string, filter?: { state?: 'defining' | 'defined' }): Promise<ProfileRecordView[]>;
   getServer(name: string): Promise<{ tokenExpiresAt: Date | null } | undefined>;
   upsertServer(name: string, update: { tokenFingerprint?: string | null; tokenExpiresAt?: Date | null; serverUuid?: string | null; at: Date }): Promise<unknown>;

@@ -128,6 +128,11 @@ export interface ProfileStore {
   completeDefine(key: ProfileKey, uuid: string, at: Date): Promise<ProfileRecord>;
   /** Deletes a `defining` row whose define Apple rejected; returns false for a defined or missing row. */
   abandonDefine(key: ProfileKey): Promise<boolean>;
+  /**
+   * Deletes a defined profile's row because Apple no longer knows its UUID (404 PROFILE_NOT_FOUND, GET
+   * NOT_FOUND), so the content can be defined again. Returns false when there was no row with that UUID.
+   */
+  forgetProfile(server: string, uuid: string): Promise<boolean>;
   /** Returns the row for a key, or undefined. */
   getProfile(key: ProfileKey): Promise<ProfileRecord | undefined>;
   /** Returns the row holding an Apple UUID on a server, or undefined. */

@@ -149,6 +149,28 @@ describe('plan and apply against the simulator, with a git checkout of the confi
     expect(sim.inspect.device(ipads[2]!.serial_number)?.profile_uuid).toBe(wanted);
   });
 
+  it('defines the content again when Apple no longer knows a recorded profile UUID (404 on assign)', async () => {
+    expect((await ws.depctl(['apply', 'config', '--yes'])).code).toBe(0);
+    const gone = sim.inspect.device(ipads[0]!.serial_number)!.profile_uuid!;
+    sim.portal.forgetProfile(gone);
+    const [newcomer] = sim.portal.addDevices([{ device_family: 'iPad', os: 'iPadOS', model: 'iPad Air' }]);
+    sim.inspect.resetRequestCounts();
+    const r = await ws.depctl(['apply', 'config', '--yes']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    // The assign to the forgotten UUID got a 404; the same content was defined once more and carried the device.
+    expect(writes(sim)).toEqual({ 'POST /profile/devices': 1, 'POST /profile': 1 });
+    const fresh = sim.inspect.device(newcomer!.serial_number)?.profile_uuid;
+    expect(fresh).toMatch(/^[0-9A-F]{32}$/);
+    expect(fresh).not.toBe(gone);
+    expect(sim.inspect.profile(fresh!)).toEqual(expect.objectContaining({ profile_name: 'Classroom iPads' }));
+    // The other iPads still carry the forgotten UUID: the next plan moves them to the new one.
+    const next = await ws.depctl(['plan', 'config', '--format', 'json']);
+    const parsed = JSON.parse(next.stdout) as { servers: { defines: unknown[]; assign: { profileUuid: string; serials: string[] }[] }[] };
+    expect(parsed.servers[0]?.defines).toEqual([]);
+    expect(parsed.servers[0]?.assign.flatMap((g) => g.serials).sort()).toEqual(ipads.map((d) => d.serial_number).sort());
+    expect(new Set(parsed.servers[0]?.assign.map((g) => g.profileUuid))).toEqual(new Set([fresh]));
+  });
+
   it('refuses a saved plan once Apple moved, and applies it while it is current', async () => {
     const saved = await ws.depctl(['plan', 'config', '--out', 'plan.json']);
     expect(saved.code).toBe(0);

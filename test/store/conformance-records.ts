@@ -111,6 +111,20 @@ export function defineRecordConformance(ctx: ConformanceContext): void {
       expect((await s.getProfile(other))?.state).toBe('defining');
     });
 
+    it('forgets a defined profile Apple no longer knows, so its content can be defined again', async () => {
+      const s = ctx.store;
+      await s.beginDefine({ ...KEY, body: BODY, at: T0 });
+      await s.completeDefine(KEY, 'UUID-GONE', T0);
+      expect(await s.forgetProfile('lyon', 'UUID-GONE')).toBe(false);
+      expect(await s.forgetProfile('paris', 'UUID-GONE')).toBe(true);
+      expect(await s.getProfile(KEY)).toBeUndefined();
+      expect(await s.forgetProfile('paris', 'UUID-GONE')).toBe(false);
+      const again = await s.beginDefine({ ...KEY, body: BODY, at: at(1) });
+      expect(again.created).toBe(true);
+      await s.completeDefine(KEY, 'UUID-NEW', at(2));
+      expect((await s.getProfileByUuid('paris', 'UUID-NEW'))?.state).toBe('defined');
+    });
+
     it('keys on server + name + content hash and lists by name then creation', async () => {
       const s = ctx.store;
       await s.beginDefine({ server: 'paris', name: 'b', contentHash: 'h1', body: BODY, at: at(3) });

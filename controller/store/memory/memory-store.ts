@@ -119,6 +119,14 @@ export class MemoryStore implements Store {
     return this.db.profiles.delete(id);
   }
 
+  /** See ProfileStore.forgetProfile. */
+  async forgetProfile(server: string, uuid: string): Promise<boolean> {
+    for (const [id, p] of this.db.profiles) {
+      if (p.server === server && p.uuid === uuid) return this.db.profiles.delete(id);
+    }
+    return false;
+  }
+
   /** See ProfileStore.getProfile. */
   async getProfile(key: ProfileKey): Promise<ProfileRecord | undefined> {
     const row = this.db.profiles.get(profileId(key));

@@ -112,6 +112,11 @@ export class PostgresStore implements Store {
     return this.records.abandonDefine(key);
   }
 
+  /** See ProfileStore.forgetProfile. */
+  forgetProfile(server: string, uuid: string): Promise<boolean> {
+    return this.records.forgetProfile(server, uuid);
+  }
+
   /** See ProfileStore.getProfile. */
   getProfile(key: ProfileKey): Promise<ProfileRecord | undefined> {
     return this.records.getProfile(key);

@@ -183,6 +183,12 @@ export class PostgresRecords {
     return r.rowCount === 1;
   }
 
+  /** See ProfileStore.forgetProfile. */
+  async forgetProfile(server: string, uuid: string): Promise<boolean> {
+    const r = await this.pool.query('DELETE FROM profiles WHERE server = $1 AND uuid = $2', [server, uuid]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
   /** See ProfileStore.getProfile. */
   async getProfile(key: ProfileKey): Promise<ProfileRecord | undefined> {
     const { rows } = await this.pool.query<ProfileRow>(`SELECT * FROM profiles WHERE ${PROFILE_KEY}`, keyParams(key));

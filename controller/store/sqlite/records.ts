@@ -238,6 +238,11 @@ export class SqliteRecords {
     return info.changes === 1;
   }
 
+  /** See ProfileStore.forgetProfile. */
+  forgetProfile(server: string, uuid: string): boolean {
+    return this.db.prepare('DELETE FROM profiles WHERE server = ? AND uuid = ?').run(server, uuid).changes > 0;
+  }
+
   /** See ProfileStore.getProfile. */
   getProfile(key: ProfileKey): ProfileRecord | undefined {
     const row = this.db.prepare(`SELECT * FROM profiles WHERE ${PROFILE_KEY}`).get(key.server, key.name, key.contentHash) as ProfileRow | undefined;

@@ -142,6 +142,11 @@ export class SqliteStore implements Store {
     return this.records.abandonDefine(key);
   }
 
+  /** See ProfileStore.forgetProfile. */
+  async forgetProfile(server: string, uuid: string): Promise<boolean> {
+    return this.records.forgetProfile(server, uuid);
+  }
+
   /** See ProfileStore.getProfile. */
   async getProfile(key: ProfileKey): Promise<ProfileRecord | undefined> {
     return this.records.getProfile(key);

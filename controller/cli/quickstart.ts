@@ -1,0 +1,99 @@
+import { cp, mkdir, readFile, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { simpleGit } from 'simple-git';
+import type { Command } from 'commander';
+import type { Register } from './program.js';
+import { ExitCode, type CliIo } from './io.js';
+import { startSimGroupCommand } from './sim-group.js';
+import { startController } from './run.js';
+import { createLogger } from '../util/logger.js';
+
+/** Where the quickstart keeps its files (state, secrets, the git copy of the config). */
+export const QUICKSTART_DIR = '.depctl/quickstart';
+
+/** Options of `depctl quickstart`. */
+export interface QuickstartOptions {
+  listen: string;
+  simListen: string;
+  devices: number;
+  once: boolean;
+  logFormat: 'json' | 'pretty';
+}
+
+/**
+ * `depctl quickstart [DIR]`: everything on embedded defaults. Starts the built-in DEP simulator with the
+ * servers of DIR (default `examples`), seeded with the serials the config lists; writes each server's S/MIME
+ * token and key under .depctl/quickstart/secrets; copies DIR into a local git repository; and runs the
+ * controller (`depctl run`) against it with SQLite state, printing where the status page is.
+ */
+export const registerQuickstart: Register = (program, io, setExit) => {
+  program
+    .command('quickstart')
+    .description('try depctl: the built-in DEP simulator + SQLite + a local git copy of DIR, with the controller running')
+    .argument('[dir]', 'config directory', 'examples')
+    .option('--listen <host:port>', 'controller status page, metrics and webhook', '127.0.0.1:8080')
+    .option('--sim-listen <host:port>', 'DEP simulator', '127.0.0.1:0')
+    .option('--devices <n>', 'random devices per server besides the listed serials', (v) => Number(v), 200)
+    .option('--once', 'stop after the first reconcile pass', false)
+    .option('--log-format <format>', 'json or pretty', 'pretty')
+    .action(async (dir: string, opts: QuickstartOptions, _cmd: Command) => {
+      setExit(await quickstart(dir, opts, io));
+    });
+};
+
+/** Runs the quickstart; resolves with the exit code when the controller stops. */
+export async function quickstart(dir: string, opts: QuickstartOptions, io: CliIo): Promise<number> {
+  const base = resolve(io.cwd, QUICKSTART_DIR);
+  const secrets = join(base, 'secrets');
+  const repo = join(base, 'repo');
+  // Each quickstart starts a fresh simulator, so it starts from a fresh state too (a state kept from an
+  // earlier simulator would rightly see every device as changed outside depctl).
+  for (const f of ['state.db', 'state.db-wal', 'state.db-shm', 'secrets', 'checkout']) await rm(join(base, f), { recursive: true, force: true });
+  await mkdir(base, { recursive: true });
+  const sims = await startSimGroupCommand({ cwd: io.cwd, config: dir, out: join(QUICKSTART_DIR, 'secrets'), listen: opts.simListen, devices: opts.devices });
+  try {
+    io.stdout(`DEP simulator: ${sims.group.url} (${sims.servers.map((s) => `${s.name}: ${s.devices} devices`).join(', ')})\n`);
+    // Servers whose config reads secrets from the environment get them from the files just written.
+    const env: Record<string, string | undefined> = { ...io.env };
+    for (const s of sims.servers) {
+      if (!s.files || !s.refs) continue;
+      if ('env' in s.refs.token) env[s.refs.token.env] = await readFile(s.files.token, 'utf8');
+      if ('env' in s.refs.privateKey && s.files.key) env[s.refs.privateKey.env] = await readFile(s.files.key, 'utf8');
+    }
+    await copyIntoRepo(resolve(io.cwd, dir), repo);
+    const logger = createLogger({ level: 'info', format: opts.logFormat, write: (s) => io.stderr(s) });
+    const controller = await startController(
+      { repo, path: '.', pollInterval: 10_000, syncInterval: 60_000, listen: opts.listen, workDir: join(QUICKSTART_DIR, 'checkout'), allowLarge: false, logLevel: 'info', logFormat: opts.logFormat, once: opts.once },
+      { stateUrl: `sqlite:${join(base, 'state.db')}`, secretsDir: secrets, depUrlOverride: sims.group.url },
+      { ...io, env },
+      logger,
+    );
+    io.stdout(`depctl controller: status page ${controller.url}/  metrics ${controller.url}/metrics\n`);
+    io.stdout(`Edit ${repo} and commit: the controller applies it within 10 s. Stop with Ctrl-C.\n`);
+    const stop = (): void => void controller.stop();
+    if (io.signal) io.signal.addEventListener('abort', stop);
+    else {
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    }
+    await controller.done;
+    const s = controller.loop.current();
+    const ready = s.conditions.find((c) => c.type === 'Ready');
+    io.stdout(`Ready: ${ready?.status ?? 'Unknown'} (${ready?.reason ?? ''}) ${ready?.message ?? ''}\n`);
+    for (const server of s.servers) io.stdout(`  ${server.name}: ${server.devices} devices; ${Object.entries(server.devicesByProfile).map(([p, n]) => `${p} ${n}`).join(', ')}\n`);
+    return ready?.status === 'True' ? ExitCode.ok : ExitCode.failure;
+  } finally {
+    await sims.stop();
+  }
+}
+
+/** Copies the config into a fresh local git repository (the controller's source) and commits it. */
+async function copyIntoRepo(from: string, repo: string): Promise<void> {
+  await rm(repo, { recursive: true, force: true });
+  await cp(from, repo, { recursive: true, filter: (src) => !src.includes(`${from}/.git`) });
+  const git = simpleGit({ baseDir: repo });
+  await git.init(['-b', 'main']);
+  await git.add(['-A']);
+  await git.addConfig('user.name', 'depctl quickstart', false, 'local').addConfig('user.email', 'quickstart@depctl.invalid', false, 'local');
+  await git.commit('depctl quickstart: initial config');
+}
