@@ -18,7 +18,7 @@ const gc = (globalThis as { gc?: () => void }).gc;
 
 gc?.();
 const before = process.memoryUsage();
-let t = performance.now();
+const t = performance.now();
 const big = await startSimulatorGroup({ servers: Array.from({ length: count }, (_, k) => ({ name: `s${k}`, devices: perServer })) });
 const startMs = performance.now() - t;
 gc?.();
