@@ -4,7 +4,7 @@
 #   docker build -t depctl .
 #   docker run --read-only --tmpfs /tmp -p 8080:8080 -e DEPCTL_GIT_TOKEN \
 #     -v depctl-state:/var/lib/depctl -v "$PWD/secrets:/secrets:ro" \
-#     depctl run --work-dir /var/lib/depctl/checkout --repo https://github.com/acme/dep-config.git
+#     depctl run --repo https://github.com/acme/dep-config.git
 #
 # No Docker engine runs on the project's CI machines: .ci/image-check.sh reproduces the build stage's
 # RUN steps, the runtime stage's file list, the entrypoint and the HEALTHCHECK in a temporary directory.
@@ -69,6 +69,9 @@ ENV NODE_ENV=production \
 
 # uid/gid 1000 is the `node` user of the base image; numeric so that Kubernetes' runAsNonRoot can verify it.
 USER 1000:1000
+# The process starts in the state volume, so that relative defaults (run's --work-dir .depctl/checkout)
+# land on a writable volume even when CMD is replaced, never below the read-only /app.
+WORKDIR /var/lib/depctl
 # /secrets: DEP tokens (.p7m), private keys, webhook secret and API token; mount it read-only.
 VOLUME ["/var/lib/depctl", "/secrets"]
 EXPOSE 8080
@@ -79,7 +82,7 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "const a=process.env.DEPCTL_LISTEN||'0.0.0.0:8080';require('node:http').get({host:'127.0.0.1',port:Number(a.slice(a.lastIndexOf(':')+1)),path:'/healthz',timeout:4000},(r)=>process.exit(r.statusCode===200?0:1)).on('timeout',()=>process.exit(1)).on('error',()=>process.exit(1))"]
 
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/bin/depctl.js"]
-# The listen address comes from DEPCTL_LISTEN. The checkout goes to the state volume (the default work dir,
-# .depctl/checkout, would be below the read-only /app). The config repository: override with
-# `--repo https://…` (token in DEPCTL_GIT_TOKEN) or `--repo git@…` (--git-ssh-key), or mount one at /config.
-CMD ["run", "--work-dir", "/var/lib/depctl/checkout", "--repo", "/config"]
+# The listen address comes from DEPCTL_LISTEN, the checkout goes below the working directory (the state
+# volume). The config repository: override with `run --repo https://…` (token in DEPCTL_GIT_TOKEN) or
+# `run --repo git@… --git-ssh-key /secrets/…`, or mount a repository at /config.
+CMD ["run", "--repo", "/config"]

@@ -166,8 +166,9 @@ if [ "${IMAGE_CHECK_SKIP_RUN:-0}" != 1 ] && grep -q '^Usage: depctl run' <<<"$ru
     sleep 0.5
   done
   [ "$ready" = 200 ] || { cat "$work/run.log" >&2; fail "/readyz answered $ready, not 200, within 60 s"; }
-  [ -d "$state/checkout" ] || fail "no checkout below the state volume"
-  echo "  GET /readyz: 200 (revision $config_rev checked out into the state volume)"
+  checkout=$(find "$state" -mindepth 1 -maxdepth 4 -name .git -print -quit)
+  [ -n "$checkout" ] || fail "no git checkout below the state volume"
+  echo "  GET /readyz: 200 (revision $config_rev checked out at ${checkout#"$state"/}, state volume)"
   for path in /metrics /api/status; do
     code=$(get "$path")
     [ "$code" = 200 ] || fail "GET $path answered $code"

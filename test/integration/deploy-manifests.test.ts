@@ -222,7 +222,8 @@ describe('Dockerfile', () => {
 
   it('runs as uid 1000 with state and secrets volumes, a node HEALTHCHECK on /healthz and the depctl entrypoint', () => {
     expect(runtime).toContain('USER 1000:1000');
-    expect(runtime).toContain('WORKDIR /app');
+    // Files under /app; the process starts in the state volume, where run's relative --work-dir lands.
+    expect(runtime.filter((l) => l.startsWith('WORKDIR'))).toEqual(['WORKDIR /app', 'WORKDIR /var/lib/depctl']);
     expect(runtime).toContain('VOLUME ["/var/lib/depctl", "/secrets"]');
     expect(runtime).toContain('EXPOSE 8080');
     const health = runtime.find((l) => l.startsWith('HEALTHCHECK')) ?? '';
@@ -232,8 +233,6 @@ describe('Dockerfile', () => {
     expect(entry.slice(-2)).toEqual(['node', '/app/bin/depctl.js']);
     const cmd = JSON.parse(runtime.find((l) => l.startsWith('CMD'))?.slice('CMD'.length) ?? '[]') as string[];
     expect(cmd[0]).toBe('run');
-    // The default work dir (.depctl/checkout below /app) would be on the read-only root file system.
-    expect(cmd).toContain('/var/lib/depctl/checkout');
     expect(runtime.find((l) => l.startsWith('ENV'))).toMatch(/DEPCTL_STATE=sqlite:\/var\/lib\/depctl\/state\.db .*DEPCTL_SECRETS_DIR=\/secrets .*DEPCTL_LISTEN=0\.0\.0\.0:8080/);
   });
 
