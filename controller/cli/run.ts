@@ -12,6 +12,7 @@ import { hasChanges } from '../reconcile/plan.js';
 import { observe } from '../reconcile/observe.js';
 import { ControllerLoop, DEFAULT_TIMING, type LoopEvent, type PassOutcome, type Trigger } from '../reconcile/loop.js';
 import { createGitSource } from '../source/git-source.js';
+import { parseRepoSpec, parseRepoUrl } from '../source/repo-spec.js';
 import { createMetrics } from '../server/metrics.js';
 import { startControlServer } from '../server/http.js';
 import { createWebhookNotifier, NotificationGate } from '../notify/webhook.js';
@@ -76,14 +77,17 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
   const gate = notifyUrl
     ? new NotificationGate(createWebhookNotifier({ url: notifyUrl, onError: (err) => logger.warn({ err: err.message }, 'notification not delivered') }))
     : undefined;
+  const spec = parseRepoSpec({ repo: opts.repo, ...(opts.branch ? { branch: opts.branch } : {}), ...(opts.ref ? { ref: opts.ref } : {}), path: opts.path }, io.cwd);
+  const httpsRepo = ['https', 'http'].includes(parseRepoUrl(opts.repo, io.cwd).kind);
   const source = createGitSource({
-    url: opts.repo,
-    ...(opts.branch ? { branch: opts.branch } : {}),
-    ...(opts.ref ? { ref: opts.ref } : {}),
-    path: opts.path,
+    url: spec.url,
+    ...(spec.branch ? { branch: spec.branch } : {}),
+    ...(spec.ref ? { ref: spec.ref } : {}),
+    path: spec.path,
     workDir: resolve(io.cwd, opts.workDir),
     auth: {
-      ...(env['DEPCTL_GIT_TOKEN'] ? { httpsToken: env['DEPCTL_GIT_TOKEN'] } : {}),
+      // The token is for https repositories only; the source refuses it for ssh and local paths.
+      ...(env['DEPCTL_GIT_TOKEN'] && httpsRepo ? { httpsToken: env['DEPCTL_GIT_TOKEN'] } : {}),
       ...(opts.gitSshKey ? { sshKeyFile: resolve(io.cwd, opts.gitSshKey) } : {}),
     },
     env,

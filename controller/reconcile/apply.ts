@@ -134,11 +134,13 @@ class ServerApplier {
       const replacement = this.replaced.get(b.uuid);
       if (replacement) {
         const uuid = await replacement;
+        await this.intent('assign', b.serials, () => b.fromUuid, uuid);
         const res = await this.client.assignProfile(uuid, b.serials, { signal: this.opts.signal });
         await this.record('assign', b.profile, () => b.fromUuid, uuid, res.devices, res.retry_after_seconds, b.serials);
         return;
       }
       try {
+        await this.intent('assign', b.serials, () => b.fromUuid, b.uuid);
         const res = await this.client.assignProfile(b.uuid, b.serials, { signal: this.opts.signal });
         await this.record('assign', b.profile, () => b.fromUuid, b.uuid, res.devices, res.retry_after_seconds, b.serials);
       } catch (err) {
@@ -149,6 +151,7 @@ class ServerApplier {
     for (const g of this.sp.remove) {
       for (let i = 0; i < g.serials.length; i += MAX_SERIALS_PER_REQUEST) {
         const serials = g.serials.slice(i, i + MAX_SERIALS_PER_REQUEST);
+        await this.intent('remove', serials, () => g.fromUuid, null);
         const res = await this.client.removeProfile(serials, { signal: this.opts.signal });
         await this.record('remove', null, () => g.fromUuid, null, res.devices, undefined, serials);
       }
@@ -178,6 +181,7 @@ class ServerApplier {
     }
     // Another batch already redefined it: assign this batch to the new UUID.
     return pending.then(async (uuid) => {
+      await this.intent('assign', serials, (s) => this.fromUuidOf(s), uuid);
       const res = await this.client.assignProfile(uuid, serials, { signal: this.opts.signal });
       await this.record('assign', profile, (s) => this.fromUuidOf(s), uuid, res.devices, res.retry_after_seconds, serials);
       return uuid;
@@ -208,6 +212,7 @@ class ServerApplier {
       return false;
     }
     let res;
+    await this.intent('assign', devices, (s) => this.fromUuidOf(s), `(new ${name})`);
     try {
       res = await this.client.defineProfile({ ...body, devices }, { signal: this.opts.signal });
     } catch (err) {
@@ -221,6 +226,13 @@ class ServerApplier {
     await this.store.appendAudit([{ runId: this.runId, server: this.sp.server, serial: null, action: 'define', before: null, after: res.profile_uuid, outcome: 'success', appleStatus: null, at: this.opts.now() }]);
     if (devices.length > 0) await this.record('assign', name, (s) => this.fromUuidOf(s), res.profile_uuid, res.devices ?? {}, undefined, devices);
     return true;
+  }
+
+  /** Audits a write before it is sent (`pending`), so a crash between the call and its answer loses no entry. */
+  private async intent(action: 'assign' | 'remove', serials: readonly string[], before: (serial: string) => string | null, after: string | null): Promise<void> {
+    if (serials.length === 0) return;
+    const at = this.opts.now();
+    await this.store.appendAudit(serials.map((serial) => ({ runId: this.runId, server: this.sp.server, serial, action, before: before(serial), after, outcome: 'pending' as const, appleStatus: null, at })));
   }
 
   /** Records Apple's per-serial statuses: results, retry times, desired profiles and the audit log. */

@@ -80,7 +80,7 @@ export interface ReconcileStore {
       action: string;
       before: string | null;
       after: string | null;
-      outcome: DeviceResultView['status'];
+      outcome: DeviceResultView['status'] | 'pending';
       appleStatus: string | null;
       at: Date;
     }>,

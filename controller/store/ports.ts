@@ -270,7 +270,11 @@ export interface AuditEntry {
   before: string | null;
   /** The value after the write, if any. */
   after: string | null;
-  outcome: DeviceResultStatus;
+  /**
+   * What happened; `pending` is written before the call to Apple, so a write whose process died before the
+   * answer still has its audit entry (the next sync shows what Apple did).
+   */
+  outcome: DeviceResultStatus | 'pending';
   /** Apple's status verbatim, if any. */
   appleStatus: string | null;
   at: Date;
