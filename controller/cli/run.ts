@@ -48,6 +48,8 @@ export interface RunOptions {
   once?: boolean;
   /** How long a stop waits for the current pass before cancelling its requests (default 25 s). */
   stopGraceMs?: number;
+  /** How often a follower replica tries to take the leader lock (default 10 s). */
+  leaderRetryInterval?: number;
 }
 
 /** A running controller (for tests and `depctl quickstart`). */
@@ -163,7 +165,7 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
         if (e.kind === 'pass' && opts.once) void stop();
       },
     },
-    { ...DEFAULT_TIMING, pollIntervalMs: opts.pollInterval, syncIntervalMs: opts.syncInterval },
+    { ...DEFAULT_TIMING, pollIntervalMs: opts.pollInterval, syncIntervalMs: opts.syncInterval, leaderRetryMs: opts.leaderRetryInterval ?? DEFAULT_TIMING.leaderRetryMs },
   );
   metrics.setStatusSource(() => loop.current());
   const server = await startControlServer({
@@ -243,6 +245,7 @@ export const registerRun: Register = (program, io, setExit) => {
     .option('--notify-url <url>', 'webhook for notifications (JSON with a Slack-compatible text; env DEPCTL_NOTIFY_URL)')
     .option('--git-ssh-key <file>', 'private key for ssh repository URLs')
     .option('--allow-large', 'let changes over a server\'s maxChanges proceed', false)
+    .option('--leader-retry-interval <duration>', 'how often a follower replica tries to become leader (PostgreSQL state)', parseDuration, DEFAULT_TIMING.leaderRetryMs)
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .option('--log-format <format>', 'json or pretty', 'json')
     .option('--once', 'stop after the first reconcile pass', false)

@@ -1,0 +1,139 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { startSimulator, type RunningSimulator } from '../../controller/sim/index.js';
+import { encryptServerToken, generateKeyPair } from '../../controller/tokens/index.js';
+import { openStore } from '../../controller/store/index.js';
+import { controllerStatus, spawnController, type ControllerProcess } from '../helpers/controller-process.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const config = (department: string) => ({
+  'servers.yaml': `apiVersion: depctl/v1
+kind: MdmServer
+metadata: { name: main }
+spec:
+  token: { file: main/token.p7m }
+  privateKey: { file: main/key.pem }
+`,
+  'ipads.yaml': `apiVersion: depctl/v1
+kind: EnrollmentProfile
+metadata: { name: ipads }
+spec:
+  servers: [main]
+  profile: { profile_name: iPads, url: "https://mdm.example.com/enroll", is_supervised: true, department: "${department}" }
+---
+apiVersion: depctl/v1
+kind: Assignment
+metadata: { name: all-ipads }
+spec:
+  profile: ipads
+  match: { device_family: [iPad] }
+`,
+});
+
+function git(cwd: string, ...args: string[]): string {
+  return execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 'T', GIT_AUTHOR_EMAIL: 't@e.x', GIT_COMMITTER_NAME: 'T', GIT_COMMITTER_EMAIL: 't@e.x' } }).trim();
+}
+
+describe('depctl run as real processes', () => {
+  let sim: RunningSimulator;
+  let dir: string;
+  const children: ControllerProcess[] = [];
+
+  async function push(files: Record<string, string>): Promise<string> {
+    for (const [rel, content] of Object.entries(files)) await writeFile(join(dir, 'work', rel), content);
+    git(join(dir, 'work'), 'add', '-A');
+    git(join(dir, 'work'), 'commit', '-q', '-m', 'config');
+    git(join(dir, 'work'), 'push', '-q', 'origin', 'HEAD:main');
+    return git(join(dir, 'work'), 'rev-parse', 'HEAD');
+  }
+
+  function args(name: string, state: string, extra: string[] = []): string[] {
+    return ['--repo', join(dir, 'config.git'), '--branch', 'main', '--listen', '127.0.0.1:0', '--work-dir', join(dir, `checkout-${name}`), '--state', state, '--secrets-dir', join(dir, 'secrets'), '--poll-interval', '300ms', '--leader-retry-interval', '300ms', ...extra];
+  }
+
+  beforeEach(async () => {
+    expect(existsSync(join(root, 'dist/main.js')), 'npm test builds dist/ first').toBe(true);
+    sim = await startSimulator({ devices: 0, seed: 5 });
+    dir = await mkdtemp(join(tmpdir(), 'depctl-proc-'));
+    const { privateKeyPem, certificatePem } = generateKeyPair();
+    await mkdir(join(dir, 'secrets', 'main'), { recursive: true });
+    await writeFile(join(dir, 'secrets', 'main', 'key.pem'), privateKeyPem, { mode: 0o600 });
+    await writeFile(join(dir, 'secrets', 'main', 'token.p7m'), encryptServerToken(sim.token, certificatePem));
+    git(dir, 'init', '-q', '--bare', '-b', 'main', 'config.git');
+    git(dir, 'clone', '-q', join(dir, 'config.git'), 'work');
+    git(join(dir, 'work'), 'checkout', '-q', '-b', 'main');
+  });
+
+  afterEach(async () => {
+    for (const c of children.splice(0)) {
+      c.child.kill('SIGKILL');
+      await c.exited;
+    }
+    await sim.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('kill -9 during an apply, restart: converges with no second define and every write in the audit log', async () => {
+    sim.portal.addDevices(Array.from({ length: 1205 }, () => ({ device_family: 'iPad', os: 'iPadOS', model: 'iPad' })));
+    await push(config('One'));
+    const state = `sqlite:${join(dir, 'state.db')}`;
+    sim.injectFaults({ latencyMs: 150 });
+    const env = { DEPCTL_DEP_URL: sim.url };
+    const first = await spawnController(args('a', state), env, dir);
+    children.push(first);
+    // The first assign call after the define: the define and its 1000 devices are recorded, 205 remain.
+    await vi.waitFor(() => expect(sim.inspect.requestCounts()['POST /profile/devices'] ?? 0).toBeGreaterThan(0), { timeout: 30_000, interval: 10 });
+    first.child.kill('SIGKILL');
+    await first.exited;
+    sim.clearFaults();
+
+    const second = await spawnController(args('b', state), env, dir);
+    children.push(second);
+    await vi.waitFor(async () => expect((await controllerStatus(second.url)).lastAppliedRevision).not.toBeNull(), { timeout: 30_000, interval: 50 });
+    expect(sim.inspect.requestCounts()['POST /profile']).toBe(1);
+    expect(sim.inspect.profileCount()).toBe(1);
+
+    const store = await openStore(state);
+    try {
+      const audit = await store.readAudit({ limit: 100_000 });
+      const assigns = audit.filter((a) => a.action === 'assign');
+      // Every serial that was sent has an entry; the batch cut off by the kill has its pending entries.
+      const serials = new Set(assigns.map((a) => a.serial));
+      expect(serials.size).toBe(1205);
+      expect(audit.filter((a) => a.action === 'define')).toHaveLength(1);
+      expect(assigns.some((a) => a.outcome === 'pending')).toBe(true);
+    } finally {
+      await store.close();
+    }
+  });
+
+  const pg = process.env['DEPCTL_TEST_POSTGRES_URL'];
+  // Runs where PostgreSQL is available: CI installs and starts it (.ci/postgres.sh).
+  it.runIf(pg)('two replicas on PostgreSQL: one leader writes; kill it, the other takes over', async () => {
+    sim.portal.addDevices(Array.from({ length: 20 }, () => ({ device_family: 'iPad', os: 'iPadOS', model: 'iPad' })));
+    await push(config('One'));
+    const state = `${pg}${pg?.includes('?') ? '&' : '?'}schema=ha_${process.pid}_${Date.now()}`;
+    const env = { DEPCTL_DEP_URL: sim.url };
+    const a = await spawnController(args('a', state), env, dir);
+    children.push(a);
+    await vi.waitFor(async () => expect((await controllerStatus(a.url)).lastAppliedRevision).not.toBeNull(), { timeout: 30_000, interval: 50 });
+    const b = await spawnController(args('b', state), env, dir);
+    children.push(b);
+    await vi.waitFor(async () => expect((await controllerStatus(b.url)).phase).toBe('idle'), { timeout: 30_000, interval: 50 });
+    expect((await controllerStatus(a.url)).leader).toBe(true);
+    expect((await controllerStatus(b.url)).leader).toBe(false);
+    expect(sim.inspect.requestCounts()['POST /profile']).toBe(1);
+
+    a.child.kill('SIGKILL');
+    await a.exited;
+    await vi.waitFor(async () => expect((await controllerStatus(b.url)).leader).toBe(true), { timeout: 30_000, interval: 50 });
+    const next = await push(config('Two'));
+    await vi.waitFor(async () => expect((await controllerStatus(b.url)).lastAppliedRevision).toBe(next), { timeout: 30_000, interval: 50 });
+    expect(sim.inspect.requestCounts()['POST /profile']).toBe(2);
+  });
+});
