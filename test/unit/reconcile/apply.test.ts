@@ -6,7 +6,7 @@ import { profileContentHash } from '../../../controller/reconcile/profile-conten
 import type { DepConfig } from '../../../controller/config/types.js';
 import type { Device } from '../../../controller/dep/types.js';
 import type { Plan } from '../../../controller/reconcile/plan.js';
-import { FakeDepClient, assignment, depConfig, device, enrollmentProfile, manualClock, mdmServer, page, withProfile, type ManualClock } from '../../helpers/reconcile-fakes.js';
+import { FakeDepClient, appleError, assignment, depConfig, device, enrollmentProfile, manualClock, mdmServer, page, withProfile, type ManualClock } from '../../helpers/reconcile-fakes.js';
 
 const ipads = enrollmentProfile('ipads', ['paris'], { is_supervised: true, department: 'Classrooms' });
 const IPADS_HASH = profileContentHash(ipads.profile as Record<string, unknown>);
@@ -105,6 +105,7 @@ describe('applyPlan', () => {
     expect(later.servers[0]?.assign.flatMap((g) => g.serials)).toEqual(expect.arrayContaining(['IPAD2', 'IPAD3']));
   });
 
+  // Regression (fixed in 8874474): serials Apple left out of an assign answer were never recorded.
   it('a serial Apple leaves out of an assign answer is recorded as an error, retried, and makes the apply partial', async () => {
     const c = config();
     await defineIpads('UUID9');
@@ -117,6 +118,27 @@ describe('applyPlan', () => {
     expect(missing?.retryNotBefore).not.toBeNull();
     const audit = await store.readAudit({ runId: r.runId, limit: 100 });
     expect(audit.filter((a) => a.outcome !== 'pending').map((a) => [a.serial, a.outcome]).sort()).toEqual([['IPAD1', 'success'], ['IPAD2', 'error']]);
+  });
+
+  it('a profile Apple no longer knows (404 on assign) is defined again once, and every batch goes to the new UUID', async () => {
+    const c = config();
+    await defineIpads('GONE');
+    client.onAssign = (uuid, ss) => {
+      if (uuid === 'GONE') throw appleError(404, 'PROFILE_NOT_FOUND', '/profile/devices');
+      return { profile_uuid: uuid, devices: Object.fromEntries(ss.map((s) => [s, 'SUCCESS'])) };
+    };
+    const all = serials(2500);
+    const p = await plan(c, all.map((s) => device(s)));
+    expect(p.servers[0]?.assign.map((g) => g.profileUuid)).toEqual(['GONE']);
+    const r = await apply(p, c);
+    expect(r).toMatchObject({ result: 'success', servers: [{ succeeded: 2500, error: null, defined: [{ profile: 'ipads', uuid: 'UUID1' }] }] });
+    expect(client.defines).toHaveLength(1);
+    const sent = [...(client.defines[0]?.devices ?? []), ...client.assigns.filter((a) => a.uuid === 'UUID1').flatMap((a) => a.serials)];
+    expect(sent.sort()).toEqual(all);
+    expect((await store.listProfiles('paris')).map((x) => [x.state, x.uuid])).toEqual([['defined', 'UUID1']]);
+    expect((await store.getDevice('paris', all[2499]!))?.lastResult?.status).toBe('success');
+    const audit = await store.readAudit({ runId: r.runId, limit: 10_000 });
+    expect(audit.filter((a) => a.action === 'forget-profile').map((a) => a.before)).toEqual(['GONE']);
   });
 
   it('maxChanges stops the server unless --allow-large; nothing is written', async () => {
@@ -150,6 +172,7 @@ describe('applyPlan', () => {
     expect(client.calls.filter((x) => !x.startsWith('fetch'))).toEqual([]);
   });
 
+  // Regression (fixed in 8874474): a define's first batch was skipped when the content was already defined.
   it('when the content turns out to be defined already, its devices are still assigned', async () => {
     const c = config();
     const p = await plan(c, [device('IPAD1'), device('IPAD2')]);
@@ -165,6 +188,7 @@ describe('applyPlan', () => {
     expect(r.servers[0]?.succeeded).toBe(2);
   });
 
+  // Regression (fixed in 8874474): serials sent with a define were audited with `before: null`.
   it('the audit of serials sent with a define keeps the profile each device had before', async () => {
     const c = config();
     await store.beginDefine({ server: 'paris', name: 'ipads', contentHash: 'older-content', body: { ...ipads.profile, department: 'Old' }, at: clock.now() });
@@ -173,10 +197,13 @@ describe('applyPlan', () => {
     expect(p.servers[0]?.assign.map((g) => [g.reason, g.fromUuid])).toEqual(expect.arrayContaining([['content-changed', U_OLD], ['unassigned', null]]));
     const r = await apply(p, c);
     const audit = await store.readAudit({ runId: r.runId, limit: 100 });
-    const before = Object.fromEntries(audit.filter((a) => a.action === 'assign' && a.outcome !== 'pending').map((a) => [a.serial, a.before]));
-    expect(before).toEqual({ IPAD1: U_OLD, IPAD2: null });
+    for (const pending of [false, true]) {
+      const before = Object.fromEntries(audit.filter((a) => a.action === 'assign' && (a.outcome === 'pending') === pending).map((a) => [a.serial, a.before]));
+      expect(before, pending ? 'pending entries' : 'outcomes').toEqual({ IPAD1: U_OLD, IPAD2: null });
+    }
   });
 
+  // Regression (fixed in 8874474): a remove left desiredProfile set, which diff.ts then read as "depctl assigned it".
   it('after a successful remove the device no longer records a desired profile', async () => {
     const c = config();
     const first = await plan(c, [device('IPAD1')]);
