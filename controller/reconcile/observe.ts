@@ -96,26 +96,42 @@ async function fullFetch(server: string, reason: string, client: ReconcileDepCli
 }
 
 async function sync(server: string, cursor: string, client: ReconcileDepClient, store: ReconcileStore, opts: ObserveOptions): Promise<ObserveResult> {
-  const latest = new Map<string, Device>();
+  // Events are written in groups as they arrive (a sync after a large apply lists every device again, and
+  // holding them all would cost gigabytes). The latest op_date per serial wins; only the op_date of each
+  // serial seen is kept, to drop an older event that arrives after a newer one.
+  const applied = new Map<string, string>();
+  let pending = new Map<string, Device>();
   let next = cursor;
   let pages = 0;
+  let upserted = 0;
+  let deleted = 0;
+  const flush = async (): Promise<void> => {
+    if (pending.size === 0) return;
+    const upserts: Device[] = [];
+    const deletes: string[] = [];
+    for (const d of pending.values()) {
+      if (d.op_type === 'deleted') deletes.push(d.serial_number);
+      else upserts.push(d);
+    }
+    pending = new Map();
+    if (upserts.length > 0) upserted += await store.upsertDevices(server, upserts, opts.now());
+    if (deletes.length > 0) deleted += await store.deleteDevices(server, deletes);
+  };
   for await (const page of client.syncAllDevices({ cursor, limit: PAGE_LIMIT }, { signal: opts.signal })) {
     pages++;
     for (const d of page.devices) {
-      const prev = latest.get(d.serial_number);
-      // The latest op_date wins; on a tie the later event in Apple's order wins.
-      if (!prev || (d.op_date ?? '') >= (prev.op_date ?? '')) latest.set(d.serial_number, d);
+      const opDate = d.op_date ?? '';
+      const prev = applied.get(d.serial_number);
+      // On a tie the later event in Apple's order wins.
+      if (prev !== undefined && opDate < prev) continue;
+      applied.set(d.serial_number, opDate);
+      pending.delete(d.serial_number);
+      pending.set(d.serial_number, d);
     }
+    if (pending.size >= FETCH_WRITE_BATCH) await flush();
     next = page.cursor;
   }
-  const upserts: Device[] = [];
-  const deletes: string[] = [];
-  for (const d of latest.values()) {
-    if (d.op_type === 'deleted') deletes.push(d.serial_number);
-    else upserts.push(d);
-  }
-  const upserted = upserts.length > 0 ? await store.upsertDevices(server, upserts, opts.now()) : 0;
-  const deleted = deletes.length > 0 ? await store.deleteDevices(server, deletes) : 0;
+  await flush();
   // The cursor moves only after every event is stored: a crash re-reads the same events (idempotent).
   await store.setCursor(server, { cursor: next, syncedAt: opts.now() });
   return { mode: 'sync', reason: null, pages, upserted, deleted };

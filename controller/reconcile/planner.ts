@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { DepConfig, EnrollmentProfile } from '../config/types.js';
 import { isTerminalAuthError } from '../dep/errors.js';
 import { compileServerRules } from './desired.js';
-import { ServerDiffer } from './diff.js';
+import { ServerDiffer, type KnownProfile } from './diff.js';
 import { observe, type ObserveResult } from './observe.js';
 import { PLAN_FORMAT_VERSION, summarise, type DriftItem, type Plan, type ServerPlan } from './plan.js';
 import { profileContentHash } from './profile-content.js';
@@ -68,9 +68,10 @@ async function planServer(
   const rules = compileServerRules(config, h.name);
   const drift = tokenDrift(h, opts.now());
   if (h.error || !h.client) return { ...errorPlan(h.name, h.error ?? 'no DEP client', drift, rules.server.maxChanges ?? null), errorKind: 'terminal' };
+  let observed: ObserveResult;
   try {
-    const result = await observe(h.name, h.client, store, { now: opts.now, refresh: opts.refresh ?? false, signal: opts.signal });
-    opts.onObserved?.(h.name, result);
+    observed = await observe(h.name, h.client, store, { now: opts.now, refresh: opts.refresh ?? false, signal: opts.signal });
+    opts.onObserved?.(h.name, observed);
     await recoverDefines(h.name, h.client, store, opts);
   } catch (err) {
     return { ...errorPlan(h.name, describeServerError(err), drift, rules.server.maxChanges ?? null), errorKind: isTerminalAuthError(err) ? 'terminal' : 'transient' };
@@ -78,12 +79,43 @@ async function planServer(
   const profiles = new Map<string, { profile: EnrollmentProfile; contentHash: string }>();
   for (const p of config.profiles) if (p.servers.includes(h.name)) profiles.set(p.name, { profile: p, contentHash: profileContentHash(p.profile as Record<string, unknown>) });
   const known = await store.listProfiles(h.name);
+  const key = convergedKey(config, h.name, profiles, known);
+
+  // Nothing changed since a full diff found this server converged: same config, same profile records, and a
+  // sync that reported no device. The diff would find nothing again, so do not re-read every device.
+  if (observed.mode === 'sync' && observed.upserted === 0 && observed.deleted === 0 && (await store.getServer(h.name))?.convergedKey === key) {
+    const devices = await store.countDevices(h.name);
+    seenExplicit.set(h.name, await explicitSerialsPresent(rules.explicit.keys(), h.name, store));
+    return { ...errorPlan(h.name, '', drift, rules.server.maxChanges ?? null), error: null, devices, unchanged: devices };
+  }
+
   const differ = new ServerDiffer({ rules, profiles, known, now: opts.now() });
   for await (const page of store.iterateDevices(h.name, { pageSize: 5000 })) differ.add(page);
   seenExplicit.set(h.name, differ.seenExplicit);
   const plan = differ.finish();
+  // Converged: no change, conflict, deferral or device drift. Anything else must be looked at again next time.
+  const converged = plan.changeCount === 0 && plan.conflicts.length === 0 && plan.deferred.length === 0 && plan.drift.length === 0;
+  await store.setConvergedKey(h.name, converged ? key : null);
   plan.drift.unshift(...drift);
   return plan;
+}
+
+/** Which of a server's explicitly listed serials it has (for serials-not-seen without reading every device). */
+async function explicitSerialsPresent(serials: Iterable<string>, server: string, store: ReconcileStore): Promise<Set<string>> {
+  const present = new Set<string>();
+  for (const serial of serials) if (await store.getDevice(server, serial)) present.add(serial);
+  return present;
+}
+
+/** Identity of everything a server's diff depends on besides the devices: its config and its profile records. */
+export function convergedKey(config: DepConfig, server: string, profiles: ReadonlyMap<string, { contentHash: string }>, known: readonly KnownProfile[]): string {
+  const s = config.servers.find((x) => x.name === server);
+  return sha256({
+    server: s ? { ...s, source: null } : null,
+    profiles: [...profiles].map(([name, p]) => [name, p.contentHash]).sort(),
+    assignments: config.assignments.filter((a) => a.servers.includes(server)).map(({ source: _s, ...rest }) => rest),
+    known: known.map((k) => [k.name, k.contentHash, k.state, k.uuid]).sort(),
+  });
 }
 
 /** The message for an error that stops a server: Apple's own guidance for terminal auth errors. */

@@ -68,7 +68,8 @@ export interface ReconcileStore {
   abandonDefine(key: { server: string; name: string; contentHash: string }): Promise<boolean>;
   forgetProfile(server: string, uuid: string): Promise<boolean>;
   listProfiles(server: string, filter?: { state?: 'defining' | 'defined' }): Promise<ProfileRecordView[]>;
-  getServer(name: string): Promise<{ tokenExpiresAt: Date | null } | undefined>;
+  getServer(name: string): Promise<{ tokenExpiresAt: Date | null; convergedKey: string | null } | undefined>;
+  setConvergedKey(name: string, key: string | null): Promise<void>;
   upsertServer(name: string, update: { tokenFingerprint?: string | null; tokenExpiresAt?: Date | null; serverUuid?: string | null; at: Date }): Promise<unknown>;
   startRun(run: { startedAt: Date; commit: string | null; planHash: string | null; trigger: 'schedule' | 'manual' | 'webhook' | 'git' | 'cli' }): Promise<{ id: number }>;
   finishRun(id: number, end: { finishedAt: Date; result: 'success' | 'partial' | 'failed' | 'noop'; summary: JsonLike | null }): Promise<unknown>;

@@ -19,6 +19,8 @@ export interface ServerRecord {
   /** Apple's `server_uuid` from `GET /account`, when known. */
   serverUuid: string | null;
   updatedAt: Date;
+  /** Identity of the inputs under which the last full diff of this server found nothing to do, or null. */
+  convergedKey: string | null;
 }
 
 /** Fields of a server to write; an omitted field keeps its stored value. */
@@ -37,6 +39,12 @@ export interface ServerStore {
   getServer(name: string): Promise<ServerRecord | undefined>;
   /** Returns every server ordered by name. */
   listServers(): Promise<ServerRecord[]>;
+  /**
+   * Records (or clears with null) the key of the inputs under which the server was found converged, so a
+   * later pass with the same inputs and an empty sync can skip re-reading every device. No-op for an
+   * unknown server.
+   */
+  setConvergedKey(name: string, key: string | null): Promise<void>;
 }
 
 /**

@@ -22,13 +22,25 @@ export function defineRecordConformance(ctx: ConformanceContext): void {
     it('creates, updates only the given fields, clears with null, and lists by name', async () => {
       const s = ctx.store;
       const created = await s.upsertServer('paris', { tokenFingerprint: 'fp1', tokenExpiresAt: at(3600), at: T0 });
-      expect(created).toEqual({ name: 'paris', tokenFingerprint: 'fp1', tokenExpiresAt: at(3600), serverUuid: null, updatedAt: T0 });
+      expect(created).toEqual({ name: 'paris', tokenFingerprint: 'fp1', tokenExpiresAt: at(3600), serverUuid: null, updatedAt: T0, convergedKey: null });
       const updated = await s.upsertServer('paris', { serverUuid: 'SRV-1', at: at(1) });
       expect(updated).toMatchObject({ tokenFingerprint: 'fp1', tokenExpiresAt: at(3600), serverUuid: 'SRV-1', updatedAt: at(1) });
       await s.upsertServer('paris', { tokenExpiresAt: null, at: at(2) });
       expect((await s.getServer('paris'))?.tokenExpiresAt).toBeNull();
       await s.upsertServer('lyon', { at: T0 });
       expect((await s.listServers()).map((r) => r.name)).toEqual(['lyon', 'paris']);
+      expect(await s.getServer('nowhere')).toBeUndefined();
+    });
+
+    it('keeps the converged key until it is cleared, and ignores unknown servers', async () => {
+      const s = ctx.store;
+      await s.upsertServer('paris', { at: T0 });
+      await s.setConvergedKey('paris', 'key-1');
+      await s.upsertServer('paris', { tokenFingerprint: 'fp2', at: at(1) });
+      expect((await s.getServer('paris'))?.convergedKey).toBe('key-1');
+      await s.setConvergedKey('paris', null);
+      expect((await s.getServer('paris'))?.convergedKey).toBeNull();
+      await s.setConvergedKey('nowhere', 'key-2');
       expect(await s.getServer('nowhere')).toBeUndefined();
     });
   });

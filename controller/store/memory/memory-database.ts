@@ -53,7 +53,7 @@ export class MemoryDatabase {
     let row = this.servers.get(name);
     if (!row) {
       row = {
-        record: { name, tokenFingerprint: null, tokenExpiresAt: null, serverUuid: null, updatedAt: new Date(at) },
+        record: { name, tokenFingerprint: null, tokenExpiresAt: null, serverUuid: null, updatedAt: new Date(at), convergedKey: null },
         cursor: { server: name, cursor: null, fetchStartedAt: null, fetchedAt: null, syncedAt: null },
       };
       this.servers.set(name, row);

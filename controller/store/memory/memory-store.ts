@@ -58,6 +58,12 @@ export class MemoryStore implements Store {
     return clone(row.record);
   }
 
+  /** See ServerStore.setConvergedKey. */
+  async setConvergedKey(name: string, key: string | null): Promise<void> {
+    const row = this.db.servers.get(name);
+    if (row) row.record.convergedKey = key;
+  }
+
   /** See ServerStore.getServer. */
   async getServer(name: string): Promise<ServerRecord | undefined> {
     const row = this.db.servers.get(name);

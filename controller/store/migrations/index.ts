@@ -19,7 +19,16 @@ export interface Migration {
 }
 
 /** Every migration in version order. */
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'initial schema', sqlite: V1_SQLITE, postgres: V1_POSTGRES }];
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'initial schema', sqlite: V1_SQLITE, postgres: V1_POSTGRES },
+  {
+    version: 2,
+    name: 'servers.converged_key',
+    // The inputs under which a server's last full diff found nothing to do (see ServerStore.setConvergedKey).
+    sqlite: 'ALTER TABLE servers ADD COLUMN converged_key TEXT;',
+    postgres: 'ALTER TABLE servers ADD COLUMN converged_key TEXT;',
+  },
+];
 
 /** The schema version this build expects. */
 export const LATEST_VERSION = MIGRATIONS.length;

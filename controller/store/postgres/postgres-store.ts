@@ -77,6 +77,11 @@ export class PostgresStore implements Store {
     return this.records.upsertServer(name, update);
   }
 
+  /** See ServerStore.setConvergedKey. */
+  setConvergedKey(name: string, key: string | null): Promise<void> {
+    return this.records.setConvergedKey(name, key);
+  }
+
   /** See ServerStore.getServer. */
   getServer(name: string): Promise<ServerRecord | undefined> {
     return this.records.getServer(name);

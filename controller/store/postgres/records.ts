@@ -21,6 +21,7 @@ interface ServerRow {
   fetched_at: Date | null;
   synced_at: Date | null;
   updated_at: Date;
+  converged_key?: string | null;
 }
 
 interface ProfileRow {
@@ -60,6 +61,7 @@ interface AuditRow {
 
 const toServer = (r: ServerRow): ServerRecord => ({
   name: r.name, tokenFingerprint: r.token_fingerprint, tokenExpiresAt: r.token_expires_at, serverUuid: r.server_uuid, updatedAt: r.updated_at,
+  convergedKey: r.converged_key ?? null,
 });
 
 const toCursor = (r: ServerRow): CursorState => ({
@@ -107,6 +109,11 @@ export class PostgresRecords {
         u.tokenFingerprint === undefined, u.tokenExpiresAt === undefined, u.serverUuid === undefined],
     );
     return toServer(rows[0]!);
+  }
+
+  /** See ServerStore.setConvergedKey. */
+  async setConvergedKey(name: string, key: string | null): Promise<void> {
+    await this.pool.query('UPDATE servers SET converged_key = $1 WHERE name = $2', [key, name]);
   }
 
   /** See ServerStore.getServer. */

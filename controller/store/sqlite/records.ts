@@ -22,6 +22,7 @@ interface ServerRow {
   fetched_at: number | null;
   synced_at: number | null;
   updated_at: number;
+  converged_key?: string | null;
 }
 
 /** A profiles row. */
@@ -69,6 +70,7 @@ function toServer(r: ServerRow): ServerRecord {
     tokenExpiresAt: fromMs(r.token_expires_at),
     serverUuid: r.server_uuid,
     updatedAt: new Date(r.updated_at),
+    convergedKey: r.converged_key ?? null,
   };
 }
 
@@ -154,6 +156,11 @@ export class SqliteRecords {
         keepUuid: u.serverUuid === undefined ? 1 : 0,
       });
     return toServer(this.serverRow(name) as ServerRow);
+  }
+
+  /** See ServerStore.setConvergedKey. */
+  setConvergedKey(name: string, key: string | null): void {
+    this.db.prepare('UPDATE servers SET converged_key = ? WHERE name = ?').run(key, name);
   }
 
   /** See ServerStore.getServer. */

@@ -1,0 +1,94 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openStore, type Store } from '../../../controller/store/index.js';
+import { makePlan, type ServerHandle } from '../../../controller/reconcile/planner.js';
+import { profileContentHash } from '../../../controller/reconcile/profile-content.js';
+import type { ReconcileStore } from '../../../controller/reconcile/ports.js';
+import { FakeDepClient, assignment, depConfig, device, enrollmentProfile, manualClock, mdmServer, page, withProfile, type ManualClock } from '../../helpers/reconcile-fakes.js';
+
+let store: Store;
+let clock: ManualClock;
+let reads: number;
+
+/** The store, counting full device scans. */
+function counting(s: Store): ReconcileStore {
+  return new Proxy(s, {
+    get(target, prop, receiver) {
+      if (prop === 'iterateDevices') {
+        return (...args: Parameters<Store['iterateDevices']>) => {
+          reads++;
+          return target.iterateDevices(...args);
+        };
+      }
+      const v: unknown = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+}
+
+const ipads = enrollmentProfile('ipads', ['paris'], { profile_name: 'iPads' });
+const config = (department?: string) =>
+  depConfig({
+    servers: [mdmServer('paris')],
+    profiles: [department ? enrollmentProfile('ipads', ['paris'], { profile_name: 'iPads', department }) : ipads],
+    assignments: [assignment('carts', 'ipads', ['paris'], { serials: ['IPAD1', 'MISSING1'] }), assignment('all', 'ipads', ['paris'], { serials: [], match: { device_family: ['iPad'] } })],
+  });
+
+beforeEach(async () => {
+  store = await openStore('memory:');
+  clock = manualClock();
+  reads = 0;
+  const hash = profileContentHash(ipads.profile as Record<string, unknown>);
+  await store.beginDefine({ server: 'paris', name: 'ipads', contentHash: hash, body: ipads.profile, at: clock.now() });
+  await store.completeDefine({ server: 'paris', name: 'ipads', contentHash: hash }, 'U1', clock.now());
+});
+afterEach(async () => {
+  await store.close();
+});
+
+function handle(client: FakeDepClient): ServerHandle {
+  return { name: 'paris', client, error: null, tokenExpiresAt: null };
+}
+
+describe('makePlan: skipping the device scan of a converged server', () => {
+  it('reads every device once, then not again while the sync is empty and nothing else changed', async () => {
+    const client = new FakeDepClient();
+    client.fetchScripts.push([page([withProfile('IPAD1', 'U1'), withProfile('IPAD2', 'U1')], 'c1')]);
+    const s = counting(store);
+    const first = await makePlan(config(), [handle(client)], s, { now: clock.now });
+    // A full fetch scans once to find devices Apple no longer lists, the diff once more.
+    expect(reads).toBe(2);
+    expect(first.servers[0]?.drift.map((d) => d.kind)).toEqual(['serials-not-seen']);
+
+    client.syncScripts.push([page([], 'c2')]);
+    const fast = await makePlan(config(), [handle(client)], s, { now: clock.now });
+    expect(reads).toBe(2);
+    // The same plan, serials not seen included (they are looked up one by one, not by a scan).
+    expect(fast.servers).toEqual(first.servers);
+    expect(fast.planHash).toBe(first.planHash);
+  });
+
+  it('scans again when the sync reports a device, the config changes, or a profile record changes', async () => {
+    const client = new FakeDepClient();
+    const cfg = depConfig({ servers: [mdmServer('paris')], profiles: [ipads], assignments: [assignment('carts', 'ipads', ['paris'], { serials: ['IPAD1'] })] });
+    client.fetchScripts.push([page([withProfile('IPAD1', 'U1')], 'c1')]);
+    const s = counting(store);
+    await makePlan(cfg, [handle(client)], s, { now: clock.now });
+    reads = 1;
+    client.syncScripts.push([page([], 'c2')]);
+    await makePlan(cfg, [handle(client)], s, { now: clock.now });
+    expect(reads).toBe(1);
+
+    // Someone changed the device in the portal: the sync reports it, and the plan reassigns it.
+    client.syncScripts.push([page([device('IPAD1', { op_type: 'modified', op_date: '2026-11-25T12:00:00Z' })], 'c3')]);
+    const drifted = await makePlan(cfg, [handle(client)], s, { now: clock.now });
+    expect(reads).toBe(2);
+    expect(drifted.servers[0]?.assign.flatMap((g) => g.serials)).toEqual(['IPAD1']);
+
+    // A config edit changes the key even with an empty sync.
+    client.syncScripts.push([page([], 'c4')]);
+    const edited = depConfig({ ...cfg, profiles: [enrollmentProfile('ipads', ['paris'], { profile_name: 'iPads', department: 'New' })] });
+    const plan = await makePlan(edited, [handle(client)], s, { now: clock.now });
+    expect(reads).toBe(3);
+    expect(plan.servers[0]?.defines.map((d) => d.profile)).toEqual(['ipads']);
+  });
+});
