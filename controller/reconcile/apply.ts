@@ -266,11 +266,12 @@ class ServerApplier {
       results.push({ serial, result: { status, at: now, appleStatus: apple }, retryNotBefore });
       audit.push({ runId: this.runId, server: this.sp.server, serial, action, before: before(serial), after, outcome: status, appleStatus: apple, at: now });
     }
-    await this.store.recordResults(this.sp.server, results);
-    // What depctl last put on each device: the profile for an assign; nothing after a successful remove (so
-    // the cleared device is not taken for drift when the config wants a profile for it again).
-    const desired = action === 'assign' ? serials.map((serial) => ({ serial, profile })) : results.filter((r) => r.result.status === 'success').map((r) => ({ serial: r.serial, profile: null }));
-    if (desired.length > 0) await this.store.setDesiredProfiles(this.sp.server, desired);
+    // Results and what depctl last put on each device, in one write: the profile for an assign; nothing after
+    // a successful remove (so the cleared device is not taken for drift when the config wants a profile again).
+    await this.store.recordResults(
+      this.sp.server,
+      results.map((r) => (action === 'assign' ? { ...r, desiredProfile: profile } : r.result.status === 'success' ? { ...r, desiredProfile: null } : r)),
+    );
     await this.store.appendAudit(audit);
   }
 }

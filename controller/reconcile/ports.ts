@@ -62,7 +62,7 @@ export interface ReconcileStore {
   countDevices(server: string): Promise<number>;
   iterateDevices(server: string, opts?: { pageSize?: number }): AsyncIterable<ObservedDevice[]>;
   setDesiredProfiles(server: string, desired: ReadonlyArray<{ serial: string; profile: string | null }>): Promise<number>;
-  recordResults(server: string, results: ReadonlyArray<{ serial: string; result: DeviceResultView; retryNotBefore: Date | null }>): Promise<number>;
+  recordResults(server: string, results: ReadonlyArray<{ serial: string; result: DeviceResultView; retryNotBefore: Date | null; desiredProfile?: string | null }>): Promise<number>;
   beginDefine(intent: { server: string; name: string; contentHash: string; body: Profile; at: Date }): Promise<{ profile: ProfileRecordView; created: boolean }>;
   completeDefine(key: { server: string; name: string; contentHash: string }, uuid: string, at: Date): Promise<ProfileRecordView>;
   abandonDefine(key: { server: string; name: string; contentHash: string }): Promise<boolean>;

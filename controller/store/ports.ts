@@ -189,6 +189,8 @@ export interface DeviceResultUpdate {
   serial: string;
   result: DeviceResult;
   retryNotBefore: Date | null;
+  /** Also sets the desired profile (null clears it) in the same write; undefined keeps it. */
+  desiredProfile?: string | null;
 }
 
 /** A page of devices in serial order; pass `next` as `after` for the following page. */

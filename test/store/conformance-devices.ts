@@ -150,6 +150,21 @@ export function defineDeviceConformance(ctx: ConformanceContext): void {
       expect(await s.countDevices('paris')).toBe(1);
     });
 
+    it('sets the desired profile with a result when given, and keeps it when not', async () => {
+      const s = ctx.store;
+      await s.upsertDevices('paris', [device(0), device(1)], T0);
+      await s.setDesiredProfiles('paris', [{ serial: device(1).serial_number, profile: 'macs' }]);
+      const ok = { status: 'success' as const, at: T0, appleStatus: 'SUCCESS' };
+      await s.recordResults('paris', [
+        { serial: device(0).serial_number, result: ok, retryNotBefore: null, desiredProfile: 'ipads' },
+        { serial: device(1).serial_number, result: ok, retryNotBefore: null },
+      ]);
+      expect((await s.getDevice('paris', device(0).serial_number))?.desiredProfile).toBe('ipads');
+      expect((await s.getDevice('paris', device(1).serial_number))?.desiredProfile).toBe('macs');
+      await s.recordResults('paris', [{ serial: device(1).serial_number, result: ok, retryNotBefore: null, desiredProfile: null }]);
+      expect(await s.getDevice('paris', device(1).serial_number)).toMatchObject({ desiredProfile: null, lastResult: ok });
+    });
+
     it('lists devices due for retry, earliest first, and forgets cleared retries', async () => {
       const s = ctx.store;
       await s.upsertDevices('paris', Array.from({ length: 6 }, (_, i) => device(i)), T0);

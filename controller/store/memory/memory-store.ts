@@ -243,6 +243,7 @@ export class MemoryStore implements Store {
       if (row) {
         row.lastResult = clone(r.result);
         row.retryNotBefore = r.retryNotBefore && new Date(r.retryNotBefore);
+        if (r.desiredProfile !== undefined) row.desiredProfile = r.desiredProfile;
         n++;
       }
     }

@@ -149,8 +149,9 @@ export async function recordResults(pool: pg.Pool, server: string, results: read
     for (const batch of chunks(lastBySerial(results), WRITE_BATCH)) {
       const r = await client.query(
         `UPDATE devices d SET result_status = u.status, result_at = u.at, result_apple_status = u.apple,
-            retry_not_before = u.retry
-          FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::timestamptz[]) AS u(serial, status, at, apple, retry)
+            retry_not_before = u.retry, desired_profile = CASE WHEN u.keep THEN d.desired_profile ELSE u.desired END
+          FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::timestamptz[], $7::boolean[], $8::text[])
+            AS u(serial, status, at, apple, retry, keep, desired)
           WHERE d.server = $1 AND d.serial = u.serial`,
         [
           server,
@@ -159,6 +160,8 @@ export async function recordResults(pool: pg.Pool, server: string, results: read
           batch.map((r) => r.result.at.toISOString()),
           batch.map((r) => r.result.appleStatus),
           batch.map((r) => r.retryNotBefore?.toISOString() ?? null),
+          batch.map((r) => r.desiredProfile === undefined),
+          batch.map((r) => r.desiredProfile ?? null),
         ],
       );
       n += r.rowCount ?? 0;

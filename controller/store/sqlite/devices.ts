@@ -132,11 +132,12 @@ export class SqliteDevices {
   /** See DeviceStore.recordResults. */
   recordResults(server: string, results: readonly DeviceResultUpdate[]): number {
     const stmt = this.db.prepare(`UPDATE devices SET result_status = ?, result_at = ?, result_apple_status = ?,
-      retry_not_before = ? WHERE server = ? AND serial = ?`);
+      retry_not_before = ?, desired_profile = CASE WHEN ? THEN desired_profile ELSE ? END WHERE server = ? AND serial = ?`);
     let n = 0;
     this.db.transaction(() => {
       for (const r of lastBySerial(results)) {
-        n += stmt.run(r.result.status, r.result.at.getTime(), r.result.appleStatus, toMs(r.retryNotBefore), server, r.serial).changes;
+        const keep = r.desiredProfile === undefined ? 1 : 0;
+        n += stmt.run(r.result.status, r.result.at.getTime(), r.result.appleStatus, toMs(r.retryNotBefore), keep, r.desiredProfile ?? null, server, r.serial).changes;
       }
     })();
     return n;
