@@ -136,7 +136,7 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
       }
       const tokens = new Map(conns.handles.map((h) => [h.name, h.tokenExpiresAt] as const));
       if (gate) for (const { key, notification } of notificationsFor(plan, apply, revision, tokens, now())) await gate.notify(key, notification);
-      loop.setDetails(await serverDetails(config, store, now(), plan, apply ?? undefined), await recentRuns(store));
+      loop.setDetails(await serverDetails(config.servers, store, now(), plan, apply ?? undefined), await recentRuns(store));
       return { result, terminal, transient, nextRetryAt: retryTimes[0] ? new Date(retryTimes[0]) : null };
     } finally {
       await conns.close();
@@ -160,6 +160,10 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
       now,
       random: Math.random,
       version: VERSION,
+      // A follower shows what the leader wrote to the shared store: servers, devices per profile, recent runs.
+      onFollowerRound: async () => {
+        loop.setDetails(await serverDetails(await store.listServers(), store, now()), await recentRuns(store));
+      },
       onEvent: (e) => {
         void onEvent(e, logger, gate);
         if (e.kind === 'pass' && opts.once) void stop();

@@ -1,5 +1,4 @@
 import type { Store } from '../store/index.js';
-import type { DepConfig } from '../config/types.js';
 import type { Plan } from '../reconcile/plan.js';
 import type { ApplyResult } from '../reconcile/apply.js';
 import type { RunSummary, ServerStatus } from '../reconcile/status.js';
@@ -8,9 +7,9 @@ import type { RunSummary, ServerStatus } from '../reconcile/status.js';
  * Builds the per-server part of the status from the store (devices per profile, token, last sync) and the
  * latest plan (drift, deferred, errors). Counting uses the store's indexed filters, not a pass over devices.
  */
-export async function serverDetails(config: DepConfig, store: Store, now: Date, plan?: Plan, apply?: ApplyResult): Promise<ServerStatus[]> {
+export async function serverDetails(servers: readonly { name: string }[], store: Store, now: Date, plan?: Plan, apply?: ApplyResult): Promise<ServerStatus[]> {
   const out: ServerStatus[] = [];
-  for (const s of config.servers) {
+  for (const s of servers) {
     const [record, cursor, profiles, total] = await Promise.all([store.getServer(s.name), store.getCursor(s.name), store.listProfiles(s.name, { state: 'defined' }), store.countDevices(s.name)]);
     const byProfile: Record<string, number> = {};
     let counted = 0;

@@ -41,6 +41,8 @@ export interface LoopDeps<C> {
   onStatus?: (status: ControllerStatus) => void;
   /** Called when a revision is refused or a pass ends, for notifications and logs. */
   onEvent?: (event: LoopEvent) => void;
+  /** Called on each round of a follower replica, to refresh what it shows from the shared store. */
+  onFollowerRound?: () => Promise<void>;
   version: string;
 }
 
@@ -150,6 +152,7 @@ export class ControllerLoop<C> {
     }
     if (!leader) {
       this.setCondition('Reconciling', 'False', 'Follower', 'another replica holds the leader lock; this one serves read endpoints');
+      await this.deps.onFollowerRound?.().catch(() => undefined);
       this.publish('idle', new Date(this.deps.now().getTime() + timing.leaderRetryMs));
       return timing.leaderRetryMs;
     }

@@ -59,6 +59,8 @@ export async function observe(server: string, client: ReconcileDepClient, store:
 
 async function fullFetch(server: string, reason: string, client: ReconcileDepClient, store: ReconcileStore, opts: ObserveOptions): Promise<ObserveResult> {
   const startedAt = opts.now();
+  // With no device stored yet (first contact) nothing can have gone: skip the scan for leavers below.
+  const hadDevices = (await store.countDevices(server)) > 0;
   await store.setCursor(server, { fetchStartedAt: startedAt });
   const seen = new Set<string>();
   let cursor: string | undefined;
@@ -86,8 +88,10 @@ async function fullFetch(server: string, reason: string, client: ReconcileDepCli
   // The fetch is complete: devices the store has but Apple no longer lists have left this server (Apple
   // sends no `deleted` event when a device is released from the organisation).
   const gone: string[] = [];
-  for await (const page of store.iterateDevices(server, { pageSize: 5000 })) {
-    for (const d of page) if (!seen.has(d.serial)) gone.push(d.serial);
+  if (hadDevices) {
+    for await (const page of store.iterateDevices(server, { pageSize: 5000 })) {
+      for (const d of page) if (!seen.has(d.serial)) gone.push(d.serial);
+    }
   }
   const deleted = gone.length > 0 ? await store.deleteDevices(server, gone) : 0;
   const at = opts.now();

@@ -127,6 +127,8 @@ describe('depctl run as real processes', () => {
     await vi.waitFor(async () => expect((await controllerStatus(b.url)).phase).toBe('idle'), { timeout: 30_000, interval: 50 });
     expect((await controllerStatus(a.url)).leader).toBe(true);
     expect((await controllerStatus(b.url)).leader).toBe(false);
+    // The follower serves what the leader wrote to the shared store.
+    await vi.waitFor(async () => expect(((await controllerStatus(b.url)) as unknown as { servers: { name: string; devices: number }[] }).servers).toEqual([expect.objectContaining({ name: 'main', devices: 20 })]), { timeout: 30_000, interval: 50 });
     expect(sim.inspect.requestCounts()['POST /profile']).toBe(1);
 
     a.child.kill('SIGKILL');
