@@ -1,10 +1,10 @@
-import { execFileSync } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { encryptServerToken, generateKeyPair } from '../../controller/tokens/index.js';
 import type { ServerToken } from '../../controller/dep/types.js';
 import { runDepctl, type CliResult } from './cli.js';
+import { git } from './git.js';
 
 /** A throw-away depctl workspace: a git repository of config, a secrets directory and a SQLite state file. */
 export interface Workspace {
@@ -22,9 +22,6 @@ export interface Workspace {
   cleanup(): Promise<void>;
 }
 
-function git(cwd: string, ...args: string[]): string {
-  return execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 'Test', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 'Test', GIT_COMMITTER_EMAIL: 't@example.com' } }).trim();
-}
 
 /** Creates a workspace whose DEP URL is `depUrl`. */
 export async function makeWorkspace(depUrl: string): Promise<Workspace> {

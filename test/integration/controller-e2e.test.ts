@@ -1,5 +1,4 @@
 import { createHmac } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +9,7 @@ import { encryptServerToken, generateKeyPair } from '../../controller/tokens/ind
 import { startController, type RunningController, type RunOptions } from '../../controller/cli/run.js';
 import { createLogger } from '../../controller/util/logger.js';
 import type { CliIo } from '../../controller/cli/io.js';
+import { git } from '../helpers/git.js';
 
 const WEBHOOK_SECRET = 'test-webhook-secret';
 
@@ -35,9 +35,6 @@ spec:
   match: { device_family: [iPad] }
 `;
 
-function git(cwd: string, ...args: string[]): string {
-  return execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 'T', GIT_AUTHOR_EMAIL: 't@e.x', GIT_COMMITTER_NAME: 'T', GIT_COMMITTER_EMAIL: 't@e.x' } }).trim();
-}
 
 describe('depctl run: the controller against a bare git repository and the simulator', () => {
   let sim: RunningSimulator;

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,6 +8,7 @@ import { startSimulator, type RunningSimulator } from '../../controller/sim/inde
 import { encryptServerToken, generateKeyPair } from '../../controller/tokens/index.js';
 import { openStore } from '../../controller/store/index.js';
 import { controllerStatus, spawnController, type ControllerProcess } from '../helpers/controller-process.js';
+import { git } from '../helpers/git.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const config = (department: string) => ({
@@ -35,9 +35,6 @@ spec:
 `,
 });
 
-function git(cwd: string, ...args: string[]): string {
-  return execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 'T', GIT_AUTHOR_EMAIL: 't@e.x', GIT_COMMITTER_NAME: 'T', GIT_COMMITTER_EMAIL: 't@e.x' } }).trim();
-}
 
 describe('depctl run as real processes', () => {
   let sim: RunningSimulator;
