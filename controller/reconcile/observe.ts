@@ -21,6 +21,8 @@ export interface ObserveResult {
   upserted: number;
   /** Devices removed from the store (sync `deleted`, or gone from a complete full fetch). */
   deleted: number;
+  /** True when every device was handed to `onFirstContact` (a full fetch into an empty store). */
+  streamed: boolean;
 }
 
 /** Options of observe. */
@@ -28,6 +30,11 @@ export interface ObserveOptions extends CallOptions {
   /** Force a full fetch. */
   refresh?: boolean;
   now: () => Date;
+  /**
+   * On a full fetch into an empty store, receives every page as it arrives, so the caller can diff without
+   * reading a million devices back from the store.
+   */
+  onFirstContact?: (devices: readonly Device[]) => void;
 }
 
 /**
@@ -81,6 +88,7 @@ async function fullFetch(server: string, reason: string, client: ReconcileDepCli
       seen.add(d.serial_number);
       buffer.push(d);
     }
+    if (!hadDevices) opts.onFirstContact?.(page.devices);
     if (buffer.length >= FETCH_WRITE_BATCH) await flush();
     cursor = page.cursor;
   }
@@ -96,7 +104,7 @@ async function fullFetch(server: string, reason: string, client: ReconcileDepCli
   const deleted = gone.length > 0 ? await store.deleteDevices(server, gone) : 0;
   const at = opts.now();
   await store.setCursor(server, { cursor: cursor ?? null, fetchedAt: at, syncedAt: at });
-  return { mode: 'fetch', reason, pages, upserted, deleted };
+  return { mode: 'fetch', reason, pages, upserted, deleted, streamed: !hadDevices && opts.onFirstContact !== undefined };
 }
 
 async function sync(server: string, cursor: string, client: ReconcileDepClient, store: ReconcileStore, opts: ObserveOptions): Promise<ObserveResult> {
@@ -138,5 +146,5 @@ async function sync(server: string, cursor: string, client: ReconcileDepClient, 
   await flush();
   // The cursor moves only after every event is stored: a crash re-reads the same events (idempotent).
   await store.setCursor(server, { cursor: next, syncedAt: opts.now() });
-  return { mode: 'sync', reason: null, pages, upserted, deleted };
+  return { mode: 'sync', reason: null, pages, upserted, deleted, streamed: false };
 }

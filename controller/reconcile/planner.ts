@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import type { DepConfig, EnrollmentProfile } from '../config/types.js';
 import { isTerminalAuthError } from '../dep/errors.js';
 import { compileServerRules } from './desired.js';
-import { ServerDiffer, type KnownProfile } from './diff.js';
+import { ServerDiffer, type KnownProfile, type ObservedDevice } from './diff.js';
+import type { Device } from '../dep/types.js';
 import { observe, type ObserveResult } from './observe.js';
 import { PLAN_FORMAT_VERSION, summarise, type DriftItem, type Plan, type ServerPlan } from './plan.js';
 import { profileContentHash } from './profile-content.js';
@@ -68,16 +69,25 @@ async function planServer(
   const rules = compileServerRules(config, h.name);
   const drift = tokenDrift(h, opts.now());
   if (h.error || !h.client) return { ...errorPlan(h.name, h.error ?? 'no DEP client', drift, rules.server.maxChanges ?? null), errorKind: 'terminal' };
+  const profiles = new Map<string, { profile: EnrollmentProfile; contentHash: string }>();
+  for (const p of config.profiles) if (p.servers.includes(h.name)) profiles.set(p.name, { profile: p, contentHash: profileContentHash(p.profile as Record<string, unknown>) });
+  // On first contact the devices are diffed as they are fetched (they have no history yet), unless an
+  // interrupted define must be recovered first, which may change the profile records the diff uses.
+  const knownBefore = await store.listProfiles(h.name);
+  const streaming = knownBefore.every((k) => k.state === 'defined') ? new ServerDiffer({ rules, profiles, known: knownBefore, now: opts.now() }) : undefined;
   let observed: ObserveResult;
   try {
-    observed = await observe(h.name, h.client, store, { now: opts.now, refresh: opts.refresh ?? false, signal: opts.signal });
+    observed = await observe(h.name, h.client, store, {
+      now: opts.now,
+      refresh: opts.refresh ?? false,
+      signal: opts.signal,
+      ...(streaming ? { onFirstContact: (devices: readonly Device[]) => streaming.add(devices.map(firstContact)) } : {}),
+    });
     opts.onObserved?.(h.name, observed);
     await recoverDefines(h.name, h.client, store, opts);
   } catch (err) {
     return { ...errorPlan(h.name, describeServerError(err), drift, rules.server.maxChanges ?? null), errorKind: isTerminalAuthError(err) ? 'terminal' : 'transient' };
   }
-  const profiles = new Map<string, { profile: EnrollmentProfile; contentHash: string }>();
-  for (const p of config.profiles) if (p.servers.includes(h.name)) profiles.set(p.name, { profile: p, contentHash: profileContentHash(p.profile as Record<string, unknown>) });
   const known = await store.listProfiles(h.name);
   const key = convergedKey(config, h.name, profiles, known);
 
@@ -89,8 +99,13 @@ async function planServer(
     return { ...errorPlan(h.name, '', drift, rules.server.maxChanges ?? null), error: null, devices, unchanged: devices };
   }
 
-  const differ = new ServerDiffer({ rules, profiles, known, now: opts.now() });
-  for await (const page of store.iterateDevices(h.name, { pageSize: 5000 })) differ.add(page);
+  let differ: ServerDiffer;
+  if (observed.streamed && streaming) {
+    differ = streaming;
+  } else {
+    differ = new ServerDiffer({ rules, profiles, known, now: opts.now() });
+    for await (const page of store.iterateDevices(h.name, { pageSize: 5000 })) differ.add(page);
+  }
   seenExplicit.set(h.name, differ.seenExplicit);
   const plan = differ.finish();
   // Converged: no change, conflict, deferral or device drift. Anything else must be looked at again next time.
@@ -98,6 +113,11 @@ async function planServer(
   await store.setConvergedKey(h.name, converged ? key : null);
   plan.drift.unshift(...drift);
   return plan;
+}
+
+/** A device seen for the first time: depctl has decided and done nothing for it yet. */
+function firstContact(device: Device): ObservedDevice {
+  return { serial: device.serial_number, device, desiredProfile: null, lastResult: null, retryNotBefore: null };
 }
 
 /** Which of a server's explicitly listed serials it has (for serials-not-seen without reading every device). */

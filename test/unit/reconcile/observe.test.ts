@@ -37,7 +37,7 @@ describe('observe: fetch, then sync from the stored cursor', () => {
   it('first contact is a full fetch of every page; the last cursor and the time are stored', async () => {
     client.fetchScripts.push([page([device('B'), device('A')], 'f1', true), page([device('C')], 'f2')]);
     const r = await run();
-    expect(r).toEqual({ mode: 'fetch', reason: 'first contact', pages: 2, upserted: 3, deleted: 0 });
+    expect(r).toEqual({ mode: 'fetch', reason: 'first contact', pages: 2, upserted: 3, deleted: 0, streamed: false });
     expect(client.calls).toEqual(['fetch']);
     expect(await serials()).toEqual(['A', 'B', 'C']);
     expect(await store.getCursor('paris')).toMatchObject({ cursor: 'f2', fetchedAt: clock.now(), syncedAt: clock.now() });
@@ -151,7 +151,7 @@ describe('observe: full fetch completeness', () => {
     await firstFetch();
     client.fetchScripts.push([page([device('C')], 'g1', true), page([device('A'), device('E')], 'g2')]);
     const r = await run(true);
-    expect(r).toEqual({ mode: 'fetch', reason: 'refresh requested', pages: 2, upserted: 3, deleted: 1 });
+    expect(r).toEqual({ mode: 'fetch', reason: 'refresh requested', pages: 2, upserted: 3, deleted: 1, streamed: false });
     expect(await serials()).toEqual(['A', 'C', 'E']);
   });
 

@@ -55,13 +55,13 @@ describe('makePlan: skipping the device scan of a converged server', () => {
     client.fetchScripts.push([page([withProfile('IPAD1', 'U1'), withProfile('IPAD2', 'U1')], 'c1')]);
     const s = counting(store);
     const first = await makePlan(config(), [handle(client)], s, { now: clock.now });
-    // First contact: the store was empty, so only the diff reads the devices.
-    expect(reads).toBe(1);
+    // First contact: the devices are diffed as they are fetched; nothing is read back from the store.
+    expect(reads).toBe(0);
     expect(first.servers[0]?.drift.map((d) => d.kind)).toEqual(['serials-not-seen']);
 
     client.syncScripts.push([page([], 'c2')]);
     const fast = await makePlan(config(), [handle(client)], s, { now: clock.now });
-    expect(reads).toBe(1);
+    expect(reads).toBe(0);
     // The same plan, serials not seen included (they are looked up one by one, not by a scan).
     expect(fast.servers).toEqual(first.servers);
     expect(fast.planHash).toBe(first.planHash);
@@ -73,6 +73,7 @@ describe('makePlan: skipping the device scan of a converged server', () => {
     client.fetchScripts.push([page([withProfile('IPAD1', 'U1')], 'c1')]);
     const s = counting(store);
     await makePlan(cfg, [handle(client)], s, { now: clock.now });
+    expect(reads).toBe(0);
     reads = 1;
     client.syncScripts.push([page([], 'c2')]);
     await makePlan(cfg, [handle(client)], s, { now: clock.now });
@@ -90,5 +91,34 @@ describe('makePlan: skipping the device scan of a converged server', () => {
     const plan = await makePlan(edited, [handle(client)], s, { now: clock.now });
     expect(reads).toBe(3);
     expect(plan.servers[0]?.defines.map((d) => d.profile)).toEqual(['ipads']);
+  });
+});
+
+describe('makePlan: first contact', () => {
+  it('diffs the fetched devices as they arrive and plans exactly what a scan of the store would', async () => {
+    const cfg = config();
+    const fetched = [withProfile('IPAD1', 'U1'), device('IPAD2'), device('PHONE1', { device_family: 'iPhone', os: 'iOS' })];
+    const streamedClient = new FakeDepClient();
+    streamedClient.fetchScripts.push([page(fetched.slice(0, 2), 'c1', true), page(fetched.slice(2), 'c2')]);
+    const s = counting(store);
+    const streamed = await makePlan(cfg, [handle(streamedClient)], s, { now: clock.now });
+    expect(reads).toBe(0);
+
+    // The same devices through the store (a second, empty store, with a forced refresh that scans).
+    const other = await openStore('memory:');
+    try {
+      const hash = profileContentHash(ipads.profile as Record<string, unknown>);
+      await other.beginDefine({ server: 'paris', name: 'ipads', contentHash: hash, body: ipads.profile, at: clock.now() });
+      await other.completeDefine({ server: 'paris', name: 'ipads', contentHash: hash }, 'U1', clock.now());
+      await other.upsertDevices('paris', fetched, clock.now());
+      await other.setCursor('paris', { cursor: 'c0', fetchStartedAt: clock.now(), fetchedAt: clock.now(), syncedAt: clock.now() });
+      const scannedClient = new FakeDepClient();
+      scannedClient.fetchScripts.push([page(fetched, 'c1')]);
+      const scanned = await makePlan(cfg, [handle(scannedClient)], other, { now: clock.now, refresh: true });
+      expect(streamed.servers).toEqual(scanned.servers);
+      expect(streamed.servers[0]?.assign.flatMap((g) => g.serials).sort()).toEqual(['IPAD2']);
+    } finally {
+      await other.close();
+    }
   });
 });
