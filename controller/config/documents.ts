@@ -87,7 +87,7 @@ function parseText(
       sink.error('yaml-alias', source.loc(nodeOffset(doc.contents as Node)), `YAML: ${aliasMessage(err)}`);
       continue;
     }
-    const parsed = checkHeader(doc, value, source, schemas, sink);
+    const parsed = checkHeader(doc, value, source, sink);
     if (!parsed) continue;
     const list = parsed.kind === 'Assignment' ? claimList(doc, value, lists) : undefined;
     if (list) claimed.add(list);
@@ -115,7 +115,6 @@ function checkHeader(
   doc: Document,
   value: unknown,
   source: SourceFile,
-  schemas: CompiledSchemas,
   sink: ProblemSink,
 ): { kind: Kind; name: string | undefined; offset: number } | undefined {
   const offset = nodeOffset(doc.contents as Node);
@@ -146,7 +145,6 @@ function checkHeader(
   const meta = v['metadata'];
   const rawName = meta && typeof meta === 'object' ? (meta as Record<string, unknown>)['name'] : undefined;
   const namePattern = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
-  void schemas;
   return { kind: kind as Kind, name: typeof rawName === 'string' && namePattern.test(rawName) ? rawName : undefined, offset };
 }
 
