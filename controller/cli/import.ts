@@ -9,16 +9,12 @@ import { renderText } from './views/problems.js';
 import { loadConfig, type LoadResult } from '../config/load.js';
 import { readSchemaFiles } from '../config/schemas.js';
 import { skipKeyCatalogue } from '../config/skip-keys.js';
-import { normaliseSerial } from '../config/serials.js';
 import { isInside } from '../config/files.js';
 import type { DepConfig } from '../config/types.js';
-import { isProfileNotFound } from '../dep/errors.js';
-import { buildAdoption, IMPORT_MARKER, profileKeysFromSchema, type Adoption, type ForeignProfile } from '../reconcile/adopt.js';
-import { toAppleProfile } from '../reconcile/apply.js';
-import { currentProfileUuid } from '../reconcile/diff.js';
+import { IMPORT_MARKER, profileKeysFromSchema, type Adoption } from '../reconcile/adopt.js';
+import { configClaims, recordAdoption, selectAdoption, type AdoptStore } from '../reconcile/adopt-records.js';
+import { readLiveState, type LiveState } from '../reconcile/live-state.js';
 import { observe } from '../reconcile/observe.js';
-import { profileContentHash } from '../reconcile/profile-content.js';
-import type { ReconcileDepClient, ReconcileStore } from '../reconcile/ports.js';
 import { recoverDefines } from '../reconcile/recover.js';
 import { describeServerError } from '../reconcile/planner.js';
 
@@ -29,19 +25,6 @@ export interface ImportOptions {
   csvThreshold: number;
   force: boolean;
   refresh: boolean;
-}
-
-/** What the live server holds, grouped by the profile devices carry. */
-interface LiveState {
-  devices: number;
-  withoutProfile: number;
-  /** Devices carrying a profile depctl defined for a profile the config still has. */
-  managed: number;
-  /** Serials that cannot be written to a config (not 8–14 letters and digits). */
-  oddSerials: string[];
-  foreign: ForeignProfile[];
-  /** UUIDs Apple no longer knows, with their device counts. */
-  gone: { uuid: string; devices: number }[];
 }
 
 /**
@@ -104,7 +87,7 @@ export async function runImport(dir: string, opts: ImportOptions, cmd: Command, 
       try {
         await observe(server.name, handle.client, store, { now, refresh: opts.refresh, ...signal });
         await recoverDefines(server.name, handle.client, store, { now, ...signal });
-        live = await readLiveState(server.name, base, handle.client, store, signal);
+        live = await readLiveState({ server: server.name, profiles: base.profiles }, handle.client, store, signal);
       } catch (err) {
         io.stderr(`depctl: MdmServer "${server.name}": ${describeServerError(err)}; nothing was written\n`);
         return ExitCode.failure;
@@ -118,50 +101,6 @@ export async function runImport(dir: string, opts: ImportOptions, cmd: Command, 
   }
 }
 
-/** Groups the stored devices by the profile they carry and reads each foreign profile from Apple. */
-async function readLiveState(server: string, base: DepConfig, client: ReconcileDepClient, store: ReconcileStore, signal: { signal?: AbortSignal }): Promise<LiveState> {
-  const known = new Map((await store.listProfiles(server, { state: 'defined' })).filter((k) => k.uuid).map((k) => [k.uuid as string, k]));
-  const configured = new Set(base.profiles.filter((p) => p.servers.includes(server)).map((p) => p.name));
-  const live: LiveState = { devices: 0, withoutProfile: 0, managed: 0, oddSerials: [], foreign: [], gone: [] };
-  const byUuid = new Map<string, string[]>();
-  for await (const page of store.iterateDevices(server, { pageSize: 5000 })) {
-    for (const d of page) {
-      live.devices++;
-      const uuid = currentProfileUuid(d.device);
-      if (uuid === null) {
-        live.withoutProfile++;
-        continue;
-      }
-      // A UUID depctl recorded for a profile the config still has (this content or an earlier one) is
-      // depctl's own: plan keeps or replaces it, so it is not adopted again.
-      const rec = known.get(uuid);
-      if (rec && configured.has(rec.name)) {
-        live.managed++;
-        continue;
-      }
-      const serial = normaliseSerial(d.serial);
-      if (serial === undefined) {
-        live.oddSerials.push(d.serial);
-        continue;
-      }
-      const group = byUuid.get(uuid);
-      if (group) group.push(serial);
-      else byUuid.set(uuid, [serial]);
-    }
-  }
-  for (const [uuid, serials] of [...byUuid].sort(([a], [b]) => a.localeCompare(b))) {
-    try {
-      const profile = await client.getProfile(uuid, signal);
-      const preferredName = known.get(uuid)?.name;
-      live.foreign.push({ uuid, profile, serials, ...(preferredName ? { preferredName } : {}) });
-    } catch (err) {
-      if (!isProfileNotFound(err)) throw err;
-      live.gone.push({ uuid, devices: serials.length });
-    }
-  }
-  return live;
-}
-
 /** Everything adoptAndWrite works with. */
 interface AdoptContext {
   io: CliIo;
@@ -173,92 +112,60 @@ interface AdoptContext {
   outRel: string;
   previous: ReadonlySet<string>;
   opts: ImportOptions;
-  store: ReconcileStore;
+  store: AdoptStore;
   live: LiveState;
   now: () => Date;
 }
 
-/** The most rounds spent dropping profiles that do not validate before giving up. */
-const MAX_ROUNDS = 5;
-
 /**
- * Builds the documents, drops profiles that cannot be adopted (store conflicts, validation errors in their
- * own file), checks the result with loadConfig together with the existing config in a scratch copy, and
- * only then writes the files and records the adoption in the store.
+ * Selects what can be adopted (reconcile/adopt-records.ts drops profiles the store forbids and those whose
+ * own file does not validate, checking each round with loadConfig together with the existing config in a
+ * scratch copy), and only then writes the files and records the adoption in the store.
  */
 async function adoptAndWrite(c: AdoptContext): Promise<number> {
   const schemaFiles = readSchemaFiles();
   const catalogue = skipKeyCatalogue(schemaFiles);
-  const profileKeys = profileKeysFromSchema(schemaFiles['enrollment-profile.schema.json'] ?? {});
-  const listedSerials = new Map<string, string>();
-  for (const a of c.base.assignments) for (const s of a.serials) listedSerials.set(s, a.name);
-  const known = await c.store.listProfiles(c.server);
-  const dropped = new Map<string, string>();
   // The scratch copy is made only once there is something to validate.
   let staging: Staging | undefined;
   try {
-    for (let round = 0; ; round++) {
-      const adoption = buildAdoption({
+    const selection = await selectAdoption({
+      base: {
         server: c.server,
-        profiles: c.live.foreign.filter((f) => !dropped.has(f.uuid)),
-        takenProfileNames: new Set(c.base.profiles.map((p) => p.name)),
-        takenAssignmentNames: new Set(c.base.assignments.map((a) => a.name)),
-        listedSerials,
+        ...configClaims(c.base),
         csvThreshold: c.opts.csvThreshold,
-        profileKeys,
+        profileKeys: profileKeysFromSchema(schemaFiles['enrollment-profile.schema.json'] ?? {}),
         skipKeys: new Set([...catalogue.current, ...catalogue.deprecated]),
         importedAt: c.now(),
-      });
-      for (const p of adoption.profiles) {
-        const hash = profileContentHash(p.body);
-        const clash = known.find((k) => (k.uuid === p.uuid && (k.name !== p.name || k.contentHash !== hash)) || (k.uuid !== p.uuid && k.name === p.name && k.contentHash === hash));
-        if (clash) dropped.set(p.uuid, `the state store already records ${clash.uuid === p.uuid ? 'this UUID' : `UUID ${clash.uuid ?? '(pending)'}`} as profile "${clash.name}" with other content or another UUID`);
-      }
-      if (adoption.profiles.some((p) => dropped.has(p.uuid))) continue;
-      if (adoption.profiles.length === 0) return report(c, adoption, dropped, [], false);
-      staging ??= await Staging.create(c.config.dir, c.outRel, c.previous);
-      const result = await staging.load(adoption.files, c.now());
-      const ours = (file: string): string | undefined => (file.startsWith(`${c.outRel}/`) ? file.slice(c.outRel.length + 1) : undefined);
-      const errors = result.problems.filter((p) => p.severity === 'error');
-      if (errors.length === 0) {
-        const existing = c.opts.force ? [] : await existingTargets(c.outAbs, adoption);
-        if (existing.length > 0) {
-          c.io.stderr(`depctl: refusing to overwrite ${existing.map((f) => `${c.outRel}/${f}`).join(', ')}; pass --force to replace a previous import\n`);
-          return ExitCode.failure;
-        }
-        for (const p of result.problems) if (ours(p.file) !== undefined) c.io.stderr(`${join(c.dir, p.file)}:${p.line}:${p.column}: ${p.severity}: ${p.message} [${p.code}]\n`);
-        await writeFiles(c.outAbs, adoption, c.previous, c.config.dir, c.opts.force);
-        const adopted = await recordAdoption(c, adoption, result);
-        return report(c, adoption, dropped, adopted, true);
-      }
-      for (const e of errors) {
-        const file = ours(e.file);
-        const owner = file === undefined ? undefined : adoption.profiles.find((p) => p.yamlFile === file || p.csvFile === file);
-        if (!owner || round >= MAX_ROUNDS) {
-          c.io.stderr(renderText(c.dir, { ...result, problems: errors }, false));
-          c.io.stderr('depctl: the imported documents do not validate with the existing configuration; nothing was written\n');
-          return ExitCode.failure;
-        }
-        if (!dropped.has(owner.uuid)) dropped.set(owner.uuid, `does not validate: ${e.message}`);
-      }
+      },
+      foreign: c.live.foreign,
+      known: await c.store.listProfiles(c.server),
+      outRel: c.outRel,
+      validate: async (files) => {
+        staging ??= await Staging.create(c.config.dir, c.outRel, c.previous);
+        return staging.load(files, c.now());
+      },
+    });
+    if (selection.kind === 'invalid') {
+      c.io.stderr(renderText(c.dir, { ...selection.loaded, problems: selection.errors }, false));
+      c.io.stderr('depctl: the imported documents do not validate with the existing configuration; nothing was written\n');
+      return ExitCode.failure;
     }
+    const { adoption, dropped } = selection;
+    if (selection.kind === 'nothing') return report(c, adoption, dropped, [], false);
+    const existing = c.opts.force ? [] : await existingTargets(c.outAbs, adoption);
+    if (existing.length > 0) {
+      c.io.stderr(`depctl: refusing to overwrite ${existing.map((f) => `${c.outRel}/${f}`).join(', ')}; pass --force to replace a previous import\n`);
+      return ExitCode.failure;
+    }
+    for (const p of selection.loaded.problems) {
+      if (p.file.startsWith(`${c.outRel}/`)) c.io.stderr(`${join(c.dir, p.file)}:${p.line}:${p.column}: ${p.severity}: ${p.message} [${p.code}]\n`);
+    }
+    await writeFiles(c.outAbs, adoption, c.previous, c.config.dir, c.opts.force);
+    const adopted = await recordAdoption(c.store, { server: c.server, adopted: adoption.profiles, loaded: selection.loaded.config?.profiles ?? [], now: c.now });
+    return report(c, adoption, dropped, adopted, true);
   } finally {
     await staging?.close();
   }
-}
-
-/** Records each written profile as defined with its existing Apple UUID, under the hash of the body as loaded back. */
-async function recordAdoption(c: AdoptContext, adoption: Adoption, loaded: LoadResult): Promise<string[]> {
-  const done: string[] = [];
-  for (const p of adoption.profiles) {
-    const profile = loaded.config?.profiles.find((q) => q.name === p.name);
-    if (!profile) throw new Error(`profile "${p.name}" is missing from the validated result`);
-    const key = { server: c.server, name: p.name, contentHash: profileContentHash(profile.profile as Record<string, unknown>) };
-    const { profile: rec } = await c.store.beginDefine({ ...key, body: toAppleProfile(profile.profile), at: c.now() });
-    if (rec.state !== 'defined' || rec.uuid !== p.uuid) await c.store.completeDefine(key, p.uuid, c.now());
-    done.push(p.name);
-  }
-  return done;
 }
 
 /** The files of a previous import in the output directory (YAML files starting with the marker, and their CSVs), relative to the config directory. */
