@@ -32,7 +32,7 @@ describe('JSON Schemas', () => {
     expect(validate({ apiVersion: 'depctl/v1', kind: 'Nope', metadata: { name: 'a' }, spec: {} })).toBe(false);
   });
 
-  it('SkipKey accepts exactly the current and deprecated keys', () => {
+  it('SkipKey accepts exactly the current and deprecated keys Apple lists, and none it removed', () => {
     const file = 'enrollment-profile.schema.json';
     const all = enumFromSchema(files, file, 'SkipKey');
     const current = enumFromSchema(files, file, 'CurrentSkipKey');
@@ -40,6 +40,19 @@ describe('JSON Schemas', () => {
     const removed = enumFromSchema(files, file, 'RemovedSkipKey');
     expect([...all].sort()).toEqual([...current, ...deprecated].sort());
     for (const r of removed) expect(all).not.toContain(r);
+    // The lists themselves, as dep-protocol.md "SkipKeys" gives them from Apple's SkipKeys page.
+    expect([...deprecated].sort()).toEqual(['DisplayTone', 'HomeButtonSensitivity', 'OnBoarding', 'Zoom']);
+    expect([...removed].sort()).toEqual(['IntendedUser', 'OSShowcase', 'Wallpaper', 'WebContentFiltering']);
+    expect([...current].sort()).toEqual(
+      [
+        'Accessibility', 'AccessibilityAppearance', 'ActionButton', 'Android', 'Appearance', 'AppleID', 'AppStore', 'Biometric', 'CameraButton',
+        'DeviceFeaturesTour', 'DeviceToDeviceMigration', 'Diagnostics', 'EnableLockdownMode', 'FileVault', 'iCloudDiagnostics', 'iCloudStorage',
+        'iMessageAndFaceTime', 'Intelligence', 'Keyboard', 'LiquidGlass', 'Location', 'MessagingActivationUsingPhoneNumber', 'Multitasking',
+        'Passcode', 'Payment', 'Privacy', 'Restore', 'RestoreCompleted', 'Safety', 'SafetyAndHandling', 'ScreenSaver', 'ScreenTime', 'SIMSetup',
+        'Siri', 'SoftwareUpdate', 'SpokenLanguage', 'TapToSetup', 'TermsOfAddress', 'Tips', 'TOS', 'TVHomeScreenSync', 'TVProviderSignIn',
+        'TVRoom', 'UnlockWithWatch', 'UpdateCompleted', 'WatchMigration', 'Welcome',
+      ].sort(),
+    );
   });
 
   it('covers every Apple profile key from the protocol reference, with limits and defaults', () => {

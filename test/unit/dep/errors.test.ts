@@ -4,7 +4,6 @@ import {
   DepHttpError,
   DepNetworkError,
   DepTimeoutError,
-  MAX_ERROR_BODY_BYTES,
   isCursorExhausted,
   isCursorExpired,
   isCursorInvalid,
@@ -42,9 +41,12 @@ describe('DepHttpError', () => {
     expect(err.message).toBe('DEP POST /devices/sync failed: HTTP 400 EXPIRED_CURSOR');
   });
 
-  it('keeps at most 1 KiB of body', () => {
+  it('keeps at most 1 KiB of body, marked as cut', () => {
     const err = http(500, 'x'.repeat(10_000));
-    expect(Buffer.byteLength(err.body)).toBeLessThanOrEqual(MAX_ERROR_BODY_BYTES);
+    expect(Buffer.byteLength(err.body)).toBeLessThanOrEqual(1024);
+    expect(Buffer.byteLength(err.body)).toBeGreaterThan(1000);
+    expect(err.body).toMatch(/^x+…\[truncated\]$/);
+    expect(http(500, 'short body').body).toBe('short body');
     expect(err.transient).toBe(true);
   });
 

@@ -2,11 +2,12 @@
  * A strict fake of Apple's DEP service on 127.0.0.1 port 0 for HTTP unit tests (STYLE rule 10): each
  * expected request is queued with its reply, any unexpected request fails the test, and
  * `assertDone()` fails when an expectation was never used. It checks the OAuth signature of
- * `GET /session` itself, so every test that authenticates also tests signing.
+ * `GET /session` itself, with its own RFC 5849 code (not the client's oauth1.ts, which would accept any
+ * mistake the client makes), so every test that authenticates also tests signing.
  */
+import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { hmacSha1Signature, signatureBaseString } from '../../../controller/dep/oauth1.js';
 import type { ServerToken } from '../../../controller/dep/types.js';
 
 /** A test token; the values only look like Apple's. */
@@ -61,11 +62,26 @@ export function parseOAuthHeader(header: string): Map<string, string> {
   return out;
 }
 
-/** True when the header's signature is valid for `url` under `token` (the check a server makes). */
+/** RFC 3986 percent-encoding as RFC 5849 section 3.6 asks (encodeURIComponent leaves !'()* alone). */
+const pct = (s: string): string => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+
+const byCodeUnits = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * True when the header's signature is valid for GET `url` (no query) under `token`: the check a server
+ * makes, spelled out from RFC 5849 section 3.4 (parameters without realm and signature, encoded, sorted,
+ * joined; base string `GET&url&params`; HMAC-SHA1 keyed with `consumer_secret&access_secret`).
+ */
 export function verifySessionSignature(header: string, url: string, token: ServerToken): boolean {
   const p = parseOAuthHeader(header);
-  const params = [...p].filter(([k]) => k !== 'realm' && k !== 'oauth_signature') as [string, string][];
-  const expected = hmacSha1Signature(signatureBaseString('GET', url, params), token.consumer_secret, token.access_secret);
+  const params = [...p]
+    .filter(([k]) => k !== 'realm' && k !== 'oauth_signature')
+    .map(([k, v]) => [pct(k), pct(v)] as const)
+    .sort(([ka, va], [kb, vb]) => byCodeUnits(ka, kb) || byCodeUnits(va, vb))
+    .map(([k, v]) => `${k}=${v}`)
+    .join('&');
+  const base = `GET&${pct(url)}&${pct(params)}`;
+  const expected = createHmac('sha1', `${pct(token.consumer_secret)}&${pct(token.access_secret)}`).update(base).digest('base64');
   return p.get('oauth_signature') === expected;
 }
 

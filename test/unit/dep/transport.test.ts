@@ -1,14 +1,15 @@
+import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Agent } from 'undici';
 import { createDepClient, type DepClient } from '../../../controller/dep/client.js';
 import { DepAuthError, DepHttpError, isTerminalAuthError } from '../../../controller/dep/errors.js';
 import type { DepRequestEvent } from '../../../controller/dep/http.js';
-import { DEP_CONTENT_TYPE, DEP_PROTOCOL_VERSION } from '../../../controller/dep/types.js';
-import { VERSION } from '../../../controller/version.js';
 import { TEST_TOKEN, parseOAuthHeader, finishFakeDep, startFakeDep, type FakeDep } from './fake-dep-server.js';
 
 const NOW = Date.parse('2026-11-25T12:00:00Z');
 const ACCOUNT = { server_name: 'S', server_uuid: 'U', admin_id: 'a', org_name: 'O', org_email: 'e', org_phone: 'p', org_address: 'x' };
+/** The released version, as package.json states it (the User-Agent names it). */
+const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 let fake: FakeDep;
 let agent: Agent;
@@ -42,12 +43,16 @@ describe('headers and session', () => {
     expect(oauth.get('oauth_timestamp')).toBe(String(NOW / 1000));
     expect(oauth.get('oauth_consumer_key')).toBe(TEST_TOKEN.consumer_key);
     expect(oauth.get('oauth_nonce')).toMatch(/^[0-9a-f]{32}$/);
+    // dep-protocol.md section 2: every call (and /session, which depsim checks) carries these. Version 10 is
+    // the one that adds retry_after_seconds and per-device THROTTLED, which apply relies on; Apple's
+    // examples spell the charset "UTF8" without a hyphen.
     for (const req of [session, account]) {
-      expect(req?.headers['x-server-protocol-version']).toBe(String(DEP_PROTOCOL_VERSION));
-      expect(req?.headers['user-agent']).toBe(`depctl/${VERSION}`);
-      expect(req?.headers['content-type']).toBe(DEP_CONTENT_TYPE);
-      expect(req?.headers.accept).toBe(DEP_CONTENT_TYPE);
+      expect(req?.headers['x-server-protocol-version']).toBe('10');
+      expect(req?.headers['user-agent']).toBe(`depctl/${PACKAGE_VERSION}`);
+      expect(req?.headers['content-type']).toBe('application/json;charset=UTF8');
+      expect(req?.headers.accept).toBe('application/json;charset=UTF8');
     }
+    expect(session?.headers['x-adm-auth-session']).toBeUndefined();
     expect(account?.headers['x-adm-auth-session']).toBe('SESSION-1');
     expect(account?.headers.authorization).toBeUndefined();
     expect(events.map((e) => `${e.method} ${e.endpoint} ${e.status}`)).toEqual(['GET /session 200', 'GET /account 200']);

@@ -5,7 +5,7 @@ import { CursorCodec, type Cursor } from '../../../controller/sim/cursors.js';
 describe('cursor encoding', () => {
   const codec = new CursorCodec(randomBytes(32));
 
-  it('round-trips fetch and sync cursors as opaque base64url text', () => {
+  it('round-trips fetch and sync cursors as base64url text within Apple\'s length limit', () => {
     const cursors: Cursor[] = [
       { kind: 'fetch', pos: 0, end: 0, issuedMs: 1 },
       { kind: 'fetch', pos: 999, end: 1_000_001, issuedMs: Date.UTC(2026, 0, 1) },
@@ -14,7 +14,8 @@ describe('cursor encoding', () => {
     for (const c of cursors) {
       const text = codec.encode(c);
       expect(text).toMatch(/^[A-Za-z0-9_-]+$/);
-      expect(text).not.toContain(String(c.pos === 0 ? 'fetch' : c.pos));
+      // Apple documents cursors of at most 1000 characters.
+      expect(text.length).toBeLessThanOrEqual(1000);
       expect(codec.decode(text)).toEqual(c);
     }
   });

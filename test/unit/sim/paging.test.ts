@@ -64,6 +64,9 @@ describe('POST /server/devices', () => {
     const s = await boot(50);
     const first = await fetchAll(s, 1000);
     const dates = first.pages[0]?.devices.map((d) => d.device_assigned_date) ?? [];
+    // Every device has a date (else the order check below would hold for an empty or undefined list).
+    expect(dates.filter((d) => typeof d === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(d))).toHaveLength(50);
+    expect(new Set(dates).size).toBeGreaterThan(1);
     expect([...dates].sort()).toEqual(dates);
     expect(first.pages[0]?.devices.some((d) => 'op_type' in d || 'op_date' in d)).toBe(false);
     // A device changed later moves to the end of a new fetch.

@@ -50,7 +50,9 @@ describe('buildGitInvocation', () => {
 
   it('sets GIT_SSH_COMMAND for ssh remotes', () => {
     const { env, unsafe } = buildGitInvocation(parseRepoUrl('git@github.com:a/r.git'), { sshKeyFile: '/keys/id' }, {});
-    expect(env.GIT_SSH_COMMAND).toBe(sshCommand({ sshKeyFile: '/keys/id' }));
+    expect(env.GIT_SSH_COMMAND).toBe(
+      "ssh -o BatchMode=yes -o ConnectTimeout=30 -o ServerAliveInterval=15 -o ServerAliveCountMax=3 -i '/keys/id' -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes",
+    );
     expect(unsafe).toEqual({ allowUnsafeSshCommand: true });
   });
 });

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { REDACTED, redact, truncateUtf8 } from '../../../controller/util/redact.js';
+import { redact, truncateUtf8 } from '../../../controller/util/redact.js';
 
 describe('redact', () => {
   it('replaces known secret values, also when percent-encoded', () => {
     const secret = 'my secret/value';
-    expect(redact(`a ${secret} b ${encodeURIComponent(secret)}`, [secret])).toBe(`a ${REDACTED} b ${REDACTED}`);
+    expect(redact(`a ${secret} b ${encodeURIComponent(secret)}`, [secret])).toBe('a [REDACTED] b [REDACTED]');
   });
 
   it('catches Apple token fields and session tokens it was not told about', () => {
@@ -13,8 +13,8 @@ describe('redact', () => {
       '{"auth_session_token":"87A235815B0000"} X-ADM-Auth-Session: 1745786035268O1Oabc';
     const out = redact(text);
     expect(out).not.toMatch(/CS_0123|AT_O1234|87A235815B|1745786035268/);
-    expect(out).toContain(`"auth_session_token":"${REDACTED}"`);
-    expect(out).toContain(`X-ADM-Auth-Session: ${REDACTED}`);
+    expect(out).toContain('"auth_session_token":"[REDACTED]"');
+    expect(out).toContain('X-ADM-Auth-Session: [REDACTED]');
   });
 
   it('ignores empty and very short secrets instead of garbling text', () => {
