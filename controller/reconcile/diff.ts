@@ -1,7 +1,7 @@
 import type { Device } from '../dep/types.js';
 import type { EnrollmentProfile } from '../config/types.js';
 import { decide, type ServerRules } from './desired.js';
-import type { AssignGroup, ChangeReason, Conflict, DeferredGroup, DriftItem, ProfileDefine, RemoveGroup, ServerPlan } from './plan.js';
+import type { AssignGroup, ChangeReason, Conflict, DeferredGroup, DriftItem, DriftProfile, ProfileDefine, RemoveGroup, ServerPlan } from './plan.js';
 
 /** A device as the reconcile engine needs it (the store's DeviceRecord has this shape). */
 export interface ObservedDevice {
@@ -38,6 +38,64 @@ export function currentProfileUuid(device: Device): string | null {
   return CARRIES_PROFILE.has(device.profile_status ?? '') ? device.profile_uuid : null;
 }
 
+/** Device drift: what a group of devices carries now, what it should carry, and since when. */
+export type DeviceDrift = Pick<DriftItem, 'kind' | 'serials' | 'corrected'> & { current: DriftProfile; desired: string | null; since: string | null };
+
+/** A device drift group while the differ collects it (`since` in epoch milliseconds). */
+interface DriftGroup {
+  kind: 'profile-changed' | 'foreign-profile';
+  current: DriftProfile;
+  desired: string | null;
+  since: number | null;
+  serials: string[];
+}
+
+/** Order of device drift kinds in a plan. */
+const DRIFT_ORDER = { 'profile-changed': 0, 'foreign-profile': 1 } as const;
+
+/**
+ * When a device's change happened, per Apple: the `profile_assign_time` of the profile it carries, else the
+ * sync's `op_date`. A device that carries no profile has only `op_date`: its `profile_assign_time` (kept
+ * after a removal) dates the profile it lost, not the change. Null when Apple gave neither (or garbage).
+ */
+function changeTime(device: Device, current: string | null): number | null {
+  const at = current !== null ? (device.profile_assign_time ?? device.op_date) : device.op_date;
+  const ms = at === undefined ? Number.NaN : Date.parse(at);
+  return Number.isNaN(ms) ? null : ms;
+}
+
+/** Apple's timestamp form: ISO 8601 UTC with whole seconds. */
+function isoSeconds(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.000Z$/, 'Z');
+}
+
+/** A UUID shortened for a sentence; the plan's `current.uuid` keeps it whole. */
+function shortUuid(uuid: string): string {
+  return uuid.length > 8 ? `${uuid.slice(0, 8)}…` : uuid;
+}
+
+/** What devices carry, in words: a depctl profile, a foreign one (named by Apple when known), or none. */
+function carriedLabel(current: DriftProfile): string {
+  if (current.uuid === null) return 'no profile';
+  if (current.profile !== null) return `"${current.profile}"`;
+  if (current.name !== null) return `"${current.name}" (foreign UUID ${shortUuid(current.uuid)}, not defined by depctl)`;
+  return `foreign profile ${shortUuid(current.uuid)} (not defined by depctl)`;
+}
+
+/**
+ * The sentence of a device drift finding, e.g. `3 device(s) now carry "Other MDM Profile" (foreign UUID
+ * 1A2B3C4D…, not defined by depctl) instead of "staff-macs", since 2026-11-30; apply reassigns them`.
+ * Exported so the planner can say it again once it has looked up a foreign profile's name.
+ */
+export function deviceDriftMessage(d: DeviceDrift): string {
+  const verb = d.kind === 'profile-changed' ? 'now carry' : 'carry';
+  const desired = d.desired === null ? 'no profile' : `"${d.desired}"`;
+  const since = d.since === null ? '' : `, since ${d.since.slice(0, 10)}`;
+  let outcome = d.desired === null ? 'apply removes their profile' : 'apply reassigns them';
+  if (!d.corrected) outcome = 'driftPolicy is "report": apply leaves them';
+  return `${d.serials.length} device(s) ${verb} ${carriedLabel(d.current)} instead of ${desired}${since}; ${outcome}`;
+}
+
 /**
  * Diffs one server, device page by device page (so a million devices never sit in memory twice): each
  * device's desired profile against the UUID it carries. Pure: no I/O, the clock is an input.
@@ -48,8 +106,7 @@ export class ServerDiffer {
   private readonly assign = new Map<string, AssignGroup>();
   private readonly remove = new Map<string, RemoveGroup>();
   private readonly deferred = new Map<string, DeferredGroup>();
-  private readonly drifted: string[] = [];
-  private readonly foreign: string[] = [];
+  private readonly drift = new Map<string, DriftGroup>();
   private readonly conflicts: Conflict[] = [];
   private readonly defineCounts = new Map<string, number>();
   /** Serials listed explicitly for this server that it has. */
@@ -88,11 +145,18 @@ export class ServerDiffer {
           this.unchanged++;
           continue;
         }
+        // depctl cleared this device's profile before (a successful remove resets desiredProfile), and now it
+        // carries one again: assigned outside depctl.
+        const clearedByUs = d.desiredProfile === null && d.lastResult?.status === 'success';
+        if (clearedByUs) this.addDrift('profile-changed', d, current, null);
+        else if (!this.byUuid.has(current)) this.addDrift('foreign-profile', d, current, null);
+        if (clearedByUs && reportOnly) continue;
         if (this.defer(d)) continue;
         const fromProfile = this.byUuid.get(current)?.name ?? null;
-        const key = `${current}`;
+        const reason: ChangeReason = clearedByUs ? 'drift' : 'unassigned-remove';
+        const key = `${current}\u0000${reason}`;
         let g = this.remove.get(key);
-        if (!g) this.remove.set(key, (g = { fromUuid: current, fromProfile, reason: 'unassigned-remove', serials: [] }));
+        if (!g) this.remove.set(key, (g = { fromUuid: current, fromProfile, reason, serials: [] }));
         g.serials.push(serial);
         continue;
       }
@@ -107,10 +171,13 @@ export class ServerDiffer {
         continue;
       }
       const reason = this.reason(d, decision.profile, current);
-      if (reason === 'drift') this.drifted.push(serial);
+      // One finding per device (issue "Drift says what is there": one change sent two notifications): a
+      // device depctl assigned that now carries a foreign profile is drift, with the foreign UUID as what
+      // it carries, not also a foreign-profile finding.
+      if (reason === 'drift') this.addDrift('profile-changed', d, current, decision.profile);
+      else if (current !== null && !this.byUuid.has(current)) this.addDrift('foreign-profile', d, current, decision.profile);
       // Under driftPolicy "report" drift is only reported: the device is left as it is.
       if (reason === 'drift' && reportOnly) continue;
-      if (current !== null && !this.byUuid.has(current)) this.foreign.push(serial);
       if (this.defer(d)) continue;
       if (target === null) this.defineCounts.set(decision.profile, (this.defineCounts.get(decision.profile) ?? 0) + 1);
       const fromProfile = current ? (this.byUuid.get(current)?.name ?? null) : null;
@@ -136,6 +203,19 @@ export class ServerDiffer {
     return 'different-profile';
   }
 
+  /** Adds a device to its drift group: one per (kind, UUID it carries, profile it should carry). */
+  private addDrift(kind: DriftGroup['kind'], d: ObservedDevice, current: string | null, desired: string | null): void {
+    const key = `${kind}\u0000${current ?? ''}\u0000${desired === null ? '\u0001' : desired}`;
+    let g = this.drift.get(key);
+    if (!g) {
+      const profile = current === null ? null : (this.byUuid.get(current)?.name ?? null);
+      this.drift.set(key, (g = { kind, current: { uuid: current, profile, name: null }, desired, since: null, serials: [] }));
+    }
+    g.serials.push(d.serial);
+    const at = changeTime(d.device, current);
+    if (at !== null && (g.since === null || at < g.since)) g.since = at;
+  }
+
   /** Puts a device aside when Apple asked us to wait (THROTTLED, FAILED cool-down). */
   private defer(d: ObservedDevice): boolean {
     if (!d.retryNotBefore || d.retryNotBefore.getTime() <= this.input.now.getTime()) return false;
@@ -158,22 +238,10 @@ export class ServerDiffer {
       const previous = known.filter((k) => k.name === name && k.uuid && k.contentHash !== entry.contentHash).map((k) => k.uuid as string);
       defines.push({ profile: name, contentHash: entry.contentHash, reason: previous.length > 0 ? 'changed' : 'new', previousUuids: previous, devices: count });
     }
-    const drift: DriftItem[] = [];
-    const corrected = rules.server.driftPolicy !== 'report';
-    if (this.drifted.length > 0) {
-      drift.push({
-        kind: 'profile-changed',
-        message: `${this.drifted.length} device(s) carry another profile than depctl assigned (changed in Apple Business Manager or by another tool)${corrected ? '; apply reassigns them' : '; driftPolicy is "report": apply leaves them'}`,
-        serials: [...this.drifted].sort(),
-        corrected,
-      });
-    }
-    if (this.foreign.length > 0) {
-      drift.push({ kind: 'foreign-profile', message: `${this.foreign.length} device(s) carry a profile depctl did not define`, serials: [...this.foreign].sort(), corrected: true });
-    }
+    const drift = this.driftItems(rules.server.driftPolicy !== 'report');
     const sortSerials = <T extends { serials: string[] }>(groups: Iterable<T>): T[] => [...groups].map((g) => ({ ...g, serials: [...g.serials].sort() }));
     const assign = sortSerials(this.assign.values()).sort((a, b) => a.profile.localeCompare(b.profile) || (a.fromUuid ?? '').localeCompare(b.fromUuid ?? '') || a.reason.localeCompare(b.reason));
-    const remove = sortSerials(this.remove.values()).sort((a, b) => a.fromUuid.localeCompare(b.fromUuid));
+    const remove = sortSerials(this.remove.values()).sort((a, b) => a.fromUuid.localeCompare(b.fromUuid) || a.reason.localeCompare(b.reason));
     const deferred = sortSerials(this.deferred.values()).sort((a, b) => a.until.localeCompare(b.until));
     const changeCount = defines.length + assign.reduce((n, g) => n + g.serials.length, 0) + remove.reduce((n, g) => n + g.serials.length, 0);
     const maxChanges = rules.server.maxChanges ?? null;
@@ -192,5 +260,26 @@ export class ServerDiffer {
       exceedsMaxChanges: maxChanges !== null && changeCount > maxChanges,
       error: null,
     };
+  }
+
+  /**
+   * The device drift findings, in a stable order. Drift of devices depctl assigned is corrected unless the
+   * policy is "report"; foreign profiles on devices depctl never assigned are always replaced (or removed).
+   */
+  private driftItems(correctsDrift: boolean): DriftItem[] {
+    const groups = [...this.drift.values()].sort(
+      (a, b) => DRIFT_ORDER[a.kind] - DRIFT_ORDER[b.kind] || (a.desired ?? '').localeCompare(b.desired ?? '') || (a.current.uuid ?? '').localeCompare(b.current.uuid ?? ''),
+    );
+    return groups.map((g) => {
+      const item: DeviceDrift = {
+        kind: g.kind,
+        serials: [...g.serials].sort(),
+        corrected: g.kind === 'foreign-profile' || correctsDrift,
+        current: { ...g.current },
+        desired: g.desired,
+        since: g.since === null ? null : isoSeconds(g.since),
+      };
+      return { kind: item.kind, message: deviceDriftMessage(item), serials: item.serials, corrected: item.corrected, current: item.current, desired: item.desired, since: item.since };
+    });
   }
 }

@@ -64,7 +64,10 @@ export interface RemoveGroup {
 
 /** Kinds of drift the plan reports. */
 export type DriftKind =
-  /** A device's live profile differs from what depctl last assigned (changed in the portal or by another tool). */
+  /**
+   * Devices depctl assigned (or cleared) whose live profile is now another one, a foreign one or none:
+   * changed in the portal or by another tool. One finding per device, whatever it carries now.
+   */
   | 'profile-changed'
   /** Serials listed in the config that the server does not have. */
   | 'serials-not-seen'
@@ -72,16 +75,39 @@ export type DriftKind =
   | 'token-expiry'
   /** A profile UUID Apple no longer knows. */
   | 'profile-gone'
-  /** The device is assigned to a profile depctl did not define. */
+  /** Devices depctl never assigned that carry a profile depctl did not define. */
   | 'foreign-profile';
 
-/** One drift finding. */
+/** The profile a group of drifted devices carries now. */
+export interface DriftProfile {
+  /** The Apple profile UUID, or null when the devices carry no profile. */
+  uuid: string | null;
+  /** depctl's name for it when depctl defined that UUID (a known profile), else null. */
+  profile: string | null;
+  /** Apple's `profile_name` of a foreign UUID (from `GET /profile`), or null when unknown or not looked up. */
+  name: string | null;
+}
+
+/**
+ * One drift finding. Device drift (`profile-changed`, `foreign-profile`) is grouped by (kind, current
+ * profile, desired profile), so each device is in exactly one finding; those findings also say what the
+ * devices carry now, what they should carry and since when. Other kinds leave those fields out.
+ */
 export interface DriftItem {
   kind: DriftKind;
   message: string;
   serials: string[];
   /** Whether apply corrects it (false when the server's driftPolicy is `report`). */
   corrected: boolean;
+  /** Device drift: the profile the devices carry now. */
+  current?: DriftProfile;
+  /** Device drift: the depctl profile they should carry, or null when they should carry none (removal). */
+  desired?: string | null;
+  /**
+   * Device drift: the earliest time Apple reports for the change (`profile_assign_time` of the profile
+   * they carry, else the sync's `op_date`), ISO 8601; null when Apple gave none.
+   */
+  since?: string | null;
 }
 
 /** Devices that are not touched before a time (THROTTLED or FAILED with a retry time). */

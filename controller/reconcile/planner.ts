@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { DepConfig, EnrollmentProfile } from '../config/types.js';
 import { isTerminalAuthError } from '../dep/errors.js';
 import { compileServerRules } from './desired.js';
-import { ServerDiffer, type KnownProfile, type ObservedDevice } from './diff.js';
+import { deviceDriftMessage, ServerDiffer, type KnownProfile, type ObservedDevice } from './diff.js';
 import type { Device } from '../dep/types.js';
 import { observe, type ObserveResult } from './observe.js';
 import { PLAN_FORMAT_VERSION, summarise, type DriftItem, type Plan, type ServerPlan } from './plan.js';
@@ -111,6 +111,7 @@ async function planServer(
   // Converged: no change, conflict, deferral or device drift. Anything else must be looked at again next time.
   const converged = plan.changeCount === 0 && plan.conflicts.length === 0 && plan.deferred.length === 0 && plan.drift.length === 0;
   await store.setConvergedKey(h.name, converged ? key : null);
+  await nameForeignProfiles(h.client, plan.drift, opts);
   plan.drift.unshift(...drift);
   return plan;
 }
@@ -175,6 +176,58 @@ function addSerialsNotSeen(config: DepConfig, servers: ServerPlan[], seen: Map<s
       corrected: false,
     });
   }
+}
+
+/** Foreign profiles whose names one server's pass looks up at most (one `GET /profile` each). */
+export const MAX_PROFILE_NAME_LOOKUPS = 20;
+/** Look-ups in flight at once. */
+const NAME_LOOKUP_CONCURRENCY = 4;
+/** Longest foreign profile name kept; Apple's is free text from another MDM. */
+const MAX_PROFILE_NAME = 200;
+
+/**
+ * Names the foreign profiles that device drift says devices carry, with Apple's `profile_name` from
+ * `GET /profile?profile_uuid=`, and says the findings again with those names. Each distinct UUID is looked up
+ * once, those on the most devices first, at most MAX_PROFILE_NAME_LOOKUPS per server and pass; the rest keep
+ * `name: null`. Best effort: a failed look-up (Apple's 400 NOT_FOUND or 404, network) or a cancelled pass
+ * leaves the name null and never fails the plan. Runs after the diff, which stays pure.
+ */
+async function nameForeignProfiles(client: ReconcileDepClient, drift: DriftItem[], opts: CallOptions): Promise<void> {
+  const devices = new Map<string, number>();
+  for (const d of drift) {
+    if (!d.current || d.current.uuid === null || d.current.profile !== null) continue;
+    devices.set(d.current.uuid, (devices.get(d.current.uuid) ?? 0) + d.serials.length);
+  }
+  const uuids = [...devices].sort(([a, n], [b, m]) => m - n || a.localeCompare(b)).slice(0, MAX_PROFILE_NAME_LOOKUPS).map(([uuid]) => uuid);
+  const names = new Map<string, string>();
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < uuids.length && !opts.signal?.aborted) {
+      const uuid = uuids[next++] as string;
+      try {
+        const name = profileName((await client.getProfile(uuid, { signal: opts.signal })).profile_name);
+        if (name !== null) names.set(uuid, name);
+      } catch {
+        // Unknown to Apple, or Apple did not answer: the finding keeps the bare UUID.
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(NAME_LOOKUP_CONCURRENCY, uuids.length) }, worker));
+  for (const d of drift) {
+    const name = d.current?.uuid ? names.get(d.current.uuid) : undefined;
+    if (!d.current || name === undefined || d.desired === undefined || d.since === undefined) continue;
+    d.current = { ...d.current, name };
+    d.message = deviceDriftMessage({ kind: d.kind, serials: d.serials, corrected: d.corrected, current: d.current, desired: d.desired, since: d.since });
+  }
+}
+
+/** A profile name fit for one line of a plan or a chat message: no control characters, bounded; null when empty. */
+function profileName(raw: unknown): string | null {
+  if (typeof raw !== 'string') return null;
+  // eslint-disable-next-line no-control-regex -- removing control characters is the point
+  const clean = raw.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').trim();
+  if (clean === '') return null;
+  return clean.length > MAX_PROFILE_NAME ? `${clean.slice(0, MAX_PROFILE_NAME - 1)}…` : clean;
 }
 
 function sha256(value: unknown): string {

@@ -121,7 +121,8 @@ export function smallPlan(): Plan {
 /**
  * Three servers with everything at once: paris has changes, drift (corrected and report-only), deferred
  * serials and conflicts and exceeds maxChanges; lyon failed (terms not signed) and shows no changes;
- * nice has drift only, reported and not corrected (driftPolicy: report).
+ * nice has drift only, reported and not corrected (driftPolicy: report): profiles depctl assigned that
+ * someone removed in the portal, with no time from Apple.
  */
 export function messyPlan(): Plan {
   const paris = serverPlan({
@@ -144,7 +145,15 @@ export function messyPlan(): Plan {
     ],
     remove: [{ fromUuid: fakeUuid('old-lab'), fromProfile: 'old-lab', reason: 'unassigned-remove', serials: fakeSerials(25, 'F9F') }],
     drift: [
-      { kind: 'profile-changed', message: '4 devices carry a profile set in Apple Business Manager', serials: fakeSerials(4, 'DMQ'), corrected: true },
+      {
+        kind: 'profile-changed',
+        message: '4 device(s) now carry "Portal Default" (foreign UUID D0960501…, not defined by depctl) instead of "classroom-ipads", since 2026-11-24; apply reassigns them',
+        serials: fakeSerials(4, 'DMQ'),
+        corrected: true,
+        current: { uuid: fakeUuid('portal'), profile: null, name: 'Portal Default' },
+        desired: 'classroom-ipads',
+        since: '2026-11-24T16:05:00Z',
+      },
       { kind: 'serials-not-seen', message: 'listed in assignment classroom-2026 but not assigned to this server', serials: fakeSerials(2, 'GG7'), corrected: false },
       { kind: 'token-expiry', message: 'the server token expires on 2026-12-02 (in 7 days)', serials: [], corrected: false },
     ],
@@ -158,7 +167,17 @@ export function messyPlan(): Plan {
   const nice = serverPlan({
     server: 'nice',
     unchanged: 200,
-    drift: [{ kind: 'foreign-profile', message: '6 devices carry a profile depctl did not define', serials: fakeSerials(6, 'K7L'), corrected: false }],
+    drift: [
+      {
+        kind: 'profile-changed',
+        message: '6 device(s) now carry no profile instead of "staff-macs"; driftPolicy is "report": apply leaves them',
+        serials: fakeSerials(6, 'K7L'),
+        corrected: false,
+        current: { uuid: null, profile: null, name: null },
+        desired: 'staff-macs',
+        since: null,
+      },
+    ],
   });
   return buildPlan([paris, lyon, nice]);
 }
@@ -206,7 +225,17 @@ export function largePlan(opts: LargePlanOptions = {}): Plan {
     defines: [{ profile: 'classroom-ipads', contentHash: sha256('classroom v3'), reason: 'new', previousUuids: [], devices: perGroup }],
     assign,
     remove: [{ fromUuid: fakeUuid('old-lab'), fromProfile: 'old-lab', reason: 'unassigned-remove', serials: all.slice(0, removed) }],
-    drift: [{ kind: 'profile-changed', message: 'devices carry a profile set in the portal', serials: all.slice(removed, removed + 5000), corrected: true }],
+    drift: [
+      {
+        kind: 'profile-changed',
+        message: '5000 device(s) now carry foreign profile B7E03C53… (not defined by depctl) instead of "staff-macs", since 2026-11-20; apply reassigns them',
+        serials: all.slice(removed, removed + 5000),
+        corrected: true,
+        current: { uuid: fakeUuid('foreign-1'), profile: null, name: null },
+        desired: 'staff-macs',
+        since: '2026-11-20T08:00:00Z',
+      },
+    ],
     deferred: [{ until: '2026-11-25T14:00:00Z', lastStatus: 'THROTTLED', serials: all.slice(changes - 2000) }],
     conflicts,
   });
@@ -222,7 +251,17 @@ export function hostilePlan(): Plan {
       unchanged: 1,
       defines: [{ profile: evil, contentHash: 'x', reason: 'new', previousUuids: [], devices: 1 }],
       assign: [assignGroup(evil, ['AB|CD<EF>`G', 'C02\u001b[31mRED'], { profileUuid: null, assignment: 'a|b' })],
-      drift: [{ kind: 'foreign-profile', message: 'line one\nline two | `x` <img src=x>', serials: ['S|1'], corrected: false }],
+      drift: [
+        {
+          kind: 'foreign-profile',
+          message: 'line one\nline two | `x` <img src=x>',
+          serials: ['S|1'],
+          corrected: true,
+          current: { uuid: 'UU|ID<i>', profile: null, name: 'Other\nMDM | <b>`x`</b>\u001b[2J' },
+          desired: evil,
+          since: null,
+        },
+      ],
       conflicts: [{ serial: 'Q`1', message: 'rules a|b and <c> clash\r\n' }],
     }),
     serverPlan({ server: 'broken', error: 'network: connect ECONNREFUSED 127.0.0.1:443 | <retry> `later`' }),

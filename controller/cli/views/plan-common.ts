@@ -2,7 +2,7 @@
  * Wording shared by the human plan views (text and markdown): counts, labels for reasons and drift,
  * serial samples and the one-line verdict. The JSON view shares nothing but the Plan type (STYLE rule 7).
  */
-import type { AssignGroup, ChangeReason, Conflict, DriftItem, DriftKind, Plan, ProfileDefine, ServerPlan } from '../../reconcile/plan.js';
+import type { AssignGroup, ChangeReason, Conflict, DriftItem, DriftKind, DriftProfile, Plan, ProfileDefine, ServerPlan } from '../../reconcile/plan.js';
 import { hasChanges } from '../../reconcile/plan.js';
 
 /** Output formats of `depctl plan --format`. */
@@ -127,6 +127,29 @@ const CORRECTABLE: ReadonlySet<DriftKind> = new Set(['profile-changed', 'profile
 export function driftOutcome(d: Pick<DriftItem, 'kind' | 'corrected'>): string {
   if (d.corrected) return 'apply corrects it';
   return CORRECTABLE.has(d.kind) ? 'reported only (driftPolicy: report)' : 'reported only; apply cannot fix it';
+}
+
+/**
+ * What drifted devices carry now: a depctl profile by name, a foreign one by Apple's name and UUID (or the
+ * bare UUID when Apple's name is unknown), or no profile.
+ */
+export function driftCurrentLabel(current: DriftProfile): string {
+  if (current.uuid === null) return 'no profile';
+  if (current.profile !== null) return current.profile;
+  if (current.name !== null) return `"${current.name}" (foreign profile ${current.uuid})`;
+  return `foreign profile ${current.uuid}`;
+}
+
+/** `"Other MDM" (foreign profile <its UUID>) → staff-macs` for device drift; null for other findings. */
+export function driftChangeLabel(d: Pick<DriftItem, 'current' | 'desired'>): string | null {
+  if (d.current === undefined) return null;
+  return `${driftCurrentLabel(d.current)} → ${d.desired ?? 'no profile'}`;
+}
+
+/** Since when device drift has been there, as Apple dates it; null for other findings. */
+export function driftSinceLabel(d: Pick<DriftItem, 'current' | 'since'>): string | null {
+  if (d.current === undefined) return null;
+  return d.since ?? 'unknown (Apple gave no time)';
 }
 
 /** Per-server counts, the same arithmetic as `summarise` in reconcile/plan.ts. */

@@ -33,7 +33,12 @@ function remove(g: RemoveGroup): RemoveGroup {
 }
 
 function drift(d: DriftItem): DriftItem {
-  return { kind: d.kind, message: d.message, serials: d.serials, corrected: d.corrected };
+  const out: DriftItem = { kind: d.kind, message: d.message, serials: d.serials, corrected: d.corrected };
+  // Device drift only: other findings leave these out rather than carry nulls that mean nothing.
+  if (d.current !== undefined) out.current = { uuid: d.current.uuid, profile: d.current.profile, name: d.current.name };
+  if (d.desired !== undefined) out.desired = d.desired;
+  if (d.since !== undefined) out.since = d.since;
+  return out;
 }
 
 function deferred(g: DeferredGroup): DeferredGroup {

@@ -7,8 +7,10 @@
 import type { Plan, ServerPlan } from '../../reconcile/plan.js';
 import {
   defineLabel,
+  driftChangeLabel,
   driftKindLabel,
   driftOutcome,
+  driftSinceLabel,
   formatCount,
   fromLabel,
   groupConflicts,
@@ -121,7 +123,9 @@ function* serverItems(s: ServerPlan, conflicts: readonly ConflictGroup[], limit:
     yield bullet('- remove', text, [escapeMarkdown(reasonLabel(g.reason)), serialList(g.serials, limit)]);
   }
   for (const d of s.drift) {
-    yield bullet('! drift', `${driftKindLabel(d.kind)}: ${d.message}`, [escapeMarkdown(driftOutcome(d)), serialList(d.serials, limit)]);
+    const change = driftChangeLabel(d);
+    const now = change === null ? '' : escapeMarkdown(`now ${change}, since ${driftSinceLabel(d) ?? ''}`);
+    yield bullet('! drift', `${driftKindLabel(d.kind)}: ${d.message}`, [now, escapeMarkdown(driftOutcome(d)), serialList(d.serials, limit)]);
   }
   for (const g of s.deferred) {
     const text = `until ${g.until}: ${plural(g.serials.length, 'device')} (last status ${g.lastStatus})`;
@@ -230,11 +234,18 @@ export function renderPlanMarkdown(plan: Plan, opts?: PlanMarkdownOptions): stri
   }
 
   const drift = plan.servers.flatMap((s) => s.drift.map((d) => ({ s, d })));
-  if (drift.length > 0 && out.add('#### Drift\n\n| Server | Finding | Devices | On apply |\n|---|---|--:|---|\n')) {
+  if (drift.length > 0 && out.add('#### Drift\n\n| Server | Finding | Now → should carry | Since | Devices | On apply |\n|---|---|---|---|--:|---|\n')) {
     const rows = drift.map(({ s, d }) =>
-      tableRow([escapeMarkdown(s.server), escapeMarkdown(`${driftKindLabel(d.kind)}: ${cut(d.message, CALLOUT_TEXT)}`), formatCount(d.serials.length), escapeMarkdown(driftOutcome(d))]),
+      tableRow([
+        escapeMarkdown(s.server),
+        escapeMarkdown(`${driftKindLabel(d.kind)}: ${cut(d.message, CALLOUT_TEXT)}`),
+        escapeMarkdown(cut(driftChangeLabel(d) ?? '—', CALLOUT_TEXT)),
+        escapeMarkdown(cut(driftSinceLabel(d) ?? '—', CELL_TEXT)),
+        formatCount(d.serials.length),
+        escapeMarkdown(driftOutcome(d)),
+      ]),
     );
-    complete = addRows(out, rows, (k) => tableRow([`… ${plural(k, 'more finding')}`, '', '', ''])) && complete;
+    complete = addRows(out, rows, (k) => tableRow([`… ${plural(k, 'more finding')}`, '', '', '', '', ''])) && complete;
     out.add('\n');
   }
 

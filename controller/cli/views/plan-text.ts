@@ -6,8 +6,10 @@
 import type { Plan, ServerPlan } from '../../reconcile/plan.js';
 import {
   defineLabel,
+  driftChangeLabel,
   driftKindLabel,
   driftOutcome,
+  driftSinceLabel,
   formatCount,
   fromLabel,
   groupConflicts,
@@ -135,6 +137,8 @@ function renderServer(s: ServerPlan, out: Lines, limit: number): void {
   for (const d of s.drift) {
     const devices = d.serials.length > 0 ? ` (${plural(d.serials.length, 'device')})` : '';
     out.item('!', `drift, ${driftKindLabel(d.kind)}${devices}: ${d.message}`);
+    const change = driftChangeLabel(d);
+    if (change !== null) out.detail(`now ${change}, since ${driftSinceLabel(d) ?? ''}`);
     out.detail(driftOutcome(d));
     out.serials(d.serials, limit);
   }

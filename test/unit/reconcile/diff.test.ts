@@ -82,7 +82,17 @@ describe('ServerDiffer', () => {
     const p = diff([[observed(withProfile('IPAD1', U_MACS), before), observed(withProfile('IPAD2', U_MACS))]], { known: [definedIpads, oldIpads, definedMacs] });
     const bySerial = Object.fromEntries(p.assign.flatMap((g) => g.serials.map((s) => [s, g.reason])));
     expect(bySerial).toEqual({ IPAD1: 'drift', IPAD2: 'different-profile' });
-    expect(p.drift).toEqual([{ kind: 'profile-changed', message: expect.stringContaining('1 device(s)'), serials: ['IPAD1'], corrected: true }]);
+    expect(p.drift).toEqual([
+      {
+        kind: 'profile-changed',
+        message: '1 device(s) now carry "macs" instead of "ipads"; apply reassigns them',
+        serials: ['IPAD1'],
+        corrected: true,
+        current: { uuid: U_MACS, profile: 'macs', name: null },
+        desired: 'ipads',
+        since: null,
+      },
+    ]);
   });
 
   it('a failed earlier assign is not drift: the device never carried what depctl wanted', () => {
@@ -95,7 +105,17 @@ describe('ServerDiffer', () => {
     const before = { desiredProfile: 'ipads', lastResult: { status: 'success', at: NOW, appleStatus: 'SUCCESS' } };
     const p = diff([[observed(withProfile('IPAD1', U_MACS), before), observed(device('IPAD2'))]], { server: { driftPolicy: 'report' } });
     expect(assigned(p)).toEqual(['IPAD2']);
-    expect(p.drift).toEqual([{ kind: 'profile-changed', message: expect.stringContaining('report'), serials: ['IPAD1'], corrected: false }]);
+    expect(p.drift).toEqual([
+      {
+        kind: 'profile-changed',
+        message: '1 device(s) now carry "macs" instead of "ipads"; driftPolicy is "report": apply leaves them',
+        serials: ['IPAD1'],
+        corrected: false,
+        current: { uuid: U_MACS, profile: 'macs', name: null },
+        desired: 'ipads',
+        since: null,
+      },
+    ]);
     expect(p.changeCount).toBe(1);
   });
 
@@ -106,7 +126,7 @@ describe('ServerDiffer', () => {
     const p = diff([[observed(withProfile('IPAD1', U_FOREIGN), before)]], { server: { driftPolicy: 'report' } });
     expect(assigned(p)).toEqual([]);
     const naming = p.drift.filter((d) => d.serials.includes('IPAD1'));
-    expect(naming.map((d) => d.kind)).toContain('profile-changed');
+    expect(naming.map((d) => d.kind)).toEqual(['profile-changed']);
     expect(naming.filter((d) => d.corrected)).toEqual([]);
   });
 
@@ -117,7 +137,9 @@ describe('ServerDiffer', () => {
     const removed = observed(withProfile('IPAD1', U_IPADS, { profile_status: 'removed' }), before);
     const corrected = diff([[removed]]);
     expect(corrected.assign).toEqual([expect.objectContaining({ serials: ['IPAD1'], reason: 'drift' })]);
-    expect(corrected.drift).toEqual([expect.objectContaining({ kind: 'profile-changed', serials: ['IPAD1'], corrected: true })]);
+    expect(corrected.drift).toEqual([
+      expect.objectContaining({ kind: 'profile-changed', serials: ['IPAD1'], corrected: true, current: { uuid: null, profile: null, name: null }, desired: 'ipads', message: '1 device(s) now carry no profile instead of "ipads"; apply reassigns them' }),
+    ]);
     const reportOnly = diff([[removed]], { server: { driftPolicy: 'report' } });
     expect(reportOnly.assign).toEqual([]);
     expect(reportOnly.drift).toEqual([expect.objectContaining({ kind: 'profile-changed', serials: ['IPAD1'], corrected: false })]);
@@ -126,7 +148,104 @@ describe('ServerDiffer', () => {
   it('a device carrying a profile depctl did not define is reported as foreign and reassigned', () => {
     const p = diff([[observed(withProfile('IPAD1', U_FOREIGN))]]);
     expect(p.assign).toEqual([expect.objectContaining({ fromUuid: U_FOREIGN, fromProfile: null, reason: 'different-profile', serials: ['IPAD1'] })]);
-    expect(p.drift).toEqual([{ kind: 'foreign-profile', message: expect.any(String), serials: ['IPAD1'], corrected: true }]);
+    expect(p.drift).toEqual([
+      {
+        kind: 'foreign-profile',
+        message: '1 device(s) carry foreign profile FFFFFFFF… (not defined by depctl) instead of "ipads"; apply reassigns them',
+        serials: ['IPAD1'],
+        corrected: true,
+        current: { uuid: U_FOREIGN, profile: null, name: null },
+        desired: 'ipads',
+        since: null,
+      },
+    ]);
+  });
+
+  // Issue "Drift says what is there": a device depctl assigned that now carries a foreign profile used to be
+  // in two findings (profile-changed and foreign-profile), so one change sent two notifications.
+  it('a device depctl assigned that now carries a foreign profile is one profile-changed finding, dated by Apple', () => {
+    const before = { desiredProfile: 'ipads', lastResult: { status: 'success', at: NOW, appleStatus: 'SUCCESS' } };
+    const p = diff([[observed(withProfile('IPAD1', U_FOREIGN, { profile_assign_time: '2026-11-30T09:15:00Z' }), before)]]);
+    expect(p.drift).toEqual([
+      {
+        kind: 'profile-changed',
+        message: '1 device(s) now carry foreign profile FFFFFFFF… (not defined by depctl) instead of "ipads", since 2026-11-30; apply reassigns them',
+        serials: ['IPAD1'],
+        corrected: true,
+        current: { uuid: U_FOREIGN, profile: null, name: null },
+        desired: 'ipads',
+        since: '2026-11-30T09:15:00Z',
+      },
+    ]);
+    expect(p.assign).toEqual([expect.objectContaining({ fromUuid: U_FOREIGN, reason: 'drift', serials: ['IPAD1'] })]);
+  });
+
+  it('drift is grouped by (kind, current UUID, desired profile); every device is in exactly one group', () => {
+    const before = (profile: string) => ({ desiredProfile: profile, lastResult: { status: 'success', at: NOW, appleStatus: 'SUCCESS' } });
+    const p = diff([
+      [
+        observed(withProfile('IPAD2', U_FOREIGN, { profile_assign_time: '2026-11-30T09:15:00Z' }), before('ipads')),
+        observed(withProfile('IPAD1', U_FOREIGN, { profile_assign_time: '2026-11-29T17:02:11Z', op_date: '2026-11-29T17:05:00Z' }), before('ipads')),
+        // No profile_assign_time: the sync's op_date dates the change.
+        observed(withProfile('IPAD3', U_FOREIGN, { op_date: '2026-11-30T08:00:00Z' }), before('ipads')),
+        observed(withProfile('MAC1', U_FOREIGN, { device_family: 'Mac', profile_assign_time: '2026-11-28T10:00:00Z' }), before('macs')),
+        // Never assigned by depctl: foreign, not drift of something depctl did.
+        observed(withProfile('IPAD4', U_FOREIGN, { profile_assign_time: '2026-11-01T00:00:00Z' })),
+        // Removed in the portal: its profile_assign_time dates the profile it lost, so only op_date counts.
+        observed(withProfile('IPAD5', U_IPADS, { profile_status: 'removed', profile_assign_time: '2026-10-01T00:00:00Z', op_date: '2026-12-01T07:30:00Z' }), before('ipads')),
+      ],
+    ]);
+    expect(p.drift.map((d) => ({ kind: d.kind, serials: d.serials, current: d.current, desired: d.desired, since: d.since }))).toEqual([
+      { kind: 'profile-changed', serials: ['IPAD5'], current: { uuid: null, profile: null, name: null }, desired: 'ipads', since: '2026-12-01T07:30:00Z' },
+      { kind: 'profile-changed', serials: ['IPAD1', 'IPAD2', 'IPAD3'], current: { uuid: U_FOREIGN, profile: null, name: null }, desired: 'ipads', since: '2026-11-29T17:02:11Z' },
+      { kind: 'profile-changed', serials: ['MAC1'], current: { uuid: U_FOREIGN, profile: null, name: null }, desired: 'macs', since: '2026-11-28T10:00:00Z' },
+      { kind: 'foreign-profile', serials: ['IPAD4'], current: { uuid: U_FOREIGN, profile: null, name: null }, desired: 'ipads', since: '2026-11-01T00:00:00Z' },
+    ]);
+    expect(p.drift[1]?.message).toBe('3 device(s) now carry foreign profile FFFFFFFF… (not defined by depctl) instead of "ipads", since 2026-11-29; apply reassigns them');
+  });
+
+  it('unassignedDevices remove: a foreign profile is foreign-profile drift that should be none; one depctl cleared and someone set again is profile-changed', () => {
+    const cleared = { desiredProfile: null, lastResult: { status: 'success', at: NOW, appleStatus: 'SUCCESS' } };
+    const phone = (serial: string, uuid: string, over: Parameters<typeof device>[1] = {}) => withProfile(serial, uuid, { device_family: 'iPhone', ...over });
+    const pages = [
+      [observed(phone('X1', U_FOREIGN, { profile_assign_time: '2026-11-20T12:00:00Z' })), observed(phone('X2', U_MACS, { profile_assign_time: '2026-11-24T12:00:00Z' }), cleared)],
+      [observed(phone('X3', U_IPADS)), observed(phone('X4', U_MACS))],
+    ];
+    const p = diff(pages, { server: { unassignedDevices: 'remove' } });
+    expect(p.drift).toEqual([
+      {
+        kind: 'profile-changed',
+        message: '1 device(s) now carry "macs" instead of no profile, since 2026-11-24; apply removes their profile',
+        serials: ['X2'],
+        corrected: true,
+        current: { uuid: U_MACS, profile: 'macs', name: null },
+        desired: null,
+        since: '2026-11-24T12:00:00Z',
+      },
+      {
+        kind: 'foreign-profile',
+        message: '1 device(s) carry foreign profile FFFFFFFF… (not defined by depctl) instead of no profile, since 2026-11-20; apply removes their profile',
+        serials: ['X1'],
+        corrected: true,
+        current: { uuid: U_FOREIGN, profile: null, name: null },
+        desired: null,
+        since: '2026-11-20T12:00:00Z',
+      },
+    ]);
+    expect(p.remove).toEqual([
+      { fromUuid: U_IPADS, fromProfile: 'ipads', reason: 'unassigned-remove', serials: ['X3'] },
+      { fromUuid: U_MACS, fromProfile: 'macs', reason: 'drift', serials: ['X2'] },
+      { fromUuid: U_MACS, fromProfile: 'macs', reason: 'unassigned-remove', serials: ['X4'] },
+      { fromUuid: U_FOREIGN, fromProfile: null, reason: 'unassigned-remove', serials: ['X1'] },
+    ]);
+    expect(diff([[...pages[1]!].reverse(), [...pages[0]!].reverse()], { server: { unassignedDevices: 'remove' } })).toEqual(p);
+    // driftPolicy report leaves the device someone changed; the foreign profile depctl never touched still goes.
+    const report = diff(pages, { server: { unassignedDevices: 'remove', driftPolicy: 'report' } });
+    expect(report.remove.flatMap((g) => g.serials)).toEqual(['X3', 'X4', 'X1']);
+    expect(report.drift.map((d) => [d.kind, d.serials, d.corrected])).toEqual([
+      ['profile-changed', ['X2'], false],
+      ['foreign-profile', ['X1'], true],
+    ]);
   });
 
   it('devices Apple asked us to wait for are deferred, grouped by time and status; due ones are planned', () => {

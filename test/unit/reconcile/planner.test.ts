@@ -274,3 +274,90 @@ describe('configHash and planHash', () => {
     expect(hashChanges([sp({ assign: [group], drift: [{ kind: 'foreign-profile', message: 'm', serials: [], corrected: true }], unchanged: 9 })])).toBe(h);
   });
 });
+
+describe('makePlan: names of the foreign profiles drifted devices carry', () => {
+  const OTHER = '1A2B3C4D5E6F708192A3B4C5D6E7F801';
+  const GONE = '9F8E7D6C5B4A39281706F5E4D3C2B1A0';
+  const config = depConfig({
+    servers: [mdmServer('paris')],
+    profiles: [enrollmentProfile('ipads', ['paris']), enrollmentProfile('macs', ['paris'])],
+    assignments: [
+      assignment('all-ipads', 'ipads', ['paris'], { match: { device_family: ['iPad'] } }),
+      assignment('all-macs', 'macs', ['paris'], { match: { device_family: ['Mac'] } }),
+    ],
+  });
+  const mac = (serial: string, uuid: string) => withProfile(serial, uuid, { device_family: 'Mac', os: 'OSX', profile_assign_time: '2026-11-20T10:00:00Z' });
+
+  it("looks each foreign UUID up once; Apple's name where it answers, null where the look-up throws", async () => {
+    const client = new FakeDepClient();
+    client.profiles.set(OTHER, { profile_name: 'Other MDM Profile', url: 'https://other.example/enroll', profile_uuid: OTHER });
+    // GONE is unknown to the fake: getProfile throws Apple's 400 NOT_FOUND for it.
+    client.fetchScripts.push([
+      page([withProfile('IPAD1', OTHER, { profile_assign_time: '2026-11-21T08:00:00Z' }), mac('MAC1', OTHER), withProfile('IPAD2', GONE), withProfile('IPAD3', GONE)], 'c1'),
+    ]);
+    const plan = await makePlan(config, [handle('paris', client)], store, { now: clock.now });
+    const sp = plan.servers[0]!;
+    expect(sp.error).toBeNull();
+    expect(client.calls.filter((c) => c.startsWith('getProfile')).sort()).toEqual([`getProfile ${OTHER}`, `getProfile ${GONE}`].sort());
+    expect(sp.drift).toEqual([
+      {
+        kind: 'foreign-profile',
+        message: '1 device(s) carry "Other MDM Profile" (foreign UUID 1A2B3C4D…, not defined by depctl) instead of "ipads", since 2026-11-21; apply reassigns them',
+        serials: ['IPAD1'],
+        corrected: true,
+        current: { uuid: OTHER, profile: null, name: 'Other MDM Profile' },
+        desired: 'ipads',
+        since: '2026-11-21T08:00:00Z',
+      },
+      {
+        kind: 'foreign-profile',
+        message: '2 device(s) carry foreign profile 9F8E7D6C… (not defined by depctl) instead of "ipads"; apply reassigns them',
+        serials: ['IPAD2', 'IPAD3'],
+        corrected: true,
+        current: { uuid: GONE, profile: null, name: null },
+        desired: 'ipads',
+        since: null,
+      },
+      {
+        kind: 'foreign-profile',
+        message: '1 device(s) carry "Other MDM Profile" (foreign UUID 1A2B3C4D…, not defined by depctl) instead of "macs", since 2026-11-20; apply reassigns them',
+        serials: ['MAC1'],
+        corrected: true,
+        current: { uuid: OTHER, profile: null, name: 'Other MDM Profile' },
+        desired: 'macs',
+        since: '2026-11-20T10:00:00Z',
+      },
+    ]);
+  });
+
+  it('a network error on every look-up leaves the names null and the plan whole', async () => {
+    const client = new FakeDepClient();
+    client.getProfileError = networkError('/profile');
+    client.fetchScripts.push([page([withProfile('IPAD1', OTHER)], 'c1')]);
+    const plan = await makePlan(config, [handle('paris', client)], store, { now: clock.now });
+    expect(plan.servers[0]).toMatchObject({ error: null, assign: [expect.objectContaining({ serials: ['IPAD1'], fromUuid: OTHER })] });
+    expect(plan.servers[0]?.drift).toEqual([expect.objectContaining({ current: { uuid: OTHER, profile: null, name: null } })]);
+    expect(plan.servers[0]?.drift[0]?.message).toBe('1 device(s) carry foreign profile 1A2B3C4D… (not defined by depctl) instead of "ipads"; apply reassigns them');
+  });
+
+  it('looks up at most 20 foreign UUIDs per server and pass, those on the most devices first', async () => {
+    const client = new FakeDepClient();
+    const uuids = Array.from({ length: 25 }, (_, i) => `F${String(i).padStart(31, '0')}`);
+    for (const uuid of uuids) client.profiles.set(uuid, { profile_name: `Profile ${uuid.slice(-2)}`, url: 'https://other.example', profile_uuid: uuid });
+    // The last UUID is on two devices, so it is among the 20; of the others, the lowest UUIDs go first.
+    const devices = uuids.map((uuid, i) => withProfile(`IPAD${String(i).padStart(2, '0')}`, uuid));
+    devices.push(withProfile('IPAD99', uuids[24]!));
+    client.fetchScripts.push([page(devices, 'c1')]);
+    const plan = await makePlan(config, [handle('paris', client)], store, { now: clock.now });
+    expect(client.calls.filter((c) => c.startsWith('getProfile'))).toHaveLength(20);
+    const named = Object.fromEntries(plan.servers[0]!.drift.map((d) => [d.current?.uuid, d.current?.name]));
+    expect(named).toMatchObject({ F0000000000000000000000000000024: 'Profile 24', F0000000000000000000000000000000: 'Profile 00', F0000000000000000000000000000018: 'Profile 18' });
+    expect(Object.entries(named).filter(([, name]) => name === null).map(([uuid]) => uuid)).toEqual([
+      'F0000000000000000000000000000019',
+      'F0000000000000000000000000000020',
+      'F0000000000000000000000000000021',
+      'F0000000000000000000000000000022',
+      'F0000000000000000000000000000023',
+    ]);
+  });
+});

@@ -58,6 +58,16 @@ describe('renderPlanJson', () => {
     });
   }
 
+  it('writes current, desired and since for device drift only, in schema order', () => {
+    const json = JSON.parse(renderPlanJson(messyPlan())) as { servers: { drift: Record<string, unknown>[] }[] };
+    const paris = json.servers[0]?.drift ?? [];
+    expect(Object.keys(paris[0] ?? {})).toEqual(['kind', 'message', 'serials', 'corrected', 'current', 'desired', 'since']);
+    expect(paris[0]?.current).toEqual({ uuid: 'D0960501F8971BE812F2E5494426E08C', profile: null, name: 'Portal Default' });
+    expect(paris[0]?.since).toBe('2026-11-24T16:05:00Z');
+    expect(Object.keys(paris[2] ?? {})).toEqual(['kind', 'message', 'serials', 'corrected']);
+    expect(json.servers[2]?.drift[0]).toMatchObject({ current: { uuid: null, profile: null, name: null }, desired: 'staff-macs', since: null });
+  });
+
   it('indents with two spaces and ends with a newline', () => {
     const json = renderPlanJson(smallPlan());
     expect(json.split('\n').slice(0, 3)).toEqual(['{', '  "version": 1,', `  "createdAt": "${smallPlan().createdAt}",`]);
@@ -92,6 +102,10 @@ describe('renderPlanJson', () => {
     expect(bad((p) => ((p as { version: number }).version = 2))).toBe(false);
     expect(bad((p) => ((p.servers[0]?.assign[0] as { reason: string }).reason = 'because'))).toBe(false);
     expect(bad((p) => ((p.servers[0]?.drift[0] as { kind: string }).kind = 'other'))).toBe(false);
+    expect(bad((p) => ((p.servers[0]?.drift[0] as { since: string }).since = 'last week'))).toBe(false);
+    expect(bad((p) => ((p.servers[0]?.drift[0] as { current: { uuid: string } }).current.uuid = ''))).toBe(false);
+    expect(bad((p) => delete (p.servers[0]?.drift[0] as { current: { name?: string } }).current.name)).toBe(false);
+    expect(bad((p) => ((p.servers[0]?.drift[0] as { desired: string }).desired = ''))).toBe(false);
     expect(bad((p) => ((p.servers[0]?.deferred[0] as { until: string }).until = 'in an hour'))).toBe(false);
     expect(bad((p) => ((p.servers[0] as { devices: number }).devices = -1))).toBe(false);
     // An errored server shows no changes.
@@ -111,6 +125,7 @@ describe('renderPlanJson', () => {
     expect(keysOf('RemoveGroup')).toEqual(Object.keys(server.remove[0] ?? {}).sort());
     expect(keysOf('ProfileDefine')).toEqual(Object.keys(server.defines[0] ?? {}).sort());
     expect(keysOf('DriftItem')).toEqual(Object.keys(server.drift[0] ?? {}).sort());
+    expect(keysOf('DriftProfile')).toEqual(Object.keys(server.drift[0]?.current ?? {}).sort());
     expect(keysOf('DeferredGroup')).toEqual(Object.keys(server.deferred[0] ?? {}).sort());
     expect(keysOf('Conflict')).toEqual(Object.keys(server.conflicts[0] ?? {}).sort());
   });

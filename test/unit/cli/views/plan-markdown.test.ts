@@ -37,13 +37,17 @@ describe('renderPlanMarkdown', () => {
     expect(renderPlanMarkdown(smallPlan())).not.toContain('[!WARNING]');
   });
 
-  it('has a drift section with one row per finding and what apply does about it', () => {
+  it('has a drift section with one row per finding: what the devices carry now and should carry, since when, what apply does', () => {
     const md = renderPlanMarkdown(messyPlan());
     const section = md.slice(md.indexOf('#### Drift'), md.indexOf('#### Details'));
+    expect(rows(section)[0]).toBe('| Server | Finding | Now → should carry | Since | Devices | On apply |');
     const driftRows = rows(section).slice(1);
-    expect(driftRows).toHaveLength(4);
-    expect(driftRows[0]).toBe('| paris | profile changed outside depctl: 4 devices carry a profile set in Apple Business Manager | 4 | apply corrects it |');
-    expect(driftRows[3]).toBe('| nice | profile depctl did not define: 6 devices carry a profile depctl did not define | 6 | reported only (driftPolicy: report) |');
+    expect(driftRows).toEqual([
+      '| paris | profile changed outside depctl: 4 device(s) now carry "Portal Default" (foreign UUID D0960501…, not defined by depctl) instead of "classroom-ipads", since 2026-11-24; apply reassigns them | "Portal Default" (foreign profile D0960501F8971BE812F2E5494426E08C) → classroom-ipads | 2026-11-24T16:05:00Z | 4 | apply corrects it |',
+      '| paris | serials the server does not see: listed in assignment classroom-2026 but not assigned to this server | — | — | 2 | reported only; apply cannot fix it |',
+      '| paris | token expiry: the server token expires on 2026-12-02 (in 7 days) | — | — | 0 | reported only; apply cannot fix it |',
+      '| nice | profile changed outside depctl: 6 device(s) now carry no profile instead of "staff-macs"; driftPolicy is "report": apply leaves them | no profile → staff-macs | unknown (Apple gave no time) | 6 | reported only (driftPolicy: report) |',
+    ]);
     expect(renderPlanMarkdown(smallPlan())).not.toContain('#### Drift');
   });
 
@@ -55,6 +59,10 @@ describe('renderPlanMarkdown', () => {
     expect(md).toContain('<details><summary><b>paris</b>: 1 to define, 144 to assign, 25 to remove, 3 drift findings, 3 deferred, 3 conflicts</summary>\n\n- **+ define** staff-macs');
     expect(md).toMatch(/- \*\*~ assign\*\* staff-macs \(defined by this plan\) to 140 devices, from staff-macs \(earlier content\)<br>.*<br>C02000000000, .*, C02000000009 and 130 more\n/);
     expect(md).toContain('- **- remove** old-lab from 25 devices<br>');
+    expect(md).toContain(
+      '- **! drift** profile changed outside depctl: 4 device(s) now carry "Portal Default" (foreign UUID D0960501…, not defined by depctl) instead of "classroom-ipads", since 2026-11-24; apply reassigns them<br>now "Portal Default" (foreign profile D0960501F8971BE812F2E5494426E08C) → classroom-ipads, since 2026-11-24T16:05:00Z<br>apply corrects it<br>DMQ000000000, DMQ000000001, DMQ000000002, DMQ000000003\n',
+    );
+    expect(md).toContain('- **! drift** token expiry: the server token expires on 2026-12-02 (in 7 days)<br>reported only; apply cannot fix it\n');
     expect(md).toContain('- **&gt; deferred** until 2026-11-25T13:30:00Z: 3 devices (last status THROTTLED)<br>H4T000000000, H4T000000001, H4T000000002\n');
     expect(md).toContain('- **? conflict** 2 devices: match rules classroom-2026 and carts-2026 have priority 10 and different profiles<br>JK1000000000, JK1000000001\n');
     const three = renderPlanMarkdown(messyPlan(), { maxSerialsPerGroup: 3 });
@@ -70,7 +78,8 @@ describe('renderPlanMarkdown', () => {
     expect(serverRows).toHaveLength(3);
     expect(driftRows).toHaveLength(2);
     for (const row of serverRows) expect(cells(row), row).toBe(9);
-    for (const row of driftRows) expect(cells(row), row).toBe(4);
+    for (const row of driftRows) expect(cells(row), row).toBe(6);
+    expect(driftRows[1]).toContain('| "Other MDM \\| &lt;b&gt;\\`x\\`&lt;/b&gt;\uFFFD\\[2J" (foreign profile UU\\|ID&lt;i&gt;) → lab\\|&lt;script&gt;');
     // Only the renderer's own tags remain as HTML; every other < is an entity.
     expect(md.replace(/<\/?(details|summary|b|br|sub)>/g, '')).not.toContain('<');
     // Only the renderer's own code spans use bare backticks.

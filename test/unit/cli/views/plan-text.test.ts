@@ -85,14 +85,22 @@ describe('renderPlanText', () => {
     expect(out).toMatch(/^Markers: \+ define\/assign, ~ move from another profile, - remove, ! drift\/error, > deferred, \? conflict$/m);
   });
 
-  it('says when drift is only reported and when apply corrects it', () => {
+  it('says what drifted devices carry now, what they should carry, since when, and what apply does', () => {
     const out = renderPlanText(messyPlan());
     const nice = block(out, 'nice');
-    expect(nice[1]).toBe('  ! drift, profile depctl did not define (6 devices): 6 devices carry a profile depctl did not define');
-    expect(nice[2]).toBe('      reported only (driftPolicy: report)');
+    expect(nice.slice(1, 4)).toEqual([
+      '  ! drift, profile changed outside depctl (6 devices): 6 device(s) now carry no profile instead of "staff-macs"; driftPolicy is "report": apply leaves them',
+      '      now no profile → staff-macs, since unknown (Apple gave no time)',
+      '      reported only (driftPolicy: report)',
+    ]);
     const paris = block(out, 'paris');
     const changed = paris.findIndex((l) => l.startsWith('  ! drift, profile changed outside depctl'));
-    expect(paris[changed + 1]).toBe('      apply corrects it');
+    expect(paris.slice(changed, changed + 4)).toEqual([
+      '  ! drift, profile changed outside depctl (4 devices): 4 device(s) now carry "Portal Default" (foreign UUID D0960501…, not defined by depctl) instead of "classroom-ipads", since 2026-11-24; apply reassigns them',
+      '      now "Portal Default" (foreign profile D0960501F8971BE812F2E5494426E08C) → classroom-ipads, since 2026-11-24T16:05:00Z',
+      '      apply corrects it',
+      '      DMQ000000000 DMQ000000001 DMQ000000002 DMQ000000003',
+    ]);
     const token = paris.findIndex((l) => l.startsWith('  ! drift, token expiry'));
     expect(paris[token + 1]).toBe('      reported only; apply cannot fix it');
   });
@@ -144,6 +152,7 @@ describe('renderPlanText', () => {
     expect(out).not.toContain('\x1b');
     expect(out).toContain('C02\uFFFD[31mRED');
     expect(out).toContain('  ! drift, profile depctl did not define (1 device): line one line two | `x` <img src=x>\n');
+    expect(out).toContain('      now "Other MDM | <b>`x`</b>\uFFFD[2J" (foreign profile UU|ID<i>) → lab|<script>alert(1)</script>`rm`*bold*, since unknown (Apple gave no time)\n');
     expect(out).toContain('  ? conflict on 1 device: rules a|b and <c> clash\n');
     // Every line of a server block is its header, an indented entry or a blank separator.
     const body = lines(out).slice(lines(out).findIndex((l) => l.startsWith('Server ')), -3);
