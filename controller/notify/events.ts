@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Plan } from '../reconcile/plan.js';
+import type { DriftItem, Plan } from '../reconcile/plan.js';
 import type { ApplyResult } from '../reconcile/apply.js';
 import type { Notification } from './webhook.js';
 
@@ -14,6 +14,31 @@ export const TOKEN_THRESHOLDS = [30, 14, 7, 1] as const;
 
 function digest(values: readonly string[]): string {
   return createHash('sha256').update(values.join('\n')).digest('hex').slice(0, 16);
+}
+
+/**
+ * The notification of one drift finding, or null for token expiry (notified by threshold instead). The key
+ * is (server, kind, UUID the devices carry, profile they should carry, digest of the serials): one out-of-band
+ * change is one finding, so one message, sent once while it lasts and again when it changes. The text is
+ * the finding's message, which names what the devices carry now and what they should carry.
+ */
+export function driftNotification(server: string, d: DriftItem): KeyedNotification | null {
+  if (d.kind === 'token-expiry') return null;
+  const current = d.current === undefined ? '-' : (d.current.uuid ?? 'none');
+  const desired = d.desired === undefined ? '-' : (d.desired ?? 'none');
+  const details: Record<string, string | number | boolean | null> = { driftKind: d.kind, devices: d.serials.length, corrected: d.corrected };
+  if (d.current !== undefined) {
+    Object.assign(details, { currentUuid: d.current.uuid, currentProfile: d.current.profile, currentName: d.current.name, desired: d.desired ?? null, since: d.since ?? null });
+  }
+  return {
+    key: `drift:${server}:${d.kind}:${current}:${desired}:${digest(d.serials)}`,
+    notification: { kind: 'drift', severity: 'warning', server, text: `depctl: drift on ${server}: ${d.message}`, details },
+  };
+}
+
+/** The drift notifications of a plan, in plan order: what notificationsFor sends for its drift. */
+export function driftNotifications(plan: Plan): KeyedNotification[] {
+  return plan.servers.flatMap((s) => s.drift.map((d) => driftNotification(s.server, d)).filter((n): n is KeyedNotification => n !== null));
 }
 
 /**
@@ -32,11 +57,8 @@ export function notificationsFor(
   const rev = revision.slice(0, 12);
   for (const s of plan.servers) {
     for (const d of s.drift) {
-      if (d.kind === 'token-expiry') continue;
-      out.push({
-        key: `drift:${s.server}:${d.kind}:${digest(d.serials)}`,
-        notification: { kind: 'drift', severity: 'warning', server: s.server, text: `depctl: drift on ${s.server}: ${d.message}`, details: { driftKind: d.kind, devices: d.serials.length, corrected: d.corrected } },
-      });
+      const n = driftNotification(s.server, d);
+      if (n) out.push(n);
     }
     if (s.error && /T_C_NOT_SIGNED|terms/i.test(s.error)) {
       out.push({ key: `terms:${s.server}`, notification: { kind: 'terms-not-signed', severity: 'critical', server: s.server, text: `depctl: ${s.server} is stopped: ${s.error}` } });
