@@ -1,6 +1,6 @@
 import type { Device } from '../dep/types.js';
 import { isCursorExhausted, isCursorExpired, isCursorInvalid } from '../dep/errors.js';
-import type { CallOptions, ReconcileDepClient, ReconcileStore } from './ports.js';
+import type { CallOptions, ObserveStore, ReconcileDepClient } from './ports.js';
 
 /** Apple: a cursor must be no older than 7 days; DESIGN.md: a full refetch at most weekly. */
 export const FULL_FETCH_INTERVAL_MS = 7 * 24 * 3600 * 1000;
@@ -45,7 +45,7 @@ export interface ObserveOptions extends CallOptions {
  * both of which the stored record then shows). Devices are deleted from the store only after a complete
  * full fetch or an explicit `deleted` event: a failure part-way never removes anything.
  */
-export async function observe(server: string, client: ReconcileDepClient, store: ReconcileStore, opts: ObserveOptions): Promise<ObserveResult> {
+export async function observe(server: string, client: ReconcileDepClient, store: ObserveStore, opts: ObserveOptions): Promise<ObserveResult> {
   const state = await store.getCursor(server);
   const now = opts.now();
   let reason: string | null = null;
@@ -64,7 +64,7 @@ export async function observe(server: string, client: ReconcileDepClient, store:
   return fullFetch(server, reason ?? 'first contact', client, store, opts);
 }
 
-async function fullFetch(server: string, reason: string, client: ReconcileDepClient, store: ReconcileStore, opts: ObserveOptions): Promise<ObserveResult> {
+async function fullFetch(server: string, reason: string, client: ReconcileDepClient, store: ObserveStore, opts: ObserveOptions): Promise<ObserveResult> {
   const startedAt = opts.now();
   // With no device stored yet (first contact) nothing can have gone: skip the scan for leavers below.
   const hadDevices = (await store.countDevices(server)) > 0;
@@ -107,7 +107,7 @@ async function fullFetch(server: string, reason: string, client: ReconcileDepCli
   return { mode: 'fetch', reason, pages, upserted, deleted, streamed: !hadDevices && opts.onFirstContact !== undefined };
 }
 
-async function sync(server: string, cursor: string, client: ReconcileDepClient, store: ReconcileStore, opts: ObserveOptions): Promise<ObserveResult> {
+async function sync(server: string, cursor: string, client: ReconcileDepClient, store: ObserveStore, opts: ObserveOptions): Promise<ObserveResult> {
   // Events are written in groups as they arrive (a sync after a large apply lists every device again, and
   // holding them all would cost gigabytes). The latest op_date per serial wins; only the op_date of each
   // serial seen is kept, to drop an older event that arrives after a newer one.

@@ -1,6 +1,11 @@
 /**
- * What the reconcile engine needs from the store and the DEP client, declared here by their consumer
- * (STYLE rule 1). The store and client satisfy these structurally; reconcile never imports store/.
+ * What the reconcile engine and its commands need from the store and the DEP client, declared here by
+ * their consumers (STYLE rule 1): one narrow interface per consumer (`ObserveStore`, `DefineStore`,
+ * `PlanStore`, `ApplyStore`, `StatusStore`, `AdoptStore`), and the record types they exchange, each
+ * declared once. The store implements the union (store/ports.ts `Store`); reconcile never imports store/.
+ *
+ * Times are `Date` values supplied by the caller (clocks live at the edges, STYLE rule 9); stores keep
+ * millisecond precision. Server names are the `metadata.name` of an `MdmServer` document.
  */
 import type {
   AccountDetail,
@@ -29,64 +34,295 @@ export interface ReconcileDepClient {
   removeProfile(serials: readonly string[], o?: CallOptions): Promise<SerialStatusResponse>;
 }
 
-/** Observation state of one server. */
+// ---------------------------------------------------------------------------------------------------
+// Record and value types (the only declaration of each; store/ports.ts re-exports them).
+// ---------------------------------------------------------------------------------------------------
+
+/** JSON data the store keeps verbatim. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** Identity and token facts of one MDM server (one DEP server token). */
+export interface ServerRecord {
+  name: string;
+  /** A fingerprint of the decrypted token (never the token itself), to notice a replaced token. */
+  tokenFingerprint: string | null;
+  /** `access_token_expiry` of the token, for the 30/14/7-day drift warnings. */
+  tokenExpiresAt: Date | null;
+  /** Apple's `server_uuid` from `GET /account`, when known. */
+  serverUuid: string | null;
+  updatedAt: Date;
+  /** Identity of the inputs under which the last full diff of this server found nothing to do, or null. */
+  convergedKey: string | null;
+}
+
+/**
+ * Where observation of one server stands. A full fetch is in progress (and may resume with `cursor`)
+ * while `fetchStartedAt` is later than `fetchedAt`; Apple expires cursors after 7 days
+ * (dep-protocol.md, EXPIRED_CURSOR) and DESIGN.md allows a full refetch at most weekly, so both
+ * times are kept.
+ */
 export interface CursorState {
+  server: string;
+  /** The last cursor Apple returned (a fetch page or a sync), opaque; null before the first fetch. */
   cursor: string | null;
+  /** When the latest full fetch started, complete or not. */
   fetchStartedAt: Date | null;
+  /** When the last full fetch completed (`more_to_follow: false`). */
   fetchedAt: Date | null;
+  /** When the last sync call succeeded. */
   syncedAt: Date | null;
 }
 
-/** A stored profile record (content hash → UUID, with the crash-safe intent). */
-export interface ProfileRecordView extends KnownProfile {
+/** Fields of a cursor state to write; `undefined` keeps the stored value, `null` clears it. */
+export interface CursorUpdate {
+  cursor?: string | null;
+  fetchStartedAt?: Date | null;
+  fetchedAt?: Date | null;
+  syncedAt?: Date | null;
+}
+
+/** `defining` is recorded before `POST /profile`; `defined` once Apple returned the UUID. */
+export type ProfileState = KnownProfile['state'];
+
+/** One defined (or being defined) profile content on one server. Apple profiles are immutable. */
+export interface ProfileRecord extends KnownProfile {
   server: string;
+  /** `metadata.name` of the EnrollmentProfile document. */
+  name: string;
+  /** Canonical content hash of `body`, computed by the caller; part of the unique key. */
+  contentHash: string;
+  state: ProfileState;
+  /** Apple's profile UUID; null while `defining`. */
+  uuid: string | null;
+  /** The profile exactly as sent to Apple. */
   body: Profile;
+  /** When the intent was recorded. */
   createdAt: Date;
+  /** When Apple returned the UUID. */
   definedAt: Date | null;
 }
 
-/** Last apply result of a device. */
-export interface DeviceResultView {
-  status: 'success' | 'failed' | 'throttled' | 'not-accessible' | 'error';
+/** The profile key: server + name + canonical content hash (DESIGN.md "Profiles are immutable"). */
+export interface ProfileKey {
+  server: string;
+  name: string;
+  contentHash: string;
+}
+
+/** What to record before calling `POST /profile`. */
+export interface ProfileIntent extends ProfileKey {
+  body: Profile;
   at: Date;
+}
+
+/** Outcome of the last apply for one serial: Apple's per-serial status folded to our vocabulary. */
+export type DeviceResultStatus = 'success' | 'failed' | 'throttled' | 'not-accessible' | 'error';
+
+/** The last apply result recorded for a device. */
+export interface DeviceResult {
+  status: DeviceResultStatus;
+  at: Date;
+  /** Apple's per-serial status verbatim (`SUCCESS`, `NOT_ACCESSIBLE`, `FAILED`, `THROTTLED`), if any. */
   appleStatus: string | null;
 }
 
-/** The store capabilities observe, plan and apply use. */
-export interface ReconcileStore {
-  getCursor(server: string): Promise<CursorState | undefined>;
-  setCursor(server: string, update: Partial<CursorState>): Promise<unknown>;
-  upsertDevices(server: string, devices: readonly Device[], at: Date): Promise<number>;
-  deleteDevices(server: string, serials: readonly string[]): Promise<number>;
-  getDevice(server: string, serial: string): Promise<ObservedDevice | undefined>;
-  countDevices(server: string): Promise<number>;
-  iterateDevices(server: string, opts?: { pageSize?: number }): AsyncIterable<ObservedDevice[]>;
-  setDesiredProfiles(server: string, desired: ReadonlyArray<{ serial: string; profile: string | null }>): Promise<number>;
-  recordResults(server: string, results: ReadonlyArray<{ serial: string; result: DeviceResultView; retryNotBefore: Date | null; desiredProfile?: string | null }>): Promise<number>;
-  beginDefine(intent: { server: string; name: string; contentHash: string; body: Profile; at: Date }): Promise<{ profile: ProfileRecordView; created: boolean }>;
-  completeDefine(key: { server: string; name: string; contentHash: string }, uuid: string, at: Date): Promise<ProfileRecordView>;
-  abandonDefine(key: { server: string; name: string; contentHash: string }): Promise<boolean>;
-  forgetProfile(server: string, uuid: string): Promise<boolean>;
-  listProfiles(server: string, filter?: { state?: 'defining' | 'defined' }): Promise<ProfileRecordView[]>;
-  getServer(name: string): Promise<{ tokenExpiresAt: Date | null; convergedKey: string | null } | undefined>;
-  setConvergedKey(name: string, key: string | null): Promise<void>;
-  upsertServer(name: string, update: { tokenFingerprint?: string | null; tokenExpiresAt?: Date | null; serverUuid?: string | null; at: Date }): Promise<unknown>;
-  startRun(run: { startedAt: Date; commit: string | null; planHash: string | null; trigger: 'schedule' | 'manual' | 'webhook' | 'git' | 'cli' }): Promise<{ id: number }>;
-  finishRun(id: number, end: { finishedAt: Date; result: 'success' | 'partial' | 'failed' | 'noop'; summary: JsonLike | null }): Promise<unknown>;
-  appendAudit(
-    entries: ReadonlyArray<{
-      runId: number | null;
-      server: string;
-      serial: string | null;
-      action: string;
-      before: string | null;
-      after: string | null;
-      outcome: DeviceResultView['status'] | 'pending';
-      appleStatus: string | null;
-      at: Date;
-    }>,
-  ): Promise<void>;
+/** One device as the store knows it: Apple's record plus what depctl decided and did (a superset of what diff.ts reads). */
+export interface DeviceRecord extends ObservedDevice {
+  server: string;
+  serial: string;
+  /** Apple's full record as last observed (fetch, sync or details). */
+  device: Device;
+  /** Name of the profile the configuration wants, or null for none / not decided. */
+  desiredProfile: string | null;
+  lastResult: DeviceResult | null;
+  /** Do not retry applying to this device before this time (backoff, Apple's retry_after_seconds). */
+  retryNotBefore: Date | null;
+  /** When the device record was last written from Apple's data. */
+  observedAt: Date;
 }
 
-/** JSON data kept verbatim by the store. */
-export type JsonLike = string | number | boolean | null | JsonLike[] | { [key: string]: JsonLike };
+/** Equality filters on the typed device columns (all given filters must match; `null` means none). */
+export interface DeviceFilter {
+  profileUuid?: string | null;
+  profileStatus?: string;
+  deviceFamily?: string;
+  os?: string;
+  model?: string;
+}
+
+/** One result to record for a serial. */
+export interface DeviceResultUpdate {
+  serial: string;
+  result: DeviceResult;
+  retryNotBefore: Date | null;
+  /** Also sets the desired profile (null clears it) in the same write; undefined keeps it. */
+  desiredProfile?: string | null;
+}
+
+/** How many of a server's devices ended their last apply in each way, and how many wait for a retry. */
+export interface ResultCounts {
+  /** Devices per stored last result; devices without a result are not counted, absent statuses are 0. */
+  byResult: Partial<Record<DeviceResultStatus, number>>;
+  /** Devices whose `retryNotBefore` is later than the given instant. */
+  deferred: number;
+}
+
+/** How a run ended (DESIGN.md: a partial apply is partial, never success). */
+export type RunResult = 'success' | 'partial' | 'failed' | 'noop';
+
+/** What started a run: the controller loop's reasons, or a person at the command line. */
+export type RunTrigger = 'schedule' | 'manual' | 'webhook' | 'git' | 'cli';
+
+/** What can start a pass of the long-running controller loop (the CLI is not one of them). */
+export type LoopTrigger = Exclude<RunTrigger, 'cli'>;
+
+/** One reconcile run. */
+export interface RunRecord {
+  id: number;
+  startedAt: Date;
+  finishedAt: Date | null;
+  /** Git commit of the configuration applied, when known. */
+  commit: string | null;
+  /** Hash of the plan the run applied, when known. */
+  planHash: string | null;
+  trigger: RunTrigger;
+  /** Null while the run is in progress. */
+  result: RunResult | null;
+  summary: JsonValue | null;
+}
+
+/** One audited write (DESIGN.md "every write is audited"). */
+export interface AuditEntry {
+  runId: number | null;
+  server: string;
+  /** Null for writes that concern no single device, such as a profile define. */
+  serial: string | null;
+  /** What was done, e.g. `assign`, `remove`, `define`. */
+  action: string;
+  /** The value before the write (e.g. the profile UUID), if any. */
+  before: string | null;
+  /** The value after the write, if any. */
+  after: string | null;
+  /**
+   * What happened; `pending` is written before the call to Apple, so a write whose process died before the
+   * answer still has its audit entry (the next sync shows what Apple did).
+   */
+  outcome: DeviceResultStatus | 'pending';
+  /** Apple's status verbatim, if any. */
+  appleStatus: string | null;
+  at: Date;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Ports, one per consumer. Each method is declared once; a port that needs another's method picks it.
+// ---------------------------------------------------------------------------------------------------
+
+/** Reading every stored device of a server (observe looks for leavers; recover, plan and import scan). */
+export interface DeviceScanStore {
+  /** Streams the server's devices page by page in serial byte order (keyset paging: nothing read twice). */
+  iterateDevices(server: string, opts?: { pageSize?: number }): AsyncIterable<DeviceRecord[]>;
+}
+
+/** What observe.ts needs: the cursor, and bulk writes of what Apple reports. */
+export interface ObserveStore extends DeviceScanStore {
+  /** Returns the cursor state, or undefined for a server never observed. */
+  getCursor(server: string): Promise<CursorState | undefined>;
+  /** Updates the cursor state, creating the server row when needed, and returns the new state. */
+  setCursor(server: string, update: CursorUpdate): Promise<CursorState>;
+  /**
+   * Inserts or replaces Apple's records (keyed by `serial_number`; the last of duplicates wins) in one
+   * transaction, keeping the desired profile, last result and retry time of existing rows. Any number of
+   * records is accepted: the store decides how many rows go in one statement (store/README.md
+   * "Batching"). Returns the number of records given.
+   */
+  upsertDevices(server: string, devices: readonly Device[], at: Date): Promise<number>;
+  /** Deletes devices (Apple's `op_type: deleted`, or devices released from the organisation) in one transaction. */
+  deleteDevices(server: string, serials: readonly string[]): Promise<number>;
+  /** Counts a server's devices, optionally only those matching the filter. */
+  countDevices(server: string, filter?: DeviceFilter): Promise<number>;
+}
+
+/**
+ * Profile content hash → Apple UUID, with a crash-safe intent (profile define in apply.ts and import,
+ * recovery in recover.ts): `beginDefine` before the Apple call, `completeDefine` after it. A leftover
+ * `defining` row tells the reconcile engine that a define may have happened without its UUID being
+ * recorded; a `defined` row is never redefined.
+ */
+export interface DefineStore {
+  /**
+   * Records the intent to define, unless the key already exists. Returns the stored row and whether
+   * this call created it; an existing row (either state) is returned unchanged.
+   */
+  beginDefine(intent: ProfileIntent): Promise<{ profile: ProfileRecord; created: boolean }>;
+  /**
+   * Records Apple's UUID for a `defining` row. Idempotent for the same UUID; throws a `store-conflict`
+   * StoreError when the row is already defined with another UUID (or the UUID is taken on the server),
+   * `store-not-found` when the row does not exist.
+   */
+  completeDefine(key: ProfileKey, uuid: string, at: Date): Promise<ProfileRecord>;
+  /** Deletes a `defining` row whose define Apple rejected; returns false for a defined or missing row. */
+  abandonDefine(key: ProfileKey): Promise<boolean>;
+  /**
+   * Deletes a defined profile's row because Apple no longer knows its UUID (404 PROFILE_NOT_FOUND, GET
+   * NOT_FOUND), so the content can be defined again. Returns false when there was no row with that UUID.
+   */
+  forgetProfile(server: string, uuid: string): Promise<boolean>;
+  /** Returns a server's rows ordered by name then creation, optionally only one state. */
+  listProfiles(server: string, filter?: { state?: ProfileState }): Promise<ProfileRecord[]>;
+}
+
+/**
+ * What planner.ts needs: observation and define recovery (it runs both), plus the converged-server
+ * shortcut and single-device lookups.
+ */
+export interface PlanStore extends ObserveStore, DefineStore {
+  /** Returns one server, or undefined. */
+  getServer(name: string): Promise<ServerRecord | undefined>;
+  /**
+   * Records (or clears with null) the key of the inputs under which the server was found converged, so a
+   * later pass with the same inputs and an empty sync can skip re-reading every device. No-op for an
+   * unknown server.
+   */
+  setConvergedKey(name: string, key: string | null): Promise<void>;
+  /** Returns one device, or undefined. */
+  getDevice(server: string, serial: string): Promise<DeviceRecord | undefined>;
+}
+
+/** What apply.ts needs: profile defines, runs, per-serial results and the audit log. */
+export interface ApplyStore extends DefineStore {
+  /** Records a started run and returns it with its new id. */
+  startRun(run: { startedAt: Date; commit: string | null; planHash: string | null; trigger: RunTrigger }): Promise<RunRecord>;
+  /** Records how a run ended; throws a `store-not-found` StoreError for an unknown id. */
+  finishRun(id: number, end: { finishedAt: Date; result: RunResult; summary: JsonValue | null }): Promise<RunRecord>;
+  /**
+   * Records apply results, retry times and (when given) desired profiles in one transaction. Unknown
+   * serials are ignored and the last entry per serial wins. Returns the number of distinct serials updated.
+   */
+  recordResults(server: string, results: readonly DeviceResultUpdate[]): Promise<number>;
+  /** Appends entries in the given order, atomically. Entries are never changed or deleted. */
+  appendAudit(entries: readonly AuditEntry[]): Promise<void>;
+}
+
+/** What one reconcile pass (plan, apply, then a settling sync) needs: the planner's and apply's ports. */
+export interface ReconcileStore extends PlanStore, ApplyStore {}
+
+/**
+ * What a status builder needs (server records, cursor, defined profiles, device and result counts,
+ * recent runs). Every count is one indexed or grouped query, never a pass over the devices.
+ */
+export interface StatusStore extends Pick<PlanStore, 'getServer'>, Pick<ObserveStore, 'getCursor' | 'countDevices'>, Pick<DefineStore, 'listProfiles'> {
+  /** Returns every server ordered by name (a follower shows what the leader wrote). */
+  listServers(): Promise<ServerRecord[]>;
+  /** Counts a server's devices per `profile_uuid` they carry, in one grouped query; `null` for none. */
+  countDevicesByProfileUuid(server: string): Promise<Map<string | null, number>>;
+  /** Counts a server's devices by stored last result, and those waiting for a retry later than `now`. */
+  countResults(server: string, now: Date): Promise<ResultCounts>;
+  /** Returns the latest runs, newest first. */
+  listRuns(opts: { limit: number }): Promise<RunRecord[]>;
+}
+
+/**
+ * What `depctl import` needs: an observation and define recovery before it reads the devices, then the
+ * profile records it checks and writes.
+ */
+export interface AdoptStore extends ObserveStore, DefineStore {}

@@ -1,5 +1,5 @@
 import { isProfileNotFound } from '../dep/errors.js';
-import type { CallOptions, ReconcileDepClient, ReconcileStore } from './ports.js';
+import type { CallOptions, DefineStore, DeviceScanStore, ReconcileDepClient } from './ports.js';
 import { currentProfileUuid } from './diff.js';
 import { profileContentHash } from './profile-content.js';
 
@@ -10,7 +10,7 @@ import { profileContentHash } from './profile-content.js';
  * depctl does not know, whose content (GET /profile) hashes to the row's hash, is that profile. If none is
  * found the define never reached Apple (or reached no device) and the row is dropped, to be defined again.
  */
-export async function recoverDefines(server: string, client: ReconcileDepClient, store: ReconcileStore, opts: CallOptions & { now: () => Date }): Promise<number> {
+export async function recoverDefines(server: string, client: ReconcileDepClient, store: DefineStore & DeviceScanStore, opts: CallOptions & { now: () => Date }): Promise<number> {
   const pending = await store.listProfiles(server, { state: 'defining' });
   if (pending.length === 0) return 0;
   const known = new Set((await store.listProfiles(server, { state: 'defined' })).map((p) => p.uuid));

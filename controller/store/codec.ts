@@ -78,9 +78,6 @@ export function fromMs(ms: number | bigint | null | undefined): Date | null {
 /** Page size used by `iterateDevices` when the caller gives none. */
 export const DEFAULT_PAGE_SIZE = 5000;
 
-/** Rows per statement when writing devices in bulk (bounded memory and parameter counts). */
-export const WRITE_BATCH = 5000;
-
 /**
  * Keeps the last entry per serial, in first-seen order. Every backend applies this to per-serial
  * writes so counts agree and PostgreSQL never touches one row twice in a statement.

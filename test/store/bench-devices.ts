@@ -1,8 +1,10 @@
 /**
  * Device-store benchmark (not part of `npm test`): bulk upsert N devices, re-upsert them (the
- * update path a sync takes), then stream them back, reporting time and RSS per phase.
+ * update path a sync takes), stream them back, record a result for every device (as a first apply
+ * does), re-upsert them again (a sync after that apply), then time the status counts, reporting time
+ * and RSS per phase. `no-result-index` drops migration 3's index first, to measure what it costs.
  *
- *   node --import tsx test/store/bench-devices.ts sqlite 1000000 [batch]
+ *   node --import tsx test/store/bench-devices.ts sqlite 1000000 [batch] [no-result-index]
  *   DEPCTL_TEST_POSTGRES_URL=postgres://… node --import tsx test/store/bench-devices.ts postgres 100000
  *
  * Devices are generated one batch at a time (like Apple's fetch pages), so the numbers measure the
@@ -15,9 +17,9 @@ import { join } from 'node:path';
 import pg from 'pg';
 import type { Device } from '../../controller/dep/types.js';
 import { openStore } from '../../controller/store/open-store.js';
-import type { Store } from '../../controller/store/ports.js';
+import type { DeviceResultStatus, DeviceResultUpdate, Store } from '../../controller/store/ports.js';
 
-const [backend = 'sqlite', countArg = '100000', batchArg = '1000'] = process.argv.slice(2);
+const [backend = 'sqlite', countArg = '100000', batchArg = '1000', option = ''] = process.argv.slice(2);
 const count = Number(countArg);
 const batch = Number(batchArg);
 
@@ -57,6 +59,31 @@ async function upsertAll(store: Store, generation: number): Promise<number> {
   return performance.now() - start;
 }
 
+/** Records a result for every device in Apple's batches of 1,000: 3 in 5 succeed, the rest wait an hour. */
+async function recordAll(store: Store): Promise<number> {
+  const statuses: DeviceResultStatus[] = ['success', 'success', 'success', 'failed', 'throttled'];
+  const at = new Date();
+  const retry = new Date(at.getTime() + 3600_000);
+  const start = performance.now();
+  for (let i = 0; i < count; i += 1000) {
+    const results: DeviceResultUpdate[] = [];
+    for (let j = i; j < Math.min(count, i + 1000); j++) {
+      const status = statuses[j % statuses.length]!;
+      results.push({ serial: serial(j), result: { status, at, appleStatus: null }, retryNotBefore: status === 'success' ? null : retry, desiredProfile: 'ipads' });
+    }
+    await store.recordResults('bench', results);
+  }
+  return performance.now() - start;
+}
+
+/** Runs `fn` and logs how long it took. */
+async function timed<T>(label: string, fn: () => Promise<T>): Promise<T> {
+  const start = performance.now();
+  const value = await fn();
+  console.log(`${backend} ${label}: ${(performance.now() - start).toFixed(0)} ms`);
+  return value;
+}
+
 async function main(): Promise<void> {
   let url: string;
   let cleanup: () => Promise<void>;
@@ -79,6 +106,7 @@ async function main(): Promise<void> {
     };
   }
   const store = await openStore(url);
+  if (option === 'no-result-index') await dropResultIndex(url, file);
   try {
     // CPU time (this process: JS + SQLite, not PostgreSQL's server) is reported next to wall time
     // because the shared 2-core machine makes wall time noisy.
@@ -94,20 +122,44 @@ async function main(): Promise<void> {
     };
     report('insert', await upsertAll(store, 0));
     report('update', await upsertAll(store, 1));
-    let start = performance.now();
+    const start = performance.now();
     let seen = 0;
     for await (const page of store.iterateDevices('bench', { pageSize: 5000 })) seen += page.length;
     if (seen !== count) throw new Error(`streamed ${seen} of ${count}`);
     report('stream', performance.now() - start);
-    start = performance.now();
-    const macs = await store.countDevices('bench', { deviceFamily: 'Mac' });
-    console.log(`${backend} count(Mac)=${macs}: ${(performance.now() - start).toFixed(0)} ms`);
+    const macs = await timed('countDevices(Mac)', () => store.countDevices('bench', { deviceFamily: 'Mac' }));
+    console.log(`${backend} count(Mac)=${macs}`);
+    report('results', await recordAll(store));
+    report('update after results', await upsertAll(store, 1));
+    const counts = await timed('countResults', () => store.countResults('bench', new Date()));
+    console.log(`${backend} ${JSON.stringify(counts)}`);
+    const byUuid = await timed('countDevicesByProfileUuid', () => store.countDevicesByProfileUuid('bench'));
+    console.log(`${backend} ${JSON.stringify([...byUuid])}`);
+    await timed(`countDevices per UUID (${byUuid.size} counts)`, async () => {
+      for (const uuid of byUuid.keys()) await store.countDevices('bench', { profileUuid: uuid });
+    });
     if (file) console.log(`sqlite file ${mib((await stat(file)).size)}`);
     console.log(`peak rss ${mib(process.resourceUsage().maxRSS * 1024)}, load average ${os.loadavg()[0]?.toFixed(1)}`);
   } finally {
     await store.close();
     await cleanup();
   }
+}
+
+/** Drops migration 3's devices_result index through a separate connection. */
+async function dropResultIndex(url: string, file: string | null): Promise<void> {
+  if (file) {
+    const { default: Database } = await import('better-sqlite3');
+    const db = new Database(file);
+    db.exec('DROP INDEX devices_result');
+    db.close();
+    return;
+  }
+  const schema = new URL(url).searchParams.get('schema');
+  const client = new pg.Client({ connectionString: process.env.DEPCTL_TEST_POSTGRES_URL });
+  await client.connect();
+  await client.query(`DROP INDEX ${schema}.devices_result`);
+  await client.end();
 }
 
 await main();

@@ -1,5 +1,5 @@
 /**
- * Conformance tests for devices: bulk upsert, typed filters, keyset paging, results and retries.
+ * Conformance tests for devices: bulk upsert, typed filters, keyset paging, results.
  */
 import { describe, expect, it } from 'vitest';
 import type { Device } from '../../controller/dep/types.js';
@@ -7,7 +7,7 @@ import type { DeviceRecord } from '../../controller/store/ports.js';
 import { T0, at, type ConformanceContext } from './conformance-context.js';
 
 /** A device like Apple's fetch response (shared/reference/apple-samples/device_response.json). */
-function device(i: number, extra: Partial<Device> = {}): Device {
+export function device(i: number, extra: Partial<Device> = {}): Device {
   return {
     serial_number: `C02${String(i).padStart(7, '0')}`,
     model: i % 2 === 0 ? 'iPad Air' : 'MacBook Pro',
@@ -43,9 +43,8 @@ export function defineDeviceConformance(ctx: ConformanceContext): void {
       expect(await s.getDevice('paris', d.serial_number)).toEqual({
         server: 'paris', serial: d.serial_number, device: d, desiredProfile: null, lastResult: null, retryNotBefore: null, observedAt: T0,
       });
-      await s.setDesiredProfiles('paris', [{ serial: d.serial_number, profile: 'staff-macs' }]);
       const result = { status: 'throttled' as const, at: at(1), appleStatus: 'THROTTLED' };
-      await s.recordResults('paris', [{ serial: d.serial_number, result, retryNotBefore: at(61) }]);
+      await s.recordResults('paris', [{ serial: d.serial_number, result, retryNotBefore: at(61), desiredProfile: 'staff-macs' }]);
       const changed = { ...d, profile_status: 'assigned' as const, profile_uuid: 'UUID-1' };
       await s.upsertDevices('paris', [changed], at(2));
       expect(await s.getDevice('paris', d.serial_number)).toEqual({
@@ -125,12 +124,16 @@ export function defineDeviceConformance(ctx: ConformanceContext): void {
       const streamed = await collect(s.iterateDevices('paris', { pageSize: 5000 }));
       expect(streamed.sizes).toEqual([5000, 5000, 2345]);
       expect(new Set(streamed.serials).size).toBe(n);
-      const desired = Array.from({ length: n }, (_, i) => ({ serial: device(i).serial_number, profile: i % 3 === 0 ? 'p3' : null }));
-      expect(await s.setDesiredProfiles('paris', desired)).toBe(n);
+      const ok = { status: 'success' as const, at: T0, appleStatus: 'SUCCESS' };
+      const results = Array.from({ length: n }, (_, i) => ({
+        serial: device(i).serial_number, result: ok, retryNotBefore: null, desiredProfile: i % 3 === 0 ? 'p3' : null,
+      }));
+      expect(await s.recordResults('paris', results)).toBe(n);
       const deleted = await s.deleteDevices('paris', Array.from({ length: 6000 }, (_, i) => device(i).serial_number));
       expect(deleted).toBe(6000);
-      expect(await s.countDevices('paris')).toBe(n - 6000);
+      expect(await s.countDevices('paris')).toBe(6345);
       expect((await s.getDevice('paris', device(6003).serial_number))?.desiredProfile).toBe('p3');
+      expect(await s.countResults('paris', T0)).toEqual({ byResult: { success: 6345 }, deferred: 0 });
     });
 
     it('ignores unknown serials, lets the last entry win, and deletes only the given server', async () => {
@@ -138,12 +141,15 @@ export function defineDeviceConformance(ctx: ConformanceContext): void {
       await s.upsertDevices('paris', [device(1), device(2)], T0);
       await s.upsertDevices('lyon', [device(1)], T0);
       const a = device(1).serial_number;
-      expect(await s.setDesiredProfiles('paris', [{ serial: a, profile: 'x' }, { serial: 'NOPE', profile: 'x' }, { serial: a, profile: 'y' }])).toBe(1);
-      expect((await s.getDevice('paris', a))?.desiredProfile).toBe('y');
-      expect((await s.getDevice('lyon', a))?.desiredProfile).toBeNull();
-      expect(await s.setDesiredProfiles('paris', [{ serial: a, profile: null }])).toBe(1);
-      expect((await s.getDevice('paris', a))?.desiredProfile).toBeNull();
       const r = { status: 'failed' as const, at: T0, appleStatus: 'FAILED' };
+      const ok = { status: 'success' as const, at: at(1), appleStatus: 'SUCCESS' };
+      expect(await s.recordResults('paris', [
+        { serial: a, result: r, retryNotBefore: at(60), desiredProfile: 'x' },
+        { serial: 'NOPE', result: r, retryNotBefore: null, desiredProfile: 'x' },
+        { serial: a, result: ok, retryNotBefore: null, desiredProfile: 'y' },
+      ])).toBe(1);
+      expect(await s.getDevice('paris', a)).toMatchObject({ desiredProfile: 'y', lastResult: ok, retryNotBefore: null });
+      expect(await s.getDevice('lyon', a)).toMatchObject({ desiredProfile: null, lastResult: null });
       expect(await s.recordResults('paris', [{ serial: 'NOPE', result: r, retryNotBefore: null }])).toBe(0);
       expect(await s.deleteDevices('paris', [a, 'NOPE'])).toBe(1);
       expect(await s.getDevice('lyon', a)).toBeDefined();
@@ -153,8 +159,8 @@ export function defineDeviceConformance(ctx: ConformanceContext): void {
     it('sets the desired profile with a result when given, and keeps it when not', async () => {
       const s = ctx.store;
       await s.upsertDevices('paris', [device(0), device(1)], T0);
-      await s.setDesiredProfiles('paris', [{ serial: device(1).serial_number, profile: 'macs' }]);
       const ok = { status: 'success' as const, at: T0, appleStatus: 'SUCCESS' };
+      await s.recordResults('paris', [{ serial: device(1).serial_number, result: ok, retryNotBefore: null, desiredProfile: 'macs' }]);
       await s.recordResults('paris', [
         { serial: device(0).serial_number, result: ok, retryNotBefore: null, desiredProfile: 'ipads' },
         { serial: device(1).serial_number, result: ok, retryNotBefore: null },
@@ -163,28 +169,6 @@ export function defineDeviceConformance(ctx: ConformanceContext): void {
       expect((await s.getDevice('paris', device(1).serial_number))?.desiredProfile).toBe('macs');
       await s.recordResults('paris', [{ serial: device(1).serial_number, result: ok, retryNotBefore: null, desiredProfile: null }]);
       expect(await s.getDevice('paris', device(1).serial_number)).toMatchObject({ desiredProfile: null, lastResult: ok });
-    });
-
-    it('lists devices due for retry, earliest first, and forgets cleared retries', async () => {
-      const s = ctx.store;
-      await s.upsertDevices('paris', Array.from({ length: 6 }, (_, i) => device(i)), T0);
-      await s.upsertDevices('lyon', [device(0)], T0);
-      const result = (status: 'throttled' | 'success') => ({ status, at: T0, appleStatus: status === 'success' ? 'SUCCESS' : 'THROTTLED' });
-      await s.recordResults('paris', [
-        { serial: device(0).serial_number, result: result('throttled'), retryNotBefore: at(30) },
-        { serial: device(1).serial_number, result: result('throttled'), retryNotBefore: at(10) },
-        { serial: device(2).serial_number, result: result('throttled'), retryNotBefore: at(10) },
-        { serial: device(3).serial_number, result: result('throttled'), retryNotBefore: at(90) },
-        { serial: device(4).serial_number, result: result('success'), retryNotBefore: null },
-      ]);
-      await s.recordResults('lyon', [{ serial: device(0).serial_number, result: result('throttled'), retryNotBefore: at(1) }]);
-      const due = await s.listDueForRetry('paris', at(30), 10);
-      expect(due.map((d) => d.serial)).toEqual([1, 2, 0].map((i) => device(i).serial_number));
-      expect(due[0]?.lastResult).toEqual(result('throttled'));
-      expect((await s.listDueForRetry('paris', at(30), 2)).map((d) => d.serial)).toEqual([1, 2].map((i) => device(i).serial_number));
-      expect(await s.listDueForRetry('paris', at(9), 10)).toEqual([]);
-      await s.recordResults('paris', [{ serial: device(1).serial_number, result: result('success'), retryNotBefore: null }]);
-      expect((await s.listDueForRetry('paris', at(1000), 10)).map((d) => d.serial)).toEqual([2, 0, 3].map((i) => device(i).serial_number));
     });
   });
 }

@@ -6,6 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LATEST_VERSION } from '../../controller/store/migrations/index.js';
 import type { Store } from '../../controller/store/ports.js';
+import { defineCountConformance } from './conformance-counts.js';
 import { defineDeviceConformance } from './conformance-devices.js';
 import { defineRecordConformance } from './conformance-records.js';
 import { T0, type ConformanceContext } from './conformance-context.js';
@@ -78,6 +79,7 @@ export function runStoreConformance(label: string, factory: StoreHarnessFactory)
 
     defineRecordConformance(ctx);
     defineDeviceConformance(ctx);
+    defineCountConformance(ctx);
 
     describe('leadership', () => {
       it('lets one handle lead per name until it releases or closes', async () => {

@@ -108,6 +108,42 @@ describe('SQLite files', () => {
     }
   });
 
+  it('upgrades a version-2 file: its results are counted from the new partial index, deferrals from devices_retry', async () => {
+    const path = join(dir, 'state.db');
+    const raw = new Database(path);
+    raw.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    for (const m of MIGRATIONS.filter((x) => x.version <= 2)) {
+      raw.exec(m.sqlite);
+      raw.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, 0)').run(m.version, m.name);
+    }
+    const insert = raw.prepare(`INSERT INTO devices (server, serial, record, result_status, result_at, retry_not_before, observed_at)
+      VALUES ('paris', ?, '{}', ?, 0, ?, 0)`);
+    insert.run('S1', 'failed', 60_000);
+    insert.run('S2', 'throttled', null);
+    insert.run('S3', null, null);
+    raw.close();
+
+    const store = await openStore(`sqlite:${path}`, { migrate: false });
+    try {
+      expect(await store.migrate()).toEqual({ applied: [3], version: 3 });
+      expect(await store.countResults('paris', new Date(0))).toEqual({ byResult: { failed: 1, throttled: 1 }, deferred: 1 });
+    } finally {
+      await store.close();
+    }
+    // The statements of SqliteDevices.countResults, as SQLite plans them: both read a partial index only.
+    const check = new Database(path, { readonly: true });
+    try {
+      const plan = (sql: string, ...params: unknown[]): string =>
+        (check.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as Array<{ detail: string }>).map((r) => r.detail).join('; ');
+      expect(plan('SELECT result_status AS status, COUNT(*) AS n FROM devices WHERE server = ? AND result_status IS NOT NULL GROUP BY result_status', 'paris'))
+        .toMatch(/USING COVERING INDEX devices_result/);
+      expect(plan('SELECT COUNT(*) AS n FROM devices WHERE server = ? AND retry_not_before IS NOT NULL AND retry_not_before > ?', 'paris', 0))
+        .toMatch(/USING COVERING INDEX devices_retry/);
+    } finally {
+      check.close();
+    }
+  });
+
   it('opens a private in-memory database for sqlite::memory:', async () => {
     const a = await openStore('sqlite::memory:');
     const b = await openStore('sqlite::memory:');

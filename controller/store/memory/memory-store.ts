@@ -11,8 +11,8 @@ import { LATEST_VERSION } from '../migrations/index.js';
 import { checkLimit, pageThrough } from '../paging.js';
 import type {
   AuditEntry, AuditRecord, CursorState, CursorUpdate, DeviceFilter, DevicePage, DeviceRecord, DeviceResultUpdate,
-  JsonValue, MigrationReport, ProfileIntent, ProfileKey, ProfileRecord, ProfileState, RunRecord, RunResult,
-  RunTrigger, ServerRecord, ServerUpdate, Store,
+  JsonValue, MigrationReport, ProfileIntent, ProfileKey, ProfileRecord, ProfileState, ResultCounts, RunRecord,
+  RunResult, RunTrigger, ServerRecord, ServerUpdate, Store,
 } from '../ports.js';
 import { MemoryDatabase, type MemoryDevice } from './memory-database.js';
 
@@ -48,7 +48,7 @@ export class MemoryStore implements Store {
     for (const name of [...this.held]) await this.releaseLeadership(name);
   }
 
-  /** See ServerStore.upsertServer. */
+  /** See Store.upsertServer. */
   async upsertServer(name: string, u: ServerUpdate): Promise<ServerRecord> {
     const row = this.db.server(name, u.at);
     if (u.tokenFingerprint !== undefined) row.record.tokenFingerprint = u.tokenFingerprint;
@@ -58,30 +58,30 @@ export class MemoryStore implements Store {
     return clone(row.record);
   }
 
-  /** See ServerStore.setConvergedKey. */
+  /** See PlanStore.setConvergedKey. */
   async setConvergedKey(name: string, key: string | null): Promise<void> {
     const row = this.db.servers.get(name);
     if (row) row.record.convergedKey = key;
   }
 
-  /** See ServerStore.getServer. */
+  /** See PlanStore.getServer. */
   async getServer(name: string): Promise<ServerRecord | undefined> {
     const row = this.db.servers.get(name);
     return row && clone(row.record);
   }
 
-  /** See ServerStore.listServers. */
+  /** See StatusStore.listServers. */
   async listServers(): Promise<ServerRecord[]> {
     return [...this.db.servers.keys()].sort(byteOrder).map((n) => clone(this.db.servers.get(n)!.record));
   }
 
-  /** See CursorStore.getCursor. */
+  /** See ObserveStore.getCursor. */
   async getCursor(server: string): Promise<CursorState | undefined> {
     const row = this.db.servers.get(server);
     return row && clone(row.cursor);
   }
 
-  /** See CursorStore.setCursor. */
+  /** See ObserveStore.setCursor. */
   async setCursor(server: string, u: CursorUpdate): Promise<CursorState> {
     const c = this.db.server(server, this.now()).cursor;
     if (u.cursor !== undefined) c.cursor = u.cursor;
@@ -91,7 +91,7 @@ export class MemoryStore implements Store {
     return clone(c);
   }
 
-  /** See ProfileStore.beginDefine. */
+  /** See DefineStore.beginDefine. */
   async beginDefine(i: ProfileIntent): Promise<{ profile: ProfileRecord; created: boolean }> {
     const id = profileId(i);
     const existing = this.db.profiles.get(id);
@@ -104,7 +104,7 @@ export class MemoryStore implements Store {
     return { profile: clone(row), created: true };
   }
 
-  /** See ProfileStore.completeDefine. */
+  /** See DefineStore.completeDefine. */
   async completeDefine(key: ProfileKey, uuid: string, at: Date): Promise<ProfileRecord> {
     const row = this.db.profiles.get(profileId(key));
     if (!row) throw new StoreError('store-not-found', `no profile intent for ${key.server}/${key.name}@${key.contentHash}`);
@@ -118,14 +118,14 @@ export class MemoryStore implements Store {
     return clone(row);
   }
 
-  /** See ProfileStore.abandonDefine. */
+  /** See DefineStore.abandonDefine. */
   async abandonDefine(key: ProfileKey): Promise<boolean> {
     const id = profileId(key);
     if (this.db.profiles.get(id)?.state !== 'defining') return false;
     return this.db.profiles.delete(id);
   }
 
-  /** See ProfileStore.forgetProfile. */
+  /** See DefineStore.forgetProfile. */
   async forgetProfile(server: string, uuid: string): Promise<boolean> {
     for (const [id, p] of this.db.profiles) {
       if (p.server === server && p.uuid === uuid) return this.db.profiles.delete(id);
@@ -133,19 +133,13 @@ export class MemoryStore implements Store {
     return false;
   }
 
-  /** See ProfileStore.getProfile. */
+  /** See Store.getProfile. */
   async getProfile(key: ProfileKey): Promise<ProfileRecord | undefined> {
     const row = this.db.profiles.get(profileId(key));
     return row && clone(row);
   }
 
-  /** See ProfileStore.getProfileByUuid. */
-  async getProfileByUuid(server: string, uuid: string): Promise<ProfileRecord | undefined> {
-    const row = [...this.db.profiles.values()].find((p) => p.server === server && p.uuid === uuid);
-    return row && clone(row);
-  }
-
-  /** See ProfileStore.listProfiles. */
+  /** See DefineStore.listProfiles. */
   async listProfiles(server: string, filter?: { state?: ProfileState }): Promise<ProfileRecord[]> {
     return [...this.db.profiles.values()]
       .filter((p) => p.server === server && (filter?.state === undefined || p.state === filter.state))
@@ -153,7 +147,7 @@ export class MemoryStore implements Store {
       .map(clone);
   }
 
-  /** See DeviceStore.upsertDevices. */
+  /** See ObserveStore.upsertDevices. */
   async upsertDevices(server: string, devices: readonly Device[], at: Date): Promise<number> {
     const table = this.db.deviceTable(server);
     for (const d of devices) {
@@ -172,7 +166,7 @@ export class MemoryStore implements Store {
     return devices.length;
   }
 
-  /** See DeviceStore.deleteDevices. */
+  /** See ObserveStore.deleteDevices. */
   async deleteDevices(server: string, serials: readonly string[]): Promise<number> {
     const table = this.db.deviceTable(server);
     let n = 0;
@@ -181,13 +175,13 @@ export class MemoryStore implements Store {
     return n;
   }
 
-  /** See DeviceStore.getDevice. */
+  /** See PlanStore.getDevice. */
   async getDevice(server: string, serial: string): Promise<DeviceRecord | undefined> {
     const row = this.db.devices.get(server)?.rows.get(serial);
     return row && toRecord(server, serial, row);
   }
 
-  /** See DeviceStore.countDevices. */
+  /** See ObserveStore.countDevices. */
   async countDevices(server: string, filter?: DeviceFilter): Promise<number> {
     const table = this.db.devices.get(server);
     if (!table) return 0;
@@ -197,7 +191,27 @@ export class MemoryStore implements Store {
     return n;
   }
 
-  /** See DeviceStore.listDevices. */
+  /** See StatusStore.countDevicesByProfileUuid. */
+  async countDevicesByProfileUuid(server: string): Promise<Map<string | null, number>> {
+    const counts = new Map<string | null, number>();
+    for (const row of this.db.devices.get(server)?.rows.values() ?? []) {
+      counts.set(row.columns.profileUuid, (counts.get(row.columns.profileUuid) ?? 0) + 1);
+    }
+    return counts;
+  }
+
+  /** See StatusStore.countResults. */
+  async countResults(server: string, now: Date): Promise<ResultCounts> {
+    const out: ResultCounts = { byResult: {}, deferred: 0 };
+    for (const row of this.db.devices.get(server)?.rows.values() ?? []) {
+      const status = row.lastResult?.status;
+      if (status !== undefined) out.byResult[status] = (out.byResult[status] ?? 0) + 1;
+      if (row.retryNotBefore && row.retryNotBefore.getTime() > now.getTime()) out.deferred++;
+    }
+    return out;
+  }
+
+  /** See Store.listDevices. */
   async listDevices(server: string, page: { after?: string | null; limit: number; filter?: DeviceFilter }): Promise<DevicePage> {
     const limit = checkLimit(page.limit);
     const table = this.db.deviceTable(server);
@@ -214,27 +228,13 @@ export class MemoryStore implements Store {
     return { devices, next: null };
   }
 
-  /** See DeviceStore.iterateDevices. */
+  /** See Store.iterateDevices. */
   iterateDevices(server: string, opts: { pageSize?: number; filter?: DeviceFilter } = {}): AsyncIterable<DeviceRecord[]> {
     const limit = checkLimit(opts.pageSize ?? DEFAULT_PAGE_SIZE);
     return pageThrough((after) => this.listDevices(server, { after, limit, filter: opts.filter }));
   }
 
-  /** See DeviceStore.setDesiredProfiles. */
-  async setDesiredProfiles(server: string, desired: ReadonlyArray<{ serial: string; profile: string | null }>): Promise<number> {
-    const rows = this.db.deviceTable(server).rows;
-    let n = 0;
-    for (const d of lastBySerial(desired)) {
-      const row = rows.get(d.serial);
-      if (row) {
-        row.desiredProfile = d.profile;
-        n++;
-      }
-    }
-    return n;
-  }
-
-  /** See DeviceStore.recordResults. */
+  /** See ApplyStore.recordResults. */
   async recordResults(server: string, results: readonly DeviceResultUpdate[]): Promise<number> {
     const rows = this.db.deviceTable(server).rows;
     let n = 0;
@@ -250,18 +250,7 @@ export class MemoryStore implements Store {
     return n;
   }
 
-  /** See DeviceStore.listDueForRetry. */
-  async listDueForRetry(server: string, now: Date, limit: number): Promise<DeviceRecord[]> {
-    checkLimit(limit);
-    const due: Array<[string, MemoryDevice]> = [];
-    for (const [serial, row] of this.db.deviceTable(server).rows) {
-      if (row.retryNotBefore && row.retryNotBefore.getTime() <= now.getTime()) due.push([serial, row]);
-    }
-    due.sort(([sa, a], [sb, b]) => a.retryNotBefore!.getTime() - b.retryNotBefore!.getTime() || byteOrder(sa, sb));
-    return due.slice(0, limit).map(([serial, row]) => toRecord(server, serial, row));
-  }
-
-  /** See RunStore.startRun. */
+  /** See ApplyStore.startRun. */
   async startRun(run: { startedAt: Date; commit: string | null; planHash: string | null; trigger: RunTrigger }): Promise<RunRecord> {
     const record: RunRecord = {
       id: ++this.db.lastRunId, startedAt: new Date(run.startedAt), finishedAt: null, commit: run.commit,
@@ -271,7 +260,7 @@ export class MemoryStore implements Store {
     return clone(record);
   }
 
-  /** See RunStore.finishRun. */
+  /** See ApplyStore.finishRun. */
   async finishRun(id: number, end: { finishedAt: Date; result: RunResult; summary: JsonValue | null }): Promise<RunRecord> {
     const run = this.db.runs.get(id);
     if (!run) throw new StoreError('store-not-found', `no run ${id}`);
@@ -279,23 +268,17 @@ export class MemoryStore implements Store {
     return clone(run);
   }
 
-  /** See RunStore.getRun. */
-  async getRun(id: number): Promise<RunRecord | undefined> {
-    const run = this.db.runs.get(id);
-    return run && clone(run);
-  }
-
-  /** See RunStore.listRuns. */
+  /** See StatusStore.listRuns. */
   async listRuns(opts: { limit: number }): Promise<RunRecord[]> {
     return [...this.db.runs.values()].sort((a, b) => b.id - a.id).slice(0, checkLimit(opts.limit)).map(clone);
   }
 
-  /** See AuditLog.appendAudit. */
+  /** See ApplyStore.appendAudit. */
   async appendAudit(entries: readonly AuditEntry[]): Promise<void> {
     for (const e of entries) this.db.audit.push({ ...clone(e), seq: this.db.audit.length + 1 });
   }
 
-  /** See AuditLog.readAudit. */
+  /** See Store.readAudit. */
   async readAudit(q: { runId?: number; server?: string; serial?: string; afterSeq?: number; limit: number }): Promise<AuditRecord[]> {
     const limit = checkLimit(q.limit);
     const out: AuditRecord[] = [];

@@ -24,9 +24,19 @@ export const MIGRATIONS: readonly Migration[] = [
   {
     version: 2,
     name: 'servers.converged_key',
-    // The inputs under which a server's last full diff found nothing to do (see ServerStore.setConvergedKey).
+    // The inputs under which a server's last full diff found nothing to do (see PlanStore.setConvergedKey).
     sqlite: 'ALTER TABLE servers ADD COLUMN converged_key TEXT;',
     postgres: 'ALTER TABLE servers ADD COLUMN converged_key TEXT;',
+  },
+  {
+    version: 3,
+    name: 'devices_result index',
+    // StatusStore.countResults groups a server's devices by last result without reading the devices: the
+    // index holds only devices with a result (none right after a fetch), so bulk upserts of new devices do
+    // not maintain it, and an upsert of a known device changes no column it covers. The deferred count uses
+    // devices_retry (version 1).
+    sqlite: 'CREATE INDEX devices_result ON devices (server, result_status) WHERE result_status IS NOT NULL;',
+    postgres: 'CREATE INDEX devices_result ON devices (server, result_status) WHERE result_status IS NOT NULL;',
   },
 ];
 

@@ -39,6 +39,18 @@ export function clientConfig(s: PostgresSettings): pg.ClientConfig {
   };
 }
 
+/**
+ * Rows per statement in bulk writes: the store's decision alone (store/README.md "Batching"). A write
+ * call of any size is one transaction; inside it, each statement carries at most this many rows as
+ * `unnest` arrays, which bounds the size of one protocol message and of the arrays pg builds.
+ */
+export const ROWS_PER_STATEMENT = 5000;
+
+/** Splits a list into consecutive chunks of at most `size` items. */
+export function* chunks<T>(items: readonly T[], size: number): Generator<T[]> {
+  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
+}
+
 /** Runs `fn` in a transaction on one pooled connection, committing on success. */
 export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();

@@ -1,13 +1,13 @@
 /**
- * Devices on PostgreSQL. Bulk upserts send one statement per batch of WRITE_BATCH rows as column
+ * Devices on PostgreSQL. Bulk upserts send one statement per batch of ROWS_PER_STATEMENT rows as column
  * arrays expanded by `unnest` (one round trip and one plan per batch, no parameter-count limit),
  * all batches in one transaction. Reads page by the (server, serial) primary key, `COLLATE "C"`.
  */
 import type pg from 'pg';
 import type { Device } from '../../dep/types.js';
-import { WRITE_BATCH, deviceColumns, filterEntries, lastBySerial, uniqueBySerialSorted } from '../codec.js';
-import type { DeviceFilter, DevicePage, DeviceRecord, DeviceResultStatus, DeviceResultUpdate } from '../ports.js';
-import { inTransaction } from './connection.js';
+import { deviceColumns, filterEntries, lastBySerial, uniqueBySerialSorted } from '../codec.js';
+import type { DeviceFilter, DevicePage, DeviceRecord, DeviceResultStatus, DeviceResultUpdate, ResultCounts } from '../ports.js';
+import { ROWS_PER_STATEMENT, chunks, inTransaction } from './connection.js';
 
 /** A devices row as pg returns it (timestamptz → Date, jsonb → object). */
 interface DeviceRow {
@@ -63,17 +63,12 @@ function filterSql(filter: DeviceFilter | undefined, first: number): { sql: stri
   return { sql, params };
 }
 
-/** Splits a list into chunks of at most `size`. */
-function* chunks<T>(items: readonly T[], size: number): Generator<T[]> {
-  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
-}
-
-/** See DeviceStore.upsertDevices. */
+/** See ObserveStore.upsertDevices. */
 export async function upsertDevices(pool: pg.Pool, server: string, devices: readonly Device[], at: Date): Promise<number> {
   // One statement may not touch a row twice in PostgreSQL, so duplicates must go before batching.
   const unique = uniqueBySerialSorted(devices);
   await inTransaction(pool, async (client) => {
-    for (const batch of chunks(unique, WRITE_BATCH)) {
+    for (const batch of chunks(unique, ROWS_PER_STATEMENT)) {
       const cols: Array<Array<string | null>> = [[], [], [], [], [], [], [], []];
       for (const d of batch) {
         const c = deviceColumns(d);
@@ -87,11 +82,11 @@ export async function upsertDevices(pool: pg.Pool, server: string, devices: read
   return devices.length;
 }
 
-/** See DeviceStore.deleteDevices. */
+/** See ObserveStore.deleteDevices. */
 export async function deleteDevices(pool: pg.Pool, server: string, serials: readonly string[]): Promise<number> {
   return inTransaction(pool, async (client) => {
     let n = 0;
-    for (const batch of chunks(serials, WRITE_BATCH)) {
+    for (const batch of chunks(serials, ROWS_PER_STATEMENT)) {
       const r = await client.query('DELETE FROM devices WHERE server = $1 AND serial = ANY($2::text[])', [server, batch]);
       n += r.rowCount ?? 0;
     }
@@ -99,20 +94,50 @@ export async function deleteDevices(pool: pg.Pool, server: string, serials: read
   });
 }
 
-/** See DeviceStore.getDevice. */
+/** See PlanStore.getDevice. */
 export async function getDevice(pool: pg.Pool, server: string, serial: string): Promise<DeviceRecord | undefined> {
   const { rows } = await pool.query<DeviceRow>(`${SELECT} WHERE server = $1 AND serial = $2`, [server, serial]);
   return rows[0] && toRecord(rows[0]);
 }
 
-/** See DeviceStore.countDevices. */
+/** See ObserveStore.countDevices. */
 export async function countDevices(pool: pg.Pool, server: string, filter?: DeviceFilter): Promise<number> {
   const f = filterSql(filter, 2);
   const { rows } = await pool.query<{ n: string }>(`SELECT COUNT(*) AS n FROM devices WHERE server = $1${f.sql}`, [server, ...f.params]);
   return Number(rows[0]?.n ?? 0);
 }
 
-/** See DeviceStore.listDevices (one extra row tells whether another page exists). */
+/** See StatusStore.countDevicesByProfileUuid: one pass over the server's rows, grouped. */
+export async function countDevicesByProfileUuid(pool: pg.Pool, server: string): Promise<Map<string | null, number>> {
+  const { rows } = await pool.query<{ uuid: string | null; n: string }>(
+    'SELECT profile_uuid AS uuid, COUNT(*) AS n FROM devices WHERE server = $1 GROUP BY profile_uuid',
+    [server],
+  );
+  return new Map(rows.map((r) => [r.uuid, Number(r.n)]));
+}
+
+/**
+ * See StatusStore.countResults. One statement (one snapshot): the statuses from the devices_result partial
+ * index (migration 3), the deferred count from devices_retry (migration 1); the row with a null status is
+ * the deferred count.
+ */
+export async function countResults(pool: pg.Pool, server: string, now: Date): Promise<ResultCounts> {
+  const { rows } = await pool.query<{ status: DeviceResultStatus | null; n: string }>(
+    `SELECT result_status AS status, COUNT(*) AS n FROM devices
+      WHERE server = $1 AND result_status IS NOT NULL GROUP BY result_status
+     UNION ALL
+     SELECT NULL, COUNT(*) FROM devices WHERE server = $1 AND retry_not_before IS NOT NULL AND retry_not_before > $2`,
+    [server, now.toISOString()],
+  );
+  const out: ResultCounts = { byResult: {}, deferred: 0 };
+  for (const r of rows) {
+    if (r.status === null) out.deferred = Number(r.n);
+    else out.byResult[r.status] = Number(r.n);
+  }
+  return out;
+}
+
+/** See Store.listDevices (one extra row tells whether another page exists). */
 export async function listDevices(pool: pg.Pool, server: string, after: string | null, limit: number, filter?: DeviceFilter): Promise<DevicePage> {
   const f = filterSql(filter, 4);
   const { rows } = await pool.query<DeviceRow>(
@@ -124,29 +149,11 @@ export async function listDevices(pool: pg.Pool, server: string, after: string |
   return { devices: rows.map(toRecord), next: more ? (rows[rows.length - 1]?.serial ?? null) : null };
 }
 
-/** See DeviceStore.setDesiredProfiles. */
-export async function setDesiredProfiles(
-  pool: pg.Pool, server: string, desired: ReadonlyArray<{ serial: string; profile: string | null }>,
-): Promise<number> {
-  return inTransaction(pool, async (client) => {
-    let n = 0;
-    for (const batch of chunks(lastBySerial(desired), WRITE_BATCH)) {
-      const r = await client.query(
-        `UPDATE devices d SET desired_profile = u.profile FROM unnest($2::text[], $3::text[]) AS u(serial, profile)
-          WHERE d.server = $1 AND d.serial = u.serial`,
-        [server, batch.map((d) => d.serial), batch.map((d) => d.profile)],
-      );
-      n += r.rowCount ?? 0;
-    }
-    return n;
-  });
-}
-
-/** See DeviceStore.recordResults. */
+/** See ApplyStore.recordResults. */
 export async function recordResults(pool: pg.Pool, server: string, results: readonly DeviceResultUpdate[]): Promise<number> {
   return inTransaction(pool, async (client) => {
     let n = 0;
-    for (const batch of chunks(lastBySerial(results), WRITE_BATCH)) {
+    for (const batch of chunks(lastBySerial(results), ROWS_PER_STATEMENT)) {
       const r = await client.query(
         `UPDATE devices d SET result_status = u.status, result_at = u.at, result_apple_status = u.apple,
             retry_not_before = u.retry, desired_profile = CASE WHEN u.keep THEN d.desired_profile ELSE u.desired END
@@ -168,14 +175,4 @@ export async function recordResults(pool: pg.Pool, server: string, results: read
     }
     return n;
   });
-}
-
-/** See DeviceStore.listDueForRetry. */
-export async function listDueForRetry(pool: pg.Pool, server: string, now: Date, limit: number): Promise<DeviceRecord[]> {
-  const { rows } = await pool.query<DeviceRow>(
-    `${SELECT} WHERE server = $1 AND retry_not_before IS NOT NULL AND retry_not_before <= $2
-      ORDER BY retry_not_before, serial LIMIT $3`,
-    [server, now.toISOString(), limit],
-  );
-  return rows.map(toRecord);
 }

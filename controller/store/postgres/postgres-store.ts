@@ -9,8 +9,8 @@ import { DEFAULT_PAGE_SIZE } from '../codec.js';
 import { checkLimit, pageThrough } from '../paging.js';
 import type {
   AuditEntry, AuditRecord, CursorState, CursorUpdate, DeviceFilter, DevicePage, DeviceRecord, DeviceResultUpdate,
-  JsonValue, MigrationReport, ProfileIntent, ProfileKey, ProfileRecord, ProfileState, RunRecord, RunResult,
-  RunTrigger, ServerRecord, ServerUpdate, Store,
+  JsonValue, MigrationReport, ProfileIntent, ProfileKey, ProfileRecord, ProfileState, ResultCounts, RunRecord,
+  RunResult, RunTrigger, ServerRecord, ServerUpdate, Store,
 } from '../ports.js';
 import { clientConfig, postgresSettings } from './connection.js';
 import * as devices from './devices.js';
@@ -72,143 +72,133 @@ export class PostgresStore implements Store {
     await this.pool.end();
   }
 
-  /** See ServerStore.upsertServer. */
+  /** See Store.upsertServer. */
   upsertServer(name: string, update: ServerUpdate): Promise<ServerRecord> {
     return this.records.upsertServer(name, update);
   }
 
-  /** See ServerStore.setConvergedKey. */
+  /** See PlanStore.setConvergedKey. */
   setConvergedKey(name: string, key: string | null): Promise<void> {
     return this.records.setConvergedKey(name, key);
   }
 
-  /** See ServerStore.getServer. */
+  /** See PlanStore.getServer. */
   getServer(name: string): Promise<ServerRecord | undefined> {
     return this.records.getServer(name);
   }
 
-  /** See ServerStore.listServers. */
+  /** See StatusStore.listServers. */
   listServers(): Promise<ServerRecord[]> {
     return this.records.listServers();
   }
 
-  /** See CursorStore.getCursor. */
+  /** See ObserveStore.getCursor. */
   getCursor(server: string): Promise<CursorState | undefined> {
     return this.records.getCursor(server);
   }
 
-  /** See CursorStore.setCursor. */
+  /** See ObserveStore.setCursor. */
   setCursor(server: string, update: CursorUpdate): Promise<CursorState> {
     return this.records.setCursor(server, update, this.now());
   }
 
-  /** See ProfileStore.beginDefine. */
+  /** See DefineStore.beginDefine. */
   beginDefine(intent: ProfileIntent): Promise<{ profile: ProfileRecord; created: boolean }> {
     return this.records.beginDefine(intent);
   }
 
-  /** See ProfileStore.completeDefine. */
+  /** See DefineStore.completeDefine. */
   completeDefine(key: ProfileKey, uuid: string, at: Date): Promise<ProfileRecord> {
     return this.records.completeDefine(key, uuid, at);
   }
 
-  /** See ProfileStore.abandonDefine. */
+  /** See DefineStore.abandonDefine. */
   abandonDefine(key: ProfileKey): Promise<boolean> {
     return this.records.abandonDefine(key);
   }
 
-  /** See ProfileStore.forgetProfile. */
+  /** See DefineStore.forgetProfile. */
   forgetProfile(server: string, uuid: string): Promise<boolean> {
     return this.records.forgetProfile(server, uuid);
   }
 
-  /** See ProfileStore.getProfile. */
+  /** See Store.getProfile. */
   getProfile(key: ProfileKey): Promise<ProfileRecord | undefined> {
     return this.records.getProfile(key);
   }
 
-  /** See ProfileStore.getProfileByUuid. */
-  getProfileByUuid(server: string, uuid: string): Promise<ProfileRecord | undefined> {
-    return this.records.getProfileByUuid(server, uuid);
-  }
-
-  /** See ProfileStore.listProfiles. */
+  /** See DefineStore.listProfiles. */
   listProfiles(server: string, filter?: { state?: ProfileState }): Promise<ProfileRecord[]> {
     return this.records.listProfiles(server, filter?.state);
   }
 
-  /** See DeviceStore.upsertDevices. */
+  /** See ObserveStore.upsertDevices. */
   upsertDevices(server: string, list: readonly Device[], at: Date): Promise<number> {
     return devices.upsertDevices(this.pool, server, list, at);
   }
 
-  /** See DeviceStore.deleteDevices. */
+  /** See ObserveStore.deleteDevices. */
   deleteDevices(server: string, serials: readonly string[]): Promise<number> {
     return devices.deleteDevices(this.pool, server, serials);
   }
 
-  /** See DeviceStore.getDevice. */
+  /** See PlanStore.getDevice. */
   getDevice(server: string, serial: string): Promise<DeviceRecord | undefined> {
     return devices.getDevice(this.pool, server, serial);
   }
 
-  /** See DeviceStore.countDevices. */
+  /** See ObserveStore.countDevices. */
   countDevices(server: string, filter?: DeviceFilter): Promise<number> {
     return devices.countDevices(this.pool, server, filter);
   }
 
-  /** See DeviceStore.listDevices. */
+  /** See StatusStore.countDevicesByProfileUuid. */
+  countDevicesByProfileUuid(server: string): Promise<Map<string | null, number>> {
+    return devices.countDevicesByProfileUuid(this.pool, server);
+  }
+
+  /** See StatusStore.countResults. */
+  countResults(server: string, now: Date): Promise<ResultCounts> {
+    return devices.countResults(this.pool, server, now);
+  }
+
+  /** See Store.listDevices. */
   async listDevices(server: string, page: { after?: string | null; limit: number; filter?: DeviceFilter }): Promise<DevicePage> {
     return devices.listDevices(this.pool, server, page.after ?? null, checkLimit(page.limit), page.filter);
   }
 
-  /** See DeviceStore.iterateDevices. */
+  /** See Store.iterateDevices. */
   iterateDevices(server: string, opts: { pageSize?: number; filter?: DeviceFilter } = {}): AsyncIterable<DeviceRecord[]> {
     const limit = checkLimit(opts.pageSize ?? DEFAULT_PAGE_SIZE);
     return pageThrough((after) => this.listDevices(server, { after, limit, filter: opts.filter }));
   }
 
-  /** See DeviceStore.setDesiredProfiles. */
-  setDesiredProfiles(server: string, desired: ReadonlyArray<{ serial: string; profile: string | null }>): Promise<number> {
-    return devices.setDesiredProfiles(this.pool, server, desired);
-  }
-
-  /** See DeviceStore.recordResults. */
+  /** See ApplyStore.recordResults. */
   recordResults(server: string, results: readonly DeviceResultUpdate[]): Promise<number> {
     return devices.recordResults(this.pool, server, results);
   }
 
-  /** See DeviceStore.listDueForRetry. */
-  async listDueForRetry(server: string, now: Date, limit: number): Promise<DeviceRecord[]> {
-    return devices.listDueForRetry(this.pool, server, now, checkLimit(limit));
-  }
-
-  /** See RunStore.startRun. */
+  /** See ApplyStore.startRun. */
   startRun(run: { startedAt: Date; commit: string | null; planHash: string | null; trigger: RunTrigger }): Promise<RunRecord> {
     return this.records.startRun(run);
   }
 
-  /** See RunStore.finishRun. */
+  /** See ApplyStore.finishRun. */
   finishRun(id: number, end: { finishedAt: Date; result: RunResult; summary: JsonValue | null }): Promise<RunRecord> {
     return this.records.finishRun(id, end);
   }
 
-  /** See RunStore.getRun. */
-  getRun(id: number): Promise<RunRecord | undefined> {
-    return this.records.getRun(id);
-  }
-
-  /** See RunStore.listRuns. */
+  /** See StatusStore.listRuns. */
   async listRuns(opts: { limit: number }): Promise<RunRecord[]> {
     return this.records.listRuns(checkLimit(opts.limit));
   }
 
-  /** See AuditLog.appendAudit. */
+  /** See ApplyStore.appendAudit. */
   appendAudit(entries: readonly AuditEntry[]): Promise<void> {
     return this.records.appendAudit(entries);
   }
 
-  /** See AuditLog.readAudit. */
+  /** See Store.readAudit. */
   async readAudit(query: { runId?: number; server?: string; serial?: string; afterSeq?: number; limit: number }): Promise<AuditRecord[]> {
     return this.records.readAudit({ ...query, limit: checkLimit(query.limit) });
   }

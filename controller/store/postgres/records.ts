@@ -8,8 +8,7 @@ import type {
   AuditEntry, AuditRecord, CursorState, CursorUpdate, DeviceResultStatus, JsonValue, ProfileIntent, ProfileKey,
   ProfileRecord, ProfileState, RunRecord, RunResult, RunTrigger, ServerRecord, ServerUpdate,
 } from '../ports.js';
-import { WRITE_BATCH } from '../codec.js';
-import { inTransaction, isUniqueViolation, num } from './connection.js';
+import { ROWS_PER_STATEMENT, chunks, inTransaction, isUniqueViolation, num } from './connection.js';
 
 interface ServerRow {
   name: string;
@@ -95,7 +94,7 @@ export class PostgresRecords {
     this.pool = pool;
   }
 
-  /** See ServerStore.upsertServer (an omitted field keeps its value, null clears it). */
+  /** See Store.upsertServer (an omitted field keeps its value, null clears it). */
   async upsertServer(name: string, u: ServerUpdate): Promise<ServerRecord> {
     const { rows } = await this.pool.query<ServerRow>(
       `INSERT INTO servers (name, token_fingerprint, token_expires_at, server_uuid, updated_at) VALUES ($1, $2, $3, $4, $5)
@@ -111,29 +110,29 @@ export class PostgresRecords {
     return toServer(rows[0]!);
   }
 
-  /** See ServerStore.setConvergedKey. */
+  /** See PlanStore.setConvergedKey. */
   async setConvergedKey(name: string, key: string | null): Promise<void> {
     await this.pool.query('UPDATE servers SET converged_key = $1 WHERE name = $2', [key, name]);
   }
 
-  /** See ServerStore.getServer. */
+  /** See PlanStore.getServer. */
   async getServer(name: string): Promise<ServerRecord | undefined> {
     const { rows } = await this.pool.query<ServerRow>('SELECT * FROM servers WHERE name = $1', [name]);
     return rows[0] && toServer(rows[0]);
   }
 
-  /** See ServerStore.listServers. */
+  /** See StatusStore.listServers. */
   async listServers(): Promise<ServerRecord[]> {
     return (await this.pool.query<ServerRow>('SELECT * FROM servers ORDER BY name')).rows.map(toServer);
   }
 
-  /** See CursorStore.getCursor. */
+  /** See ObserveStore.getCursor. */
   async getCursor(server: string): Promise<CursorState | undefined> {
     const { rows } = await this.pool.query<ServerRow>('SELECT * FROM servers WHERE name = $1', [server]);
     return rows[0] && toCursor(rows[0]);
   }
 
-  /** See CursorStore.setCursor; `now` stamps a server row created here. */
+  /** See ObserveStore.setCursor; `now` stamps a server row created here. */
   async setCursor(server: string, u: CursorUpdate, now: Date): Promise<CursorState> {
     const { rows } = await this.pool.query<ServerRow>(
       `INSERT INTO servers (name, updated_at, cursor, fetch_started_at, fetched_at, synced_at) VALUES ($1, $2, $3, $4, $5, $6)
@@ -149,7 +148,7 @@ export class PostgresRecords {
     return toCursor(rows[0]!);
   }
 
-  /** See ProfileStore.beginDefine. */
+  /** See DefineStore.beginDefine. */
   async beginDefine(i: ProfileIntent): Promise<{ profile: ProfileRecord; created: boolean }> {
     const inserted = await this.pool.query<ProfileRow>(
       `INSERT INTO profiles (server, name, content_hash, state, uuid, body, created_at)
@@ -160,7 +159,7 @@ export class PostgresRecords {
     return { profile: (await this.getProfile(i))!, created: false };
   }
 
-  /** See ProfileStore.completeDefine. */
+  /** See DefineStore.completeDefine. */
   async completeDefine(key: ProfileKey, uuid: string, at: Date): Promise<ProfileRecord> {
     const label = `${key.server}/${key.name}@${key.contentHash}`;
     try {
@@ -184,31 +183,25 @@ export class PostgresRecords {
     }
   }
 
-  /** See ProfileStore.abandonDefine. */
+  /** See DefineStore.abandonDefine. */
   async abandonDefine(key: ProfileKey): Promise<boolean> {
     const r = await this.pool.query(`DELETE FROM profiles WHERE ${PROFILE_KEY} AND state = 'defining'`, keyParams(key));
     return r.rowCount === 1;
   }
 
-  /** See ProfileStore.forgetProfile. */
+  /** See DefineStore.forgetProfile. */
   async forgetProfile(server: string, uuid: string): Promise<boolean> {
     const r = await this.pool.query('DELETE FROM profiles WHERE server = $1 AND uuid = $2', [server, uuid]);
     return (r.rowCount ?? 0) > 0;
   }
 
-  /** See ProfileStore.getProfile. */
+  /** See Store.getProfile. */
   async getProfile(key: ProfileKey): Promise<ProfileRecord | undefined> {
     const { rows } = await this.pool.query<ProfileRow>(`SELECT * FROM profiles WHERE ${PROFILE_KEY}`, keyParams(key));
     return rows[0] && toProfile(rows[0]);
   }
 
-  /** See ProfileStore.getProfileByUuid. */
-  async getProfileByUuid(server: string, uuid: string): Promise<ProfileRecord | undefined> {
-    const { rows } = await this.pool.query<ProfileRow>('SELECT * FROM profiles WHERE server = $1 AND uuid = $2', [server, uuid]);
-    return rows[0] && toProfile(rows[0]);
-  }
-
-  /** See ProfileStore.listProfiles. */
+  /** See DefineStore.listProfiles. */
   async listProfiles(server: string, state?: ProfileState): Promise<ProfileRecord[]> {
     const { rows } = await this.pool.query<ProfileRow>(
       'SELECT * FROM profiles WHERE server = $1 AND ($2::text IS NULL OR state = $2) ORDER BY name, created_at, content_hash',
@@ -217,7 +210,7 @@ export class PostgresRecords {
     return rows.map(toProfile);
   }
 
-  /** See RunStore.startRun. */
+  /** See ApplyStore.startRun. */
   async startRun(run: { startedAt: Date; commit: string | null; planHash: string | null; trigger: RunTrigger }): Promise<RunRecord> {
     const { rows } = await this.pool.query<RunRow>(
       'INSERT INTO runs (started_at, commit_sha, plan_hash, run_trigger) VALUES ($1, $2, $3, $4) RETURNING *',
@@ -226,7 +219,7 @@ export class PostgresRecords {
     return toRun(rows[0]!);
   }
 
-  /** See RunStore.finishRun. */
+  /** See ApplyStore.finishRun. */
   async finishRun(id: number, end: { finishedAt: Date; result: RunResult; summary: JsonValue | null }): Promise<RunRecord> {
     const { rows } = await this.pool.query<RunRow>(
       'UPDATE runs SET finished_at = $2, result = $3, summary = $4 WHERE id = $1 RETURNING *',
@@ -236,22 +229,15 @@ export class PostgresRecords {
     return toRun(rows[0]);
   }
 
-  /** See RunStore.getRun. */
-  async getRun(id: number): Promise<RunRecord | undefined> {
-    const { rows } = await this.pool.query<RunRow>('SELECT * FROM runs WHERE id = $1', [id]);
-    return rows[0] && toRun(rows[0]);
-  }
-
-  /** See RunStore.listRuns. */
+  /** See StatusStore.listRuns. */
   async listRuns(limit: number): Promise<RunRecord[]> {
     return (await this.pool.query<RunRow>('SELECT * FROM runs ORDER BY id DESC LIMIT $1', [limit])).rows.map(toRun);
   }
 
-  /** See AuditLog.appendAudit: batches of WRITE_BATCH rows, `WITH ORDINALITY` keeping the given order. */
+  /** See ApplyStore.appendAudit: statements of ROWS_PER_STATEMENT rows, `WITH ORDINALITY` keeping the given order. */
   async appendAudit(entries: readonly AuditEntry[]): Promise<void> {
     await inTransaction(this.pool, async (client) => {
-      for (let i = 0; i < entries.length; i += WRITE_BATCH) {
-        const b = entries.slice(i, i + WRITE_BATCH);
+      for (const b of chunks(entries, ROWS_PER_STATEMENT)) {
         await client.query(
           `INSERT INTO audit_log (run_id, server, serial, action, before_value, after_value, outcome, apple_status, at)
            SELECT run_id, server, serial, action, before_value, after_value, outcome, apple_status, at
@@ -265,7 +251,7 @@ export class PostgresRecords {
     });
   }
 
-  /** See AuditLog.readAudit. */
+  /** See Store.readAudit. */
   async readAudit(q: { runId?: number; server?: string; serial?: string; afterSeq?: number; limit: number }): Promise<AuditRecord[]> {
     const where = ['seq > $1'];
     const params: Array<string | number> = [q.afterSeq ?? 0];

@@ -6,7 +6,7 @@
 import type Database from 'better-sqlite3';
 import type { Device } from '../../dep/types.js';
 import { deviceColumns, filterEntries, fromMs, lastBySerial, toMs, uniqueBySerialSorted } from '../codec.js';
-import type { DeviceFilter, DevicePage, DeviceRecord, DeviceResultStatus, DeviceResultUpdate } from '../ports.js';
+import type { DeviceFilter, DevicePage, DeviceRecord, DeviceResultStatus, DeviceResultUpdate, ResultCounts } from '../ports.js';
 
 /** A devices row as SQLite returns it. */
 interface DeviceRow {
@@ -70,7 +70,7 @@ export class SqliteDevices {
         model = excluded.model, op_date = excluded.op_date, record = excluded.record, observed_at = excluded.observed_at`);
   }
 
-  /** See DeviceStore.upsertDevices. */
+  /** See ObserveStore.upsertDevices. */
   upsert(server: string, devices: readonly Device[], at: Date): number {
     const stmt = this.upsertStmt;
     const atMs = at.getTime();
@@ -84,7 +84,7 @@ export class SqliteDevices {
     return devices.length;
   }
 
-  /** See DeviceStore.deleteDevices. */
+  /** See ObserveStore.deleteDevices. */
   delete(server: string, serials: readonly string[]): number {
     const stmt = this.db.prepare('DELETE FROM devices WHERE server = ? AND serial = ?');
     let n = 0;
@@ -94,20 +94,46 @@ export class SqliteDevices {
     return n;
   }
 
-  /** See DeviceStore.getDevice. */
+  /** See PlanStore.getDevice. */
   get(server: string, serial: string): DeviceRecord | undefined {
     const row = this.db.prepare(`${SELECT} WHERE server = ? AND serial = ?`).get(server, serial) as DeviceRow | undefined;
     return row && toRecord(row);
   }
 
-  /** See DeviceStore.countDevices. */
+  /** See ObserveStore.countDevices. */
   count(server: string, filter?: DeviceFilter): number {
     const f = filterSql(filter);
     const row = this.db.prepare(`SELECT COUNT(*) AS n FROM devices WHERE server = ?${f.sql}`).get(server, ...f.params) as { n: number };
     return row.n;
   }
 
-  /** See DeviceStore.listDevices. */
+  /** See StatusStore.countDevicesByProfileUuid: one pass over the server's rows, grouped. */
+  countByProfileUuid(server: string): Map<string | null, number> {
+    const rows = this.db
+      .prepare('SELECT profile_uuid AS uuid, COUNT(*) AS n FROM devices WHERE server = ? GROUP BY profile_uuid')
+      .all(server) as Array<{ uuid: string | null; n: number }>;
+    return new Map(rows.map((r) => [r.uuid, r.n]));
+  }
+
+  /**
+   * See StatusStore.countResults. Both counts read a partial index only (devices_result of migration 3,
+   * devices_retry of migration 1), in one read transaction so they describe the same moment.
+   */
+  countResults(server: string, now: Date): ResultCounts {
+    return this.db.transaction((): ResultCounts => {
+      const rows = this.db
+        .prepare('SELECT result_status AS status, COUNT(*) AS n FROM devices WHERE server = ? AND result_status IS NOT NULL GROUP BY result_status')
+        .all(server) as Array<{ status: DeviceResultStatus; n: number }>;
+      const deferred = this.db
+        .prepare('SELECT COUNT(*) AS n FROM devices WHERE server = ? AND retry_not_before IS NOT NULL AND retry_not_before > ?')
+        .get(server, now.getTime()) as { n: number };
+      const byResult: ResultCounts['byResult'] = {};
+      for (const r of rows) byResult[r.status] = r.n;
+      return { byResult, deferred: deferred.n };
+    })();
+  }
+
+  /** See Store.listDevices. */
   list(server: string, after: string | null, limit: number, filter?: DeviceFilter): DevicePage {
     const f = filterSql(filter);
     const rows = this.db
@@ -119,17 +145,7 @@ export class SqliteDevices {
     return { devices: rows.map(toRecord), next: more ? (rows[rows.length - 1]?.serial ?? null) : null };
   }
 
-  /** See DeviceStore.setDesiredProfiles. */
-  setDesired(server: string, desired: ReadonlyArray<{ serial: string; profile: string | null }>): number {
-    const stmt = this.db.prepare('UPDATE devices SET desired_profile = ? WHERE server = ? AND serial = ?');
-    let n = 0;
-    this.db.transaction(() => {
-      for (const d of lastBySerial(desired)) n += stmt.run(d.profile, server, d.serial).changes;
-    })();
-    return n;
-  }
-
-  /** See DeviceStore.recordResults. */
+  /** See ApplyStore.recordResults. */
   recordResults(server: string, results: readonly DeviceResultUpdate[]): number {
     const stmt = this.db.prepare(`UPDATE devices SET result_status = ?, result_at = ?, result_apple_status = ?,
       retry_not_before = ?, desired_profile = CASE WHEN ? THEN desired_profile ELSE ? END WHERE server = ? AND serial = ?`);
@@ -141,14 +157,5 @@ export class SqliteDevices {
       }
     })();
     return n;
-  }
-
-  /** See DeviceStore.listDueForRetry. */
-  dueForRetry(server: string, now: Date, limit: number): DeviceRecord[] {
-    const rows = this.db
-      .prepare(`${SELECT} WHERE server = ? AND retry_not_before IS NOT NULL AND retry_not_before <= ?
-        ORDER BY retry_not_before, serial LIMIT ?`)
-      .all(server, now.getTime(), limit) as DeviceRow[];
-    return rows.map(toRecord);
   }
 }

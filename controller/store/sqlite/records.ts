@@ -134,7 +134,7 @@ export class SqliteRecords {
     return this.db.prepare('SELECT * FROM servers WHERE name = ?').get(name) as ServerRow | undefined;
   }
 
-  /** See ServerStore.upsertServer. */
+  /** See Store.upsertServer. */
   upsertServer(name: string, u: ServerUpdate): ServerRecord {
     // COALESCE on a "keep" flag: an omitted field keeps its value, an explicit null clears it.
     this.db
@@ -158,29 +158,29 @@ export class SqliteRecords {
     return toServer(this.serverRow(name) as ServerRow);
   }
 
-  /** See ServerStore.setConvergedKey. */
+  /** See PlanStore.setConvergedKey. */
   setConvergedKey(name: string, key: string | null): void {
     this.db.prepare('UPDATE servers SET converged_key = ? WHERE name = ?').run(key, name);
   }
 
-  /** See ServerStore.getServer. */
+  /** See PlanStore.getServer. */
   getServer(name: string): ServerRecord | undefined {
     const row = this.serverRow(name);
     return row && toServer(row);
   }
 
-  /** See ServerStore.listServers. */
+  /** See StatusStore.listServers. */
   listServers(): ServerRecord[] {
     return (this.db.prepare('SELECT * FROM servers ORDER BY name').all() as ServerRow[]).map(toServer);
   }
 
-  /** See CursorStore.getCursor. */
+  /** See ObserveStore.getCursor. */
   getCursor(server: string): CursorState | undefined {
     const row = this.serverRow(server);
     return row && toCursor(row);
   }
 
-  /** See CursorStore.setCursor; `now` stamps a server row created here. */
+  /** See ObserveStore.setCursor; `now` stamps a server row created here. */
   setCursor(server: string, u: CursorUpdate, now: Date): CursorState {
     const run = this.db.transaction(() => {
       this.db.prepare('INSERT INTO servers (name, updated_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING').run(server, now.getTime());
@@ -201,7 +201,7 @@ export class SqliteRecords {
     return run.immediate();
   }
 
-  /** See ProfileStore.beginDefine. */
+  /** See DefineStore.beginDefine. */
   beginDefine(i: ProfileIntent): { profile: ProfileRecord; created: boolean } {
     const run = this.db.transaction(() => {
       const info = this.db
@@ -213,7 +213,7 @@ export class SqliteRecords {
     return run.immediate();
   }
 
-  /** See ProfileStore.completeDefine. */
+  /** See DefineStore.completeDefine. */
   completeDefine(key: ProfileKey, uuid: string, at: Date): ProfileRecord {
     const run = this.db.transaction(() => {
       const row = this.getProfile(key);
@@ -237,7 +237,7 @@ export class SqliteRecords {
     return run.immediate();
   }
 
-  /** See ProfileStore.abandonDefine. */
+  /** See DefineStore.abandonDefine. */
   abandonDefine(key: ProfileKey): boolean {
     const info = this.db
       .prepare(`DELETE FROM profiles WHERE ${PROFILE_KEY} AND state = 'defining'`)
@@ -245,24 +245,18 @@ export class SqliteRecords {
     return info.changes === 1;
   }
 
-  /** See ProfileStore.forgetProfile. */
+  /** See DefineStore.forgetProfile. */
   forgetProfile(server: string, uuid: string): boolean {
     return this.db.prepare('DELETE FROM profiles WHERE server = ? AND uuid = ?').run(server, uuid).changes > 0;
   }
 
-  /** See ProfileStore.getProfile. */
+  /** See Store.getProfile. */
   getProfile(key: ProfileKey): ProfileRecord | undefined {
     const row = this.db.prepare(`SELECT * FROM profiles WHERE ${PROFILE_KEY}`).get(key.server, key.name, key.contentHash) as ProfileRow | undefined;
     return row && toProfile(row);
   }
 
-  /** See ProfileStore.getProfileByUuid. */
-  getProfileByUuid(server: string, uuid: string): ProfileRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM profiles WHERE server = ? AND uuid = ?').get(server, uuid) as ProfileRow | undefined;
-    return row && toProfile(row);
-  }
-
-  /** See ProfileStore.listProfiles. */
+  /** See DefineStore.listProfiles. */
   listProfiles(server: string, state?: ProfileState): ProfileRecord[] {
     const rows = this.db
       .prepare(`SELECT * FROM profiles WHERE server = ? AND (? IS NULL OR state = ?) ORDER BY name, created_at, content_hash`)
@@ -270,35 +264,35 @@ export class SqliteRecords {
     return rows.map(toProfile);
   }
 
-  /** See RunStore.startRun. */
+  /** See ApplyStore.startRun. */
   startRun(run: { startedAt: Date; commit: string | null; planHash: string | null; trigger: RunTrigger }): RunRecord {
     const info = this.db
       .prepare('INSERT INTO runs (started_at, commit_sha, plan_hash, run_trigger) VALUES (?, ?, ?, ?)')
       .run(run.startedAt.getTime(), run.commit, run.planHash, run.trigger);
-    return this.getRun(Number(info.lastInsertRowid)) as RunRecord;
+    return this.runById(Number(info.lastInsertRowid)) as RunRecord;
   }
 
-  /** See RunStore.finishRun. */
+  /** See ApplyStore.finishRun. */
   finishRun(id: number, end: { finishedAt: Date; result: RunResult; summary: JsonValue | null }): RunRecord {
     const info = this.db
       .prepare('UPDATE runs SET finished_at = ?, result = ?, summary = ? WHERE id = ?')
       .run(end.finishedAt.getTime(), end.result, end.summary === null ? null : JSON.stringify(end.summary), id);
     if (info.changes === 0) throw new StoreError('store-not-found', `no run ${id}`);
-    return this.getRun(id) as RunRecord;
+    return this.runById(id) as RunRecord;
   }
 
-  /** See RunStore.getRun. */
-  getRun(id: number): RunRecord | undefined {
+  /** One run by id (startRun and finishRun return the row they wrote). */
+  private runById(id: number): RunRecord | undefined {
     const row = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as RunRow | undefined;
     return row && toRun(row);
   }
 
-  /** See RunStore.listRuns. */
+  /** See StatusStore.listRuns. */
   listRuns(limit: number): RunRecord[] {
     return (this.db.prepare('SELECT * FROM runs ORDER BY id DESC LIMIT ?').all(limit) as RunRow[]).map(toRun);
   }
 
-  /** See AuditLog.appendAudit. */
+  /** See ApplyStore.appendAudit. */
   appendAudit(entries: readonly AuditEntry[]): void {
     const stmt = this.db.prepare(`INSERT INTO audit_log
       (run_id, server, serial, action, before_value, after_value, outcome, apple_status, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
@@ -307,7 +301,7 @@ export class SqliteRecords {
     })();
   }
 
-  /** See AuditLog.readAudit. */
+  /** See Store.readAudit. */
   readAudit(q: { runId?: number; server?: string; serial?: string; afterSeq?: number; limit: number }): AuditRecord[] {
     // Only the given filters become conditions, so SQLite can pick the run or serial index.
     const where = ['seq > ?'];

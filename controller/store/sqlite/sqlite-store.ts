@@ -14,8 +14,8 @@ import { DEFAULT_PAGE_SIZE } from '../codec.js';
 import { checkLimit, pageThrough } from '../paging.js';
 import type {
   AuditEntry, AuditRecord, CursorState, CursorUpdate, DeviceFilter, DevicePage, DeviceRecord, DeviceResultUpdate,
-  JsonValue, MigrationReport, ProfileIntent, ProfileKey, ProfileRecord, ProfileState, RunRecord, RunResult,
-  RunTrigger, ServerRecord, ServerUpdate, Store,
+  JsonValue, MigrationReport, ProfileIntent, ProfileKey, ProfileRecord, ProfileState, ResultCounts, RunRecord,
+  RunResult, RunTrigger, ServerRecord, ServerUpdate, Store,
 } from '../ports.js';
 import { SqliteDevices } from './devices.js';
 import { migrateSqlite } from './migrate.js';
@@ -106,143 +106,133 @@ export class SqliteStore implements Store {
     if (this.db.open) this.db.close();
   }
 
-  /** See ServerStore.upsertServer. */
+  /** See Store.upsertServer. */
   async upsertServer(name: string, update: ServerUpdate): Promise<ServerRecord> {
     return this.records.upsertServer(name, update);
   }
 
-  /** See ServerStore.setConvergedKey. */
+  /** See PlanStore.setConvergedKey. */
   async setConvergedKey(name: string, key: string | null): Promise<void> {
     this.records.setConvergedKey(name, key);
   }
 
-  /** See ServerStore.getServer. */
+  /** See PlanStore.getServer. */
   async getServer(name: string): Promise<ServerRecord | undefined> {
     return this.records.getServer(name);
   }
 
-  /** See ServerStore.listServers. */
+  /** See StatusStore.listServers. */
   async listServers(): Promise<ServerRecord[]> {
     return this.records.listServers();
   }
 
-  /** See CursorStore.getCursor. */
+  /** See ObserveStore.getCursor. */
   async getCursor(server: string): Promise<CursorState | undefined> {
     return this.records.getCursor(server);
   }
 
-  /** See CursorStore.setCursor. */
+  /** See ObserveStore.setCursor. */
   async setCursor(server: string, update: CursorUpdate): Promise<CursorState> {
     return this.records.setCursor(server, update, this.now());
   }
 
-  /** See ProfileStore.beginDefine. */
+  /** See DefineStore.beginDefine. */
   async beginDefine(intent: ProfileIntent): Promise<{ profile: ProfileRecord; created: boolean }> {
     return this.records.beginDefine(intent);
   }
 
-  /** See ProfileStore.completeDefine. */
+  /** See DefineStore.completeDefine. */
   async completeDefine(key: ProfileKey, uuid: string, at: Date): Promise<ProfileRecord> {
     return this.records.completeDefine(key, uuid, at);
   }
 
-  /** See ProfileStore.abandonDefine. */
+  /** See DefineStore.abandonDefine. */
   async abandonDefine(key: ProfileKey): Promise<boolean> {
     return this.records.abandonDefine(key);
   }
 
-  /** See ProfileStore.forgetProfile. */
+  /** See DefineStore.forgetProfile. */
   async forgetProfile(server: string, uuid: string): Promise<boolean> {
     return this.records.forgetProfile(server, uuid);
   }
 
-  /** See ProfileStore.getProfile. */
+  /** See Store.getProfile. */
   async getProfile(key: ProfileKey): Promise<ProfileRecord | undefined> {
     return this.records.getProfile(key);
   }
 
-  /** See ProfileStore.getProfileByUuid. */
-  async getProfileByUuid(server: string, uuid: string): Promise<ProfileRecord | undefined> {
-    return this.records.getProfileByUuid(server, uuid);
-  }
-
-  /** See ProfileStore.listProfiles. */
+  /** See DefineStore.listProfiles. */
   async listProfiles(server: string, filter?: { state?: ProfileState }): Promise<ProfileRecord[]> {
     return this.records.listProfiles(server, filter?.state);
   }
 
-  /** See DeviceStore.upsertDevices. */
+  /** See ObserveStore.upsertDevices. */
   async upsertDevices(server: string, devices: readonly Device[], at: Date): Promise<number> {
     return this.devices.upsert(server, devices, at);
   }
 
-  /** See DeviceStore.deleteDevices. */
+  /** See ObserveStore.deleteDevices. */
   async deleteDevices(server: string, serials: readonly string[]): Promise<number> {
     return this.devices.delete(server, serials);
   }
 
-  /** See DeviceStore.getDevice. */
+  /** See PlanStore.getDevice. */
   async getDevice(server: string, serial: string): Promise<DeviceRecord | undefined> {
     return this.devices.get(server, serial);
   }
 
-  /** See DeviceStore.countDevices. */
+  /** See ObserveStore.countDevices. */
   async countDevices(server: string, filter?: DeviceFilter): Promise<number> {
     return this.devices.count(server, filter);
   }
 
-  /** See DeviceStore.listDevices. */
+  /** See StatusStore.countDevicesByProfileUuid. */
+  async countDevicesByProfileUuid(server: string): Promise<Map<string | null, number>> {
+    return this.devices.countByProfileUuid(server);
+  }
+
+  /** See StatusStore.countResults. */
+  async countResults(server: string, now: Date): Promise<ResultCounts> {
+    return this.devices.countResults(server, now);
+  }
+
+  /** See Store.listDevices. */
   async listDevices(server: string, page: { after?: string | null; limit: number; filter?: DeviceFilter }): Promise<DevicePage> {
     return this.devices.list(server, page.after ?? null, checkLimit(page.limit), page.filter);
   }
 
-  /** See DeviceStore.iterateDevices. */
+  /** See Store.iterateDevices. */
   iterateDevices(server: string, opts: { pageSize?: number; filter?: DeviceFilter } = {}): AsyncIterable<DeviceRecord[]> {
     const limit = checkLimit(opts.pageSize ?? DEFAULT_PAGE_SIZE);
     return pageThrough((after) => this.listDevices(server, { after, limit, filter: opts.filter }));
   }
 
-  /** See DeviceStore.setDesiredProfiles. */
-  async setDesiredProfiles(server: string, desired: ReadonlyArray<{ serial: string; profile: string | null }>): Promise<number> {
-    return this.devices.setDesired(server, desired);
-  }
-
-  /** See DeviceStore.recordResults. */
+  /** See ApplyStore.recordResults. */
   async recordResults(server: string, results: readonly DeviceResultUpdate[]): Promise<number> {
     return this.devices.recordResults(server, results);
   }
 
-  /** See DeviceStore.listDueForRetry. */
-  async listDueForRetry(server: string, now: Date, limit: number): Promise<DeviceRecord[]> {
-    return this.devices.dueForRetry(server, now, checkLimit(limit));
-  }
-
-  /** See RunStore.startRun. */
+  /** See ApplyStore.startRun. */
   async startRun(run: { startedAt: Date; commit: string | null; planHash: string | null; trigger: RunTrigger }): Promise<RunRecord> {
     return this.records.startRun(run);
   }
 
-  /** See RunStore.finishRun. */
+  /** See ApplyStore.finishRun. */
   async finishRun(id: number, end: { finishedAt: Date; result: RunResult; summary: JsonValue | null }): Promise<RunRecord> {
     return this.records.finishRun(id, end);
   }
 
-  /** See RunStore.getRun. */
-  async getRun(id: number): Promise<RunRecord | undefined> {
-    return this.records.getRun(id);
-  }
-
-  /** See RunStore.listRuns. */
+  /** See StatusStore.listRuns. */
   async listRuns(opts: { limit: number }): Promise<RunRecord[]> {
     return this.records.listRuns(checkLimit(opts.limit));
   }
 
-  /** See AuditLog.appendAudit. */
+  /** See ApplyStore.appendAudit. */
   async appendAudit(entries: readonly AuditEntry[]): Promise<void> {
     this.records.appendAudit(entries);
   }
 
-  /** See AuditLog.readAudit. */
+  /** See Store.readAudit. */
   async readAudit(query: { runId?: number; server?: string; serial?: string; afterSeq?: number; limit: number }): Promise<AuditRecord[]> {
     return this.records.readAudit({ ...query, limit: checkLimit(query.limit) });
   }
