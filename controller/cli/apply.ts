@@ -3,8 +3,9 @@ import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import type { Register } from './program.js';
 import { ExitCode, UsageError } from './io.js';
-import { openPlanSession, planHasErrors, renderPlan, type PlanCommandOptions } from './plan.js';
-import { applyPlan, type ApplyResult } from '../reconcile/apply.js';
+import { openSession, planHasErrors, renderPlan, type PlanCommandOptions } from './plan.js';
+import type { ApplyResult } from '../reconcile/apply.js';
+import { runPass } from '../reconcile/pass.js';
 import { hasChanges, type Plan } from '../reconcile/plan.js';
 import { PLAN_FORMATS } from './views/plan-common.js';
 
@@ -25,37 +26,55 @@ export const registerApply: Register = (program, io, setExit) => {
     .option('--no-color', 'no ANSI colours in text output')
     .action(async (dir: string, opts: PlanCommandOptions & { yes: boolean; plan?: string; allowLarge: boolean }, cmd: Command) => {
       const saved = opts.plan ? await readSavedPlan(resolve(io.cwd, opts.plan)) : undefined;
-      const session = await openPlanSession(dir, cmd, io, { refresh: opts.refresh });
+      const session = await openSession(dir, cmd, io);
       try {
-        const { plan } = session;
-        if (saved) {
-          const stale = staleReason(saved, plan);
-          if (stale) {
-            io.stderr(`depctl: the saved plan is stale: ${stale}; run \`depctl plan --out\` again and review it\n`);
+        const color = opts.color && opts.format === 'text' && io.env['NO_COLOR'] === undefined && io.confirm !== undefined;
+        let stale = false;
+        // Shows the plan once, after checking a saved plan is still what apply would do.
+        const present = (plan: Plan): boolean => {
+          const reason = saved ? staleReason(saved, plan) : undefined;
+          if (reason) {
+            io.stderr(`depctl: the saved plan is stale: ${reason}; run \`depctl plan --out\` again and review it\n`);
+            stale = true;
+            return false;
+          }
+          io.stdout(renderPlan(plan, opts.format, color));
+          return true;
+        };
+        let declined = false;
+        const report = await runPass(session.config, { handles: session.connections.handles, clients: session.connections.clients, store: session.store, now: session.now }, {
+          commit: session.commit,
+          trigger: 'cli',
+          allowLarge: opts.allowLarge,
+          refresh: opts.refresh,
+          // The CLI exits after the apply and the next plan syncs anyway; the controller settles, because its
+          // status is read between passes.
+          settle: false,
+          ...(io.signal ? { signal: io.signal } : {}),
+          beforeApply: async (plan) => {
+            if (!present(plan)) return false;
+            if (opts.yes || saved) return true;
+            if (!io.confirm) throw new UsageError('apply needs --yes when not run in a terminal (or --plan FILE with a reviewed plan)');
+            declined = !(await io.confirm('Apply these changes to Apple?'));
+            return !declined;
+          },
+        });
+        const { plan, apply } = report;
+        if (!hasChanges(plan)) {
+          if (!present(plan)) {
             setExit(ExitCode.failure);
             return;
           }
-        }
-        io.stdout(renderPlan(plan, opts.format, opts.color && opts.format === 'text' && io.env['NO_COLOR'] === undefined && io.confirm !== undefined));
-        if (!hasChanges(plan)) {
           setExit(planHasErrors(plan) ? ExitCode.failure : ExitCode.ok);
           return;
         }
-        if (!opts.yes && !saved) {
-          if (!io.confirm) throw new UsageError('apply needs --yes when not run in a terminal (or --plan FILE with a reviewed plan)');
-          if (!(await io.confirm('Apply these changes to Apple?'))) {
-            io.stderr('Nothing applied.\n');
-            setExit(ExitCode.failure);
-            return;
-          }
+        if (stale || !apply) {
+          if (declined) io.stderr('Nothing applied.\n');
+          setExit(ExitCode.failure);
+          return;
         }
-        const result = await applyPlan(plan, session.config, session.connections.clients, session.store, {
-          now: io.now ?? (() => new Date()),
-          allowLarge: opts.allowLarge,
-          ...(io.signal ? { signal: io.signal } : {}),
-        });
-        io.stdout(renderApplyResult(result));
-        setExit(result.result === 'success' || result.result === 'noop' ? (planHasErrors(plan) ? ExitCode.failure : ExitCode.ok) : ExitCode.failure);
+        io.stdout(renderApplyResult(apply));
+        setExit(apply.result === 'success' || apply.result === 'noop' ? (planHasErrors(plan) ? ExitCode.failure : ExitCode.ok) : ExitCode.failure);
       } finally {
         await session.close();
       }

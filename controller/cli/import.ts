@@ -12,7 +12,8 @@ import { skipKeyCatalogue } from '../config/skip-keys.js';
 import { isInside } from '../config/files.js';
 import type { DepConfig } from '../config/types.js';
 import { IMPORT_MARKER, profileKeysFromSchema, type Adoption } from '../reconcile/adopt.js';
-import { configClaims, recordAdoption, selectAdoption, type AdoptStore } from '../reconcile/adopt-records.js';
+import { configClaims, recordAdoption, selectAdoption } from '../reconcile/adopt-records.js';
+import type { AdoptStore } from '../reconcile/ports.js';
 import { readLiveState, type LiveState } from '../reconcile/live-state.js';
 import { observe } from '../reconcile/observe.js';
 import { recoverDefines } from '../reconcile/recover.js';
@@ -80,7 +81,7 @@ export async function runImport(dir: string, opts: ImportOptions, cmd: Command, 
     try {
       const handle = conns.handles[0];
       if (!handle?.client) {
-        io.stderr(`depctl: ${handle?.error ?? 'no DEP client'}\n`);
+        io.stderr(`depctl: ${handle?.problem?.message ?? 'no DEP client'}\n`);
         return ExitCode.failure;
       }
       let live: LiveState;

@@ -29,30 +29,28 @@ export function renderPlan(plan: Plan, format: PlanFormat, color: boolean): stri
   return renderPlanText(plan, { color });
 }
 
-/** Everything a plan was made from, kept open for apply. */
-export interface PlanSession {
+/** The config, the store and a connection to every server: what a plan or a pass works from. */
+export interface CommandSession {
   config: DepConfig;
   store: Store;
   connections: ServerConnections;
-  plan: Plan;
+  /** The git commit of the config directory, when it is a repository. */
+  commit: string | null;
+  now: () => Date;
   close(): Promise<void>;
 }
 
-/** Loads the config, opens the store, connects to every server and makes the plan. */
-export async function openPlanSession(dir: string, cmd: Command, io: CliIo, opts: { refresh: boolean }): Promise<PlanSession> {
+/** Loads the config, opens the store and connects to every server. */
+export async function openSession(dir: string, cmd: Command, io: CliIo): Promise<CommandSession> {
   const settings = runtimeSettings(cmd, io);
   const config = await loadValidConfig(dir, io);
   const now = io.now ?? (() => new Date());
   const store = await openState(settings, io);
-  let connections: ServerConnections | undefined;
   try {
-    connections = await connectServers(config, settings, io, store, { now });
+    const connections = await connectServers(config, settings, io, store, { now });
     const commit = await gitHead(resolve(io.cwd, dir));
-    const plan = await makePlan(config, connections.handles, store, { now, refresh: opts.refresh, commit, ...(io.signal ? { signal: io.signal } : {}) });
-    const conns = connections;
-    return { config, store, connections: conns, plan, close: async () => { await conns.close(); await store.close(); } };
+    return { config, store, connections, commit, now, close: async () => { await connections.close(); await store.close(); } };
   } catch (err) {
-    await connections?.close();
     await store.close();
     throw err;
   }
@@ -89,9 +87,10 @@ export const registerPlan: Register = (program, io, setExit) => {
     .option('--refresh', 'do a full fetch of every server instead of a sync', false)
     .option('--no-color', 'no ANSI colours in text output')
     .action(async (dir: string, opts: PlanCommandOptions & { out?: string; detailedExitcode: boolean }, cmd: Command) => {
-      const session = await openPlanSession(dir, cmd, io, { refresh: opts.refresh });
+      const session = await openSession(dir, cmd, io);
       try {
-        const { plan } = session;
+        const { now, commit } = session;
+        const plan = await makePlan(session.config, session.connections.handles, session.store, { now, refresh: opts.refresh, commit, ...(io.signal ? { signal: io.signal } : {}) });
         io.stdout(renderPlan(plan, opts.format, opts.color && opts.format === 'text' && io.env['NO_COLOR'] === undefined && io.confirm !== undefined));
         if (opts.out) await writeFile(resolve(io.cwd, opts.out), renderPlanJson(plan));
         if (planHasErrors(plan)) setExit(ExitCode.failure);

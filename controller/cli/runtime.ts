@@ -120,7 +120,12 @@ async function connect(
   opts: { now: () => Date; onRequest?: (server: string, e: DepRequestEvent) => void },
   clients: Map<string, DepClient>,
 ): Promise<ServerHandle> {
-  const fail = (error: string, tokenExpiresAt: Date | null = null): ServerHandle => ({ name: server.name, client: null, error, tokenExpiresAt });
+  const fail = (reason: 'token-unavailable' | 'token-expired', message: string, tokenExpiresAt: Date | null = null): ServerHandle => ({
+    name: server.name,
+    client: null,
+    problem: { server: server.name, kind: 'terminal', reason, message, retryAt: null },
+    tokenExpiresAt,
+  });
   let token;
   try {
     const tokenBytes = await readSecret(server.token, 'token', server.name, settings, io);
@@ -128,12 +133,12 @@ async function connect(
     token = loadServerToken(tokenBytes, keyBytes);
   } catch (err) {
     const detail = isTokenError(err) ? `MdmServer "${server.name}": ${err.message}` : (err as Error).message;
-    return fail(detail);
+    return fail('token-unavailable', detail);
   }
   const expiry = tokenExpiry(token, opts.now());
   await store.upsertServer(server.name, { tokenFingerprint: tokenFingerprint(token), tokenExpiresAt: expiry.expiresAt, at: opts.now() });
   if (expiry.expired) {
-    return fail(`the server token of "${server.name}" expired on ${expiry.expiresAt.toISOString().slice(0, 10)}; download a new token in Apple Business Manager`, expiry.expiresAt);
+    return fail('token-expired', `the server token of "${server.name}" expired on ${expiry.expiresAt.toISOString().slice(0, 10)}; download a new token in Apple Business Manager`, expiry.expiresAt);
   }
   const client = createDepClient({
     baseUrl: settings.depUrlOverride ?? server.depUrl ?? APPLE_DEP_URL,
@@ -141,5 +146,5 @@ async function connect(
     ...(opts.onRequest ? { onRequest: (e: DepRequestEvent) => opts.onRequest?.(server.name, e) } : {}),
   });
   clients.set(server.name, client);
-  return { name: server.name, client, error: null, tokenExpiresAt: expiry.expiresAt };
+  return { name: server.name, client, problem: null, tokenExpiresAt: expiry.expiresAt };
 }

@@ -7,19 +7,12 @@
 import type { LoadResult } from '../config/load.js';
 import type { Problem } from '../config/problems.js';
 import type { DepConfig, EnrollmentProfile } from '../config/types.js';
-import type { Profile } from '../dep/types.js';
 import { buildAdoption, type AdoptedProfile, type AdoptInput, type Adoption, type ForeignProfile } from './adopt.js';
 import { toAppleProfile } from './apply.js';
-import type { KnownProfile, ObservedDevice } from './diff.js';
+import type { KnownProfile } from './diff.js';
+import type { DefineStore } from './ports.js';
 import { profileContentHash } from './profile-content.js';
 
-/** The store capabilities import uses (the state store satisfies it structurally). */
-export interface AdoptStore {
-  listProfiles(server: string, filter?: { state?: 'defining' | 'defined' }): Promise<readonly KnownProfile[]>;
-  iterateDevices(server: string, opts?: { pageSize?: number }): AsyncIterable<ReadonlyArray<Pick<ObservedDevice, 'serial' | 'device'>>>;
-  beginDefine(intent: { server: string; name: string; contentHash: string; body: Profile; at: Date }): Promise<{ profile: KnownProfile; created: boolean }>;
-  completeDefine(key: { server: string; name: string; contentHash: string }, uuid: string, at: Date): Promise<unknown>;
-}
 
 /** What the existing configuration already uses, so the imported documents do not clash with it. */
 export type ConfigClaims = Pick<AdoptInput, 'takenProfileNames' | 'takenAssignmentNames' | 'listedSerials'>;
@@ -110,7 +103,7 @@ export async function selectAdoption(input: SelectAdoptionInput): Promise<Adopti
  * Returns the names recorded.
  */
 export async function recordAdoption(
-  store: AdoptStore,
+  store: DefineStore,
   input: { server: string; adopted: readonly AdoptedProfile[]; loaded: readonly Pick<EnrollmentProfile, 'name' | 'profile'>[]; now: () => Date },
 ): Promise<string[]> {
   const done: string[] = [];

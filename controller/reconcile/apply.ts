@@ -2,10 +2,10 @@ import type { DepConfig, ProfileBody } from '../config/types.js';
 import type { Profile } from '../dep/types.js';
 import { isProfileNotFound } from '../dep/errors.js';
 import { MAX_SERIALS_PER_REQUEST } from '../dep/types.js';
-import { describeServerError } from './planner.js';
+import { problemFromError, type ServerProblem } from './outcome.js';
 import { profileContentHash } from './profile-content.js';
 import type { Plan, ServerPlan } from './plan.js';
-import type { CallOptions, DeviceResultView, ReconcileDepClient, ReconcileStore } from './ports.js';
+import type { ApplyStore, AuditEntry, CallOptions, DeviceResult, DeviceResultStatus, ReconcileDepClient, RunResult, RunTrigger } from './ports.js';
 
 /** How long to wait before retrying a FAILED serial: Apple may need hours (Fleet users report up to 24 h). */
 export const FAILED_RETRY_MS = [3600_000, 6 * 3600_000, 24 * 3600_000] as const;
@@ -19,7 +19,7 @@ export interface ApplyOptions extends CallOptions {
   allowLarge?: boolean;
   /** Assign calls in flight per server. */
   concurrency?: number;
-  trigger?: 'schedule' | 'manual' | 'webhook' | 'git' | 'cli';
+  trigger?: RunTrigger;
 }
 
 /** Per-serial outcome counts of one server. */
@@ -31,10 +31,10 @@ export interface ServerApplyResult {
   throttled: number;
   notAccessible: number;
   removed: number;
-  /** Why the server stopped (guardrail, Apple error); its remaining changes were not made. */
+  /** The message of the problem that stopped the server; its remaining changes were not made. */
   error: string | null;
-  /** `guardrail` when maxChanges stopped it (a person must look), `apple` for an error from Apple or the network. */
-  errorKind: 'guardrail' | 'apple' | null;
+  /** Why the server stopped, typed (guardrail, or Apple's or the network's terminal/transient problem). */
+  problem: ServerProblem | null;
   /** The earliest retry time given to a throttled or failed serial in this run (ISO 8601), if any. */
   earliestRetryAt: string | null;
 }
@@ -43,7 +43,7 @@ export interface ServerApplyResult {
 export interface ApplyResult {
   runId: number;
   /** `success`: everything converged; `partial`: some serials failed or wait; `failed`: a server stopped; `noop`. */
-  result: 'success' | 'partial' | 'failed' | 'noop';
+  result: RunResult;
   servers: ServerApplyResult[];
 }
 
@@ -56,24 +56,27 @@ export async function applyPlan(
   plan: Plan,
   config: DepConfig,
   clients: ReadonlyMap<string, ReconcileDepClient>,
-  store: ReconcileStore,
+  store: ApplyStore,
   opts: ApplyOptions,
 ): Promise<ApplyResult> {
   const run = await store.startRun({ startedAt: opts.now(), commit: plan.commit, planHash: plan.planHash, trigger: opts.trigger ?? 'cli' });
   const results: ServerApplyResult[] = [];
   let wrote = false;
   for (const sp of plan.servers) {
-    const r: ServerApplyResult = { server: sp.server, defined: [], succeeded: 0, failed: 0, throttled: 0, notAccessible: 0, removed: 0, error: null, errorKind: null, earliestRetryAt: null };
+    const r: ServerApplyResult = { server: sp.server, defined: [], succeeded: 0, failed: 0, throttled: 0, notAccessible: 0, removed: 0, error: null, problem: null, earliestRetryAt: null };
     results.push(r);
+    const stop = (problem: ServerProblem): void => {
+      r.problem = problem;
+      r.error = problem.message;
+    };
     const client = clients.get(sp.server);
-    if (sp.error || !client) {
-      r.error = sp.error ?? 'no DEP client';
-      r.errorKind = 'apple';
+    if (sp.problem || sp.error || !client) {
+      stop(sp.problem ?? { server: sp.server, kind: 'terminal', reason: 'token-unavailable', message: sp.error ?? 'no DEP client', retryAt: null });
       continue;
     }
     if (sp.exceedsMaxChanges && !opts.allowLarge) {
-      r.error = `${sp.changeCount} changes exceed maxChanges (${sp.maxChanges}) on this server; review the plan and run apply with --allow-large`;
-      r.errorKind = 'guardrail';
+      const message = `${sp.changeCount} changes exceed maxChanges (${sp.maxChanges}) on this server; review the plan and run apply with --allow-large`;
+      stop({ server: sp.server, kind: 'guardrail', reason: 'max-changes', message, retryAt: null });
       continue;
     }
     if (sp.changeCount === 0) continue;
@@ -81,8 +84,7 @@ export async function applyPlan(
     try {
       await new ServerApplier(sp, config, client, store, run.id, opts, r).run();
     } catch (err) {
-      r.error = describeServerError(err);
-      r.errorKind = 'apple';
+      stop(problemFromError(sp.server, err, opts.now()));
     }
   }
   const anyError = results.some((r) => r.error !== null);
@@ -91,7 +93,7 @@ export async function applyPlan(
   await store.finishRun(run.id, {
     finishedAt: opts.now(),
     result,
-    summary: { servers: results.map((r) => ({ ...r, defined: r.defined.map((d) => ({ ...d })) })) },
+    summary: { servers: results.map((r) => ({ ...r, defined: r.defined.map((d) => ({ ...d })), problem: r.problem ? { ...r.problem } : null })) },
   });
   return { runId: run.id, result, servers: results };
 }
@@ -107,7 +109,7 @@ class ServerApplier {
     private readonly sp: ServerPlan,
     private readonly config: DepConfig,
     private readonly client: ReconcileDepClient,
-    private readonly store: ReconcileStore,
+    private readonly store: ApplyStore,
     private readonly runId: number,
     private readonly opts: ApplyOptions,
     private readonly result: ServerApplyResult,
@@ -248,8 +250,8 @@ class ServerApplier {
     const now = this.opts.now();
     // Every serial sent is recorded: one Apple leaves out of its answer is an error to retry, not a success.
     const serials = sent;
-    const results: { serial: string; result: DeviceResultView; retryNotBefore: Date | null }[] = [];
-    const audit: Parameters<ReconcileStore['appendAudit']>[0][number][] = [];
+    const results: { serial: string; result: DeviceResult; retryNotBefore: Date | null }[] = [];
+    const audit: AuditEntry[] = [];
     for (const serial of serials) {
       const apple = statuses[serial] ?? null;
       const { status, retryMs } = classify(apple, retryAfterSeconds);
@@ -277,7 +279,7 @@ class ServerApplier {
 }
 
 /** Apple's per-serial status → our result, and when to retry. */
-function classify(apple: string | null, retryAfterSeconds: number | undefined): { status: DeviceResultView['status']; retryMs: number | null } {
+function classify(apple: string | null, retryAfterSeconds: number | undefined): { status: DeviceResultStatus; retryMs: number | null } {
   switch (apple) {
     case 'SUCCESS':
       return { status: 'success', retryMs: null };

@@ -1,7 +1,7 @@
 import type { Device } from '../dep/types.js';
 import type { EnrollmentProfile } from '../config/types.js';
 import { decide, type ServerRules } from './desired.js';
-import type { AssignGroup, ChangeReason, Conflict, DeferredGroup, DriftItem, DriftProfile, ProfileDefine, RemoveGroup, ServerPlan } from './plan.js';
+import type { AssignGroup, ChangeReason, Conflict, DeferredGroup, DriftItem, DriftKind, DriftProfile, ProfileDefine, RemoveGroup, ServerPlan } from './plan.js';
 
 /** A device as the reconcile engine needs it (the store's DeviceRecord has this shape). */
 export interface ObservedDevice {
@@ -43,7 +43,7 @@ export type DeviceDrift = Pick<DriftItem, 'kind' | 'serials' | 'corrected'> & { 
 
 /** A device drift group while the differ collects it (`since` in epoch milliseconds). */
 interface DriftGroup {
-  kind: 'profile-changed' | 'foreign-profile';
+  kind: Extract<DriftKind, 'profile-changed' | 'foreign-profile'>;
   current: DriftProfile;
   desired: string | null;
   since: number | null;
@@ -259,6 +259,7 @@ export class ServerDiffer {
       maxChanges,
       exceedsMaxChanges: maxChanges !== null && changeCount > maxChanges,
       error: null,
+      problem: null,
     };
   }
 

@@ -7,7 +7,7 @@ import { normaliseSerial } from '../config/serials.js';
 import type { EnrollmentProfile } from '../config/types.js';
 import { isProfileNotFound } from '../dep/errors.js';
 import type { ForeignProfile } from './adopt.js';
-import type { AdoptStore } from './adopt-records.js';
+import type { DefineStore, DeviceScanStore } from './ports.js';
 import { currentProfileUuid } from './diff.js';
 import type { CallOptions, ReconcileDepClient } from './ports.js';
 
@@ -42,7 +42,7 @@ const PAGE_SIZE = 5000;
 export async function readLiveState(
   input: { server: string; profiles: readonly Pick<EnrollmentProfile, 'name' | 'servers'>[] },
   client: LiveStateClient,
-  store: Pick<AdoptStore, 'listProfiles' | 'iterateDevices'>,
+  store: Pick<DefineStore, 'listProfiles'> & DeviceScanStore,
   opts: CallOptions = {},
 ): Promise<LiveState> {
   const { server } = input;

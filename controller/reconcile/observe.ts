@@ -5,7 +5,10 @@ import type { CallOptions, ObserveStore, ReconcileDepClient } from './ports.js';
 /** Apple: a cursor must be no older than 7 days; DESIGN.md: a full refetch at most weekly. */
 export const FULL_FETCH_INTERVAL_MS = 7 * 24 * 3600 * 1000;
 
-/** Devices written to the store per transaction during a full fetch. */
+/**
+ * Devices observe holds before handing them to the store during a full fetch: a memory bound. The store
+ * decides statements and transactions (store/README.md, "Batching").
+ */
 export const FETCH_WRITE_BATCH = 20_000;
 
 /** Page size asked of Apple (the documented maximum). */

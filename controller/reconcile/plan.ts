@@ -4,6 +4,8 @@
  * plan of a million changes stays compact and renders in groups.
  */
 
+import type { ServerProblem } from './outcome.js';
+
 /** Version of the plan format (schemas/plan.schema.json); bumped only on incompatible changes. */
 export const PLAN_FORMAT_VERSION = 1;
 
@@ -141,13 +143,13 @@ export interface ServerPlan {
   maxChanges: number | null;
   /** True when changeCount exceeds maxChanges (apply then needs --allow-large). */
   exceedsMaxChanges: boolean;
-  /** A problem that stops this server (token, terms, network); the server has no changes then. */
+  /** The message of the problem that stops this server (token, terms, network); the server has no changes then. */
   error: string | null;
   /**
-   * Whether the error needs a person (terms not signed, revoked or expired token, unreadable secret) or
-   * may pass by itself (network, Apple's 5xx). Not part of the rendered plan.
+   * The problem itself, typed (kind, reason, retry time); null when the server could be planned. Absent in
+   * plans saved by depctl 0.1 (`apply --plan` of such a file still works: `error` carries the message).
    */
-  errorKind?: 'terminal' | 'transient';
+  problem?: ServerProblem | null;
 }
 
 /** Totals over all servers. */

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { DepConfig, EnrollmentProfile } from '../config/types.js';
-import { isTerminalAuthError } from '../dep/errors.js';
 import { compileServerRules } from './desired.js';
 import { deviceDriftMessage, ServerDiffer, type KnownProfile, type ObservedDevice } from './diff.js';
 import type { Device } from '../dep/types.js';
 import { observe, type ObserveResult } from './observe.js';
 import { PLAN_FORMAT_VERSION, summarise, type DriftItem, type Plan, type ServerPlan } from './plan.js';
 import { profileContentHash } from './profile-content.js';
-import type { CallOptions, ReconcileDepClient, ReconcileStore } from './ports.js';
+import { problemFromError, type ServerProblem } from './outcome.js';
+import type { CallOptions, PlanStore, ReconcileDepClient } from './ports.js';
 import { recoverDefines } from './recover.js';
 
 /** One configured server as the planner gets it: a client, or the reason there is none. */
@@ -15,7 +15,7 @@ export interface ServerHandle {
   name: string;
   client: ReconcileDepClient | null;
   /** Why the server cannot be reached (token missing, undecryptable, expired, ...). */
-  error: string | null;
+  problem: ServerProblem | null;
   /** Expiry of the server token, for the drift warnings. */
   tokenExpiresAt: Date | null;
 }
@@ -37,7 +37,7 @@ export const TOKEN_WARNING_DAYS = [30, 14, 7, 1] as const;
  * Observes every server (a failure stops only that server) and diffs the configuration against the
  * store: the Plan. Writes nothing to Apple; the store is updated with what Apple reported.
  */
-export async function makePlan(config: DepConfig, handles: readonly ServerHandle[], store: ReconcileStore, opts: PlanOptions): Promise<Plan> {
+export async function makePlan(config: DepConfig, handles: readonly ServerHandle[], store: PlanStore, opts: PlanOptions): Promise<Plan> {
   const servers: ServerPlan[] = [];
   const seenExplicit = new Map<string, Set<string>>();
   const errored = new Set<string>();
@@ -62,13 +62,16 @@ export async function makePlan(config: DepConfig, handles: readonly ServerHandle
 async function planServer(
   config: DepConfig,
   h: ServerHandle,
-  store: ReconcileStore,
+  store: PlanStore,
   opts: PlanOptions,
   seenExplicit: Map<string, Set<string>>,
 ): Promise<ServerPlan> {
   const rules = compileServerRules(config, h.name);
   const drift = tokenDrift(h, opts.now());
-  if (h.error || !h.client) return { ...errorPlan(h.name, h.error ?? 'no DEP client', drift, rules.server.maxChanges ?? null), errorKind: 'terminal' };
+  if (h.problem || !h.client) {
+    const problem: ServerProblem = h.problem ?? { server: h.name, kind: 'terminal', reason: 'token-unavailable', message: 'no DEP client', retryAt: null };
+    return errorPlan(h.name, problem, drift, rules.server.maxChanges ?? null);
+  }
   const profiles = new Map<string, { profile: EnrollmentProfile; contentHash: string }>();
   for (const p of config.profiles) if (p.servers.includes(h.name)) profiles.set(p.name, { profile: p, contentHash: profileContentHash(p.profile as Record<string, unknown>) });
   // On first contact the devices are diffed as they are fetched (they have no history yet), unless an
@@ -86,7 +89,7 @@ async function planServer(
     opts.onObserved?.(h.name, observed);
     await recoverDefines(h.name, h.client, store, opts);
   } catch (err) {
-    return { ...errorPlan(h.name, describeServerError(err), drift, rules.server.maxChanges ?? null), errorKind: isTerminalAuthError(err) ? 'terminal' : 'transient' };
+    return errorPlan(h.name, problemFromError(h.name, err, opts.now()), drift, rules.server.maxChanges ?? null);
   }
   const known = await store.listProfiles(h.name);
   const key = convergedKey(config, h.name, profiles, known);
@@ -96,7 +99,7 @@ async function planServer(
   if (observed.mode === 'sync' && observed.upserted === 0 && observed.deleted === 0 && (await store.getServer(h.name))?.convergedKey === key) {
     const devices = await store.countDevices(h.name);
     seenExplicit.set(h.name, await explicitSerialsPresent(rules.explicit.keys(), h.name, store));
-    return { ...errorPlan(h.name, '', drift, rules.server.maxChanges ?? null), error: null, devices, unchanged: devices };
+    return { ...errorPlan(h.name, null, drift, rules.server.maxChanges ?? null), devices, unchanged: devices };
   }
 
   let differ: ServerDiffer;
@@ -122,7 +125,7 @@ function firstContact(device: Device): ObservedDevice {
 }
 
 /** Which of a server's explicitly listed serials it has (for serials-not-seen without reading every device). */
-async function explicitSerialsPresent(serials: Iterable<string>, server: string, store: ReconcileStore): Promise<Set<string>> {
+async function explicitSerialsPresent(serials: Iterable<string>, server: string, store: PlanStore): Promise<Set<string>> {
   const present = new Set<string>();
   for (const serial of serials) if (await store.getDevice(server, serial)) present.add(serial);
   return present;
@@ -141,12 +144,12 @@ export function convergedKey(config: DepConfig, server: string, profiles: Readon
 
 /** The message for an error that stops a server: Apple's own guidance for terminal auth errors. */
 export function describeServerError(err: unknown): string {
-  if (isTerminalAuthError(err)) return err.message;
-  return `could not reach Apple's DEP service: ${err instanceof Error ? err.message : String(err)}; nothing is changed on this server until it answers`;
+  return problemFromError('', err, new Date()).message;
 }
 
-function errorPlan(server: string, error: string, drift: DriftItem[], maxChanges: number | null): ServerPlan {
-  return { server, defines: [], assign: [], remove: [], drift, deferred: [], conflicts: [], devices: 0, unchanged: 0, changeCount: 0, maxChanges, exceedsMaxChanges: false, error };
+/** A server plan with no changes: stopped by `problem`, or (null) converged without reading its devices. */
+function errorPlan(server: string, problem: ServerProblem | null, drift: DriftItem[], maxChanges: number | null): ServerPlan {
+  return { server, defines: [], assign: [], remove: [], drift, deferred: [], conflicts: [], devices: 0, unchanged: 0, changeCount: 0, maxChanges, exceedsMaxChanges: false, error: problem?.message ?? null, problem };
 }
 
 /** Token expiry findings: within 30 days, or expired. */

@@ -61,6 +61,7 @@ export function serverPlan(input: ServerPlanInput): ServerPlan {
     maxChanges: base.maxChanges,
     exceedsMaxChanges: base.maxChanges !== null && changeCount > base.maxChanges,
     error: base.error,
+    problem: base.problem ?? (base.error ? { server: base.server, kind: 'transient', reason: 'unreachable', message: base.error, retryAt: null } : null),
   };
 }
 
@@ -163,7 +164,8 @@ export function messyPlan(): Plan {
       { serial: 'JK2000000009', message: 'listed by assignment carts-2026 for a profile not defined on this server' },
     ],
   });
-  const lyon = serverPlan({ server: 'lyon', devices: 800, error: 'Apple terms and conditions are not signed (T_C_NOT_SIGNED): accept them in Apple Business Manager' });
+  const terms = 'Apple terms and conditions are not signed (T_C_NOT_SIGNED): accept them in Apple Business Manager';
+  const lyon = serverPlan({ server: 'lyon', devices: 800, error: terms, problem: { server: 'lyon', kind: 'terminal', reason: 'T_C_NOT_SIGNED', message: terms, retryAt: null } });
   const nice = serverPlan({
     server: 'nice',
     unchanged: 200,

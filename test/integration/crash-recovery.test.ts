@@ -86,7 +86,7 @@ describe('crash safety of apply', () => {
     const token = loadServerToken(await readFile(join(ws.secretsDir, 'main/token.p7m')), await readFile(join(ws.secretsDir, 'main/key.pem')));
     const client = createDepClient({ baseUrl: sim.url, token });
     const store: Store = await openStore(`sqlite:${ws.statePath}`);
-    const handles = [{ name: 'main', client, error: null, tokenExpiresAt: null }];
+    const handles = [{ name: 'main', client, problem: null, tokenExpiresAt: null }];
     const now = (): Date => new Date();
     try {
       // The process dies right after POST /profile answered: completeDefine never runs.

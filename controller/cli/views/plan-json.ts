@@ -3,6 +3,7 @@
  * schemas/plan.schema.json. It shares nothing with the human views but the type (STYLE rule 7).
  */
 import type { AssignGroup, Conflict, DeferredGroup, DriftItem, Plan, PlanSummary, ProfileDefine, RemoveGroup, ServerPlan } from '../../reconcile/plan.js';
+import type { ServerProblem } from '../../reconcile/outcome.js';
 
 /** The `$id` of the schema every rendered plan matches. */
 export const PLAN_SCHEMA_ID = 'https://depctl.dev/schemas/v1/plan.schema.json';
@@ -64,7 +65,12 @@ function server(s: ServerPlan): ServerPlan {
     maxChanges: s.maxChanges,
     exceedsMaxChanges: s.exceedsMaxChanges,
     error: s.error,
+    ...(s.problem !== undefined ? { problem: s.problem === null ? null : problem(s.problem) } : {}),
   };
+}
+
+function problem(p: ServerProblem): ServerProblem {
+  return { server: p.server, kind: p.kind, reason: p.reason, message: p.message, retryAt: p.retryAt };
 }
 
 function summary(s: PlanSummary): PlanSummary {

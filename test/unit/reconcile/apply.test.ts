@@ -33,7 +33,7 @@ afterEach(async () => {
   await store.close();
 });
 
-const handle = (): ServerHandle => ({ name: 'paris', client, error: null, tokenExpiresAt: null });
+const handle = (): ServerHandle => ({ name: 'paris', client, problem: null, tokenExpiresAt: null });
 async function plan(c: DepConfig, devices: Device[] | null): Promise<Plan> {
   if (devices) client.fetchScripts.push([page(devices, `c${client.calls.length}`)]);
   else client.syncScripts.push([page([], `s${client.calls.length}`)]);

@@ -139,7 +139,7 @@ describe('observe: sync events', () => {
   });
 
   it('a sync event keeps what depctl recorded about the device (desired profile, last result)', async () => {
-    await store.setDesiredProfiles('paris', [{ serial: 'A', profile: 'ipads' }]);
+    await store.recordResults('paris', [{ serial: 'A', result: { status: 'success', at: new Date(0), appleStatus: 'SUCCESS' }, retryNotBefore: null, desiredProfile: 'ipads' }]);
     client.syncScripts.push([page([event('A', 'modified', '2026-11-25T12:05:00Z', { profile_status: 'assigned', profile_uuid: 'U1' })], 's1')]);
     await run();
     expect(await store.getDevice('paris', 'A')).toMatchObject({ desiredProfile: 'ipads', device: { profile_uuid: 'U1' } });

@@ -46,7 +46,7 @@ afterEach(async () => {
 });
 
 function handle(client: FakeDepClient): ServerHandle {
-  return { name: 'paris', client, error: null, tokenExpiresAt: null };
+  return { name: 'paris', client, problem: null, tokenExpiresAt: null };
 }
 
 describe('makePlan: skipping the device scan of a converged server', () => {

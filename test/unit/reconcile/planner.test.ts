@@ -33,7 +33,12 @@ afterEach(async () => {
 });
 
 function handle(name: string, client: FakeDepClient | null, over: Partial<ServerHandle> = {}): ServerHandle {
-  return { name, client, error: client ? null : 'no token', tokenExpiresAt: null, ...over };
+  const problem = client ? null : { server: name, kind: 'terminal' as const, reason: 'token-unavailable' as const, message: 'no token', retryAt: null };
+  return { name, client, problem, tokenExpiresAt: null, ...over };
+}
+
+function noToken(server: string, message: string): Partial<ServerHandle> {
+  return { problem: { server, kind: 'terminal', reason: 'token-unavailable', message, retryAt: null } };
 }
 
 /** iPads get `ipads`; every other device on paris loses its profile (`unassignedDevices: remove`). */
@@ -60,7 +65,7 @@ describe('makePlan: an unreachable or refused server changes nothing', () => {
     const plan = await makePlan(removeConfig, [handle('paris', client)], store, { now: clock.now });
     const sp = plan.servers[0]!;
     expect(sp.error).toMatch(/could not reach Apple's DEP service/);
-    expect(sp.errorKind).toBe('transient');
+    expect(sp.problem).toMatchObject({ server: 'paris', kind: 'transient', reason: 'unreachable', retryAt: null });
     expect(sp).toMatchObject({ defines: [], assign: [], remove: [], changeCount: 0, exceedsMaxChanges: false });
     expect(plan.summary).toMatchObject({ errors: 1, assign: 0, remove: 0, defines: 0 });
     expect(hasChanges(plan)).toBe(false);
@@ -83,7 +88,7 @@ describe('makePlan: an unreachable or refused server changes nothing', () => {
     const plan = await makePlan(removeConfig, [handle('paris', client)], store, { now: clock.now });
     expect(plan.servers[0]?.error).toBe(err.message);
     expect(plan.servers[0]?.error).toMatch(/T_C_NOT_SIGNED.*accept/);
-    expect(plan.servers[0]?.errorKind).toBe('terminal');
+    expect(plan.servers[0]?.problem).toMatchObject({ server: 'paris', kind: 'terminal', reason: 'T_C_NOT_SIGNED' });
   });
 
   it('a server without a client reports why, and one server failing does not stop the others', async () => {
@@ -94,7 +99,7 @@ describe('makePlan: an unreachable or refused server changes nothing', () => {
     });
     const lyon = new FakeDepClient();
     lyon.fetchScripts.push([page([device('IPAD1')], 'c1')]);
-    const plan = await makePlan(config, [handle('paris', null, { error: 'token file paris/token.p7m not found' }), handle('lyon', lyon)], store, { now: clock.now });
+    const plan = await makePlan(config, [handle('paris', null, noToken('paris', 'token file paris/token.p7m not found')), handle('lyon', lyon)], store, { now: clock.now });
     expect(plan.servers.map((s) => [s.server, s.error])).toEqual([
       ['paris', 'token file paris/token.p7m not found'],
       ['lyon', null],
@@ -129,7 +134,7 @@ describe('makePlan: an interrupted define', () => {
     await store.beginDefine({ server: 'paris', name: 'ipads', contentHash: 'h', body: ipads.profile, at: clock.now() });
     client.getProfileError = networkError('/profile');
     const plan = await makePlan(removeConfig, [handle('paris', client)], store, { now: clock.now });
-    expect(plan.servers[0]).toMatchObject({ assign: [], remove: [], defines: [], changeCount: 0, errorKind: 'transient' });
+    expect(plan.servers[0]).toMatchObject({ assign: [], remove: [], defines: [], changeCount: 0, problem: expect.objectContaining({ kind: 'transient' }) });
     expect(plan.servers[0]?.error).toMatch(/could not reach/);
     expect(await store.listProfiles('paris', { state: 'defining' })).toHaveLength(1);
   });
@@ -169,7 +174,7 @@ describe('makePlan: token expiry drift', () => {
   });
 
   it('a server that cannot be reached still reports its expired token', async () => {
-    const plan = await makePlan(config, [handle('paris', null, { error: 'Apple refused the token', tokenExpiresAt: new Date(clock.now().getTime() - 2 * DAY_MS) })], store, { now: clock.now });
+    const plan = await makePlan(config, [handle('paris', null, { ...noToken('paris', 'Apple refused the token'), tokenExpiresAt: new Date(clock.now().getTime() - 2 * DAY_MS) })], store, { now: clock.now });
     expect(plan.servers[0]?.drift).toEqual([expect.objectContaining({ kind: 'token-expiry', message: expect.stringMatching(/expired on/) })]);
   });
 });

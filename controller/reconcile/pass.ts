@@ -1,0 +1,110 @@
+/**
+ * One reconcile pass: plan → apply → settle → outcome. `depctl apply`, `depctl run` and the tests all go
+ * through `runPass`, so what a pass does and how its outcome is judged is written once.
+ */
+import type { DepConfig } from '../config/types.js';
+import { applyPlan, type ApplyResult } from './apply.js';
+import { observe } from './observe.js';
+import type { PassOutcome, ServerOutcome, ServerProblem } from './outcome.js';
+import { hasChanges, type Plan } from './plan.js';
+import { makePlan, type ServerHandle } from './planner.js';
+import type { CallOptions, LoopTrigger, ReconcileDepClient, ReconcileStore } from './ports.js';
+
+/** Apple's per-serial status when it asked us to come back later (THROTTLED with retry_after_seconds). */
+const APPLE_WAIT_STATUSES = new Set(['THROTTLED', 'throttled']);
+
+/** What a pass needs: the servers (handles with their clients), the store and the clock. */
+export interface PassDeps {
+  handles: readonly ServerHandle[];
+  clients: ReadonlyMap<string, ReconcileDepClient>;
+  store: ReconcileStore;
+  now: () => Date;
+}
+
+/** Options of one pass. */
+export interface PassOptions extends CallOptions {
+  commit: string | null;
+  trigger: LoopTrigger | 'cli';
+  allowLarge: boolean;
+  /** Force a full fetch instead of a sync. */
+  refresh?: boolean;
+  /**
+   * Called with the plan before anything is written; return false to stop there (a person declined, a saved
+   * plan is stale). Not called when the plan has no changes.
+   */
+  beforeApply?: (plan: Plan) => Promise<boolean> | boolean;
+  /**
+   * Sync each server that was written to after the apply, so the store (and the status built from it) shows
+   * what Apple now reports rather than the pre-apply view. Default true.
+   */
+  settle?: boolean;
+  /** Called when the settling sync of a server fails (the pass outcome is not changed by it). */
+  onSettleError?: (server: string, err: Error) => void;
+}
+
+/** Everything a pass produced. */
+export interface PassReport {
+  plan: Plan;
+  /** Null when nothing was applied (no changes, or `beforeApply` declined). */
+  apply: ApplyResult | null;
+  /** False when `beforeApply` declined. */
+  applied: boolean;
+  outcome: PassOutcome;
+}
+
+/** Runs one pass. Errors of single servers end up in the outcome; only a store failure throws. */
+export async function runPass(config: DepConfig, deps: PassDeps, opts: PassOptions): Promise<PassReport> {
+  const { now, store } = deps;
+  const signal = opts.signal ? { signal: opts.signal } : {};
+  const plan = await makePlan(config, deps.handles, store, { now, commit: opts.commit, refresh: opts.refresh ?? false, ...signal });
+  let apply: ApplyResult | null = null;
+  let applied = true;
+  if (hasChanges(plan)) {
+    applied = opts.beforeApply ? await opts.beforeApply(plan) : true;
+    if (applied) apply = await applyPlan(plan, config, deps.clients, store, { now, allowLarge: opts.allowLarge, trigger: opts.trigger, ...signal });
+  }
+  if (apply && apply.result !== 'noop' && opts.settle !== false) {
+    for (const h of deps.handles) {
+      const wrote = apply.servers.some((r) => r.server === h.name && r.succeeded + r.removed + r.defined.length > 0);
+      if (!h.client || !wrote) continue;
+      await observe(h.name, h.client, store, { now, ...signal }).catch((err: Error) => opts.onSettleError?.(h.name, err));
+    }
+  }
+  return { plan, apply, applied, outcome: passOutcome(plan, apply, { revision: opts.commit, trigger: opts.trigger }) };
+}
+
+/**
+ * Judges a pass from its plan and apply (pure). Per server: `stopped` when the plan or the apply hit a
+ * problem; `partial` when serials failed, were not accessible, still wait after a FAILED cool-down, or
+ * conflict in the config; `waiting` when the only thing left is serials Apple asked to retry later; else
+ * `converged`. A plan that was not applied (declined) leaves its changed servers `partial`.
+ */
+export function passOutcome(plan: Plan, apply: ApplyResult | null, meta: { revision: string | null; trigger: PassOutcome['trigger'] }): PassOutcome {
+  const servers: ServerOutcome[] = [];
+  const problems: ServerProblem[] = [];
+  const retryTimes: string[] = [];
+  for (const sp of plan.servers) {
+    const ar = apply?.servers.find((r) => r.server === sp.server);
+    const problem = sp.problem ?? ar?.problem ?? null;
+    if (problem) problems.push(problem);
+    let waiting = 0;
+    let failed = 0;
+    for (const g of sp.deferred) {
+      retryTimes.push(g.until);
+      if (APPLE_WAIT_STATUSES.has(g.lastStatus)) waiting += g.serials.length;
+      else failed += g.serials.length;
+    }
+    if (ar) {
+      waiting += ar.throttled;
+      failed += ar.failed + ar.notAccessible;
+      if (ar.earliestRetryAt) retryTimes.push(ar.earliestRetryAt);
+    }
+    const unapplied = !apply && sp.changeCount > 0;
+    const conflicts = sp.conflicts.length;
+    const state: ServerOutcome['state'] = problem ? 'stopped' : failed > 0 || conflicts > 0 || unapplied ? 'partial' : waiting > 0 ? 'waiting' : 'converged';
+    servers.push({ server: sp.server, state, problem, waiting, failed, conflicts });
+  }
+  const result: PassOutcome['result'] = apply ? apply.result : problems.length > 0 ? 'failed' : 'noop';
+  retryTimes.sort();
+  return { revision: meta.revision, trigger: meta.trigger, result, servers, problems, nextRetryAt: retryTimes[0] ?? null, runId: apply?.runId ?? null };
+}
