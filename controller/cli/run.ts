@@ -3,18 +3,17 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { Register } from './program.js';
 import { ExitCode, type CliIo } from './io.js';
 import { connectServers, openState, runtimeSettings, type RuntimeSettings } from './runtime.js';
-import { recentRuns, serverDetails } from './status-details.js';
 import { loadConfig } from '../config/load.js';
 import type { DepConfig } from '../config/types.js';
-import { makePlan } from '../reconcile/planner.js';
-import { applyPlan, type ApplyResult } from '../reconcile/apply.js';
-import { hasChanges } from '../reconcile/plan.js';
-import { observe } from '../reconcile/observe.js';
-import { ControllerLoop, DEFAULT_TIMING, type LoopEvent, type PassOutcome, type Trigger } from '../reconcile/loop.js';
+import { runPass } from '../reconcile/pass.js';
+import type { PassOutcome } from '../reconcile/outcome.js';
+import { recentRuns, serverDetails } from '../reconcile/status-details.js';
+import { ControllerLoop, DEFAULT_TIMING, type LoopEvent, type Trigger } from '../reconcile/loop.js';
 import { createGitSource } from '../source/git-source.js';
 import { parseRepoSpec, parseRepoUrl } from '../source/repo-spec.js';
 import { createMetrics } from '../server/metrics.js';
 import { startControlServer } from '../server/http.js';
+import { healthFromStatus } from '../server/health.js';
 import { createWebhookNotifier, NotificationGate } from '../notify/webhook.js';
 import { notificationsFor } from '../notify/events.js';
 import { createLogger, type LogFormat, type Logger } from '../util/logger.js';
@@ -97,47 +96,42 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
   });
   let passes = 0;
 
+  // Wiring of one pass: connect (secrets are a CLI concern), run the pass (reconcile/pass.ts), then report it
+  // to the logs, metrics, notifications and status. What a pass does and how it is judged lives in reconcile/.
   const reconcile = async (config: DepConfig, revision: string, trigger: Trigger): Promise<PassOutcome> => {
-    const signal = abort.signal;
     const log = logger.child({ revision: revision.slice(0, 12), trigger });
     const started = Date.now();
-    const conns = await connectServers(config, settings, io, store, { now, onRequest: (server, e) => metrics.recordDepRequest({ server, ...e }) });
+    let conns;
     try {
-      const plan = await makePlan(config, conns.handles, store, { now, commit: revision, signal });
-      let apply: ApplyResult | null = null;
-      if (hasChanges(plan)) {
-        log.info({ ...plan.summary }, 'applying changes');
-        apply = await applyPlan(plan, config, conns.clients, store, { now, allowLarge: opts.allowLarge, trigger: trigger === 'git' ? 'git' : trigger, signal });
-      }
-      const terminal: string[] = [];
-      const transient: string[] = [];
-      for (const s of plan.servers) {
-        if (!s.error) continue;
-        (s.errorKind === 'transient' ? transient : terminal).push(`${s.server}: ${s.error}`);
-        log.error({ server: s.server, kind: s.errorKind }, s.error);
-      }
-      for (const r of apply?.servers ?? []) {
-        if (!r.error || plan.servers.find((s) => s.server === r.server)?.error) continue;
-        (r.errorKind === 'guardrail' ? terminal : transient).push(`${r.server}: ${r.error}`);
-        log.error({ server: r.server, kind: r.errorKind }, r.error);
-      }
-      const deferredUntil = plan.servers.flatMap((s) => s.deferred.map((g) => g.until));
-      const retryTimes = [...deferredUntil, ...(apply?.servers.map((r) => r.earliestRetryAt).filter((t): t is string => t !== null) ?? [])].sort();
-      const result = apply?.result ?? (terminal.length + transient.length > 0 ? 'failed' : 'noop');
-      metrics.recordRun(result, (Date.now() - started) / 1000);
-      log.info({ result, durationMs: Date.now() - started, ...plan.summary }, 'reconcile pass finished');
+      conns = await connectServers(config, settings, io, store, { now, onRequest: (server, e) => metrics.recordDepRequest({ server, ...e }) });
+    } catch (err) {
+      metrics.recordRun('error', (Date.now() - started) / 1000);
+      throw err;
+    }
+    try {
+      const report = await runPass(config, { handles: conns.handles, clients: conns.clients, store, now }, {
+        commit: revision,
+        trigger,
+        allowLarge: opts.allowLarge,
+        signal: abort.signal,
+        beforeApply: (plan) => {
+          log.info({ ...plan.summary }, 'applying changes');
+          return true;
+        },
+        onSettleError: (server, err) => log.warn({ server, err: err.message }, 'sync after apply failed'),
+      });
+      const { outcome } = report;
+      for (const p of outcome.problems) log.error({ server: p.server, kind: p.kind, reason: p.reason }, p.message);
+      metrics.recordRun(outcome.result, (Date.now() - started) / 1000);
+      log.info({ result: outcome.result, durationMs: Date.now() - started, ...report.plan.summary }, 'reconcile pass finished');
       passes++;
-      if (apply && apply.result !== 'noop') {
-        // One sync per written server, so status and metrics show what Apple now reports, not the pre-apply view.
-        for (const h of conns.handles) {
-          if (!h.client || !apply.servers.some((r) => r.server === h.name && (r.succeeded > 0 || r.removed > 0))) continue;
-          await observe(h.name, h.client, store, { now, signal }).catch((err: Error) => log.warn({ server: h.name, err: err.message }, 'sync after apply failed'));
-        }
-      }
       const tokens = new Map(conns.handles.map((h) => [h.name, h.tokenExpiresAt] as const));
-      if (gate) for (const { key, notification } of notificationsFor(plan, apply, revision, tokens, now())) await gate.notify(key, notification);
-      loop.setDetails(await serverDetails(config.servers, store, now(), plan, apply ?? undefined), await recentRuns(store));
-      return { result, terminal, transient, nextRetryAt: retryTimes[0] ? new Date(retryTimes[0]) : null };
+      if (gate) for (const { key, notification } of notificationsFor(report.plan, report.apply, outcome, tokens, now())) await gate.notify(key, notification);
+      loop.setDetails(await serverDetails(config.servers, store, now(), { plan: report.plan, servers: outcome.servers }), await recentRuns(store));
+      return outcome;
+    } catch (err) {
+      metrics.recordRun('error', (Date.now() - started) / 1000);
+      throw err;
     } finally {
       await conns.close();
     }
@@ -176,12 +170,9 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
     listen: opts.listen,
     status: () => loop.current(),
     metrics,
-    health: () => {
-      const s = loop.current();
-      if (!s.leader) return { live: true, ready: true, reason: 'follower: serving read endpoints' };
-      const ready = s.lastAppliedRevision !== null || s.lastAttemptedRevision !== null;
-      return { live: true, ready, ...(ready ? {} : { reason: s.conditions.find((c) => c.type === 'Ready')?.message ?? 'no pass yet' }) };
-    },
+    // Liveness fails only on a stuck pass or a long-overdue round; readiness once the first round has read the
+    // repository (a leader with an invalid config is ready: its status page says why nothing is applied).
+    health: () => healthFromStatus(loop.current(), now()),
     trigger: (reason) => loop.trigger(reason),
     ...(env['DEPCTL_API_TOKEN'] ? { apiToken: env['DEPCTL_API_TOKEN'] } : {}),
     webhook: {
@@ -224,6 +215,9 @@ async function onEvent(e: LoopEvent, logger: Logger, gate: NotificationGate | un
       return;
     case 'source-error':
       logger.warn(e.message);
+      return;
+    case 'pass-error':
+      logger.error({ revision: e.revision.slice(0, 12) }, `reconcile pass failed: ${e.message}`);
       return;
     case 'leadership':
       logger.info({ leader: e.leader }, e.leader ? 'this replica is now the leader' : 'this replica is a follower');

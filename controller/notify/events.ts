@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { DriftItem, Plan } from '../reconcile/plan.js';
 import type { ApplyResult } from '../reconcile/apply.js';
+import { isTermsProblem, type PassOutcome } from '../reconcile/outcome.js';
 import type { Notification } from './webhook.js';
 
 /** A notification with the key that makes it "sent once". */
@@ -49,19 +50,17 @@ export function driftNotifications(plan: Plan): KeyedNotification[] {
 export function notificationsFor(
   plan: Plan,
   apply: ApplyResult | null,
-  revision: string,
+  outcome: PassOutcome,
   tokens: ReadonlyMap<string, Date | null>,
   now: Date,
 ): KeyedNotification[] {
   const out: KeyedNotification[] = [];
+  const revision = outcome.revision ?? 'unknown';
   const rev = revision.slice(0, 12);
   for (const s of plan.servers) {
     for (const d of s.drift) {
       const n = driftNotification(s.server, d);
       if (n) out.push(n);
-    }
-    if (s.error && /T_C_NOT_SIGNED|terms/i.test(s.error)) {
-      out.push({ key: `terms:${s.server}`, notification: { kind: 'terms-not-signed', severity: 'critical', server: s.server, text: `depctl: ${s.server} is stopped: ${s.error}` } });
     }
   }
   for (const [server, expires] of tokens) {
@@ -73,10 +72,18 @@ export function notificationsFor(
     const text = days < 0 ? `depctl: the DEP server token of ${server} expired on ${when}; download a new one in Apple Business Manager` : `depctl: the DEP server token of ${server} expires in ${days} day(s) (${when}); download a new one in Apple Business Manager`;
     out.push({ key: `token:${server}:${days < 0 ? 'expired' : threshold}:${when}`, notification: { kind: 'token-expiry', severity: days <= 7 ? 'critical' : 'warning', server, text, details: { daysLeft: days, expiresAt: expires.toISOString() } } });
   }
+  // Server problems, typed: terms not signed is its own notification (an administrator must sign in to
+  // Apple); other terminal and guardrail stops are "run-failed". Transient problems (network, Apple's 5xx)
+  // are retried with backoff and shown in status and metrics, not notified: they pass by themselves.
+  for (const p of outcome.problems) {
+    if (isTermsProblem(p)) {
+      out.push({ key: `terms:${p.server}`, notification: { kind: 'terms-not-signed', severity: 'critical', server: p.server, text: `depctl: ${p.server} is stopped: ${p.message}`, details: { reason: p.reason } } });
+    } else if (p.kind !== 'transient') {
+      out.push({ key: `run-failed:${p.server}:${rev}:${p.reason}`, notification: { kind: 'run-failed', severity: 'critical', server: p.server, text: `depctl: revision ${rev} is stopped on ${p.server}: ${p.message}`, details: { revision, reason: p.reason, problemKind: p.kind } } });
+    }
+  }
   for (const r of apply?.servers ?? []) {
-    if (r.error) {
-      out.push({ key: `run-failed:${r.server}:${rev}:${digest([r.error])}`, notification: { kind: 'run-failed', severity: 'critical', server: r.server, text: `depctl: apply of ${rev} failed on ${r.server}: ${r.error}`, details: { revision } } });
-    } else if (r.failed + r.throttled + r.notAccessible > 0) {
+    if (!r.error && r.failed + r.throttled + r.notAccessible > 0) {
       out.push({
         key: `run-partial:${r.server}:${rev}`,
         notification: { kind: 'run-partial', severity: 'warning', server: r.server, text: `depctl: apply of ${rev} on ${r.server} was partial: ${r.succeeded} assigned, ${r.failed} failed, ${r.throttled} throttled, ${r.notAccessible} not accessible (retried later)`, details: { revision, failed: r.failed, throttled: r.throttled, notAccessible: r.notAccessible } },

@@ -3,6 +3,10 @@
  * read (STYLE rules 5 and 6). Plain data, produced by the loop, rendered elsewhere.
  */
 
+import type { DriftKind } from './plan.js';
+import type { DeviceResultStatus, RunResult } from './ports.js';
+import type { ServerProblem, ServerState } from './outcome.js';
+
 /** Condition types, after Flux/Kubernetes conventions. */
 export type ConditionType = 'Ready' | 'Reconciling' | 'Stalled';
 
@@ -25,14 +29,34 @@ export interface ServerStatus {
   devices: number;
   /** Devices per profile name (`(none)` for no profile, `(other)` for a profile depctl did not define). */
   devicesByProfile: Record<string, number>;
-  /** Devices per last apply result (`success`, `throttled`, `failed`, `not-accessible`, `error`). */
-  devicesByResult: Record<string, number>;
-  drift: { kind: string; message: string; count: number }[];
+  /**
+   * Devices by the result of their last assignment, as the store holds it (not only the last pass):
+   * `success`, `throttled`, `failed`, `not-accessible`, `error`. Null when the store could not say.
+   */
+  devicesByResult: Partial<Record<DeviceResultStatus, number>> | null;
+  /** Drift found by the last pass of this server (a follower, which plans nothing, shows none). */
+  drift: DriftSummary[];
+  /** Devices whose next attempt waits for a retry time (from the store). */
   deferred: number;
   /** ISO 8601 time of the last successful fetch or sync. */
   lastSyncAt: string | null;
+  /** Where the server stood after the last pass; null before the first pass (or on a follower). */
+  state: ServerState | null;
   /** Why the server could not be reconciled last time, if it could not. */
-  error: string | null;
+  problem: ServerProblem | null;
+}
+
+/** One drift group as the status shows it: the plan's finding without its serial list. */
+export interface DriftSummary {
+  kind: DriftKind;
+  message: string;
+  count: number;
+  /** The profile the devices carry now: depctl's name, or Apple's name of a foreign profile, or its UUID. */
+  current: string | null;
+  /** The profile they should carry, when there is one. */
+  desired: string | null;
+  /** Since when (ISO 8601), as far as Apple says. */
+  since: string | null;
 }
 
 /** A recent reconcile run. */
@@ -42,19 +66,24 @@ export interface RunSummary {
   finishedAt: string | null;
   commit: string | null;
   trigger: string;
-  result: string | null;
+  result: RunResult | null;
   /** Counts for display: assigned, failed, throttled, defined. */
   counts: Record<string, number>;
 }
 
+/** `starting`, `idle`, `reconciling`, `waiting` (backoff after a failure), `stopping`. */
+export type ControllerPhase = 'starting' | 'idle' | 'reconciling' | 'waiting' | 'stopping';
+
 /** The whole snapshot. */
 export interface ControllerStatus {
-  /** `starting`, `idle`, `reconciling`, `waiting` (backoff), `stopping`. */
-  phase: 'starting' | 'idle' | 'reconciling' | 'waiting' | 'stopping';
+  phase: ControllerPhase;
   /** Whether this replica holds the leader lock (only the leader writes). */
   leader: boolean;
   conditions: Condition[];
-  /** The git revision last applied successfully (or stalled on), and the last one tried. */
+  /**
+   * The revision last applied without a server problem (a partial apply counts as applied: its serials are
+   * retried), and the last one tried whatever came of it.
+   */
   lastAppliedRevision: string | null;
   lastAttemptedRevision: string | null;
   /** Why the newest revision was refused (failed validation), if it was. */

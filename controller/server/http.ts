@@ -12,6 +12,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { ControllerStatus } from '../reconcile/status.js';
+import type { LoopTrigger } from '../reconcile/ports.js';
 import type { ControllerMetrics } from './metrics.js';
 import { renderStatusPage } from './status-page.js';
 import { STATUS_PAGE_CSP } from './status-page-style.js';
@@ -48,7 +49,7 @@ export interface ControlServerOptions {
   /** Answers `/healthz` and `/readyz`; `healthFromStatus` (health.ts) derives one from the snapshot. */
   health: () => HealthReport;
   /** Asks the loop for a pass now (its `trigger`). */
-  trigger(reason: 'manual' | 'webhook'): void;
+  trigger(reason: Extract<LoopTrigger, 'manual' | 'webhook'>): void;
   /** Bearer token for endpoints that change anything; without it they answer 404. */
   apiToken?: string;
   webhook?: WebhookOptions;

@@ -11,9 +11,10 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ControllerStatus } from '../reconcile/status.js';
+import type { RunResult } from '../reconcile/ports.js';
 
-/** How a reconcile pass ended: the loop's pass results, plus `error` when the pass threw. */
-export type RunOutcome = 'success' | 'partial' | 'failed' | 'noop' | 'error';
+/** How a reconcile pass ended: the run results, plus `error` when the pass threw. */
+export type RunOutcome = RunResult | 'error';
 
 /** One HTTP exchange with Apple, as the DEP client's `onRequest` hook reports it, plus the server name. */
 export interface DepRequestSample {
@@ -121,8 +122,9 @@ export function createMetrics(opts: MetricsOptions = {}): ControllerMetrics {
     gauge('devices', 'Devices assigned to the server, by current profile ((none): no profile, (other): not defined by depctl).', ['server', 'profile'], (g, s) => {
       for (const srv of s.servers) for (const [profile, n] of Object.entries(srv.devicesByProfile)) g.set({ server: srv.name, profile }, n);
     }),
-    gauge('device_results', 'Devices by the result of their last assignment (success, throttled, failed, not-accessible, error).', ['server', 'result'], (g, s) => {
-      for (const srv of s.servers) for (const [result, n] of Object.entries(srv.devicesByResult)) g.set({ server: srv.name, result }, n);
+    gauge('device_results', 'Devices by the result of their last assignment as the store holds it (success, throttled, failed, not-accessible, error).', ['server', 'result'], (g, s) => {
+      // From the store, so the series persist across no-op passes; absent when the store could not say.
+      for (const srv of s.servers) for (const [result, n] of Object.entries(srv.devicesByResult ?? {})) if (typeof n === 'number') g.set({ server: srv.name, result }, n);
     }),
     gauge('drift_items', 'Drift found by the last observation, by server and kind.', ['server', 'kind'], (g, s) => {
       for (const srv of s.servers) {
@@ -131,7 +133,7 @@ export function createMetrics(opts: MetricsOptions = {}): ControllerMetrics {
         for (const [kind, n] of byKind) g.set({ server: srv.name, kind }, n);
       }
     }),
-    gauge('deferred_serials', 'Serials waiting for a retry (Apple answered THROTTLED or the pass was cut short).', ['server'], (g, s) => {
+    gauge('deferred_serials', 'Serials whose next attempt waits for a retry time (THROTTLED, FAILED cool-down), from the store.', ['server'], (g, s) => {
       for (const srv of s.servers) g.set({ server: srv.name }, srv.deferred);
     }),
     gauge('token_expiry_timestamp_seconds', 'When the server token expires, in Unix seconds (absent when unknown).', ['server'], (g, s) => {
@@ -140,8 +142,14 @@ export function createMetrics(opts: MetricsOptions = {}): ControllerMetrics {
     gauge('last_sync_timestamp_seconds', 'Last successful fetch or sync of the server, in Unix seconds (absent before the first).', ['server'], (g, s) => {
       for (const srv of s.servers) setTime(g, { server: srv.name }, srv.lastSyncAt);
     }),
-    gauge('server_error', '1 when the server could not be reconciled last time, else 0.', ['server'], (g, s) => {
-      for (const srv of s.servers) g.set({ server: srv.name }, srv.error === null ? 0 : 1);
+    gauge('server_error', '1 when the server could not be reconciled last time, else 0 (absent before the first pass).', ['server'], (g, s) => {
+      for (const srv of s.servers) if (srv.state !== null) g.set({ server: srv.name }, srv.problem === null ? 0 : 1);
+    }),
+    gauge('server_problem', 'The problem that stopped the server in the last pass: 1 with its kind (terminal, transient, guardrail) and reason (e.g. T_C_NOT_SIGNED).', ['server', 'kind', 'reason'], (g, s) => {
+      for (const srv of s.servers) if (srv.problem) g.set({ server: srv.name, kind: srv.problem.kind, reason: srv.problem.reason }, 1);
+    }),
+    gauge('server_state', 'Where the server stood after the last pass: 1 for its state (converged, waiting, partial, stopped); absent when unknown.', ['server', 'state'], (g, s) => {
+      for (const srv of s.servers) if (srv.state !== null) for (const st of ['converged', 'waiting', 'partial', 'stopped'] as const) g.set({ server: srv.name, state: st }, srv.state === st ? 1 : 0);
     }),
     gauge('leader', '1 when this replica holds the leader lock (only the leader writes), else 0.', [], (g, s) => {
       g.set(s.leader ? 1 : 0);

@@ -41,6 +41,7 @@ ${refresh}
 <body>
 <header>
 <h1>depctl</h1>
+<span class="badge ${readyClass(ready)}" data-testid="ready" data-status="${escapeHtml(ready?.status ?? 'Unknown')}" title="${escapeHtml(ready?.message ?? '')}">${readyText(ready)}</span>
 <span class="badge ${phaseClass(status.phase)}" data-testid="phase">${escapeHtml(status.phase)}</span>
 <span class="badge ${status.leader ? 'good' : ''}" data-testid="leader">${status.leader ? 'leader' : 'follower (read-only)'}</span>
 <span class="muted">version ${escapeHtml(status.version)}</span>
@@ -91,7 +92,7 @@ function serverCard(s: ServerStatus, t: (iso: string | null) => string): string 
   const tokenText = days === null ? 'unknown' : days < 0 ? `expired ${-days} d ago` : `${days} d`;
   return `<article data-testid="server-${n}">
 <h3>${n}</h3>
-${s.error ? `<div class="alert bad" data-testid="error-${n}">${escapeHtml(s.error)}</div>` : ''}
+${s.problem ? `<div class="alert ${s.problem.kind === 'transient' ? 'warn' : 'bad'}" data-testid="error-${n}" data-reason="${escapeHtml(s.problem.reason)}"><code>${escapeHtml(s.problem.reason)}</code> ${escapeHtml(s.problem.message)}</div>` : ''}
 <div class="figures">
 ${figure('Devices', `devices-${n}`, s.devices, fmt(s.devices))}
 ${figure('Token expires in', `token-days-${n}`, days, tokenText, tokenClass, s.tokenExpiresAt ? `expires ${utc(s.tokenExpiresAt)}` : undefined)}
@@ -104,11 +105,16 @@ ${figure('Deferred serials', `deferred-${n}`, s.deferred, fmt(s.deferred), s.def
 </dl>
 <div class="columns">
 <div><h4>Devices per profile</h4>${countTable('Profile', s.devicesByProfile, `profile-${n}`, () => '')}</div>
-<div><h4>Last results</h4>${countTable('Result', s.devicesByResult, `result-${n}`, (k) => (k === 'success' ? 'good' : k === 'throttled' ? 'warn' : 'bad'))}</div>
+<div><h4>Devices by last result</h4>${s.devicesByResult === null ? '<p class="muted" data-testid="results-unknown-' + n + '">unknown (the store did not answer)</p>' : countTable('Result', definedCounts(s.devicesByResult), `result-${n}`, (k) => (k === 'success' ? 'good' : k === 'throttled' ? 'warn' : 'bad'))}</div>
 </div>
 <h4>Drift</h4>
-${s.drift.length === 0 ? '<p class="muted">none</p>' : `<table><thead><tr><th>Kind</th><th>Detail</th><th class="num">Count</th></tr></thead><tbody>${s.drift.map((d) => `<tr><td><code>${escapeHtml(d.kind)}</code></td><td>${escapeHtml(d.message)}</td><td class="num">${fmt(d.count)}</td></tr>`).join('')}</tbody></table>`}
+${s.drift.length === 0 ? '<p class="muted">none</p>' : `<table><thead><tr><th>Kind</th><th>Carry now</th><th>Should carry</th><th>Since</th><th>Detail</th><th class="num">Count</th></tr></thead><tbody>${s.drift.map((d) => `<tr><td><code>${escapeHtml(d.kind)}</code></td><td>${d.current === null ? '<span class="muted">none</span>' : escapeHtml(d.current)}</td><td>${d.desired === null ? '<span class="muted">—</span>' : escapeHtml(d.desired)}</td><td>${t(d.since)}</td><td>${escapeHtml(d.message)}</td><td class="num">${fmt(d.count)}</td></tr>`).join('')}</tbody></table>`}
 </article>`;
+}
+
+/** Drops absent keys of a partial count record. */
+function definedCounts(counts: Partial<Record<string, number>>): Record<string, number> {
+  return Object.fromEntries(Object.entries(counts).filter((e): e is [string, number] => typeof e[1] === 'number'));
 }
 
 function figure(label: string, testId: string, value: number | null, text: string, cls = '', title?: string): string {
@@ -176,8 +182,19 @@ function fmt(n: number): string {
   return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
 
+function readyClass(ready: Condition | undefined): string {
+  return ready?.status === 'True' ? 'good' : ready?.status === 'False' ? 'bad' : '';
+}
+
+function readyText(ready: Condition | undefined): string {
+  if (!ready) return 'ready: unknown';
+  if (ready.status === 'True') return 'ready';
+  return `${ready.status === 'False' ? 'not ready' : 'ready: unknown'} · ${escapeHtml(ready.reason)}`;
+}
+
 function phaseClass(phase: ControllerStatus['phase']): string {
-  return phase === 'reconciling' ? 'info' : phase === 'waiting' ? 'warn' : phase === 'idle' ? 'good' : '';
+  // The phase says what the loop is doing, not whether things are well: only Ready is green or red.
+  return phase === 'reconciling' ? 'info' : phase === 'waiting' ? 'warn' : '';
 }
 
 function conditionClass(c: Condition): string {

@@ -127,10 +127,68 @@ describe('depctl run: the controller against a bare git repository and the simul
     expect(c.loop.current().lastAppliedRevision).toBe(second);
     expect(c.loop.current().refusedRevision?.message).toMatch(/https/);
     expect(sim.inspect.profileCount()).toBe(2);
+    // The newest revision is not applied, so the controller is not Ready, and says which revision and why.
+    const ready = c.loop.current().conditions.find((x) => x.type === 'Ready');
+    expect(ready).toMatchObject({ status: 'False', reason: 'ValidationFailed' });
+    expect(ready?.message).toContain(`newest revision ${bad.slice(0, 12)} is invalid and was not applied:`);
+    expect(ready?.message).toContain(`revision ${second.slice(0, 12)} stays in force`);
+    const page = await (await request(`${c.url}/`)).body.text();
+    expect(page).toMatch(/data-testid="ready" data-status="False"[^>]*>not ready · ValidationFailed</);
     // No secret in the logs.
     expect(logs).not.toContain(WEBHOOK_SECRET);
     expect(logs).not.toContain(sim.token.consumer_secret);
     expect(logs).not.toContain(sim.token.access_secret);
+  });
+
+  it('a server stalled on the terms: Ready False Stalled, lastAppliedRevision stays on the last revision applied without a problem', async () => {
+    const c = await start();
+    await vi.waitFor(() => expect(c.loop.current().conditions.find((x) => x.type === 'Ready')?.status).toBe('True'), { timeout: 20_000, interval: 25 });
+    const first = c.loop.current().lastAppliedRevision;
+    expect(first).not.toBeNull();
+    sim.injectFaults({ termsNotSigned: true });
+    const next = await push({ 'profiles.yaml': profile('Terms') }, 'edit while the terms are not signed');
+    c.loop.trigger('webhook');
+    await vi.waitFor(() => expect(c.loop.current().conditions.find((x) => x.type === 'Stalled')?.status).toBe('True'), { timeout: 15_000, interval: 25 });
+    const status = c.loop.current();
+    expect(status.lastAttemptedRevision).toBe(next);
+    expect(status.lastAppliedRevision).toBe(first);
+    expect(status.conditions.find((x) => x.type === 'Ready')).toMatchObject({ status: 'False', reason: 'Stalled' });
+    expect(status.servers[0]?.problem).toMatchObject({ server: 'main', kind: 'terminal', reason: 'T_C_NOT_SIGNED' });
+    const metrics = await (await request(`${c.url}/metrics`)).body.text();
+    expect(metrics).toContain('depctl_server_problem{server="main",kind="terminal",reason="T_C_NOT_SIGNED"} 1');
+    expect(metrics).toContain('depctl_server_state{server="main",state="stopped"} 1');
+  });
+
+  it('results persist: failed and throttled serials stay in status and metrics across a no-op pass', async () => {
+    const c = await start();
+    const runsTotal = async (): Promise<number> => {
+      const text = await (await request(`${c.url}/metrics`)).body.text();
+      return [...text.matchAll(/^depctl_reconcile_runs_total\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    };
+    await vi.waitFor(async () => expect(await runsTotal()).toBe(1), { timeout: 20_000, interval: 25 });
+    // Two iPads arrive after the profile is defined, so they are assigned with an assign call, where Apple
+    // answers FAILED for one and THROTTLED (retry in an hour) for the other.
+    const serials = sim.portal.addDevices([{ device_family: 'iPad', os: 'iPadOS', model: 'iPad' }, { device_family: 'iPad', os: 'iPadOS', model: 'iPad' }]).map((d) => d.serial_number);
+    sim.injectFaults({ failedSerials: [serials[0]!], throttledSerials: { serials: [serials[1]!], retryAfterSeconds: 3600 } });
+    c.loop.trigger('manual');
+    await vi.waitFor(async () => expect(await runsTotal()).toBe(2), { timeout: 20_000, interval: 25 });
+    const results = (): unknown => c.loop.current().servers[0]?.devicesByResult;
+    expect(results()).toEqual({ success: 4, failed: 1, throttled: 1 });
+    expect(c.loop.current().servers[0]?.deferred).toBe(2);
+    expect(c.loop.current().conditions.find((x) => x.type === 'Ready')).toMatchObject({ status: 'False', reason: 'PartialApply' });
+    // A second pass writes nothing (both serials wait for their retry time) and must not forget them.
+    c.loop.trigger('manual');
+    await vi.waitFor(async () => expect(await runsTotal()).toBe(3), { timeout: 20_000, interval: 25 });
+    expect(results()).toEqual({ success: 4, failed: 1, throttled: 1 });
+    expect(c.loop.current().servers[0]?.deferred).toBe(2);
+    expect(c.loop.current().conditions.find((x) => x.type === 'Ready')).toMatchObject({ status: 'False', reason: 'PartialApply' });
+    const metrics = await (await request(`${c.url}/metrics`)).body.text();
+    expect(metrics).toContain('depctl_device_results{server="main",result="failed"} 1');
+    expect(metrics).toContain('depctl_device_results{server="main",result="throttled"} 1');
+    expect(metrics).toContain('depctl_deferred_serials{server="main"} 2');
+    const page = await (await request(`${c.url}/`)).body.text();
+    expect(page).toMatch(/data-testid="ready" data-status="False"[^>]*>not ready · PartialApply</);
+    expect(page).toMatch(/data-testid="result-main-failed" data-value="1"/);
   });
 
   it('picks up a pushed commit within one poll interval without a webhook', async () => {

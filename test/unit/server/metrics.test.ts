@@ -24,7 +24,7 @@ describe('createMetrics', () => {
     expect(value(text, 'depctl_device_results{server="paris",result="throttled"}')).toBe(40);
     // Two drift entries of one kind are summed into one series.
     expect(value(text, 'depctl_drift_items{server="paris",kind="profile-changed"}')).toBe(4);
-    expect(value(text, 'depctl_drift_items{server="paris",kind="serial-not-found"}')).toBe(2);
+    expect(value(text, 'depctl_drift_items{server="paris",kind="serials-not-seen"}')).toBe(2);
     expect(value(text, 'depctl_deferred_serials{server="paris"}')).toBe(40);
     expect(value(text, 'depctl_deferred_serials{server="lyon"}')).toBe(0);
     const paris = status.servers[0]!;
@@ -32,10 +32,26 @@ describe('createMetrics', () => {
     expect(value(text, 'depctl_last_sync_timestamp_seconds{server="paris"}')).toBe(Date.parse(paris.lastSyncAt!) / 1000);
     expect(value(text, 'depctl_server_error{server="lyon"}')).toBe(1);
     expect(value(text, 'depctl_server_error{server="paris"}')).toBe(0);
+    expect(value(text, 'depctl_server_problem{server="lyon",kind="terminal",reason="T_C_NOT_SIGNED"}')).toBe(1);
+    expect(text).not.toMatch(/depctl_server_problem\{server="paris"/);
+    expect(value(text, 'depctl_server_state{server="lyon",state="stopped"}')).toBe(1);
+    expect(value(text, 'depctl_server_state{server="paris",state="partial"}')).toBe(1);
+    expect(value(text, 'depctl_server_state{server="paris",state="converged"}')).toBe(0);
     expect(value(text, 'depctl_leader')).toBe(1);
     expect(value(text, 'depctl_condition{type="Ready",status="False"}')).toBe(1);
     expect(value(text, 'depctl_condition{type="Ready",status="True"}')).toBe(0);
     expect(value(text, 'depctl_build_info{version="0.1.0"}')).toBe(1);
+  });
+
+  it('says nothing it does not know: no result, error or state series when the store or the pass could not say', async () => {
+    const m = createMetrics({ defaultMetrics: false });
+    const s = sampleStatus(NOW);
+    m.updateFromStatus({ ...s, servers: [{ ...s.servers[0]!, devicesByResult: null, state: null, problem: null }] });
+    const text = await m.registry.metrics();
+    expect(text).not.toMatch(/^depctl_device_results\{/m);
+    expect(text).not.toMatch(/^depctl_server_error\{/m);
+    expect(text).not.toMatch(/^depctl_server_state\{/m);
+    expect(value(text, 'depctl_devices{server="paris",profile="classroom-ipads"}')).toBe(800);
   });
 
   it('drops series of servers that left the snapshot and omits unknown times', async () => {

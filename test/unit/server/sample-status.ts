@@ -32,13 +32,14 @@ export function sampleStatus(now: Date): ControllerStatus {
         devicesByProfile: { 'classroom-ipads': 800, 'staff-macs': 400, 'science & "labs"': 20, '(none)': 14 },
         devicesByResult: { success: 1190, throttled: 40, 'not-accessible': 4 },
         drift: [
-          { kind: 'profile-changed', message: 'profile changed outside depctl (portal or another tool)', count: 3 },
-          { kind: 'serial-not-found', message: 'serials in config that the server does not see', count: 2 },
-          { kind: 'profile-changed', message: 'profile removed in the portal', count: 1 },
+          { kind: 'profile-changed', message: '3 device(s) now carry "Other MDM" instead of "classroom-ipads"', count: 3, current: 'Other MDM', desired: 'classroom-ipads', since: at(-2 * DAY) },
+          { kind: 'serials-not-seen', message: 'serials in config that the server does not see', count: 2, current: null, desired: 'staff-macs', since: null },
+          { kind: 'profile-changed', message: 'profile removed in the portal', count: 1, current: null, desired: 'staff-macs', since: at(-3 * 3_600_000) },
         ],
         deferred: 40,
         lastSyncAt: at(-5 * 60_000),
-        error: null,
+        state: 'partial',
+        problem: null,
       },
       {
         name: 'lyon',
@@ -50,7 +51,8 @@ export function sampleStatus(now: Date): ControllerStatus {
         drift: [],
         deferred: 0,
         lastSyncAt: at(-2 * 3_600_000),
-        error: 'T_C_NOT_SIGNED: the Apple Business Manager terms and conditions must be accepted',
+        state: 'stopped',
+        problem: { server: 'lyon', kind: 'terminal', reason: 'T_C_NOT_SIGNED', message: 'T_C_NOT_SIGNED: the Apple Business Manager terms and conditions must be accepted', retryAt: null },
       },
     ],
     recentRuns: [

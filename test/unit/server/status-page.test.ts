@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { escapeHtml, renderStatusPage } from '../../../controller/server/status-page.js';
 import type { ControllerStatus, ServerStatus } from '../../../controller/reconcile/status.js';
+import type { DriftKind } from '../../../controller/reconcile/plan.js';
+import type { ProblemReason } from '../../../controller/reconcile/outcome.js';
+import type { RunResult } from '../../../controller/reconcile/ports.js';
 import { sampleStatus } from './sample-status.js';
 
 const NOW = new Date('2026-11-25T14:00:00.000Z');
@@ -55,17 +58,43 @@ describe('renderStatusPage', () => {
       lastError: `<img src=x onerror=alert(1)>`,
       refusedRevision: { revision: 'abc"def', message: evil },
       conditions: [{ type: 'Ready', status: 'False', reason: '<b>R</b>', message: evil, lastTransitionTime: NOW.toISOString() }],
-      servers: [{ ...s.servers[0]!, devicesByProfile: { [evil]: 3, "o'brien": 1 }, drift: [{ kind: '<k>', message: evil, count: 1 }], error: evil }],
-      recentRuns: [{ ...s.recentRuns[0]!, trigger: '<t>', result: '<r>', commit: '<c>', counts: { '<n>': 2 } }],
+      servers: [{ ...s.servers[0]!, devicesByProfile: { [evil]: 3, "o'brien": 1 }, drift: [{ kind: '<k>' as DriftKind, message: evil, count: 1, current: '<cur>', desired: '<des>', since: null }], problem: { server: 'paris', kind: 'terminal', reason: '<why>' as ProblemReason, message: evil, retryAt: null } }],
+      recentRuns: [{ ...s.recentRuns[0]!, trigger: '<t>', result: '<r>' as RunResult, commit: '<c>', counts: { '<n>': 2 } }],
       version: '<v>',
     };
     const html = renderStatusPage(status, { now: NOW });
-    expect(html).not.toMatch(/<script|<img|<b>|<k>|<t>|<r>|<c>|<n>|<v>/);
+    expect(html).not.toMatch(/<script|<img|<b>|<k>|<t>|<r>|<c>|<n>|<v>|<cur>|<des>|<why>/);
     expect(html).toContain('&#60;script&#62;alert(&#34;x&#34;)&#60;/script&#62;');
     expect(html).toContain('o&#39;brien');
     // A profile name in a test id stays inside its attribute.
     expect(html).toContain(`data-testid="profile-paris-${escapeHtml(evil)}"`);
     expect(html).toContain('title="abc&#34;def"');
+  });
+
+  it('the header badge follows Ready, not the phase', () => {
+    const s = sampleStatus(NOW);
+    const notReady = renderStatusPage(s, { now: NOW });
+    expect(byTestId(notReady, 'ready')?.tag).toContain('class="badge bad"');
+    expect(byTestId(notReady, 'ready')?.text).toBe('not ready · PartialApply');
+    // The idle phase is not painted green while Ready is False.
+    expect(byTestId(notReady, 'phase')?.tag).toContain('class="badge "');
+    const ready = renderStatusPage({ ...s, conditions: [{ type: 'Ready', status: 'True', reason: 'ReconciliationSucceeded', message: 'revision x is applied', lastTransitionTime: NOW.toISOString() }] }, { now: NOW });
+    expect(byTestId(ready, 'ready')?.tag).toContain('class="badge good"');
+    expect(byTestId(ready, 'ready')?.text).toBe('ready');
+    const unknown = renderStatusPage({ ...s, conditions: [] }, { now: NOW });
+    expect(byTestId(unknown, 'ready')?.text).toBe('ready: unknown');
+  });
+
+  it('shows drift as what the devices carry now, what they should carry and since when', () => {
+    const html = renderStatusPage(sampleStatus(NOW), { now: NOW });
+    expect(html).toContain('<td>Other MDM</td><td>classroom-ipads</td><td><time datetime="2026-11-23T14:00:00.000Z">2026-11-23 14:00:00 UTC</time>');
+  });
+
+  it('says results are unknown when the store could not count them, and shows the typed problem', () => {
+    const html = renderStatusPage(withServer({ devicesByResult: null }), { now: NOW });
+    expect(byTestId(html, 'results-unknown-paris')?.text).toBe('unknown (the store did not answer)');
+    const lyon = renderStatusPage(sampleStatus(NOW), { now: NOW });
+    expect(byTestId(lyon, 'error-lyon')?.tag).toContain('data-reason="T_C_NOT_SIGNED"');
   });
 
   it('is self-contained: no script, no external resource', () => {
