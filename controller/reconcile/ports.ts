@@ -48,11 +48,35 @@ export interface ServerRecord {
   tokenFingerprint: string | null;
   /** `access_token_expiry` of the token, for the 30/14/7-day drift warnings. */
   tokenExpiresAt: Date | null;
-  /** Apple's `server_uuid` from `GET /account`, when known. */
+  /** Apple's `server_uuid` from `GET /account`, when known: the MDM server the token belongs to (identity.ts). */
   serverUuid: string | null;
+  /** Apple's `server_name` (the MDM server's name in Apple Business Manager), when known. */
+  appleServerName: string | null;
+  /** Apple's `org_name`, when known. */
+  orgName: string | null;
+  /** Apple's `org_type` (`edu`, `org`; protocol v3), when known. */
+  orgType: string | null;
+  /** Apple's `org_id` (protocol v3), when known. */
+  orgId: string | null;
+  /** When `GET /account` last confirmed (or first recorded) the identity above. */
+  identityCheckedAt: Date | null;
   updatedAt: Date;
   /** Identity of the inputs under which the last full diff of this server found nothing to do, or null. */
   convergedKey: string | null;
+}
+
+/** Fields of a server to write; an omitted field keeps its stored value, `null` clears it. */
+export interface ServerUpdate {
+  tokenFingerprint?: string | null;
+  tokenExpiresAt?: Date | null;
+  serverUuid?: string | null;
+  appleServerName?: string | null;
+  orgName?: string | null;
+  orgType?: string | null;
+  orgId?: string | null;
+  identityCheckedAt?: Date | null;
+  /** Stamps `updatedAt`. */
+  at: Date;
 }
 
 /**
@@ -139,6 +163,13 @@ export interface DeviceRecord extends ObservedDevice {
   retryNotBefore: Date | null;
   /** When the device record was last written from Apple's data. */
   observedAt: Date;
+  /**
+   * When the device last arrived on this server (a sync `added`, a serial the store did not hold, or one
+   * that left and came back), until an apply succeeds for it; null otherwise. See `UpsertOptions`.
+   */
+  arrivedAt: Date | null;
+  /** Attempts recorded by apply (`DeviceResultUpdate.attempts`); 0 until apply records one. */
+  attempts: number;
 }
 
 /** Equality filters on the typed device columns (all given filters must match; `null` means none). */
@@ -157,6 +188,28 @@ export interface DeviceResultUpdate {
   retryNotBefore: Date | null;
   /** Also sets the desired profile (null clears it) in the same write; undefined keeps it. */
   desiredProfile?: string | null;
+  /** Also sets the device's attempt count in the same write; undefined keeps it. */
+  attempts?: number;
+}
+
+/**
+ * Which of the devices an upsert hands over arrived on the server (`DeviceRecord.arrivedAt` is set to the
+ * upsert's time for them). A device that arrives may carry the profile UUID Apple kept from before it left
+ * and not receive that profile during Setup Assistant until it is assigned again, so reconcile assigns it
+ * once per arrival. Devices that are neither new nor listed keep their `arrivedAt`.
+ */
+export interface UpsertOptions {
+  /** Serials the store does not hold yet arrive now (false, the default, on a first full fetch). */
+  newArrive?: boolean;
+  /** Serials that arrive whether the store holds them or not (sync `added`; `deleted` then back). */
+  arrived?: ReadonlySet<string>;
+}
+
+/** Devices of a server that carry an MDM migration deadline (Apple's `mdm_migration_deadline`, protocol 8). */
+export interface MigrationDeadlineCount {
+  devices: number;
+  /** The earliest deadline, or null when no device has one. */
+  earliest: Date | null;
 }
 
 /** How many of a server's devices ended their last apply in each way, and how many wait for a retry. */
@@ -231,11 +284,12 @@ export interface ObserveStore extends DeviceScanStore {
   setCursor(server: string, update: CursorUpdate): Promise<CursorState>;
   /**
    * Inserts or replaces Apple's records (keyed by `serial_number`; the last of duplicates wins) in one
-   * transaction, keeping the desired profile, last result and retry time of existing rows. Any number of
-   * records is accepted: the store decides how many rows go in one statement (store/README.md
-   * "Batching"). Returns the number of records given.
+   * transaction, keeping the desired profile, last result, retry time, attempts and arrival of existing
+   * rows; `opts` says which devices arrived (`arrivedAt` becomes `at`). Any number of records is accepted:
+   * the store decides how many rows go in one statement (store/README.md "Batching"). Returns the number
+   * of records given.
    */
-  upsertDevices(server: string, devices: readonly Device[], at: Date): Promise<number>;
+  upsertDevices(server: string, devices: readonly Device[], at: Date, opts?: UpsertOptions): Promise<number>;
   /** Deletes devices (Apple's `op_type: deleted`, or devices released from the organisation) in one transaction. */
   deleteDevices(server: string, serials: readonly string[]): Promise<number>;
   /** Counts a server's devices, optionally only those matching the filter. */
@@ -272,12 +326,28 @@ export interface DefineStore {
 }
 
 /**
- * What planner.ts needs: observation and define recovery (it runs both), plus the converged-server
- * shortcut and single-device lookups.
+ * What identity.ts needs: the server record, writing what `GET /account` says, and adopting a server whose
+ * token now belongs to another MDM server (an operator's decision, never the repository's).
  */
-export interface PlanStore extends ObserveStore, DefineStore {
+export interface IdentityStore {
   /** Returns one server, or undefined. */
   getServer(name: string): Promise<ServerRecord | undefined>;
+  /** Creates or updates a server row (token facts while connecting, identity after `GET /account`). */
+  upsertServer(name: string, update: ServerUpdate): Promise<ServerRecord>;
+  /**
+   * Writes `update` and, in the same transaction, forgets what the store holds for the server's old MDM
+   * server: its devices, its profile records (Apple UUIDs of the old server), its cursor and fetch times,
+   * and its converged key. The next pass is a first contact with the new server, never a mass removal.
+   * Runs, results in runs and the audit log are kept. Creates the row when missing.
+   */
+  adoptServer(name: string, update: ServerUpdate): Promise<ServerRecord>;
+}
+
+/**
+ * What planner.ts needs: observation and define recovery (it runs both), the identity check before them,
+ * plus the converged-server shortcut and single-device lookups.
+ */
+export interface PlanStore extends ObserveStore, DefineStore, IdentityStore {
   /**
    * Records (or clears with null) the key of the inputs under which the server was found converged, so a
    * later pass with the same inputs and an empty sync can skip re-reading every device. No-op for an
@@ -286,17 +356,23 @@ export interface PlanStore extends ObserveStore, DefineStore {
   setConvergedKey(name: string, key: string | null): Promise<void>;
   /** Returns one device, or undefined. */
   getDevice(server: string, serial: string): Promise<DeviceRecord | undefined>;
+  /**
+   * Counts a server's devices with an MDM migration deadline and finds the earliest, from a partial index
+   * (migration 4): no pass over the devices. The planner uses it for a converged server, status for its page.
+   */
+  countMigrationDeadlines(server: string): Promise<MigrationDeadlineCount>;
 }
 
 /** What apply.ts needs: profile defines, runs, per-serial results and the audit log. */
-export interface ApplyStore extends DefineStore {
+export interface ApplyStore extends DefineStore, Pick<PlanStore, 'getDevice'> {
   /** Records a started run and returns it with its new id. */
   startRun(run: { startedAt: Date; commit: string | null; planHash: string | null; trigger: RunTrigger }): Promise<RunRecord>;
   /** Records how a run ended; throws a `store-not-found` StoreError for an unknown id. */
   finishRun(id: number, end: { finishedAt: Date; result: RunResult; summary: JsonValue | null }): Promise<RunRecord>;
   /**
-   * Records apply results, retry times and (when given) desired profiles in one transaction. Unknown
-   * serials are ignored and the last entry per serial wins. Returns the number of distinct serials updated.
+   * Records apply results, retry times and (when given) desired profiles and attempts in one transaction;
+   * a `success` also clears the device's `arrivedAt` (the arrival is handled). Unknown serials are ignored
+   * and the last entry per serial wins. Returns the number of distinct serials updated.
    */
   recordResults(server: string, results: readonly DeviceResultUpdate[]): Promise<number>;
   /** Appends entries in the given order, atomically. Entries are never changed or deleted. */
@@ -310,7 +386,7 @@ export interface ReconcileStore extends PlanStore, ApplyStore {}
  * What a status builder needs (server records, cursor, defined profiles, device and result counts,
  * recent runs). Every count is one indexed or grouped query, never a pass over the devices.
  */
-export interface StatusStore extends Pick<PlanStore, 'getServer'>, Pick<ObserveStore, 'getCursor' | 'countDevices'>, Pick<DefineStore, 'listProfiles'> {
+export interface StatusStore extends Pick<PlanStore, 'getServer' | 'countMigrationDeadlines'>, Pick<ObserveStore, 'getCursor' | 'countDevices'>, Pick<DefineStore, 'listProfiles'> {
   /** Returns every server ordered by name (a follower shows what the leader wrote). */
   listServers(): Promise<ServerRecord[]>;
   /** Counts a server's devices per `profile_uuid` they carry, in one grouped query; `null` for none. */

@@ -16,11 +16,18 @@ export interface DeviceColumns {
   model: string | null;
   /** `op_date` (sync only) in epoch milliseconds, or null when absent or unparseable. */
   opDate: number | null;
+  /** `mdm_migration_deadline` (protocol 8) in epoch milliseconds, or null when absent or unparseable. */
+  migrationDeadline: number | null;
 }
 
-/** Extracts the typed columns from a device record (values verbatim, `op_date` parsed). */
+/** An Apple timestamp in epoch milliseconds, or null when absent or unparseable. */
+function epochMs(value: string | undefined): number | null {
+  const ms = value === undefined ? Number.NaN : Date.parse(value);
+  return Number.isNaN(ms) ? null : ms;
+}
+
+/** Extracts the typed columns from a device record (values verbatim, times parsed). */
 export function deviceColumns(device: Device): DeviceColumns {
-  const opDate = device.op_date === undefined ? Number.NaN : Date.parse(device.op_date);
   return {
     serial: device.serial_number,
     profileUuid: device.profile_uuid ?? null,
@@ -28,7 +35,8 @@ export function deviceColumns(device: Device): DeviceColumns {
     deviceFamily: device.device_family ?? null,
     os: device.os ?? null,
     model: device.model ?? null,
-    opDate: Number.isNaN(opDate) ? null : opDate,
+    opDate: epochMs(device.op_date),
+    migrationDeadline: epochMs(device.mdm_migration_deadline),
   };
 }
 

@@ -18,6 +18,7 @@ import type {
   ProfileRecord,
   ReconcileStore,
   ServerRecord,
+  ServerUpdate,
   StatusStore,
 } from '../reconcile/ports.js';
 
@@ -34,7 +35,9 @@ export type {
   DeviceResultStatus,
   DeviceResultUpdate,
   DeviceScanStore,
+  IdentityStore,
   JsonValue,
+  MigrationDeadlineCount,
   ObserveStore,
   PlanStore,
   ProfileIntent,
@@ -47,16 +50,10 @@ export type {
   RunResult,
   RunTrigger,
   ServerRecord,
+  ServerUpdate,
   StatusStore,
+  UpsertOptions,
 } from '../reconcile/ports.js';
-
-/** Fields of a server to write; an omitted field keeps its stored value. */
-export interface ServerUpdate {
-  tokenFingerprint?: string | null;
-  tokenExpiresAt?: Date | null;
-  serverUuid?: string | null;
-  at: Date;
-}
 
 /** A page of devices in serial order; pass `next` as `after` for the following page. */
 export interface DevicePage {
@@ -104,7 +101,10 @@ export interface Store extends ObserveStore, DefineStore, PlanStore, ApplyStore,
   migrate(): Promise<MigrationReport>;
   /** Releases leadership and connections; the store is unusable afterwards. */
   close(): Promise<void>;
-  /** Creates or updates a server row (cli/runtime.ts records token facts when it connects a server). */
+  /**
+   * See IdentityStore.upsertServer (cli/runtime.ts records token facts when it connects a server, identity.ts
+   * what `GET /account` says).
+   */
   upsertServer(name: string, update: ServerUpdate): Promise<ServerRecord>;
   /** Returns the profile row for a key, or undefined (tests check what a define recorded). */
   getProfile(key: ProfileKey): Promise<ProfileRecord | undefined>;

@@ -42,6 +42,7 @@ export function defineDeviceConformance(ctx: ConformanceContext): void {
       expect(await s.upsertDevices('paris', [d], T0)).toBe(1);
       expect(await s.getDevice('paris', d.serial_number)).toEqual({
         server: 'paris', serial: d.serial_number, device: d, desiredProfile: null, lastResult: null, retryNotBefore: null, observedAt: T0,
+        arrivedAt: null, attempts: 0,
       });
       const result = { status: 'throttled' as const, at: at(1), appleStatus: 'THROTTLED' };
       await s.recordResults('paris', [{ serial: d.serial_number, result, retryNotBefore: at(61), desiredProfile: 'staff-macs' }]);
@@ -49,7 +50,7 @@ export function defineDeviceConformance(ctx: ConformanceContext): void {
       await s.upsertDevices('paris', [changed], at(2));
       expect(await s.getDevice('paris', d.serial_number)).toEqual({
         server: 'paris', serial: d.serial_number, device: changed, desiredProfile: 'staff-macs', lastResult: result,
-        retryNotBefore: at(61), observedAt: at(2),
+        retryNotBefore: at(61), observedAt: at(2), arrivedAt: null, attempts: 0,
       });
       expect(await s.getDevice('lyon', d.serial_number)).toBeUndefined();
     });

@@ -6,6 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LATEST_VERSION } from '../../controller/store/migrations/index.js';
 import type { Store } from '../../controller/store/ports.js';
+import { defineArrivalConformance } from './conformance-arrivals.js';
 import { defineCountConformance } from './conformance-counts.js';
 import { defineDeviceConformance } from './conformance-devices.js';
 import { defineRecordConformance } from './conformance-records.js';
@@ -80,6 +81,7 @@ export function runStoreConformance(label: string, factory: StoreHarnessFactory)
     defineRecordConformance(ctx);
     defineDeviceConformance(ctx);
     defineCountConformance(ctx);
+    defineArrivalConformance(ctx);
 
     describe('leadership', () => {
       it('lets one handle lead per name until it releases or closes', async () => {

@@ -125,7 +125,7 @@ describe('SQLite files', () => {
 
     const store = await openStore(`sqlite:${path}`, { migrate: false });
     try {
-      expect(await store.migrate()).toEqual({ applied: [3], version: 3 });
+      expect(await store.migrate()).toEqual({ applied: MIGRATIONS.filter((m) => m.version > 2).map((m) => m.version), version: LATEST_VERSION });
       expect(await store.countResults('paris', new Date(0))).toEqual({ byResult: { failed: 1, throttled: 1 }, deferred: 1 });
     } finally {
       await store.close();
@@ -139,6 +139,39 @@ describe('SQLite files', () => {
         .toMatch(/USING COVERING INDEX devices_result/);
       expect(plan('SELECT COUNT(*) AS n FROM devices WHERE server = ? AND retry_not_before IS NOT NULL AND retry_not_before > ?', 'paris', 0))
         .toMatch(/USING COVERING INDEX devices_retry/);
+    } finally {
+      check.close();
+    }
+  });
+
+  it('upgrades a version-3 file: migration deadlines already in stored records are counted from devices_migration', async () => {
+    const path = join(dir, 'state.db');
+    const raw = new Database(path);
+    raw.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    for (const m of MIGRATIONS.filter((x) => x.version <= 3)) {
+      raw.exec(m.sqlite);
+      raw.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, 0)').run(m.version, m.name);
+    }
+    const insert = raw.prepare("INSERT INTO devices (server, serial, record, observed_at) VALUES ('paris', ?, ?, 0)");
+    insert.run('S1', JSON.stringify({ serial_number: 'S1', model: 'iPad', mdm_migration_deadline: '2026-07-01T09:30:00Z' }));
+    insert.run('S2', JSON.stringify({ serial_number: 'S2', model: 'iPad', mdm_migration_deadline: '2026-06-15T00:00:00Z' }));
+    insert.run('S3', JSON.stringify({ serial_number: 'S3', model: 'iPad', mdm_migration_deadline: 'soon' }));
+    insert.run('S4', JSON.stringify({ serial_number: 'S4', model: 'iPad' }));
+    raw.close();
+
+    const store = await openStore(`sqlite:${path}`, { migrate: false });
+    try {
+      expect(await store.migrate()).toEqual({ applied: MIGRATIONS.filter((m) => m.version > 3).map((m) => m.version), version: LATEST_VERSION });
+      expect(await store.countMigrationDeadlines('paris')).toEqual({ devices: 2, earliest: new Date('2026-06-15T00:00:00Z') });
+      expect(await store.getDevice('paris', 'S1')).toMatchObject({ arrivedAt: null, attempts: 0 });
+    } finally {
+      await store.close();
+    }
+    const check = new Database(path, { readonly: true });
+    try {
+      const plan = (check.prepare('EXPLAIN QUERY PLAN SELECT COUNT(*) AS n, MIN(migration_deadline) AS earliest FROM devices WHERE server = ? AND migration_deadline IS NOT NULL')
+        .all('paris') as Array<{ detail: string }>).map((r) => r.detail).join('; ');
+      expect(plan).toMatch(/USING COVERING INDEX devices_migration/);
     } finally {
       check.close();
     }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MIGRATIONS } from '../../controller/store/migrations/index.js';
+import { LATEST_VERSION, MIGRATIONS } from '../../controller/store/migrations/index.js';
 import { openStore } from '../../controller/store/open-store.js';
 import type { Store } from '../../controller/store/ports.js';
 import { runStoreConformance } from './conformance.js';
@@ -94,7 +94,7 @@ describe.skipIf(!url)('postgres (DEPCTL_TEST_POSTGRES_URL)', () => {
           ('paris', 'S3', '{}', NULL, NULL, NULL, now())`);
         const store = await openStore(url!, { schema, migrate: false });
         stores.push(store);
-        expect(await store.migrate()).toEqual({ applied: [3], version: 3 });
+        expect(await store.migrate()).toEqual({ applied: MIGRATIONS.filter((m) => m.version > 2).map((m) => m.version), version: LATEST_VERSION });
         expect(await store.countResults('paris', new Date('2026-01-01Z'))).toEqual({ byResult: { failed: 1, throttled: 1 }, deferred: 1 });
         // Both halves of the statement can be answered from an index alone (the planner picks a scan by
         // table size; with sequential scans off it shows whether an index fits the query at all).
@@ -107,6 +107,38 @@ describe.skipIf(!url)('postgres (DEPCTL_TEST_POSTGRES_URL)', () => {
         const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
         expect(plan).toMatch(/Index Only Scan using devices_result/);
         expect(plan).toMatch(/Index Only Scan using devices_retry/);
+      } finally {
+        await client.end();
+      }
+    });
+
+    it('upgrades a version-3 schema: migration deadlines already in stored records are counted from devices_migration', async () => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        await client.query(`CREATE SCHEMA ${schema}`);
+        await client.query(`SET search_path = ${schema}`);
+        await client.query('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())');
+        for (const m of MIGRATIONS.filter((x) => x.version <= 3)) {
+          await client.query(m.postgres);
+          await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+        }
+        await client.query(`INSERT INTO devices (server, serial, record, observed_at) VALUES
+          ('paris', 'S1', '{"serial_number":"S1","mdm_migration_deadline":"2026-07-01T09:30:00Z"}', now()),
+          ('paris', 'S2', '{"serial_number":"S2","mdm_migration_deadline":"2026-06-15T00:00:00Z"}', now()),
+          ('paris', 'S3', '{"serial_number":"S3","mdm_migration_deadline":"soon"}', now()),
+          ('paris', 'S4', '{"serial_number":"S4"}', now())`);
+        const store = await openStore(url!, { schema, migrate: false });
+        stores.push(store);
+        expect(await store.migrate()).toEqual({ applied: MIGRATIONS.filter((m) => m.version > 3).map((m) => m.version), version: LATEST_VERSION });
+        expect(await store.countMigrationDeadlines('paris')).toEqual({ devices: 2, earliest: new Date('2026-06-15T00:00:00Z') });
+        expect(await store.getDevice('paris', 'S1')).toMatchObject({ arrivedAt: null, attempts: 0 });
+        await client.query('SET enable_seqscan = off');
+        const { rows } = await client.query<{ 'QUERY PLAN': string }>(
+          'EXPLAIN SELECT COUNT(*), MIN(migration_deadline) FROM devices WHERE server = $1 AND migration_deadline IS NOT NULL',
+          ['paris'],
+        );
+        expect(rows.map((r) => r['QUERY PLAN']).join('\n')).toMatch(/Index Only Scan using devices_migration/);
       } finally {
         await client.end();
       }

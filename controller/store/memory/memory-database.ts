@@ -14,6 +14,8 @@ export interface MemoryDevice {
   lastResult: DeviceResult | null;
   retryNotBefore: Date | null;
   observedAt: Date;
+  arrivedAt: Date | null;
+  attempts: number;
 }
 
 /** The devices of one server. */
@@ -53,7 +55,10 @@ export class MemoryDatabase {
     let row = this.servers.get(name);
     if (!row) {
       row = {
-        record: { name, tokenFingerprint: null, tokenExpiresAt: null, serverUuid: null, updatedAt: new Date(at), convergedKey: null },
+        record: {
+          name, tokenFingerprint: null, tokenExpiresAt: null, serverUuid: null, appleServerName: null, orgName: null, orgType: null,
+          orgId: null, identityCheckedAt: null, updatedAt: new Date(at), convergedKey: null,
+        },
         cursor: { server: name, cursor: null, fetchStartedAt: null, fetchedAt: null, syncedAt: null },
       };
       this.servers.set(name, row);

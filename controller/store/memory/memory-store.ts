@@ -11,8 +11,8 @@ import { LATEST_VERSION } from '../migrations/index.js';
 import { checkLimit, pageThrough } from '../paging.js';
 import type {
   AuditEntry, AuditRecord, CursorState, CursorUpdate, DeviceFilter, DevicePage, DeviceRecord, DeviceResultUpdate,
-  JsonValue, MigrationReport, ProfileIntent, ProfileKey, ProfileRecord, ProfileState, ResultCounts, RunRecord,
-  RunResult, RunTrigger, ServerRecord, ServerUpdate, Store,
+  JsonValue, MigrationDeadlineCount, MigrationReport, ProfileIntent, ProfileKey, ProfileRecord, ProfileState, ResultCounts, RunRecord,
+  RunResult, RunTrigger, ServerRecord, ServerUpdate, Store, UpsertOptions,
 } from '../ports.js';
 import { MemoryDatabase, type MemoryDevice } from './memory-database.js';
 
@@ -48,14 +48,29 @@ export class MemoryStore implements Store {
     for (const name of [...this.held]) await this.releaseLeadership(name);
   }
 
-  /** See Store.upsertServer. */
+  /** See IdentityStore.upsertServer. */
   async upsertServer(name: string, u: ServerUpdate): Promise<ServerRecord> {
+    const r = this.db.server(name, u.at).record;
+    if (u.tokenFingerprint !== undefined) r.tokenFingerprint = u.tokenFingerprint;
+    if (u.tokenExpiresAt !== undefined) r.tokenExpiresAt = u.tokenExpiresAt && new Date(u.tokenExpiresAt);
+    if (u.serverUuid !== undefined) r.serverUuid = u.serverUuid;
+    if (u.appleServerName !== undefined) r.appleServerName = u.appleServerName;
+    if (u.orgName !== undefined) r.orgName = u.orgName;
+    if (u.orgType !== undefined) r.orgType = u.orgType;
+    if (u.orgId !== undefined) r.orgId = u.orgId;
+    if (u.identityCheckedAt !== undefined) r.identityCheckedAt = u.identityCheckedAt && new Date(u.identityCheckedAt);
+    r.updatedAt = new Date(u.at);
+    return clone(r);
+  }
+
+  /** See IdentityStore.adoptServer. */
+  async adoptServer(name: string, u: ServerUpdate): Promise<ServerRecord> {
     const row = this.db.server(name, u.at);
-    if (u.tokenFingerprint !== undefined) row.record.tokenFingerprint = u.tokenFingerprint;
-    if (u.tokenExpiresAt !== undefined) row.record.tokenExpiresAt = u.tokenExpiresAt && new Date(u.tokenExpiresAt);
-    if (u.serverUuid !== undefined) row.record.serverUuid = u.serverUuid;
-    row.record.updatedAt = new Date(u.at);
-    return clone(row.record);
+    this.db.devices.delete(name);
+    for (const [id, p] of this.db.profiles) if (p.server === name) this.db.profiles.delete(id);
+    row.cursor = { server: name, cursor: null, fetchStartedAt: null, fetchedAt: null, syncedAt: null };
+    row.record.convergedKey = null;
+    return this.upsertServer(name, u);
   }
 
   /** See PlanStore.setConvergedKey. */
@@ -148,12 +163,13 @@ export class MemoryStore implements Store {
   }
 
   /** See ObserveStore.upsertDevices. */
-  async upsertDevices(server: string, devices: readonly Device[], at: Date): Promise<number> {
+  async upsertDevices(server: string, devices: readonly Device[], at: Date, opts: UpsertOptions = {}): Promise<number> {
     const table = this.db.deviceTable(server);
     for (const d of devices) {
       const old = table.rows.get(d.serial_number);
       const columns: DeviceColumns = deviceColumns(d);
       if (!old) table.sorted = null;
+      const arrives = opts.arrived?.has(d.serial_number) === true || (!old && opts.newArrive === true);
       table.rows.set(d.serial_number, {
         columns,
         device: clone(d),
@@ -161,6 +177,8 @@ export class MemoryStore implements Store {
         lastResult: old?.lastResult ?? null,
         retryNotBefore: old?.retryNotBefore ?? null,
         observedAt: new Date(at),
+        arrivedAt: arrives ? new Date(at) : (old?.arrivedAt ?? null),
+        attempts: old?.attempts ?? 0,
       });
     }
     return devices.length;
@@ -189,6 +207,19 @@ export class MemoryStore implements Store {
     let n = 0;
     for (const row of table.rows.values()) if (matchesFilter(row.columns, filter)) n++;
     return n;
+  }
+
+  /** See PlanStore.countMigrationDeadlines. */
+  async countMigrationDeadlines(server: string): Promise<MigrationDeadlineCount> {
+    let devices = 0;
+    let earliest: number | null = null;
+    for (const row of this.db.devices.get(server)?.rows.values() ?? []) {
+      const at = row.columns.migrationDeadline;
+      if (at === null) continue;
+      devices++;
+      if (earliest === null || at < earliest) earliest = at;
+    }
+    return { devices, earliest: earliest === null ? null : new Date(earliest) };
   }
 
   /** See StatusStore.countDevicesByProfileUuid. */
@@ -244,6 +275,8 @@ export class MemoryStore implements Store {
         row.lastResult = clone(r.result);
         row.retryNotBefore = r.retryNotBefore && new Date(r.retryNotBefore);
         if (r.desiredProfile !== undefined) row.desiredProfile = r.desiredProfile;
+        if (r.attempts !== undefined) row.attempts = r.attempts;
+        if (r.result.status === 'success') row.arrivedAt = null;
         n++;
       }
     }
@@ -330,5 +363,6 @@ function toRecord(server: string, serial: string, row: MemoryDevice): DeviceReco
   return {
     server, serial, device: clone(row.device), desiredProfile: row.desiredProfile, lastResult: row.lastResult && clone(row.lastResult),
     retryNotBefore: row.retryNotBefore && new Date(row.retryNotBefore), observedAt: new Date(row.observedAt),
+    arrivedAt: row.arrivedAt && new Date(row.arrivedAt), attempts: row.attempts,
   };
 }

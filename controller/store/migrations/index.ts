@@ -5,6 +5,7 @@
  * ones inside a transaction (see sqlite/migrate.ts and postgres/migrate.ts).
  */
 import { V1_POSTGRES, V1_SQLITE } from './v1-initial.js';
+import { V5_POSTGRES, V5_SQLITE } from './v5-server-identity.js';
 
 /** One schema version. */
 export interface Migration {
@@ -38,6 +39,30 @@ export const MIGRATIONS: readonly Migration[] = [
     sqlite: 'CREATE INDEX devices_result ON devices (server, result_status) WHERE result_status IS NOT NULL;',
     postgres: 'CREATE INDEX devices_result ON devices (server, result_status) WHERE result_status IS NOT NULL;',
   },
+  {
+    version: 4,
+    name: 'devices arrived_at, attempts, migration_deadline',
+    // arrived_at: a device that arrives on a server may keep the profile UUID Apple held from before and not
+    // get it in Setup Assistant until it is assigned again (Fleet re-assigns every added device: fleetdm/fleet
+    // server/mdm/apple/apple_mdm.go, processDeviceResponse), so observe marks arrivals and a successful
+    // apply clears them. attempts: apply's retry schedule. migration_deadline: Apple's mdm_migration_deadline
+    // (protocol 8) as a typed column, backfilled from the stored record, with a partial index that holds only
+    // devices that have one (few), so counting them reads no device and bulk upserts of others never touch it.
+    sqlite: `ALTER TABLE devices ADD COLUMN arrived_at INTEGER;
+ALTER TABLE devices ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN migration_deadline INTEGER;
+UPDATE devices SET migration_deadline = CAST(strftime('%s', json_extract(record, '$.mdm_migration_deadline')) AS INTEGER) * 1000
+  WHERE json_extract(record, '$.mdm_migration_deadline') IS NOT NULL;
+CREATE INDEX devices_migration ON devices (server, migration_deadline) WHERE migration_deadline IS NOT NULL;`,
+    postgres: `ALTER TABLE devices ADD COLUMN arrived_at TIMESTAMPTZ;
+ALTER TABLE devices ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN migration_deadline TIMESTAMPTZ;
+UPDATE devices SET migration_deadline = (record->>'mdm_migration_deadline')::timestamptz
+  WHERE record->>'mdm_migration_deadline' ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$';
+CREATE INDEX devices_migration ON devices (server, migration_deadline) WHERE migration_deadline IS NOT NULL;`,
+  },
+  // Who Apple says each server token belongs to (GET /account, reconcile/identity.ts): names and check time.
+  { version: 5, name: 'servers identity (apple_server_name, org_name, org_type, org_id, identity_checked_at)', sqlite: V5_SQLITE, postgres: V5_POSTGRES },
 ];
 
 /** The schema version this build expects. */

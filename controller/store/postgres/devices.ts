@@ -6,7 +6,7 @@
 import type pg from 'pg';
 import type { Device } from '../../dep/types.js';
 import { deviceColumns, filterEntries, lastBySerial, uniqueBySerialSorted } from '../codec.js';
-import type { DeviceFilter, DevicePage, DeviceRecord, DeviceResultStatus, DeviceResultUpdate, ResultCounts } from '../ports.js';
+import type { DeviceFilter, DevicePage, DeviceRecord, DeviceResultStatus, DeviceResultUpdate, MigrationDeadlineCount, ResultCounts, UpsertOptions } from '../ports.js';
 import { ROWS_PER_STATEMENT, chunks, inTransaction } from './connection.js';
 
 /** A devices row as pg returns it (timestamptz → Date, jsonb → object). */
@@ -20,19 +20,33 @@ interface DeviceRow {
   result_apple_status: string | null;
   retry_not_before: Date | null;
   observed_at: Date;
+  arrived_at: Date | null;
+  attempts: number;
 }
 
 const SELECT = `SELECT server, serial, record, desired_profile, result_status, result_at, result_apple_status,
-  retry_not_before, observed_at FROM devices`;
+  retry_not_before, observed_at, arrived_at, attempts FROM devices`;
 
+/**
+ * A new row arrives when `$3` (new serials arrive) says so; an existing row keeps arrived_at here, and listed
+ * arrivals (rare: sync `added`, or a device that left and came back) get it from ARRIVED below, because a
+ * per-row flag from `unnest` cannot reach ON CONFLICT's SET.
+ */
 const UPSERT = `INSERT INTO devices
-  (server, serial, profile_uuid, profile_status, device_family, os, model, op_date, record, observed_at)
-  SELECT $1::text, u.serial, u.profile_uuid, u.profile_status, u.device_family, u.os, u.model, u.op_date, u.record::jsonb, $2::timestamptz
-  FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::text[])
-    AS u(serial, profile_uuid, profile_status, device_family, os, model, op_date, record)
+  (server, serial, profile_uuid, profile_status, device_family, os, model, op_date, migration_deadline, record, observed_at, arrived_at)
+  SELECT $1::text, u.serial, u.profile_uuid, u.profile_status, u.device_family, u.os, u.model, u.op_date, u.migration_deadline,
+    u.record::jsonb, $2::timestamptz, CASE WHEN $3::boolean THEN $2::timestamptz END
+  FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::timestamptz[], $11::timestamptz[], $12::text[])
+    AS u(serial, profile_uuid, profile_status, device_family, os, model, op_date, migration_deadline, record)
   ON CONFLICT (server, serial) DO UPDATE SET profile_uuid = excluded.profile_uuid,
     profile_status = excluded.profile_status, device_family = excluded.device_family, os = excluded.os,
-    model = excluded.model, op_date = excluded.op_date, record = excluded.record, observed_at = excluded.observed_at`;
+    model = excluded.model, op_date = excluded.op_date, migration_deadline = excluded.migration_deadline,
+    record = excluded.record, observed_at = excluded.observed_at`;
+
+/** Marks listed arrivals (after UPSERT, in the same transaction). */
+const ARRIVED = 'UPDATE devices SET arrived_at = $2 WHERE server = $1 AND serial = ANY($3::text[])';
+
+const isoOrNull = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 function toRecord(row: DeviceRow): DeviceRecord {
   return {
@@ -46,6 +60,8 @@ function toRecord(row: DeviceRow): DeviceRecord {
         : { status: row.result_status as DeviceResultStatus, at: row.result_at ?? new Date(0), appleStatus: row.result_apple_status },
     retryNotBefore: row.retry_not_before,
     observedAt: row.observed_at,
+    arrivedAt: row.arrived_at,
+    attempts: row.attempts,
   };
 }
 
@@ -64,20 +80,21 @@ function filterSql(filter: DeviceFilter | undefined, first: number): { sql: stri
 }
 
 /** See ObserveStore.upsertDevices. */
-export async function upsertDevices(pool: pg.Pool, server: string, devices: readonly Device[], at: Date): Promise<number> {
+export async function upsertDevices(pool: pg.Pool, server: string, devices: readonly Device[], at: Date, opts: UpsertOptions = {}): Promise<number> {
   // One statement may not touch a row twice in PostgreSQL, so duplicates must go before batching.
   const unique = uniqueBySerialSorted(devices);
+  const listed = opts.arrived === undefined ? [] : unique.filter((d) => opts.arrived?.has(d.serial_number)).map((d) => d.serial_number);
   await inTransaction(pool, async (client) => {
     for (const batch of chunks(unique, ROWS_PER_STATEMENT)) {
-      const cols: Array<Array<string | null>> = [[], [], [], [], [], [], [], []];
+      const cols: Array<Array<string | null>> = [[], [], [], [], [], [], [], [], []];
       for (const d of batch) {
         const c = deviceColumns(d);
-        const values = [c.serial, c.profileUuid, c.profileStatus, c.deviceFamily, c.os, c.model,
-          c.opDate === null ? null : new Date(c.opDate).toISOString(), JSON.stringify(d)];
+        const values = [c.serial, c.profileUuid, c.profileStatus, c.deviceFamily, c.os, c.model, isoOrNull(c.opDate), isoOrNull(c.migrationDeadline), JSON.stringify(d)];
         for (let i = 0; i < values.length; i++) cols[i]!.push(values[i] ?? null);
       }
-      await client.query(UPSERT, [server, at.toISOString(), ...cols]);
+      await client.query(UPSERT, [server, at.toISOString(), opts.newArrive === true, ...cols]);
     }
+    for (const batch of chunks(listed, ROWS_PER_STATEMENT)) await client.query(ARRIVED, [server, at.toISOString(), batch]);
   });
   return devices.length;
 }
@@ -137,6 +154,15 @@ export async function countResults(pool: pg.Pool, server: string, now: Date): Pr
   return out;
 }
 
+/** See PlanStore.countMigrationDeadlines: answered from the devices_migration partial index (migration 4). */
+export async function countMigrationDeadlines(pool: pg.Pool, server: string): Promise<MigrationDeadlineCount> {
+  const { rows } = await pool.query<{ n: string; earliest: Date | null }>(
+    'SELECT COUNT(*) AS n, MIN(migration_deadline) AS earliest FROM devices WHERE server = $1 AND migration_deadline IS NOT NULL',
+    [server],
+  );
+  return { devices: Number(rows[0]?.n ?? 0), earliest: rows[0]?.earliest ?? null };
+}
+
 /** See Store.listDevices (one extra row tells whether another page exists). */
 export async function listDevices(pool: pg.Pool, server: string, after: string | null, limit: number, filter?: DeviceFilter): Promise<DevicePage> {
   const f = filterSql(filter, 4);
@@ -156,9 +182,10 @@ export async function recordResults(pool: pg.Pool, server: string, results: read
     for (const batch of chunks(lastBySerial(results), ROWS_PER_STATEMENT)) {
       const r = await client.query(
         `UPDATE devices d SET result_status = u.status, result_at = u.at, result_apple_status = u.apple,
-            retry_not_before = u.retry, desired_profile = CASE WHEN u.keep THEN d.desired_profile ELSE u.desired END
-          FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::timestamptz[], $7::boolean[], $8::text[])
-            AS u(serial, status, at, apple, retry, keep, desired)
+            retry_not_before = u.retry, desired_profile = CASE WHEN u.keep THEN d.desired_profile ELSE u.desired END,
+            arrived_at = CASE WHEN u.status = 'success' THEN NULL ELSE d.arrived_at END, attempts = COALESCE(u.attempts, d.attempts)
+          FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::timestamptz[], $7::boolean[], $8::text[], $9::integer[])
+            AS u(serial, status, at, apple, retry, keep, desired, attempts)
           WHERE d.server = $1 AND d.serial = u.serial`,
         [
           server,
@@ -169,6 +196,7 @@ export async function recordResults(pool: pg.Pool, server: string, results: read
           batch.map((r) => r.retryNotBefore?.toISOString() ?? null),
           batch.map((r) => r.desiredProfile === undefined),
           batch.map((r) => r.desiredProfile ?? null),
+          batch.map((r) => r.attempts ?? null),
         ],
       );
       n += r.rowCount ?? 0;

@@ -9,8 +9,8 @@ import { DEFAULT_PAGE_SIZE } from '../codec.js';
 import { checkLimit, pageThrough } from '../paging.js';
 import type {
   AuditEntry, AuditRecord, CursorState, CursorUpdate, DeviceFilter, DevicePage, DeviceRecord, DeviceResultUpdate,
-  JsonValue, MigrationReport, ProfileIntent, ProfileKey, ProfileRecord, ProfileState, ResultCounts, RunRecord,
-  RunResult, RunTrigger, ServerRecord, ServerUpdate, Store,
+  JsonValue, MigrationDeadlineCount, MigrationReport, ProfileIntent, ProfileKey, ProfileRecord, ProfileState, ResultCounts, RunRecord,
+  RunResult, RunTrigger, ServerRecord, ServerUpdate, Store, UpsertOptions,
 } from '../ports.js';
 import { clientConfig, postgresSettings } from './connection.js';
 import * as devices from './devices.js';
@@ -72,9 +72,14 @@ export class PostgresStore implements Store {
     await this.pool.end();
   }
 
-  /** See Store.upsertServer. */
+  /** See IdentityStore.upsertServer. */
   upsertServer(name: string, update: ServerUpdate): Promise<ServerRecord> {
     return this.records.upsertServer(name, update);
+  }
+
+  /** See IdentityStore.adoptServer. */
+  adoptServer(name: string, update: ServerUpdate): Promise<ServerRecord> {
+    return this.records.adoptServer(name, update);
   }
 
   /** See PlanStore.setConvergedKey. */
@@ -133,8 +138,8 @@ export class PostgresStore implements Store {
   }
 
   /** See ObserveStore.upsertDevices. */
-  upsertDevices(server: string, list: readonly Device[], at: Date): Promise<number> {
-    return devices.upsertDevices(this.pool, server, list, at);
+  upsertDevices(server: string, list: readonly Device[], at: Date, opts?: UpsertOptions): Promise<number> {
+    return devices.upsertDevices(this.pool, server, list, at, opts);
   }
 
   /** See ObserveStore.deleteDevices. */
@@ -150,6 +155,11 @@ export class PostgresStore implements Store {
   /** See ObserveStore.countDevices. */
   countDevices(server: string, filter?: DeviceFilter): Promise<number> {
     return devices.countDevices(this.pool, server, filter);
+  }
+
+  /** See PlanStore.countMigrationDeadlines. */
+  countMigrationDeadlines(server: string): Promise<MigrationDeadlineCount> {
+    return devices.countMigrationDeadlines(this.pool, server);
   }
 
   /** See StatusStore.countDevicesByProfileUuid. */

@@ -6,7 +6,7 @@
 import type Database from 'better-sqlite3';
 import type { Device } from '../../dep/types.js';
 import { deviceColumns, filterEntries, fromMs, lastBySerial, toMs, uniqueBySerialSorted } from '../codec.js';
-import type { DeviceFilter, DevicePage, DeviceRecord, DeviceResultStatus, DeviceResultUpdate, ResultCounts } from '../ports.js';
+import type { DeviceFilter, DevicePage, DeviceRecord, DeviceResultStatus, DeviceResultUpdate, MigrationDeadlineCount, ResultCounts, UpsertOptions } from '../ports.js';
 
 /** A devices row as SQLite returns it. */
 interface DeviceRow {
@@ -19,10 +19,12 @@ interface DeviceRow {
   result_apple_status: string | null;
   retry_not_before: number | null;
   observed_at: number;
+  arrived_at: number | null;
+  attempts: number;
 }
 
 const SELECT = `SELECT server, serial, record, desired_profile, result_status, result_at, result_apple_status,
-  retry_not_before, observed_at FROM devices`;
+  retry_not_before, observed_at, arrived_at, attempts FROM devices`;
 
 /** Maps a row to the port's record. */
 function toRecord(row: DeviceRow): DeviceRecord {
@@ -37,6 +39,8 @@ function toRecord(row: DeviceRow): DeviceRecord {
         : { status: row.result_status as DeviceResultStatus, at: new Date(row.result_at ?? 0), appleStatus: row.result_apple_status },
     retryNotBefore: fromMs(row.retry_not_before),
     observedAt: new Date(row.observed_at),
+    arrivedAt: fromMs(row.arrived_at),
+    attempts: row.attempts,
   };
 }
 
@@ -62,23 +66,30 @@ export class SqliteDevices {
   /** Prepares the hot statements once. */
   constructor(db: Database.Database) {
     this.db = db;
+    // The last parameter sets arrived_at of an existing row (a listed arrival) or keeps it (null); a new row
+    // takes the VALUES one (every new row when new serials arrive, else only listed ones).
     this.upsertStmt = db.prepare(`INSERT INTO devices
-      (server, serial, profile_uuid, profile_status, device_family, os, model, op_date, record, observed_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      (server, serial, profile_uuid, profile_status, device_family, os, model, op_date, migration_deadline, record, observed_at, arrived_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (server, serial) DO UPDATE SET profile_uuid = excluded.profile_uuid,
         profile_status = excluded.profile_status, device_family = excluded.device_family, os = excluded.os,
-        model = excluded.model, op_date = excluded.op_date, record = excluded.record, observed_at = excluded.observed_at`);
+        model = excluded.model, op_date = excluded.op_date, migration_deadline = excluded.migration_deadline,
+        record = excluded.record, observed_at = excluded.observed_at, arrived_at = COALESCE(?, devices.arrived_at)`);
   }
 
   /** See ObserveStore.upsertDevices. */
-  upsert(server: string, devices: readonly Device[], at: Date): number {
+  upsert(server: string, devices: readonly Device[], at: Date, opts: UpsertOptions = {}): number {
     const stmt = this.upsertStmt;
     const atMs = at.getTime();
     const sorted = uniqueBySerialSorted(devices);
+    const newArrive = opts.newArrive === true;
+    const arrived = opts.arrived;
     this.db.transaction(() => {
       for (const d of sorted) {
         const c = deviceColumns(d);
-        stmt.run(server, c.serial, c.profileUuid, c.profileStatus, c.deviceFamily, c.os, c.model, c.opDate, JSON.stringify(d), atMs);
+        const listed = arrived !== undefined && arrived.has(c.serial);
+        stmt.run(server, c.serial, c.profileUuid, c.profileStatus, c.deviceFamily, c.os, c.model, c.opDate, c.migrationDeadline,
+          JSON.stringify(d), atMs, newArrive || listed ? atMs : null, listed ? atMs : null);
       }
     })();
     return devices.length;
@@ -133,6 +144,14 @@ export class SqliteDevices {
     })();
   }
 
+  /** See PlanStore.countMigrationDeadlines: answered from the devices_migration partial index (migration 4). */
+  countMigrationDeadlines(server: string): MigrationDeadlineCount {
+    const row = this.db
+      .prepare('SELECT COUNT(*) AS n, MIN(migration_deadline) AS earliest FROM devices WHERE server = ? AND migration_deadline IS NOT NULL')
+      .get(server) as { n: number; earliest: number | null };
+    return { devices: row.n, earliest: fromMs(row.earliest) };
+  }
+
   /** See Store.listDevices. */
   list(server: string, after: string | null, limit: number, filter?: DeviceFilter): DevicePage {
     const f = filterSql(filter);
@@ -148,12 +167,15 @@ export class SqliteDevices {
   /** See ApplyStore.recordResults. */
   recordResults(server: string, results: readonly DeviceResultUpdate[]): number {
     const stmt = this.db.prepare(`UPDATE devices SET result_status = ?, result_at = ?, result_apple_status = ?,
-      retry_not_before = ?, desired_profile = CASE WHEN ? THEN desired_profile ELSE ? END WHERE server = ? AND serial = ?`);
+      retry_not_before = ?, desired_profile = CASE WHEN ? THEN desired_profile ELSE ? END,
+      arrived_at = CASE WHEN ? THEN NULL ELSE arrived_at END, attempts = COALESCE(?, attempts) WHERE server = ? AND serial = ?`);
     let n = 0;
     this.db.transaction(() => {
       for (const r of lastBySerial(results)) {
         const keep = r.desiredProfile === undefined ? 1 : 0;
-        n += stmt.run(r.result.status, r.result.at.getTime(), r.result.appleStatus, toMs(r.retryNotBefore), keep, r.desiredProfile ?? null, server, r.serial).changes;
+        const handled = r.result.status === 'success' ? 1 : 0;
+        n += stmt.run(r.result.status, r.result.at.getTime(), r.result.appleStatus, toMs(r.retryNotBefore), keep, r.desiredProfile ?? null,
+          handled, r.attempts ?? null, server, r.serial).changes;
       }
     })();
     return n;

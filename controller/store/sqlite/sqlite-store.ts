@@ -14,8 +14,8 @@ import { DEFAULT_PAGE_SIZE } from '../codec.js';
 import { checkLimit, pageThrough } from '../paging.js';
 import type {
   AuditEntry, AuditRecord, CursorState, CursorUpdate, DeviceFilter, DevicePage, DeviceRecord, DeviceResultUpdate,
-  JsonValue, MigrationReport, ProfileIntent, ProfileKey, ProfileRecord, ProfileState, ResultCounts, RunRecord,
-  RunResult, RunTrigger, ServerRecord, ServerUpdate, Store,
+  JsonValue, MigrationDeadlineCount, MigrationReport, ProfileIntent, ProfileKey, ProfileRecord, ProfileState, ResultCounts, RunRecord,
+  RunResult, RunTrigger, ServerRecord, ServerUpdate, Store, UpsertOptions,
 } from '../ports.js';
 import { SqliteDevices } from './devices.js';
 import { migrateSqlite } from './migrate.js';
@@ -106,9 +106,14 @@ export class SqliteStore implements Store {
     if (this.db.open) this.db.close();
   }
 
-  /** See Store.upsertServer. */
+  /** See IdentityStore.upsertServer. */
   async upsertServer(name: string, update: ServerUpdate): Promise<ServerRecord> {
     return this.records.upsertServer(name, update);
+  }
+
+  /** See IdentityStore.adoptServer. */
+  async adoptServer(name: string, update: ServerUpdate): Promise<ServerRecord> {
+    return this.records.adoptServer(name, update);
   }
 
   /** See PlanStore.setConvergedKey. */
@@ -167,8 +172,8 @@ export class SqliteStore implements Store {
   }
 
   /** See ObserveStore.upsertDevices. */
-  async upsertDevices(server: string, devices: readonly Device[], at: Date): Promise<number> {
-    return this.devices.upsert(server, devices, at);
+  async upsertDevices(server: string, devices: readonly Device[], at: Date, opts?: UpsertOptions): Promise<number> {
+    return this.devices.upsert(server, devices, at, opts);
   }
 
   /** See ObserveStore.deleteDevices. */
@@ -184,6 +189,11 @@ export class SqliteStore implements Store {
   /** See ObserveStore.countDevices. */
   async countDevices(server: string, filter?: DeviceFilter): Promise<number> {
     return this.devices.count(server, filter);
+  }
+
+  /** See PlanStore.countMigrationDeadlines. */
+  async countMigrationDeadlines(server: string): Promise<MigrationDeadlineCount> {
+    return this.devices.countMigrationDeadlines(server);
   }
 
   /** See StatusStore.countDevicesByProfileUuid. */
