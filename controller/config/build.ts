@@ -7,6 +7,7 @@ import { findNode, nodeOffset } from './yaml-nodes.js';
 import { didYouMean } from './suggest.js';
 import { isInside } from './files.js';
 import { checkProfileRules } from './apple-rules.js';
+import type { SkipKeyCatalogue } from './skip-keys.js';
 
 /** Location of a path inside a parsed document (the deepest existing node). */
 export function locIn(d: ParsedDoc, path: readonly (string | number)[]): SourceLoc {
@@ -49,7 +50,7 @@ export interface BuildContext {
   root: string;
   realRoot: string;
   now: Date;
-  deprecatedSkipKeys: readonly string[];
+  skipKeys: SkipKeyCatalogue;
 }
 
 /** Builds an MdmServer from a schema-valid document and checks its references and settings. */
@@ -102,7 +103,7 @@ export function buildProfile(d: ParsedDoc, index: DocIndex, ctx: BuildContext, s
     spec.profile,
     (key, i) => locIn(d, i === undefined ? ['spec', 'profile', key] : ['spec', 'profile', key, i]),
     sink,
-    ctx.deprecatedSkipKeys,
+    ctx.skipKeys,
     ctx.now,
   );
   return { name: d.name ?? '', servers: [...spec.servers], profile: spec.profile, source: locIn(d, ['metadata', 'name']) };

@@ -4,7 +4,6 @@ import { extractLongSerialLists, type ExtractedList } from './fast-serials.js';
 import type { SourceFile } from './source.js';
 import { KINDS, type CompiledSchemas, type Kind } from './schemas.js';
 import { reportSchemaErrors } from './schema-errors.js';
-import type { SkipKeyCatalogue } from './skip-keys.js';
 import { findNode, nodeOffset } from './yaml-nodes.js';
 import { didYouMean } from './suggest.js';
 
@@ -34,17 +33,17 @@ const YAML_CODE_MESSAGES: Record<string, string> = {
 };
 
 /** Parses every document of a YAML file, reports YAML and schema problems, and returns the depctl documents. */
-export function parseDocuments(source: SourceFile, schemas: CompiledSchemas, skipKeys: SkipKeyCatalogue, sink: ProblemSink): ParsedDoc[] {
+export function parseDocuments(source: SourceFile, schemas: CompiledSchemas, sink: ProblemSink): ParsedDoc[] {
   const extraction = extractLongSerialLists(source.text);
   if (extraction.lists.length > 0) {
     const local = new ProblemSink();
-    const docs = parseText(extraction.text, extraction.lists, source, schemas, skipKeys, local);
+    const docs = parseText(extraction.text, extraction.lists, source, schemas, local);
     if (docs) {
       sink.problems.push(...local.problems);
       return docs;
     }
   }
-  return parseText(source.text, [], source, schemas, skipKeys, sink) ?? [];
+  return parseText(source.text, [], source, schemas, sink) ?? [];
 }
 
 /** Parses text (possibly with fast-path lists blanked out); undefined when a fast-path list was not claimed. */
@@ -53,7 +52,6 @@ function parseText(
   lists: readonly ExtractedList[],
   source: SourceFile,
   schemas: CompiledSchemas,
-  skipKeys: SkipKeyCatalogue,
   sink: ProblemSink,
 ): ParsedDoc[] | undefined {
   const claimed = new Set<ExtractedList>();
@@ -93,7 +91,7 @@ function parseText(
     if (list) claimed.add(list);
     const validate = schemas.validators[parsed.kind];
     const valid = validate(value) === true;
-    if (!valid) reportSchemaErrors(validate.errors ?? [], { doc, source, value, skipKeys, sink });
+    if (!valid) reportSchemaErrors(validate.errors ?? [], { doc, source, value, sink });
     out.push({ ...parsed, valid, value: value as Record<string, unknown>, doc, source, ...(list ? { serialOffsets: list.items.map((i) => i.offset) } : {}) });
   }
   return claimed.size === lists.length ? out : undefined;

@@ -63,7 +63,7 @@ export async function loadConfig(dir: string, opts: LoadOptions = {}): Promise<L
       sink.error(read.code, { file: rel, line: read.line, column: read.column }, read.message);
       continue;
     }
-    docs.push(...parseDocuments(read, schemas, skipKeys, sink));
+    docs.push(...parseDocuments(read, schemas, sink));
   }
   for (const d of docs) stats.documents[d.kind]++;
   if (docs.length === 0 && sink.errorCount === 0) {
@@ -71,7 +71,7 @@ export async function loadConfig(dir: string, opts: LoadOptions = {}): Promise<L
   }
 
   const index = indexByName(docs, sink);
-  const ctx: BuildContext = { root, realRoot: await realpath(root), now: opts.now ?? new Date(), deprecatedSkipKeys: skipKeys.deprecated };
+  const ctx: BuildContext = { root, realRoot: await realpath(root), now: opts.now ?? new Date(), skipKeys };
   const valid = (kind: Kind): ParsedDoc[] => [...index[kind].values()].filter((d) => d.valid);
   const servers: MdmServer[] = valid('MdmServer').map((d) => buildServer(d, index, ctx, sink));
   const profiles: EnrollmentProfile[] = valid('EnrollmentProfile').map((d) => buildProfile(d, index, ctx, sink));

@@ -57,6 +57,8 @@ export const PROBLEM_CODES = [
   'deprecated-skip-key',
   'removed-skip-key',
   'unknown-skip-key',
+  'repeated-skip-key',
+  'email-format',
   'serial-format',
   'duplicate-serial',
   'serial-file',

@@ -4,14 +4,12 @@ import type { ProblemSink, ProblemCode } from './problems.js';
 import type { SourceFile } from './source.js';
 import { dottedPath, findNode, nodeOffset, pointerSegments } from './yaml-nodes.js';
 import { didYouMean } from './suggest.js';
-import type { SkipKeyCatalogue } from './skip-keys.js';
 
 /** Everything needed to turn ajv errors on one document into located problems. */
 export interface SchemaErrorContext {
   doc: Document;
   source: SourceFile;
   value: unknown;
-  skipKeys: SkipKeyCatalogue;
   sink: ProblemSink;
 }
 
@@ -86,8 +84,10 @@ function report(e: ErrorObject, ctx: SchemaErrorContext): void {
       err('schema', `${where}: must be ${article(String((e.params as { type: string }).type))}, got ${describe(value)}`);
       return;
     case 'enum': {
+      // A skip_setup_items item may be any string; only a non-string fails (the SkipKey enum branch of
+      // its anyOf reports it, ranked above the anyOf itself). SkipKey findings are warnings: skip-keys.ts.
       if (segments.includes('skip_setup_items')) {
-        reportSkipKey(where, value, err, ctx);
+        err('schema', `${where}: must be a string, got ${describe(value)}`);
         return;
       }
       const allowed = ((e.params as { allowedValues: unknown[] }).allowedValues ?? []).map(String);
@@ -165,23 +165,13 @@ function reportAlternatives(
   err('schema', `${where}: does not match any allowed form`);
 }
 
-function reportSkipKey(where: string, value: unknown, err: (code: ProblemCode, message: string) => void, ctx: SchemaErrorContext): void {
-  if (typeof value !== 'string') return err('schema', `${where}: must be a string, got ${describe(value)}`);
-  if (ctx.skipKeys.removed.includes(value)) {
-    return err('removed-skip-key', `${where}: skip key "${value}" was removed by Apple and is no longer accepted; delete it`);
-  }
-  err('unknown-skip-key', `${where}: unknown skip key "${value}"${didYouMean(value, [...ctx.skipKeys.current, ...ctx.skipKeys.deprecated])}`);
-}
-
 function patternCode(where: string): ProblemCode {
-  if (where.endsWith('url')) return 'https-required';
   if (where.endsWith('language')) return 'language-code';
   if (where.endsWith('region')) return 'region-code';
   return 'schema';
 }
 
 function patternMessage(where: string, value: unknown, pattern: string): string {
-  if (where.endsWith('profile.url') || where.endsWith('configuration_web_url')) return `${describe(value)} must be an https:// URL`;
   if (where.endsWith('depUrl')) return `${describe(value)} must be an http(s):// URL`;
   if (where.endsWith('language')) return `${describe(value)} must be an ISO 639 language code in lower case, e.g. "en" or "fr"`;
   if (where.endsWith('region')) return `${describe(value)} must be an ISO 3166-1 alpha-2 region code in upper case, e.g. "US" or "FR"`;

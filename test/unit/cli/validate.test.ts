@@ -25,7 +25,7 @@ spec:
   servers: [paris]
   profile:
     profile_name: "Staff, 100%"
-    url: http://mdm.example.com
+    url: mdm.example.com
 `,
 };
 
@@ -43,7 +43,7 @@ describe('depctl validate', () => {
       expect(r.code).toBe(1);
       const lines = r.stdout.trim().split('\n');
       expect(lines).toEqual([
-        `${dir}/profile.yaml:8:10: error: spec.profile.url: "http://mdm.example.com" must be an https:// URL [https-required]`,
+        `${dir}/profile.yaml:8:10: error: spec.profile.url: "mdm.example.com" is not a valid uri [schema]`,
         `${dir}/servers.yaml:7:19: warning: defaultProfile has no effect while unassignedDevices is "ignore"; set unassignedDevices: default to use it [default-profile-unused]`,
         `${dir}: invalid (1 MdmServer, 1 EnrollmentProfile, 0 Assignments; 0 serials in 2 files; 1 error, 1 warning)`,
       ]);
@@ -53,7 +53,7 @@ describe('depctl validate', () => {
   });
 
   it('exits 0 with warnings only, and 1 with --warnings-as-errors', async () => {
-    const { dir, cleanup } = await makeConfigDir({ ...broken, 'profile.yaml': broken['profile.yaml'].replace('http://', 'https://') });
+    const { dir, cleanup } = await makeConfigDir({ ...broken, 'profile.yaml': broken['profile.yaml'].replace('url: mdm', 'url: https://mdm') });
     try {
       expect((await runDepctl(['validate', dir])).code).toBe(0);
       expect((await runDepctl(['validate', dir, '--warnings-as-errors'])).code).toBe(1);
@@ -71,7 +71,7 @@ describe('depctl validate', () => {
       const ajv = new Ajv2020({ strict: true });
       expect(ajv.validate(resultSchema, out), JSON.stringify(ajv.errors)).toBe(true);
       expect(out.valid).toBe(false);
-      expect(out.problems.map((p) => `${p.code}@${p.line}`)).toEqual(['https-required@8', 'default-profile-unused@7']);
+      expect(out.problems.map((p) => `${p.code}@${p.line}`)).toEqual(['schema@8', 'default-profile-unused@7']);
     } finally {
       await cleanup();
     }

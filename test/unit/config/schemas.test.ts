@@ -32,27 +32,39 @@ describe('JSON Schemas', () => {
     expect(validate({ apiVersion: 'depctl/v1', kind: 'Nope', metadata: { name: 'a' }, spec: {} })).toBe(false);
   });
 
-  it('SkipKey accepts exactly the current and deprecated keys Apple lists, and none it removed', () => {
+  it('SkipKey lists every key Apple has listed: current, deprecated and removed ones', () => {
     const file = 'enrollment-profile.schema.json';
     const all = enumFromSchema(files, file, 'SkipKey');
     const current = enumFromSchema(files, file, 'CurrentSkipKey');
     const deprecated = enumFromSchema(files, file, 'DeprecatedSkipKey');
     const removed = enumFromSchema(files, file, 'RemovedSkipKey');
-    expect([...all].sort()).toEqual([...current, ...deprecated].sort());
-    for (const r of removed) expect(all).not.toContain(r);
-    // The lists themselves, as dep-protocol.md "SkipKeys" gives them from Apple's SkipKeys page.
+    expect([...all].sort()).toEqual([...current, ...deprecated, ...removed].sort());
+    // The lists themselves: dep-protocol.md "SkipKeys" (Apple's SkipKeys page), plus AdditionalPrivacySettings
+    // (macOS 26+, petarov/apple-mdm-clients ProfileSkipItem.java).
     expect([...deprecated].sort()).toEqual(['DisplayTone', 'HomeButtonSensitivity', 'OnBoarding', 'Zoom']);
     expect([...removed].sort()).toEqual(['IntendedUser', 'OSShowcase', 'Wallpaper', 'WebContentFiltering']);
     expect([...current].sort()).toEqual(
       [
-        'Accessibility', 'AccessibilityAppearance', 'ActionButton', 'Android', 'Appearance', 'AppleID', 'AppStore', 'Biometric', 'CameraButton',
-        'DeviceFeaturesTour', 'DeviceToDeviceMigration', 'Diagnostics', 'EnableLockdownMode', 'FileVault', 'iCloudDiagnostics', 'iCloudStorage',
-        'iMessageAndFaceTime', 'Intelligence', 'Keyboard', 'LiquidGlass', 'Location', 'MessagingActivationUsingPhoneNumber', 'Multitasking',
-        'Passcode', 'Payment', 'Privacy', 'Restore', 'RestoreCompleted', 'Safety', 'SafetyAndHandling', 'ScreenSaver', 'ScreenTime', 'SIMSetup',
-        'Siri', 'SoftwareUpdate', 'SpokenLanguage', 'TapToSetup', 'TermsOfAddress', 'Tips', 'TOS', 'TVHomeScreenSync', 'TVProviderSignIn',
-        'TVRoom', 'UnlockWithWatch', 'UpdateCompleted', 'WatchMigration', 'Welcome',
+        'Accessibility', 'AccessibilityAppearance', 'ActionButton', 'AdditionalPrivacySettings', 'Android', 'Appearance', 'AppleID', 'AppStore',
+        'Biometric', 'CameraButton', 'DeviceFeaturesTour', 'DeviceToDeviceMigration', 'Diagnostics', 'EnableLockdownMode', 'FileVault',
+        'iCloudDiagnostics', 'iCloudStorage', 'iMessageAndFaceTime', 'Intelligence', 'Keyboard', 'LiquidGlass', 'Location',
+        'MessagingActivationUsingPhoneNumber', 'Multitasking', 'Passcode', 'Payment', 'Privacy', 'Restore', 'RestoreCompleted', 'Safety',
+        'SafetyAndHandling', 'ScreenSaver', 'ScreenTime', 'SIMSetup', 'Siri', 'SoftwareUpdate', 'SpokenLanguage', 'TapToSetup', 'TermsOfAddress',
+        'Tips', 'TOS', 'TVHomeScreenSync', 'TVProviderSignIn', 'TVRoom', 'UnlockWithWatch', 'UpdateCompleted', 'WatchMigration', 'Welcome',
       ].sort(),
     );
+  });
+
+  it('skip_setup_items takes any string (SkipKey findings are warnings), but not other types', () => {
+    const { validators } = compileSchemas(files);
+    const doc = (items: unknown[]): unknown => ({
+      apiVersion: 'depctl/v1',
+      kind: 'EnrollmentProfile',
+      metadata: { name: 'p' },
+      spec: { servers: ['s'], profile: { profile_name: 'P', url: 'https://mdm.example.com/enroll', skip_setup_items: items } },
+    });
+    expect(validators.EnrollmentProfile(doc(['Siri', 'Wallpaper', 'NoSuchKey', 'Siri']))).toBe(true);
+    expect(validators.EnrollmentProfile(doc(['Siri', 5]))).toBe(false);
   });
 
   it('covers every Apple profile key from the protocol reference, with limits and defaults', () => {
