@@ -1,9 +1,13 @@
 /**
  * Validation of `POST /profile` bodies with Apple's codes and limits (dep-protocol.md §3 "POST
- * /profile"): a missing name or URL is `*_REQUIRED`; an empty or too long optional string is
- * `*_INVALID` (Apple rejects `""`); `is_mdm_removable: false` needs `is_supervised: true`
- * (FLAGS_INVALID); a bad language or region is LOCALE_INVALID. Wrong JSON types are
- * MALFORMED_REQUEST_BODY.
+ * /profile"), and nothing else: a missing name or URL is `*_REQUIRED`; an empty or too long
+ * `profile_name`, `url`, `department`, `org_magic`, `support_phone_number` or
+ * `support_email_address` is `*_INVALID` (Apple's descriptions of those codes say "either empty or has
+ * exceeded the maximum allowed length", and for `url` also RFC 2396 syntax; petarov/apple-mdm-clients
+ * `messages_en.properties` copies them); `is_mdm_removable: false` needs `is_supervised: true`
+ * (FLAGS_INVALID); a language or region that is no ISO code is LOCALE_INVALID. Wrong JSON types are
+ * MALFORMED_REQUEST_BODY. Where Apple documents no refusal (blank strings, an e-mail address's shape, the
+ * URL scheme, `configuration_web_url`, certificates, SkipKeys), the simulator accepts.
  */
 import type { Profile } from '../dep/types.js';
 
@@ -39,15 +43,12 @@ function charLength(s: string): number {
   return [...s].length;
 }
 
-/** Apple: an absolute URI, at most 2000 URL-encoded characters (RFC 2396/2732 syntax). */
+/**
+ * Apple's CONFIG_URL_INVALID: empty, over 2000 URL-encoded characters, or not RFC 2396/2732 syntax
+ * (checked here as "parses as an absolute URL"). Apple names no scheme, so none is required.
+ */
 function validUrl(v: unknown): boolean {
-  if (typeof v !== 'string' || v === '' || encodeURI(v).length > 2000) return false;
-  try {
-    const u = new URL(v);
-    return (u.protocol === 'https:' || u.protocol === 'http:') && u.hostname !== '';
-  } catch {
-    return false;
-  }
+  return typeof v === 'string' && v !== '' && encodeURI(v).length <= 2000 && URL.canParse(v);
 }
 
 function isStringArray(v: unknown): v is string[] {
@@ -58,19 +59,17 @@ function isStringArray(v: unknown): v is string[] {
 export function validateProfile(body: Record<string, unknown>): ProfileValidation {
   const name = body.profile_name;
   if (name === undefined || name === null) return { ok: false, code: 'CONFIG_NAME_REQUIRED' };
-  if (typeof name !== 'string' || name.trim() === '' || charLength(name) > 125) return { ok: false, code: 'CONFIG_NAME_INVALID' };
+  if (typeof name !== 'string' || name === '' || charLength(name) > 125) return { ok: false, code: 'CONFIG_NAME_INVALID' };
   if (body.url === undefined || body.url === null) return { ok: false, code: 'CONFIG_URL_REQUIRED' };
   if (!validUrl(body.url)) return { ok: false, code: 'CONFIG_URL_INVALID' };
-  if (body.configuration_web_url !== undefined && !validUrl(body.configuration_web_url)) return { ok: false, code: 'CONFIG_URL_INVALID' };
+  // Apple documents no check of configuration_web_url (CONFIG_URL_INVALID names the `url` field): any string goes.
+  if (body.configuration_web_url !== undefined && typeof body.configuration_web_url !== 'string') return { ok: false, code: 'MALFORMED_REQUEST_BODY' };
   for (const k of BOOLEANS) if (body[k] !== undefined && typeof body[k] !== 'boolean') return { ok: false, code: 'MALFORMED_REQUEST_BODY' };
   for (const k of STRING_ARRAYS) if (body[k] !== undefined && !isStringArray(body[k])) return { ok: false, code: 'MALFORMED_REQUEST_BODY' };
   if (body.devices !== undefined && !isStringArray(body.devices)) return { ok: false, code: 'MALFORMED_REQUEST_BODY' };
   for (const [k, max, code] of LIMITED_STRINGS) {
     const v = body[k];
     if (v !== undefined && (typeof v !== 'string' || v === '' || charLength(v) > max)) return { ok: false, code };
-  }
-  if (typeof body.support_email_address === 'string' && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(body.support_email_address)) {
-    return { ok: false, code: 'SUPPORT_EMAIL_INVALID' };
   }
   // Apple: is_mdm_removable may be false only if is_supervised is true.
   if (body.is_mdm_removable === false && body.is_supervised !== true) return { ok: false, code: 'FLAGS_INVALID' };

@@ -4,7 +4,6 @@
  * /profile/devices with a JSON body). Profiles are immutable: each define mints a new UUID
  * (dep-protocol.md §3).
  */
-import { MAX_SERIALS_PER_REQUEST } from '../dep/types.js';
 import { type ApiCall, type Handler, type SimContext, fail, nowSec, ok } from './context.js';
 import { isObject } from './http-util.js';
 import { validateProfile } from './profile-validation.js';
@@ -44,7 +43,6 @@ export const defineProfile: Handler = (ctx, call) => {
   if (!isObject(call.body)) return fail(400, 'MALFORMED_REQUEST_BODY');
   const v = validateProfile(call.body);
   if (!v.ok) return fail(400, v.code);
-  if (v.devices.length > MAX_SERIALS_PER_REQUEST) return fail(400, 'DEVICE_LIMIT_EXCEEDED');
   const { index, uuid } = ctx.state.defineProfile(v.profile);
   // Define reports SUCCESS, NOT_ACCESSIBLE or FAILED only: THROTTLED is an assign status.
   const outcome = assignSerials(ctx, call, index, [...new Set(v.devices)], false);
@@ -59,7 +57,7 @@ export const getProfile: Handler = (ctx, call) => {
   return p === undefined ? fail(400, 'NOT_FOUND') : ok(p);
 };
 
-/** POST or PUT /profile/devices: at most 1000 serials; an unknown profile is a 404. */
+/** POST or PUT /profile/devices: an unknown profile is a 404. */
 export const assignProfile: Handler = (ctx, call) => {
   const b = call.body;
   if (!isObject(b)) return fail(400, 'MALFORMED_REQUEST_BODY');
@@ -67,8 +65,8 @@ export const assignProfile: Handler = (ctx, call) => {
   if (typeof b.profile_uuid !== 'string') return fail(400, 'MALFORMED_REQUEST_BODY');
   const serials = serialList(call);
   if (!serials.ok) return serials.reply;
-  // Apple: "limit requests to 1000 devices at a time"; the code of the refusal is not documented.
-  if (serials.value.length > MAX_SERIALS_PER_REQUEST) return fail(400, 'DEVICE_LIMIT_EXCEEDED');
+  // Apple asks clients to send at most 1000 devices at a time but documents no refusal (no status, no
+  // code), so a longer list is served like any other; the DEP client batches by 1000 itself.
   const profile = ctx.state.profileIndex(b.profile_uuid);
   if (profile < 0) return fail(404, 'PROFILE_NOT_FOUND');
   const outcome = assignSerials(ctx, call, profile, serials.value, true);

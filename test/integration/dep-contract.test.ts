@@ -195,7 +195,7 @@ describe('profile errors', () => {
     ['CONFIG_URL_REQUIRED', { url: undefined }],
     ['CONFIG_URL_INVALID', { url: 'not a url' }],
     ['FLAGS_INVALID', { is_supervised: false, is_mdm_removable: false }],
-    ['SUPPORT_EMAIL_INVALID', { support_email_address: 'nobody' }],
+    ['SUPPORT_EMAIL_INVALID', { support_email_address: `${'e'.repeat(240)}@example.com` }],
     ['LOCALE_INVALID', { region: 'france' }],
   ];
   for (const [code, change] of invalid) {

@@ -30,13 +30,15 @@ describe('POST /profile validation', () => {
     ['CONFIG_URL_INVALID', { ...BASE, url: '' }],
     ['CONFIG_URL_INVALID', { ...BASE, url: 'mdm.example.com/enroll' }],
     ['CONFIG_URL_INVALID', { ...BASE, url: `https://mdm.example.com/${'a'.repeat(2000)}` }],
-    ['CONFIG_URL_INVALID', { ...BASE, configuration_web_url: 'nope' }],
     ['DEPARTMENT_INVALID', { ...BASE, department: '' }],
     ['DEPARTMENT_INVALID', { ...BASE, department: 'd'.repeat(126) }],
+    ['MAGIC_INVALID', { ...BASE, org_magic: '' }],
     ['MAGIC_INVALID', { ...BASE, org_magic: 'm'.repeat(257) }],
     ['SUPPORT_PHONE_INVALID', { ...BASE, support_phone_number: '' }],
     ['SUPPORT_PHONE_INVALID', { ...BASE, support_phone_number: '1'.repeat(51) }],
-    ['SUPPORT_EMAIL_INVALID', { ...BASE, support_email_address: 'not-an-address' }],
+    ['SUPPORT_EMAIL_INVALID', { ...BASE, support_email_address: '' }],
+    ['SUPPORT_EMAIL_INVALID', { ...BASE, support_email_address: `${'e'.repeat(240)}@example.com` }],
+    ['MALFORMED_REQUEST_BODY', { ...BASE, configuration_web_url: 5 }],
     ['FLAGS_INVALID', { ...BASE, is_mdm_removable: false }],
     ['FLAGS_INVALID', { ...BASE, is_mdm_removable: false, is_supervised: false }],
     ['LOCALE_INVALID', { ...BASE, language: 'english' }],
@@ -56,6 +58,33 @@ describe('POST /profile validation', () => {
   it('400 MALFORMED_REQUEST_BODY for a body that is not JSON', async () => {
     const r = await call(sim, 'POST', '/profile', { session: s, rawBody: 'profile_name=x' });
     expect([r.status, r.text]).toEqual([400, 'MALFORMED_REQUEST_BODY']);
+  });
+
+  // Apple documents these refusals and no others (dep-protocol.md §3, §4): where it is silent, the
+  // simulator accepts, like Apple is assumed to.
+  it('accepts what Apple documents no refusal for', async () => {
+    const bodies: Record<string, unknown>[] = [
+      { ...BASE, profile_name: '   ' },
+      { ...BASE, url: 'http://mdm.example.com/enroll' },
+      { ...BASE, configuration_web_url: 'nope' },
+      { ...BASE, configuration_web_url: '' },
+      { ...BASE, support_email_address: 'not-an-address' },
+      { ...BASE, department: ' ' },
+      { ...BASE, org_magic: ' ' },
+      { ...BASE, skip_setup_items: ['Wallpaper', 'OSShowcase', 'NoSuchKey', 'Siri', 'Siri'] },
+      { ...BASE, anchor_certs: ['not base64 at all'] },
+      { ...BASE, devices: Array.from({ length: 1001 }, (_, i) => `S${i}`) },
+    ];
+    for (const body of bodies) {
+      const r = await define(body);
+      expect([r.status, JSON.stringify(body).slice(0, 80)]).toEqual([200, JSON.stringify(body).slice(0, 80)]);
+    }
+  });
+
+  it('keeps retired and unknown SkipKeys as sent', async () => {
+    const skip = ['Wallpaper', 'OSShowcase', 'WebContentFiltering', 'AdditionalPrivacySettings', 'NoSuchKey'];
+    const { profile_uuid } = (await define({ ...BASE, skip_setup_items: skip })).json as { profile_uuid: string };
+    expect(((await api('GET', `/profile?profile_uuid=${profile_uuid}`)).json as { skip_setup_items: string[] }).skip_setup_items).toEqual(skip);
   });
 
   it('accepts a full valid profile', async () => {
@@ -124,11 +153,12 @@ describe('assign and remove', () => {
     ]);
   });
 
-  it('assign refuses more than 1000 serials, an unknown profile (404) and missing fields', async () => {
+  it('assign serves more than 1000 serials (Apple documents no refusal), refuses an unknown profile (404) and missing fields', async () => {
     const { profile_uuid } = (await define(BASE)).json as { profile_uuid: string };
-    const tooMany = await api('POST', '/profile/devices', { profile_uuid, devices: Array.from({ length: 1001 }, (_, i) => `S${i}`) });
-    expect(tooMany.status).toBe(400);
-    expect((await api('POST', '/profile/devices', { profile_uuid, devices: serials.slice(0, 1000) })).status).toBe(200);
+    const many = await api('POST', '/profile/devices', { profile_uuid, devices: [...serials.slice(0, 1000), 'NOTMYSERIAL1'] });
+    expect(many.status).toBe(200);
+    const statuses = Object.values((many.json as { devices: Record<string, string> }).devices);
+    expect([statuses.length, statuses.filter((x) => x === 'SUCCESS').length]).toEqual([1001, 1000]);
     const unknown = await api('POST', '/profile/devices', { profile_uuid: 'FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF', devices: [serials[0]] });
     expect(unknown.status).toBe(404);
     expect(unknown.text).toContain('NOT_FOUND');
