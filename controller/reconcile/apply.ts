@@ -5,12 +5,9 @@ import { MAX_SERIALS_PER_REQUEST } from '../dep/types.js';
 import { problemFromError, type ServerProblem } from './outcome.js';
 import { profileContentHash } from './profile-content.js';
 import type { Plan, ServerPlan } from './plan.js';
-import type { ApplyStore, AuditEntry, CallOptions, DeviceResult, DeviceResultStatus, ReconcileDepClient, RunResult, RunTrigger } from './ports.js';
-
-/** How long to wait before retrying a FAILED serial: Apple may need hours (Fleet users report up to 24 h). */
-export const FAILED_RETRY_MS = [3600_000, 6 * 3600_000, 24 * 3600_000] as const;
-/** Used when Apple says THROTTLED without retry_after_seconds (protocol < 10). */
-export const DEFAULT_THROTTLE_SECONDS = 60;
+import type { ApplyStore, AuditEntry, CallOptions, DeviceResultUpdate, ReconcileDepClient, RunResult, RunTrigger } from './ports.js';
+import { failedRetryDelayMs, IN_APPLY_RETRY_PAUSE_MS, resultOf, throttledUntil } from './retry-policy.js';
+import { sleep } from '../util/sleep.js';
 
 /** Options of applyPlan. */
 export interface ApplyOptions extends CallOptions {
@@ -20,6 +17,8 @@ export interface ApplyOptions extends CallOptions {
   /** Assign calls in flight per server. */
   concurrency?: number;
   trigger?: RunTrigger;
+  /** Waits before the in-apply retry of FAILED serials (injectable so tests need no real waiting). */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
 /** Per-serial outcome counts of one server. */
@@ -104,6 +103,8 @@ class ServerApplier {
   /** Old UUID → the UUID of the same content defined again after Apple answered 404 for the old one. */
   private readonly replaced = new Map<string, Promise<string>>();
   private fromIndex: Map<string, string | null> | undefined;
+  /** Serials that failed in the first round, for the one retry within this apply. */
+  private readonly failedOnce: { action: 'assign' | 'remove'; uuid: string | null; profile: string | null; serial: string }[] = [];
 
   constructor(
     private readonly sp: ServerPlan,
@@ -123,39 +124,61 @@ class ServerApplier {
       // When the content turned out to be defined already (another run), nothing rode along: assign them all.
       if (await this.define(d.profile, d.contentHash, firstBatch)) for (const s of firstBatch) sentWithDefine.add(s);
     }
-    const batches: { uuid: string; profile: string; fromUuid: string | null; serials: string[] }[] = [];
+    // Serials are packed per target UUID across plan groups (several assignments, reasons or current
+    // profiles), so the number of assign calls is ⌈serials per target / 1000⌉: the lower bound.
+    const targets = new Map<string, { uuid: string; profile: string; serials: string[] }>();
     for (const g of this.sp.assign) {
       const uuid = g.profileUuid ?? this.uuids.get(g.profile);
       if (!uuid) throw new Error(`profile "${g.profile}" has no UUID after its define`);
-      const serials = g.serials.filter((s) => !sentWithDefine.has(s));
-      for (let i = 0; i < serials.length; i += MAX_SERIALS_PER_REQUEST) {
-        batches.push({ uuid, profile: g.profile, fromUuid: g.fromUuid, serials: serials.slice(i, i + MAX_SERIALS_PER_REQUEST) });
-      }
+      let t = targets.get(uuid);
+      if (!t) targets.set(uuid, (t = { uuid, profile: g.profile, serials: [] }));
+      for (const s of g.serials) if (!sentWithDefine.has(s)) t.serials.push(s);
     }
-    await pool(batches, this.opts.concurrency ?? 4, async (b) => {
-      const replacement = this.replaced.get(b.uuid);
-      if (replacement) {
-        const uuid = await replacement;
-        await this.intent('assign', b.serials, () => b.fromUuid, uuid);
-        const res = await this.client.assignProfile(uuid, b.serials, { signal: this.opts.signal });
-        await this.record('assign', b.profile, () => b.fromUuid, uuid, res.devices, res.retry_after_seconds, b.serials);
-        return;
-      }
-      try {
-        await this.intent('assign', b.serials, () => b.fromUuid, b.uuid);
-        const res = await this.client.assignProfile(b.uuid, b.serials, { signal: this.opts.signal });
-        await this.record('assign', b.profile, () => b.fromUuid, b.uuid, res.devices, res.retry_after_seconds, b.serials);
-      } catch (err) {
-        if (!isProfileNotFound(err)) throw err;
-        await this.redefine(b.profile, b.uuid, b.serials);
-      }
-    });
-    for (const g of this.sp.remove) {
-      for (let i = 0; i < g.serials.length; i += MAX_SERIALS_PER_REQUEST) {
-        const serials = g.serials.slice(i, i + MAX_SERIALS_PER_REQUEST);
-        await this.intent('remove', serials, () => g.fromUuid, null);
-        const res = await this.client.removeProfile(serials, { signal: this.opts.signal });
-        await this.record('remove', null, () => g.fromUuid, null, res.devices, undefined, serials);
+    const batches = [...targets.values()].flatMap((t) => chunk(t.serials).map((serials) => ({ uuid: t.uuid, profile: t.profile, serials })));
+    await pool(batches, this.opts.concurrency ?? 4, (b) => this.assignBatch(b.uuid, b.profile, b.serials, 'first'));
+    for (const serials of chunk(this.sp.remove.flatMap((g) => g.serials))) await this.removeBatch(serials, 'first');
+    await this.retryFailed();
+  }
+
+  /** Assigns one batch (at most 1000 serials) to a UUID, defining the content again if Apple forgot the UUID. */
+  private async assignBatch(uuid: string, profile: string, serials: string[], round: Round): Promise<void> {
+    const replacement = this.replaced.get(uuid);
+    const target = replacement ? await replacement : uuid;
+    try {
+      await this.intent('assign', serials, (s) => this.fromUuidOf(s), target);
+      const res = await this.client.assignProfile(target, serials, { signal: this.opts.signal });
+      await this.record('assign', profile, (s) => this.fromUuidOf(s), target, res.devices, res.retry_after_seconds, serials, round);
+    } catch (err) {
+      if (replacement || !isProfileNotFound(err)) throw err;
+      await this.redefine(profile, uuid, serials, round);
+    }
+  }
+
+  private async removeBatch(serials: string[], round: Round): Promise<void> {
+    await this.intent('remove', serials, (s) => this.fromUuidOf(s), null);
+    const res = await this.client.removeProfile(serials, { signal: this.opts.signal });
+    await this.record('remove', null, (s) => this.fromUuidOf(s), null, res.devices, undefined, serials, round);
+  }
+
+  /**
+   * The one retry of FAILED serials within this apply (retry-policy.ts): after a short pause, through the
+   * assign (or remove) endpoint, so serials that rode with a define and were throttled there get Apple's
+   * real answer. What fails again gets the per-serial schedule.
+   */
+  private async retryFailed(): Promise<void> {
+    if (this.failedOnce.length === 0) return;
+    await (this.opts.sleep ?? sleep)(IN_APPLY_RETRY_PAUSE_MS, this.opts.signal);
+    const groups = new Map<string, { action: 'assign' | 'remove'; uuid: string | null; profile: string | null; serials: string[] }>();
+    for (const f of this.failedOnce.splice(0)) {
+      const key = `${f.action}\u0000${f.uuid ?? ''}`;
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = { action: f.action, uuid: f.uuid, profile: f.profile, serials: [] }));
+      g.serials.push(f.serial);
+    }
+    for (const g of groups.values()) {
+      for (const serials of chunk(g.serials)) {
+        if (g.action === 'remove' || g.uuid === null || g.profile === null) await this.removeBatch(serials, 'retry');
+        else await this.assignBatch(g.uuid, g.profile, serials, 'retry');
       }
     }
   }
@@ -164,7 +187,7 @@ class ServerApplier {
    * Apple answered 404 for a UUID depctl recorded (Apple forgot the profile, or the token now belongs to
    * another server): forget the record and define the same content again, once, sending this batch with it.
    */
-  private redefine(profile: string, goneUuid: string, serials: string[]): Promise<string> {
+  private redefine(profile: string, goneUuid: string, serials: string[], round: Round): Promise<string> {
     let pending = this.replaced.get(goneUuid);
     if (!pending) {
       pending = (async () => {
@@ -173,7 +196,7 @@ class ServerApplier {
         const entry = this.config.profiles.find((p) => p.name === profile);
         if (!entry) throw new Error(`profile "${profile}" is not in the configuration`);
         this.uuids.delete(profile);
-        await this.define(profile, profileContentHash(entry.profile as Record<string, unknown>), serials);
+        await this.define(profile, profileContentHash(entry.profile as Record<string, unknown>), serials, round);
         const uuid = this.uuids.get(profile);
         if (!uuid) throw new Error(`profile "${profile}" has no UUID after its define`);
         return uuid;
@@ -185,7 +208,7 @@ class ServerApplier {
     return pending.then(async (uuid) => {
       await this.intent('assign', serials, (s) => this.fromUuidOf(s), uuid);
       const res = await this.client.assignProfile(uuid, serials, { signal: this.opts.signal });
-      await this.record('assign', profile, (s) => this.fromUuidOf(s), uuid, res.devices, res.retry_after_seconds, serials);
+      await this.record('assign', profile, (s) => this.fromUuidOf(s), uuid, res.devices, res.retry_after_seconds, serials, round);
       return uuid;
     });
   }
@@ -195,6 +218,7 @@ class ServerApplier {
     if (!this.fromIndex) {
       this.fromIndex = new Map();
       for (const g of this.sp.assign) for (const s of g.serials) this.fromIndex.set(s, g.fromUuid);
+      for (const g of this.sp.remove) for (const s of g.serials) this.fromIndex.set(s, g.fromUuid);
     }
     return this.fromIndex.get(serial) ?? null;
   }
@@ -203,7 +227,7 @@ class ServerApplier {
    * Defines one profile content, crash-safely: intent first, UUID after. Returns true when `devices` were sent
    * with the define (false when the content was already defined and nothing was sent).
    */
-  private async define(name: string, contentHash: string, devices: string[]): Promise<boolean> {
+  private async define(name: string, contentHash: string, devices: string[], round: Round = 'first'): Promise<boolean> {
     const entry = this.config.profiles.find((p) => p.name === name);
     if (!entry) throw new Error(`profile "${name}" is not in the configuration`);
     const body = toAppleProfile(entry.profile);
@@ -226,7 +250,7 @@ class ServerApplier {
     this.uuids.set(name, res.profile_uuid);
     this.result.defined.push({ profile: name, uuid: res.profile_uuid });
     await this.store.appendAudit([{ runId: this.runId, server: this.sp.server, serial: null, action: 'define', before: null, after: res.profile_uuid, outcome: 'success', appleStatus: null, at: this.opts.now() }]);
-    if (devices.length > 0) await this.record('assign', name, (s) => this.fromUuidOf(s), res.profile_uuid, res.devices ?? {}, undefined, devices);
+    if (devices.length > 0) await this.record('assign', name, (s) => this.fromUuidOf(s), res.profile_uuid, res.devices ?? {}, undefined, devices, round);
     return true;
   }
 
@@ -237,7 +261,11 @@ class ServerApplier {
     await this.store.appendAudit(serials.map((serial) => ({ runId: this.runId, server: this.sp.server, serial, action, before: before(serial), after, outcome: 'pending' as const, appleStatus: null, at })));
   }
 
-  /** Records Apple's per-serial statuses: results, retry times, desired profiles and the audit log. */
+  /**
+   * Records Apple's per-serial statuses: results, retry times, attempts, desired profiles and the audit log.
+   * In the first round a FAILED serial (or one Apple left out of its answer) is only audited and queued for
+   * the in-apply retry; in the retry round it gets the per-serial schedule (retry-policy.ts).
+   */
   private async record(
     action: 'assign' | 'remove',
     profile: string | null,
@@ -246,53 +274,59 @@ class ServerApplier {
     statuses: Record<string, string>,
     retryAfterSeconds: number | undefined,
     sent: readonly string[],
+    round: Round,
   ): Promise<void> {
     const now = this.opts.now();
-    // Every serial sent is recorded: one Apple leaves out of its answer is an error to retry, not a success.
-    const serials = sent;
-    const results: { serial: string; result: DeviceResult; retryNotBefore: Date | null }[] = [];
+    const results: DeviceResultUpdate[] = [];
     const audit: AuditEntry[] = [];
-    for (const serial of serials) {
+    // Every serial sent is recorded: one Apple leaves out of its answer is an error to retry, not a success.
+    for (const serial of sent) {
       const apple = statuses[serial] ?? null;
-      const { status, retryMs } = classify(apple, retryAfterSeconds);
+      const { status, failure } = resultOf(apple);
+      audit.push({ runId: this.runId, server: this.sp.server, serial, action, before: before(serial), after, outcome: status, appleStatus: apple, at: now });
+      if (failure && round === 'first') {
+        this.failedOnce.push({ action, uuid: after, profile, serial });
+        continue;
+      }
+      let retryNotBefore: Date | null = null;
+      let attempts: number | undefined;
       if (status === 'success') {
         if (action === 'remove') this.result.removed++;
         else this.result.succeeded++;
-      } else if (status === 'throttled') this.result.throttled++;
-      else if (status === 'not-accessible') this.result.notAccessible++;
-      else this.result.failed++;
-      const retryNotBefore = retryMs === null ? null : new Date(now.getTime() + retryMs);
+        attempts = 0;
+      } else if (status === 'throttled') {
+        this.result.throttled++;
+        retryNotBefore = throttledUntil(now, retryAfterSeconds);
+      } else if (status === 'not-accessible') {
+        this.result.notAccessible++;
+      } else {
+        this.result.failed++;
+        attempts = ((await this.store.getDevice(this.sp.server, serial))?.attempts ?? 0) + 1;
+        retryNotBefore = new Date(now.getTime() + failedRetryDelayMs(attempts));
+      }
       if (retryNotBefore && (this.result.earliestRetryAt === null || retryNotBefore.toISOString() < this.result.earliestRetryAt)) {
         this.result.earliestRetryAt = retryNotBefore.toISOString();
       }
-      results.push({ serial, result: { status, at: now, appleStatus: apple }, retryNotBefore });
-      audit.push({ runId: this.runId, server: this.sp.server, serial, action, before: before(serial), after, outcome: status, appleStatus: apple, at: now });
+      const update: DeviceResultUpdate = { serial, result: { status, at: now, appleStatus: apple }, retryNotBefore, ...(attempts !== undefined ? { attempts } : {}) };
+      // What depctl last put on each device goes in the same write: the profile for an assign; nothing after a
+      // successful remove (so the cleared device is not taken for drift when the config wants a profile again).
+      if (action === 'assign') update.desiredProfile = profile;
+      else if (status === 'success') update.desiredProfile = null;
+      results.push(update);
     }
-    // Results and what depctl last put on each device, in one write: the profile for an assign; nothing after
-    // a successful remove (so the cleared device is not taken for drift when the config wants a profile again).
-    await this.store.recordResults(
-      this.sp.server,
-      results.map((r) => (action === 'assign' ? { ...r, desiredProfile: profile } : r.result.status === 'success' ? { ...r, desiredProfile: null } : r)),
-    );
+    if (results.length > 0) await this.store.recordResults(this.sp.server, results);
     await this.store.appendAudit(audit);
   }
 }
 
-/** Apple's per-serial status → our result, and when to retry. */
-function classify(apple: string | null, retryAfterSeconds: number | undefined): { status: DeviceResultStatus; retryMs: number | null } {
-  switch (apple) {
-    case 'SUCCESS':
-      return { status: 'success', retryMs: null };
-    case 'THROTTLED':
-      return { status: 'throttled', retryMs: (retryAfterSeconds ?? DEFAULT_THROTTLE_SECONDS) * 1000 };
-    case 'NOT_ACCESSIBLE':
-      return { status: 'not-accessible', retryMs: null };
-    case 'FAILED':
-      return { status: 'failed', retryMs: FAILED_RETRY_MS[0] };
-    default:
-      // No status for a serial we sent: treat as a failure worth a short retry.
-      return { status: 'error', retryMs: FAILED_RETRY_MS[0] };
-  }
+/** Which try of a serial within one apply: the first, or the one retry of FAILED serials. */
+type Round = 'first' | 'retry';
+
+/** Splits serials into requests of at most 1000 (Apple's limit per assign or remove). */
+function chunk(serials: readonly string[]): string[][] {
+  const out: string[][] = [];
+  for (let i = 0; i < serials.length; i += MAX_SERIALS_PER_REQUEST) out.push(serials.slice(i, i + MAX_SERIALS_PER_REQUEST));
+  return out;
 }
 
 /** The profile as sent to Apple: config keys verbatim, never an empty optional string. */

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../../controller/store/index.js';
 import { makePlan, type ServerHandle } from '../../../controller/reconcile/planner.js';
-import { applyPlan, FAILED_RETRY_MS, type ApplyOptions } from '../../../controller/reconcile/apply.js';
+import { applyPlan, type ApplyOptions } from '../../../controller/reconcile/apply.js';
 import { profileContentHash } from '../../../controller/reconcile/profile-content.js';
 import type { DepConfig } from '../../../controller/config/types.js';
 import type { Device } from '../../../controller/dep/types.js';
@@ -19,12 +19,15 @@ let store: Store;
 let clock: ManualClock;
 let client: FakeDepClient;
 let minted: number;
+/** Pauses apply asked for (the in-apply retry of FAILED serials); nothing really waits. */
+let pauses: number[];
 
 beforeEach(async () => {
   store = await openStore('memory:');
   clock = manualClock();
   client = new FakeDepClient();
   minted = 0;
+  pauses = [];
   client.onDefine = (p) => ({ profile_uuid: `UUID${++minted}`, devices: Object.fromEntries((p.devices ?? []).map((s) => [s, 'SUCCESS'])) });
   client.onAssign = (uuid, ss) => ({ profile_uuid: uuid, devices: Object.fromEntries(ss.map((s) => [s, 'SUCCESS'])) });
   client.onRemove = (ss) => ({ devices: Object.fromEntries(ss.map((s) => [s, 'SUCCESS'])) });
@@ -43,7 +46,10 @@ async function defineIpads(uuid: string): Promise<void> {
   await store.beginDefine({ server: 'paris', name: 'ipads', contentHash: IPADS_HASH, body: ipads.profile, at: clock.now() });
   await store.completeDefine({ server: 'paris', name: 'ipads', contentHash: IPADS_HASH }, uuid, clock.now());
 }
-const apply = (p: Plan, c: DepConfig, opts: Partial<ApplyOptions> = {}) => applyPlan(p, c, new Map([['paris', client]]), store, { now: clock.now, ...opts });
+const apply = (p: Plan, c: DepConfig, opts: Partial<ApplyOptions> = {}) =>
+  applyPlan(p, c, new Map([['paris', client]]), store, { now: clock.now, sleep: async (ms) => void pauses.push(ms), ...opts });
+const MIN = 60_000;
+const HOUR = 3_600_000;
 
 describe('applyPlan', () => {
   it('a new profile is defined once, carrying its devices; results, desired profile and audit are recorded', async () => {
@@ -90,7 +96,10 @@ describe('applyPlan', () => {
     const rec = async (s: string) => store.getDevice('paris', s);
     expect(await rec('IPAD1')).toMatchObject({ lastResult: { status: 'success', appleStatus: 'SUCCESS' }, retryNotBefore: null });
     expect(await rec('IPAD2')).toMatchObject({ lastResult: { status: 'throttled', appleStatus: 'THROTTLED' }, retryNotBefore: new Date(now + 120_000) });
-    expect(await rec('IPAD3')).toMatchObject({ lastResult: { status: 'failed', appleStatus: 'FAILED' }, retryNotBefore: new Date(now + FAILED_RETRY_MS[0]) });
+    // FAILED is tried once more within the apply (after a 2 s pause), then waits 15 minutes: attempt 1.
+    expect(await rec('IPAD3')).toMatchObject({ lastResult: { status: 'failed', appleStatus: 'FAILED' }, retryNotBefore: new Date(now + 15 * MIN), attempts: 1 });
+    expect(pauses).toEqual([2_000]);
+    expect(client.assigns.map((a) => a.serials)).toEqual([['IPAD1', 'IPAD2', 'IPAD3', 'IPAD4'], ['IPAD3']]);
     expect(await rec('IPAD4')).toMatchObject({ lastResult: { status: 'not-accessible', appleStatus: 'NOT_ACCESSIBLE' } });
 
     // The next plan (Apple now shows IPAD1 with its profile) leaves the waiting devices alone until their time,
@@ -99,7 +108,7 @@ describe('applyPlan', () => {
     const next = await makePlan(c, [handle()], store, { now: clock.now });
     expect(next.servers[0]?.deferred.flatMap((g) => g.serials).sort()).toEqual(['IPAD2', 'IPAD3']);
     expect(next.servers[0]?.assign.flatMap((g) => g.serials)).not.toContain('IPAD1');
-    clock.advance(FAILED_RETRY_MS[0]);
+    clock.advance(15 * MIN);
     const later = await plan(c, null);
     expect(later.servers[0]?.deferred).toEqual([]);
     expect(later.servers[0]?.assign.flatMap((g) => g.serials)).toEqual(expect.arrayContaining(['IPAD2', 'IPAD3']));
@@ -114,10 +123,102 @@ describe('applyPlan', () => {
     expect(r.result).toBe('partial');
     expect(r.servers[0]).toMatchObject({ succeeded: 1, failed: 1 });
     const missing = await store.getDevice('paris', 'IPAD2');
-    expect(missing).toMatchObject({ lastResult: { status: 'error', appleStatus: null } });
-    expect(missing?.retryNotBefore).not.toBeNull();
+    expect(missing).toMatchObject({ lastResult: { status: 'error', appleStatus: null }, attempts: 1, retryNotBefore: new Date(clock.now().getTime() + 15 * MIN) });
     const audit = await store.readAudit({ runId: r.runId, limit: 100 });
-    expect(audit.filter((a) => a.outcome !== 'pending').map((a) => [a.serial, a.outcome]).sort()).toEqual([['IPAD1', 'success'], ['IPAD2', 'error']]);
+    // Both tries of IPAD2 are audited: the first and the in-apply retry.
+    expect(audit.filter((a) => a.outcome !== 'pending').map((a) => [a.serial, a.outcome]).sort()).toEqual([['IPAD1', 'success'], ['IPAD2', 'error'], ['IPAD2', 'error']]);
+  });
+
+  it('a FAILED serial that succeeds on the in-apply retry is a success, and both tries are audited', async () => {
+    const c = config();
+    await defineIpads('UUID9');
+    let first = true;
+    client.onAssign = (uuid, ss) => {
+      const answer = Object.fromEntries(ss.map((s) => [s, s === 'IPAD2' && first ? 'FAILED' : 'SUCCESS']));
+      first = false;
+      return { profile_uuid: uuid, devices: answer };
+    };
+    const r = await apply(await plan(c, [device('IPAD1'), device('IPAD2')]), c);
+    expect(r).toMatchObject({ result: 'success', servers: [{ succeeded: 2, failed: 0 }] });
+    expect(client.assigns.map((a) => a.serials)).toEqual([['IPAD1', 'IPAD2'], ['IPAD2']]);
+    expect(await store.getDevice('paris', 'IPAD2')).toMatchObject({ lastResult: { status: 'success' }, retryNotBefore: null, attempts: 0 });
+    const audit = await store.readAudit({ runId: r.runId, limit: 100 });
+    expect(audit.filter((a) => a.serial === 'IPAD2' && a.outcome !== 'pending').map((a) => a.outcome)).toEqual(['failed', 'success']);
+  });
+
+  it('devices that fail with a define are retried through the assign endpoint (a define cannot answer THROTTLED)', async () => {
+    const c = config();
+    client.onDefine = (p) => ({ profile_uuid: 'UUID1', devices: Object.fromEntries((p.devices ?? []).map((s) => [s, s === 'IPAD2' ? 'FAILED' : 'SUCCESS'])) });
+    client.onAssign = (uuid, ss) => ({ profile_uuid: uuid, devices: Object.fromEntries(ss.map((s) => [s, 'THROTTLED'])), retry_after_seconds: 300 });
+    const r = await apply(await plan(c, [device('IPAD1'), device('IPAD2')]), c);
+    expect(client.assigns).toEqual([{ uuid: 'UUID1', serials: ['IPAD2'] }]);
+    expect(r).toMatchObject({ result: 'partial', servers: [{ succeeded: 1, throttled: 1, failed: 0 }] });
+    expect(await store.getDevice('paris', 'IPAD2')).toMatchObject({ lastResult: { status: 'throttled' }, retryNotBefore: new Date(clock.now().getTime() + 300_000) });
+  });
+
+  it('a serial that keeps failing waits 15 min, 1 h, 6 h, 24 h, then a day each time', async () => {
+    const c = config();
+    await defineIpads('UUID9');
+    client.onAssign = (uuid, ss) => ({ profile_uuid: uuid, devices: Object.fromEntries(ss.map((s) => [s, 'FAILED'])) });
+    const waits: number[] = [];
+    let p = await plan(c, [device('IPAD1')]);
+    for (let i = 0; i < 6; i++) {
+      await apply(p, c);
+      const rec = await store.getDevice('paris', 'IPAD1');
+      const wait = (rec?.retryNotBefore?.getTime() ?? 0) - clock.now().getTime();
+      waits.push(wait);
+      expect(rec?.attempts).toBe(i + 1);
+      clock.advance(wait);
+      p = await plan(c, null);
+      expect(p.servers[0]?.assign.flatMap((g) => g.serials)).toEqual(['IPAD1']);
+    }
+    expect(waits).toEqual([15 * MIN, HOUR, 6 * HOUR, 24 * HOUR, 24 * HOUR, 24 * HOUR]);
+    // Two assign calls per apply: the first try and the in-apply retry.
+    expect(client.assigns).toHaveLength(12);
+  });
+
+  it('serials are packed per target UUID across assignments: 1,174 devices of two assignments cost one define and one assign', async () => {
+    const listed = serials(174, 'LIST');
+    const c = depConfig({
+      servers: [mdmServer('paris')],
+      profiles: [ipads],
+      assignments: [assignment('listed', 'ipads', ['paris'], { serials: listed }), assignment('all-ipads', 'ipads', ['paris'], { match: { device_family: ['iPad'] } })],
+    });
+    const all = [...listed, ...serials(1000)];
+    const p = await plan(c, all.map((s) => device(s)));
+    expect(p.servers[0]?.assign.length).toBe(2);
+    const r = await apply(p, c);
+    expect(r).toMatchObject({ result: 'success', servers: [{ succeeded: 1174 }] });
+    expect(client.defines.map((d) => d.devices?.length)).toEqual([1000]);
+    expect(client.assigns.map((a) => a.serials.length)).toEqual([174]);
+  });
+
+  it('devices coming from several current profiles to one target UUID share assign calls', async () => {
+    const c = config();
+    await defineIpads('UUID9');
+    // Three plan groups (no profile, and two foreign profiles), 300 devices each: one call of 900, not three.
+    const devices = [...serials(300, 'A').map((s) => device(s)), ...serials(300, 'B').map((s) => withProfile(s, 'FOREIGN1')), ...serials(300, 'C').map((s) => withProfile(s, 'FOREIGN2'))];
+    const p = await plan(c, devices);
+    expect(p.servers[0]?.assign.length).toBe(3);
+    const r = await apply(p, c);
+    expect(r).toMatchObject({ result: 'success', servers: [{ succeeded: 900 }] });
+    expect(client.defines).toEqual([]);
+    expect(client.assigns.map((a) => [a.uuid, a.serials.length])).toEqual([['UUID9', 900]]);
+    const audit = await store.readAudit({ runId: r.runId, limit: 5000 });
+    expect(audit.find((a) => a.serial === 'C00299' && a.outcome === 'success')).toMatchObject({ before: 'FOREIGN2', after: 'UUID9' });
+  });
+
+  it('removals from several profiles are packed into requests of 1000', async () => {
+    const c = depConfig({ servers: [mdmServer('paris', { unassignedDevices: 'remove' })], profiles: [ipads], assignments: [] });
+    const devices = ['U1', 'U2', 'U3'].flatMap((u) => serials(400, u).map((s) => withProfile(s, `${u}000000000000000000000000000000`)));
+    const p = await plan(c, devices);
+    expect(p.servers[0]?.remove.length).toBe(3);
+    const r = await apply(p, c);
+    expect(r).toMatchObject({ result: 'success', servers: [{ removed: 1200 }] });
+    expect(client.removes.map((x) => x.length)).toEqual([1000, 200]);
+    // The audit keeps each device's own previous profile.
+    const audit = await store.readAudit({ runId: r.runId, limit: 5000 });
+    expect(audit.find((a) => a.serial === 'U300399' && a.outcome === 'success')).toMatchObject({ action: 'remove', before: 'U3000000000000000000000000000000', after: null });
   });
 
   it('a profile Apple no longer knows (404 on assign) is defined again once, and every batch goes to the new UUID', async () => {
