@@ -22,7 +22,10 @@ export function defineRecordConformance(ctx: ConformanceContext): void {
     it('creates, updates only the given fields, clears with null, and lists by name', async () => {
       const s = ctx.store;
       const created = await s.upsertServer('paris', { tokenFingerprint: 'fp1', tokenExpiresAt: at(3600), at: T0 });
-      expect(created).toEqual({ name: 'paris', tokenFingerprint: 'fp1', tokenExpiresAt: at(3600), serverUuid: null, updatedAt: T0, convergedKey: null });
+      expect(created).toEqual({
+        name: 'paris', tokenFingerprint: 'fp1', tokenExpiresAt: at(3600), serverUuid: null, appleServerName: null, orgName: null, orgType: null,
+        orgId: null, identityCheckedAt: null, updatedAt: T0, convergedKey: null,
+      });
       const updated = await s.upsertServer('paris', { serverUuid: 'SRV-1', at: at(1) });
       expect(updated).toMatchObject({ tokenFingerprint: 'fp1', tokenExpiresAt: at(3600), serverUuid: 'SRV-1', updatedAt: at(1) });
       await s.upsertServer('paris', { tokenExpiresAt: null, at: at(2) });
@@ -42,6 +45,55 @@ export function defineRecordConformance(ctx: ConformanceContext): void {
       expect((await s.getServer('paris'))?.convergedKey).toBeNull();
       await s.setConvergedKey('nowhere', 'key-2');
       expect(await s.getServer('nowhere')).toBeUndefined();
+    });
+
+    it('records the Apple server identity (GET /account) and keeps it when token facts or the cursor change', async () => {
+      const s = ctx.store;
+      await s.upsertServer('paris', { tokenFingerprint: 'fp1', at: T0 });
+      const identity = { serverUuid: '6666ED66666666666666666666666666', appleServerName: 'Paris MDM', orgName: 'Lycée Voltaire', orgType: 'edu', orgId: '6666666' };
+      const recorded = await s.upsertServer('paris', { ...identity, identityCheckedAt: at(5), at: at(5) });
+      expect(recorded).toEqual({ name: 'paris', tokenFingerprint: 'fp1', tokenExpiresAt: null, ...identity, identityCheckedAt: at(5), updatedAt: at(5), convergedKey: null });
+      await s.upsertServer('paris', { tokenFingerprint: 'fp2', tokenExpiresAt: at(99), at: at(6) });
+      await s.setCursor('paris', { cursor: 'c1', fetchedAt: at(7) });
+      expect(await s.getServer('paris')).toMatchObject({ ...identity, identityCheckedAt: at(5), tokenFingerprint: 'fp2' });
+      // A server renamed in the portal keeps its UUID; an unknown org type is cleared with null.
+      await s.upsertServer('paris', { appleServerName: 'Paris MDM (lycée)', orgType: null, identityCheckedAt: at(8), at: at(8) });
+      expect(await s.getServer('paris')).toMatchObject({ serverUuid: identity.serverUuid, appleServerName: 'Paris MDM (lycée)', orgType: null, orgId: '6666666', identityCheckedAt: at(8) });
+      expect((await s.listServers())[0]).toMatchObject({ name: 'paris', appleServerName: 'Paris MDM (lycée)' });
+    });
+
+    it('adoptServer records the new identity and forgets only that server\'s devices, profiles, cursor and converged key', async () => {
+      const s = ctx.store;
+      for (const server of ['paris', 'lyon']) {
+        await s.upsertServer(server, { tokenFingerprint: `fp-${server}`, serverUuid: `OLD-${server}`, appleServerName: `${server} MDM`, at: T0 });
+        await s.setCursor(server, { cursor: 'c1', fetchStartedAt: T0, fetchedAt: at(1), syncedAt: at(2) });
+        await s.setConvergedKey(server, 'key');
+        await s.upsertDevices(server, [{ serial_number: `${server.toUpperCase()}1`, model: 'iPad Air', profile_uuid: 'U1', profile_status: 'assigned' }], T0);
+        await s.beginDefine({ server, name: 'ipads', contentHash: 'h1', body: BODY, at: T0 });
+        await s.completeDefine({ server, name: 'ipads', contentHash: 'h1' }, `U-${server}`, T0);
+      }
+      const run = await s.startRun({ startedAt: T0, commit: null, planHash: null, trigger: 'cli' });
+      await s.appendAudit([{ runId: run.id, server: 'paris', serial: 'PARIS1', action: 'assign', before: null, after: 'U1', outcome: 'success', appleStatus: 'SUCCESS', at: T0 }]);
+
+      const adopted = await s.adoptServer('paris', { serverUuid: 'NEW', appleServerName: 'Lyon MDM', orgName: 'Org', orgType: 'org', orgId: '7', identityCheckedAt: at(10), at: at(10) });
+      expect(adopted).toEqual({
+        name: 'paris', tokenFingerprint: 'fp-paris', tokenExpiresAt: null, serverUuid: 'NEW', appleServerName: 'Lyon MDM', orgName: 'Org', orgType: 'org',
+        orgId: '7', identityCheckedAt: at(10), updatedAt: at(10), convergedKey: null,
+      });
+      expect(await s.getCursor('paris')).toEqual({ server: 'paris', cursor: null, fetchStartedAt: null, fetchedAt: null, syncedAt: null });
+      expect(await s.countDevices('paris')).toBe(0);
+      expect(await s.listProfiles('paris')).toEqual([]);
+      // The other server is untouched, and so is history.
+      expect(await s.getServer('lyon')).toMatchObject({ serverUuid: 'OLD-lyon', convergedKey: 'key' });
+      expect(await s.getCursor('lyon')).toMatchObject({ cursor: 'c1' });
+      expect(await s.countDevices('lyon')).toBe(1);
+      expect(await s.listProfiles('lyon')).toHaveLength(1);
+      expect(await s.readAudit({ server: 'paris', limit: 10 })).toHaveLength(1);
+      expect(await s.listRuns({ limit: 10 })).toHaveLength(1);
+      // A profile of the old server may be defined again under the same key on the new one.
+      expect((await s.beginDefine({ server: 'paris', name: 'ipads', contentHash: 'h1', body: BODY, at: at(11) })).created).toBe(true);
+      // Creates the row when missing.
+      expect(await s.adoptServer('nice', { serverUuid: 'N', at: at(12) })).toMatchObject({ name: 'nice', serverUuid: 'N', updatedAt: at(12) });
     });
   });
 

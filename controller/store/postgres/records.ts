@@ -21,6 +21,11 @@ interface ServerRow {
   synced_at: Date | null;
   updated_at: Date;
   converged_key?: string | null;
+  apple_server_name?: string | null;
+  org_name?: string | null;
+  org_type?: string | null;
+  org_id?: string | null;
+  identity_checked_at?: Date | null;
 }
 
 interface ProfileRow {
@@ -59,9 +64,43 @@ interface AuditRow {
 }
 
 const toServer = (r: ServerRow): ServerRecord => ({
-  name: r.name, tokenFingerprint: r.token_fingerprint, tokenExpiresAt: r.token_expires_at, serverUuid: r.server_uuid, updatedAt: r.updated_at,
-  convergedKey: r.converged_key ?? null,
+  name: r.name, tokenFingerprint: r.token_fingerprint, tokenExpiresAt: r.token_expires_at, serverUuid: r.server_uuid,
+  appleServerName: r.apple_server_name ?? null, orgName: r.org_name ?? null, orgType: r.org_type ?? null, orgId: r.org_id ?? null,
+  identityCheckedAt: r.identity_checked_at ?? null, updatedAt: r.updated_at, convergedKey: r.converged_key ?? null,
 });
+
+/** ServerUpdate fields and their columns. */
+const SERVER_FIELDS = [
+  ['tokenFingerprint', 'token_fingerprint'],
+  ['tokenExpiresAt', 'token_expires_at'],
+  ['serverUuid', 'server_uuid'],
+  ['appleServerName', 'apple_server_name'],
+  ['orgName', 'org_name'],
+  ['orgType', 'org_type'],
+  ['orgId', 'org_id'],
+  ['identityCheckedAt', 'identity_checked_at'],
+] as const satisfies ReadonlyArray<readonly [Exclude<keyof ServerUpdate, 'at'>, string]>;
+
+/**
+ * One upsert of a server row writing only the given fields (an explicit null clears one): the column list
+ * is built from the update, the values are parameters.
+ */
+function serverUpsert(name: string, u: ServerUpdate): { text: string; values: Array<string | Date | null> } {
+  const columns = ['name', 'updated_at'];
+  const values: Array<string | Date | null> = [name, u.at];
+  for (const [key, column] of SERVER_FIELDS) {
+    const value = u[key];
+    if (value === undefined) continue;
+    columns.push(column);
+    values.push(value);
+  }
+  const sets = columns.slice(1).map((c) => `${c} = excluded.${c}`);
+  return {
+    text: `INSERT INTO servers (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})
+       ON CONFLICT (name) DO UPDATE SET ${sets.join(', ')} RETURNING *`,
+    values,
+  };
+}
 
 const toCursor = (r: ServerRow): CursorState => ({
   server: r.name, cursor: r.cursor, fetchStartedAt: r.fetch_started_at, fetchedAt: r.fetched_at, syncedAt: r.synced_at,
@@ -94,20 +133,26 @@ export class PostgresRecords {
     this.pool = pool;
   }
 
-  /** See Store.upsertServer (an omitted field keeps its value, null clears it). */
+  /** See IdentityStore.upsertServer (an omitted field keeps its value, null clears it). */
   async upsertServer(name: string, u: ServerUpdate): Promise<ServerRecord> {
-    const { rows } = await this.pool.query<ServerRow>(
-      `INSERT INTO servers (name, token_fingerprint, token_expires_at, server_uuid, updated_at) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (name) DO UPDATE SET
-         token_fingerprint = CASE WHEN $6 THEN servers.token_fingerprint ELSE excluded.token_fingerprint END,
-         token_expires_at = CASE WHEN $7 THEN servers.token_expires_at ELSE excluded.token_expires_at END,
-         server_uuid = CASE WHEN $8 THEN servers.server_uuid ELSE excluded.server_uuid END,
-         updated_at = excluded.updated_at
-       RETURNING *`,
-      [name, u.tokenFingerprint ?? null, u.tokenExpiresAt ?? null, u.serverUuid ?? null, u.at,
-        u.tokenFingerprint === undefined, u.tokenExpiresAt === undefined, u.serverUuid === undefined],
-    );
+    const q = serverUpsert(name, u);
+    const { rows } = await this.pool.query<ServerRow>(q.text, q.values);
     return toServer(rows[0]!);
+  }
+
+  /** See IdentityStore.adoptServer: one transaction, so a crash leaves either the old server or the new one. */
+  async adoptServer(name: string, u: ServerUpdate): Promise<ServerRecord> {
+    return inTransaction(this.pool, async (client) => {
+      await client.query('DELETE FROM devices WHERE server = $1', [name]);
+      await client.query('DELETE FROM profiles WHERE server = $1', [name]);
+      await client.query(
+        'UPDATE servers SET cursor = NULL, fetch_started_at = NULL, fetched_at = NULL, synced_at = NULL, converged_key = NULL WHERE name = $1',
+        [name],
+      );
+      const q = serverUpsert(name, u);
+      const { rows } = await client.query<ServerRow>(q.text, q.values);
+      return toServer(rows[0]!);
+    });
   }
 
   /** See PlanStore.setConvergedKey. */

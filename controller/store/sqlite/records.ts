@@ -5,7 +5,7 @@
 import type Database from 'better-sqlite3';
 import type { Profile } from '../../dep/types.js';
 import { StoreError } from '../errors.js';
-import { fromMs, toMs } from '../codec.js';
+import { fromMs } from '../codec.js';
 import type {
   AuditEntry, AuditRecord, CursorState, CursorUpdate, DeviceResultStatus, JsonValue, ProfileIntent, ProfileKey,
   ProfileRecord, ProfileState, RunRecord, RunResult, RunTrigger, ServerRecord, ServerUpdate,
@@ -23,6 +23,11 @@ interface ServerRow {
   synced_at: number | null;
   updated_at: number;
   converged_key?: string | null;
+  apple_server_name?: string | null;
+  org_name?: string | null;
+  org_type?: string | null;
+  org_id?: string | null;
+  identity_checked_at?: number | null;
 }
 
 /** A profiles row. */
@@ -69,10 +74,27 @@ function toServer(r: ServerRow): ServerRecord {
     tokenFingerprint: r.token_fingerprint,
     tokenExpiresAt: fromMs(r.token_expires_at),
     serverUuid: r.server_uuid,
+    appleServerName: r.apple_server_name ?? null,
+    orgName: r.org_name ?? null,
+    orgType: r.org_type ?? null,
+    orgId: r.org_id ?? null,
+    identityCheckedAt: fromMs(r.identity_checked_at ?? null),
     updatedAt: new Date(r.updated_at),
     convergedKey: r.converged_key ?? null,
   };
 }
+
+/** ServerUpdate fields and their columns; times are epoch milliseconds. */
+const SERVER_FIELDS = [
+  ['tokenFingerprint', 'token_fingerprint'],
+  ['tokenExpiresAt', 'token_expires_at'],
+  ['serverUuid', 'server_uuid'],
+  ['appleServerName', 'apple_server_name'],
+  ['orgName', 'org_name'],
+  ['orgType', 'org_type'],
+  ['orgId', 'org_id'],
+  ['identityCheckedAt', 'identity_checked_at'],
+] as const satisfies ReadonlyArray<readonly [Exclude<keyof ServerUpdate, 'at'>, string]>;
 
 function toCursor(r: ServerRow): CursorState {
   return { server: r.name, cursor: r.cursor, fetchStartedAt: fromMs(r.fetch_started_at), fetchedAt: fromMs(r.fetched_at), syncedAt: fromMs(r.synced_at) };
@@ -134,28 +156,35 @@ export class SqliteRecords {
     return this.db.prepare('SELECT * FROM servers WHERE name = ?').get(name) as ServerRow | undefined;
   }
 
-  /** See Store.upsertServer. */
+  /** See IdentityStore.upsertServer: only the given fields are written, an explicit null clears one. */
   upsertServer(name: string, u: ServerUpdate): ServerRecord {
-    // COALESCE on a "keep" flag: an omitted field keeps its value, an explicit null clears it.
-    this.db
-      .prepare(`INSERT INTO servers (name, token_fingerprint, token_expires_at, server_uuid, updated_at)
-        VALUES (@name, @fp, @exp, @uuid, @at)
-        ON CONFLICT (name) DO UPDATE SET
-          token_fingerprint = CASE WHEN @keepFp THEN token_fingerprint ELSE excluded.token_fingerprint END,
-          token_expires_at = CASE WHEN @keepExp THEN token_expires_at ELSE excluded.token_expires_at END,
-          server_uuid = CASE WHEN @keepUuid THEN server_uuid ELSE excluded.server_uuid END,
-          updated_at = excluded.updated_at`)
-      .run({
-        name,
-        fp: u.tokenFingerprint ?? null,
-        exp: toMs(u.tokenExpiresAt),
-        uuid: u.serverUuid ?? null,
-        at: u.at.getTime(),
-        keepFp: u.tokenFingerprint === undefined ? 1 : 0,
-        keepExp: u.tokenExpiresAt === undefined ? 1 : 0,
-        keepUuid: u.serverUuid === undefined ? 1 : 0,
-      });
-    return toServer(this.serverRow(name) as ServerRow);
+    const run = this.db.transaction(() => {
+      this.db.prepare('INSERT INTO servers (name, updated_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING').run(name, u.at.getTime());
+      const sets = ['updated_at = ?'];
+      const params: Array<string | number | null> = [u.at.getTime()];
+      for (const [key, column] of SERVER_FIELDS) {
+        const value = u[key];
+        if (value === undefined) continue;
+        sets.push(`${column} = ?`);
+        params.push(value instanceof Date ? value.getTime() : value);
+      }
+      this.db.prepare(`UPDATE servers SET ${sets.join(', ')} WHERE name = ?`).run(...params, name);
+      return toServer(this.serverRow(name) as ServerRow);
+    });
+    return run.immediate();
+  }
+
+  /** See IdentityStore.adoptServer: one transaction, so a crash leaves either the old server or the new one. */
+  adoptServer(name: string, u: ServerUpdate): ServerRecord {
+    const run = this.db.transaction(() => {
+      this.db.prepare('DELETE FROM devices WHERE server = ?').run(name);
+      this.db.prepare('DELETE FROM profiles WHERE server = ?').run(name);
+      this.db
+        .prepare('UPDATE servers SET cursor = NULL, fetch_started_at = NULL, fetched_at = NULL, synced_at = NULL, converged_key = NULL WHERE name = ?')
+        .run(name);
+      return this.upsertServer(name, u);
+    });
+    return run.immediate();
   }
 
   /** See PlanStore.setConvergedKey. */
