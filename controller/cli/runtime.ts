@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import type { CliIo } from './io.js';
+import { UsageError, type CliIo } from './io.js';
 import { loadConfig } from '../config/load.js';
 import type { DepConfig, MdmServer, SecretRef } from '../config/types.js';
 import { createDepClient, type DepClient, type DepRequestEvent } from '../dep/index.js';
+import { DEFAULT_USER_AGENT, userAgentProblem } from '../dep/client.js';
 import { loadServerToken, tokenExpiry, tokenFingerprint, isTokenError } from '../tokens/index.js';
 import { DEFAULT_STATE_URL, openStore, type Store } from '../store/index.js';
 import type { ServerHandle } from '../reconcile/planner.js';
@@ -19,22 +20,39 @@ export interface RuntimeSettings {
   secretsDir: string;
   /** DEPCTL_DEP_URL: overrides every server's depUrl (simulator, proxy). */
   depUrlOverride: string | undefined;
+  /** `User-Agent` of every DEP call (--user-agent, then DEPCTL_USER_AGENT); the client's default when absent. */
+  userAgent?: string;
 }
 
 /** Adds the global options to the program (read back with `runtimeSettings`). */
 export function addGlobalOptions(program: Command): void {
   program
     .option('--state <url>', `state store: sqlite:PATH, postgres://… (env DEPCTL_STATE; default ${DEFAULT_STATE_URL})`)
-    .option('--secrets-dir <dir>', 'directory that { file: … } secret references resolve against (env DEPCTL_SECRETS_DIR; default ./secrets)');
+    .option('--secrets-dir <dir>', 'directory that { file: … } secret references resolve against (env DEPCTL_SECRETS_DIR; default ./secrets)')
+    .option('--user-agent <value>', `User-Agent sent to Apple's DEP service (env DEPCTL_USER_AGENT; default ${DEFAULT_USER_AGENT})`);
+}
+
+/**
+ * The User-Agent for DEP calls: the flag wins over DEPCTL_USER_AGENT, and either must be non-empty printable
+ * ASCII (a usage error otherwise). Apple refuses a missing User-Agent and some values (dep-protocol.md
+ * section 2), hence a way to send another.
+ */
+function resolveUserAgent(flag: string | undefined, io: CliIo): string {
+  const [value, source] = flag !== undefined ? [flag, '--user-agent'] : [io.env['DEPCTL_USER_AGENT'], 'DEPCTL_USER_AGENT'];
+  if (value === undefined) return DEFAULT_USER_AGENT;
+  const problem = userAgentProblem(value);
+  if (problem !== undefined) throw new UsageError(`${source} ${problem}`);
+  return value;
 }
 
 /** Resolves the global settings from flags, then environment, then defaults. */
 export function runtimeSettings(cmd: Command, io: CliIo): RuntimeSettings {
-  const g = cmd.optsWithGlobals<{ state?: string; secretsDir?: string }>();
+  const g = cmd.optsWithGlobals<{ state?: string; secretsDir?: string; userAgent?: string }>();
   return {
     stateUrl: g.state ?? io.env['DEPCTL_STATE'] ?? DEFAULT_STATE_URL,
     secretsDir: resolve(io.cwd, g.secretsDir ?? io.env['DEPCTL_SECRETS_DIR'] ?? 'secrets'),
     depUrlOverride: io.env['DEPCTL_DEP_URL'] || undefined,
+    userAgent: resolveUserAgent(g.userAgent, io),
   };
 }
 
@@ -143,6 +161,7 @@ async function connect(
   const client = createDepClient({
     baseUrl: settings.depUrlOverride ?? server.depUrl ?? APPLE_DEP_URL,
     token,
+    ...(settings.userAgent !== undefined ? { userAgent: settings.userAgent } : {}),
     ...(opts.onRequest ? { onRequest: (e: DepRequestEvent) => opts.onRequest?.(server.name, e) } : {}),
   });
   clients.set(server.name, client);

@@ -8,7 +8,7 @@ import { DepProtocolError } from './errors.js';
 import type { DepRequestEvent } from './http.js';
 import { normaliseFetchedProfile, profileRequestBody, type FetchedProfile } from './profile.js';
 import { retryPolicy, type RetryOptions } from './retry.js';
-import { createDepTransport, randomNonce, type DepTransport } from './transport.js';
+import { createDepTransport, DEFAULT_USER_AGENT, randomNonce, userAgentProblem, type DepTransport } from './transport.js';
 import {
   MAX_FETCH_LIMIT,
   type AccountDetail,
@@ -29,6 +29,8 @@ export interface DepClientOptions {
   baseUrl: string;
   /** The decrypted server token. */
   token: ServerToken;
+  /** `User-Agent` of every call (default `depctl/<version>`); must pass {@link userAgentProblem}. */
+  userAgent?: string;
   /** undici dispatcher; by default one keep-alive Agent per client, closed by `close()`. */
   dispatcher?: Dispatcher;
   /** Clock in epoch milliseconds (OAuth timestamp, Retry-After dates, retry budget); Date.now by default. */
@@ -43,6 +45,8 @@ export interface DepClientOptions {
   /** Called once per HTTP exchange (retries and /session included), for metrics. */
   onRequest?: (e: DepRequestEvent) => void;
 }
+
+export { DEFAULT_USER_AGENT, userAgentProblem };
 
 /** Options every method accepts. */
 export interface CallOptions {
@@ -95,12 +99,16 @@ const DEFAULT_TIMEOUT_MS = 60_000;
 
 /** Creates a client for one server token. */
 export function createDepClient(opts: DepClientOptions): DepClient {
+  const userAgent = opts.userAgent ?? DEFAULT_USER_AGENT;
+  const uaProblem = userAgentProblem(userAgent);
+  if (uaProblem !== undefined) throw new TypeError(`DEP client: the User-Agent ${uaProblem}`);
   const owned = opts.dispatcher === undefined ? new Agent({ keepAliveTimeout: 30_000, connections: 4 }) : undefined;
   const now = opts.now ?? Date.now;
   const random = opts.random ?? Math.random;
   const t: DepTransport = createDepTransport({
     baseUrl: opts.baseUrl,
     token: opts.token,
+    userAgent,
     dispatcher: opts.dispatcher ?? (owned as Dispatcher),
     now,
     nonce: opts.nonce ?? randomNonce,

@@ -85,6 +85,28 @@ export class DepAuthError extends DepHttpError {
   }
 }
 
+/**
+ * Apple refused the User-Agent (400 `USER_AGENT_MISSING` or `USER_AGENT_INVALID`, dep-protocol.md
+ * sections 2 and 4). Every call of this client sends the same value, so retrying cannot help: the message
+ * says how to send another one.
+ */
+export class DepUserAgentError extends DepHttpError {
+  /** The User-Agent this client sent. */
+  readonly userAgent: string;
+
+  constructor(init: DepHttpErrorInit, userAgent: string) {
+    const code = parseDepErrorCode(init.body) ?? 'USER_AGENT_INVALID';
+    super(
+      init,
+      `DEP ${init.method} ${init.endpoint} (HTTP ${init.status}): ${code} — Apple refused the User-Agent ${JSON.stringify(userAgent)}. ` +
+        'Send another with the --user-agent option or the DEPCTL_USER_AGENT environment variable (Apple does not publish its rules; ' +
+        'a product name and version such as "acme-mdm/2.1" is the common form); depctl will not retry this server until then.',
+    );
+    this.name = 'DepUserAgentError';
+    this.userAgent = userAgent;
+  }
+}
+
 /** The request did not get an HTTP response (connection refused or reset, DNS, TLS). */
 export class DepNetworkError extends DepError {
   readonly method: string;
@@ -171,6 +193,11 @@ export function isDepHttpError(err: unknown): err is DepHttpError {
 /** True when Apple will not serve this server until a person acts (terms, revoked or replaced token). */
 export function isTerminalAuthError(err: unknown): err is DepAuthError {
   return err instanceof DepAuthError;
+}
+
+/** True when Apple refused the User-Agent: terminal until another one is configured. */
+export function isUserAgentRejected(err: unknown): err is DepUserAgentError {
+  return err instanceof DepUserAgentError;
 }
 
 /** True when retrying later may succeed: network errors, timeouts, 5xx and 429. */

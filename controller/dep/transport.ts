@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import { VERSION } from '../version.js';
-import { DepAuthError, DepHttpError, DepProtocolError, parseDepErrorCode, type DepHttpErrorInit, type TerminalAuthReason } from './errors.js';
+import { DepAuthError, DepHttpError, DepProtocolError, DepUserAgentError, parseDepErrorCode, type DepHttpErrorInit, type TerminalAuthReason } from './errors.js';
 import { parseRetryAfter } from '../util/backoff.js';
 import { exchange, type DepRequestEvent, type HttpResult } from './http.js';
 import { sessionAuthorizationHeader } from './oauth1.js';
@@ -18,10 +18,27 @@ import { DEP_CONTENT_TYPE, DEP_PROTOCOL_VERSION, type DepErrorCode, type ServerT
 /** The header carrying the session token, both ways. */
 export const SESSION_HEADER = 'X-ADM-Auth-Session';
 
+/** The User-Agent sent when none is configured. */
+export const DEFAULT_USER_AGENT = `depctl/${VERSION}`;
+
+/**
+ * Why `value` cannot be a User-Agent, or undefined when it can. Apple requires the header and refuses
+ * some values (400 USER_AGENT_MISSING / USER_AGENT_INVALID) without saying which (dep-protocol.md
+ * section 2; NanoDEP's default was refused, nanodep issue #42), so only what cannot be sent at all is
+ * refused here: an empty or blank value, and characters outside printable ASCII.
+ */
+export function userAgentProblem(value: string): string | undefined {
+  if (value.trim() === '') return 'must not be empty';
+  if (/[^\x20-\x7e]/.test(value)) return 'must be printable ASCII (no control characters, tabs, line breaks or non-ASCII letters)';
+  return undefined;
+}
+
 /** Settings of one transport (one DEP server token). */
 export interface TransportSettings {
   baseUrl: string;
   token: ServerToken;
+  /** Sent as `User-Agent` on every call, /session included; checked with {@link userAgentProblem}. */
+  userAgent: string;
   dispatcher: Dispatcher;
   now: () => number;
   nonce: () => string;
@@ -82,7 +99,7 @@ export function createDepTransport(s: TransportSettings): DepTransport {
   ];
   const baseHeaders = (): Record<string, string> => ({
     'X-Server-Protocol-Version': String(DEP_PROTOCOL_VERSION),
-    'User-Agent': `depctl/${VERSION}`,
+    'User-Agent': s.userAgent,
     // depsim wants this even on the body-less GET /session (dep-protocol.md section 10).
     'Content-Type': DEP_CONTENT_TYPE,
     Accept: DEP_CONTENT_TYPE,
@@ -115,7 +132,7 @@ export function createDepTransport(s: TransportSettings): DepTransport {
       // Every 401/403 from /session is terminal: the token itself is refused (Apple's error-code page).
       throw new DepAuthError(init, terminalReason(parseDepErrorCode(res.body)) ?? (res.status === 401 ? 'session-unauthorized' : 'access-denied'));
     }
-    if (res.status < 200 || res.status >= 300) throw httpError(init, res, s.now());
+    if (res.status < 200 || res.status >= 300) throw httpError(init, res, s.now(), s.userAgent);
     const parsed = parseJson<SessionResponse>('/session', res.body);
     if (typeof parsed.auth_session_token !== 'string' || parsed.auth_session_token === '') {
       throw new DepProtocolError('/session', 'empty auth_session_token');
@@ -157,7 +174,7 @@ export function createDepTransport(s: TransportSettings): DepTransport {
       res = (await attempt()).res;
     }
     const init = { status: res.status, method: req.method, endpoint: req.path, body: res.body, secrets: secrets() };
-    if (res.status < 200 || res.status >= 300) throw httpError(init, res, s.now());
+    if (res.status < 200 || res.status >= 300) throw httpError(init, res, s.now(), s.userAgent);
     return parseJson<T>(req.path, res.body);
   };
 
@@ -190,9 +207,12 @@ function terminalReason(code: DepErrorCode | undefined): TerminalAuthReason | un
   }
 }
 
-function httpError(init: DepHttpErrorInit, res: HttpResult, nowMs: number): DepHttpError {
+function httpError(init: DepHttpErrorInit, res: HttpResult, nowMs: number, userAgent: string): DepHttpError {
   const reason = res.status === 401 || res.status === 403 ? terminalReason(parseDepErrorCode(res.body)) : undefined;
   if (reason) return new DepAuthError(init, reason);
+  // Apple's 400 for a User-Agent it refuses, on any endpoint (dep-protocol.md sections 2 and 4).
+  const code = res.status === 400 ? parseDepErrorCode(res.body) : undefined;
+  if (code === 'USER_AGENT_MISSING' || code === 'USER_AGENT_INVALID') return new DepUserAgentError(init, userAgent);
   return new DepHttpError({ ...init, retryAfterMs: parseRetryAfter(res.headers['retry-after'], nowMs) });
 }
 

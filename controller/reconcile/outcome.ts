@@ -2,7 +2,7 @@
  * One vocabulary for how a reconcile pass and each server in it ended (STYLE rule 5). Plan, apply, the
  * loop, status, metrics and notifications all read these types; none of them parses a message string.
  */
-import { DepHttpError, isTerminalAuthError, type DepAuthError, type TerminalAuthReason } from '../dep/errors.js';
+import { DepHttpError, isTerminalAuthError, isUserAgentRejected, type DepAuthError, type TerminalAuthReason } from '../dep/errors.js';
 import type { LoopTrigger, RunResult } from './ports.js';
 
 /**
@@ -21,6 +21,7 @@ export type ProblemKind = 'terminal' | 'transient' | 'guardrail';
  * - `server-changed`: the token now belongs to another MDM server than the store knows.
  * - `max-changes`: the plan exceeds the server's maxChanges.
  * - `unreachable`: no answer (network, timeout); `apple-error`: Apple answered with an error.
+ * - `user-agent-rejected`: Apple refused the User-Agent (USER_AGENT_MISSING / USER_AGENT_INVALID).
  */
 export type ProblemReason =
   | 'T_C_NOT_SIGNED'
@@ -33,7 +34,8 @@ export type ProblemReason =
   | 'server-changed'
   | 'max-changes'
   | 'unreachable'
-  | 'apple-error';
+  | 'apple-error'
+  | 'user-agent-rejected';
 
 /** A problem that stopped one server in a pass. */
 export interface ServerProblem {
@@ -94,6 +96,7 @@ const AUTH_REASONS: Record<TerminalAuthReason, ProblemReason> = {
 /** Classifies an error thrown while observing or applying one server. */
 export function problemFromError(server: string, err: unknown, now: Date): ServerProblem {
   if (isTerminalAuthError(err)) return { server, kind: 'terminal', reason: AUTH_REASONS[(err as DepAuthError).reason], message: err.message, retryAt: null };
+  if (isUserAgentRejected(err)) return { server, kind: 'terminal', reason: 'user-agent-rejected', message: err.message, retryAt: null };
   const detail = err instanceof Error ? err.message : String(err);
   const message = `could not reach Apple's DEP service: ${detail}; nothing is changed on this server until it answers`;
   if (err instanceof DepHttpError) {
