@@ -67,6 +67,9 @@ export async function handleApple(ctx: SimContext, req: IncomingMessage, res: Se
   if (route === undefined) return sendError(res, 404, 'NOT_FOUND');
   const handler = route[method];
   if (handler === undefined) return sendError(res, 405, 'METHOD_NOT_ALLOWED', { Allow: Object.keys(route).join(', ') });
+  // Apple: USER_AGENT_MISSING when the header "is missing or has no assigned value" (petarov's copy of
+  // Apple's descriptions). Apple also refuses some values with USER_AGENT_INVALID but does not say which
+  // (dep-protocol.md section 2), so the simulator refuses none: it must not invent Apple's rules.
   const ua = headerValue(req.headers['user-agent']);
   if (ua === undefined || ua.trim() === '') return sendError(res, 400, 'USER_AGENT_MISSING');
 
