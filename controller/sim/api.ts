@@ -160,5 +160,11 @@ export interface RunningSimulatorGroup {
   readonly servers: ReadonlyMap<string, SimulatedServer>;
   /** Moves the shared clock forward (every server's sessions and cursors age). */
   advanceClock(ms: number): void;
+  /**
+   * Swaps two servers' tokens, so each token opens the other MDM server (GET /account, devices, profiles):
+   * a token downloaded for the wrong server. Revokes both servers' sessions. Also `POST
+   * /_sim/servers/NAME/swap-token` with `{with: OTHER}`.
+   */
+  swapTokens(a: string, b: string): void;
   close(): Promise<void>;
 }

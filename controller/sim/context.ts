@@ -16,7 +16,11 @@ export interface SimContext {
   readonly nonces: NonceCache;
   readonly faults: FaultState;
   readonly cursors: CursorCodec;
-  readonly token: ServerToken;
+  /**
+   * The server token that opens this server. Not readonly: a group can swap two servers' tokens
+   * (`swapTokens`), as when an administrator downloads a token for the wrong MDM server.
+   */
+  token: ServerToken;
   /** GET /account body at the highest protocol version (the route trims by version). */
   readonly account: AccountDetail;
   /** Accepted |oauth_timestamp - clock| in milliseconds. */

@@ -124,9 +124,26 @@ export async function startSimulatorGroup(opts: SimulatorGroupOptions): Promise<
       onSessionIssued: (token) => directory.issued(token, member),
     });
     const plain = createSimulatedServer(spec.name, ctx);
-    const server: SimulatedServer = { ...plain, portal: groupPortal(members, ctx, plain.portal) };
+    // Spelled out rather than spread: `token` is read through (swapTokens replaces it).
+    const server: SimulatedServer = {
+      name: plain.name,
+      get token() { return ctx.token; },
+      portal: groupPortal(members, ctx, plain.portal),
+      inspect: plain.inspect,
+      injectFaults: plain.injectFaults,
+      clearFaults: plain.clearFaults,
+    };
     // The URL is known once the listener is up; admin calls only come after that.
-    const admin: AdminTarget = { ...server, get url() { return url; }, advanceClock: clock.advance };
+    const admin: AdminTarget = {
+      name: server.name,
+      get token() { return ctx.token; },
+      portal: server.portal,
+      inspect: server.inspect,
+      injectFaults: server.injectFaults,
+      clearFaults: server.clearFaults,
+      get url() { return url; },
+      advanceClock: clock.advance,
+    };
     const member: GroupMember = { ctx, server, admin };
     members.push(member);
   }
@@ -135,14 +152,32 @@ export async function startSimulatorGroup(opts: SimulatorGroupOptions): Promise<
     if (spec.extraDevices?.length) member.server.portal.addDevices(spec.extraDevices);
   }
 
+  const swap = (a: string, b: string): void => swapTokens(members, a, b);
   const listener = await listen(opts.host ?? '127.0.0.1', opts.port ?? 0, (req, res, u) =>
-    isAdminPath(u) ? handleGroupAdmin(members, req, res, u) : handleApple(directory.pick(req, u).ctx, req, res, u),
+    isAdminPath(u) ? handleGroupAdmin(members, req, res, u, swap) : handleApple(directory.pick(req, u).ctx, req, res, u),
   );
   url = listener.url;
   return {
     url,
     servers: new Map(members.map((m) => [m.server.name, m.server])),
     advanceClock: clock.advance,
+    swapTokens: swap,
     close: listener.close,
   };
+}
+
+/**
+ * Swaps the tokens of two servers: each token now opens the other MDM server (its GET /account, devices and
+ * profiles), as when an administrator downloads a token for the wrong server or mixes up two token files.
+ * Sessions of both are revoked, so a client holding one authenticates again and lands where its token now
+ * leads (the directory routes /session by token).
+ */
+function swapTokens(members: readonly GroupMember[], a: string, b: string): void {
+  const ma = members.find((m) => m.server.name === a);
+  const mb = members.find((m) => m.server.name === b);
+  if (!ma || !mb) throw new RangeError(`no server named ${!ma ? a : b}`);
+  if (ma === mb) throw new RangeError('swapTokens needs two different servers');
+  [ma.ctx.token, mb.ctx.token] = [mb.ctx.token, ma.ctx.token];
+  ma.ctx.sessions.revokeAll();
+  mb.ctx.sessions.revokeAll();
 }

@@ -93,7 +93,10 @@ export function createServerContext(o: ServerContextOptions): SimContext {
 export function createSimulatedServer(name: string, ctx: SimContext): SimulatedServer {
   return {
     name,
-    token: ctx.token,
+    // Read through: a group may swap its servers' tokens.
+    get token() {
+      return ctx.token;
+    },
     portal: createPortal(ctx),
     inspect: createInspect(ctx),
     injectFaults(faults: FaultSpec) {
