@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { Register } from './program.js';
 import { ExitCode, UsageError } from './io.js';
 import { openSession, planHasErrors, renderPlan, type PlanCommandOptions } from './plan.js';
@@ -8,6 +8,14 @@ import type { ApplyResult } from '../reconcile/apply.js';
 import { runPass } from '../reconcile/pass.js';
 import { hasChanges, type Plan } from '../reconcile/plan.js';
 import { PLAN_FORMATS } from './views/plan-common.js';
+import { adoptServers, describeAdoption, parseAdoptSpec, type AdoptSpec } from '../reconcile/identity.js';
+
+/** Commander's collector for the repeatable `--adopt-server NAME[=UUID]` (also used by `depctl run`). */
+export function collectAdoptSpec(value: string, previous: AdoptSpec[]): AdoptSpec[] {
+  const spec = parseAdoptSpec(value);
+  if (spec.server === '' || spec.expectUuid === '') throw new InvalidArgumentError('expected NAME or NAME=UUID');
+  return [...previous, spec];
+}
 
 /**
  * Registers `depctl apply [DIR]`: makes the plan (or checks a saved one is still what it would do), shows it,
@@ -22,12 +30,30 @@ export const registerApply: Register = (program, io, setExit) => {
     .option('--plan <file>', 'apply a plan saved by `depctl plan --out`; refused if the config or Apple moved since')
     .option('--allow-large', 'let servers whose plan exceeds their maxChanges proceed', false)
     .option('--refresh', 'do a full fetch of every server instead of a sync', false)
+    .option(
+      '--adopt-server <name[=uuid]>',
+      'accept that the token of this server now belongs to another MDM server (stopped with server-changed): record the new server and forget the devices stored for the old one (repeatable; with =UUID only that Apple server is accepted)',
+      collectAdoptSpec,
+      [],
+    )
     .addOption(new Option('--format <format>', 'how to show the plan before applying').choices(PLAN_FORMATS).default('text'))
     .option('--no-color', 'no ANSI colours in text output')
-    .action(async (dir: string, opts: PlanCommandOptions & { yes: boolean; plan?: string; allowLarge: boolean }, cmd: Command) => {
+    .action(async (dir: string, opts: PlanCommandOptions & { yes: boolean; plan?: string; allowLarge: boolean; adoptServer: AdoptSpec[] }, cmd: Command) => {
       const saved = opts.plan ? await readSavedPlan(resolve(io.cwd, opts.plan)) : undefined;
       const session = await openSession(dir, cmd, io);
       try {
+        // An operator's acceptance of a changed server, before the pass, so the pass is a first contact with it.
+        if (opts.adoptServer.length > 0) {
+          const unknown = opts.adoptServer.filter((a) => !session.config.servers.some((s) => s.name === a.server));
+          if (unknown.length > 0) throw new UsageError(`--adopt-server: no MdmServer named ${unknown.map((a) => `"${a.server}"`).join(', ')} in the configuration`);
+          const adopted = await adoptServers(opts.adoptServer, session.connections.handles, session.store, { now: session.now, ...(io.signal ? { signal: io.signal } : {}) });
+          for (const { server, result } of adopted) {
+            const line = `${describeAdoption(server, result)}\n`;
+            // stdout carries only the plan when it is JSON.
+            if ((result.kind === 'adopted' || result.kind === 'unchanged') && opts.format !== 'json') io.stdout(line);
+            else io.stderr(`depctl: ${line}`);
+          }
+        }
         const color = opts.color && opts.format === 'text' && io.env['NO_COLOR'] === undefined && io.confirm !== undefined;
         let stale = false;
         // Shows the plan once, after checking a saved plan is still what apply would do.

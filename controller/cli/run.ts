@@ -6,6 +6,8 @@ import { connectServers, openState, runtimeSettings, type RuntimeSettings } from
 import { loadConfig } from '../config/load.js';
 import type { DepConfig } from '../config/types.js';
 import { runPass } from '../reconcile/pass.js';
+import { adoptServers, describeAdoption, type AdoptSpec } from '../reconcile/identity.js';
+import { collectAdoptSpec } from './apply.js';
 import type { PassOutcome } from '../reconcile/outcome.js';
 import { recentRuns, serverDetails } from '../reconcile/status-details.js';
 import { ControllerLoop, DEFAULT_TIMING, type LoopEvent, type Trigger } from '../reconcile/loop.js';
@@ -49,6 +51,11 @@ export interface RunOptions {
   stopGraceMs?: number;
   /** How often a follower replica tries to take the leader lock (default 10 s). */
   leaderRetryInterval?: number;
+  /**
+   * `--adopt-server NAME[=UUID]`: servers whose change of MDM server the operator accepts. Carried out before the
+   * first pass this process leads, and dropped once Apple has answered for them (never read from the repository).
+   */
+  adoptServer?: AdoptSpec[];
 }
 
 /** A running controller (for tests and `depctl quickstart`). */
@@ -95,6 +102,8 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
     signal: abort.signal,
   });
   let passes = 0;
+  // The operator's --adopt-server requests still to carry out (identity.ts): a pass takes them before it plans.
+  let pendingAdoptions: AdoptSpec[] = [...(opts.adoptServer ?? [])];
 
   // Wiring of one pass: connect (secrets are a CLI concern), run the pass (reconcile/pass.ts), then report it
   // to the logs, metrics, notifications and status. What a pass does and how it is judged lives in reconcile/.
@@ -109,6 +118,16 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
       throw err;
     }
     try {
+      if (pendingAdoptions.length > 0) {
+        const adopted = await adoptServers(pendingAdoptions, conns.handles, store, { now, signal: abort.signal });
+        for (const { server, result } of adopted) {
+          if (result.kind === 'failed') log.warn({ server }, describeAdoption(server, result));
+          else if (result.kind === 'mismatch') log.error({ server }, describeAdoption(server, result));
+          else log.info({ server, adopted: result.kind === 'adopted' }, describeAdoption(server, result));
+        }
+        // Kept only while Apple did not answer; an adoption is never repeated on a later pass.
+        pendingAdoptions = pendingAdoptions.filter((a) => adopted.some((r) => r.server === a.server && r.result.kind === 'failed'));
+      }
       const report = await runPass(config, { handles: conns.handles, clients: conns.clients, store, now }, {
         commit: revision,
         trigger,
@@ -247,6 +266,12 @@ export const registerRun: Register = (program, io, setExit) => {
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .option('--log-format <format>', 'json or pretty', 'json')
     .option('--once', 'stop after the first reconcile pass', false)
+    .option(
+      '--adopt-server <name[=uuid]>',
+      'accept, on the first pass, that the token of this server now belongs to another MDM server (stopped with server-changed): record the new server and forget the devices stored for the old one; pin the new server with =UUID so a flag left in place cannot accept a later change (repeatable)',
+      collectAdoptSpec,
+      [],
+    )
     .action(async (raw: Omit<RunOptions, 'listen'> & { listen?: string }, cmd: Command) => {
       const opts: RunOptions = { ...raw, listen: raw.listen ?? io.env['DEPCTL_LISTEN'] ?? '127.0.0.1:8080' };
       const logger = createLogger({ level: opts.logLevel, format: opts.logFormat === 'pretty' ? 'pretty' : 'json', write: (s) => io.stderr(s) });

@@ -1,9 +1,14 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
-import { WrongFileTypeError, isTokenError, openServerToken, summarizeToken, type OpenedServerToken, type TokenSummary } from '../tokens/index.js';
+import { createDepClient } from '../dep/index.js';
+import { identityFromAccount, identityOfRecord, type RecordedIdentity } from '../reconcile/identity.js';
+import { openStore } from '../store/index.js';
+import { WrongFileTypeError, isTokenError, openServerToken, summarizeToken, tokenFingerprint, type OpenedServerToken, type TokenSummary } from '../tokens/index.js';
 import { type CliIo, ExitCode } from './io.js';
 import type { Register } from './program.js';
+import { APPLE_DEP_URL, runtimeSettings } from './runtime.js';
 
 /** Days before expiry from which `token inspect` says "expires soon" (the first drift threshold). */
 const EXPIRY_WARNING_DAYS = 30;
@@ -15,18 +20,29 @@ export const registerToken: Register = (program, io, setExit) => {
   const token = program.command('token').description('DEP server tokens (.p7m from Apple Business Manager)');
   const inspect = token
     .command('inspect')
-    .description('decrypt a server token and show its server identity and expiry (never its secrets)')
+    .description('decrypt a server token and show its expiry and the Apple MDM server it belongs to (never its secrets)')
     .argument('<file>', "the token: Apple's .p7m, PKCS#7, or the decrypted token JSON")
     .option('--key <file>', 'PEM private key whose certificate was uploaded to Apple (needed for encrypted tokens)')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
-    .action(async (file: string, opts: { key?: string; format: Format }) => {
-      setExit(await inspectToken(io, file, opts));
+    .option('--dep-url <url>', `also ask this DEP service which MDM server the token belongs to (GET /account), e.g. ${APPLE_DEP_URL}`)
+    .action(async (file: string, opts: { key?: string; format: Format; depUrl?: string }, cmd: Command) => {
+      setExit(await inspectToken(io, file, { ...opts, stateUrl: explicitStateUrl(cmd, io) }));
     });
   // program.ts routes output and exits of top-level commands only; nested ones need the same.
   for (const cmd of [token, inspect] as Command[]) {
     cmd.exitOverride().configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) });
   }
 };
+
+/**
+ * Which Apple MDM server the token belongs to: asked of Apple (`--dep-url`), or as depctl recorded it for the
+ * MdmServer whose token has this fingerprint (`--state`).
+ */
+interface InspectAccount extends RecordedIdentity {
+  source: 'apple' | 'store';
+  /** The MdmServer name the state store holds this token under (store only). */
+  server: string | null;
+}
 
 /** Machine-readable result of `token inspect --format json`. */
 interface InspectJson extends TokenSummary {
@@ -36,9 +52,19 @@ interface InspectJson extends TokenSummary {
   cipher: string | null;
   recipient: string | null;
   status: 'valid' | 'expiring' | 'expired';
+  /** Null when unknown: offline without a state store, or not found in it. */
+  account: InspectAccount | null;
+  /** Why the account is unknown, when it was looked for and not found. */
+  accountNote: string | null;
 }
 
-async function inspectToken(io: CliIo, file: string, opts: { key?: string; format: Format }): Promise<number> {
+/** The state URL when the user gave one (`--state` or DEPCTL_STATE): inspect never opens the default store. */
+function explicitStateUrl(cmd: Command, io: CliIo): string | undefined {
+  const given = cmd.optsWithGlobals<{ state?: string }>().state ?? io.env['DEPCTL_STATE'];
+  return given ? runtimeSettings(cmd, io).stateUrl : undefined;
+}
+
+async function inspectToken(io: CliIo, file: string, opts: { key?: string; format: Format; depUrl?: string; stateUrl?: string }): Promise<number> {
   const tokenPath = path.resolve(io.cwd, file);
   const fail = (code: string, message: string, exit: number): number => {
     if (opts.format === 'json') io.stdout(`${JSON.stringify({ file: tokenPath, error: { code, message } }, null, 2)}\n`);
@@ -68,9 +94,10 @@ async function inspectToken(io: CliIo, file: string, opts: { key?: string; forma
     return fail(err.code, `${where}: ${err.message}`, ExitCode.failure);
   }
 
-  const now = new Date();
+  const now = io.now?.() ?? new Date();
   const summary = summarizeToken(opened.token, now);
   const status = summary.expired ? 'expired' : summary.daysLeft < EXPIRY_WARNING_DAYS ? 'expiring' : 'valid';
+  const found = await findAccount(io, opened, opts, now);
   const report: InspectJson = {
     file: tokenPath,
     format: opened.format,
@@ -79,6 +106,8 @@ async function inspectToken(io: CliIo, file: string, opts: { key?: string; forma
     recipient: opened.recipient ?? null,
     ...summary,
     status,
+    account: found.account,
+    accountNote: found.note,
   };
   io.stdout(opts.format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderText(report, now));
   if (summary.expired) {
@@ -87,7 +116,55 @@ async function inspectToken(io: CliIo, file: string, opts: { key?: string; forma
     );
     return ExitCode.failure;
   }
+  if (found.failed) {
+    io.stderr(`depctl: ${found.note ?? 'GET /account failed'}\n`);
+    return ExitCode.failure;
+  }
   return ExitCode.ok;
+}
+
+/**
+ * The token's MDM server: from Apple when `--dep-url` is given (the only network call inspect makes), else
+ * from the state store when one is named (never created here), else unknown.
+ */
+async function findAccount(
+  io: CliIo,
+  opened: OpenedServerToken,
+  opts: { depUrl?: string; stateUrl?: string },
+  now: Date,
+): Promise<{ account: InspectAccount | null; note: string | null; failed: boolean }> {
+  if (opts.depUrl !== undefined) {
+    // One attempt: an inspection should answer now, not after the pass's retry budget.
+    const client = createDepClient({ baseUrl: opts.depUrl, token: opened.token, retry: { maxAttempts: 1 }, timeoutMs: 30_000 });
+    try {
+      const identity = identityFromAccount(await client.account(io.signal ? { signal: io.signal } : {}));
+      return { account: { source: 'apple', server: null, ...identity, checkedAt: now.toISOString() }, note: null, failed: false };
+    } catch (err) {
+      return { account: null, note: `GET /account at ${opts.depUrl} failed: ${(err as Error).message}`, failed: true };
+    } finally {
+      await client.close();
+    }
+  }
+  if (opts.stateUrl === undefined) return { account: null, note: 'offline: pass --dep-url URL to ask Apple, or --state URL for what depctl recorded', failed: false };
+  const path = sqlitePath(opts.stateUrl, io.cwd);
+  if (path !== undefined && !existsSync(path)) return { account: null, note: `no state store at ${path}`, failed: false };
+  const store = await openStore(path !== undefined ? `sqlite:${path}` : opts.stateUrl);
+  try {
+    const fingerprint = tokenFingerprint(opened.token);
+    const record = (await store.listServers()).find((r) => r.tokenFingerprint === fingerprint);
+    const identity = identityOfRecord(record);
+    if (!record) return { account: null, note: 'the state store holds no MdmServer with this token', failed: false };
+    if (!identity) return { account: null, note: `MdmServer "${record.name}" uses this token, but Apple has not been asked yet (run depctl plan)`, failed: false };
+    return { account: { source: 'store', server: record.name, ...identity }, note: null, failed: false };
+  } finally {
+    await store.close();
+  }
+}
+
+/** The file of a `sqlite:` state URL, resolved like `openState` does; undefined for other stores. */
+function sqlitePath(url: string, cwd: string): string | undefined {
+  if (!url.startsWith('sqlite:') || url.startsWith('sqlite::memory:')) return undefined;
+  return path.resolve(cwd, url.slice('sqlite:'.length).replace(/^\/\//, ''));
 }
 
 const FORMAT_NAMES: Record<OpenedServerToken['format'], string> = {
@@ -111,8 +188,22 @@ function renderText(r: InspectJson, now: Date): string {
     ...(r.issuedAt ? [['Issued', r.issuedAt]] : []),
     ['Expires', `${r.expiresAt} (${days})`],
     ['Status', status],
+    ...accountLines(r),
   ];
   return lines.map(([k, v]) => `${`${k}:`.padEnd(14)}${v}`).join('\n') + '\n';
+}
+
+/** The token's MDM server: Apple's answer, depctl's record, or why it is unknown. */
+function accountLines(r: InspectJson): string[][] {
+  const a = r.account;
+  if (a === null) return [['Apple server', `unknown (${r.accountNote ?? 'offline'})`]];
+  const org = [a.orgType, a.orgId === null ? null : `id ${a.orgId}`].filter((x) => x !== null).join(', ');
+  const from = a.source === 'apple' ? `GET /account, ${a.checkedAt ?? ''}` : `recorded for MdmServer "${a.server ?? ''}", checked ${a.checkedAt ?? 'at an unknown time'}`;
+  return [
+    ['Apple server', `"${a.serverName}" (uuid ${a.serverUuid})`],
+    ['Organisation', `${a.orgName}${org ? ` (${org})` : ''}`],
+    ['Known from', from],
+  ];
 }
 
 const READ_ERRORS: Readonly<Record<string, string>> = {

@@ -1,8 +1,9 @@
 /**
  * The per-server part of the controller status, built from the store (devices per profile, results, retry
- * times, token, last sync) and from the latest pass (drift found, where each server stood). Results and
+ * times, token, Apple server identity, last sync) and from the latest pass (drift found, where each server stood). Results and
  * deferred counts come from the store, so they hold across no-op passes and on follower replicas.
  */
+import { identityOfRecord } from './identity.js';
 import type { ServerOutcome } from './outcome.js';
 import type { DriftItem, Plan } from './plan.js';
 import type { StatusStore } from './ports.js';
@@ -52,6 +53,7 @@ export async function serverDetails(servers: readonly { name: string }[], store:
       lastSyncAt: (cursor?.syncedAt ?? cursor?.fetchedAt)?.toISOString() ?? null,
       state: so?.state ?? null,
       problem: so?.problem ?? null,
+      account: identityOfRecord(record),
     });
   }
   return out;

@@ -4,6 +4,7 @@
  */
 
 import type { DriftKind } from './plan.js';
+import type { RecordedIdentity } from './identity.js';
 import type { DeviceResultStatus, RunResult } from './ports.js';
 import type { ServerProblem, ServerState } from './outcome.js';
 
@@ -44,6 +45,11 @@ export interface ServerStatus {
   state: ServerState | null;
   /** Why the server could not be reconciled last time, if it could not. */
   problem: ServerProblem | null;
+  /**
+   * The Apple MDM server the token belongs to (`GET /account`), as the store last confirmed it: `server_uuid`,
+   * `server_name`, `org_name`, `org_type`, `org_id` and when it was checked; null before the first answer.
+   */
+  account: RecordedIdentity | null;
 }
 
 /** One drift group as the status shows it: the plan's finding without its serial list. */

@@ -100,6 +100,7 @@ ${figure('Drift items', `drift-${n}`, driftTotal, fmt(driftTotal), driftTotal > 
 ${figure('Deferred serials', `deferred-${n}`, s.deferred, fmt(s.deferred), s.deferred > 0 ? 'warn' : '')}
 </div>
 <dl>
+${accountRows(s, t)}
 <dt>Token expiry</dt><dd data-testid="token-expiry-${n}">${t(s.tokenExpiresAt)}</dd>
 <dt>Last sync</dt><dd data-testid="last-sync-${n}">${t(s.lastSyncAt)}</dd>
 </dl>
@@ -110,6 +111,19 @@ ${figure('Deferred serials', `deferred-${n}`, s.deferred, fmt(s.deferred), s.def
 <h4>Drift</h4>
 ${s.drift.length === 0 ? '<p class="muted">none</p>' : `<table><thead><tr><th>Kind</th><th>Carry now</th><th>Should carry</th><th>Since</th><th>Detail</th><th class="num">Count</th></tr></thead><tbody>${s.drift.map((d) => `<tr><td><code>${escapeHtml(d.kind)}</code></td><td>${d.current === null ? '<span class="muted">none</span>' : escapeHtml(d.current)}</td><td>${d.desired === null ? '<span class="muted">—</span>' : escapeHtml(d.desired)}</td><td>${t(d.since)}</td><td>${escapeHtml(d.message)}</td><td class="num">${fmt(d.count)}</td></tr>`).join('')}</tbody></table>`}
 </article>`;
+}
+
+/** The Apple MDM server the token belongs to (GET /account), or a note that it is not known yet. */
+function accountRows(s: ServerStatus, t: (iso: string | null) => string): string {
+  const n = escapeHtml(s.name);
+  const a = s.account;
+  if (a === null) return `<dt>Apple server</dt><dd data-testid="account-${n}" class="muted">not known yet (Apple has not answered GET /account)</dd>`;
+  const org = [a.orgType, a.orgId === null ? null : `id ${a.orgId}`].filter((x) => x !== null).join(', ');
+  return [
+    `<dt>Apple server</dt><dd data-testid="account-${n}" data-uuid="${escapeHtml(a.serverUuid)}">${escapeHtml(a.serverName)} <code>${escapeHtml(a.serverUuid)}</code></dd>`,
+    `<dt>Organisation</dt><dd data-testid="org-${n}">${escapeHtml(a.orgName)}${org ? ` <span class="muted">(${escapeHtml(org)})</span>` : ''}</dd>`,
+    `<dt>Server checked</dt><dd data-testid="account-checked-${n}">${t(a.checkedAt)}</dd>`,
+  ].join('\n');
 }
 
 /** Drops absent keys of a partial count record. */

@@ -40,6 +40,7 @@ export function sampleStatus(now: Date): ControllerStatus {
         lastSyncAt: at(-5 * 60_000),
         state: 'partial',
         problem: null,
+        account: { serverUuid: '6666ED66666666666666666666666666', serverName: 'Paris MDM', orgName: 'Lycée Voltaire', orgType: 'edu', orgId: '6666666', checkedAt: at(-5 * 60_000) },
       },
       {
         name: 'lyon',
@@ -53,6 +54,7 @@ export function sampleStatus(now: Date): ControllerStatus {
         lastSyncAt: at(-2 * 3_600_000),
         state: 'stopped',
         problem: { server: 'lyon', kind: 'terminal', reason: 'T_C_NOT_SIGNED', message: 'T_C_NOT_SIGNED: the Apple Business Manager terms and conditions must be accepted', retryAt: null },
+        account: null,
       },
     ],
     recentRuns: [

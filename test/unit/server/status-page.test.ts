@@ -97,6 +97,18 @@ describe('renderStatusPage', () => {
     expect(byTestId(lyon, 'error-lyon')?.tag).toContain('data-reason="T_C_NOT_SIGNED"');
   });
 
+  it('names the Apple MDM server each token belongs to, or says it is not known yet', () => {
+    const html = renderStatusPage(sampleStatus(NOW), { now: NOW });
+    expect(byTestId(html, 'account-paris')?.tag).toContain('data-uuid="6666ED66666666666666666666666666"');
+    expect(byTestId(html, 'account-paris')?.text).toBe('Paris MDM <code>6666ED66666666666666666666666666');
+    expect(byTestId(html, 'org-paris')?.text).toBe('Lycée Voltaire <span class="muted">(edu, id 6666666)');
+    expect(byTestId(html, 'account-checked-paris')?.text).toBe('<time datetime="2026-11-25T13:55:00.000Z">2026-11-25 13:55:00 UTC');
+    expect(byTestId(html, 'account-lyon')?.text).toBe('not known yet (Apple has not answered GET /account)');
+    const evil = renderStatusPage(withServer({ account: { serverUuid: '"><b>', serverName: '<i>x</i>', orgName: '<u>', orgType: null, orgId: null, checkedAt: null } }));
+    expect(evil).not.toMatch(/<b>|<i>|<u>/);
+    expect(byTestId(evil, 'org-paris')?.text).toBe('&#60;u&#62;');
+  });
+
   it('is self-contained: no script, no external resource', () => {
     const html = renderStatusPage(sampleStatus(NOW), { now: NOW, refreshSeconds: 30 });
     expect(html).not.toMatch(/<script|<link|<iframe|\ssrc=|url\(/i);
