@@ -1,7 +1,9 @@
 import type { Device } from '../dep/types.js';
 import type { EnrollmentProfile } from '../config/types.js';
 import { decide, type ServerRules } from './desired.js';
-import type { AssignGroup, ChangeReason, Conflict, DeferredGroup, DriftItem, DriftKind, DriftProfile, ProfileDefine, RemoveGroup, ServerPlan } from './plan.js';
+import type {
+  AssignGroup, ChangeReason, Conflict, DeferredGroup, DriftItem, DriftKind, DriftProfile, MigrationDeadlines, ProfileDefine, RemoveGroup, ServerPlan,
+} from './plan.js';
 
 /** A device as the reconcile engine needs it (the store's DeviceRecord has this shape). */
 export interface ObservedDevice {
@@ -10,6 +12,13 @@ export interface ObservedDevice {
   desiredProfile: string | null;
   lastResult: { status: string; at: Date; appleStatus: string | null } | null;
   retryNotBefore: Date | null;
+  /**
+   * When the device arrived on this server and no apply has succeeded for it since (DeviceRecord.arrivedAt);
+   * null or absent when it never left, or on a server's first contact.
+   */
+  arrivedAt?: Date | null;
+  /** When Apple's record was last stored (DeviceRecord.observedAt); absent on first contact. */
+  observedAt?: Date;
 }
 
 /** A profile content depctl defined (or is defining) on a server (the store's ProfileRecord has this shape). */
@@ -97,6 +106,33 @@ export function deviceDriftMessage(d: DeviceDrift): string {
 }
 
 /**
+ * Whether a device's last result is NOT_ACCESSIBLE and Apple has not shown it on this server since: no arrival
+ * and no sync event stored after that result. Apple answers NOT_ACCESSIBLE for a device moved to another MDM
+ * server in Apple Business Manager, or released; assigning it again before Apple shows it again only repeats
+ * the answer. A full fetch's record (fetch carries no `op_type`) does not count as a sync event.
+ */
+export function notAccessible(d: ObservedDevice): boolean {
+  if (d.lastResult?.status !== 'not-accessible') return false;
+  const since = d.lastResult.at.getTime();
+  if (d.arrivedAt && d.arrivedAt.getTime() > since) return false;
+  const synced = d.device.op_type !== undefined && d.observedAt !== undefined && d.observedAt.getTime() > since;
+  return !synced;
+}
+
+/** The drift finding for devices Apple answered NOT_ACCESSIBLE for (not corrected: apply cannot reach them). */
+function notAccessibleDrift(serials: readonly string[]): DriftItem {
+  const message = `${serials.length} serial(s) are not accessible to this server (Apple answered NOT_ACCESSIBLE: moved to another MDM server in Apple Business Manager, or released)`;
+  return { kind: 'not-accessible', message, serials: [...serials].sort(), corrected: false };
+}
+
+/** A device's `mdm_migration_deadline` (protocol 8) in epoch milliseconds, or null when absent or unparseable. */
+function migrationDeadline(device: Device): number | null {
+  const at = device.mdm_migration_deadline;
+  const ms = at === undefined ? Number.NaN : Date.parse(at);
+  return Number.isNaN(ms) ? null : ms;
+}
+
+/**
  * Diffs one server, device page by device page (so a million devices never sit in memory twice): each
  * device's desired profile against the UUID it carries. Pure: no I/O, the clock is an input.
  */
@@ -113,6 +149,11 @@ export class ServerDiffer {
   readonly seenExplicit = new Set<string>();
   private devices = 0;
   private unchanged = 0;
+  /** Serials whose last result is NOT_ACCESSIBLE and that Apple has not shown again since. */
+  private readonly notAccessibleSerials: string[] = [];
+  private deadlines = 0;
+  private deadlinePlanned = 0;
+  private earliestDeadline: number | null = null;
 
   constructor(private readonly input: DiffInput) {
     for (const k of input.known) if (k.uuid) this.byUuid.set(k.uuid, k);
@@ -130,6 +171,8 @@ export class ServerDiffer {
       this.devices++;
       const serial = d.serial;
       if (rules.explicit.has(serial)) this.seenExplicit.add(serial);
+      const deadline = migrationDeadline(d.device);
+      if (deadline !== null) this.noteDeadline(deadline);
       const decision = decide(rules, d.device);
       const current = currentProfileUuid(d.device);
       if (decision.kind === 'ignore') {
@@ -140,6 +183,13 @@ export class ServerDiffer {
         this.conflicts.push({ serial, message: decision.message });
         continue;
       }
+      // Apple answered NOT_ACCESSIBLE last time: reported, and left alone until Apple shows the device again.
+      if (notAccessible(d)) {
+        this.notAccessibleSerials.push(serial);
+        continue;
+      }
+      // Arrived on this server (again): assigned once whatever it carries, and never taken for drift.
+      const arrived = d.arrivedAt !== undefined && d.arrivedAt !== null;
       if (decision.kind === 'remove') {
         if (current === null) {
           this.unchanged++;
@@ -147,17 +197,18 @@ export class ServerDiffer {
         }
         // depctl cleared this device's profile before (a successful remove resets desiredProfile), and now it
         // carries one again: assigned outside depctl.
-        const clearedByUs = d.desiredProfile === null && d.lastResult?.status === 'success';
+        const clearedByUs = !arrived && d.desiredProfile === null && d.lastResult?.status === 'success';
         if (clearedByUs) this.addDrift('profile-changed', d, current, null);
-        else if (!this.byUuid.has(current)) this.addDrift('foreign-profile', d, current, null);
+        else if (!arrived && !this.byUuid.has(current)) this.addDrift('foreign-profile', d, current, null);
         if (clearedByUs && reportOnly) continue;
         if (this.defer(d)) continue;
         const fromProfile = this.byUuid.get(current)?.name ?? null;
-        const reason: ChangeReason = clearedByUs ? 'drift' : 'unassigned-remove';
+        const reason: ChangeReason = arrived ? 'arrived' : clearedByUs ? 'drift' : 'unassigned-remove';
         const key = `${current}\u0000${reason}`;
         let g = this.remove.get(key);
         if (!g) this.remove.set(key, (g = { fromUuid: current, fromProfile, reason, serials: [] }));
         g.serials.push(serial);
+        if (deadline !== null) this.deadlinePlanned++;
         continue;
       }
       const target = this.targetUuid.get(decision.profile);
@@ -166,16 +217,19 @@ export class ServerDiffer {
         this.conflicts.push({ serial, message: `profile "${decision.profile}" is not defined on server "${rules.server.name}"` });
         continue;
       }
-      if (target !== null && current === target) {
+      // A device that arrived may carry the UUID Apple kept from before and still not get that profile in Setup
+      // Assistant until it is assigned again (Fleet assigns every added device again: fleetdm/fleet
+      // server/mdm/apple/apple_mdm.go, processDeviceResponse), so a matching UUID is not enough for it.
+      if (target !== null && current === target && !arrived) {
         this.unchanged++;
         continue;
       }
-      const reason = this.reason(d, decision.profile, current);
+      const reason = arrived ? 'arrived' : this.reason(d, decision.profile, current);
       // One finding per device (issue "Drift says what is there": one change sent two notifications): a
       // device depctl assigned that now carries a foreign profile is drift, with the foreign UUID as what
-      // it carries, not also a foreign-profile finding.
+      // it carries, not also a foreign-profile finding. An arrival is neither: it explains what it carries.
       if (reason === 'drift') this.addDrift('profile-changed', d, current, decision.profile);
-      else if (current !== null && !this.byUuid.has(current)) this.addDrift('foreign-profile', d, current, decision.profile);
+      else if (!arrived && current !== null && !this.byUuid.has(current)) this.addDrift('foreign-profile', d, current, decision.profile);
       // Under driftPolicy "report" drift is only reported: the device is left as it is.
       if (reason === 'drift' && reportOnly) continue;
       if (this.defer(d)) continue;
@@ -188,7 +242,14 @@ export class ServerDiffer {
         this.assign.set(key, g);
       }
       g.serials.push(serial);
+      if (deadline !== null) this.deadlinePlanned++;
     }
+  }
+
+  /** Counts a device with an MDM migration deadline and keeps the earliest. */
+  private noteDeadline(ms: number): void {
+    this.deadlines++;
+    if (this.earliestDeadline === null || ms < this.earliestDeadline) this.earliestDeadline = ms;
   }
 
   /** Why a device that should carry `profile` does not. */
@@ -239,6 +300,9 @@ export class ServerDiffer {
       defines.push({ profile: name, contentHash: entry.contentHash, reason: previous.length > 0 ? 'changed' : 'new', previousUuids: previous, devices: count });
     }
     const drift = this.driftItems(rules.server.driftPolicy !== 'report');
+    if (this.notAccessibleSerials.length > 0) drift.push(notAccessibleDrift(this.notAccessibleSerials));
+    const migrationDeadlines: MigrationDeadlines | null =
+      this.earliestDeadline === null ? null : { devices: this.deadlines, earliest: isoSeconds(this.earliestDeadline), planned: this.deadlinePlanned };
     const sortSerials = <T extends { serials: string[] }>(groups: Iterable<T>): T[] => [...groups].map((g) => ({ ...g, serials: [...g.serials].sort() }));
     const assign = sortSerials(this.assign.values()).sort((a, b) => a.profile.localeCompare(b.profile) || (a.fromUuid ?? '').localeCompare(b.fromUuid ?? '') || a.reason.localeCompare(b.reason));
     const remove = sortSerials(this.remove.values()).sort((a, b) => a.fromUuid.localeCompare(b.fromUuid) || a.reason.localeCompare(b.reason));
@@ -260,6 +324,7 @@ export class ServerDiffer {
       exceedsMaxChanges: maxChanges !== null && changeCount > maxChanges,
       error: null,
       problem: null,
+      migrationDeadlines,
     };
   }
 

@@ -42,11 +42,17 @@ export interface ObserveOptions extends CallOptions {
 
 /**
  * Brings the store in line with what Apple reports for one server: a full fetch on first contact (or
- * weekly, or when the cursor expired or is invalid), otherwise a sync from the stored cursor. Sync events
- * are merged by serial, the latest `op_date` winning; `op_type` alone is not trusted (a device moved in
- * from another server arrives as `modified`, and a `profile_status` of `removed` means the profile is gone,
- * both of which the stored record then shows). Devices are deleted from the store only after a complete
- * full fetch or an explicit `deleted` event: a failure part-way never removes anything.
+ * weekly, or when the cursor expired, is invalid or exhausted), otherwise a sync from the stored cursor. Sync
+ * events are merged by serial, the latest `op_date` (an instant) winning; `op_type` is compared ignoring case
+ * and alone is not trusted (a device moved in from another server arrives as `modified`, and a
+ * `profile_status` of `removed` means the profile is gone, both of which the stored record then shows).
+ * Devices are deleted from the store only after a complete full fetch or an explicit `deleted` event: a
+ * failure part-way never removes anything.
+ *
+ * Arrivals are marked in the store (`DeviceRecord.arrivedAt`): a sync `added`, any event for a serial the
+ * store does not hold (it left earlier, or is new), a `deleted` followed by a later event in the same sync,
+ * and a serial a full fetch lists that the store did not hold once a full fetch of the server has completed
+ * before. The first full fetch of a server is not an arrival of its whole fleet.
  */
 export async function observe(server: string, client: ReconcileDepClient, store: ObserveStore, opts: ObserveOptions): Promise<ObserveResult> {
   const state = await store.getCursor(server);
@@ -64,13 +70,28 @@ export async function observe(server: string, client: ReconcileDepClient, store:
       reason = isCursorExpired(err) ? 'cursor expired' : isCursorInvalid(err) ? 'cursor invalid' : 'cursor exhausted';
     }
   }
-  return fullFetch(server, reason ?? 'first contact', client, store, opts);
+  // Once a full fetch of the server has completed, a serial a later one finds that the store did not hold has
+  // arrived; before that (first contact, or its interrupted fetch resuming) nothing has.
+  return fullFetch(server, reason ?? 'first contact', state?.fetchedAt != null, client, store, opts);
 }
 
-async function fullFetch(server: string, reason: string, client: ReconcileDepClient, store: ObserveStore, opts: ObserveOptions): Promise<ObserveResult> {
+/** Apple's `op_type`, lower-cased (nanodep normalises it the same way: micromdm/nanodep sync/syncer.go). */
+function opType(d: Device): string {
+  return typeof d.op_type === 'string' ? d.op_type.toLowerCase() : '';
+}
+
+/** Apple's `op_date` as an instant (epoch ms); an absent or unparseable one sorts first. */
+function opInstant(d: Device): number {
+  const ms = d.op_date === undefined ? Number.NaN : Date.parse(d.op_date);
+  return Number.isNaN(ms) ? Number.NEGATIVE_INFINITY : ms;
+}
+
+async function fullFetch(server: string, reason: string, knowsFleet: boolean, client: ReconcileDepClient, store: ObserveStore, opts: ObserveOptions): Promise<ObserveResult> {
   const startedAt = opts.now();
   // With no device stored yet (first contact) nothing can have gone: skip the scan for leavers below.
   const hadDevices = (await store.countDevices(server)) > 0;
+  // Streamed devices are diffed as a first contact (no history, no arrivals), so only a real first contact streams.
+  const streams = !hadDevices && !knowsFleet;
   await store.setCursor(server, { fetchStartedAt: startedAt });
   const seen = new Set<string>();
   let cursor: string | undefined;
@@ -82,7 +103,7 @@ async function fullFetch(server: string, reason: string, client: ReconcileDepCli
   let buffer: Device[] = [];
   const flush = async (): Promise<void> => {
     if (buffer.length === 0) return;
-    upserted += await store.upsertDevices(server, buffer, opts.now());
+    upserted += await store.upsertDevices(server, buffer, opts.now(), { newArrive: knowsFleet });
     buffer = [];
   };
   for await (const page of client.fetchAllDevices({ limit: PAGE_LIMIT }, { signal: opts.signal })) {
@@ -91,7 +112,7 @@ async function fullFetch(server: string, reason: string, client: ReconcileDepCli
       seen.add(d.serial_number);
       buffer.push(d);
     }
-    if (!hadDevices) opts.onFirstContact?.(page.devices);
+    if (streams) opts.onFirstContact?.(page.devices);
     if (buffer.length >= FETCH_WRITE_BATCH) await flush();
     cursor = page.cursor;
   }
@@ -107,14 +128,17 @@ async function fullFetch(server: string, reason: string, client: ReconcileDepCli
   const deleted = gone.length > 0 ? await store.deleteDevices(server, gone) : 0;
   const at = opts.now();
   await store.setCursor(server, { cursor: cursor ?? null, fetchedAt: at, syncedAt: at });
-  return { mode: 'fetch', reason, pages, upserted, deleted, streamed: !hadDevices && opts.onFirstContact !== undefined };
+  return { mode: 'fetch', reason, pages, upserted, deleted, streamed: streams && opts.onFirstContact !== undefined };
 }
 
 async function sync(server: string, cursor: string, client: ReconcileDepClient, store: ObserveStore, opts: ObserveOptions): Promise<ObserveResult> {
   // Events are written in groups as they arrive (a sync after a large apply lists every device again, and
   // holding them all would cost gigabytes). The latest op_date per serial wins; only the op_date of each
   // serial seen is kept, to drop an older event that arrives after a newer one.
-  const applied = new Map<string, string>();
+  const applied = new Map<string, number>();
+  // The latest `deleted` per serial in this sync: a later event for it means it left and came back (Apple may
+  // list both in one sync, and only the later survives the merge).
+  const left = new Map<string, number>();
   let pending = new Map<string, Device>();
   let next = cursor;
   let pages = 0;
@@ -124,18 +148,30 @@ async function sync(server: string, cursor: string, client: ReconcileDepClient, 
     if (pending.size === 0) return;
     const upserts: Device[] = [];
     const deletes: string[] = [];
+    const arrived = new Set<string>();
     for (const d of pending.values()) {
-      if (d.op_type === 'deleted') deletes.push(d.serial_number);
-      else upserts.push(d);
+      const op = opType(d);
+      if (op === 'deleted') {
+        deletes.push(d.serial_number);
+        continue;
+      }
+      upserts.push(d);
+      // A device that arrives may carry the profile UUID Apple kept from before, and Fleet assigns every
+      // `added` device again for that reason (fleetdm/fleet server/mdm/apple/apple_mdm.go,
+      // processDeviceResponse); a `modified` for a serial the store does not hold is an arrival too (there and
+      // in the store's newArrive below).
+      const leftAt = left.get(d.serial_number);
+      if (op === 'added' || (leftAt !== undefined && leftAt <= opInstant(d))) arrived.add(d.serial_number);
     }
     pending = new Map();
-    if (upserts.length > 0) upserted += await store.upsertDevices(server, upserts, opts.now());
+    if (upserts.length > 0) upserted += await store.upsertDevices(server, upserts, opts.now(), { newArrive: true, arrived });
     if (deletes.length > 0) deleted += await store.deleteDevices(server, deletes);
   };
   for await (const page of client.syncAllDevices({ cursor, limit: PAGE_LIMIT }, { signal: opts.signal })) {
     pages++;
     for (const d of page.devices) {
-      const opDate = d.op_date ?? '';
+      const opDate = opInstant(d);
+      if (opType(d) === 'deleted') left.set(d.serial_number, Math.max(opDate, left.get(d.serial_number) ?? Number.NEGATIVE_INFINITY));
       const prev = applied.get(d.serial_number);
       // On a tie the later event in Apple's order wins.
       if (prev !== undefined && opDate < prev) continue;

@@ -4,6 +4,7 @@
  * plan of a million changes stays compact and renders in groups.
  */
 
+import type { RecordedIdentity } from './identity.js';
 import type { ServerProblem } from './outcome.js';
 
 /** Version of the plan format (schemas/plan.schema.json); bumped only on incompatible changes. */
@@ -22,7 +23,13 @@ export type ChangeReason =
   /** The server's `unassignedDevices: remove` clears profiles of devices no assignment names. */
   | 'unassigned-remove'
   /** Apple no longer knows the profile UUID the device should carry. */
-  | 'profile-gone';
+  | 'profile-gone'
+  /**
+   * The device arrived on this server (sync `added`, a serial not seen before, or one that left and came
+   * back). It may carry the profile UUID Apple kept from before and not get that profile in Setup Assistant
+   * until it is assigned again, so it is assigned once per arrival even when the UUID already matches.
+   */
+  | 'arrived';
 
 /** Where a device's desired profile comes from. */
 export type DesiredSource = 'serial' | 'match' | 'default';
@@ -78,7 +85,13 @@ export type DriftKind =
   /** A profile UUID Apple no longer knows. */
   | 'profile-gone'
   /** Devices depctl never assigned that carry a profile depctl did not define. */
-  | 'foreign-profile';
+  | 'foreign-profile'
+  /**
+   * Devices Apple answered NOT_ACCESSIBLE for at the last apply (moved to another MDM server in Apple Business
+   * Manager, or released). Not assigned again until Apple shows them on this server again (a sync event or an
+   * arrival).
+   */
+  | 'not-accessible';
 
 /** The profile a group of drifted devices carries now. */
 export interface DriftProfile {
@@ -119,6 +132,19 @@ export interface DeferredGroup {
   serials: string[];
 }
 
+/**
+ * A server's devices that Apple gave an MDM migration deadline (`mdm_migration_deadline`, protocol 8): they are
+ * being migrated to this MDM server and must enroll with it by then, so their profile must be in place first.
+ */
+export interface MigrationDeadlines {
+  /** Devices of the server with a deadline. */
+  devices: number;
+  /** The earliest deadline, ISO 8601 UTC. */
+  earliest: string;
+  /** Of those devices, how many this plan assigns a profile to (or removes one from). */
+  planned: number;
+}
+
 /** A device the plan cannot decide for (e.g. two equal-priority match rules with different profiles). */
 export interface Conflict {
   serial: string;
@@ -150,6 +176,17 @@ export interface ServerPlan {
    * plans saved by depctl 0.1 (`apply --plan` of such a file still works: `error` carries the message).
    */
   problem?: ServerProblem | null;
+  /**
+   * Devices with an MDM migration deadline and the earliest deadline; null when none has one. Absent in plans
+   * saved by earlier versions of depctl.
+   */
+  migrationDeadlines?: MigrationDeadlines | null;
+  /**
+   * Who Apple says the server token belongs to (`GET /account`, reconcile/identity.ts) as the store records it
+   * after this plan's check; null when never recorded. The human views show it in the server's header line.
+   * Not part of the JSON view (schemas/plan.schema.json), so absent in plans read back from a file.
+   */
+  identity?: RecordedIdentity | null;
 }
 
 /** Totals over all servers. */

@@ -4,10 +4,11 @@ import { compileServerRules } from './desired.js';
 import { deviceDriftMessage, ServerDiffer, type KnownProfile, type ObservedDevice } from './diff.js';
 import type { Device } from '../dep/types.js';
 import { observe, type ObserveResult } from './observe.js';
-import { PLAN_FORMAT_VERSION, summarise, type DriftItem, type Plan, type ServerPlan } from './plan.js';
+import { PLAN_FORMAT_VERSION, summarise, type DriftItem, type MigrationDeadlines, type Plan, type ServerPlan } from './plan.js';
 import { profileContentHash } from './profile-content.js';
 import { problemFromError, type ServerProblem } from './outcome.js';
-import type { CallOptions, PlanStore, ReconcileDepClient } from './ports.js';
+import { checkServerIdentity, identityOfRecord } from './identity.js';
+import type { CallOptions, MigrationDeadlineCount, PlanStore, ReconcileDepClient } from './ports.js';
 import { recoverDefines } from './recover.js';
 
 /** One configured server as the planner gets it: a client, or the reason there is none. */
@@ -43,6 +44,7 @@ export async function makePlan(config: DepConfig, handles: readonly ServerHandle
   const errored = new Set<string>();
   for (const h of handles) {
     const plan = await planServer(config, h, store, opts, seenExplicit);
+    plan.identity = identityOfRecord(await store.getServer(h.name));
     if (plan.error) errored.add(h.name);
     servers.push(plan);
   }
@@ -72,6 +74,9 @@ async function planServer(
     const problem: ServerProblem = h.problem ?? { server: h.name, kind: 'terminal', reason: 'token-unavailable', message: 'no DEP client', retryAt: null };
     return errorPlan(h.name, problem, drift, rules.server.maxChanges ?? null);
   }
+  // Before any fetch or write: the token must still open the MDM server the store knows (identity.ts).
+  const checked = await checkServerIdentity(h.name, h.client, store, opts);
+  if (!checked.ok) return errorPlan(h.name, checked.problem, drift, rules.server.maxChanges ?? null);
   const profiles = new Map<string, { profile: EnrollmentProfile; contentHash: string }>();
   for (const p of config.profiles) if (p.servers.includes(h.name)) profiles.set(p.name, { profile: p, contentHash: profileContentHash(p.profile as Record<string, unknown>) });
   // On first contact the devices are diffed as they are fetched (they have no history yet), unless an
@@ -99,7 +104,8 @@ async function planServer(
   if (observed.mode === 'sync' && observed.upserted === 0 && observed.deleted === 0 && (await store.getServer(h.name))?.convergedKey === key) {
     const devices = await store.countDevices(h.name);
     seenExplicit.set(h.name, await explicitSerialsPresent(rules.explicit.keys(), h.name, store));
-    return { ...errorPlan(h.name, null, drift, rules.server.maxChanges ?? null), devices, unchanged: devices };
+    const migrationDeadlines = migrationDeadlinesOf(await store.countMigrationDeadlines(h.name));
+    return { ...errorPlan(h.name, null, drift, rules.server.maxChanges ?? null), devices, unchanged: devices, migrationDeadlines };
   }
 
   let differ: ServerDiffer;
@@ -117,6 +123,12 @@ async function planServer(
   await nameForeignProfiles(h.client, plan.drift, opts);
   plan.drift.unshift(...drift);
   return plan;
+}
+
+/** The store's count of devices with an MDM migration deadline, as a converged plan shows it (nothing planned). */
+function migrationDeadlinesOf(count: MigrationDeadlineCount): MigrationDeadlines | null {
+  if (count.devices === 0 || count.earliest === null) return null;
+  return { devices: count.devices, earliest: count.earliest.toISOString().replace(/\.000Z$/, 'Z'), planned: 0 };
 }
 
 /** A device seen for the first time: depctl has decided and done nothing for it yet. */

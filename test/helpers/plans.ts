@@ -62,6 +62,7 @@ export function serverPlan(input: ServerPlanInput): ServerPlan {
     exceedsMaxChanges: base.maxChanges !== null && changeCount > base.maxChanges,
     error: base.error,
     problem: base.problem ?? (base.error ? { server: base.server, kind: 'transient', reason: 'unreachable', message: base.error, retryAt: null } : null),
+    ...(base.migrationDeadlines !== undefined ? { migrationDeadlines: base.migrationDeadlines } : {}),
   };
 }
 
@@ -159,6 +160,7 @@ export function messyPlan(): Plan {
       { kind: 'token-expiry', message: 'the server token expires on 2026-12-02 (in 7 days)', serials: [], corrected: false },
     ],
     deferred: [{ until: '2026-11-25T13:30:00Z', lastStatus: 'THROTTLED', serials: fakeSerials(3, 'H4T') }],
+    migrationDeadlines: { devices: 12, earliest: '2026-12-01T17:00:00Z', planned: 4 },
     conflicts: [
       ...fakeSerials(2, 'JK1').map((serial) => ({ serial, message: 'match rules classroom-2026 and carts-2026 have priority 10 and different profiles' })),
       { serial: 'JK2000000009', message: 'listed by assignment carts-2026 for a profile not defined on this server' },

@@ -2,7 +2,7 @@
  * Wording shared by the human plan views (text and markdown): counts, labels for reasons and drift,
  * serial samples and the one-line verdict. The JSON view shares nothing but the Plan type (STYLE rule 7).
  */
-import type { AssignGroup, ChangeReason, Conflict, DriftItem, DriftKind, DriftProfile, Plan, ProfileDefine, ServerPlan } from '../../reconcile/plan.js';
+import type { AssignGroup, ChangeReason, Conflict, DriftItem, DriftKind, DriftProfile, MigrationDeadlines, Plan, ProfileDefine, ServerPlan } from '../../reconcile/plan.js';
 import { hasChanges } from '../../reconcile/plan.js';
 
 /** Output formats of `depctl plan --format`. */
@@ -69,6 +69,7 @@ const REASONS: Record<ChangeReason, string> = {
   drift: 'profile changed outside depctl',
   'unassigned-remove': 'named by no assignment (unassignedDevices: remove)',
   'profile-gone': 'Apple no longer knows the profile it carries',
+  arrived: 'arrived on this server',
 };
 
 /** Why a group of devices changes, in words. */
@@ -113,6 +114,7 @@ const DRIFT_KINDS: Record<DriftKind, string> = {
   'token-expiry': 'token expiry',
   'profile-gone': 'profile UUID Apple no longer knows',
   'foreign-profile': 'profile depctl did not define',
+  'not-accessible': 'not accessible to this server',
 };
 
 /** A drift kind in words. */
@@ -126,6 +128,7 @@ const CORRECTABLE: ReadonlySet<DriftKind> = new Set(['profile-changed', 'profile
 /** What apply does about a drift finding. */
 export function driftOutcome(d: Pick<DriftItem, 'kind' | 'corrected'>): string {
   if (d.corrected) return 'apply corrects it';
+  if (d.kind === 'not-accessible') return 'left alone until Apple shows them on this server again (a sync event or an arrival)';
   return CORRECTABLE.has(d.kind) ? 'reported only (driftPolicy: report)' : 'reported only; apply cannot fix it';
 }
 
@@ -144,6 +147,15 @@ export function driftCurrentLabel(current: DriftProfile): string {
 export function driftChangeLabel(d: Pick<DriftItem, 'current' | 'desired'>): string | null {
   if (d.current === undefined) return null;
   return `${driftCurrentLabel(d.current)} → ${d.desired ?? 'no profile'}`;
+}
+
+/**
+ * Devices with an MDM migration deadline, in words: `MDM migration: 3 devices must enroll with this server by
+ * their deadline, the earliest 2026-12-01T00:00:00Z; 2 of them change in this plan`.
+ */
+export function migrationLabel(m: MigrationDeadlines): string {
+  const planned = m.planned === 0 ? 'none of them changes in this plan' : `${formatCount(m.planned)} of them change in this plan`;
+  return `MDM migration: ${plural(m.devices, 'device')} must enroll with this server by their deadline, the earliest ${m.earliest}; ${planned}`;
 }
 
 /** Since when device drift has been there, as Apple dates it; null for other findings. */

@@ -2,7 +2,7 @@
  * The machine view of a Plan: `depctl plan --format json`, the file `apply --plan` reads back, described by
  * schemas/plan.schema.json. It shares nothing with the human views but the type (STYLE rule 7).
  */
-import type { AssignGroup, Conflict, DeferredGroup, DriftItem, Plan, PlanSummary, ProfileDefine, RemoveGroup, ServerPlan } from '../../reconcile/plan.js';
+import type { AssignGroup, Conflict, DeferredGroup, DriftItem, MigrationDeadlines, Plan, PlanSummary, ProfileDefine, RemoveGroup, ServerPlan } from '../../reconcile/plan.js';
 import type { ServerProblem } from '../../reconcile/outcome.js';
 
 /** The `$id` of the schema every rendered plan matches. */
@@ -66,7 +66,12 @@ function server(s: ServerPlan): ServerPlan {
     exceedsMaxChanges: s.exceedsMaxChanges,
     error: s.error,
     ...(s.problem !== undefined ? { problem: s.problem === null ? null : problem(s.problem) } : {}),
+    ...(s.migrationDeadlines !== undefined ? { migrationDeadlines: migrationDeadlines(s.migrationDeadlines) } : {}),
   };
+}
+
+function migrationDeadlines(m: MigrationDeadlines | null): MigrationDeadlines | null {
+  return m === null ? null : { devices: m.devices, earliest: m.earliest, planned: m.planned };
 }
 
 function problem(p: ServerProblem): ServerProblem {

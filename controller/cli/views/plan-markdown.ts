@@ -4,7 +4,7 @@
  * GitHub rejects comments over 65,536 characters, so the view keeps a budget and drops details (saying so)
  * rather than produce a comment the CI bot cannot post.
  */
-import type { Plan, ServerPlan } from '../../reconcile/plan.js';
+import type { MigrationDeadlines, Plan, ServerPlan } from '../../reconcile/plan.js';
 import {
   defineLabel,
   driftChangeLabel,
@@ -16,6 +16,7 @@ import {
   groupConflicts,
   largeServerLabel,
   largeServers,
+  migrationLabel,
   oneLine,
   plural,
   planVerdict,
@@ -32,6 +33,8 @@ import {
   type PlanVerdict,
   type PlanViewOptions,
 } from './plan-common.js';
+
+import { identityLine } from '../../reconcile/identity.js';
 
 /** GitHub's limit on an issue or pull-request comment body, in characters. */
 export const GITHUB_COMMENT_LIMIT = 65_536;
@@ -218,6 +221,9 @@ export function renderPlanMarkdown(plan: Plan, opts?: PlanMarkdownOptions): stri
   // A reviewer should see before expanding anything that apply will refuse without --allow-large.
   const heading = verdict === 'changes' && large.length > 0 ? `${HEADINGS.changes} (over maxChanges)` : HEADINGS[verdict];
   out.add(`### ${heading}\n\n**${escapeMarkdown(summaryLine(plan))}**\n\n`);
+  // Which Apple MDM server each token opens (GET /account); plans read back from JSON do not carry it.
+  const identities = plan.servers.filter((s) => s.identity !== undefined).map((s) => escapeMarkdown(cut(identityLine(s.server, s.identity ?? null, s.problem?.reason === 'server-changed'), CALLOUT_TEXT)));
+  if (identities.length > 0) complete = addRows(out, identities.map((l, i) => (i < identities.length - 1 ? `${l}<br>\n` : `${l}\n\n`)), (k) => `… ${plural(k, 'more server')}\n\n`) && complete;
   out.add(`${tableRow(['Server', 'Devices', 'Define', 'Assign', 'Remove', 'Drift', 'Deferred', 'Conflicts', 'Status'])}|---|--:|--:|--:|--:|--:|--:|--:|---|\n`);
   complete = addRows(out, plan.servers.map(serverRow), (k) => tableRow([`… ${plural(k, 'more server')}`, '', '', '', '', '', '', '', ''])) && complete;
   out.add('\n');
@@ -230,6 +236,14 @@ export function renderPlanMarkdown(plan: Plan, opts?: PlanMarkdownOptions): stri
   const failedRows = failed.map((s) => `> **${escapeMarkdown(s.server)}** failed, so its changes are unknown: ${escapeMarkdown(cut(s.error ?? '', CALLOUT_TEXT))}\n>\n`);
   if (failed.length > 0 && out.add('> [!CAUTION]\n')) {
     complete = addRows(out, failedRows, (k) => `> … ${plural(k, 'more failed server')}\n`) && complete;
+    out.add('\n');
+  }
+
+  // Devices Apple migrates to a server by a deadline need their profile in place before it.
+  const migrating = plan.servers.filter((s) => s.migrationDeadlines);
+  if (migrating.length > 0 && out.add('> [!IMPORTANT]\n')) {
+    const rows = migrating.map((s) => `> **${escapeMarkdown(s.server)}**: ${escapeMarkdown(migrationLabel(s.migrationDeadlines as MigrationDeadlines))}\n>\n`);
+    complete = addRows(out, rows, (k) => `> … ${plural(k, 'more server')}\n`) && complete;
     out.add('\n');
   }
 

@@ -15,6 +15,7 @@ import {
   groupConflicts,
   largeServerLabel,
   largeServers,
+  migrationLabel,
   oneLine,
   plural,
   reasonLabel,
@@ -28,6 +29,8 @@ import {
   targetLabel,
   type PlanViewOptions,
 } from './plan-common.js';
+
+import { identityLine } from '../../reconcile/identity.js';
 
 /** Options of renderPlanText. */
 export interface PlanTextOptions extends PlanViewOptions {
@@ -114,12 +117,14 @@ function renderServer(s: ServerPlan, out: Lines, limit: number): void {
     out.item('!', `error: ${s.error}`);
   } else if (serverIsQuiet(s)) {
     out.header(`${name}: ${plural(s.devices, 'device')}, all as configured`);
+    if (s.migrationDeadlines) out.detail(migrationLabel(s.migrationDeadlines));
     return;
   } else {
     const max = s.maxChanges === null ? '' : ` (maxChanges ${formatCount(s.maxChanges)})`;
     out.header(`${name}: ${plural(s.devices, 'device')}, ${formatCount(s.unchanged)} unchanged, ${plural(s.changeCount, 'change')}${max}`);
   }
   if (s.exceedsMaxChanges) out.item('!', `${largeServerLabel(s)}: apply needs --allow-large`);
+  if (s.migrationDeadlines) out.detail(migrationLabel(s.migrationDeadlines));
 
   for (const d of s.defines) out.item('+', `define profile ${d.profile} (${defineLabel(d)})`);
   for (const g of s.assign) {
@@ -178,6 +183,8 @@ export function renderPlanText(plan: Plan, opts?: PlanTextOptions): string {
   const top = new Lines(opts?.color === true);
   const commit = plan.commit === null ? 'an uncommitted configuration' : `commit ${shortHash(plan.commit)}`;
   top.plain(`depctl plan for ${commit} (config ${shortHash(plan.configHash)}, plan ${shortHash(plan.planHash)}), made ${plan.createdAt}`);
+  // Which Apple MDM server each token opens (GET /account); plans read back from JSON do not carry it.
+  for (const s of plan.servers) if (s.identity !== undefined) top.plain(identityLine(s.server, s.identity, s.problem?.reason === 'server-changed'));
   top.plain('');
   if (body.marks.size > 0) {
     const legend = (Object.keys(MARK_HELP) as Mark[]).filter((m) => body.marks.has(m)).map((m) => `${top.paint(m, m)} ${MARK_HELP[m]}`);

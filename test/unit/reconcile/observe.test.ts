@@ -60,6 +60,7 @@ describe('observe: fetch, then sync from the stored cursor', () => {
   it.each([
     ['EXPIRED_CURSOR', 'cursor expired'],
     ['INVALID_CURSOR', 'cursor invalid'],
+    ['EXHAUSTED_CURSOR', 'cursor exhausted'],
   ])('%s on sync falls back to a full fetch', async (code, reason) => {
     await firstFetch();
     client.syncScripts.push([appleError(400, code)]);
@@ -179,5 +180,80 @@ describe('observe: full fetch completeness', () => {
     client.fetchScripts.push([page([device('A'), device('B')], 'f2')]);
     expect(await run()).toMatchObject({ mode: 'fetch', upserted: 2 });
     expect(client.calls).toEqual(['fetch', 'fetch']);
+  });
+});
+
+describe('observe: arrivals', () => {
+  const arrivedAt = async (serial: string): Promise<Date | null | undefined> => (await store.getDevice('paris', serial))?.arrivedAt;
+  const arrivals = async (): Promise<string[]> => {
+    const out: string[] = [];
+    for await (const p of store.iterateDevices('paris')) for (const d of p) if (d.arrivedAt) out.push(d.serial);
+    return out;
+  };
+  /** An event whose op_type Apple wrote in another case (the type allows only lower case). */
+  const shouted = (serial: string, op: string, at: string): Device => ({ ...device(serial), op_type: op as 'added', op_date: at });
+
+  it('the first full fetch is no arrival; a later full fetch marks the serials the store did not hold', async () => {
+    await firstFetch();
+    expect(await arrivals()).toEqual([]);
+    clock.advance(60_000);
+    client.fetchScripts.push([page([device('A'), device('C'), device('D')], 'g1')]);
+    expect(await run(true)).toMatchObject({ mode: 'fetch', reason: 'refresh requested', deleted: 1 });
+    expect(await arrivals()).toEqual(['D']);
+    expect(await arrivedAt('D')).toEqual(clock.now());
+  });
+
+  it('a first full fetch interrupted and started over is still no arrival', async () => {
+    client.fetchScripts.push([page([device('A')], 'f1', true), networkError()]);
+    await expect(run()).rejects.toThrow();
+    client.fetchScripts.push([page([device('A'), device('B')], 'f2')]);
+    expect(await run()).toMatchObject({ mode: 'fetch', reason: 'first contact', streamed: false });
+    expect(await arrivals()).toEqual([]);
+  });
+
+  it('EXHAUSTED_CURSOR on sync: the full fetch that follows marks the serials the store did not hold', async () => {
+    await firstFetch();
+    client.syncScripts.push([appleError(400, 'EXHAUSTED_CURSOR')]);
+    client.fetchScripts.push([page([device('A'), device('B'), device('C'), device('MOVED')], 'g1')]);
+    expect(await run()).toMatchObject({ mode: 'fetch', reason: 'cursor exhausted', deleted: 0 });
+    expect(client.calls).toEqual(['sync f2', 'fetch']);
+    expect(await arrivals()).toEqual(['MOVED']);
+  });
+
+  it('sync: `added` in any case, an event for a serial the store does not hold, and a device that left and came back arrive', async () => {
+    await firstFetch();
+    clock.advance(60_000);
+    client.syncScripts.push([
+      page([shouted('A', 'ADDED', '2026-11-25T12:01:00Z'), event('B', 'modified', '2026-11-25T12:20:00Z'), event('NEW', 'modified', '2026-11-25T12:02:00Z')], 's1', true),
+      // C leaves and comes back within this sync; B's `deleted` is listed after its newer `modified` (it left
+      // at 12:05 and was back by 12:20); GONE comes and goes.
+      page([shouted('C', 'Deleted', '2026-11-25T12:03:00Z'), event('C', 'modified', '2026-11-25T12:04:00Z'), shouted('B', 'DELETED', '2026-11-25T12:05:00Z')], 's2', true),
+      page([event('GONE', 'modified', '2026-11-25T12:06:00Z'), event('GONE', 'deleted', '2026-11-25T12:07:00Z')], 's3'),
+    ]);
+    expect(await run()).toMatchObject({ mode: 'sync', upserted: 4, deleted: 0 });
+    expect(await arrivals()).toEqual(['A', 'B', 'C', 'NEW']);
+    expect(await arrivedAt('A')).toEqual(clock.now());
+    expect(await stored('GONE')).toBeUndefined();
+  });
+
+  it('sync: a `modified` of a device that never left is no arrival, and keeps an earlier mark', async () => {
+    await firstFetch();
+    client.syncScripts.push([page([event('A', 'added', '2026-11-25T12:01:00Z')], 's1')]);
+    await run();
+    const marked = clock.now();
+    clock.advance(60_000);
+    client.syncScripts.push([page([event('A', 'modified', '2026-11-25T12:30:00Z'), event('B', 'modified', '2026-11-25T12:31:00Z')], 's2')]);
+    await run();
+    expect(await arrivals()).toEqual(['A']);
+    expect(await arrivedAt('A')).toEqual(marked);
+  });
+
+  it('sync: op_date is compared as an instant, not as text', async () => {
+    await firstFetch();
+    client.syncScripts.push([
+      page([event('A', 'modified', '2026-11-25T11:20:00Z', { asset_tag: 'later' }), event('A', 'modified', '2026-11-25T12:10:00+01:00', { asset_tag: 'earlier' })], 's1'),
+    ]);
+    await run();
+    expect((await stored('A'))?.asset_tag).toBe('later');
   });
 });

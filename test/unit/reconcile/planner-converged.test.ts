@@ -67,6 +67,20 @@ describe('makePlan: skipping the device scan of a converged server', () => {
     expect(fast.planHash).toBe(first.planHash);
   });
 
+  it('shows the same MDM migration deadlines without the scan as with it', async () => {
+    const client = new FakeDepClient();
+    const migrating = [withProfile('IPAD1', 'U1', { mdm_migration_deadline: '2026-12-20T00:00:00Z' }), withProfile('IPAD2', 'U1', { mdm_migration_deadline: '2026-12-05T08:00:00Z' })];
+    client.fetchScripts.push([page(migrating, 'c1')]);
+    const cfg = depConfig({ servers: [mdmServer('paris')], profiles: [ipads], assignments: [assignment('carts', 'ipads', ['paris'], { serials: ['IPAD1', 'IPAD2'] })] });
+    const s = counting(store);
+    const first = await makePlan(cfg, [handle(client)], s, { now: clock.now });
+    expect(first.servers[0]?.migrationDeadlines).toEqual({ devices: 2, earliest: '2026-12-05T08:00:00Z', planned: 0 });
+    client.syncScripts.push([page([], 'c2')]);
+    const fast = await makePlan(cfg, [handle(client)], s, { now: clock.now });
+    expect(reads).toBe(0);
+    expect(fast.servers).toEqual(first.servers);
+  });
+
   it('scans again when the sync reports a device, the config changes, or a profile record changes', async () => {
     const client = new FakeDepClient();
     const cfg = depConfig({ servers: [mdmServer('paris')], profiles: [ipads], assignments: [assignment('carts', 'ipads', ['paris'], { serials: ['IPAD1'] })] });

@@ -37,6 +37,19 @@ describe('renderPlanMarkdown', () => {
     expect(renderPlanMarkdown(smallPlan())).not.toContain('[!WARNING]');
   });
 
+  it('calls out devices with an MDM migration deadline per server, and a NOT_ACCESSIBLE finding as left alone', () => {
+    const md = renderPlanMarkdown(messyPlan());
+    expect(md).toContain(
+      '> [!IMPORTANT]\n> **paris**: MDM migration: 12 devices must enroll with this server by their deadline, the earliest 2026-12-01T17:00:00Z; 4 of them change in this plan\n>\n\n',
+    );
+    expect(renderPlanMarkdown(smallPlan())).not.toContain('[!IMPORTANT]');
+    const message = '2 serial(s) are not accessible to this server (Apple answered NOT_ACCESSIBLE: moved to another MDM server in Apple Business Manager, or released)';
+    const gone = buildPlan([serverPlan({ server: 'paris', unchanged: 3, drift: [{ kind: 'not-accessible', message, serials: ['S1', 'S2'], corrected: false }] })]);
+    expect(rows(renderPlanMarkdown(gone))).toContain(
+      `| paris | not accessible to this server: ${escapeMarkdown(message)} | — | — | 2 | left alone until Apple shows them on this server again (a sync event or an arrival) |`,
+    );
+  });
+
   it('has a drift section with one row per finding: what the devices carry now and should carry, since when, what apply does', () => {
     const md = renderPlanMarkdown(messyPlan());
     const section = md.slice(md.indexOf('#### Drift'), md.indexOf('#### Details'));

@@ -112,6 +112,17 @@ describe('renderPlanText', () => {
     expect(renderPlanText(smallPlan())).not.toContain('--allow-large');
   });
 
+  it('says how many devices have an MDM migration deadline, the earliest, and how many the plan changes', () => {
+    expect(block(renderPlanText(messyPlan()), 'paris')[2]).toBe(
+      '      MDM migration: 12 devices must enroll with this server by their deadline, the earliest 2026-12-01T17:00:00Z; 4 of them change in this plan',
+    );
+    const quiet = buildPlan([serverPlan({ server: 'paris', unchanged: 3, migrationDeadlines: { devices: 1, earliest: '2026-12-01T17:00:00Z', planned: 0 } })]);
+    expect(block(renderPlanText(quiet), 'paris')).toEqual([
+      'Server paris: 3 devices, all as configured',
+      '      MDM migration: 1 device must enroll with this server by their deadline, the earliest 2026-12-01T17:00:00Z; none of them changes in this plan',
+    ]);
+  });
+
   it('stays a screenful at 100,000 changes: output size depends on groups, not serials', () => {
     const big = largePlan();
     expect(big.summary.assign + big.summary.remove).toBe(100_000);
