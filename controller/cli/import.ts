@@ -135,7 +135,9 @@ async function adoptAndWrite(c: AdoptContext): Promise<number> {
         ...configClaims(c.base),
         csvThreshold: c.opts.csvThreshold,
         profileKeys: profileKeysFromSchema(schemaFiles['enrollment-profile.schema.json'] ?? {}),
-        skipKeys: new Set([...catalogue.current, ...catalogue.deprecated]),
+        // Removed SkipKeys still act on older OS versions and validate only warns about them: keep them, so the
+        // imported content hashes like the profile Apple holds.
+        skipKeys: new Set([...catalogue.current, ...catalogue.deprecated, ...catalogue.removed]),
         importedAt: c.now(),
       },
       foreign: c.live.foreign,

@@ -108,8 +108,8 @@ export function uniqueName(base: string, taken: ReadonlySet<string>): string {
 /**
  * The profile body to write: only keys the schema allows, in the schema's order (profile_name and url
  * first); empty optional strings dropped (Apple rejects `""`, dep-protocol.md §3); keys equal to Apple's
- * documented defaults dropped (they hash the same, profile-content.ts); SkipKeys the schema does not accept
- * (Apple removed them) dropped. Everything dropped is noted.
+ * documented defaults dropped (they hash the same, profile-content.ts); SkipKeys depctl does not know at all
+ * (`skipKeys`: current, deprecated and removed ones) dropped. Everything dropped is noted.
  */
 export function profileBody(profile: Readonly<Record<string, unknown>>, keys: ReadonlyMap<string, ProfileKeyType>, skipKeys: ReadonlySet<string>): { body: Record<string, unknown>; notes: string[] } {
   const body: Record<string, unknown> = {};
@@ -129,7 +129,7 @@ export function profileBody(profile: Readonly<Record<string, unknown>>, keys: Re
       let items = [...new Set(value as string[])];
       if (key === 'skip_setup_items') {
         const unknown = items.filter((k) => !skipKeys.has(k));
-        if (unknown.length > 0) notes.push(`skip_setup_items: ${unknown.join(', ')} left out (no longer accepted by Apple)`);
+        if (unknown.length > 0) notes.push(`skip_setup_items: ${unknown.join(', ')} left out (not a SkipKey depctl knows)`);
         items = items.filter((k) => skipKeys.has(k));
       }
       if (items.length > 0) body[key] = items;

@@ -67,14 +67,20 @@ describe('profileBody', () => {
     expect(body).toEqual({ profile_name: 'A', url: 'https://m.example.com', is_supervised: true, is_mdm_removable: false });
   });
 
-  it('notes unknown keys, wrong types and SkipKeys Apple removed', () => {
+  it('notes unknown keys, wrong types and SkipKeys depctl does not know', () => {
     const { body, notes } = profileBody(
-      { profile_name: 'A', url: 'https://m.example.com', future_key: 1, is_multi_user: 'yes', skip_setup_items: ['Siri', 'OSShowcase', 'Siri'], anchor_certs: [] },
+      { profile_name: 'A', url: 'https://m.example.com', future_key: 1, is_multi_user: 'yes', skip_setup_items: ['Siri', 'NotAKey', 'Siri'], anchor_certs: [] },
       profileKeys,
       skipKeys,
     );
     expect(body).toEqual({ profile_name: 'A', url: 'https://m.example.com', skip_setup_items: ['Siri'] });
-    expect(notes).toEqual(['is_multi_user: not a boolean, left out', 'skip_setup_items: OSShowcase left out (no longer accepted by Apple)', 'future_key: not a profile key depctl knows, left out']);
+    expect(notes).toEqual(['is_multi_user: not a boolean, left out', 'skip_setup_items: NotAKey left out (not a SkipKey depctl knows)', 'future_key: not a profile key depctl knows, left out']);
+  });
+
+  it('keeps SkipKeys Apple removed when the set says so (they still act on older OS versions)', () => {
+    const { body, notes } = profileBody({ profile_name: 'A', url: 'https://m.example.com', skip_setup_items: ['Siri', 'OSShowcase'] }, profileKeys, new Set([...skipKeys, 'OSShowcase']));
+    expect(body).toEqual({ profile_name: 'A', url: 'https://m.example.com', skip_setup_items: ['Siri', 'OSShowcase'] });
+    expect(notes).toEqual([]);
   });
 });
 
