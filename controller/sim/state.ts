@@ -104,7 +104,11 @@ export class SimState {
 
   /**
    * Moves a device (known or not) to this server. Apple reports only `modified` here, never
-   * `added` (micromdm wiki "DEP auto-assignment, reassignment oddities"); the profile does not follow.
+   * `added` (micromdm wiki "DEP auto-assignment, reassignment oddities"). A device that was here before
+   * comes back with the profile_uuid and profile_status Apple kept for it, although it may not get that
+   * profile in Setup Assistant until it is assigned again (which is why Fleet assigns every arriving device
+   * again: fleetdm/fleet server/mdm/apple/apple_mdm.go, processDeviceResponse); a device new to this
+   * server has no profile here.
    */
   moveIn(serial: string, nowSec: number): number {
     let index = this.devices.indexOf(serial);
@@ -117,7 +121,6 @@ export class SimState {
     if (this.isOnServer(index)) return index;
     this.devices.present[index] = 1;
     this.devices.assignedDate[index] = nowSec;
-    this.setStatus(index, -1, 0);
     this.record(index, OP_MODIFIED, nowSec);
     return index;
   }

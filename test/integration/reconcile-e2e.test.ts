@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startSimulator, type RunningSimulator } from '../../controller/sim/index.js';
 import type { Device } from '../../controller/dep/types.js';
+import { openStore } from '../../controller/store/index.js';
 import { makeWorkspace, type Workspace } from '../helpers/workspace.js';
 
 const server = `apiVersion: depctl/v1
@@ -52,6 +53,11 @@ spec:
   priority: 10
 `;
 
+/** The parts of `depctl plan --format json` these tests read. */
+interface PlanJson {
+  servers: { devices: number; assign: { profile: string; profileUuid: string | null; reason: string; serials: string[] }[]; drift: { kind: string; serials: string[] }[] }[];
+}
+
 /** Write calls to Apple in the simulator's request counts. */
 function writes(sim: RunningSimulator): Record<string, number> {
   return Object.fromEntries(Object.entries(sim.inspect.requestCounts()).filter(([k]) => /^(POST \/profile|PUT \/profile|DELETE \/profile)/.test(k)));
@@ -102,8 +108,8 @@ describe('plan and apply against the simulator, with a git checkout of the confi
     expect(second.code, second.stdout + second.stderr).toBe(0);
     expect(second.stdout).toMatch(/No changes/);
     expect(writes(sim)).toEqual({});
-    // An unchanged repository costs one sync call (plus the session) and no writes.
-    expect(sim.inspect.requestCounts()).toEqual({ 'GET /session': 1, 'POST /devices/sync': 1 });
+    // An unchanged repository costs one sync call (plus the session and the identity check) and no writes.
+    expect(sim.inspect.requestCounts()).toEqual({ 'GET /session': 1, 'GET /account': 1, 'POST /devices/sync': 1 });
 
     const detailed = await ws.depctl(['plan', 'config', '--detailed-exitcode']);
     expect(detailed.code).toBe(0);
@@ -169,6 +175,60 @@ describe('plan and apply against the simulator, with a git checkout of the confi
     expect(parsed.servers[0]?.defines).toEqual([]);
     expect(parsed.servers[0]?.assign.flatMap((g) => g.serials).sort()).toEqual(ipads.map((d) => d.serial_number).sort());
     expect(new Set(parsed.servers[0]?.assign.map((g) => g.profileUuid))).toEqual(new Set([fresh]));
+  });
+
+  it('assigns a device that moved away and came back with its old UUID exactly once (reason arrived); one that never left is not touched', async () => {
+    expect((await ws.depctl(['apply', 'config', '--yes'])).code).toBe(0);
+    const back = ipads[1]!.serial_number;
+    const backLater = macs[1]!.serial_number;
+    const stayed = ipads[2]!.serial_number;
+    const ipadUuid = sim.inspect.device(back)!.profile_uuid!;
+    const macUuid = sim.inspect.device(backLater)!.profile_uuid!;
+    const stayedBefore = sim.inspect.device(stayed);
+    // One device leaves and comes back between two syncs (Apple lists `deleted`, then `modified`); the other
+    // leaves, depctl sees it go, and then it comes back (a `modified` for a serial the store no longer holds).
+    sim.portal.moveAway([back, backLater]);
+    sim.portal.moveIn([back]);
+    const between = JSON.parse((await ws.depctl(['plan', 'config', '--format', 'json'])).stdout) as PlanJson;
+    // The first is an arrival already (its `deleted` and its `modified` came in one sync); the other has left.
+    expect(between.servers[0]?.assign.map((g) => [g.reason, g.serials])).toEqual([['arrived', [back]]]);
+    expect(between.servers[0]).toMatchObject({ drift: [], devices: 10 });
+    sim.portal.moveIn([backLater]);
+    // Apple kept their mappings: each carries the UUID of the profile depctl wants for it.
+    expect(sim.inspect.device(back)).toMatchObject({ profile_uuid: ipadUuid, profile_status: 'assigned' });
+    expect(sim.inspect.device(backLater)).toMatchObject({ profile_uuid: macUuid, profile_status: 'assigned' });
+
+    const plan = JSON.parse((await ws.depctl(['plan', 'config', '--format', 'json'])).stdout) as PlanJson;
+    expect(plan.servers[0]?.assign).toEqual([
+      { profile: 'ipads', profileUuid: ipadUuid, fromUuid: ipadUuid, fromProfile: 'ipads', reason: 'arrived', source: 'match', assignment: 'all-ipads', serials: [back] },
+      { profile: 'macs', profileUuid: macUuid, fromUuid: macUuid, fromProfile: 'macs', reason: 'arrived', source: 'default', assignment: null, serials: [backLater] },
+    ]);
+    expect(plan.servers[0]?.drift).toEqual([]);
+
+    sim.inspect.resetRequestCounts();
+    const apply = await ws.depctl(['apply', 'config', '--yes']);
+    expect(apply.code, apply.stdout + apply.stderr).toBe(0);
+    // One assign call per target profile, each with its one device.
+    expect(writes(sim)).toEqual({ 'POST /profile/devices': 2 });
+    const store = await openStore(`sqlite:${ws.statePath}`);
+    try {
+      for (const serial of [back, backLater, stayed]) {
+        const audit = await store.readAudit({ serial, limit: 100 });
+        const assigned = audit.filter((e) => e.action === 'assign' && e.outcome === 'success');
+        expect(assigned.length, serial).toBe(serial === stayed ? 1 : 2);
+      }
+      expect((await store.getDevice('main', back))?.arrivedAt).toBeNull();
+    } finally {
+      await store.close();
+    }
+    expect(sim.inspect.device(stayed)).toEqual(stayedBefore);
+
+    sim.inspect.resetRequestCounts();
+    const next = await ws.depctl(['plan', 'config', '--detailed-exitcode']);
+    expect(next.code, next.stdout).toBe(0);
+    const again = await ws.depctl(['apply', 'config', '--yes']);
+    expect(again.stdout).toMatch(/No changes/);
+    expect(writes(sim)).toEqual({});
   });
 
   it('refuses a saved plan once Apple moved, and applies it while it is current', async () => {

@@ -109,7 +109,7 @@ describe('makePlan: an unreachable or refused server changes nothing', () => {
 });
 
 describe('makePlan: a converged server', () => {
-  it('costs one sync call and plans nothing', async () => {
+  it('costs one sync call (after the identity check) and plans nothing', async () => {
     const ipads = removeConfig.profiles[0]!;
     const hash = profileContentHash(ipads.profile as Record<string, unknown>);
     await store.beginDefine({ server: 'paris', name: 'ipads', contentHash: hash, body: ipads.profile, at: clock.now() });
@@ -120,7 +120,8 @@ describe('makePlan: a converged server', () => {
     client.calls.length = 0;
     client.syncScripts.push([page([], 'c2')]);
     const plan = await makePlan(removeConfig, [handle('paris', client)], store, { now: clock.now });
-    expect(client.calls).toEqual(['sync c1']);
+    // GET /account first: the token must still open the same MDM server (identity.ts).
+    expect(client.calls).toEqual(['account', 'sync c1']);
     expect(hasChanges(plan)).toBe(false);
     expect(plan.servers[0]).toMatchObject({ devices: 2, unchanged: 2, drift: [], error: null });
   });

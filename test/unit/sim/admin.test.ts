@@ -46,6 +46,31 @@ describe('/_sim admin endpoints', () => {
     expect((await admin('GET', '/profiles/ABCDEF0123456789ABCDEF0123456789')).status).toBe(404);
   });
 
+  it('moves a device away and back: it keeps the profile Apple held for it, and sync says deleted, then modified', async () => {
+    const s = await session(sim);
+    const fetched = (await call(sim, 'POST', '/server/devices', { session: s, body: {} })).json as Page;
+    const a = fetched.devices[0]?.serial_number as string;
+    const uuid = 'ABCDEF0123456789ABCDEF0123456789';
+    await admin('PUT', `/devices/${a}/profile`, { profile_uuid: uuid });
+    const before = (await admin('GET', `/devices/${a}`)).json as Record<string, unknown>;
+    clock += 3_600_000;
+    expect((await admin('POST', '/devices/move-away', { serials: [a] })).json).toEqual({ serials: [a] });
+    expect((await admin('GET', `/devices/${a}`)).status).toBe(404);
+    // Assigning a device that is on another server: NOT_ACCESSIBLE.
+    const away = await call(sim, 'PUT', '/profile/devices', { session: s, body: { profile_uuid: uuid, devices: [a] } });
+    expect(away.json).toMatchObject({ devices: { [a]: 'NOT_ACCESSIBLE' } });
+    clock += 3_600_000;
+    expect((await admin('POST', '/devices/move-in', { serials: [a] })).json).toEqual({ serials: [a] });
+    const back = (await admin('GET', `/devices/${a}`)).json as Record<string, unknown>;
+    expect(back).toMatchObject({ profile_uuid: uuid, profile_status: 'assigned', profile_assign_time: before.profile_assign_time, device_assigned_date: '2026-09-01T02:00:00Z' });
+    const sync = (await call(sim, 'POST', '/devices/sync', { session: s, body: { cursor: fetched.cursor } })).json as Page;
+    expect(sync.devices.map((d) => [d.serial_number, d.op_type, d.op_date, d.profile_uuid])).toEqual([
+      [a, 'modified', '2026-09-01T00:00:00Z', uuid],
+      [a, 'deleted', '2026-09-01T01:00:00Z', uuid],
+      [a, 'modified', '2026-09-01T02:00:00Z', uuid],
+    ]);
+  });
+
   it('sets, reads and clears faults', async () => {
     const s = await session(sim);
     const set = await admin('POST', '/faults', { httpStatus: { status: 502, count: 1 }, termsNotSigned: false });
