@@ -2,9 +2,10 @@
  * Device-store benchmark (not part of `npm test`): bulk upsert N devices, re-upsert them (the
  * update path a sync takes), stream them back, record a result for every device (as a first apply
  * does), re-upsert them again (a sync after that apply), then time the status counts, reporting time
- * and RSS per phase. `no-result-index` drops migration 3's index first, to measure what it costs.
+ * and RSS per phase. `no-result-index` drops migration 3's index first, to measure what it costs;
+ * `arrivals` upserts as observe does after a server's first full fetch (every new serial is an arrival).
  *
- *   node --import tsx test/store/bench-devices.ts sqlite 1000000 [batch] [no-result-index]
+ *   node --import tsx test/store/bench-devices.ts sqlite 1000000 [batch] [no-result-index|arrivals]
  *   DEPCTL_TEST_POSTGRES_URL=postgres://… node --import tsx test/store/bench-devices.ts postgres 100000
  *
  * Devices are generated one batch at a time (like Apple's fetch pages), so the numbers measure the
@@ -54,7 +55,8 @@ async function upsertAll(store: Store, generation: number): Promise<number> {
   for (let i = 0; i < count; i += batch) {
     const page: Device[] = [];
     for (let j = i; j < Math.min(count, i + batch); j++) page.push(device(j, generation));
-    await store.upsertDevices('bench', page, new Date());
+    // `arrivals`: as observe writes a later full fetch or a sync (new serials arrive), else as a first fetch.
+    await store.upsertDevices('bench', page, new Date(), option === 'arrivals' ? { newArrive: true } : undefined);
   }
   return performance.now() - start;
 }
