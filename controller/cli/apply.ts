@@ -30,6 +30,7 @@ export const registerApply: Register = (program, io, setExit) => {
     .option('--plan <file>', 'apply a plan saved by `depctl plan --out`; refused if the config or Apple moved since')
     .option('--allow-large', 'let servers whose plan exceeds their maxChanges proceed', false)
     .option('--refresh', 'do a full fetch of every server instead of a sync', false)
+    .option('--retry-failed', 'retry serials Apple answered FAILED now instead of at their retry time (THROTTLED serials still wait for Apple)', false)
     .option(
       '--adopt-server <name[=uuid]>',
       'accept that the token of this server now belongs to another MDM server (stopped with server-changed): record the new server and forget the devices stored for the old one (repeatable; with =UUID only that Apple server is accepted)',
@@ -38,7 +39,7 @@ export const registerApply: Register = (program, io, setExit) => {
     )
     .addOption(new Option('--format <format>', 'how to show the plan before applying').choices(PLAN_FORMATS).default('text'))
     .option('--no-color', 'no ANSI colours in text output')
-    .action(async (dir: string, opts: PlanCommandOptions & { yes: boolean; plan?: string; allowLarge: boolean; adoptServer: AdoptSpec[] }, cmd: Command) => {
+    .action(async (dir: string, opts: PlanCommandOptions & { yes: boolean; plan?: string; allowLarge: boolean; retryFailed: boolean; adoptServer: AdoptSpec[] }, cmd: Command) => {
       const saved = opts.plan ? await readSavedPlan(resolve(io.cwd, opts.plan)) : undefined;
       const session = await openSession(dir, cmd, io);
       try {
@@ -73,6 +74,7 @@ export const registerApply: Register = (program, io, setExit) => {
           trigger: 'cli',
           allowLarge: opts.allowLarge,
           refresh: opts.refresh,
+          retryFailed: opts.retryFailed,
           // The CLI exits after the apply and the next plan syncs anyway; the controller settles, because its
           // status is read between passes.
           settle: false,

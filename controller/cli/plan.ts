@@ -85,12 +85,13 @@ export const registerPlan: Register = (program, io, setExit) => {
     .option('--out <file>', 'also save the plan as JSON, for `depctl apply --plan FILE`')
     .option('--detailed-exitcode', 'exit 0 when there are no changes, 2 when there are changes, 1 on errors', false)
     .option('--refresh', 'do a full fetch of every server instead of a sync', false)
+    .option('--retry-failed', 'plan FAILED serials now instead of at their retry time (as `apply --retry-failed` would)', false)
     .option('--no-color', 'no ANSI colours in text output')
-    .action(async (dir: string, opts: PlanCommandOptions & { out?: string; detailedExitcode: boolean }, cmd: Command) => {
+    .action(async (dir: string, opts: PlanCommandOptions & { out?: string; detailedExitcode: boolean; retryFailed: boolean }, cmd: Command) => {
       const session = await openSession(dir, cmd, io);
       try {
         const { now, commit } = session;
-        const plan = await makePlan(session.config, session.connections.handles, session.store, { now, refresh: opts.refresh, commit, ...(io.signal ? { signal: io.signal } : {}) });
+        const plan = await makePlan(session.config, session.connections.handles, session.store, { now, refresh: opts.refresh, retryFailed: opts.retryFailed, commit, ...(io.signal ? { signal: io.signal } : {}) });
         io.stdout(renderPlan(plan, opts.format, opts.color && opts.format === 'text' && io.env['NO_COLOR'] === undefined && io.confirm !== undefined));
         if (opts.out) await writeFile(resolve(io.cwd, opts.out), renderPlanJson(plan));
         if (planHasErrors(plan)) setExit(ExitCode.failure);

@@ -19,6 +19,8 @@ export interface ObservedDevice {
   arrivedAt?: Date | null;
   /** When Apple's record was last stored (DeviceRecord.observedAt); absent on first contact. */
   observedAt?: Date;
+  /** Consecutive failed attempts recorded by apply (DeviceRecord.attempts); absent on first contact. */
+  attempts?: number;
 }
 
 /** A profile content depctl defined (or is defining) on a server (the store's ProfileRecord has this shape). */
@@ -36,6 +38,8 @@ export interface DiffInput {
   profiles: ReadonlyMap<string, { profile: EnrollmentProfile; contentHash: string }>;
   known: readonly KnownProfile[];
   now: Date;
+  /** `--retry-failed`: take FAILED serials now instead of at their retry time (THROTTLED still waits for Apple). */
+  retryFailed?: boolean;
 }
 
 /** Apple's profile_status values under which a device really carries its profile_uuid. */
@@ -277,14 +281,17 @@ export class ServerDiffer {
     if (at !== null && (g.since === null || at < g.since)) g.since = at;
   }
 
-  /** Puts a device aside when Apple asked us to wait (THROTTLED, FAILED cool-down). */
+  /** Puts a device aside when Apple asked us to wait (THROTTLED), or during a FAILED cool-down (retry-policy.ts). */
   private defer(d: ObservedDevice): boolean {
     if (!d.retryNotBefore || d.retryNotBefore.getTime() <= this.input.now.getTime()) return false;
+    const failed = d.lastResult?.status === 'failed' || d.lastResult?.status === 'error';
+    if (failed && this.input.retryFailed) return false;
     const until = d.retryNotBefore.toISOString();
     const status = d.lastResult?.appleStatus ?? d.lastResult?.status ?? 'unknown';
-    const key = `${until}\u0000${status}`;
+    const attempts = d.attempts ?? 0;
+    const key = `${until}\u0000${status}\u0000${attempts}`;
     let g = this.deferred.get(key);
-    if (!g) this.deferred.set(key, (g = { until, lastStatus: status, serials: [] }));
+    if (!g) this.deferred.set(key, (g = { until, lastStatus: status, attempts, serials: [] }));
     g.serials.push(d.serial);
     return true;
   }

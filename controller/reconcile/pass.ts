@@ -28,6 +28,8 @@ export interface PassOptions extends CallOptions {
   allowLarge: boolean;
   /** Force a full fetch instead of a sync. */
   refresh?: boolean;
+  /** Take FAILED serials now instead of at their retry time; THROTTLED serials still wait for Apple. */
+  retryFailed?: boolean;
   /**
    * Called with the plan before anything is written; return false to stop there (a person declined, a saved
    * plan is stale). Not called when the plan has no changes.
@@ -56,7 +58,7 @@ export interface PassReport {
 export async function runPass(config: DepConfig, deps: PassDeps, opts: PassOptions): Promise<PassReport> {
   const { now, store } = deps;
   const signal = opts.signal ? { signal: opts.signal } : {};
-  const plan = await makePlan(config, deps.handles, store, { now, commit: opts.commit, refresh: opts.refresh ?? false, ...signal });
+  const plan = await makePlan(config, deps.handles, store, { now, commit: opts.commit, refresh: opts.refresh ?? false, retryFailed: opts.retryFailed ?? false, ...signal });
   let apply: ApplyResult | null = null;
   let applied = true;
   if (hasChanges(plan)) {

@@ -127,8 +127,12 @@ export interface DriftItem {
 
 /** Devices that are not touched before a time (THROTTLED or FAILED with a retry time). */
 export interface DeferredGroup {
+  /** Not tried again before this time (ISO 8601). */
   until: string;
+  /** Apple's last answer for these serials (THROTTLED, FAILED, ...). */
   lastStatus: string;
+  /** Consecutive failed attempts so far (0 for THROTTLED); absent in plans made before depctl 0.2. */
+  attempts?: number;
   serials: string[];
 }
 

@@ -26,6 +26,8 @@ export interface PlanOptions extends CallOptions {
   now: () => Date;
   /** Force a full fetch instead of a sync. */
   refresh?: boolean;
+  /** Take FAILED serials now instead of at their retry time (`--retry-failed`); THROTTLED still waits. */
+  retryFailed?: boolean;
   commit?: string | null;
   /** Called after each server's observation (for logs and metrics). */
   onObserved?: (server: string, result: ObserveResult) => void;
@@ -82,7 +84,7 @@ async function planServer(
   // On first contact the devices are diffed as they are fetched (they have no history yet), unless an
   // interrupted define must be recovered first, which may change the profile records the diff uses.
   const knownBefore = await store.listProfiles(h.name);
-  const streaming = knownBefore.every((k) => k.state === 'defined') ? new ServerDiffer({ rules, profiles, known: knownBefore, now: opts.now() }) : undefined;
+  const streaming = knownBefore.every((k) => k.state === 'defined') ? new ServerDiffer({ rules, profiles, known: knownBefore, now: opts.now(), retryFailed: opts.retryFailed ?? false }) : undefined;
   let observed: ObserveResult;
   try {
     observed = await observe(h.name, h.client, store, {
@@ -112,7 +114,7 @@ async function planServer(
   if (observed.streamed && streaming) {
     differ = streaming;
   } else {
-    differ = new ServerDiffer({ rules, profiles, known, now: opts.now() });
+    differ = new ServerDiffer({ rules, profiles, known, now: opts.now(), retryFailed: opts.retryFailed ?? false });
     for await (const page of store.iterateDevices(h.name, { pageSize: 5000 })) differ.add(page);
   }
   seenExplicit.set(h.name, differ.seenExplicit);

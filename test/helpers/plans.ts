@@ -63,6 +63,7 @@ export function serverPlan(input: ServerPlanInput): ServerPlan {
     error: base.error,
     problem: base.problem ?? (base.error ? { server: base.server, kind: 'transient', reason: 'unreachable', message: base.error, retryAt: null } : null),
     ...(base.migrationDeadlines !== undefined ? { migrationDeadlines: base.migrationDeadlines } : {}),
+    ...(base.identity !== undefined ? { identity: base.identity } : {}),
   };
 }
 
@@ -159,7 +160,8 @@ export function messyPlan(): Plan {
       { kind: 'serials-not-seen', message: 'listed in assignment classroom-2026 but not assigned to this server', serials: fakeSerials(2, 'GG7'), corrected: false },
       { kind: 'token-expiry', message: 'the server token expires on 2026-12-02 (in 7 days)', serials: [], corrected: false },
     ],
-    deferred: [{ until: '2026-11-25T13:30:00Z', lastStatus: 'THROTTLED', serials: fakeSerials(3, 'H4T') }],
+    deferred: [{ until: '2026-11-25T13:30:00Z', lastStatus: 'THROTTLED', attempts: 0, serials: fakeSerials(3, 'H4T') }],
+    identity: { serverUuid: '4A1B2C3D4E5F60718293A4B5C6D7E8F9', serverName: 'Paris MDM', orgName: 'Lycée Voltaire', orgType: 'edu', orgId: '1234567', checkedAt: '2026-11-25T12:00:00Z' },
     migrationDeadlines: { devices: 12, earliest: '2026-12-01T17:00:00Z', planned: 4 },
     conflicts: [
       ...fakeSerials(2, 'JK1').map((serial) => ({ serial, message: 'match rules classroom-2026 and carts-2026 have priority 10 and different profiles' })),

@@ -4,6 +4,7 @@
  */
 import type { AssignGroup, Conflict, DeferredGroup, DriftItem, MigrationDeadlines, Plan, PlanSummary, ProfileDefine, RemoveGroup, ServerPlan } from '../../reconcile/plan.js';
 import type { ServerProblem } from '../../reconcile/outcome.js';
+import type { RecordedIdentity } from '../../reconcile/identity.js';
 
 /** The `$id` of the schema every rendered plan matches. */
 export const PLAN_SCHEMA_ID = 'https://depctl.dev/schemas/v1/plan.schema.json';
@@ -43,7 +44,7 @@ function drift(d: DriftItem): DriftItem {
 }
 
 function deferred(g: DeferredGroup): DeferredGroup {
-  return { until: g.until, lastStatus: g.lastStatus, serials: g.serials };
+  return { until: g.until, lastStatus: g.lastStatus, ...(g.attempts !== undefined ? { attempts: g.attempts } : {}), serials: g.serials };
 }
 
 function conflict(c: Conflict): Conflict {
@@ -66,12 +67,17 @@ function server(s: ServerPlan): ServerPlan {
     exceedsMaxChanges: s.exceedsMaxChanges,
     error: s.error,
     ...(s.problem !== undefined ? { problem: s.problem === null ? null : problem(s.problem) } : {}),
+    ...(s.identity !== undefined ? { identity: s.identity === null ? null : identity(s.identity) } : {}),
     ...(s.migrationDeadlines !== undefined ? { migrationDeadlines: migrationDeadlines(s.migrationDeadlines) } : {}),
   };
 }
 
 function migrationDeadlines(m: MigrationDeadlines | null): MigrationDeadlines | null {
   return m === null ? null : { devices: m.devices, earliest: m.earliest, planned: m.planned };
+}
+
+function identity(i: RecordedIdentity): RecordedIdentity {
+  return { serverUuid: i.serverUuid, serverName: i.serverName, orgName: i.orgName, orgType: i.orgType, orgId: i.orgId, checkedAt: i.checkedAt };
 }
 
 function problem(p: ServerProblem): ServerProblem {

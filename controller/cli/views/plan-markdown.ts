@@ -131,7 +131,7 @@ function* serverItems(s: ServerPlan, conflicts: readonly ConflictGroup[], limit:
     yield bullet('! drift', `${driftKindLabel(d.kind)}: ${d.message}`, [now, escapeMarkdown(driftOutcome(d)), serialList(d.serials, limit)]);
   }
   for (const g of s.deferred) {
-    const text = `until ${g.until}: ${plural(g.serials.length, 'device')} (last status ${g.lastStatus})`;
+    const text = `until ${g.until}: ${plural(g.serials.length, 'device')} (last status ${g.lastStatus}${g.attempts ? `, ${plural(g.attempts, 'failed attempt')}` : ''})`;
     yield bullet('&gt; deferred', text, [serialList(g.serials, limit)]);
   }
   for (const g of conflicts) {

@@ -148,7 +148,7 @@ function renderServer(s: ServerPlan, out: Lines, limit: number): void {
     out.serials(d.serials, limit);
   }
   for (const g of s.deferred) {
-    out.item('>', `deferred until ${g.until}: ${plural(g.serials.length, 'device')} (last status ${g.lastStatus})`);
+    out.item('>', `deferred until ${g.until}: ${plural(g.serials.length, 'device')} (last status ${g.lastStatus}${g.attempts ? `, ${plural(g.attempts, 'failed attempt')}` : ''})`);
     out.serials(g.serials, limit);
   }
   renderConflicts(s, out, limit, c.conflicts);

@@ -26,10 +26,10 @@ const byFamily: Assignment[] = [
   assignment('all-macs', 'macs', ['paris'], { match: { device_family: ['Mac'] } }),
 ];
 
-function diff(pages: ObservedDevice[][], opts: { server?: Partial<MdmServer>; assignments?: Assignment[]; known?: KnownProfile[]; now?: Date } = {}): ServerPlan {
+function diff(pages: ObservedDevice[][], opts: { server?: Partial<MdmServer>; assignments?: Assignment[]; known?: KnownProfile[]; now?: Date; retryFailed?: boolean } = {}): ServerPlan {
   const config = depConfig({ servers: [mdmServer('paris', opts.server)], profiles: [ipads, macs], assignments: opts.assignments ?? byFamily });
   const profiles = new Map(config.profiles.map((p) => [p.name, { profile: p, contentHash: profileContentHash(p.profile as Record<string, unknown>) }]));
-  const d = new ServerDiffer({ rules: compileServerRules(config, 'paris'), profiles, known: opts.known ?? [definedIpads, definedMacs], now: opts.now ?? NOW });
+  const d = new ServerDiffer({ rules: compileServerRules(config, 'paris'), profiles, known: opts.known ?? [definedIpads, definedMacs], now: opts.now ?? NOW, retryFailed: opts.retryFailed ?? false });
   for (const p of pages) d.add(p);
   return d.finish();
 }
@@ -256,23 +256,39 @@ describe('ServerDiffer', () => {
       [
         observed(device('IPAD4'), throttled),
         observed(device('IPAD1'), throttled),
-        observed(device('IPAD2'), { lastResult: { status: 'failed', at: NOW, appleStatus: 'FAILED' }, retryNotBefore: later }),
-        observed(device('IPAD3'), { lastResult: { status: 'error', at: NOW, appleStatus: null }, retryNotBefore: evenLater }),
+        observed(device('IPAD2'), { lastResult: { status: 'failed', at: NOW, appleStatus: 'FAILED' }, retryNotBefore: later, attempts: 2 }),
+        observed(device('IPAD3'), { lastResult: { status: 'error', at: NOW, appleStatus: null }, retryNotBefore: evenLater, attempts: 1 }),
         observed(device('IPAD5'), { lastResult: { status: 'failed', at: NOW, appleStatus: 'FAILED' }, retryNotBefore: NOW }),
         observed(device('IPAD6'), { lastResult: { status: 'throttled', at: NOW, appleStatus: 'THROTTLED' }, retryNotBefore: new Date(NOW.getTime() - 1) }),
       ],
     ]);
     expect(p.deferred).toEqual(
       expect.arrayContaining([
-        { until: later.toISOString(), lastStatus: 'THROTTLED', serials: ['IPAD1', 'IPAD4'] },
-        { until: later.toISOString(), lastStatus: 'FAILED', serials: ['IPAD2'] },
-        { until: evenLater.toISOString(), lastStatus: 'error', serials: ['IPAD3'] },
+        { until: later.toISOString(), lastStatus: 'THROTTLED', attempts: 0, serials: ['IPAD1', 'IPAD4'] },
+        { until: later.toISOString(), lastStatus: 'FAILED', attempts: 2, serials: ['IPAD2'] },
+        { until: evenLater.toISOString(), lastStatus: 'error', attempts: 1, serials: ['IPAD3'] },
       ]),
     );
     expect(p.deferred).toHaveLength(3);
     expect(p.deferred.at(-1)?.until).toBe(evenLater.toISOString());
     expect(assigned(p)).toEqual(['IPAD5', 'IPAD6']);
     expect(p.changeCount).toBe(2);
+  });
+
+  it('--retry-failed takes FAILED and unanswered serials now, but THROTTLED ones still wait for Apple', () => {
+    const later = new Date(NOW.getTime() + 3600_000);
+    const p = diff(
+      [
+        [
+          observed(device('IPAD1'), { lastResult: { status: 'throttled', at: NOW, appleStatus: 'THROTTLED' }, retryNotBefore: later }),
+          observed(device('IPAD2'), { lastResult: { status: 'failed', at: NOW, appleStatus: 'FAILED' }, retryNotBefore: later, attempts: 3 }),
+          observed(device('IPAD3'), { lastResult: { status: 'error', at: NOW, appleStatus: null }, retryNotBefore: later, attempts: 1 }),
+        ],
+      ],
+      { retryFailed: true },
+    );
+    expect(p.deferred).toEqual([{ until: later.toISOString(), lastStatus: 'THROTTLED', attempts: 0, serials: ['IPAD1'] }]);
+    expect(assigned(p)).toEqual(['IPAD2', 'IPAD3']);
   });
 
   it('unassignedDevices remove: one remove group per current UUID; devices without a profile are unchanged', () => {
