@@ -14,6 +14,11 @@ export const FETCH_WRITE_BATCH = 20_000;
 /** Page size asked of Apple (the documented maximum). */
 export const PAGE_LIMIT = 1000;
 
+/** A page size Apple allows: a positive whole number no larger than PAGE_LIMIT. */
+function pageLimit(advertised: number | undefined): number {
+  return advertised !== undefined && Number.isInteger(advertised) && advertised > 0 ? Math.min(advertised, PAGE_LIMIT) : PAGE_LIMIT;
+}
+
 /** What an observation did. */
 export interface ObserveResult {
   mode: 'fetch' | 'sync';
@@ -32,6 +37,8 @@ export interface ObserveResult {
 export interface ObserveOptions extends CallOptions {
   /** Force a full fetch. */
   refresh?: boolean;
+  /** Page sizes Apple advertises for this server (`GET /account` urls[].limit, at most 1000); PAGE_LIMIT otherwise. */
+  pageLimits?: { fetch: number; sync: number };
   now: () => Date;
   /**
    * On a full fetch into an empty store, receives every page as it arrives, so the caller can diff without
@@ -106,7 +113,7 @@ async function fullFetch(server: string, reason: string, knowsFleet: boolean, cl
     upserted += await store.upsertDevices(server, buffer, opts.now(), { newArrive: knowsFleet });
     buffer = [];
   };
-  for await (const page of client.fetchAllDevices({ limit: PAGE_LIMIT }, { signal: opts.signal })) {
+  for await (const page of client.fetchAllDevices({ limit: pageLimit(opts.pageLimits?.fetch) }, { signal: opts.signal })) {
     pages++;
     for (const d of page.devices) {
       seen.add(d.serial_number);
@@ -167,7 +174,7 @@ async function sync(server: string, cursor: string, client: ReconcileDepClient, 
     if (upserts.length > 0) upserted += await store.upsertDevices(server, upserts, opts.now(), { newArrive: true, arrived });
     if (deletes.length > 0) deleted += await store.deleteDevices(server, deletes);
   };
-  for await (const page of client.syncAllDevices({ cursor, limit: PAGE_LIMIT }, { signal: opts.signal })) {
+  for await (const page of client.syncAllDevices({ cursor, limit: pageLimit(opts.pageLimits?.sync) }, { signal: opts.signal })) {
     pages++;
     for (const d of page.devices) {
       const opDate = opInstant(d);

@@ -91,6 +91,7 @@ async function planServer(
       now: opts.now,
       refresh: opts.refresh ?? false,
       signal: opts.signal,
+      pageLimits: checked.pageLimits,
       ...(streaming ? { onFirstContact: (devices: readonly Device[]) => streaming.add(devices.map(firstContact)) } : {}),
     });
     opts.onObserved?.(h.name, observed);

@@ -22,12 +22,13 @@ export interface PassView {
 export async function serverDetails(servers: readonly { name: string }[], store: StatusStore, now: Date, pass?: PassView): Promise<ServerStatus[]> {
   const out: ServerStatus[] = [];
   for (const s of servers) {
-    const [record, cursor, profiles, byUuid, results] = await Promise.all([
+    const [record, cursor, profiles, byUuid, results, migration] = await Promise.all([
       store.getServer(s.name),
       store.getCursor(s.name),
       store.listProfiles(s.name, { state: 'defined' }),
       store.countDevicesByProfileUuid(s.name),
       store.countResults(s.name, now).catch(() => null),
+      store.countMigrationDeadlines(s.name).catch(() => null),
     ]);
     const nameOf = new Map(profiles.filter((p) => p.uuid).map((p) => [p.uuid as string, p.name] as const));
     const byProfile: Record<string, number> = {};
@@ -50,6 +51,8 @@ export async function serverDetails(servers: readonly { name: string }[], store:
       devicesByResult: results?.byResult ?? null,
       drift: (sp?.drift ?? []).map(driftSummary),
       deferred: results?.deferred ?? 0,
+      retries: sp ? sp.deferred.map((g) => ({ until: g.until, lastStatus: g.lastStatus, attempts: g.attempts ?? 0, count: g.serials.length })) : null,
+      migrationDeadlines: migration ? { devices: migration.devices, earliest: migration.earliest?.toISOString() ?? null } : null,
       lastSyncAt: (cursor?.syncedAt ?? cursor?.fetchedAt)?.toISOString() ?? null,
       state: so?.state ?? null,
       problem: so?.problem ?? null,

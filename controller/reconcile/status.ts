@@ -39,6 +39,13 @@ export interface ServerStatus {
   drift: DriftSummary[];
   /** Devices whose next attempt waits for a retry time (from the store). */
   deferred: number;
+  /**
+   * The groups behind `deferred` as the last pass planned them: until when, Apple's last answer, and the failed
+   * attempts so far (the next wait grows with them). Null when no pass of this replica planned the server.
+   */
+  retries: { until: string; lastStatus: string; attempts: number; count: number }[] | null;
+  /** Devices Apple gave an MDM migration deadline (protocol 8) and the earliest one; null when the store could not say. */
+  migrationDeadlines: { devices: number; earliest: string | null } | null;
   /** ISO 8601 time of the last successful fetch or sync. */
   lastSyncAt: string | null;
   /** Where the server stood after the last pass; null before the first pass (or on a follower). */

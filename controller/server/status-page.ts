@@ -98,6 +98,7 @@ ${figure('Devices', `devices-${n}`, s.devices, fmt(s.devices))}
 ${figure('Token expires in', `token-days-${n}`, days, tokenText, tokenClass, s.tokenExpiresAt ? `expires ${utc(s.tokenExpiresAt)}` : undefined)}
 ${figure('Drift items', `drift-${n}`, driftTotal, fmt(driftTotal), driftTotal > 0 ? 'warn' : '')}
 ${figure('Deferred serials', `deferred-${n}`, s.deferred, fmt(s.deferred), s.deferred > 0 ? 'warn' : '')}
+${s.migrationDeadlines && s.migrationDeadlines.devices > 0 ? figure('MDM migration deadlines', `migration-${n}`, s.migrationDeadlines.devices, fmt(s.migrationDeadlines.devices), 'warn', s.migrationDeadlines.earliest ? `earliest ${utc(s.migrationDeadlines.earliest)}` : undefined) : ''}
 </div>
 <dl>
 ${accountRows(s, t)}
@@ -108,6 +109,7 @@ ${accountRows(s, t)}
 <div><h4>Devices per profile</h4>${countTable('Profile', s.devicesByProfile, `profile-${n}`, () => '')}</div>
 <div><h4>Devices by last result</h4>${s.devicesByResult === null ? '<p class="muted" data-testid="results-unknown-' + n + '">unknown (the store did not answer)</p>' : countTable('Result', definedCounts(s.devicesByResult), `result-${n}`, (k) => (k === 'success' ? 'good' : k === 'throttled' ? 'warn' : 'bad'))}</div>
 </div>
+${retriesTable(s, t)}
 <h4>Drift</h4>
 ${s.drift.length === 0 ? '<p class="muted">none</p>' : `<table><thead><tr><th>Kind</th><th>Carry now</th><th>Should carry</th><th>Since</th><th>Detail</th><th class="num">Count</th></tr></thead><tbody>${s.drift.map((d) => `<tr><td><code>${escapeHtml(d.kind)}</code></td><td>${d.current === null ? '<span class="muted">none</span>' : escapeHtml(d.current)}</td><td>${d.desired === null ? '<span class="muted">—</span>' : escapeHtml(d.desired)}</td><td>${t(d.since)}</td><td>${escapeHtml(d.message)}</td><td class="num">${fmt(d.count)}</td></tr>`).join('')}</tbody></table>`}
 </article>`;
@@ -124,6 +126,15 @@ function accountRows(s: ServerStatus, t: (iso: string | null) => string): string
     `<dt>Organisation</dt><dd data-testid="org-${n}">${escapeHtml(a.orgName)}${org ? ` <span class="muted">(${escapeHtml(org)})</span>` : ''}</dd>`,
     `<dt>Server checked</dt><dd data-testid="account-checked-${n}">${t(a.checkedAt)}</dd>`,
   ].join('\n');
+}
+
+/** The deferred serials by retry time, Apple's last answer and failed attempts, as the last pass planned them. */
+function retriesTable(s: ServerStatus, t: (iso: string | null) => string): string {
+  if (s.retries === null || s.retries.length === 0) return '';
+  const rows = s.retries
+    .map((r) => `<tr><td>${t(r.until)}</td><td><code>${escapeHtml(r.lastStatus)}</code></td><td class="num" data-testid="attempts-${escapeHtml(s.name)}-${escapeHtml(r.lastStatus)}">${fmt(r.attempts)}</td><td class="num">${fmt(r.count)}</td></tr>`)
+    .join('');
+  return `<h4>Waiting for a retry</h4><table><thead><tr><th>Next try</th><th>Apple's last answer</th><th class="num">Failed attempts</th><th class="num">Devices</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
 /** Drops absent keys of a partial count record. */

@@ -141,8 +141,12 @@ export class FakeDepClient implements ReconcileDepClient {
     return { server_name: 'fake', server_uuid: 'FAKE', admin_id: 'admin@example.com', org_name: 'Example', org_email: 'it@example.com', org_phone: '', org_address: '' };
   }
 
-  async *fetchAllDevices(_req?: { cursor?: string; limit?: number }, _o?: CallOptions): AsyncGenerator<FetchDeviceResponse> {
+  /** The page sizes asked for, in call order (`fetch N` / `sync N`). */
+  readonly limits: string[] = [];
+
+  async *fetchAllDevices(req?: { cursor?: string; limit?: number }, _o?: CallOptions): AsyncGenerator<FetchDeviceResponse> {
     this.calls.push('fetch');
+    this.limits.push(`fetch ${req?.limit ?? 'none'}`);
     if (this.failAll) throw this.failAll;
     const script = this.fetchScripts.shift();
     if (!script) throw new Error('FakeDepClient: unexpected full fetch');
@@ -151,6 +155,7 @@ export class FakeDepClient implements ReconcileDepClient {
 
   async *syncAllDevices(req: { cursor: string; limit?: number }, _o?: CallOptions): AsyncGenerator<FetchDeviceResponse> {
     this.calls.push(`sync ${req.cursor}`);
+    this.limits.push(`sync ${req.limit ?? 'none'}`);
     if (this.failAll) throw this.failAll;
     const script = this.syncScripts.shift();
     if (!script) throw new Error('FakeDepClient: unexpected sync');

@@ -120,12 +120,13 @@ describe('depctl run: the controller against a bare git repository and the simul
     expect(metrics).toMatch(/depctl_reconcile_runs_total\{[^}]*outcome="success"[^}]*\} [1-9]/);
 
     // A commit that fails validation is refused; the last good revision stays in force.
-    const bad = await push({ 'profiles.yaml': profile('Three').replace('https://', 'http://') }, 'broken');
+    // An assignment that names a profile the repository does not define: a validation error.
+    const bad = await push({ 'profiles.yaml': profile('Three').replace('profile: ipads', 'profile: ipadz') }, 'broken');
     const badHook = await request(`${c.url}/hooks/git`, { method: 'POST', body, headers: { 'x-github-event': 'push', 'x-hub-signature-256': signature } });
     await badHook.body.dump();
     await vi.waitFor(() => expect(c.loop.current().refusedRevision?.revision).toBe(bad), { timeout: 15_000, interval: 25 });
     expect(c.loop.current().lastAppliedRevision).toBe(second);
-    expect(c.loop.current().refusedRevision?.message).toMatch(/https/);
+    expect(c.loop.current().refusedRevision?.message).toMatch(/ipadz/);
     expect(sim.inspect.profileCount()).toBe(2);
     // The newest revision is not applied, so the controller is not Ready, and says which revision and why.
     const ready = c.loop.current().conditions.find((x) => x.type === 'Ready');

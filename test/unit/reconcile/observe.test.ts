@@ -257,3 +257,15 @@ describe('observe: arrivals', () => {
     expect((await stored('A'))?.asset_tag).toBe('later');
   });
 });
+
+describe('observe: page sizes', () => {
+  it("asks for Apple's advertised page sizes (GET /account urls[].limit), never more than 1000", async () => {
+    client.fetchScripts.push([page([device('A')], 'c1')]);
+    await observe('paris', client, store, { now: clock.now, pageLimits: { fetch: 200, sync: 5000 } });
+    client.syncScripts.push([page([], 'c2')]);
+    await observe('paris', client, store, { now: clock.now, pageLimits: { fetch: 200, sync: 5000 } });
+    client.syncScripts.push([page([], 'c3')]);
+    await observe('paris', client, store, { now: clock.now });
+    expect(client.limits).toEqual(['fetch 200', 'sync 1000', 'sync 1000']);
+  });
+});

@@ -109,6 +109,16 @@ describe('renderStatusPage', () => {
     expect(byTestId(evil, 'org-paris')?.text).toBe('&#60;u&#62;');
   });
 
+  it('shows the next retry and failed attempts of deferred serials, and MDM migration deadlines', () => {
+    const html = renderStatusPage(sampleStatus(NOW), { now: NOW });
+    expect(html).toContain('<h4>Waiting for a retry</h4>');
+    expect(byTestId(html, 'attempts-paris-FAILED')?.text).toBe('2');
+    expect(html).toContain('<time datetime="2026-11-25T14:55:00.000Z">2026-11-25 14:55:00 UTC</time> <span class="muted">(in 55 min)</span></td><td><code>FAILED</code>');
+    expect(byTestId(html, 'migration-paris')?.text).toBe('12');
+    // lyon: no pass planned it here (retries unknown) and no deadlines: neither is shown.
+    expect(html).not.toMatch(/attempts-lyon|migration-lyon/);
+  });
+
   it('is self-contained: no script, no external resource', () => {
     const html = renderStatusPage(sampleStatus(NOW), { now: NOW, refreshSeconds: 30 });
     expect(html).not.toMatch(/<script|<link|<iframe|\ssrc=|url\(/i);
