@@ -252,15 +252,16 @@ async function benchSize(n: number): Promise<Row[]> {
     const noWrites = (d: DepctlDone): string[] => (/No changes|Nothing to apply/.test(d.stdoutTail) ? [] : [`expected no changes: ${d.stdoutTail.trim().split('\n').slice(-2).join(' | ')}`]);
     // A define carries the first 1000 devices of its profile, so each profile costs ⌈n/1000⌉ − 1 assign calls.
     const assigns = (...ns: number[]): number => ns.reduce((a, x) => a + ceil(x - PAGE), 0);
-    const steady = { 'GET /session': 1, 'POST /devices/sync': 1 };
+    // Every pass confirms the server identity first (GET /account, reconcile/identity.ts).
+    const steady = { 'GET /session': 1, 'GET /account': 1, 'POST /devices/sync': 1 };
 
     printHeader(n);
     let first = new Map<string, string>();
-    await run('first reconcile', { 'GET /session': 1, 'POST /server/devices': ceil(n), 'POST /profile': 3, 'POST /profile/devices': assigns(nExplicit, nIpad, nDefault) }, () => [], (dist, problems) => {
+    await run('first reconcile', { 'GET /session': 1, 'GET /account': 1, 'POST /server/devices': ceil(n), 'POST /profile': 3, 'POST /profile/devices': assigns(nExplicit, nIpad, nDefault) }, () => [], (dist, problems) => {
       first = converged(dist, problems);
     });
     // Apple's sync lists every change since the cursor, our own assignments included: one read-back of N devices.
-    await run('settle (sync echo)', { 'GET /session': 1, 'POST /devices/sync': ceil(n) }, noWrites);
+    await run('settle (sync echo)', { 'GET /session': 1, 'GET /account': 1, 'POST /devices/sync': ceil(n) }, noWrites);
     await run('no-op reconcile', steady, noWrites, (dist, problems) => void converged(dist, problems));
     await writeConfig('Staff (edited)');
     await run('profile edit', { ...steady, 'POST /profile': 1, 'POST /profile/devices': assigns(nDefault) }, () => [], (dist, problems) => {
