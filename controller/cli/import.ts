@@ -16,6 +16,7 @@ import { configClaims, recordAdoption, selectAdoption } from '../reconcile/adopt
 import type { AdoptStore } from '../reconcile/ports.js';
 import { readLiveState, type LiveState } from '../reconcile/live-state.js';
 import { observe } from '../reconcile/observe.js';
+import { checkServerIdentity } from '../reconcile/identity.js';
 import { recoverDefines } from '../reconcile/recover.js';
 import { describeServerError } from '../reconcile/planner.js';
 
@@ -84,9 +85,16 @@ export async function runImport(dir: string, opts: ImportOptions, cmd: Command, 
         io.stderr(`depctl: ${handle?.problem?.message ?? 'no DEP client'}\n`);
         return ExitCode.failure;
       }
+      // The token must still open the MDM server the store knows, or the import would adopt another server's
+      // devices under this name (reconcile/identity.ts).
+      const checked = await checkServerIdentity(server.name, handle.client, store, { now, ...signal });
+      if (!checked.ok) {
+        io.stderr(`depctl: MdmServer "${server.name}": ${checked.problem.message}; nothing was written\n`);
+        return ExitCode.failure;
+      }
       let live: LiveState;
       try {
-        await observe(server.name, handle.client, store, { now, refresh: opts.refresh, ...signal });
+        await observe(server.name, handle.client, store, { now, refresh: opts.refresh, pageLimits: checked.pageLimits, ...signal });
         await recoverDefines(server.name, handle.client, store, { now, ...signal });
         live = await readLiveState({ server: server.name, profiles: base.profiles }, handle.client, store, signal);
       } catch (err) {

@@ -120,6 +120,13 @@ describe('server identity against the simulator: a token that now opens another 
     const markdown = await ws.depctl(['plan', 'config', '--format', 'markdown']);
     expect(markdown.stdout).toContain(`paris → Apple server "Paris MDM" (org Lycée Voltaire, uuid ${parisUuid}), as recorded: the token now opens another server (see below)\n`);
 
+    // import would adopt Lyon's devices under paris's name: it stops too, and writes nothing.
+    const imported = await ws.depctl(['import', 'config', '--server', 'paris']);
+    expect(imported.code).toBe(1);
+    expect(imported.stderr).toContain('depctl: MdmServer "paris": the token of server "paris" now belongs to another MDM server');
+    expect(imported.stderr).toContain('nothing was written');
+    expect(deviceCalls(lyon)).toEqual({});
+
     // apply without the operator's word changes nothing either.
     const refused = await ws.depctl(['apply', 'config', '--yes']);
     expect(refused.code).toBe(1);
