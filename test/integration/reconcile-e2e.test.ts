@@ -272,7 +272,7 @@ describe('plan and apply against the simulator, with a git checkout of the confi
     const waiting = await ws.depctl(['plan', 'config', '--format', 'json'], { now });
     const parsed = JSON.parse(waiting.stdout) as { servers: { deferred: { lastStatus: string; serials: string[]; until: string }[]; assign: unknown[] }[] };
     expect(parsed.servers[0]?.assign).toEqual([]);
-    expect(parsed.servers[0]?.deferred).toEqual([{ lastStatus: 'THROTTLED', serials: [serial], until: new Date(clock + 600_000).toISOString() }]);
+    expect(parsed.servers[0]?.deferred).toEqual([{ lastStatus: 'THROTTLED', attempts: 0, serials: [serial], until: new Date(clock + 600_000).toISOString() }]);
     expect(writes(sim)).toEqual({});
 
     clock += 601_000;
