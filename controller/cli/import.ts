@@ -2,6 +2,7 @@ import { cp, lstat, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'nod
 import { tmpdir } from 'node:os';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
+import { examples } from './help.js';
 import type { Register } from './program.js';
 import { ExitCode, UsageError, type CliIo } from './io.js';
 import { connectServers, loadValidConfig, openState, runtimeSettings } from './runtime.js';
@@ -44,6 +45,11 @@ export const registerImport: Register = (program, io, setExit) => {
     .option('--csv-threshold <n>', 'assignments with more serials than this go to a CSV file', parseCount, 500)
     .option('--force', 'replace the files of a previous import in the output directory', false)
     .option('--refresh', 'do a full fetch instead of a sync', false)
+    .addHelpText('after', examples([
+      ['depctl import --server lyon config/', "write config/imported/lyon/ from lyon's live profiles and assignments"],
+      ['depctl import --server lyon --csv-threshold 100 config/', 'put assignments of more than 100 serials in CSV files'],
+      ['depctl import --server lyon --force config/', 'replace an earlier import'],
+    ]))
     .action(async (dir: string, opts: ImportOptions, cmd: Command) => {
       setExit(await runImport(dir, opts, cmd, io));
     });

@@ -3,21 +3,28 @@ import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { DEFAULT_COMMON_NAME, DEFAULT_VALIDITY_DAYS, generateKeyPair } from '../tokens/index.js';
 import { type CliIo, ExitCode } from './io.js';
+import { examples } from './help.js';
 import type { Register } from './program.js';
 
 /** File names written by `keys generate` (fixed, so docs and examples can refer to them). */
 export const KEY_FILE = 'depctl-key.pem';
 export const CERT_FILE = 'depctl-cert.pem';
 
+const KEYS_EXAMPLES = examples([
+  ['depctl keys generate --out secrets/', 'a key and the certificate to upload to Apple Business Manager'],
+  ['depctl keys generate --out secrets/lyon --cn "depctl lyon" --days 730', 'one key per MDM server, valid two years'],
+]);
+
 /** Registers `depctl keys generate --out DIR [--cn NAME] [--days N]`. */
 export const registerKeys: Register = (program, io, setExit) => {
-  const keys = program.command('keys').description('key pair and certificate for DEP server tokens');
+  const keys = program.command('keys').description('key pair and certificate for DEP server tokens').addHelpText('after', KEYS_EXAMPLES);
   const generate = keys
     .command('generate')
     .description('generate an RSA key and a self-signed certificate to upload to Apple Business Manager')
     .requiredOption('--out <dir>', 'directory for depctl-key.pem and depctl-cert.pem (created 0700 if missing)')
     .option('--cn <name>', 'certificate common name', DEFAULT_COMMON_NAME)
     .option('--days <n>', 'certificate validity in days', parseDays, DEFAULT_VALIDITY_DAYS)
+    .addHelpText('after', KEYS_EXAMPLES)
     .action(async (opts: { out: string; cn: string; days: number }) => {
       setExit(await generateKeys(io, opts));
     });

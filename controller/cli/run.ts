@@ -1,5 +1,7 @@
 import { resolve } from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
+import { durationOption } from './duration.js';
+import { examples } from './help.js';
 import type { Register } from './program.js';
 import { ExitCode, type CliIo } from './io.js';
 import { connectServers, openState, runtimeSettings, type RuntimeSettings } from './runtime.js';
@@ -21,14 +23,10 @@ import { notificationsFor } from '../notify/events.js';
 import { createLogger, type LogFormat, type Logger } from '../util/logger.js';
 import { VERSION } from '../version.js';
 
-/** Parses `90s`, `1m`, `15m`, `2h`, or plain milliseconds. */
-export function parseDuration(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!m) throw new InvalidArgumentError(`expected a duration such as 30s, 1m or 2h, got "${text}"`);
-  const n = Number(m[1]);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 'ms') as 'ms' | 's' | 'm' | 'h'];
-  return Math.round(n * unit);
-}
+export { parseDuration } from './duration.js';
+
+/** Floors of the controller's intervals: below them it would hammer git, Apple or the store. */
+export const MIN_INTERVALS = { pollMs: 5_000, syncMs: 60_000, leaderRetryMs: 1_000 } as const;
 
 /** Options of `depctl run`. */
 export interface RunOptions {
@@ -255,14 +253,14 @@ export const registerRun: Register = (program, io, setExit) => {
     .option('--branch <branch>', 'branch to follow (default: the remote default branch)')
     .option('--ref <ref>', 'tag or commit to pin instead of a branch')
     .option('--path <subdir>', 'sub-directory of the repository holding the config', '.')
-    .option('--poll-interval <duration>', 'how often git is polled', parseDuration, DEFAULT_TIMING.pollIntervalMs)
-    .option('--sync-interval <duration>', 'how often Apple is synced when nothing else happens', parseDuration, DEFAULT_TIMING.syncIntervalMs)
+    .addOption(durationOption('--poll-interval <duration>', 'how often git is polled: 90s, 1m30s, 1h', DEFAULT_TIMING.pollIntervalMs, MIN_INTERVALS.pollMs))
+    .addOption(durationOption('--sync-interval <duration>', 'how often Apple is synced when nothing else happens', DEFAULT_TIMING.syncIntervalMs, MIN_INTERVALS.syncMs))
     .option('--listen <host:port>', 'HTTP address for health, metrics, status and the webhook (env DEPCTL_LISTEN)')
     .option('--work-dir <dir>', 'where the repository is checked out', '.depctl/checkout')
     .option('--notify-url <url>', 'webhook for notifications (JSON with a Slack-compatible text; env DEPCTL_NOTIFY_URL)')
     .option('--git-ssh-key <file>', 'private key for ssh repository URLs')
     .option('--allow-large', 'let changes over a server\'s maxChanges proceed', false)
-    .option('--leader-retry-interval <duration>', 'how often a follower replica tries to become leader (PostgreSQL state)', parseDuration, DEFAULT_TIMING.leaderRetryMs)
+    .addOption(durationOption('--leader-retry-interval <duration>', 'how often a follower replica tries to become leader (PostgreSQL state)', DEFAULT_TIMING.leaderRetryMs, MIN_INTERVALS.leaderRetryMs))
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .option('--log-format <format>', 'json or pretty', 'json')
     .option('--once', 'stop after the first reconcile pass', false)
@@ -272,6 +270,11 @@ export const registerRun: Register = (program, io, setExit) => {
       collectAdoptSpec,
       [],
     )
+    .addHelpText('after', examples([
+      ['DEPCTL_GIT_TOKEN=… depctl run --repo https://github.com/acme/dep-config --branch main', 'follow a GitHub repository, polling every minute'],
+      ['depctl run --repo /srv/dep-config --poll-interval 30s --sync-interval 5m --listen 0.0.0.0:8080', 'a local repository, with shorter intervals'],
+      ['depctl run --repo ./config-repo --once', 'one pass, then exit (0 when Ready)'],
+    ]))
     .action(async (raw: Omit<RunOptions, 'listen'> & { listen?: string }, cmd: Command) => {
       const opts: RunOptions = { ...raw, listen: raw.listen ?? io.env['DEPCTL_LISTEN'] ?? '127.0.0.1:8080' };
       const logger = createLogger({ level: opts.logLevel, format: opts.logFormat === 'pretty' ? 'pretty' : 'json', write: (s) => io.stderr(s) });

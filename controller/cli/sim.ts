@@ -14,6 +14,7 @@ import { encryptServerToken, generateKeyPair } from '../tokens/index.js';
 import { type CliIo, ExitCode, UsageError } from './io.js';
 import { renderText } from './views/problems.js';
 import { describeGroup, parseServerNames, SimConfigError, startSimGroupCommand, type StartedSimGroup } from './sim-group.js';
+import { examples } from './help.js';
 import type { Register } from './program.js';
 
 /** Options of the `sim` command, already parsed. */
@@ -139,6 +140,11 @@ export const registerSim: Register = (program, io, setExit) => {
     .option('--cert <file>', 'with --out: encrypt token.p7m to this PEM certificate (e.g. exported by NanoDEP or MicroMDM) instead of writing key.pem')
     .option('--servers <names>', 'serve several MDM servers (comma-separated), each with its own token: --out writes DIR/NAME/token.p7m and DIR/NAME/key.pem')
     .option('--config <dir>', 'serve the MdmServers of this depctl config, seeded with the serials its assignments list (plus --devices random ones each)')
+    .addHelpText('after', examples([
+      ['depctl sim --listen 127.0.0.1:8081 --devices 1000 --out sim/', 'one server with 1,000 devices; token and key in sim/'],
+      ['depctl sim --config examples --out secrets/', "the servers of a config, seeded with its serials"],
+      ['DEPCTL_DEP_URL=http://127.0.0.1:8081 depctl plan examples', 'then plan against it'],
+    ]))
     .action(async (o: { listen: string; devices: string; seed: string; out?: string; cert?: string; servers?: string; config?: string }) => {
       if (o.cert !== undefined && o.out === undefined) throw new UsageError('--cert needs --out');
       if (o.servers !== undefined || o.config !== undefined) {

@@ -7,6 +7,7 @@ import { identityFromAccount, identityOfRecord, type RecordedIdentity } from '..
 import { openStore } from '../store/index.js';
 import { WrongFileTypeError, isTokenError, openServerToken, summarizeToken, tokenFingerprint, type OpenedServerToken, type TokenSummary } from '../tokens/index.js';
 import { type CliIo, ExitCode } from './io.js';
+import { examples } from './help.js';
 import type { Register } from './program.js';
 import { APPLE_DEP_URL, runtimeSettings } from './runtime.js';
 
@@ -15,9 +16,15 @@ const EXPIRY_WARNING_DAYS = 30;
 
 type Format = 'text' | 'json';
 
+const TOKEN_EXAMPLES = examples([
+  ['depctl token inspect secrets/lyon_smime.p7m --key secrets/depctl-key.pem', 'expiry and organisation of a downloaded token'],
+  ['depctl token inspect token.p7m --key key.pem --dep-url https://mdmenrollment.apple.com', 'also ask Apple which MDM server it opens'],
+  ['depctl token inspect token.p7m --key key.pem --format json', 'the same as JSON, for a monitoring script'],
+]);
+
 /** Registers `depctl token inspect FILE [--key KEY] [--format text|json]`. */
 export const registerToken: Register = (program, io, setExit) => {
-  const token = program.command('token').description('DEP server tokens (.p7m from Apple Business Manager)');
+  const token = program.command('token').description('DEP server tokens (.p7m from Apple Business Manager)').addHelpText('after', TOKEN_EXAMPLES);
   const inspect = token
     .command('inspect')
     .description('decrypt a server token and show its expiry and the Apple MDM server it belongs to (never its secrets)')
@@ -25,6 +32,7 @@ export const registerToken: Register = (program, io, setExit) => {
     .option('--key <file>', 'PEM private key whose certificate was uploaded to Apple (needed for encrypted tokens)')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
     .option('--dep-url <url>', `also ask this DEP service which MDM server the token belongs to (GET /account), e.g. ${APPLE_DEP_URL}`)
+    .addHelpText('after', TOKEN_EXAMPLES)
     .action(async (file: string, opts: { key?: string; format: Format; depUrl?: string }, cmd: Command) => {
       setExit(await inspectToken(io, file, { ...opts, stateUrl: explicitStateUrl(cmd, io) }));
     });

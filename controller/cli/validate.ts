@@ -1,5 +1,6 @@
 import { Option } from 'commander';
 import { resolve } from 'node:path';
+import { examples } from './help.js';
 import type { Register } from './program.js';
 import { ExitCode } from './io.js';
 import { loadConfig } from '../config/load.js';
@@ -18,6 +19,11 @@ export const registerValidate: Register = (program, io, setExit) => {
     .argument('[dir]', 'config directory', '.')
     .addOption(new Option('--format <format>', 'output format').choices(PROBLEM_FORMATS).default('text'))
     .option('--warnings-as-errors', 'treat warnings as errors (exit 1 on any warning)', false)
+    .addHelpText('after', examples([
+      ['depctl validate config/', 'check a config repository'],
+      ['depctl validate --format github .', 'annotate a pull request from a GitHub workflow'],
+      ['depctl validate --warnings-as-errors --format json . > problems.json', 'fail on warnings too, as JSON'],
+    ]))
     .action(async (dir: string, opts: { format: ProblemFormat; warningsAsErrors: boolean }) => {
       const result = await loadConfig(resolve(io.cwd, dir));
       const valid = result.errorCount === 0 && !(opts.warningsAsErrors && result.warningCount > 0);

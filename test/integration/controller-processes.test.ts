@@ -50,7 +50,7 @@ describe('depctl run as real processes', () => {
   }
 
   function args(name: string, state: string, extra: string[] = []): string[] {
-    return ['--repo', join(dir, 'config.git'), '--branch', 'main', '--listen', '127.0.0.1:0', '--work-dir', join(dir, `checkout-${name}`), '--state', state, '--secrets-dir', join(dir, 'secrets'), '--poll-interval', '300ms', '--leader-retry-interval', '300ms', ...extra];
+    return ['--repo', join(dir, 'config.git'), '--branch', 'main', '--listen', '127.0.0.1:0', '--work-dir', join(dir, `checkout-${name}`), '--state', state, '--secrets-dir', join(dir, 'secrets'), '--poll-interval', '5s', '--leader-retry-interval', '1s', ...extra];
   }
 
   beforeEach(async () => {
