@@ -1,7 +1,9 @@
+import { existsSync } from 'node:fs';
 import { cp, mkdir, readFile, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 import { simpleGit } from 'simple-git';
 import type { Command } from 'commander';
+import { examples } from './help.js';
 import type { Register } from './program.js';
 import { ExitCode, type CliIo } from './io.js';
 import { startSimGroupCommand } from './sim-group.js';
@@ -18,13 +20,17 @@ export interface QuickstartOptions {
   devices: number;
   once: boolean;
   logFormat: 'json' | 'pretty';
+  /** Start over: a fresh copy of DIR instead of the repository (and its commits) kept from an earlier quickstart. */
+  reset?: boolean;
 }
 
 /**
  * `depctl quickstart [DIR]`: everything on embedded defaults. Starts the built-in DEP simulator with the
  * servers of DIR (default `examples`), seeded with the serials the config lists; writes each server's S/MIME
  * token and key under .depctl/quickstart/secrets; copies DIR into a local git repository; and runs the
- * controller (`depctl run`) against it with SQLite state, printing where the status page is.
+ * controller (`depctl run`) against it with SQLite state, printing where the status page is. A restart keeps
+ * that repository and its commits (the simulator then serves the servers of the repository, edits included);
+ * `--reset` starts over from DIR.
  */
 export const registerQuickstart: Register = (program, io, setExit) => {
   program
@@ -36,6 +42,12 @@ export const registerQuickstart: Register = (program, io, setExit) => {
     .option('--devices <n>', 'random devices per server besides the listed serials', (v) => Number(v), 200)
     .option('--once', 'stop after the first reconcile pass', false)
     .option('--log-format <format>', 'json or pretty', 'pretty')
+    .option('--reset', `start over: copy DIR again instead of keeping the repository (and its commits) in ${QUICKSTART_DIR}/repo`, false)
+    .addHelpText('after', examples([
+      ['depctl quickstart', 'the examples, the simulator and the controller; status page on http://127.0.0.1:8080/'],
+      ['depctl quickstart my-config --devices 1000', 'your own config, 1,000 random devices per server'],
+      ['depctl quickstart --reset', 'start over: discard the repository and its commits from an earlier run'],
+    ]))
     .action(async (dir: string, opts: QuickstartOptions, _cmd: Command) => {
       setExit(await quickstart(dir, opts, io));
     });
@@ -48,9 +60,17 @@ export async function quickstart(dir: string, opts: QuickstartOptions, io: CliIo
   const repo = join(base, 'repo');
   // Each quickstart starts a fresh simulator, so it starts from a fresh state too (a state kept from an
   // earlier simulator would rightly see every device as changed outside depctl).
-  for (const f of ['state.db', 'state.db-wal', 'state.db-shm', 'secrets', 'checkout']) await rm(join(base, f), { recursive: true, force: true });
+  // The repository is the user's work (their edits and commits): kept unless --reset.
+  for (const f of ['state.db', 'state.db-wal', 'state.db-shm', 'secrets', 'checkout', ...(opts.reset ? ['repo'] : [])]) await rm(join(base, f), { recursive: true, force: true });
   await mkdir(base, { recursive: true });
-  const sims = await startSimGroupCommand({ cwd: io.cwd, config: dir, out: join(QUICKSTART_DIR, 'secrets'), listen: opts.simListen, devices: opts.devices });
+  if (existsSync(join(repo, '.git'))) {
+    const commits = (await simpleGit({ baseDir: repo }).raw(['rev-list', '--count', 'HEAD']).catch(() => '0')).trim();
+    io.stdout(`Keeping ${repo} and its ${commits} commit(s) (--reset starts over from ${dir}).\n`);
+  } else {
+    await copyIntoRepo(resolve(io.cwd, dir), repo, base);
+  }
+  // The simulator serves the servers of the repository, so a server added there since is served too.
+  const sims = await startSimGroupCommand({ cwd: io.cwd, config: repo, out: join(QUICKSTART_DIR, 'secrets'), listen: opts.simListen, devices: opts.devices });
   try {
     io.stdout(`DEP simulator: ${sims.group.url} (${sims.servers.map((s) => `${s.name}: ${s.devices} devices`).join(', ')})\n`);
     // Servers whose config reads secrets from the environment get them from the files just written.
@@ -60,7 +80,6 @@ export async function quickstart(dir: string, opts: QuickstartOptions, io: CliIo
       if ('env' in s.refs.token) env[s.refs.token.env] = await readFile(s.files.token, 'utf8');
       if ('env' in s.refs.privateKey && s.files.key) env[s.refs.privateKey.env] = await readFile(s.files.key, 'utf8');
     }
-    await copyIntoRepo(resolve(io.cwd, dir), repo);
     const logger = createLogger({ level: 'info', format: opts.logFormat, write: (s) => io.stderr(s) });
     const controller = await startController(
       { repo, path: '.', pollInterval: 10_000, syncInterval: 60_000, listen: opts.listen, workDir: join(QUICKSTART_DIR, 'checkout'), allowLarge: false, logLevel: 'info', logFormat: opts.logFormat, once: opts.once },
@@ -87,10 +106,21 @@ export async function quickstart(dir: string, opts: QuickstartOptions, io: CliIo
   }
 }
 
-/** Copies the config into a fresh local git repository (the controller's source) and commits it. */
-async function copyIntoRepo(from: string, repo: string): Promise<void> {
+/**
+ * Copies the config into a fresh local git repository (the controller's source) and commits it. Hidden
+ * folders such as `.github` come along; only DIR's own `.git` and the quickstart's folder stay behind.
+ */
+export async function copyIntoRepo(from: string, repo: string, base: string): Promise<void> {
   await rm(repo, { recursive: true, force: true });
-  await cp(from, repo, { recursive: true, filter: (src) => !src.includes(`${from}/.git`) });
+  await cp(from, repo, {
+    recursive: true,
+    filter: (src) => {
+      const rel = relative(from, src);
+      if (rel === '.git' || rel.startsWith(`.git${sep}`)) return false;
+      // DIR may be the working directory itself, which holds the quickstart's folder.
+      return src !== base && !src.startsWith(`${base}${sep}`);
+    },
+  });
   const git = simpleGit({ baseDir: repo });
   await git.init(['-b', 'main']);
   await git.add(['-A']);

@@ -1,0 +1,44 @@
+import { existsSync } from 'node:fs';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runDepctl } from '../helpers/cli.js';
+import { git } from '../helpers/git.js';
+
+const EXAMPLES = fileURLToPath(new URL('../../examples', import.meta.url));
+
+describe('depctl quickstart keeps your work', () => {
+  let cwd: string;
+  beforeEach(async () => {
+    cwd = await mkdtemp(join(tmpdir(), 'depctl-qs-'));
+    await cp(EXAMPLES, join(cwd, 'examples'), { recursive: true });
+  });
+  afterEach(async () => {
+    await rm(cwd, { recursive: true, force: true });
+  });
+
+  const quickstart = (...extra: string[]) => runDepctl(['quickstart', 'examples', '--once', '--listen', '127.0.0.1:0', '--devices', '0', '--log-format', 'json', ...extra], { cwd, env: {} });
+  const repo = (): string => join(cwd, '.depctl/quickstart/repo');
+
+  it('copies hidden folders, keeps the repository and its commits on a restart, and starts over with --reset', async () => {
+    const first = await quickstart();
+    expect(first.code, first.stderr).toBe(0);
+    expect(existsSync(join(repo(), '.github'))).toBe(true);
+    expect(existsSync(join(repo(), 'servers.yaml'))).toBe(true);
+    // The user's own commit in the quickstart's repository.
+    git(repo(), 'commit', '-q', '--allow-empty', '-m', 'my change');
+    expect(git(repo(), 'rev-list', '--count', 'HEAD')).toBe('2');
+
+    const second = await quickstart();
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toContain('and its 2 commit(s)');
+    expect(git(repo(), 'log', '-1', '--format=%s')).toBe('my change');
+
+    const reset = await quickstart('--reset');
+    expect(reset.code, reset.stderr).toBe(0);
+    expect(git(repo(), 'rev-list', '--count', 'HEAD')).toBe('1');
+    expect(existsSync(join(repo(), '.github'))).toBe(true);
+  }, 120_000);
+});
