@@ -2,7 +2,7 @@ import { isAbsolute, resolve } from 'node:path';
 import type { ProblemSink, SourceLoc } from './problems.js';
 import type { ParsedDoc } from './documents.js';
 import type { Kind } from './schemas.js';
-import type { EnrollmentProfile, Match, MdmServer, ProfileBody, SecretRef } from './types.js';
+import { DEP_DEVICE_FAMILIES, type DepDeviceFamily, type EnrollmentProfile, type Match, type MdmServer, type ProfileBody, type SecretRef } from './types.js';
 import { findNode, nodeOffset } from './yaml-nodes.js';
 import { didYouMean } from './suggest.js';
 import { isInside } from './files.js';
@@ -80,19 +80,58 @@ export function buildServer(d: ParsedDoc, index: DocIndex, ctx: BuildContext, si
       sink.warning('insecure-dep-url', locIn(d, ['spec', 'depUrl']), 'depUrl uses plain http to a non-local host; only a local simulator should be reached without TLS');
     }
   }
-  if (server.defaultProfile !== undefined) {
-    const target = resolveRef(index, 'EnrollmentProfile', server.defaultProfile, d, ['spec', 'defaultProfile'], sink);
+  const families = spec['defaultProfiles'] as MdmServer['defaultProfiles'];
+  if (families) server.defaultProfiles = { ...families };
+  checkDefaults(d, server, index, sink);
+  return server;
+}
+
+/** The profile body of a schema-valid EnrollmentProfile document. */
+function profileBody(d: ParsedDoc | undefined): ProfileBody | undefined {
+  return d?.valid ? (d.value['spec'] as { profile: ProfileBody }).profile : undefined;
+}
+
+/**
+ * Checks the default profiles of a server: each resolves to a profile defined on this server; a family entry
+ * names a profile that family can serve; the catch-all warns when it cannot serve the families that fall to
+ * it; and defaults without `unassignedDevices: default` (or the reverse) are reported.
+ *
+ * What Apple's keys make knowable: `is_multi_user` configures Shared iPad, which only iPads honour (Apple's
+ * Profile page: devices that do not meet Shared iPad's requirements ignore it). The other family-specific
+ * keys (`auto_advance_setup`, `language`, `region` on tvOS and macOS; `is_return_to_service` and
+ * `do_not_use_profile_from_backup` on iOS and visionOS) are ignored elsewhere without harm, so they
+ * have no rule.
+ */
+function checkDefaults(d: ParsedDoc, server: MdmServer, index: DocIndex, sink: ProblemSink): void {
+  const entries: { path: (string | number)[]; label: string; profile: string; family?: DepDeviceFamily }[] = [];
+  if (server.defaultProfile !== undefined) entries.push({ path: ['spec', 'defaultProfile'], label: 'defaultProfile', profile: server.defaultProfile });
+  for (const family of DEP_DEVICE_FAMILIES) {
+    const profile = server.defaultProfiles?.[family];
+    if (profile !== undefined) entries.push({ path: ['spec', 'defaultProfiles', family], label: `defaultProfiles.${family}`, profile, family });
+  }
+  for (const e of entries) {
+    const target = resolveRef(index, 'EnrollmentProfile', e.profile, d, e.path, sink);
     const servers = target?.valid ? ((target.value['spec'] as { servers: string[] }).servers ?? []) : undefined;
     if (servers && !servers.includes(server.name)) {
-      sink.error('profile-not-on-server', locIn(d, ['spec', 'defaultProfile']), `defaultProfile "${server.defaultProfile}" is not defined on server "${server.name}"; add "${server.name}" to its spec.servers`);
+      sink.error('profile-not-on-server', locIn(d, e.path), `${e.label} "${e.profile}" is not defined on server "${server.name}"; add "${server.name}" to its spec.servers`);
     }
     if (server.unassignedDevices !== 'default') {
-      sink.warning('default-profile-unused', locIn(d, ['spec', 'defaultProfile']), `defaultProfile has no effect while unassignedDevices is "${server.unassignedDevices}"; set unassignedDevices: default to use it`);
+      sink.warning('default-profile-unused', locIn(d, e.path), `${e.label} has no effect while unassignedDevices is "${server.unassignedDevices}"; set unassignedDevices: default to use it`);
     }
-  } else if (server.unassignedDevices === 'default') {
-    sink.error('default-profile-missing', locIn(d, ['spec', 'unassignedDevices']), 'unassignedDevices: default needs a defaultProfile');
+    if (profileBody(target)?.is_multi_user !== true) continue;
+    if (e.family !== undefined && e.family !== 'iPad') {
+      sink.error('profile-family', locIn(d, e.path), `${e.label}: profile "${e.profile}" sets is_multi_user: true (Shared iPad), which only iPads honour; give ${e.family} devices a profile without is_multi_user`);
+    } else if (e.family === undefined && server.unassignedDevices === 'default') {
+      // Whether such devices exist on the server is unknown offline: maybe it holds only iPads.
+      const others = DEP_DEVICE_FAMILIES.filter((f) => f !== 'iPad' && server.defaultProfiles?.[f] === undefined);
+      if (others.length > 0) {
+        sink.warning('profile-family', locIn(d, e.path), `defaultProfile "${e.profile}" sets is_multi_user: true (Shared iPad), which only iPads honour, but it is also the default for unassigned ${others.join(', ')} devices; name their profiles in defaultProfiles`);
+      }
+    }
   }
-  return server;
+  if (server.unassignedDevices === 'default' && entries.length === 0) {
+    sink.error('default-profile-missing', locIn(d, ['spec', 'unassignedDevices']), 'unassignedDevices: default needs a defaultProfile or defaultProfiles');
+  }
 }
 
 /** Builds an EnrollmentProfile from a schema-valid document and checks Apple's rules and its servers. */

@@ -46,6 +46,7 @@ export const PROBLEM_CODES = [
   'profile-not-on-server',
   'default-profile-unused',
   'default-profile-missing',
+  'profile-family',
   'flags-invalid',
   'await-unsupervised',
   'https-required',

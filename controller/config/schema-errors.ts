@@ -72,7 +72,9 @@ function report(e: ErrorObject, ctx: SchemaErrorContext): void {
       const allowed = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
       const keyNode = findNode(ctx.doc, [...segments, prop]).key;
       const hint = KEY_HINTS[prop] ? ` (${KEY_HINTS[prop]})` : didYouMean(prop, allowed);
-      err('unknown-key', `${where}: unknown key "${prop}"${hint}`, at(keyNode));
+      // defaultProfiles is keyed by Apple's device_family values: name them all, not only the nearest.
+      const families = segments[segments.length - 1] === 'defaultProfiles' ? `; keys are the device families DEP reports: ${allowed.join(', ')}` : '';
+      err('unknown-key', `${where}: unknown key "${prop}"${hint}${families}`, at(keyNode));
       return;
     }
     case 'required': {

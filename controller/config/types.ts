@@ -7,6 +7,15 @@ export type SecretRef = { file: string } | { env: string };
 /** What happens to devices that no Assignment names. */
 export type UnassignedDevices = 'ignore' | 'default' | 'remove';
 
+/**
+ * The device families DEP reports in a device's `device_family` (dep-protocol.md §5, protocol v2+), the keys
+ * of `MdmServer.spec.defaultProfiles`. `Watch` is not among them: Apple Watch is not enrolled through DEP.
+ */
+export const DEP_DEVICE_FAMILIES = ['Mac', 'iPad', 'iPhone', 'iPod', 'AppleTV', 'Vision'] as const;
+
+/** One of DEP_DEVICE_FAMILIES. */
+export type DepDeviceFamily = (typeof DEP_DEVICE_FAMILIES)[number];
+
 /** Whether drift is corrected on apply or only reported. */
 export type DriftPolicy = 'correct' | 'report';
 
@@ -17,7 +26,10 @@ export interface MdmServer {
   privateKey: SecretRef;
   /** Explicit depUrl from the config, if any (DEPCTL_DEP_URL and the default apply at the edges). */
   depUrl?: string;
+  /** Catch-all profile for unassigned devices whose family has no entry in defaultProfiles. */
   defaultProfile?: string;
+  /** Profile per device family for unassigned devices (used before defaultProfile). */
+  defaultProfiles?: Partial<Record<DepDeviceFamily, string>>;
   unassignedDevices: UnassignedDevices;
   maxChanges?: number;
   driftPolicy: DriftPolicy;

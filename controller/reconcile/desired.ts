@@ -42,9 +42,10 @@ export function compileServerRules(config: DepConfig, serverName: string): Serve
 
 /**
  * Which profile a device should have (DESIGN.md): its explicit serial listing; else the highest-priority
- * matching rule (two equal-priority rules naming different profiles are a conflict for that device); else the
- * server's defaultProfile when `unassignedDevices: default`; else nothing (`ignore` leaves it alone, `remove`
- * clears its profile).
+ * matching rule (two equal-priority rules naming different profiles are a conflict for that device); else,
+ * when `unassignedDevices: default`, the server's defaultProfiles entry for the device's family, then its
+ * defaultProfile (a device of another family, or without device_family, with no catch-all is left alone);
+ * else nothing (`ignore` leaves it alone, `remove` clears its profile).
  */
 export function decide(rules: ServerRules, device: Device): Decision {
   const explicit = rules.explicit.get(device.serial_number.toUpperCase());
@@ -63,10 +64,19 @@ export function decide(rules: ServerRules, device: Device): Decision {
     }
   }
   if (winner) return { kind: 'profile', profile: winner.profile, source: 'match', assignment: winner.assignment };
-  const { unassignedDevices, defaultProfile } = rules.server;
-  if (unassignedDevices === 'default' && defaultProfile) return { kind: 'profile', profile: defaultProfile, source: 'default', assignment: null };
+  const { unassignedDevices, defaultProfile, defaultProfiles } = rules.server;
+  if (unassignedDevices === 'default') {
+    const profile = familyDefault(defaultProfiles, device.device_family) ?? defaultProfile;
+    if (profile) return { kind: 'profile', profile, source: 'default', assignment: null };
+  }
   if (unassignedDevices === 'remove') return { kind: 'remove' };
   return { kind: 'ignore' };
+}
+
+/** The defaultProfiles entry for a device family as DEP reports it (exact spelling, as match rules compare it). */
+function familyDefault(defaults: MdmServer['defaultProfiles'], family: string | undefined): string | undefined {
+  if (!defaults || family === undefined || !Object.hasOwn(defaults, family)) return undefined;
+  return defaults[family as keyof typeof defaults];
 }
 
 /** Turns a match selector into a predicate; strings other than family and OS may use `*` wildcards. */

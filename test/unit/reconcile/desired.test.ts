@@ -72,6 +72,37 @@ describe('decide: which profile a device should have', () => {
     expect(decideOn(none, device('X1'), { defaultProfile: 'staff', unassignedDevices: 'remove' })).toEqual({ kind: 'remove' });
   });
 
+  it('defaultProfiles: the entry for the device family first, then defaultProfile, and source stays default', () => {
+    const none: Assignment[] = [];
+    const server: Partial<MdmServer> = { defaultProfiles: { Mac: 'macs', iPad: 'ipads' }, defaultProfile: 'staff', unassignedDevices: 'default' };
+    const mac = device('C02T0HL0GGC0', { device_family: 'Mac', os: 'OSX', model: 'MacBook Pro' });
+    const phone = device('F2LXK1ABCD12', { device_family: 'iPhone', os: 'iOS', model: 'iPhone 16' });
+    const vision = device('V1SXK1ABCD12', { device_family: 'Vision', os: 'visionOS', model: 'Apple Vision Pro' });
+    expect(decideOn(none, mac, server)).toEqual({ kind: 'profile', profile: 'macs', source: 'default', assignment: null });
+    expect(decideOn(none, device('X1'), server)).toEqual({ kind: 'profile', profile: 'ipads', source: 'default', assignment: null });
+    expect(decideOn(none, phone, server)).toEqual({ kind: 'profile', profile: 'staff', source: 'default', assignment: null });
+    expect(decideOn(none, vision, server)).toEqual({ kind: 'profile', profile: 'staff', source: 'default', assignment: null });
+    // A device without device_family (protocol v1) falls to the catch-all.
+    expect(decideOn(none, device('X2', { device_family: undefined }), server)).toMatchObject({ profile: 'staff' });
+  });
+
+  it('defaultProfiles without a catch-all leaves devices of other families alone', () => {
+    const server: Partial<MdmServer> = { defaultProfiles: { Mac: 'macs' }, unassignedDevices: 'default' };
+    expect(decideOn([], device('C02T0HL0GGC0', { device_family: 'Mac', os: 'OSX' }), server)).toMatchObject({ kind: 'profile', profile: 'macs' });
+    expect(decideOn([], device('X1'), server)).toEqual({ kind: 'ignore' });
+    // Family names are Apple's exact spelling, as in match rules; an object's own keys only.
+    expect(decideOn([], device('X2', { device_family: 'mac' }), server)).toEqual({ kind: 'ignore' });
+    expect(decideOn([], device('X3', { device_family: 'toString' }), server)).toEqual({ kind: 'ignore' });
+  });
+
+  it('defaultProfiles is used only with unassignedDevices: default, and never over an assignment', () => {
+    const mac = device('C02T0HL0GGC0', { device_family: 'Mac', os: 'OSX', model: 'MacBook Pro' });
+    expect(decideOn([], mac, { defaultProfiles: { Mac: 'macs' }, unassignedDevices: 'ignore' })).toEqual({ kind: 'ignore' });
+    expect(decideOn([], mac, { defaultProfiles: { Mac: 'macs' }, unassignedDevices: 'remove' })).toEqual({ kind: 'remove' });
+    const rules = [assignment('loans', 'loaners', ['paris'], { match: { model: ['MacBook*'] } })];
+    expect(decideOn(rules, mac, { defaultProfiles: { Mac: 'macs' }, unassignedDevices: 'default' })).toMatchObject({ profile: 'loaners', source: 'match' });
+  });
+
   it('unassignedDevices: remove clears only devices no assignment names; ignore leaves them alone', () => {
     const rules = [assignment('by-family', 'macs', ['paris'], { match: { device_family: ['Mac'] } })];
     expect(decideOn(rules, device('X1'), { unassignedDevices: 'remove' })).toEqual({ kind: 'remove' });
