@@ -111,7 +111,7 @@ ${accountRows(s, t)}
 </div>
 ${retriesTable(s, t)}
 <h4>Drift</h4>
-${s.drift.length === 0 ? '<p class="muted">none</p>' : `<table><thead><tr><th>Kind</th><th>Carry now</th><th>Should carry</th><th>Since</th><th>Detail</th><th class="num">Count</th></tr></thead><tbody>${s.drift.map((d) => `<tr><td><code>${escapeHtml(d.kind)}</code></td><td>${d.current === null ? '<span class="muted">none</span>' : escapeHtml(d.current)}</td><td>${d.desired === null ? '<span class="muted">—</span>' : escapeHtml(d.desired)}</td><td>${t(d.since)}</td><td>${escapeHtml(d.message)}</td><td class="num">${fmt(d.count)}</td></tr>`).join('')}</tbody></table>`}
+${s.drift.length === 0 ? '<p class="muted">none</p>' : `<table><thead><tr><th>Kind</th><th>Carry now</th><th>Should carry</th><th>Since</th><th>Detail</th><th class="num">Count</th></tr></thead><tbody>${s.drift.map((d) => `<tr><td><code>${escapeHtml(d.kind)}</code></td><td>${d.current === null ? '<span class="muted">none</span>' : escapeHtml(d.current)}</td><td>${d.desired === null ? '<span class="muted">—</span>' : escapeHtml(d.desired)}</td><td>${d.since === null ? '<span class="muted">unknown</span>' : t(d.since)}</td><td>${escapeHtml(d.message)}</td><td class="num">${fmt(d.count)}</td></tr>`).join('')}</tbody></table>`}
 </article>`;
 }
 
