@@ -10,6 +10,7 @@ import { registerRun } from './run.js';
 import { registerQuickstart } from './quickstart.js';
 import { registerImport } from './import.js';
 import { registerExplain } from './explain.js';
+import { registerStatus } from './status.js';
 import { addGlobalOptions } from './runtime.js';
 import { VERSION } from '../version.js';
 
@@ -28,7 +29,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) })
     .exitOverride();
   addGlobalOptions(program);
-  for (const register of [registerValidate, registerPlan, registerApply, registerRun, registerQuickstart, registerImport, registerExplain, registerKeys, registerToken, registerSim] satisfies Register[]) {
+  for (const register of [registerValidate, registerPlan, registerApply, registerRun, registerQuickstart, registerImport, registerExplain, registerStatus, registerKeys, registerToken, registerSim] satisfies Register[]) {
     register(program, io, setExit);
   }
   // Output and exits of every command, nested ones included, go through io (commands never exit the process).
