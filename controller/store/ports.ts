@@ -67,16 +67,33 @@ export interface AuditRecord extends AuditEntry {
   seq: number;
 }
 
+/** Who holds a leadership lock, as far as the store knows. */
+export interface LeaderHolder {
+  /** What holds it (`controller`, `apply`), when the holder said. */
+  owner: string | null;
+  /** The holder's process id, when known. */
+  pid: number | null;
+  /** The holder's host name (SQLite) or client address (PostgreSQL), when known. */
+  host: string | null;
+  since: Date | null;
+}
+
 /**
- * Leadership for HA replicas (DESIGN.md "one leader (advisory lock) writes"). PostgreSQL uses a
- * session advisory lock on a dedicated connection; SQLite and memory hold the lock inside this
- * process only (one process per SQLite file is the supported deployment).
+ * Leadership for HA replicas and the one writer (DESIGN.md "one leader (advisory lock) writes"): `depctl run`
+ * and `depctl apply` take the same lock. PostgreSQL uses a session advisory lock on a dedicated connection;
+ * SQLite a lock row with pid, host and heartbeat, across processes (sqlite/leader.ts); memory holds it in
+ * this process.
  */
 export interface LeaderLock {
-  /** Takes leadership for `name` if free (re-entrant for the same store); returns whether held. */
-  tryAcquireLeadership(name: string): Promise<boolean>;
+  /**
+   * Takes leadership for `name` if free (re-entrant for the same store); returns whether held. `owner` says
+   * what holds it (`controller`, `apply`), for `leadershipHolder`.
+   */
+  tryAcquireLeadership(name: string, owner?: string): Promise<boolean>;
   /** Gives leadership up; a no-op when not held. */
   releaseLeadership(name: string): Promise<void>;
+  /** Who holds `name` now (another process, or this one), or null when it is free or the store cannot tell. */
+  leadershipHolder(name: string): Promise<LeaderHolder | null>;
 }
 
 /** What `migrate()` did. */

@@ -96,6 +96,18 @@ export function runStoreConformance(label: string, factory: StoreHarnessFactory)
         await other.close();
         expect(await ctx.store.tryAcquireLeadership('controller')).toBe(true);
       });
+
+      it('names the holder of a lock to another handle, and nobody once it is released', async () => {
+        const other = await ctx.open();
+        expect(await other.leadershipHolder('writer')).toBeNull();
+        expect(await ctx.store.tryAcquireLeadership('writer', 'apply')).toBe(true);
+        const holder = await other.leadershipHolder('writer');
+        expect(holder?.pid).toBe(process.pid);
+        if (ctx.store.backend !== 'memory') expect(holder).toMatchObject({ owner: 'apply', host: expect.any(String), since: expect.any(Date) });
+        await ctx.store.releaseLeadership('writer');
+        expect(await other.leadershipHolder('writer')).toBeNull();
+        await other.close();
+      });
     });
   });
 }

@@ -12,7 +12,7 @@ import { checkLimit, pageThrough } from '../paging.js';
 import type {
   AuditEntry, AuditRecord, CursorState, CursorUpdate, DeviceFilter, DevicePage, DeviceRecord, DeviceResultUpdate,
   JsonValue, MigrationDeadlineCount, MigrationReport, ProfileIntent, ProfileKey, ProfileRecord, ProfileState, ResultCounts, RunRecord,
-  RunResult, RunTrigger, ServerRecord, ServerUpdate, Store, UpsertOptions,
+  RunResult, RunTrigger, ServerRecord, ServerUpdate, Store, UpsertOptions, LeaderHolder,
 } from '../ports.js';
 import { MemoryDatabase, type MemoryDevice } from './memory-database.js';
 
@@ -338,6 +338,11 @@ export class MemoryStore implements Store {
   async releaseLeadership(name: string): Promise<void> {
     if (this.db.leaders.get(name) === this) this.db.leaders.delete(name);
     this.held.delete(name);
+  }
+
+  /** See LeaderLock.leadershipHolder: held in this process, so this process is the holder. */
+  async leadershipHolder(name: string): Promise<LeaderHolder | null> {
+    return this.db.leaders.has(name) ? { owner: null, pid: process.pid, host: null, since: null } : null;
   }
 }
 

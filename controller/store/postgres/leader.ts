@@ -3,7 +3,19 @@
  * pooled one, which would be handed to other queries). When that connection drops, PostgreSQL
  * releases the lock and this replica stops counting itself as leader.
  */
+import { hostname } from 'node:os';
 import pg from 'pg';
+import type { LeaderHolder } from '../ports.js';
+
+/**
+ * The leadership connection's application_name says who holds the lock, so another process can name it
+ * (`leadershipHolder`); PostgreSQL keeps at most 63 bytes of it.
+ */
+function applicationName(owner: string | undefined): string {
+  return `depctl ${owner ?? 'depctl'} pid ${process.pid} on ${hostname()}`.slice(0, 63);
+}
+
+const APPLICATION_NAME = /^depctl (\S+) pid (\d+) on (.+)$/;
 
 /** Advisory-lock namespace for leadership (two-int key space, apart from the migration lock). */
 const LEADER_NAMESPACE = 0x64657063; // "depc"
@@ -21,9 +33,9 @@ export class PostgresLeadership {
   }
 
   /** Takes the lock for `name` if no other session holds it; re-entrant for this store. */
-  async tryAcquire(name: string): Promise<boolean> {
+  async tryAcquire(name: string, owner?: string): Promise<boolean> {
     if (this.held.has(name)) return true;
-    const client = new pg.Client(this.config);
+    const client = new pg.Client({ ...this.config, application_name: applicationName(owner) });
     await client.connect();
     try {
       const { rows } = await client.query<{ ok: boolean }>(
@@ -51,6 +63,28 @@ export class PostgresLeadership {
     if (!client) return;
     this.held.delete(name);
     await client.end().catch(() => undefined);
+  }
+
+  /** Who holds the lock for `name` (any session on the database), or null when nobody does. */
+  async holder(pool: pg.Pool, name: string): Promise<LeaderHolder | null> {
+    // Two-int advisory locks show as classid = key1, objid = key2 (as oid), objsubid = 2.
+    const { rows } = await pool.query<{ application_name: string | null; backend_start: Date | null; client_addr: string | null }>(
+      `SELECT a.application_name, a.backend_start, host(a.client_addr) AS client_addr
+         FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+          AND l.classid = $1::int::oid AND l.objid = hashtext($2)::oid AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        LIMIT 1`,
+      [LEADER_NAMESPACE, `${this.scope}:${name}`],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    const m = APPLICATION_NAME.exec(row.application_name ?? '');
+    return {
+      owner: m?.[1] ?? null,
+      pid: m?.[2] !== undefined ? Number(m[2]) : null,
+      host: m?.[3] ?? row.client_addr,
+      since: row.backend_start,
+    };
   }
 
   /** Releases every lock. */

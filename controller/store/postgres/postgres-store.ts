@@ -11,6 +11,7 @@ import type {
   AuditEntry, AuditRecord, CursorState, CursorUpdate, DeviceFilter, DevicePage, DeviceRecord, DeviceResultUpdate,
   JsonValue, MigrationDeadlineCount, MigrationReport, ProfileIntent, ProfileKey, ProfileRecord, ProfileState, ResultCounts, RunRecord,
   RunResult, RunTrigger, ServerRecord, ServerUpdate, Store, UpsertOptions,
+  LeaderHolder,
 } from '../ports.js';
 import { clientConfig, postgresSettings } from './connection.js';
 import * as devices from './devices.js';
@@ -214,8 +215,13 @@ export class PostgresStore implements Store {
   }
 
   /** See LeaderLock.tryAcquireLeadership (session advisory lock on a dedicated connection). */
-  tryAcquireLeadership(name: string): Promise<boolean> {
-    return this.leadership.tryAcquire(name);
+  tryAcquireLeadership(name: string, owner?: string): Promise<boolean> {
+    return this.leadership.tryAcquire(name, owner);
+  }
+
+  /** See LeaderLock.leadershipHolder (pg_locks and the holder's application_name). */
+  leadershipHolder(name: string): Promise<LeaderHolder | null> {
+    return this.leadership.holder(this.pool, name);
   }
 
   /** See LeaderLock.releaseLeadership. */

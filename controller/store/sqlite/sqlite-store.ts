@@ -3,8 +3,9 @@
  * method is `async` so callers see the same contract as PostgreSQL. The file is opened in WAL mode
  * with a busy timeout, so a CLI `plan` can read while the controller writes.
  *
- * Leadership: SQLite has no advisory locks, so leadership is held in this process only (a registry
- * keyed by the database file). Two processes on one file would both "lead"; HA needs PostgreSQL.
+ * Leadership: SQLite has no advisory locks, so a lock row with pid, host and heartbeat stands in for one,
+ * across processes (leader.ts): `depctl run` and `depctl apply` on one file never both write. HA (a standby
+ * that takes over) still needs PostgreSQL.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync, realpathSync } from 'node:fs';
@@ -15,11 +16,12 @@ import { checkLimit, pageThrough } from '../paging.js';
 import type {
   AuditEntry, AuditRecord, CursorState, CursorUpdate, DeviceFilter, DevicePage, DeviceRecord, DeviceResultUpdate,
   JsonValue, MigrationDeadlineCount, MigrationReport, ProfileIntent, ProfileKey, ProfileRecord, ProfileState, ResultCounts, RunRecord,
-  RunResult, RunTrigger, ServerRecord, ServerUpdate, Store, UpsertOptions,
+  RunResult, RunTrigger, ServerRecord, ServerUpdate, Store, UpsertOptions, LeaderHolder,
 } from '../ports.js';
 import { SqliteDevices } from './devices.js';
 import { migrateSqlite } from './migrate.js';
 import { SqliteRecords } from './records.js';
+import { SqliteLeadership } from './leader.js';
 
 /** Options for opening a SQLite store. */
 export interface SqliteStoreOptions {
@@ -28,9 +30,6 @@ export interface SqliteStoreOptions {
   /** Clock used for migration bookkeeping only (default: system clock). */
   now?: () => Date;
 }
-
-/** Leadership held by stores in this process, keyed by database identity + lock name. */
-const leaders = new Map<string, SqliteStore>();
 
 /** Opens (creating the file and parent directories) a SQLite database; `:memory:` for a private one. */
 export function openSqliteDatabase(path: string, opts: SqliteStoreOptions = {}): Database.Database {
@@ -65,12 +64,13 @@ export class SqliteStore implements Store {
   private readonly now: () => Date;
   private devicesPart?: SqliteDevices;
   private recordsPart?: SqliteRecords;
-  private readonly held = new Set<string>();
+  private readonly leadership: SqliteLeadership;
 
   private constructor(db: Database.Database, identity: string, now: () => Date) {
     this.db = db;
     this.identity = identity;
     this.now = now;
+    this.leadership = new SqliteLeadership(db);
   }
 
   /** Opens a store on `path` (or `:memory:`); call `migrate()` before use. */
@@ -102,7 +102,7 @@ export class SqliteStore implements Store {
 
   /** See Store.close. */
   async close(): Promise<void> {
-    for (const name of [...this.held]) await this.releaseLeadership(name);
+    if (this.db.open) this.leadership.releaseAll();
     if (this.db.open) this.db.close();
   }
 
@@ -247,20 +247,18 @@ export class SqliteStore implements Store {
     return this.records.readAudit({ ...query, limit: checkLimit(query.limit) });
   }
 
-  /** See LeaderLock.tryAcquireLeadership (in-process only, see the file comment). */
-  async tryAcquireLeadership(name: string): Promise<boolean> {
-    const key = `${this.identity}\0${name}`;
-    const holder = leaders.get(key);
-    if (holder && holder !== this) return false;
-    leaders.set(key, this);
-    this.held.add(name);
-    return true;
+  /** See LeaderLock.tryAcquireLeadership (a lock row shared by every process on the file, see leader.ts). */
+  async tryAcquireLeadership(name: string, owner?: string): Promise<boolean> {
+    return this.leadership.tryAcquire(name, owner);
   }
 
   /** See LeaderLock.releaseLeadership. */
   async releaseLeadership(name: string): Promise<void> {
-    const key = `${this.identity}\0${name}`;
-    if (leaders.get(key) === this) leaders.delete(key);
-    this.held.delete(name);
+    this.leadership.release(name);
+  }
+
+  /** See LeaderLock.leadershipHolder. */
+  async leadershipHolder(name: string): Promise<LeaderHolder | null> {
+    return this.leadership.holder(name);
   }
 }
