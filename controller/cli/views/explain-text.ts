@@ -51,7 +51,7 @@ function serverBlock(s: ServerExplanation, opts: ExplainTextOptions): string[] {
   field('Apple has', s.stored === null ? 'not in the store (seen live only)' : `${apple(s.stored)}; observed ${when(s.stored.observedAt, opts.now)}`);
   if (s.live !== null) field('Apple now', live(s.live));
   if (s.retry !== null) field('last apply', retry(s.retry, opts));
-  if (s.arrivedAt !== null) field('arrived', `${when(s.arrivedAt, opts.now)}; assigned once on arrival`);
+  if (s.arrivedAt !== null) field('arrived', `${when(s.arrivedAt, opts.now)}; no successful apply since (depctl assigns a device once per arrival)`);
   out.push(...historyLines(s.history));
   return out;
 }
@@ -83,13 +83,12 @@ function apple(a: AppleView): string {
   const parts = [carried(a.profile)];
   if (a.profileStatus !== null) parts.push(`profile_status ${oneLine(a.profileStatus)}`);
   if (a.opType !== null) parts.push(`op_type ${oneLine(a.opType)}${a.opDate !== null ? ` at ${utc(oneLine(a.opDate))}` : ''}`);
-  const device = [a.deviceFamily, a.model].filter((x): x is string => x !== null && x !== '').map(oneLine).join(' ');
-  if (device) parts.push(device);
+  if (a.model !== null && a.model !== '') parts.push(`${oneLine(a.model)}${a.os !== null ? ` (${oneLine(a.os)})` : ''}`);
   return parts.join(', ');
 }
 
 function live(l: LiveView): string {
-  if ('error' in l) return `not asked: ${oneLine(l.error)}`;
+  if ('error' in l) return `could not ask Apple: ${oneLine(l.error)}`;
   if (l.device === null) return `${oneLine(l.status)} (Apple's POST /devices)`;
   return `${apple(l.device)} (Apple's POST /devices)`;
 }
