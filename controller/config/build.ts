@@ -51,6 +51,8 @@ export interface BuildContext {
   realRoot: string;
   now: Date;
   skipKeys: SkipKeyCatalogue;
+  /** The secrets directory (real path), when the caller named it: references into it are fine. */
+  secretsDir?: string;
 }
 
 /** Builds an MdmServer from a schema-valid document and checks its references and settings. */
@@ -70,7 +72,8 @@ export function buildServer(d: ParsedDoc, index: DocIndex, ctx: BuildContext, si
 
   for (const key of ['token', 'privateKey'] as const) {
     const ref = server[key];
-    if ('file' in ref && isAbsolute(ref.file) && isInside(ctx.realRoot, resolve(ref.file))) {
+    const inSecrets = ctx.secretsDir !== undefined && 'file' in ref && isInside(ctx.secretsDir, resolve(ref.file));
+    if ('file' in ref && isAbsolute(ref.file) && isInside(ctx.realRoot, resolve(ref.file)) && !inSecrets) {
       sink.error('secret-ref', locIn(d, ['spec', key, 'file']), `${key} points inside the config repository; keep secrets in the secrets directory instead`);
     }
   }

@@ -19,6 +19,11 @@ export interface LoadOptions {
   now?: Date;
   /** Compiled schemas (compiled once per process by default). */
   schemas?: CompiledSchemas;
+  /**
+   * The secrets directory the credentials are read from (`--secrets-dir`), absolute. Files inside it are not
+   * reported as secrets in the repository even when it lies inside the config directory (unless git tracks them).
+   */
+  secretsDir?: string;
 }
 
 /** Counts shown in validate's summary. */
@@ -53,7 +58,7 @@ export async function loadConfig(dir: string, opts: LoadOptions = {}): Promise<L
   }
   const schemas = opts.schemas ?? defaultSchemas();
   const skipKeys = skipKeyCatalogue(schemas.files);
-  const files = await walkConfigDir(root, sink);
+  const files = await walkConfigDir(root, sink, opts.secretsDir === undefined ? {} : { secretsDir: resolve(opts.secretsDir) });
   stats.files = files.yaml.length;
 
   const docs: ParsedDoc[] = [];
@@ -72,6 +77,7 @@ export async function loadConfig(dir: string, opts: LoadOptions = {}): Promise<L
 
   const index = indexByName(docs, sink);
   const ctx: BuildContext = { root, realRoot: await realpath(root), now: opts.now ?? new Date(), skipKeys };
+  if (opts.secretsDir !== undefined) ctx.secretsDir = await realpath(opts.secretsDir).catch(() => resolve(opts.secretsDir as string));
   const valid = (kind: Kind): ParsedDoc[] => [...index[kind].values()].filter((d) => d.valid);
   const servers: MdmServer[] = valid('MdmServer').map((d) => buildServer(d, index, ctx, sink));
   const profiles: EnrollmentProfile[] = valid('EnrollmentProfile').map((d) => buildProfile(d, index, ctx, sink));
