@@ -48,12 +48,18 @@ function serverBlock(s: ServerExplanation, opts: ExplainTextOptions): string[] {
   }
   out.push(`  server ${s.server}`);
   field('should have', desired(s.desired, opts));
-  field('Apple has', s.stored === null ? 'not in the store (seen live only)' : `${apple(s.stored)}; observed ${when(s.stored.observedAt, opts.now)}`);
+  field('Apple has', s.stored === null ? 'not in the store (seen live only)' : `${apple(s.stored)}; observed ${when(s.stored.observedAt, opts.now)}${stale(s) ? ', before the last apply (`depctl plan` or --live shows what Apple has now)' : ''}`);
   if (s.live !== null) field('Apple now', live(s.live));
   if (s.retry !== null) field('last apply', retry(s.retry, opts));
   if (s.arrivedAt !== null) field('arrived', `${when(s.arrivedAt, opts.now)}; no successful apply since (depctl assigns a device once per arrival)`);
   out.push(...historyLines(s.history));
   return out;
+}
+
+/** True when the last apply result is newer than the store's observation: `depctl apply` does not sync afterwards. */
+function stale(s: ServerExplanation): boolean {
+  const at = s.retry?.lastResult?.at;
+  return at !== undefined && s.stored !== null && Date.parse(at) > Date.parse(s.stored.observedAt);
 }
 
 function desired(d: DesiredExplanation, opts: ExplainTextOptions): string {
