@@ -104,7 +104,7 @@ export async function selectAdoption(input: SelectAdoptionInput): Promise<Adopti
  */
 export async function recordAdoption(
   store: DefineStore,
-  input: { server: string; adopted: readonly AdoptedProfile[]; loaded: readonly Pick<EnrollmentProfile, 'name' | 'profile'>[]; now: () => Date },
+  input: { server: string; adopted: readonly Pick<AdoptedProfile, 'name' | 'uuid'>[]; loaded: readonly Pick<EnrollmentProfile, 'name' | 'profile'>[]; now: () => Date },
 ): Promise<string[]> {
   const done: string[] = [];
   for (const p of input.adopted) {

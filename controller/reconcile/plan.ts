@@ -34,6 +34,27 @@ export type ChangeReason =
 /** Where a device's desired profile comes from. */
 export type DesiredSource = 'serial' | 'match' | 'default';
 
+/** A value of an Apple profile key as a plan shows it: Apple's keys hold strings, booleans and lists of strings. */
+export type ProfileValue = string | number | boolean | ProfileValue[];
+
+/**
+ * One key whose value differs between the content a define replaces and the new content. Apple's defaults
+ * count as their value (a key left out that Apple defaults to `true` reads `true`), so writing a default
+ * explicitly is not a change.
+ */
+export interface ProfileChange {
+  /** Apple's key, e.g. `is_mdm_removable`. */
+  key: string;
+  /** The value before, or null when the key was not set and has no Apple default. */
+  before: ProfileValue | null;
+  /** The value after, or null when the key is no longer set and has no Apple default. */
+  after: ProfileValue | null;
+  /** Set-valued keys (`skip_setup_items`, certificates): items the new content adds, sorted. */
+  added?: string[];
+  /** Set-valued keys: items the new content drops, sorted. */
+  removed?: string[];
+}
+
 /** A profile content to define on a server (Apple profiles are immutable: new content, new UUID). */
 export interface ProfileDefine {
   profile: string;
@@ -44,6 +65,15 @@ export interface ProfileDefine {
   previousUuids: string[];
   /** Number of devices that will carry it. */
   devices: number;
+  /**
+   * `changed`: the UUID whose stored content `changes` compares with (the newest of `previousUuids`). Absent
+   * for other reasons, when the store kept no content for it, and in plans saved by earlier versions.
+   */
+  changesFrom?: string;
+  /** `changed`: each key that differs from the content of `changesFrom`, by key name. */
+  changes?: ProfileChange[];
+  /** `new`: the whole content as it is sent to Apple (keys sorted, without `devices`). */
+  content?: Record<string, ProfileValue>;
 }
 
 /** Devices that get the same profile for the same reason from the same current profile. */

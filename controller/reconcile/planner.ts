@@ -1,15 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { DepConfig, EnrollmentProfile } from '../config/types.js';
 import { compileServerRules } from './desired.js';
-import { deviceDriftMessage, ServerDiffer, type KnownProfile, type ObservedDevice } from './diff.js';
+import { currentProfileUuid, deviceDriftMessage, ServerDiffer, type KnownProfile, type ObservedDevice } from './diff.js';
 import type { Device } from '../dep/types.js';
 import { observe, type ObserveResult } from './observe.js';
-import { PLAN_FORMAT_VERSION, summarise, type DriftItem, type MigrationDeadlines, type Plan, type ServerPlan } from './plan.js';
-import { profileContentHash } from './profile-content.js';
+import { PLAN_FORMAT_VERSION, summarise, type DriftItem, type MigrationDeadlines, type Plan, type ProfileDefine, type ServerPlan } from './plan.js';
+import { profileChanges, profileContent, profileContentHash } from './profile-content.js';
 import { problemFromError, type ServerProblem } from './outcome.js';
 import { checkServerIdentity, identityOfRecord } from './identity.js';
-import type { CallOptions, MigrationDeadlineCount, PlanStore, ReconcileDepClient } from './ports.js';
-import { recoverDefines } from './recover.js';
+import type { ApplyStore, CallOptions, MigrationDeadlineCount, PlanStore, ProfileRecord, ReconcileDepClient } from './ports.js';
+import { adoptCarriedProfiles, recoverDefines, type AdoptedOnFirstContact, type LookedUpProfile } from './recover.js';
 
 /** One configured server as the planner gets it: a client, or the reason there is none. */
 export interface ServerHandle {
@@ -20,6 +20,12 @@ export interface ServerHandle {
   /** Expiry of the server token, for the drift warnings. */
   tokenExpiresAt: Date | null;
 }
+
+/**
+ * The store makePlan writes to: observation, define recovery, and on first contact the adoption of profiles
+ * Apple already has (recover.ts), which is audited.
+ */
+export type PlannerStore = PlanStore & Pick<ApplyStore, 'appendAudit'>;
 
 /** Options of makePlan. */
 export interface PlanOptions extends CallOptions {
@@ -40,7 +46,7 @@ export const TOKEN_WARNING_DAYS = [30, 14, 7, 1] as const;
  * Observes every server (a failure stops only that server) and diffs the configuration against the
  * store: the Plan. Writes nothing to Apple; the store is updated with what Apple reported.
  */
-export async function makePlan(config: DepConfig, handles: readonly ServerHandle[], store: PlanStore, opts: PlanOptions): Promise<Plan> {
+export async function makePlan(config: DepConfig, handles: readonly ServerHandle[], store: PlannerStore, opts: PlanOptions): Promise<Plan> {
   const servers: ServerPlan[] = [];
   const seenExplicit = new Map<string, Set<string>>();
   const errored = new Set<string>();
@@ -66,7 +72,7 @@ export async function makePlan(config: DepConfig, handles: readonly ServerHandle
 async function planServer(
   config: DepConfig,
   h: ServerHandle,
-  store: PlanStore,
+  store: PlannerStore,
   opts: PlanOptions,
   seenExplicit: Map<string, Set<string>>,
 ): Promise<ServerPlan> {
@@ -85,6 +91,10 @@ async function planServer(
   // interrupted define must be recovered first, which may change the profile records the diff uses.
   const knownBefore = await store.listProfiles(h.name);
   const streaming = knownBefore.every((k) => k.state === 'defined') ? new ServerDiffer({ rules, profiles, known: knownBefore, now: opts.now(), retryFailed: opts.retryFailed ?? false }) : undefined;
+  // No profile record at all: a new (or lost) state store. The profile UUIDs the fetched devices carry are
+  // counted on the way, to adopt those whose content is configured instead of defining it again.
+  const carried = knownBefore.length === 0 ? new Map<string, number>() : null;
+  let adoption: AdoptedOnFirstContact = { adopted: [], lookedUp: new Map() };
   let observed: ObserveResult;
   try {
     observed = await observe(h.name, h.client, store, {
@@ -92,10 +102,20 @@ async function planServer(
       refresh: opts.refresh ?? false,
       signal: opts.signal,
       pageLimits: checked.pageLimits,
-      ...(streaming ? { onFirstContact: (devices: readonly Device[]) => streaming.add(devices.map(firstContact)) } : {}),
+      ...(streaming
+        ? {
+            onFirstContact: (devices: readonly Device[]) => {
+              if (carried) countCarried(carried, devices);
+              streaming.add(devices.map(firstContact));
+            },
+          }
+        : {}),
     });
     opts.onObserved?.(h.name, observed);
     await recoverDefines(h.name, h.client, store, opts);
+    if (carried && observed.mode === 'fetch') {
+      adoption = await adoptCarriedProfiles({ server: h.name, profiles, ...(observed.streamed ? { carried } : {}) }, h.client, store, opts);
+    }
   } catch (err) {
     return errorPlan(h.name, problemFromError(h.name, err, opts.now()), drift, rules.server.maxChanges ?? null);
   }
@@ -112,7 +132,8 @@ async function planServer(
   }
 
   let differ: ServerDiffer;
-  if (observed.streamed && streaming) {
+  // Adopted profiles change the records the streamed diff was made with: diff the stored devices again.
+  if (observed.streamed && streaming && adoption.adopted.length === 0) {
     differ = streaming;
   } else {
     differ = new ServerDiffer({ rules, profiles, known, now: opts.now(), retryFailed: opts.retryFailed ?? false });
@@ -120,18 +141,56 @@ async function planServer(
   }
   seenExplicit.set(h.name, differ.seenExplicit);
   const plan = differ.finish();
+  describeDefines(plan.defines, profiles, known);
   // Converged: no change, conflict, deferral or device drift. Anything else must be looked at again next time.
   const converged = plan.changeCount === 0 && plan.conflicts.length === 0 && plan.deferred.length === 0 && plan.drift.length === 0;
   await store.setConvergedKey(h.name, converged ? key : null);
-  await nameForeignProfiles(h.client, plan.drift, opts);
+  await nameForeignProfiles(h.client, plan.drift, opts, adoption.lookedUp);
   plan.drift.unshift(...drift);
   return plan;
+}
+
+/**
+ * Says what each define brings: a first define (`new`) its whole content, a changed one (`changed`) each key
+ * that differs from the stored content of the UUID it replaces (the newest of its earlier UUIDs), so a
+ * reviewer sees `is_mdm_removable: false → true` rather than only a new hash. Records kept without a body
+ * (none should be) leave `changes` out rather than claim every key changed.
+ */
+export function describeDefines(
+  defines: ProfileDefine[],
+  profiles: ReadonlyMap<string, { profile: EnrollmentProfile }>,
+  known: readonly Pick<ProfileRecord, 'name' | 'uuid' | 'state' | 'body' | 'createdAt' | 'definedAt'>[],
+): void {
+  for (const d of defines) {
+    const desired = profiles.get(d.profile)?.profile.profile as Record<string, unknown> | undefined;
+    if (!desired) continue;
+    if (d.reason === 'new') {
+      d.content = profileContent(desired);
+      continue;
+    }
+    if (d.reason !== 'changed') continue;
+    const time = (k: (typeof known)[number]): number => (k.definedAt ?? k.createdAt).getTime();
+    const replaced = known
+      .filter((k) => k.name === d.profile && k.state === 'defined' && k.uuid !== null && d.previousUuids.includes(k.uuid))
+      .sort((x, y) => time(y) - time(x))[0];
+    if (!replaced?.uuid || typeof replaced.body !== 'object' || replaced.body === null) continue;
+    d.changesFrom = replaced.uuid;
+    d.changes = profileChanges(replaced.body as unknown as Record<string, unknown>, desired);
+  }
 }
 
 /** The store's count of devices with an MDM migration deadline, as a converged plan shows it (nothing planned). */
 function migrationDeadlinesOf(count: MigrationDeadlineCount): MigrationDeadlines | null {
   if (count.devices === 0 || count.earliest === null) return null;
   return { devices: count.devices, earliest: count.earliest.toISOString().replace(/\.000Z$/, 'Z'), planned: 0 };
+}
+
+/** Adds the profile UUIDs `devices` carry to `counts` (devices per UUID). */
+function countCarried(counts: Map<string, number>, devices: readonly Device[]): void {
+  for (const d of devices) {
+    const uuid = currentProfileUuid(d);
+    if (uuid !== null) counts.set(uuid, (counts.get(uuid) ?? 0) + 1);
+  }
 }
 
 /** A device seen for the first time: depctl has decided and done nothing for it yet. */
@@ -210,14 +269,24 @@ const MAX_PROFILE_NAME = 200;
  * `name: null`. Best effort: a failed look-up (Apple's 400 NOT_FOUND or 404, network) or a cancelled pass
  * leaves the name null and never fails the plan. Runs after the diff, which stays pure.
  */
-async function nameForeignProfiles(client: ReconcileDepClient, drift: DriftItem[], opts: CallOptions): Promise<void> {
+async function nameForeignProfiles(client: ReconcileDepClient, drift: DriftItem[], opts: CallOptions, lookedUp: ReadonlyMap<string, LookedUpProfile>): Promise<void> {
   const devices = new Map<string, number>();
   for (const d of drift) {
     if (!d.current || d.current.uuid === null || d.current.profile !== null) continue;
     devices.set(d.current.uuid, (devices.get(d.current.uuid) ?? 0) + d.serials.length);
   }
-  const uuids = [...devices].sort(([a, n], [b, m]) => m - n || a.localeCompare(b)).slice(0, MAX_PROFILE_NAME_LOOKUPS).map(([uuid]) => uuid);
   const names = new Map<string, string>();
+  // UUIDs this pass already read back (first-contact adoption) are not asked again.
+  for (const uuid of devices.keys()) {
+    const found = lookedUp.get(uuid);
+    const name = found ? profileName(found.name) : null;
+    if (name !== null) names.set(uuid, name);
+  }
+  const uuids = [...devices]
+    .filter(([uuid]) => !lookedUp.has(uuid))
+    .sort(([a, n], [b, m]) => m - n || a.localeCompare(b))
+    .slice(0, MAX_PROFILE_NAME_LOOKUPS)
+    .map(([uuid]) => uuid);
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < uuids.length && !opts.signal?.aborted) {

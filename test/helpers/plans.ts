@@ -95,6 +95,28 @@ export function assignGroup(profile: string, serials: string[], extra: Partial<A
   };
 }
 
+/** The content of a first define of classroom-ipads, as the planner shows it (keys sorted). */
+export const CLASSROOM_CONTENT = {
+  department: 'Classrooms',
+  is_mdm_removable: false,
+  is_supervised: true,
+  profile_name: 'Classroom iPads',
+  skip_setup_items: ['AppleID', 'Siri'],
+  url: 'https://mdm.example.com/enroll/classrooms/ipads?organisation=lycee-voltaire-paris-3e',
+};
+
+/** What a second content of staff-macs changes: a boolean back to Apple's default, a set, a long URL. */
+export const STAFF_CHANGES = [
+  { key: 'is_mdm_removable', before: false, after: true },
+  { key: 'skip_setup_items', before: ['AppleID', 'Location'], after: ['AppleID', 'Privacy', 'Siri'], added: ['Privacy', 'Siri'], removed: ['Location'] },
+  { key: 'support_phone_number', before: '+33 1 23 45 67 89', after: null },
+  {
+    key: 'url',
+    before: 'https://mdm.example.com/enroll',
+    after: 'https://mdm.example.com/enroll/staff/macs?organisation=lycee-voltaire-paris-3e&campus=nord',
+  },
+];
+
 /** Two servers already as configured: the "No changes" case. */
 export function inLinePlan(): Plan {
   return buildPlan([serverPlan({ server: 'paris', devices: 1200, unchanged: 1200 }), serverPlan({ server: 'lyon', devices: 300, unchanged: 300 })]);
@@ -107,7 +129,7 @@ export function smallPlan(): Plan {
       server: 'paris',
       unchanged: 480,
       maxChanges: 1000,
-      defines: [{ profile: 'classroom-ipads', contentHash: sha256('classroom v1'), reason: 'new', previousUuids: [], devices: 12 }],
+      defines: [{ profile: 'classroom-ipads', contentHash: sha256('classroom v1'), reason: 'new', previousUuids: [], devices: 12, content: CLASSROOM_CONTENT }],
       assign: [
         assignGroup('classroom-ipads', fakeSerials(12, 'DMP'), { profileUuid: null, source: 'match', assignment: 'classroom-2026' }),
         assignGroup('staff-macs', fakeSerials(3, 'C02'), {
@@ -133,7 +155,15 @@ export function messyPlan(): Plan {
     unchanged: 5000,
     maxChanges: 100,
     defines: [
-      { profile: 'staff-macs', contentHash: sha256('staff v2'), reason: 'changed', previousUuids: [fakeUuid('staff v1')], devices: 140 },
+      {
+        profile: 'staff-macs',
+        contentHash: sha256('staff v2'),
+        reason: 'changed',
+        previousUuids: [fakeUuid('staff v1')],
+        devices: 140,
+        changesFrom: fakeUuid('staff v1'),
+        changes: STAFF_CHANGES,
+      },
     ],
     assign: [
       assignGroup('staff-macs', fakeSerials(140, 'C02'), {

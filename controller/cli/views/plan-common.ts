@@ -2,7 +2,9 @@
  * Wording shared by the human plan views (text and markdown): counts, labels for reasons and drift,
  * serial samples and the one-line verdict. The JSON view shares nothing but the Plan type (STYLE rule 7).
  */
-import type { AssignGroup, ChangeReason, Conflict, DriftItem, DriftKind, DriftProfile, MigrationDeadlines, Plan, ProfileDefine, ServerPlan } from '../../reconcile/plan.js';
+import type {
+  AssignGroup, ChangeReason, Conflict, DriftItem, DriftKind, DriftProfile, MigrationDeadlines, Plan, ProfileChange, ProfileDefine, ProfileValue, ServerPlan,
+} from '../../reconcile/plan.js';
 import { hasChanges } from '../../reconcile/plan.js';
 
 /** Output formats of `depctl plan --format`. */
@@ -106,6 +108,53 @@ export function defineLabel(d: ProfileDefine): string {
   const earlier = d.previousUuids.length > 0 ? `, replaces ${d.previousUuids.join(', ')}` : '';
   if (d.reason === 'changed') return `content changed${earlier}, ${devices}`;
   return `Apple no longer knows the earlier UUID${earlier}, ${devices}`;
+}
+
+/** Longest profile value the human views show; the JSON view keeps every value whole. */
+export const PROFILE_VALUE_TEXT = 60;
+
+function shorten(s: string, max: number): string {
+  return s.length > max ? `${s.slice(0, max - 1)}…` : s;
+}
+
+/**
+ * A profile value on one line: strings quoted, booleans and numbers bare, lists in brackets, `(not set)` for
+ * a key that is not set and has no Apple default; cut to `max` characters with `…`.
+ */
+export function profileValueLabel(v: ProfileValue | null, max = PROFILE_VALUE_TEXT): string {
+  if (v === null) return '(not set)';
+  return shorten(oneLine(JSON.stringify(v)), max);
+}
+
+/**
+ * One changed key: `is_mdm_removable: false → true`, or for a set-valued key the items it gains and loses:
+ * `skip_setup_items: added Location, Siri; removed AppleID`.
+ */
+export function profileChangeLabel(c: ProfileChange, max = PROFILE_VALUE_TEXT): string {
+  if (c.added === undefined && c.removed === undefined) return `${c.key}: ${profileValueLabel(c.before, max)} → ${profileValueLabel(c.after, max)}`;
+  const items = (xs: readonly string[]): string => xs.map((x) => shorten(oneLine(x), max)).join(', ');
+  const parts: string[] = [];
+  if (c.added && c.added.length > 0) parts.push(`added ${items(c.added)}`);
+  if (c.removed && c.removed.length > 0) parts.push(`removed ${items(c.removed)}`);
+  return `${c.key}: ${parts.join('; ')}`;
+}
+
+/** What a define says about its content: each changed key, or for a first define each key and its value. */
+export function defineDetailLines(d: ProfileDefine, max = PROFILE_VALUE_TEXT): string[] {
+  const lines: string[] = [];
+  if (d.changes !== undefined) {
+    // With several earlier contents, name the one the changes are counted from.
+    if (d.changesFrom !== undefined && d.previousUuids.length > 1) lines.push(`changes from ${d.changesFrom}:`);
+    lines.push(...d.changes.map((c) => profileChangeLabel(c, max)));
+  }
+  return lines;
+}
+
+/** A first define's content, one `key: value` per line, values cut to `max` characters. */
+export function contentLines(content: Readonly<Record<string, ProfileValue>>, max = PROFILE_VALUE_TEXT): string[] {
+  return Object.keys(content)
+    .sort()
+    .map((k) => `${k}: ${profileValueLabel(content[k] ?? null, max)}`);
 }
 
 const DRIFT_KINDS: Record<DriftKind, string> = {

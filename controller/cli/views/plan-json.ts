@@ -2,7 +2,9 @@
  * The machine view of a Plan: `depctl plan --format json`, the file `apply --plan` reads back, described by
  * schemas/plan.schema.json. It shares nothing with the human views but the type (STYLE rule 7).
  */
-import type { AssignGroup, Conflict, DeferredGroup, DriftItem, MigrationDeadlines, Plan, PlanSummary, ProfileDefine, RemoveGroup, ServerPlan } from '../../reconcile/plan.js';
+import type {
+  AssignGroup, Conflict, DeferredGroup, DriftItem, MigrationDeadlines, Plan, PlanSummary, ProfileChange, ProfileDefine, ProfileValue, RemoveGroup, ServerPlan,
+} from '../../reconcile/plan.js';
 import type { ServerProblem } from '../../reconcile/outcome.js';
 import type { RecordedIdentity } from '../../reconcile/identity.js';
 
@@ -14,7 +16,22 @@ export const PLAN_SCHEMA_ID = 'https://depctl.dev/schemas/v1/plan.schema.json';
 // leak into a file that is committed, attached to a pull request, or fed to `apply --plan`.
 
 function define(d: ProfileDefine): ProfileDefine {
-  return { profile: d.profile, contentHash: d.contentHash, reason: d.reason, previousUuids: [...d.previousUuids], devices: d.devices };
+  const out: ProfileDefine = { profile: d.profile, contentHash: d.contentHash, reason: d.reason, previousUuids: [...d.previousUuids], devices: d.devices };
+  // What changed (or the first content) is optional: plans saved by earlier versions have neither.
+  if (d.changesFrom !== undefined) out.changesFrom = d.changesFrom;
+  if (d.changes !== undefined) out.changes = d.changes.map(change);
+  if (d.content !== undefined) out.content = Object.fromEntries(Object.keys(d.content).sort().map((k) => [k, d.content?.[k] as ProfileValue]));
+  return out;
+}
+
+function change(c: ProfileChange): ProfileChange {
+  return {
+    key: c.key,
+    before: c.before,
+    after: c.after,
+    ...(c.added !== undefined ? { added: [...c.added] } : {}),
+    ...(c.removed !== undefined ? { removed: [...c.removed] } : {}),
+  };
 }
 
 function assign(g: AssignGroup): AssignGroup {

@@ -4,8 +4,10 @@
  * GitHub rejects comments over 65,536 characters, so the view keeps a budget and drops details (saying so)
  * rather than produce a comment the CI bot cannot post.
  */
-import type { MigrationDeadlines, Plan, ServerPlan } from '../../reconcile/plan.js';
+import type { MigrationDeadlines, Plan, ProfileDefine, ServerPlan } from '../../reconcile/plan.js';
 import {
+  contentLines,
+  defineDetailLines,
   defineLabel,
   driftChangeLabel,
   driftKindLabel,
@@ -114,7 +116,7 @@ function bullet(action: string, text: string, details: string[]): string {
 
 /** A server's entries, rendered lazily so a 50,000-conflict server costs only what fits the budget. */
 function* serverItems(s: ServerPlan, conflicts: readonly ConflictGroup[], limit: number): Generator<string> {
-  for (const d of s.defines) yield bullet('+ define', `${d.profile} (${defineLabel(d)})`, []);
+  for (const d of s.defines) yield bullet('+ define', `${d.profile} (${defineLabel(d)})`, defineDetails(d));
   for (const g of s.assign) {
     const earlier = g.fromProfile === g.profile ? ' (earlier content)' : '';
     const from = g.fromUuid === null ? '' : `, from ${fromLabel(g.fromUuid, g.fromProfile)}${earlier}`;
@@ -137,6 +139,25 @@ function* serverItems(s: ServerPlan, conflicts: readonly ConflictGroup[], limit:
   for (const g of conflicts) {
     yield bullet('? conflict', `${plural(g.serials.length, 'device')}: ${g.message}`, [serialList(g.serials, limit)]);
   }
+}
+
+/** A profile line with its key as code (Apple's keys are `[a-z0-9_]`; anything else is escaped). */
+function keyLine(line: string): string {
+  const m = /^([a-z][a-z0-9_]*): (.*)$/.exec(line);
+  return m ? `\`${m[1]}\`: ${escapeMarkdown(m[2] ?? '')}` : escapeMarkdown(line);
+}
+
+/**
+ * A define's detail lines: each changed key, and a first define's content collapsed in `<details>`, inline
+ * so the bullet stays one block (GitHub renders `<details>` inside a list item).
+ */
+function defineDetails(d: ProfileDefine): string[] {
+  const lines = defineDetailLines(d).map(keyLine);
+  if (d.content !== undefined) {
+    const keys = Object.keys(d.content).length;
+    lines.push(`<details><summary>content (${plural(keys, 'key')})</summary>${contentLines(d.content).map(keyLine).join('<br>')}</details>`);
+  }
+  return lines;
 }
 
 function hasEntries(s: ServerPlan): boolean {

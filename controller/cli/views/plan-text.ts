@@ -5,6 +5,8 @@
  */
 import type { Plan, ServerPlan } from '../../reconcile/plan.js';
 import {
+  contentLines,
+  defineDetailLines,
   defineLabel,
   driftChangeLabel,
   driftKindLabel,
@@ -126,7 +128,11 @@ function renderServer(s: ServerPlan, out: Lines, limit: number): void {
   if (s.exceedsMaxChanges) out.item('!', `${largeServerLabel(s)}: apply needs --allow-large`);
   if (s.migrationDeadlines) out.detail(migrationLabel(s.migrationDeadlines));
 
-  for (const d of s.defines) out.item('+', `define profile ${d.profile} (${defineLabel(d)})`);
+  for (const d of s.defines) {
+    out.item('+', `define profile ${d.profile} (${defineLabel(d)})`);
+    for (const line of defineDetailLines(d)) out.detail(line);
+    if (d.content !== undefined) for (const line of contentLines(d.content)) out.detail(line);
+  }
   for (const g of s.assign) {
     const earlier = g.fromProfile === g.profile ? ' (earlier content)' : '';
     const from = g.fromUuid === null ? '' : `, from ${fromLabel(g.fromUuid, g.fromProfile)}${earlier}`;

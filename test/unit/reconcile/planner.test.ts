@@ -294,6 +294,12 @@ describe('makePlan: names of the foreign profiles drifted devices carry', () => 
     ],
   });
   const mac = (serial: string, uuid: string) => withProfile(serial, uuid, { device_family: 'Mac', os: 'OSX', profile_assign_time: '2026-11-20T10:00:00Z' });
+  /** Not a first contact: the store records an earlier content of macs, so no profile is looked up for adoption. */
+  async function knownServer(): Promise<void> {
+    const key = { server: 'paris', name: 'macs', contentHash: 'an earlier content' };
+    await store.beginDefine({ ...key, body: { profile_name: 'macs', url: 'https://mdm.example.com/old' }, at: clock.now() });
+    await store.completeDefine(key, 'E0E0E0E0E0E0E0E0E0E0E0E0E0E0E0E0', clock.now());
+  }
 
   it("looks each foreign UUID up once; Apple's name where it answers, null where the look-up throws", async () => {
     const client = new FakeDepClient();
@@ -338,6 +344,7 @@ describe('makePlan: names of the foreign profiles drifted devices carry', () => 
   });
 
   it('a network error on every look-up leaves the names null and the plan whole', async () => {
+    await knownServer();
     const client = new FakeDepClient();
     client.getProfileError = networkError('/profile');
     client.fetchScripts.push([page([withProfile('IPAD1', OTHER)], 'c1')]);
@@ -348,6 +355,7 @@ describe('makePlan: names of the foreign profiles drifted devices carry', () => 
   });
 
   it('looks up at most 20 foreign UUIDs per server and pass, those on the most devices first', async () => {
+    await knownServer();
     const client = new FakeDepClient();
     const uuids = Array.from({ length: 25 }, (_, i) => `F${String(i).padStart(31, '0')}`);
     for (const uuid of uuids) client.profiles.set(uuid, { profile_name: `Profile ${uuid.slice(-2)}`, url: 'https://other.example', profile_uuid: uuid });
@@ -366,5 +374,133 @@ describe('makePlan: names of the foreign profiles drifted devices carry', () => 
       'F0000000000000000000000000000022',
       'F0000000000000000000000000000023',
     ]);
+  });
+});
+
+describe('makePlan: what a define brings', () => {
+  const U1 = 'A1A1A1A1A1A1A1A1A1A1A1A1A1A1A1A1';
+  const v1 = { profile_name: 'ipads', url: 'https://mdm.example.com/enroll', is_mdm_removable: false, department: 'IT', skip_setup_items: ['AppleID', 'Location'] };
+  const config = (body: Record<string, unknown>) =>
+    depConfig({
+      servers: [mdmServer('paris')],
+      profiles: [enrollmentProfile('ipads', ['paris'], body)],
+      assignments: [assignment('all-ipads', 'ipads', ['paris'], { match: { device_family: ['iPad'] } })],
+    });
+
+  async function definedV1(): Promise<FakeDepClient> {
+    const key = { server: 'paris', name: 'ipads', contentHash: profileContentHash(v1) };
+    await store.beginDefine({ ...key, body: v1 as never, at: clock.now() });
+    await store.completeDefine(key, U1, clock.now());
+    const client = new FakeDepClient();
+    client.fetchScripts.push([page([withProfile('IPAD1', U1)], 'c1')]);
+    return client;
+  }
+
+  it('a changed profile lists each changed key against the stored content it replaces; an explicit Apple default is no change', async () => {
+    const client = await definedV1();
+    // allow_pairing: true is Apple's default; is_mdm_removable left out means Apple's default, true.
+    const plan = await makePlan(config({ department: 'Ops', allow_pairing: true, skip_setup_items: ['Siri', 'AppleID'] }), [handle('paris', client)], store, { now: clock.now });
+    expect(plan.servers[0]?.defines).toEqual([
+      {
+        profile: 'ipads',
+        contentHash: expect.any(String),
+        reason: 'changed',
+        previousUuids: [U1],
+        devices: 1,
+        changesFrom: U1,
+        changes: [
+          { key: 'department', before: 'IT', after: 'Ops' },
+          { key: 'is_mdm_removable', before: false, after: true },
+          { key: 'skip_setup_items', before: ['AppleID', 'Location'], after: ['AppleID', 'Siri'], added: ['Siri'], removed: ['Location'] },
+        ],
+      },
+    ]);
+  });
+
+  it('a first define carries its whole content, keys sorted, as written', async () => {
+    const client = new FakeDepClient();
+    client.fetchScripts.push([page([device('IPAD1')], 'c1')]);
+    const plan = await makePlan(config({ allow_pairing: true, department: 'Ops' }), [handle('paris', client)], store, { now: clock.now });
+    const d = plan.servers[0]?.defines[0];
+    expect(d).toMatchObject({ reason: 'new', content: { allow_pairing: true, department: 'Ops', profile_name: 'ipads', url: 'https://mdm.example.com/enroll' } });
+    expect(Object.keys(d?.content ?? {})).toEqual(['allow_pairing', 'department', 'profile_name', 'url']);
+    expect(d?.changes).toBeUndefined();
+  });
+});
+
+describe('makePlan: a first contact adopts the profiles Apple already has', () => {
+  const U_IPADS = 'C1C1C1C1C1C1C1C1C1C1C1C1C1C1C1C1';
+  const U_OTHER = 'D2D2D2D2D2D2D2D2D2D2D2D2D2D2D2D2';
+  const ipadsBody = { is_supervised: true, skip_setup_items: ['Siri', 'AppleID'] };
+  const config = depConfig({
+    servers: [mdmServer('paris')],
+    profiles: [enrollmentProfile('ipads', ['paris'], ipadsBody), enrollmentProfile('macs', ['paris'])],
+    assignments: [
+      assignment('all-ipads', 'ipads', ['paris'], { match: { device_family: ['iPad'] } }),
+      assignment('all-macs', 'macs', ['paris'], { match: { device_family: ['Mac'] } }),
+    ],
+  });
+  const mac = (serial: string, uuid?: string) => device(serial, { device_family: 'Mac', os: 'OSX', ...(uuid ? { profile_uuid: uuid, profile_status: 'assigned' } : {}) });
+
+  function client(): FakeDepClient {
+    const c = new FakeDepClient();
+    // Apple answers with its defaults filled in and the set in its own order: the same canonical content.
+    c.profiles.set(U_IPADS, { profile_name: 'ipads', url: 'https://mdm.example.com/enroll', allow_pairing: true, is_mdm_removable: true, is_supervised: true, skip_setup_items: ['AppleID', 'Siri'], profile_uuid: U_IPADS });
+    c.profiles.set(U_OTHER, { profile_name: 'Other MDM', url: 'https://other.example/enroll', profile_uuid: U_OTHER });
+    c.fetchScripts.push([page([withProfile('IPAD1', U_IPADS), withProfile('IPAD2', U_IPADS), device('IPAD3'), mac('MAC1', U_OTHER)], 'c1')]);
+    return c;
+  }
+
+  it('records a carried UUID whose content is configured as defined, audited, and plans no define or assign for its devices', async () => {
+    const c = client();
+    const plan = await makePlan(config, [handle('paris', c)], store, { now: clock.now });
+    const sp = plan.servers[0]!;
+    expect(sp.error).toBeNull();
+    expect(sp.defines.map((d) => [d.profile, d.reason])).toEqual([['macs', 'new']]);
+    expect(sp.assign.map((g) => [g.profile, g.profileUuid, g.serials])).toEqual([
+      ['ipads', U_IPADS, ['IPAD3']],
+      ['macs', null, ['MAC1']],
+    ]);
+    expect(sp.unchanged).toBe(2);
+    expect((await store.listProfiles('paris')).map((p) => [p.name, p.state, p.uuid])).toEqual([['ipads', 'defined', U_IPADS]]);
+    expect((await store.readAudit({ server: 'paris', limit: 10 })).map((a) => [a.action, a.before, a.after, a.outcome])).toEqual([['adopt-profile', null, U_IPADS, 'success']]);
+    // Each UUID is read once: the foreign profile's name for the drift comes from the adoption's look-up.
+    expect(c.calls.filter((x) => x.startsWith('getProfile')).sort()).toEqual([`getProfile ${U_IPADS}`, `getProfile ${U_OTHER}`]);
+    expect(sp.drift).toEqual([expect.objectContaining({ kind: 'foreign-profile', serials: ['MAC1'], current: { uuid: U_OTHER, profile: null, name: 'Other MDM' } })]);
+  });
+
+  it('does not look again once the store records a profile for the server', async () => {
+    await makePlan(config, [handle('paris', client())], store, { now: clock.now });
+    const c = new FakeDepClient();
+    c.syncScripts.push([page([], 'c2')]);
+    await makePlan(config, [handle('paris', c)], store, { now: clock.now });
+    expect(c.calls.filter((x) => x.startsWith('getProfile'))).toEqual([`getProfile ${U_OTHER}`]);
+  });
+
+  it('stops the server when Apple cannot be asked (never defines what may already exist), and records nothing', async () => {
+    const c = client();
+    c.getProfileError = networkError('/profile');
+    const plan = await makePlan(config, [handle('paris', c)], store, { now: clock.now });
+    expect(plan.servers[0]).toMatchObject({ defines: [], assign: [], problem: expect.objectContaining({ kind: 'transient' }) });
+    expect(await store.listProfiles('paris')).toEqual([]);
+  });
+
+  it('reads at most 50 UUIDs per server and pass, those on the most devices first', async () => {
+    const c = new FakeDepClient();
+    const uuids = Array.from({ length: 60 }, (_, i) => `F${String(i).padStart(31, '0')}`);
+    const devices = uuids.map((uuid, i) => withProfile(`IPAD${String(i).padStart(2, '0')}`, uuid));
+    // The last UUID is on two devices and carries the configured content: it is among the 50 and adopted.
+    devices.push(withProfile('IPAD99', uuids[59]!));
+    c.profiles.set(uuids[59]!, { profile_name: 'ipads', url: 'https://mdm.example.com/enroll', is_supervised: true, skip_setup_items: ['AppleID', 'Siri'], profile_uuid: uuids[59]! });
+    c.fetchScripts.push([page(devices, 'c1')]);
+    const plan = await makePlan(config, [handle('paris', c)], store, { now: clock.now });
+    const lookups = c.calls.filter((x) => x.startsWith('getProfile'));
+    // 50 for the adoption (the adopted one first), then the 10 left over only to name the drift: each UUID once.
+    expect(lookups).toHaveLength(60);
+    expect(new Set(lookups).size).toBe(60);
+    expect(lookups[0]).toBe(`getProfile ${uuids[59]}`);
+    expect(lookups.slice(50).sort()).toEqual(uuids.slice(49, 59).map((u) => `getProfile ${u}`));
+    expect(plan.servers[0]?.defines).toEqual([]);
+    expect((await store.listProfiles('paris')).map((p) => p.uuid)).toEqual([uuids[59]]);
   });
 });

@@ -68,6 +68,85 @@ describe('renderPlanJson', () => {
     expect(json.servers[2]?.drift[0]).toMatchObject({ current: { uuid: null, profile: null, name: null }, desired: 'staff-macs', since: null });
   });
 
+  it('writes what a changed define changes, key by key and whole, and a new define\'s content', () => {
+    const json = renderPlanJson(messyPlan());
+    const at = json.indexOf('          "changesFrom"');
+    expect(json.slice(at, json.indexOf('      "assign"'))).toBe(
+      [
+        '          "changesFrom": "C6D2FAFB875CA3A4AC0EB430C643A2A8",',
+        '          "changes": [',
+        '            {',
+        '              "key": "is_mdm_removable",',
+        '              "before": false,',
+        '              "after": true',
+        '            },',
+        '            {',
+        '              "key": "skip_setup_items",',
+        '              "before": [',
+        '                "AppleID",',
+        '                "Location"',
+        '              ],',
+        '              "after": [',
+        '                "AppleID",',
+        '                "Privacy",',
+        '                "Siri"',
+        '              ],',
+        '              "added": [',
+        '                "Privacy",',
+        '                "Siri"',
+        '              ],',
+        '              "removed": [',
+        '                "Location"',
+        '              ]',
+        '            },',
+        '            {',
+        '              "key": "support_phone_number",',
+        '              "before": "+33 1 23 45 67 89",',
+        '              "after": null',
+        '            },',
+        '            {',
+        '              "key": "url",',
+        '              "before": "https://mdm.example.com/enroll",',
+        '              "after": "https://mdm.example.com/enroll/staff/macs?organisation=lycee-voltaire-paris-3e&campus=nord"',
+        '            }',
+        '          ]',
+        '        }',
+        '      ],',
+        '',
+      ].join('\n'),
+    );
+    const small = JSON.parse(renderPlanJson(smallPlan())) as { servers: { defines: Record<string, unknown>[] }[] };
+    expect(small.servers[0]?.defines[0]).toEqual({
+      profile: 'classroom-ipads',
+      contentHash: expect.stringMatching(/^[0-9a-f]{64}$/),
+      reason: 'new',
+      previousUuids: [],
+      devices: 12,
+      content: {
+        department: 'Classrooms',
+        is_mdm_removable: false,
+        is_supervised: true,
+        profile_name: 'Classroom iPads',
+        skip_setup_items: ['AppleID', 'Siri'],
+        url: 'https://mdm.example.com/enroll/classrooms/ipads?organisation=lycee-voltaire-paris-3e',
+      },
+    });
+    expect(Object.keys(small.servers[0]?.defines[0] ?? {})).toEqual(['profile', 'contentHash', 'reason', 'previousUuids', 'devices', 'content']);
+  });
+
+  it('still reads a define without changes or content, as earlier versions wrote it', () => {
+    const p = JSON.parse(renderPlanJson(messyPlan())) as Plan;
+    const d = p.servers[0]?.defines[0];
+    if (!d) throw new Error('fixture changed');
+    delete d.changes;
+    delete d.changesFrom;
+    expect(validate(p)).toBe(true);
+    (d as { changes?: unknown }).changes = [{ key: 'url', before: 'a' }];
+    expect(validate(p)).toBe(false);
+    (d as { changes?: unknown }).changes = [{ key: 'Not A Key', before: 'a', after: 'b' }];
+    expect(validate(p)).toBe(false);
+  });
+
   it('indents with two spaces and ends with a newline', () => {
     const json = renderPlanJson(smallPlan());
     expect(json.split('\n').slice(0, 3)).toEqual(['{', '  "version": 1,', `  "createdAt": "${smallPlan().createdAt}",`]);
@@ -123,7 +202,10 @@ describe('renderPlanJson', () => {
     expect(keysOf('PlanSummary')).toEqual(Object.keys(plan.summary).sort());
     expect(keysOf('AssignGroup')).toEqual(Object.keys(server.assign[0] ?? {}).sort());
     expect(keysOf('RemoveGroup')).toEqual(Object.keys(server.remove[0] ?? {}).sort());
-    expect(keysOf('ProfileDefine')).toEqual(Object.keys(server.defines[0] ?? {}).sort());
+    // A changed define carries changesFrom and changes, a new one its content: together every field.
+    const defineKeys = new Set([...Object.keys(server.defines[0] ?? {}), ...Object.keys(smallPlan().servers[0]?.defines[0] ?? {})]);
+    expect(keysOf('ProfileDefine')).toEqual([...defineKeys].sort());
+    expect(keysOf('ProfileChange')).toEqual(Object.keys(server.defines[0]?.changes?.[1] ?? {}).sort());
     expect(keysOf('DriftItem')).toEqual(Object.keys(server.drift[0] ?? {}).sort());
     expect(keysOf('DriftProfile')).toEqual(Object.keys(server.drift[0]?.current ?? {}).sort());
     expect(keysOf('DeferredGroup')).toEqual(Object.keys(server.deferred[0] ?? {}).sort());

@@ -150,4 +150,31 @@ describe('renderPlanMarkdown', () => {
     if (!first) throw new Error('fixture changed');
     expect(md).toContain(`${first.serials.slice(0, 10).join(', ')} and ${(first.serials.length - 10).toLocaleString('en-US')} more`);
   });
+
+  it('lists what a changed profile changes under its define, with keys as code', () => {
+    const md = renderPlanMarkdown(messyPlan());
+    expect(md).toContain(
+      '- **+ define** staff-macs (content changed, replaces C6D2FAFB875CA3A4AC0EB430C643A2A8, for 140 devices)' +
+        '<br>`is_mdm_removable`: false → true' +
+        '<br>`skip_setup_items`: added Privacy, Siri; removed Location' +
+        '<br>`support_phone_number`: "+33 1 23 45 67 89" → (not set)' +
+        '<br>`url`: "https://mdm.example.com/enroll" → "https://mdm.example.com/enroll/staff/macs?organisation=lyc…\n',
+    );
+  });
+
+  it('collapses the content of a first define in <details>', () => {
+    expect(renderPlanMarkdown(smallPlan())).toContain(
+      '- **+ define** classroom-ipads (new, for 12 devices)<br><details><summary>content (6 keys)</summary>' +
+        '`department`: "Classrooms"<br>`is_mdm_removable`: false<br>`is_supervised`: true<br>`profile_name`: "Classroom iPads"' +
+        '<br>`skip_setup_items`: \\["AppleID","Siri"\\]<br>`url`: "https://mdm.example.com/enroll/classrooms/ipads?organisati…</details>\n',
+    );
+  });
+
+  it('escapes profile values that would format or open HTML', () => {
+    const plan = messyPlan();
+    const d = plan.servers[0]?.defines[0];
+    if (!d) throw new Error('fixture changed');
+    d.changes = [{ key: 'department', before: '<b>IT</b>', after: '*Ops* | `x`' }];
+    expect(renderPlanMarkdown(plan)).toContain('<br>`department`: "&lt;b&gt;IT&lt;/b&gt;" → "\\*Ops\\* \\| \\`x\\`"\n');
+  });
 });

@@ -85,6 +85,42 @@ describe('renderPlanText', () => {
     expect(out).toMatch(/^Markers: \+ define\/assign, ~ move from another profile, - remove, ! drift\/error, > deferred, \? conflict$/m);
   });
 
+  it('says what a changed profile changes, key by key, with Apple defaults as values and long values cut', () => {
+    const paris = block(renderPlanText(messyPlan()), 'paris');
+    const at = paris.findIndex((l) => l.startsWith('  + define'));
+    expect(paris.slice(at, at + 5)).toEqual([
+      '  + define profile staff-macs (content changed, replaces C6D2FAFB875CA3A4AC0EB430C643A2A8, for 140 devices)',
+      '      is_mdm_removable: false → true',
+      '      skip_setup_items: added Privacy, Siri; removed Location',
+      '      support_phone_number: "+33 1 23 45 67 89" → (not set)',
+      '      url: "https://mdm.example.com/enroll" → "https://mdm.example.com/enroll/staff/macs?organisation=lyc…',
+    ]);
+    expect(paris[at + 5]).toMatch(/^ {2}~ assign staff-macs/);
+  });
+
+  it('names the earlier content the changes count from when a profile had several', () => {
+    const plan = messyPlan();
+    const d = server(plan, 'paris').defines[0];
+    if (!d) throw new Error('fixture changed');
+    d.previousUuids = ['AAAA0000AAAA0000AAAA0000AAAA0000', d.previousUuids[0] as string];
+    d.changes = d.changes?.slice(0, 1);
+    const paris = block(renderPlanText(plan), 'paris');
+    const at = paris.findIndex((l) => l.startsWith('  + define'));
+    expect(paris.slice(at + 1, at + 3)).toEqual(['      changes from C6D2FAFB875CA3A4AC0EB430C643A2A8:', '      is_mdm_removable: false → true']);
+  });
+
+  it('shows the content of a profile defined for the first time', () => {
+    expect(block(renderPlanText(smallPlan()), 'paris').slice(1, 8)).toEqual([
+      '  + define profile classroom-ipads (new, for 12 devices)',
+      '      department: "Classrooms"',
+      '      is_mdm_removable: false',
+      '      is_supervised: true',
+      '      profile_name: "Classroom iPads"',
+      '      skip_setup_items: ["AppleID","Siri"]',
+      '      url: "https://mdm.example.com/enroll/classrooms/ipads?organisati…',
+    ]);
+  });
+
   it('says what drifted devices carry now, what they should carry, since when, and what apply does', () => {
     const out = renderPlanText(messyPlan());
     const nice = block(out, 'nice');
