@@ -1,6 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { startController } from '../../controller/cli/run.js';
+import { createLogger } from '../../controller/util/logger.js';
 import { startSimulator, type RunningSimulator } from '../../controller/sim/index.js';
 import type { Device } from '../../controller/dep/types.js';
 import type { ExplainReport } from '../../controller/reconcile/explain.js';
@@ -147,6 +150,30 @@ describe('depctl explain and depctl status against the simulator after a real ap
     expect(text.code).toBe(0);
     expect(text.stdout).toContain('\nConditions: unknown (no controller asked; use --url)\nRevisions:  unknown (no controller asked; use --url)\n');
     expect(text.stdout).toMatch(/\n {2}deferred {8}1 serial\n {4}next try \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(in 10 min\) {2}after THROTTLED, 0 failed attempts: 1 device\n/);
+  });
+
+  it('status --url renders a real controller: Ready, the applied revision, the server and its devices by profile', async () => {
+    const commit = git(ws.configDir, 'rev-parse', 'HEAD');
+    const logger = createLogger({ level: 'error', format: 'json', write: () => {} });
+    const c = await startController(
+      { repo: ws.configDir, branch: 'main', path: '.', pollInterval: 60_000, syncInterval: 60_000, listen: '127.0.0.1:0', workDir: join(ws.root, 'checkout'), allowLarge: false, logLevel: 'error', logFormat: 'json' },
+      { stateUrl: `sqlite:${join(ws.root, 'controller.db')}`, secretsDir: ws.secretsDir, depUrlOverride: sim.url },
+      { stdout: () => {}, stderr: () => {}, cwd: ws.root, env: {} },
+      logger,
+    );
+    try {
+      await vi.waitFor(() => expect(c.loop.current().conditions.find((x) => x.type === 'Ready')?.status).toBe('True'), { timeout: 20_000, interval: 25 });
+      const res = await runDepctl(['status', '--url', c.url]);
+      expect(res.stderr).toBe('');
+      expect(res.code).toBe(0);
+      expect(res.stdout).toMatch(/\n {2}Ready {7}True {4}ReconciliationSucceeded/);
+      expect(res.stdout).toContain(`\n  last applied    ${commit.slice(0, 12)}\n`);
+      expect(res.stdout).toContain('\nServer main (');
+      expect(res.stdout).toContain('\n  devices         4\n    ipads          3\n    macs           1\n');
+      expect(res.stdout).toContain('\nRecent runs (newest first): id, started, took, trigger, commit, result, counts\n');
+    } finally {
+      await c.stop();
+    }
   });
 });
 
