@@ -56,10 +56,11 @@ function serverBlock(s: ServerExplanation, opts: ExplainTextOptions): string[] {
   return out;
 }
 
-/** True when the last apply result is newer than the store's observation: `depctl apply` does not sync afterwards. */
+/** True when the last successful apply is newer than the store's observation: `depctl apply` does not sync afterwards. */
 function stale(s: ServerExplanation): boolean {
-  const at = s.retry?.lastResult?.at;
-  return at !== undefined && s.stored !== null && Date.parse(at) > Date.parse(s.stored.observedAt);
+  // Only a successful write changed what Apple has; a throttled or failed one left the device as observed.
+  const last = s.retry?.lastResult;
+  return last !== undefined && last !== null && last.status === 'success' && s.stored !== null && Date.parse(last.at) > Date.parse(s.stored.observedAt);
 }
 
 function desired(d: DesiredExplanation, opts: ExplainTextOptions): string {

@@ -67,7 +67,7 @@ function serverBlock(s: ServerStatus, t: (iso: string | null) => string): string
   for (const [profile, n] of byProfile) out.push(`    ${oneLine(profile).padEnd(width)}  ${formatCount(n).padStart(9)}`);
   out.push(`  last results    ${s.devicesByResult === null ? 'unknown (the store did not answer)' : counts(s.devicesByResult) || 'none recorded'}`);
   out.push(`  deferred        ${s.deferred === 0 ? 'none' : plural(s.deferred, 'serial')}`);
-  for (const g of s.retries ?? []) out.push(`    next try ${t(g.until)}  after ${oneLine(g.lastStatus)}, ${plural(g.attempts, 'failed attempt')}: ${plural(g.count, 'device')}`);
+  for (const g of s.retries ?? []) out.push(`    next try ${t(g.until)}  after ${oneLine(g.lastStatus)}${g.attempts > 0 ? `, ${plural(g.attempts, 'failed attempt')}` : ''}: ${plural(g.count, 'device')}`);
   if (s.migrationDeadlines !== null && s.migrationDeadlines.devices > 0) {
     out.push(`  MDM migration   ${plural(s.migrationDeadlines.devices, 'device')} with a deadline, earliest ${t(s.migrationDeadlines.earliest)}`);
   }

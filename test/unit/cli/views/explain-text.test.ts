@@ -42,7 +42,7 @@ describe('renderExplainText', () => {
     expect(renderExplainText(report, { now: NOW, pathPrefix: 'config/' })).toBe(`C02CART00001
   server paris
     should have:  "ipads": listed in Assignment "carts" (config/assignments/carts.yaml:3)
-    Apple has:    foreign profile FFFF0000000000000000000000000009 (not defined by depctl), profile_status assigned, op_type modified at 2026-12-05 10:00:00 UTC, iPad Air (iPadOS); observed 2026-12-06 11:00:00 UTC (1 h ago), before the last apply (\`depctl plan\` or --live shows what Apple has now)
+    Apple has:    foreign profile FFFF0000000000000000000000000009 (not defined by depctl), profile_status assigned, op_type modified at 2026-12-05 10:00:00 UTC, iPad Air (iPadOS); observed 2026-12-06 11:00:00 UTC (1 h ago)
     Apple now:    could not ask Apple: the server token of "paris" expired on 2026-12-01; download a new token in Apple Business Manager
     last apply:   failed (FAILED) at 2026-12-06 11:45:00 UTC (15 min ago); 2 failed attempts; deferred: next try 2026-12-06 12:45:00 UTC (in 45 min)
     arrived:      2026-12-06 11:30:00 UTC (30 min ago); no successful apply since (depctl assigns a device once per arrival)

@@ -85,7 +85,7 @@ Server paris (Paris MDM 6666ED66666666666666666666666666, Lycée Voltaire (edu))
     (none)                   14
   last results    success 1,190 · throttled 40 · not-accessible 4
   deferred        40 serials
-    next try 2026-12-06 14:05:00 UTC (in 5 min)  after THROTTLED, 0 failed attempts: 37 devices
+    next try 2026-12-06 14:05:00 UTC (in 5 min)  after THROTTLED: 37 devices
     next try 2026-12-06 14:55:00 UTC (in 55 min)  after FAILED, 2 failed attempts: 3 devices
   MDM migration   12 devices with a deadline, earliest 2026-12-09 14:00:00 UTC (in 3 d)
   drift           6 items
