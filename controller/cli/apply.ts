@@ -3,7 +3,10 @@ import { resolve } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { Register } from './program.js';
 import { ExitCode, UsageError } from './io.js';
-import { openSession, planHasErrors, renderPlan, type PlanCommandOptions } from './plan.js';
+import { collectServer, openSession, planHasErrors, renderPlan, type PlanCommandOptions } from './plan.js';
+import { examples } from './help.js';
+import { createProgress, progressWanted } from './progress.js';
+import type { LeaderHolder, Store } from '../store/index.js';
 import type { ApplyResult } from '../reconcile/apply.js';
 import { runPass } from '../reconcile/pass.js';
 import { hasChanges, type Plan } from '../reconcile/plan.js';
@@ -15,6 +18,23 @@ export function collectAdoptSpec(value: string, previous: AdoptSpec[]): AdoptSpe
   const spec = parseAdoptSpec(value);
   if (spec.server === '' || spec.expectUuid === '') throw new InvalidArgumentError('expected NAME or NAME=UUID');
   return [...previous, spec];
+}
+
+/** The lock `depctl run` leads with: `apply` takes it too, so two writers never fight over a server. */
+export const WRITER_LOCK = 'depctl-controller';
+
+/** "controller pid 1234 on host x since 2026-…" for the refusal message. */
+export function describeHolder(h: LeaderHolder | null): string {
+  if (!h) return 'another depctl';
+  const parts = [h.owner ?? 'depctl', h.pid !== null ? `pid ${h.pid}` : '', h.host ? `on host ${h.host}` : '', h.since ? `since ${h.since.toISOString().replace(/\.\d{3}Z$/, 'Z')}` : ''];
+  return `another depctl (${parts.filter(Boolean).join(' ')})`;
+}
+
+/** Takes the writer lock for this apply, or fails naming who holds it. Released when the store closes. */
+export async function takeWriterLock(store: Store): Promise<void> {
+  if (await store.tryAcquireLeadership(WRITER_LOCK, 'apply')) return;
+  const holder = await store.leadershipHolder(WRITER_LOCK).catch(() => null);
+  throw new Error(`${describeHolder(holder)} holds the lock; try again later`);
 }
 
 /**
@@ -38,10 +58,18 @@ export const registerApply: Register = (program, io, setExit) => {
       [],
     )
     .addOption(new Option('--format <format>', 'how to show the plan before applying').choices(PLAN_FORMATS).default('text'))
+    .option('--server <name>', 'apply only to this MdmServer (repeatable); the plan lists the servers left out', collectServer, [])
     .option('--no-color', 'no ANSI colours in text output')
+    .addHelpText('after', examples([
+      ['depctl apply config/', 'plan, show it, ask, then apply'],
+      ['depctl apply --plan plan.json config/', 'apply a plan reviewed in a pull request (refused if it is stale)'],
+      ['depctl apply --yes --server lyon config/', 'lyon only, without asking (CI)'],
+    ]))
     .action(async (dir: string, opts: PlanCommandOptions & { yes: boolean; plan?: string; allowLarge: boolean; retryFailed: boolean; adoptServer: AdoptSpec[] }, cmd: Command) => {
       const saved = opts.plan ? await readSavedPlan(resolve(io.cwd, opts.plan)) : undefined;
-      const session = await openSession(dir, cmd, io);
+      // The same lock as `depctl run`, taken before any token is read or anything is fetched.
+      const session = await openSession(dir, cmd, io, { servers: opts.server, beforeConnect: takeWriterLock });
+      const progress = createProgress(io, progressWanted(io, opts.format));
       try {
         // An operator's acceptance of a changed server, before the pass, so the pass is a first contact with it.
         if (opts.adoptServer.length > 0) {
@@ -59,6 +87,7 @@ export const registerApply: Register = (program, io, setExit) => {
         let stale = false;
         // Shows the plan once, after checking a saved plan is still what apply would do.
         const present = (plan: Plan): boolean => {
+          progress.clear();
           const reason = saved ? staleReason(saved, plan) : undefined;
           if (reason) {
             io.stderr(`depctl: the saved plan is stale: ${reason}; run \`depctl plan --out\` again and review it\n`);
@@ -79,6 +108,9 @@ export const registerApply: Register = (program, io, setExit) => {
           // status is read between passes.
           settle: false,
           ...(io.signal ? { signal: io.signal } : {}),
+          ...(session.only ? { only: session.only } : {}),
+          onObserveProgress: (p) => progress.observe(p),
+          onApplyProgress: (p) => progress.apply(p),
           beforeApply: async (plan) => {
             if (!present(plan)) return false;
             if (opts.yes || saved) return true;
@@ -87,6 +119,7 @@ export const registerApply: Register = (program, io, setExit) => {
             return !declined;
           },
         });
+        progress.clear();
         const { plan, apply } = report;
         if (!hasChanges(plan)) {
           if (!present(plan)) {
@@ -104,6 +137,7 @@ export const registerApply: Register = (program, io, setExit) => {
         io.stdout(renderApplyResult(apply));
         setExit(apply.result === 'success' || apply.result === 'noop' ? (planHasErrors(plan) ? ExitCode.failure : ExitCode.ok) : ExitCode.failure);
       } finally {
+        progress.clear();
         await session.close();
       }
     });
@@ -127,6 +161,8 @@ async function readSavedPlan(path: string): Promise<Plan> {
 
 /** Why a saved plan may not be applied now, or undefined when it is still exactly what apply would do. */
 export function staleReason(saved: Plan, fresh: Plan): string | undefined {
+  const servers = (p: Plan): string => (p.skippedServers ?? []).join(',');
+  if (servers(saved) !== servers(fresh)) return 'it was made for other servers (--server)';
   if (saved.configHash !== fresh.configHash) return 'the configuration changed since it was made';
   if (saved.planHash !== fresh.planHash) return 'Apple or the store changed since it was made, so the changes differ';
   return undefined;

@@ -17,6 +17,7 @@ import { configClaims, recordAdoption, selectAdoption } from '../reconcile/adopt
 import type { AdoptStore } from '../reconcile/ports.js';
 import { readLiveState, type LiveState } from '../reconcile/live-state.js';
 import { observe } from '../reconcile/observe.js';
+import { createProgress, progressWanted } from './progress.js';
 import { checkServerIdentity } from '../reconcile/identity.js';
 import { recoverDefines } from '../reconcile/recover.js';
 import { describeServerError } from '../reconcile/planner.js';
@@ -66,7 +67,7 @@ const posix = (p: string): string => p.split(sep).join('/');
 /** Runs the import; returns the exit code. */
 export async function runImport(dir: string, opts: ImportOptions, cmd: Command, io: CliIo): Promise<number> {
   const settings = runtimeSettings(cmd, io);
-  const config = await loadValidConfig(dir, io);
+  const config = await loadValidConfig(dir, io, settings.secretsDir);
   const server = config.servers.find((s) => s.name === opts.server);
   if (!server) throw new UsageError(`MdmServer "${opts.server}" is not in ${dir} (servers: ${config.servers.map((s) => s.name).join(', ') || 'none'})`);
   const outAbs = resolve(config.dir, opts.out ?? join('imported', server.name));
@@ -99,11 +100,15 @@ export async function runImport(dir: string, opts: ImportOptions, cmd: Command, 
         return ExitCode.failure;
       }
       let live: LiveState;
+      // import has no JSON output: progress whenever stderr is a terminal.
+      const progress = createProgress(io, progressWanted(io, 'text'));
       try {
-        await observe(server.name, handle.client, store, { now, refresh: opts.refresh, pageLimits: checked.pageLimits, ...signal });
+        await observe(server.name, handle.client, store, { now, refresh: opts.refresh, pageLimits: checked.pageLimits, ...signal, onProgress: (p) => progress.observe(p) });
+        progress.clear();
         await recoverDefines(server.name, handle.client, store, { now, ...signal });
         live = await readLiveState({ server: server.name, profiles: base.profiles }, handle.client, store, signal);
       } catch (err) {
+        progress.clear();
         io.stderr(`depctl: MdmServer "${server.name}": ${describeServerError(err)}; nothing was written\n`);
         return ExitCode.failure;
       }

@@ -17,6 +17,8 @@ export interface CliIo {
   confirm?: (question: string) => Promise<boolean>;
   /** Current time; tests pass a fixed clock. */
   now?: () => Date;
+  /** True when standard error is a terminal: progress lines are drawn there only then. */
+  isTTY?: boolean;
 }
 
 /** Exit codes shared by every command (DESIGN.md: 0 ok, 1 invalid or failed, 2 usage). */
@@ -38,6 +40,7 @@ export function processIo(): CliIo {
     stderr: (text) => process.stderr.write(text),
     env: process.env,
     cwd: process.cwd(),
+    isTTY: process.stderr.isTTY === true,
   };
   if (process.stdin.isTTY && process.stdout.isTTY) {
     io.confirm = async (question) => {

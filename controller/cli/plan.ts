@@ -3,7 +3,9 @@ import { simpleGit } from 'simple-git';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import type { Register } from './program.js';
-import { ExitCode, type CliIo } from './io.js';
+import { ExitCode, UsageError, type CliIo } from './io.js';
+import { examples } from './help.js';
+import { createProgress, progressWanted } from './progress.js';
 import { connectServers, loadValidConfig, openState, runtimeSettings } from './runtime.js';
 import { makePlan } from '../reconcile/planner.js';
 import { hasChanges, type Plan } from '../reconcile/plan.js';
@@ -20,6 +22,24 @@ export interface PlanCommandOptions {
   format: PlanFormat;
   refresh: boolean;
   color: boolean;
+  /** `--server NAME` (repeatable): only these servers; empty for all. */
+  server: string[];
+}
+
+/** Commander's collector for the repeatable `--server NAME`. */
+export function collectServer(value: string, previous: string[]): string[] {
+  return previous.includes(value) ? previous : [...previous, value];
+}
+
+/** Checks `--server` names against the configuration; a usage error names the configured servers. */
+export function selectServers(config: DepConfig, names: readonly string[]): string[] | undefined {
+  if (names.length === 0) return undefined;
+  const configured = config.servers.map((s) => s.name);
+  const unknown = names.filter((n) => !configured.includes(n));
+  if (unknown.length > 0) {
+    throw new UsageError(`--server: no MdmServer named ${unknown.map((n) => `"${n}"`).join(', ')} in the configuration (configured: ${configured.join(', ') || 'none'})`);
+  }
+  return [...names];
 }
 
 /** Renders a plan in the chosen format. */
@@ -36,20 +56,28 @@ export interface CommandSession {
   connections: ServerConnections;
   /** The git commit of the config directory, when it is a repository. */
   commit: string | null;
+  /** The servers `--server` selected (only these are connected), or undefined for all. */
+  only: string[] | undefined;
   now: () => Date;
   close(): Promise<void>;
 }
 
-/** Loads the config, opens the store and connects to every server. */
-export async function openSession(dir: string, cmd: Command, io: CliIo): Promise<CommandSession> {
+/**
+ * Loads the config, opens the store and connects to every server (or those `servers` names; the others'
+ * tokens are not even read). `beforeConnect` runs once the store is open (apply takes its lock there).
+ */
+export async function openSession(dir: string, cmd: Command, io: CliIo, opts: { servers?: readonly string[]; beforeConnect?: (store: Store) => Promise<void> } = {}): Promise<CommandSession> {
   const settings = runtimeSettings(cmd, io);
-  const config = await loadValidConfig(dir, io);
+  const config = await loadValidConfig(dir, io, settings.secretsDir);
+  const only = selectServers(config, opts.servers ?? []);
   const now = io.now ?? (() => new Date());
   const store = await openState(settings, io);
   try {
-    const connections = await connectServers(config, settings, io, store, { now });
+    await opts.beforeConnect?.(store);
+    const selected = only ? { ...config, servers: config.servers.filter((s) => only.includes(s.name)) } : config;
+    const connections = await connectServers(selected, settings, io, store, { now });
     const commit = await gitHead(resolve(io.cwd, dir));
-    return { config, store, connections, commit, now, close: async () => { await connections.close(); await store.close(); } };
+    return { config, store, connections, commit, only, now, close: async () => { await connections.close(); await store.close(); } };
   } catch (err) {
     await store.close();
     throw err;
@@ -86,17 +114,34 @@ export const registerPlan: Register = (program, io, setExit) => {
     .option('--detailed-exitcode', 'exit 0 when there are no changes, 2 when there are changes, 1 on errors', false)
     .option('--refresh', 'do a full fetch of every server instead of a sync', false)
     .option('--retry-failed', 'plan FAILED serials now instead of at their retry time (as `apply --retry-failed` would)', false)
+    .option('--server <name>', 'plan only this MdmServer (repeatable); the plan lists the servers left out', collectServer, [])
     .option('--no-color', 'no ANSI colours in text output')
+    .addHelpText('after', examples([
+      ['depctl plan config/', 'what apply would change, for every server'],
+      ['depctl plan --server lyon --format markdown config/ > plan.md', "lyon only, as a pull-request comment"],
+      ['depctl plan --out plan.json --detailed-exitcode config/', 'save the plan for `depctl apply --plan`; exit 2 when there are changes'],
+    ]))
     .action(async (dir: string, opts: PlanCommandOptions & { out?: string; detailedExitcode: boolean; retryFailed: boolean }, cmd: Command) => {
-      const session = await openSession(dir, cmd, io);
+      const session = await openSession(dir, cmd, io, { servers: opts.server });
+      const progress = createProgress(io, progressWanted(io, opts.format));
       try {
         const { now, commit } = session;
-        const plan = await makePlan(session.config, session.connections.handles, session.store, { now, refresh: opts.refresh, retryFailed: opts.retryFailed, commit, ...(io.signal ? { signal: io.signal } : {}) });
+        const plan = await makePlan(session.config, session.connections.handles, session.store, {
+          now,
+          refresh: opts.refresh,
+          retryFailed: opts.retryFailed,
+          commit,
+          ...(io.signal ? { signal: io.signal } : {}),
+          ...(session.only ? { only: session.only } : {}),
+          onProgress: (p) => progress.observe(p),
+        });
+        progress.clear();
         io.stdout(renderPlan(plan, opts.format, opts.color && opts.format === 'text' && io.env['NO_COLOR'] === undefined && io.confirm !== undefined));
         if (opts.out) await writeFile(resolve(io.cwd, opts.out), renderPlanJson(plan));
         if (planHasErrors(plan)) setExit(ExitCode.failure);
         else setExit(opts.detailedExitcode && hasChanges(plan) ? 2 : ExitCode.ok);
       } finally {
+        progress.clear();
         await session.close();
       }
     });

@@ -9,7 +9,7 @@ import { loadConfig } from '../config/load.js';
 import type { DepConfig } from '../config/types.js';
 import { runPass } from '../reconcile/pass.js';
 import { adoptServers, describeAdoption, type AdoptSpec } from '../reconcile/identity.js';
-import { collectAdoptSpec } from './apply.js';
+import { collectAdoptSpec, WRITER_LOCK } from './apply.js';
 import type { PassOutcome } from '../reconcile/outcome.js';
 import { recentRuns, serverDetails } from '../reconcile/status-details.js';
 import { ControllerLoop, DEFAULT_TIMING, type LoopEvent, type Trigger } from '../reconcile/loop.js';
@@ -27,6 +27,9 @@ export { parseDuration } from './duration.js';
 
 /** Floors of the controller's intervals: below them it would hammer git, Apple or the store. */
 export const MIN_INTERVALS = { pollMs: 5_000, syncMs: 60_000, leaderRetryMs: 1_000 } as const;
+
+/** The controller logs a progress line every this many pages (fetch, sync) or requests (apply). */
+export const PROGRESS_LOG_EVERY = 100;
 
 /** Options of `depctl run`. */
 export interface RunOptions {
@@ -136,6 +139,13 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
           return true;
         },
         onSettleError: (server, err) => log.warn({ server, err: err.message }, 'sync after apply failed'),
+        // No progress bar in a log: one line per 100 pages of a fetch or sync, and per 100 apply requests.
+        onObserveProgress: (p) => {
+          if (p.pages % PROGRESS_LOG_EVERY === 0) log.info({ server: p.server, mode: p.mode, pages: p.pages, devices: p.devices, ...(p.total !== null ? { total: p.total } : {}) }, 'observe progress');
+        },
+        onApplyProgress: (p) => {
+          if (p.requests % PROGRESS_LOG_EVERY === 0) log.info({ server: p.server, requests: p.requests, devices: p.devices, total: p.total }, 'apply progress');
+        },
       });
       const { outcome } = report;
       for (const p of outcome.problems) log.error({ server: p.server, kind: p.kind, reason: p.reason }, p.message);
@@ -158,15 +168,16 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
     {
       source,
       validate: async (dir) => {
-        const r = await loadConfig(dir);
+        const r = await loadConfig(dir, { secretsDir: settings.secretsDir });
         if (r.config) return { ok: true, config: r.config };
         const first = r.problems.filter((p) => p.severity === 'error').slice(0, 3);
         return { ok: false, message: `${r.errorCount} validation error(s): ${first.map((p) => `${p.file}:${p.line}:${p.column}: ${p.message}`).join('; ')}` };
       },
       reconcile,
       leadership: {
-        tryAcquire: () => store.tryAcquireLeadership('depctl-controller'),
-        release: () => store.releaseLeadership('depctl-controller'),
+        // The same lock `depctl apply` takes, so an apply and the controller never write at once.
+        tryAcquire: () => store.tryAcquireLeadership(WRITER_LOCK, 'controller'),
+        release: () => store.releaseLeadership(WRITER_LOCK),
       },
       now,
       random: Math.random,

@@ -19,6 +19,19 @@ export interface ApplyOptions extends CallOptions {
   trigger?: RunTrigger;
   /** Waits before the in-apply retry of FAILED serials (injectable so tests need no real waiting). */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Called after each answered request of the first round (for progress bars and logs); must not throw. */
+  onProgress?: (progress: ApplyProgress) => void;
+}
+
+/** How far one server's apply has come. */
+export interface ApplyProgress {
+  server: string;
+  /** Serials Apple has answered for (first round; the retry of FAILED serials is not counted again). */
+  devices: number;
+  /** Serials the plan assigns or removes on this server. */
+  total: number;
+  /** Requests answered so far. */
+  requests: number;
 }
 
 /** Per-serial outcome counts of one server. */
@@ -105,6 +118,7 @@ class ServerApplier {
   private fromIndex: Map<string, string | null> | undefined;
   /** Serials that failed in the first round, for the one retry within this apply. */
   private readonly failedOnce: { action: 'assign' | 'remove'; uuid: string | null; profile: string | null; serial: string }[] = [];
+  private readonly progress: ApplyProgress;
 
   constructor(
     private readonly sp: ServerPlan,
@@ -114,7 +128,10 @@ class ServerApplier {
     private readonly runId: number,
     private readonly opts: ApplyOptions,
     private readonly result: ServerApplyResult,
-  ) {}
+  ) {
+    const total = sp.assign.reduce((n, g) => n + g.serials.length, 0) + sp.remove.reduce((n, g) => n + g.serials.length, 0);
+    this.progress = { server: sp.server, devices: 0, total, requests: 0 };
+  }
 
   async run(): Promise<void> {
     // Serials sent along with a define (the first batch of its devices) are not assigned again.
@@ -316,6 +333,11 @@ class ServerApplier {
     }
     if (results.length > 0) await this.store.recordResults(this.sp.server, results);
     await this.store.appendAudit(audit);
+    if (round === 'first' && this.opts.onProgress) {
+      this.progress.devices += sent.length;
+      this.progress.requests++;
+      this.opts.onProgress({ ...this.progress });
+    }
   }
 }
 

@@ -33,6 +33,17 @@ export interface ObserveResult {
   streamed: boolean;
 }
 
+/** How far a fetch or sync has come, after each page (for progress bars and logs). */
+export interface ObserveProgress {
+  server: string;
+  mode: 'fetch' | 'sync';
+  pages: number;
+  /** Devices (fetch) or events (sync) received so far. */
+  devices: number;
+  /** Devices expected: the store's count before a refetch; null when unknown (first contact, sync). */
+  total: number | null;
+}
+
 /** Options of observe. */
 export interface ObserveOptions extends CallOptions {
   /** Force a full fetch. */
@@ -45,6 +56,8 @@ export interface ObserveOptions extends CallOptions {
    * reading a million devices back from the store.
    */
   onFirstContact?: (devices: readonly Device[]) => void;
+  /** Called after each page; must not throw. */
+  onProgress?: (progress: ObserveProgress) => void;
 }
 
 /**
@@ -96,7 +109,8 @@ function opInstant(d: Device): number {
 async function fullFetch(server: string, reason: string, knowsFleet: boolean, client: ReconcileDepClient, store: ObserveStore, opts: ObserveOptions): Promise<ObserveResult> {
   const startedAt = opts.now();
   // With no device stored yet (first contact) nothing can have gone: skip the scan for leavers below.
-  const hadDevices = (await store.countDevices(server)) > 0;
+  const stored = await store.countDevices(server);
+  const hadDevices = stored > 0;
   // Streamed devices are diffed as a first contact (no history, no arrivals), so only a real first contact streams.
   const streams = !hadDevices && !knowsFleet;
   await store.setCursor(server, { fetchStartedAt: startedAt });
@@ -120,6 +134,7 @@ async function fullFetch(server: string, reason: string, knowsFleet: boolean, cl
       buffer.push(d);
     }
     if (streams) opts.onFirstContact?.(page.devices);
+    opts.onProgress?.({ server, mode: 'fetch', pages, devices: seen.size, total: hadDevices ? stored : null });
     if (buffer.length >= FETCH_WRITE_BATCH) await flush();
     cursor = page.cursor;
   }
@@ -149,6 +164,7 @@ async function sync(server: string, cursor: string, client: ReconcileDepClient, 
   let pending = new Map<string, Device>();
   let next = cursor;
   let pages = 0;
+  let events = 0;
   let upserted = 0;
   let deleted = 0;
   const flush = async (): Promise<void> => {
@@ -188,6 +204,8 @@ async function sync(server: string, cursor: string, client: ReconcileDepClient, 
     }
     if (pending.size >= FETCH_WRITE_BATCH) await flush();
     next = page.cursor;
+    events += page.devices.length;
+    opts.onProgress?.({ server, mode: 'sync', pages, devices: events, total: null });
   }
   await flush();
   // The cursor moves only after every event is stored: a crash re-reads the same events (idempotent).

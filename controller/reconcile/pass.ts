@@ -3,8 +3,8 @@
  * through `runPass`, so what a pass does and how its outcome is judged is written once.
  */
 import type { DepConfig } from '../config/types.js';
-import { applyPlan, type ApplyResult } from './apply.js';
-import { observe } from './observe.js';
+import { applyPlan, type ApplyProgress, type ApplyResult } from './apply.js';
+import { observe, type ObserveProgress } from './observe.js';
 import type { PassOutcome, ServerOutcome, ServerProblem } from './outcome.js';
 import { hasChanges, type Plan } from './plan.js';
 import { makePlan, type ServerHandle } from './planner.js';
@@ -42,6 +42,12 @@ export interface PassOptions extends CallOptions {
   settle?: boolean;
   /** Called when the settling sync of a server fails (the pass outcome is not changed by it). */
   onSettleError?: (server: string, err: Error) => void;
+  /** Plan and apply only these servers (`--server`); the others are listed in `Plan.skippedServers`. */
+  only?: readonly string[];
+  /** Progress of each server's fetch or sync (after each page) while planning. */
+  onObserveProgress?: (progress: ObserveProgress) => void;
+  /** Progress of each server's apply (after each answered request). */
+  onApplyProgress?: (progress: ApplyProgress) => void;
 }
 
 /** Everything a pass produced. */
@@ -58,12 +64,22 @@ export interface PassReport {
 export async function runPass(config: DepConfig, deps: PassDeps, opts: PassOptions): Promise<PassReport> {
   const { now, store } = deps;
   const signal = opts.signal ? { signal: opts.signal } : {};
-  const plan = await makePlan(config, deps.handles, store, { now, commit: opts.commit, refresh: opts.refresh ?? false, retryFailed: opts.retryFailed ?? false, ...signal });
+  const plan = await makePlan(config, deps.handles, store, {
+    now,
+    commit: opts.commit,
+    refresh: opts.refresh ?? false,
+    retryFailed: opts.retryFailed ?? false,
+    ...signal,
+    ...(opts.only ? { only: opts.only } : {}),
+    ...(opts.onObserveProgress ? { onProgress: opts.onObserveProgress } : {}),
+  });
   let apply: ApplyResult | null = null;
   let applied = true;
   if (hasChanges(plan)) {
     applied = opts.beforeApply ? await opts.beforeApply(plan) : true;
-    if (applied) apply = await applyPlan(plan, config, deps.clients, store, { now, allowLarge: opts.allowLarge, trigger: opts.trigger, ...signal });
+    if (applied) {
+      apply = await applyPlan(plan, config, deps.clients, store, { now, allowLarge: opts.allowLarge, trigger: opts.trigger, ...signal, ...(opts.onApplyProgress ? { onProgress: opts.onApplyProgress } : {}) });
+    }
   }
   if (apply && apply.result !== 'noop' && opts.settle !== false) {
     for (const h of deps.handles) {

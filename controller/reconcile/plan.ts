@@ -245,6 +245,8 @@ export interface Plan {
   /** Hash of the changes (apply --plan refuses a plan whose changes are no longer what it would do). */
   planHash: string;
   servers: ServerPlan[];
+  /** Servers of the configuration left out by `--server` (neither read nor changed); absent when none was. */
+  skippedServers?: string[];
   summary: PlanSummary;
 }
 

@@ -3,7 +3,7 @@ import type { DepConfig, EnrollmentProfile } from '../config/types.js';
 import { compileServerRules } from './desired.js';
 import { currentProfileUuid, deviceDriftMessage, ServerDiffer, type KnownProfile, type ObservedDevice } from './diff.js';
 import type { Device } from '../dep/types.js';
-import { observe, type ObserveResult } from './observe.js';
+import { observe, type ObserveOptions, type ObserveResult } from './observe.js';
 import { PLAN_FORMAT_VERSION, summarise, type DriftItem, type MigrationDeadlines, type Plan, type ProfileDefine, type ServerPlan } from './plan.js';
 import { profileChanges, profileContent, profileContentHash } from './profile-content.js';
 import { problemFromError, type ServerProblem } from './outcome.js';
@@ -37,6 +37,13 @@ export interface PlanOptions extends CallOptions {
   commit?: string | null;
   /** Called after each server's observation (for logs and metrics). */
   onObserved?: (server: string, result: ObserveResult) => void;
+  /**
+   * Plan only these servers (`--server`); the configuration's others are left out, listed in
+   * `Plan.skippedServers`, and never reported as lacking serials they may hold. All servers when absent.
+   */
+  only?: readonly string[];
+  /** Progress of each server's fetch or sync (pages and devices so far). */
+  onProgress?: ObserveOptions['onProgress'];
 }
 
 /** Days before expiry at which a token is reported (DESIGN.md: 30/14/7 days, and 1). */
@@ -50,14 +57,18 @@ export async function makePlan(config: DepConfig, handles: readonly ServerHandle
   const servers: ServerPlan[] = [];
   const seenExplicit = new Map<string, Set<string>>();
   const errored = new Set<string>();
+  const only = opts.only ? new Set(opts.only) : null;
   for (const h of handles) {
+    if (only && !only.has(h.name)) continue;
     const plan = await planServer(config, h, store, opts, seenExplicit);
     plan.identity = identityOfRecord(await store.getServer(h.name));
     if (plan.error) errored.add(h.name);
     servers.push(plan);
   }
+  // A left-out server was not read (not in seenExplicit), so assignments on it report no serials-not-seen.
   addSerialsNotSeen(config, servers, seenExplicit, errored);
   const planHash = hashChanges(servers);
+  const skippedServers = only ? config.servers.map((s) => s.name).filter((n) => !only.has(n)) : [];
   return {
     version: PLAN_FORMAT_VERSION,
     createdAt: opts.now().toISOString(),
@@ -65,6 +76,7 @@ export async function makePlan(config: DepConfig, handles: readonly ServerHandle
     configHash: configHash(config),
     planHash,
     servers,
+    ...(skippedServers.length > 0 ? { skippedServers } : {}),
     summary: summarise(servers),
   };
 }
@@ -102,6 +114,7 @@ async function planServer(
       refresh: opts.refresh ?? false,
       signal: opts.signal,
       pageLimits: checked.pageLimits,
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       ...(streaming
         ? {
             onFirstContact: (devices: readonly Device[]) => {

@@ -9,7 +9,7 @@ import type { ServerProblem } from '../../reconcile/outcome.js';
 import type { RecordedIdentity } from '../../reconcile/identity.js';
 
 /** The `$id` of the schema every rendered plan matches. */
-export const PLAN_SCHEMA_ID = 'https://depctl.dev/schemas/v1/plan.schema.json';
+export const PLAN_SCHEMA_ID = 'plan.schema.json';
 
 // Each object is rebuilt field by field in the schema's order: the output is byte-stable whatever order
 // the planner built its objects in, and a stray runtime property (never declared in the type) cannot
@@ -122,6 +122,7 @@ export function planToJson(plan: Plan): Plan {
     configHash: plan.configHash,
     planHash: plan.planHash,
     servers: plan.servers.map(server),
+    ...(plan.skippedServers?.length ? { skippedServers: [...plan.skippedServers] } : {}),
     summary: summary(plan.summary),
   };
 }

@@ -245,6 +245,7 @@ export function renderPlanMarkdown(plan: Plan, opts?: PlanMarkdownOptions): stri
   // Which Apple MDM server each token opens (GET /account); plans read back from JSON do not carry it.
   const identities = plan.servers.filter((s) => s.identity !== undefined).map((s) => escapeMarkdown(cut(identityLine(s.server, s.identity ?? null, s.problem?.reason === 'server-changed'), CALLOUT_TEXT)));
   if (identities.length > 0) complete = addRows(out, identities.map((l, i) => (i < identities.length - 1 ? `${l}<br>\n` : `${l}\n\n`)), (k) => `… ${plural(k, 'more server')}\n\n`) && complete;
+  if (plan.skippedServers?.length) out.add(`left out: ${escapeMarkdown(plan.skippedServers.join(', '))} (--server)\n\n`);
   out.add(`${tableRow(['Server', 'Devices', 'Define', 'Assign', 'Remove', 'Drift', 'Deferred', 'Conflicts', 'Status'])}|---|--:|--:|--:|--:|--:|--:|--:|---|\n`);
   complete = addRows(out, plan.servers.map(serverRow), (k) => tableRow([`… ${plural(k, 'more server')}`, '', '', '', '', '', '', '', ''])) && complete;
   out.add('\n');

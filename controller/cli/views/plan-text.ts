@@ -191,6 +191,7 @@ export function renderPlanText(plan: Plan, opts?: PlanTextOptions): string {
   top.plain(`depctl plan for ${commit} (config ${shortHash(plan.configHash)}, plan ${shortHash(plan.planHash)}), made ${plan.createdAt}`);
   // Which Apple MDM server each token opens (GET /account); plans read back from JSON do not carry it.
   for (const s of plan.servers) if (s.identity !== undefined) top.plain(identityLine(s.server, s.identity, s.problem?.reason === 'server-changed'));
+  if (plan.skippedServers?.length) top.plain(`left out: ${plan.skippedServers.join(', ')} (--server)`);
   top.plain('');
   if (body.marks.size > 0) {
     const legend = (Object.keys(MARK_HELP) as Mark[]).filter((m) => body.marks.has(m)).map((m) => `${top.paint(m, m)} ${MARK_HELP[m]}`);
