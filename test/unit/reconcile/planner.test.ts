@@ -3,7 +3,7 @@ import { openStore, type Store } from '../../../controller/store/index.js';
 import { configHash, hashChanges, makePlan, type ServerHandle } from '../../../controller/reconcile/planner.js';
 import { hasChanges } from '../../../controller/reconcile/plan.js';
 import type { DepConfig } from '../../../controller/config/types.js';
-import { profileContentHash } from '../../../controller/reconcile/profile-content.js';
+import { profileChanges, profileContentHash } from '../../../controller/reconcile/profile-content.js';
 import {
   DAY_MS,
   FakeDepClient,
@@ -502,5 +502,25 @@ describe('makePlan: a first contact adopts the profiles Apple already has', () =
     expect(lookups.slice(50).sort()).toEqual(uuids.slice(49, 59).map((u) => `getProfile ${u}`));
     expect(plan.servers[0]?.defines).toEqual([]);
     expect((await store.listProfiles('paris')).map((p) => p.uuid)).toEqual([uuids[59]]);
+  });
+});
+
+describe('profileChanges: what the plan says changed in a profile', () => {
+  const base = { profile_name: 'Macs', url: 'https://mdm.example.com/enroll' };
+
+  it('an Apple default written out, key order and the order of a set are no change', () => {
+    expect(profileChanges({ ...base, skip_setup_items: ['Siri', 'AppleID'] }, { allow_pairing: true, is_mdm_removable: true, skip_setup_items: ['AppleID', 'Siri', 'Siri'], ...base })).toEqual([]);
+  });
+
+  it('a key left out reads as Apple default, or null when it has none', () => {
+    expect(profileChanges({ ...base, allow_pairing: false, department: 'IT' }, base)).toEqual([
+      { key: 'allow_pairing', before: false, after: true },
+      { key: 'department', before: 'IT', after: null },
+    ]);
+  });
+
+  it('certificates are compared without whitespace and listed as items added and removed', () => {
+    const changes = profileChanges({ ...base, anchor_certs: ['MIIB AAA=', 'MIIBBBB='] }, { ...base, anchor_certs: ['MIIBAAA=', 'MIIBCCC='] });
+    expect(changes).toEqual([{ key: 'anchor_certs', before: ['MIIBAAA=', 'MIIBBBB='], after: ['MIIBAAA=', 'MIIBCCC='], added: ['MIIBCCC='], removed: ['MIIBBBB='] }]);
   });
 });

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../../controller/store/index.js';
-import { recoverDefines } from '../../../controller/reconcile/recover.js';
+import { adoptCarriedProfiles, MAX_ADOPT_LOOKUPS, recoverDefines } from '../../../controller/reconcile/recover.js';
 import { profileContentHash } from '../../../controller/reconcile/profile-content.js';
 import { validateProfile } from '../../../controller/sim/profile-validation.js';
 import type { Profile } from '../../../controller/dep/types.js';
@@ -105,5 +105,59 @@ describe('recoverDefines', () => {
     client.getProfileError = appleError(400, 'NOT_FOUND', '/profile', 'GET');
     expect(await recover()).toBe(0);
     expect(await rows()).toEqual([]);
+  });
+});
+
+describe('adoptCarriedProfiles (first contact with an empty store)', () => {
+  const U_A = 'A0A0A0A0A0A0A0A0A0A0A0A0A0A0A0A0';
+  const U_B = 'B0B0B0B0B0B0B0B0B0B0B0B0B0B0B0B0';
+  const configured = (...names: string[]) => new Map(names.map((name) => [name, { profile: { profile: body as never }, contentHash: HASH }]));
+  const adopt = (profiles = configured('ipads'), carried?: Map<string, number>) =>
+    adoptCarriedProfiles({ server: 'lyon', profiles, ...(carried ? { carried } : {}) }, client, store, { now: clock.now });
+  const lyonRows = async () => (await store.listProfiles('lyon')).map((p) => ({ name: p.name, state: p.state, uuid: p.uuid, hash: p.contentHash }));
+
+  it('a content on two UUIDs is adopted with the one on the most devices; both are read once', async () => {
+    await store.upsertDevices('lyon', [withProfile('IPAD1', U_A), withProfile('IPAD2', U_B), withProfile('IPAD3', U_B), device('IPAD4')], clock.now());
+    client.profiles.set(U_A, asApple(body, U_A));
+    client.profiles.set(U_B, asApple(body, U_B));
+    const r = await adopt();
+    expect(r.adopted).toEqual([{ profile: 'ipads', uuid: U_B }]);
+    expect(await lyonRows()).toEqual([{ name: 'ipads', state: 'defined', uuid: U_B, hash: HASH }]);
+    expect(client.calls).toEqual([`getProfile ${U_B}`, `getProfile ${U_A}`]);
+    expect([...r.lookedUp.keys()]).toEqual([U_B, U_A]);
+    const audit = await store.readAudit({ server: 'lyon', limit: 10 });
+    expect(audit.map((a) => ({ action: a.action, serial: a.serial, before: a.before, after: a.after, outcome: a.outcome, runId: a.runId }))).toEqual([
+      { action: 'adopt-profile', serial: null, before: null, after: U_B, outcome: 'success', runId: null },
+    ]);
+  });
+
+  it('two configured profiles with the same content: the first by name gets the UUID', async () => {
+    await store.upsertDevices('lyon', [withProfile('IPAD1', U_A)], clock.now());
+    client.profiles.set(U_A, asApple(body, U_A));
+    expect((await adopt(configured('tablets', 'ipads'))).adopted).toEqual([{ profile: 'ipads', uuid: U_A }]);
+  });
+
+  it('uses the counts it is given instead of reading the devices, and reads at most MAX_ADOPT_LOOKUPS', async () => {
+    const carried = new Map(Array.from({ length: MAX_ADOPT_LOOKUPS + 5 }, (_, i) => [`C${String(i).padStart(31, '0')}`, 1] as [string, number]));
+    const r = await adopt(configured('ipads'), carried);
+    expect(r.adopted).toEqual([]);
+    expect(client.calls).toHaveLength(MAX_ADOPT_LOOKUPS);
+    // Unknown to Apple: answered null, not thrown.
+    expect([...r.lookedUp.values()].every((v) => v === null)).toBe(true);
+  });
+
+  it('does nothing when the store records any profile for the server, or nothing is configured', async () => {
+    await store.upsertDevices('paris', [withProfile('IPAD1', U_A)], clock.now());
+    expect(await adoptCarriedProfiles({ server: 'paris', profiles: configured('ipads') }, client, store, { now: clock.now })).toMatchObject({ adopted: [] });
+    await store.upsertDevices('lyon', [withProfile('IPAD1', U_A)], clock.now());
+    expect((await adopt(new Map())).adopted).toEqual([]);
+    expect(client.calls).toEqual([]);
+  });
+
+  it('a failed look-up (not NOT_FOUND) is thrown and records nothing', async () => {
+    await store.upsertDevices('lyon', [withProfile('IPAD1', U_A)], clock.now());
+    client.getProfileError = networkError('/profile');
+    await expect(adopt()).rejects.toThrow();
+    expect(await lyonRows()).toEqual([]);
   });
 });
