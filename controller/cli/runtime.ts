@@ -62,8 +62,8 @@ export class ReportedFailure extends Error {
 }
 
 /** Loads and validates the config; on any error prints the problems (like validate) and fails. */
-export async function loadValidConfig(dir: string, io: CliIo): Promise<DepConfig> {
-  const result = await loadConfig(resolve(io.cwd, dir));
+export async function loadValidConfig(dir: string, io: CliIo, secretsDir?: string): Promise<DepConfig> {
+  const result = await loadConfig(resolve(io.cwd, dir), secretsDir === undefined ? {} : { secretsDir });
   if (!result.config) {
     io.stderr(renderText(dir, result, false));
     throw new ReportedFailure('the configuration is invalid; nothing was done');

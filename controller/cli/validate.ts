@@ -1,10 +1,11 @@
-import { Option } from 'commander';
+import { Option, type Command } from 'commander';
 import { resolve } from 'node:path';
 import { examples } from './help.js';
 import type { Register } from './program.js';
 import { ExitCode } from './io.js';
 import { loadConfig } from '../config/load.js';
 import { PROBLEM_FORMATS, renderGithub, renderJson, renderText, type ProblemFormat } from './views/problems.js';
+import { runtimeSettings } from './runtime.js';
 
 const renderers = { text: renderText, json: renderJson, github: renderGithub } as const;
 
@@ -24,8 +25,9 @@ export const registerValidate: Register = (program, io, setExit) => {
       ['depctl validate --format github .', 'annotate a pull request from a GitHub workflow'],
       ['depctl validate --warnings-as-errors --format json . > problems.json', 'fail on warnings too, as JSON'],
     ]))
-    .action(async (dir: string, opts: { format: ProblemFormat; warningsAsErrors: boolean }) => {
-      const result = await loadConfig(resolve(io.cwd, dir));
+    .action(async (dir: string, opts: { format: ProblemFormat; warningsAsErrors: boolean }, cmd: Command) => {
+      // The secrets directory the operator configured is not "secrets in the repository", even inside it.
+      const result = await loadConfig(resolve(io.cwd, dir), { secretsDir: runtimeSettings(cmd, io).secretsDir });
       const valid = result.errorCount === 0 && !(opts.warningsAsErrors && result.warningCount > 0);
       io.stdout(renderers[opts.format](dir, result, valid));
       setExit(valid ? ExitCode.ok : ExitCode.failure);

@@ -132,7 +132,7 @@ describe('Kubernetes manifests', () => {
         const keys = Object.keys((secret?.['stringData'] ?? {}) as Record<string, string>);
         const items = secretVolume?.secret?.items ?? [];
         for (const item of items) expect(keys, item.key).toContain(item.key);
-        const examples = readFileSync(join(root, 'examples', 'servers.yaml'), 'utf8');
+        const examples = readFileSync(join(root, 'examples', 'school', 'servers.yaml'), 'utf8');
         const files = [...examples.matchAll(/\{ file: ([^ }]+) \}/g)].map((m) => m[1]);
         expect(files.length).toBeGreaterThan(0);
         expect(items.map((i) => i.path).sort()).toEqual(files.sort());

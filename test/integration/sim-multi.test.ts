@@ -12,7 +12,7 @@ import type { ServerToken } from '../../controller/dep/types.js';
 import type { SimulatedServer } from '../../controller/sim/api.js';
 import { decryptServerToken, generateKeyPair } from '../../controller/tokens/index.js';
 
-const EXAMPLES = path.resolve(import.meta.dirname, '../../examples');
+const EXAMPLES = path.resolve(import.meta.dirname, '../../examples/school');
 
 let dir: string;
 let started: StartedSimGroup | undefined;

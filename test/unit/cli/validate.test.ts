@@ -33,7 +33,7 @@ describe('depctl validate', () => {
   it('prints success for examples/ and exits 0', async () => {
     const r = await runDepctl(['validate', 'examples'], { cwd: root });
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^examples: valid \(2 MdmServers, 4 EnrollmentProfiles, 5 Assignments; \d+ serials in \d+ files; 0 errors, 0 warnings\)\n$/);
+    expect(r.stdout).toMatch(/^examples: valid \(3 MdmServers, 11 EnrollmentProfiles, 8 Assignments; \d+ serials in \d+ files; 0 errors, 0 warnings\)\n$/);
   });
 
   it('prints every problem as path:line:col: severity: message and exits 1', async () => {
