@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { DepConfig, EnrollmentProfile } from '../config/types.js';
 import { compileServerRules } from './desired.js';
-import { currentProfileUuid, deviceDriftMessage, ServerDiffer, type KnownProfile, type ObservedDevice } from './diff.js';
+import { deviceDriftMessage, ServerDiffer, type KnownProfile, type ObservedDevice } from './diff.js';
 import type { Device } from '../dep/types.js';
 import { observe, type ObserveOptions, type ObserveResult } from './observe.js';
 import { PLAN_FORMAT_VERSION, summarise, type DriftItem, type MigrationDeadlines, type Plan, type ProfileDefine, type ServerPlan } from './plan.js';
@@ -9,7 +9,7 @@ import { profileChanges, profileContent, profileContentHash } from './profile-co
 import { problemFromError, type ServerProblem } from './outcome.js';
 import { checkServerIdentity, identityOfRecord } from './identity.js';
 import type { ApplyStore, CallOptions, MigrationDeadlineCount, PlanStore, ProfileRecord, ReconcileDepClient } from './ports.js';
-import { adoptCarriedProfiles, recoverDefines, type AdoptedOnFirstContact, type LookedUpProfile } from './recover.js';
+import { adoptCarriedProfiles, countCarriedUuids, recoverDefines, type AdoptedOnFirstContact, type LookedUpProfile } from './recover.js';
 
 /** One configured server as the planner gets it: a client, or the reason there is none. */
 export interface ServerHandle {
@@ -118,7 +118,7 @@ async function planServer(
       ...(streaming
         ? {
             onFirstContact: (devices: readonly Device[]) => {
-              if (carried) countCarried(carried, devices);
+              if (carried) countCarriedUuids(carried, devices);
               streaming.add(devices.map(firstContact));
             },
           }
@@ -196,14 +196,6 @@ export function describeDefines(
 function migrationDeadlinesOf(count: MigrationDeadlineCount): MigrationDeadlines | null {
   if (count.devices === 0 || count.earliest === null) return null;
   return { devices: count.devices, earliest: count.earliest.toISOString().replace(/\.000Z$/, 'Z'), planned: 0 };
-}
-
-/** Adds the profile UUIDs `devices` carry to `counts` (devices per UUID). */
-function countCarried(counts: Map<string, number>, devices: readonly Device[]): void {
-  for (const d of devices) {
-    const uuid = currentProfileUuid(d);
-    if (uuid !== null) counts.set(uuid, (counts.get(uuid) ?? 0) + 1);
-  }
 }
 
 /** A device seen for the first time: depctl has decided and done nothing for it yet. */

@@ -1,4 +1,5 @@
 import type { EnrollmentProfile } from '../config/types.js';
+import type { Device } from '../dep/types.js';
 import { isProfileNotFound } from '../dep/errors.js';
 import type { ApplyStore, CallOptions, DefineStore, DeviceScanStore, ReconcileDepClient } from './ports.js';
 import { currentProfileUuid } from './diff.js';
@@ -115,14 +116,17 @@ export async function adoptCarriedProfiles(
   return { adopted: adopted.map((a) => ({ profile: a.name, uuid: a.uuid })), lookedUp };
 }
 
+/** Adds the profile UUIDs `devices` carry to `counts` (devices per UUID), e.g. page by page as a fetch streams them. */
+export function countCarriedUuids(counts: Map<string, number>, devices: readonly Device[]): void {
+  for (const d of devices) {
+    const uuid = currentProfileUuid(d);
+    if (uuid !== null) counts.set(uuid, (counts.get(uuid) ?? 0) + 1);
+  }
+}
+
 /** Devices per profile UUID they carry, from the stored devices. */
 async function countCarried(server: string, store: DeviceScanStore): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
-  for await (const page of store.iterateDevices(server, { pageSize: 5000 })) {
-    for (const d of page) {
-      const uuid = currentProfileUuid(d.device);
-      if (uuid !== null) counts.set(uuid, (counts.get(uuid) ?? 0) + 1);
-    }
-  }
+  for await (const page of store.iterateDevices(server, { pageSize: 5000 })) countCarriedUuids(counts, page.map((d) => d.device));
   return counts;
 }
