@@ -55,12 +55,19 @@ export function statusUrl(raw: string): URL {
 /** Asks a running controller; a timeout, an HTTP error, an oversized or malformed body fail the command. */
 async function fromController(raw: string, now: Date, io: CliIo): Promise<StatusReport> {
   const url = statusUrl(raw);
-  // Credentials in the URL are never printed back.
+  // Credentials in the URL (a proxy in front of the controller) travel as Basic auth, never in the request
+  // line, and are never printed back: fetch refuses such URLs with a message that repeats them.
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (url.username !== '' || url.password !== '') {
+    headers['authorization'] = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
+    url.username = '';
+    url.password = '';
+  }
   const shown = `${url.origin}${url.pathname}`;
   const signal = io.signal ? AbortSignal.any([io.signal, AbortSignal.timeout(STATUS_TIMEOUT_MS)]) : AbortSignal.timeout(STATUS_TIMEOUT_MS);
   let res: Response;
   try {
-    res = await fetch(url, { signal, headers: { accept: 'application/json' }, redirect: 'error' });
+    res = await fetch(url, { signal, headers, redirect: 'error' });
   } catch (err) {
     const reason = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError') ? `no answer within ${STATUS_TIMEOUT_MS / 1000} s` : err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err);
     throw new Error(`cannot read the controller's status at ${shown}: ${reason}`);

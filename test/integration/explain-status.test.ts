@@ -181,11 +181,13 @@ describe('depctl status --url', () => {
   let http: Server;
   let base: string;
   let body: string;
+  let seenAuth: string | undefined;
   const now = new Date('2026-12-06T14:00:00Z');
 
   beforeEach(async () => {
     body = JSON.stringify(sampleStatus(now));
     http = createServer((req, res) => {
+      seenAuth = req.headers.authorization;
       if (req.url === '/api/status') {
         res.writeHead(200, { 'content-type': 'application/json' }).end(body);
       } else if (req.url === '/slow/api/status') {
@@ -225,7 +227,7 @@ describe('depctl status --url', () => {
     expect(json.servers.map((s) => s.name)).toEqual(['paris', 'lyon']);
   });
 
-  it('a wrong URL, a non-status body and an oversized body fail with exit 1', async () => {
+  it('a wrong URL, a non-status body, an oversized body and a refused connection fail with exit 1, never echoing URL credentials', async () => {
     const missing = await runDepctl(['status', '--url', `${base}/nothing`]);
     expect(missing).toEqual({ code: 1, stdout: '', stderr: `depctl: cannot read the controller's status at ${base}/nothing/api/status: HTTP 404\n` });
     body = '{"hello": "world"}';
@@ -234,6 +236,18 @@ describe('depctl status --url', () => {
     body = `"${'x'.repeat(5 * 1024 * 1024)}"`;
     const big = await runDepctl(['status', '--url', base]);
     expect(big.stderr).toBe(`depctl: the answer of ${base}/api/status is larger than 4 MiB; is this a depctl controller?\n`);
+    // Credentials go as Basic auth, never into output; a closed port is refused.
+    body = JSON.stringify(sampleStatus(now));
+    const withCredentials = await runDepctl(['status', '--url', base.replace('http://', 'http://user:s3cret@'), '--format', 'json']);
+    expect(withCredentials.code).toBe(0);
+    expect(seenAuth).toBe(`Basic ${Buffer.from('user:s3cret').toString('base64')}`);
+    expect(withCredentials.stdout).not.toContain('s3cret');
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const refused = await runDepctl(['status', '--url', `http://user:s3cret@127.0.0.1:${port}`]);
+    expect(refused).toEqual({ code: 1, stdout: '', stderr: `depctl: cannot read the controller's status at http://127.0.0.1:${port}/api/status: connect ECONNREFUSED 127.0.0.1:${port}\n` });
     const usage = await runDepctl(['status', '--url', 'ftp://example.com']);
     expect(usage).toEqual({ code: 2, stdout: '', stderr: 'depctl: --url ftp://example.com: only http and https URLs are supported\n' });
   });

@@ -105,6 +105,13 @@ describe('explainSerials', () => {
     expect(remove.desired).toEqual({ kind: 'none', policy: 'remove', location: { file: 'servers.yaml', line: 1, column: 1 } });
   });
 
+  it('two equal-priority rules wanting different profiles are explained as the conflict', async () => {
+    const cfg = config();
+    cfg.assignments.push(assignment('tv-or-ipads', 'macs', ['paris'], { match: { device_family: ['iPad'] }, priority: 10, source: { file: 'assignments/rules.yaml', line: 17, column: 1 } }));
+    const s = (await explain(['DMPIPAD00002'], cfg)).serials[0]!.servers[0]!;
+    expect(s.desired).toEqual({ kind: 'conflict', message: 'match rules of assignments "all-ipads" and "tv-or-ipads" both have priority 10 and want different profiles ("ipads", "macs"); give one a higher priority' });
+  });
+
   it('a deferred device shows its last result, attempts and next try; an arrival shows when', async () => {
     await store.upsertDevices('paris', [device('C02MAC000003', { device_family: 'Mac', model: 'MacBook Pro', os: 'OSX' })], new Date('2026-12-06T11:30:00Z'), { arrived: new Set(['C02MAC000003']) });
     await store.recordResults('paris', [{ serial: 'C02MAC000003', result: { status: 'failed', at: new Date('2026-12-06T11:45:00Z'), appleStatus: 'FAILED' }, retryNotBefore: new Date('2026-12-06T12:45:00Z'), attempts: 2 }]);
