@@ -41,7 +41,7 @@ export function renderStatusText(r: StatusReport, opts: StatusTextOptions = {}):
   }
   out.push('');
   if (r.servers.length === 0) out.push(r.source.kind === 'store' ? 'Servers: none in the store yet (no plan or apply has run against it)' : 'Servers: no MDM server is configured yet');
-  for (const s of r.servers) out.push(...serverBlock(s, t), '');
+  for (const s of r.servers) out.push(...serverBlock(s, t, r.source.kind === 'store'), '');
   out.push('Recent runs (newest first): id, started, took, trigger, commit, result, counts');
   out.push(...runLines(r.recentRuns));
   return out.join('\n') + '\n';
@@ -52,7 +52,7 @@ function conditionLine(c: Condition, t: (iso: string | null) => string): string 
   return `  ${c.type.padEnd(12)}${c.status.padEnd(8)}${oneLine(c.reason)}${message} (since ${t(c.lastTransitionTime)})`;
 }
 
-function serverBlock(s: ServerStatus, t: (iso: string | null) => string): string[] {
+function serverBlock(s: ServerStatus, t: (iso: string | null) => string, fromStore: boolean): string[] {
   const out: string[] = [];
   const a = s.account;
   const identity = a === null ? 'Apple server not known yet' : `${oneLine(a.serverName)} ${oneLine(a.serverUuid)}, ${oneLine(a.orgName)}${a.orgType !== null ? ` (${oneLine(a.orgType)})` : ''}`;
@@ -72,7 +72,8 @@ function serverBlock(s: ServerStatus, t: (iso: string | null) => string): string
     out.push(`  MDM migration   ${plural(s.migrationDeadlines.devices, 'device')} with a deadline, earliest ${t(s.migrationDeadlines.earliest)}`);
   }
   if (s.drift.length === 0) {
-    out.push(`  drift           none${s.state === null ? ' known (drift is found by a pass; use --url for the controller\'s)' : ''}`);
+    const unknown = fromStore ? ' known (drift is found by a pass; use --url for the controller\'s)' : ' known (no pass of this replica yet)';
+    out.push(`  drift           none${s.state === null ? unknown : ''}`);
   } else {
     out.push(`  drift           ${plural(s.drift.reduce((n, d) => n + d.count, 0), 'item')}`);
     for (const d of s.drift) {
