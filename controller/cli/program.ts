@@ -12,6 +12,7 @@ import { registerImport } from './import.js';
 import { registerExplain } from './explain.js';
 import { registerStatus } from './status.js';
 import { addGlobalOptions } from './runtime.js';
+import { examples } from './help.js';
 import { VERSION } from '../version.js';
 
 /**
@@ -29,6 +30,11 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) })
     .exitOverride();
   addGlobalOptions(program);
+  program.addHelpText('after', examples([
+    ['depctl quickstart', 'try it: the simulator, a local repository of examples/ and the controller'],
+    ['depctl validate config/ && depctl plan config/', 'check a config repository, then see what apply would change'],
+    ['depctl run --repo https://github.com/acme/dep-config', 'keep Apple in line with a repository'],
+  ]));
   for (const register of [registerValidate, registerPlan, registerApply, registerRun, registerQuickstart, registerImport, registerExplain, registerStatus, registerKeys, registerToken, registerSim] satisfies Register[]) {
     register(program, io, setExit);
   }

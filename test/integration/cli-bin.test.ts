@@ -23,4 +23,18 @@ describe('the depctl executable (bin/depctl.js on the build)', () => {
     const usage = await run(process.execPath, ['bin/depctl.js', 'validate', '--format', 'yaml'], { cwd: root }).catch((e: { code: number }) => e);
     expect((usage as { code: number }).code).toBe(2);
   });
+
+  it('refuses a duration without a unit with a hint, and below its floor naming the floor (exit 2)', async () => {
+    const bare = (await run(process.execPath, ['bin/depctl.js', 'run', '--repo', '.', '--poll-interval', '60000'], { cwd: root }).catch((e: unknown) => e)) as { code: number; stderr: string };
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toContain('"60000" has no unit: did you mean 1m?');
+    const low = (await run(process.execPath, ['bin/depctl.js', 'run', '--repo', '.', '--sync-interval', '10s'], { cwd: root }).catch((e: unknown) => e)) as { code: number; stderr: string };
+    expect(low.code).toBe(2);
+    expect(low.stderr).toContain('must be at least 1m, got 10s');
+  });
+
+  it('ends --help with examples', async () => {
+    const { stdout } = await run(process.execPath, ['bin/depctl.js', '--help'], { cwd: root });
+    expect(stdout).toMatch(/\nExamples:\n(.*\n)* {2}\$ depctl quickstart\n/);
+  });
 });
