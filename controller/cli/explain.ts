@@ -9,6 +9,7 @@ import { explainSerials, type LiveAnswer } from '../reconcile/explain.js';
 import { renderExplainText } from './views/explain-text.js';
 import { renderExplainJson } from './views/explain-json.js';
 import { STATUS_FORMATS, type StatusFormat } from './views/status-common.js';
+import { examples } from './help.js';
 
 /** Options of `depctl explain`. */
 interface ExplainOptions {
@@ -32,6 +33,11 @@ export const registerExplain: Register = (program, io, setExit) => {
     .option('--server <name>', 'ask only this MdmServer')
     .addOption(new Option('--format <format>', 'output format').choices(STATUS_FORMATS).default('text'))
     .option('--live', "also ask Apple now (POST /devices, read-only) instead of only the store's last observation", false)
+    .addHelpText('after', examples([
+      ['depctl explain C02XK1ABJGH5 --config config/', 'which profile this device should have and why, what Apple has, its history'],
+      ['depctl explain C02XK1ABJGH5 DMPQ2LL0GXQ7 --server paris --live', "ask Apple now (POST /devices) as well as the store, on one server"],
+      ['depctl explain C02XK1ABJGH5 --format json | jq \'.serials[0].servers[0].desired\'', 'the decision as JSON'],
+    ]))
     .action(async (serials: string[], opts: ExplainOptions, cmd: Command) => {
       const settings = runtimeSettings(cmd, io);
       const config = await loadValidConfig(opts.config, io);

@@ -8,6 +8,7 @@ import type { ControllerStatus, ServerStatus } from '../reconcile/status.js';
 import { STATUS_FORMATS, type StatusFormat, type StatusReport } from './views/status-common.js';
 import { renderStatusText } from './views/status-text.js';
 import { renderStatusJson } from './views/status-json.js';
+import { examples } from './help.js';
 
 /** How long `--url` waits for the controller's answer. */
 export const STATUS_TIMEOUT_MS = 10_000;
@@ -31,6 +32,11 @@ export const registerStatus: Register = (program, io, setExit) => {
     .description('the status page in a terminal: from a running controller (--url) or from the state store')
     .addOption(new Option('--format <format>', 'output format').choices(STATUS_FORMATS).default('text'))
     .option('--url <url>', 'a running controller (depctl run --listen): reads URL/api/status')
+    .addHelpText('after', examples([
+      ['depctl status --url http://127.0.0.1:8080', "a running controller's conditions, revisions, servers and runs"],
+      ['depctl status --state sqlite:/var/lib/depctl/state.db', 'what the state store alone knows (no controller needed)'],
+      ['depctl status --url http://127.0.0.1:8080 --format json', 'the same as JSON'],
+    ]))
     .action(async (opts: StatusOptions, cmd: Command) => {
       const now = (io.now ?? (() => new Date()))();
       const report = opts.url !== undefined ? await fromController(opts.url, now, io) : await fromStore(cmd, io, now);

@@ -40,7 +40,7 @@ export function renderStatusText(r: StatusReport, opts: StatusTextOptions = {}):
     out.push(`  next run        ${t(c.nextRunAt)}`);
   }
   out.push('');
-  if (r.servers.length === 0) out.push(r.source.kind === 'store' ? 'Servers: none in the store yet (no plan or apply has run against it)' : 'Servers: no MDM server is configured yet');
+  if (r.servers.length === 0) out.push(r.source.kind === 'store' ? 'Servers: none in the store yet (no plan or apply has run against it)' : 'Servers: no MDM server is configured yet', '');
   for (const s of r.servers) out.push(...serverBlock(s, t, r.source.kind === 'store'), '');
   out.push('Recent runs (newest first): id, started, took, trigger, commit, result, counts');
   out.push(...runLines(r.recentRuns));
