@@ -56,7 +56,7 @@ export function createProgress(io: CliIo, enabled: boolean, opts: ProgressOption
   return {
     observe(p) {
       const verb = p.mode === 'fetch' ? 'fetching devices' : 'syncing';
-      const unit = p.mode === 'fetch' ? 'devices' : 'events';
+      const unit = `${p.mode === 'fetch' ? 'device' : 'event'}${p.devices === 1 && p.total === null ? '' : 's'}`;
       draw(`observe:${p.server}:${p.mode}`, (ms) => `${p.server}: ${verb}: ${plural(p.pages, 'page')}, ${count(p.devices, p.total)} ${unit}${rateAndEta(p.devices, p.total, ms)}`, false);
     },
     apply(p) {

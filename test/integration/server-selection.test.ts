@@ -5,6 +5,7 @@ import { startSimulatorGroup } from '../../controller/sim/index.js';
 import type { RunningSimulatorGroup, SimulatedServer } from '../../controller/sim/api.js';
 import type { Plan } from '../../controller/reconcile/plan.js';
 import { makeWorkspace, type Workspace } from '../helpers/workspace.js';
+import { runCli } from '../../controller/cli/program.js';
 
 const MISSING = 'ZZZZ00000001';
 const validatePlan = new Ajv2020({ strict: true, allErrors: true }).compile(JSON.parse(readFileSync(new URL('../../schemas/plan.schema.json', import.meta.url), 'utf8')) as object);
@@ -92,6 +93,24 @@ describe('--server: plan and apply one server of several', () => {
     expect(text.stdout).toContain('left out: paris (--server)');
     const md = await ws.depctl(['plan', '--server', 'lyon', '--format', 'markdown', 'config']);
     expect(md.stdout).toContain('left out: paris (--server)');
+  });
+
+  it('shows progress on a terminal, cleared before the plan, and none with --format json', async () => {
+    const run = async (args: string[]): Promise<{ code: number; out: string; err: string }> => {
+      let out = '';
+      let err = '';
+      const code = await runCli(args, { stdout: (t) => (out += t), stderr: (t) => (err += t), env: ws.env, cwd: ws.root, isTTY: true });
+      return { code, out, err };
+    };
+    const text = await run(['apply', '--yes', '--server', 'lyon', 'config']);
+    expect(text.code, text.err).toBe(0);
+    expect(text.err).toContain('\r\x1b[2Klyon: fetching devices: 1 page, 1 device');
+    expect(text.err).toContain('\r\x1b[2Klyon: applying: 1/1 (100%) devices, 1 request');
+    // Cleared at the end: the last thing on stderr erases the line.
+    expect(text.err.endsWith('\r\x1b[2K')).toBe(true);
+    const json = await run(['plan', '--refresh', '--format', 'json', 'config']);
+    expect(json.code, json.err).toBe(0);
+    expect(json.err).not.toContain('\x1b');
   });
 
   it('applies only the chosen server; a plan saved for other servers is refused', async () => {
