@@ -45,6 +45,8 @@ export type DesiredExplanation =
       assignment: string | null;
       /** The match rule's priority (source `match` only). */
       priority: number | null;
+      /** The device family whose `defaultProfiles` entry decided (source `default`), or null for `defaultProfile`. */
+      defaultFamily: string | null;
       /** The Assignment (serial, match) or the MdmServer (default) document. */
       location: ConfigLocation | null;
     }
@@ -235,7 +237,11 @@ export function explainDecision(config: DepConfig, rules: ServerRules, device: D
   const server = rules.server;
   if (d.kind === 'conflict') return { kind: 'conflict', message: d.message };
   if (d.kind === 'remove' || d.kind === 'ignore') return { kind: 'none', policy: d.kind, location: server.source };
-  if (d.source === 'default') return { kind: 'profile', profile: d.profile, source: 'default', assignment: null, priority: null, location: server.source };
+  if (d.source === 'default') {
+    const family = device.device_family;
+    const fromFamily = family !== undefined && server.defaultProfiles !== undefined && Object.hasOwn(server.defaultProfiles, family);
+    return { kind: 'profile', profile: d.profile, source: 'default', assignment: null, priority: null, defaultFamily: fromFamily ? family : null, location: server.source };
+  }
   const a = config.assignments.find((x) => x.name === d.assignment);
   return {
     kind: 'profile',
@@ -243,6 +249,7 @@ export function explainDecision(config: DepConfig, rules: ServerRules, device: D
     source: d.source === 'serial' ? 'serial' : 'match',
     assignment: d.assignment,
     priority: d.source === 'match' ? (a?.priority ?? null) : null,
+    defaultFamily: null,
     location: a?.source ?? null,
   };
 }

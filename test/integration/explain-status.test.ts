@@ -83,12 +83,12 @@ describe('depctl explain and depctl status against the simulator after a real ap
     const report = JSON.parse(res.stdout) as ExplainReport;
     const [a, b, c] = report.serials.map((s) => s.servers[0]!);
     const ipadsUuid = sim.inspect.device(explicit)?.profile_uuid;
-    expect(a!.desired).toEqual({ kind: 'profile', profile: 'ipads', source: 'serial', assignment: 'carts', priority: null, location: { file: 'assignments.yaml', line: 3, column: 19 } });
+    expect(a!.desired).toEqual({ kind: 'profile', profile: 'ipads', source: 'serial', assignment: 'carts', priority: null, defaultFamily: null, location: { file: 'assignments.yaml', line: 3, column: 19 } });
     // `depctl apply` does not sync afterwards: the store still holds what it observed before the assignment.
     expect(a!.stored).toMatchObject({ profile: null, profileStatus: 'empty' });
     expect(a!.retry).toMatchObject({ lastResult: { status: 'success', appleStatus: 'SUCCESS' }, attempts: 0, retryNotBefore: null, deferred: false });
-    expect(b!.desired).toEqual({ kind: 'profile', profile: 'ipads', source: 'match', assignment: 'all-ipads', priority: 10, location: { file: 'assignments.yaml', line: 10, column: 19 } });
-    expect(c!.desired).toEqual({ kind: 'profile', profile: 'macs', source: 'default', assignment: null, priority: null, location: { file: 'servers.yaml', line: 3, column: 19 } });
+    expect(b!.desired).toEqual({ kind: 'profile', profile: 'ipads', source: 'match', assignment: 'all-ipads', priority: 10, defaultFamily: null, location: { file: 'assignments.yaml', line: 10, column: 19 } });
+    expect(c!.desired).toEqual({ kind: 'profile', profile: 'macs', source: 'default', assignment: null, priority: null, defaultFamily: null, location: { file: 'servers.yaml', line: 3, column: 19 } });
     // The first apply defined ipads with the device riding along: the intent before the define (UUID not known yet), then the outcome.
     expect(a!.history.more).toBe(0);
     expect(a!.history.entries.map((e) => [e.action, e.before, e.after, e.afterProfile, e.outcome, e.appleStatus, e.commit])).toEqual([

@@ -68,6 +68,7 @@ function desired(d: DesiredExplanation, opts: ExplainTextOptions): string {
     case 'profile':
       if (d.source === 'serial') return `${q(d.profile)}: listed in Assignment ${q(d.assignment ?? '?')} (${loc(d.location, opts)})`;
       if (d.source === 'match') return `${q(d.profile)}: match rule of Assignment ${q(d.assignment ?? '?')}, priority ${d.priority ?? 0} (${loc(d.location, opts)})`;
+      if (d.defaultFamily !== null) return `${q(d.profile)}: the server's defaultProfiles entry for ${oneLine(d.defaultFamily)}, unassignedDevices: default (${loc(d.location, opts)})`;
       return `${q(d.profile)}: the server's defaultProfile, unassignedDevices: default (${loc(d.location, opts)})`;
     case 'none':
       return d.policy === 'remove'

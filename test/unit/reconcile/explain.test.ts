@@ -65,7 +65,7 @@ describe('explainSerials', () => {
     expect(s).toMatchObject({ input: '  c02cart00001 ', serial: 'C02CART00001', found: true, serversAsked: ['paris', 'lyon'] });
     expect(s.servers.map((x) => x.server)).toEqual(['paris', 'lyon']);
     const paris = s.servers[0]!;
-    expect(paris.desired).toEqual({ kind: 'profile', profile: 'ipads', source: 'serial', assignment: 'carts', priority: null, location: { file: 'assignments/carts.yaml', line: 3, column: 1 } });
+    expect(paris.desired).toEqual({ kind: 'profile', profile: 'ipads', source: 'serial', assignment: 'carts', priority: null, defaultFamily: null, location: { file: 'assignments/carts.yaml', line: 3, column: 1 } });
     expect(paris.stored).toEqual({
       profile: { uuid: IPADS_UUID, name: 'ipads', current: true },
       profileStatus: 'assigned',
@@ -88,14 +88,19 @@ describe('explainSerials', () => {
   it('a match rule names its Assignment and priority; an older content of the profile is not current', async () => {
     const s = (await explain(['DMPIPAD00002'])).serials[0]!;
     expect(s.servers).toHaveLength(1);
-    expect(s.servers[0]!.desired).toEqual({ kind: 'profile', profile: 'ipads', source: 'match', assignment: 'all-ipads', priority: 10, location: { file: 'assignments/rules.yaml', line: 1, column: 1 } });
+    expect(s.servers[0]!.desired).toEqual({ kind: 'profile', profile: 'ipads', source: 'match', assignment: 'all-ipads', priority: 10, defaultFamily: null, location: { file: 'assignments/rules.yaml', line: 1, column: 1 } });
     expect(s.servers[0]!.stored?.profile).toEqual({ uuid: OLD_IPADS_UUID, name: 'ipads', current: false });
   });
 
   it("the server's default names the MdmServer document; a foreign profile has no name", async () => {
     const s = (await explain(['DMPTV0000004'], config({ unassignedDevices: 'default', defaultProfile: 'macs' }))).serials[0]!;
-    expect(s.servers[0]!.desired).toEqual({ kind: 'profile', profile: 'macs', source: 'default', assignment: null, priority: null, location: { file: 'servers.yaml', line: 1, column: 1 } });
+    expect(s.servers[0]!.desired).toEqual({ kind: 'profile', profile: 'macs', source: 'default', assignment: null, priority: null, defaultFamily: null, location: { file: 'servers.yaml', line: 1, column: 1 } });
     expect(s.servers[0]!.stored?.profile).toEqual({ uuid: FOREIGN_UUID, name: null, current: false });
+  });
+
+  it("a defaultProfiles entry for the device's family is named as such", async () => {
+    const s = (await explain(['DMPTV0000004'], config({ unassignedDevices: 'default', defaultProfile: 'macs', defaultProfiles: { AppleTV: 'ipads' } }))).serials[0]!;
+    expect(s.servers[0]!.desired).toEqual({ kind: 'profile', profile: 'ipads', source: 'default', assignment: null, priority: null, defaultFamily: 'AppleTV', location: { file: 'servers.yaml', line: 1, column: 1 } });
   });
 
   it('no rule: the unassignedDevices policy (ignore, remove) and where it is set', async () => {

@@ -9,7 +9,7 @@ const UUID = 'AAAA0000000000000000000000000001';
 const paris: ServerExplanation = {
   server: 'paris',
   found: true,
-  desired: { kind: 'profile', profile: 'ipads', source: 'serial', assignment: 'carts', priority: null, location: { file: 'assignments/carts.yaml', line: 3, column: 1 } },
+  desired: { kind: 'profile', profile: 'ipads', source: 'serial', assignment: 'carts', priority: null, defaultFamily: null, location: { file: 'assignments/carts.yaml', line: 3, column: 1 } },
   stored: { profile: { uuid: 'FFFF0000000000000000000000000009', name: null, current: false }, profileStatus: 'assigned', profileAssignTime: null, opType: 'modified', opDate: '2026-12-05T10:00:00Z', model: 'iPad Air', deviceFamily: 'iPad', os: 'iPadOS', description: null, observedAt: '2026-12-06T11:00:00.000Z' },
   live: { error: 'the server token of "paris" expired on 2026-12-01; download a new token in Apple Business Manager' },
   retry: { lastResult: { status: 'failed', appleStatus: 'FAILED', at: '2026-12-06T11:45:00.000Z' }, attempts: 2, retryNotBefore: '2026-12-06T12:45:00.000Z', deferred: true },
@@ -62,8 +62,9 @@ no such!: "no such!" is not a serial number (it contains spaces; list one serial
 
   it('renders match, default and no-rule decisions with their config lines', () => {
     const variants: ServerExplanation['desired'][] = [
-      { kind: 'profile', profile: 'ipads', source: 'match', assignment: 'all-ipads', priority: 10, location: { file: 'rules.yaml', line: 9, column: 1 } },
-      { kind: 'profile', profile: 'macs', source: 'default', assignment: null, priority: null, location: { file: 'servers.yaml', line: 1, column: 1 } },
+      { kind: 'profile', profile: 'ipads', source: 'match', assignment: 'all-ipads', priority: 10, defaultFamily: null, location: { file: 'rules.yaml', line: 9, column: 1 } },
+      { kind: 'profile', profile: 'macs', source: 'default', assignment: null, priority: null, defaultFamily: null, location: { file: 'servers.yaml', line: 1, column: 1 } },
+      { kind: 'profile', profile: 'tvs', source: 'default', assignment: null, priority: null, defaultFamily: 'AppleTV', location: { file: 'servers.yaml', line: 1, column: 1 } },
       { kind: 'none', policy: 'ignore', location: { file: 'servers.yaml', line: 1, column: 1 } },
       { kind: 'none', policy: 'remove', location: { file: 'servers.yaml', line: 1, column: 1 } },
     ];
@@ -74,6 +75,7 @@ no such!: "no such!" is not a serial number (it contains spaces; list one serial
     expect(lines).toEqual([
       '    should have:  "ipads": match rule of Assignment "all-ipads", priority 10 (rules.yaml:9)',
       '    should have:  "macs": the server\'s defaultProfile, unassignedDevices: default (servers.yaml:1)',
+      '    should have:  "tvs": the server\'s defaultProfiles entry for AppleTV, unassignedDevices: default (servers.yaml:1)',
       '    should have:  nothing: no Assignment lists or matches it; unassignedDevices: ignore leaves it alone (servers.yaml:1)',
       '    should have:  no profile: no Assignment lists or matches it; unassignedDevices: remove clears its profile (servers.yaml:1)',
     ]);
