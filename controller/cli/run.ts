@@ -8,6 +8,8 @@ import { connectServers, openState, runtimeSettings, type RuntimeSettings } from
 import { loadConfig } from '../config/load.js';
 import type { DepConfig } from '../config/types.js';
 import { runPass } from '../reconcile/pass.js';
+import type { ObserveProgress } from '../reconcile/observe.js';
+import type { ApplyProgress } from '../reconcile/apply.js';
 import { adoptServers, describeAdoption, type AdoptSpec } from '../reconcile/identity.js';
 import { collectAdoptSpec, WRITER_LOCK } from './apply.js';
 import type { PassOutcome } from '../reconcile/outcome.js';
@@ -30,6 +32,21 @@ export const MIN_INTERVALS = { pollMs: 5_000, syncMs: 60_000, leaderRetryMs: 1_0
 
 /** The controller logs a progress line every this many pages (fetch, sync) or requests (apply). */
 export const PROGRESS_LOG_EVERY = 100;
+
+/**
+ * The controller's progress: no bar in a log, but one info line per PROGRESS_LOG_EVERY pages of a fetch or
+ * sync, and per PROGRESS_LOG_EVERY apply requests (100,000 devices at Apple's page size).
+ */
+export function progressLog(log: Pick<Logger, 'info'>, every: number = PROGRESS_LOG_EVERY): { onObserveProgress: (p: ObserveProgress) => void; onApplyProgress: (p: ApplyProgress) => void } {
+  return {
+    onObserveProgress: (p) => {
+      if (p.pages % every === 0) log.info({ server: p.server, mode: p.mode, pages: p.pages, devices: p.devices, ...(p.total !== null ? { total: p.total } : {}) }, 'observe progress');
+    },
+    onApplyProgress: (p) => {
+      if (p.requests % every === 0) log.info({ server: p.server, requests: p.requests, devices: p.devices, total: p.total }, 'apply progress');
+    },
+  };
+}
 
 /** Options of `depctl run`. */
 export interface RunOptions {
@@ -139,13 +156,7 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
           return true;
         },
         onSettleError: (server, err) => log.warn({ server, err: err.message }, 'sync after apply failed'),
-        // No progress bar in a log: one line per 100 pages of a fetch or sync, and per 100 apply requests.
-        onObserveProgress: (p) => {
-          if (p.pages % PROGRESS_LOG_EVERY === 0) log.info({ server: p.server, mode: p.mode, pages: p.pages, devices: p.devices, ...(p.total !== null ? { total: p.total } : {}) }, 'observe progress');
-        },
-        onApplyProgress: (p) => {
-          if (p.requests % PROGRESS_LOG_EVERY === 0) log.info({ server: p.server, requests: p.requests, devices: p.devices, total: p.total }, 'apply progress');
-        },
+        ...progressLog(log),
       });
       const { outcome } = report;
       for (const p of outcome.problems) log.error({ server: p.server, kind: p.kind, reason: p.reason }, p.message);
