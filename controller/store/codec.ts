@@ -4,7 +4,7 @@
  * field (including ones Apple adds later) is lost.
  */
 import type { Device } from '../dep/types.js';
-import type { DeviceFilter } from './ports.js';
+import type { DeviceFilter, ServerUpdate } from './ports.js';
 
 /** The typed columns of a device row, derived from Apple's record. */
 export interface DeviceColumns {
@@ -106,3 +106,15 @@ export function uniqueBySerialSorted(devices: readonly Device[]): Device[] {
   for (const d of devices) last.set(d.serial_number, d);
   return [...last.values()].sort((a, b) => (a.serial_number < b.serial_number ? -1 : a.serial_number > b.serial_number ? 1 : 0));
 }
+
+/** ServerUpdate fields and their columns, the same in both dialects (SQLite keeps times as epoch milliseconds). */
+export const SERVER_FIELDS = [
+  ['tokenFingerprint', 'token_fingerprint'],
+  ['tokenExpiresAt', 'token_expires_at'],
+  ['serverUuid', 'server_uuid'],
+  ['appleServerName', 'apple_server_name'],
+  ['orgName', 'org_name'],
+  ['orgType', 'org_type'],
+  ['orgId', 'org_id'],
+  ['identityCheckedAt', 'identity_checked_at'],
+] as const satisfies ReadonlyArray<readonly [Exclude<keyof ServerUpdate, 'at'>, string]>;

@@ -4,6 +4,7 @@
 import type pg from 'pg';
 import type { Profile } from '../../dep/types.js';
 import { StoreError } from '../errors.js';
+import { SERVER_FIELDS } from '../codec.js';
 import type {
   AuditEntry, AuditRecord, CursorState, CursorUpdate, DeviceResultStatus, JsonValue, ProfileIntent, ProfileKey,
   ProfileRecord, ProfileState, RunRecord, RunResult, RunTrigger, ServerRecord, ServerUpdate,
@@ -68,18 +69,6 @@ const toServer = (r: ServerRow): ServerRecord => ({
   appleServerName: r.apple_server_name ?? null, orgName: r.org_name ?? null, orgType: r.org_type ?? null, orgId: r.org_id ?? null,
   identityCheckedAt: r.identity_checked_at ?? null, updatedAt: r.updated_at, convergedKey: r.converged_key ?? null,
 });
-
-/** ServerUpdate fields and their columns. */
-const SERVER_FIELDS = [
-  ['tokenFingerprint', 'token_fingerprint'],
-  ['tokenExpiresAt', 'token_expires_at'],
-  ['serverUuid', 'server_uuid'],
-  ['appleServerName', 'apple_server_name'],
-  ['orgName', 'org_name'],
-  ['orgType', 'org_type'],
-  ['orgId', 'org_id'],
-  ['identityCheckedAt', 'identity_checked_at'],
-] as const satisfies ReadonlyArray<readonly [Exclude<keyof ServerUpdate, 'at'>, string]>;
 
 /**
  * One upsert of a server row writing only the given fields (an explicit null clears one): the column list

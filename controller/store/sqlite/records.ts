@@ -5,7 +5,7 @@
 import type Database from 'better-sqlite3';
 import type { Profile } from '../../dep/types.js';
 import { StoreError } from '../errors.js';
-import { fromMs } from '../codec.js';
+import { fromMs, SERVER_FIELDS } from '../codec.js';
 import type {
   AuditEntry, AuditRecord, CursorState, CursorUpdate, DeviceResultStatus, JsonValue, ProfileIntent, ProfileKey,
   ProfileRecord, ProfileState, RunRecord, RunResult, RunTrigger, ServerRecord, ServerUpdate,
@@ -83,18 +83,6 @@ function toServer(r: ServerRow): ServerRecord {
     convergedKey: r.converged_key ?? null,
   };
 }
-
-/** ServerUpdate fields and their columns; times are epoch milliseconds. */
-const SERVER_FIELDS = [
-  ['tokenFingerprint', 'token_fingerprint'],
-  ['tokenExpiresAt', 'token_expires_at'],
-  ['serverUuid', 'server_uuid'],
-  ['appleServerName', 'apple_server_name'],
-  ['orgName', 'org_name'],
-  ['orgType', 'org_type'],
-  ['orgId', 'org_id'],
-  ['identityCheckedAt', 'identity_checked_at'],
-] as const satisfies ReadonlyArray<readonly [Exclude<keyof ServerUpdate, 'at'>, string]>;
 
 function toCursor(r: ServerRow): CursorState {
   return { server: r.name, cursor: r.cursor, fetchStartedAt: fromMs(r.fetch_started_at), fetchedAt: fromMs(r.fetched_at), syncedAt: fromMs(r.synced_at) };
