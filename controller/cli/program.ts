@@ -1,16 +1,6 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Help } from 'commander';
 import { type CliIo, ExitCode, UsageError } from './io.js';
-import { registerValidate } from './validate.js';
-import { registerKeys } from './keys.js';
-import { registerToken } from './token.js';
-import { registerSim } from './sim.js';
-import { registerPlan } from './plan.js';
-import { registerApply } from './apply.js';
-import { registerRun } from './run.js';
-import { registerQuickstart } from './quickstart.js';
-import { registerImport } from './import.js';
-import { registerExplain } from './explain.js';
-import { registerStatus } from './status.js';
+import { COMMANDS, invokedCommand } from './commands.js';
 import { addGlobalOptions } from './runtime.js';
 import { examples } from './help.js';
 import { VERSION } from '../version.js';
@@ -21,8 +11,12 @@ import { VERSION } from '../version.js';
  */
 export type Register = (program: Command, io: CliIo, setExit: (code: number) => void) => void;
 
-/** Builds the `depctl` command tree bound to the given io. */
-export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
+/**
+ * Builds the `depctl` command tree bound to the given io. Only the commands named in `load` are imported and
+ * registered ('all': every one); the others are placeholders that give the program's help their line
+ * (COMMANDS), so that `depctl --help` or `depctl validate` loads one command's modules at most.
+ */
+export async function buildProgram(io: CliIo, setExit: (code: number) => void, load: 'all' | readonly string[] = 'all'): Promise<Command> {
   const program = new Command('depctl')
     .description('GitOps for Apple Automated Device Enrollment (DEP)')
     .version(VERSION, '--version')
@@ -35,8 +29,18 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     ['depctl validate config/ && depctl plan config/', 'check a config repository, then see what apply would change'],
     ['depctl run --repo https://github.com/acme/dep-config', 'keep Apple in line with a repository'],
   ]));
-  for (const register of [registerValidate, registerPlan, registerApply, registerRun, registerQuickstart, registerImport, registerExplain, registerStatus, registerKeys, registerToken, registerSim] satisfies Register[]) {
-    register(program, io, setExit);
+  const placeholders = new Map<Command, string>();
+  for (const entry of COMMANDS) {
+    if (load === 'all' || load.includes(entry.name)) {
+      (await entry.load())(program, io, setExit);
+    } else {
+      // Never run: argv that invokes a command gets the real one (runCli). Its help line comes from COMMANDS.
+      placeholders.set(program.command(entry.name).description(entry.summary), entry.term);
+    }
+  }
+  if (placeholders.size > 0) {
+    const help = new Help();
+    program.configureHelp({ subcommandTerm: (cmd) => placeholders.get(cmd) ?? help.subcommandTerm(cmd) });
   }
   // Output and exits of every command, nested ones included, go through io (commands never exit the process).
   const route = (cmd: Command): void => {
@@ -50,10 +54,14 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
 /** Runs `depctl` with the given arguments (without node and script) and returns the exit code. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   let code: number = ExitCode.ok;
-  const program = buildProgram(io, (c) => {
-    code = c;
-  });
   try {
+    // The invoked command only; every command when argv names none of them (an unknown command, or after `--`).
+    const invoked = invokedCommand(argv);
+    const known = invoked !== undefined && COMMANDS.some((c) => c.name === invoked);
+    const load = known ? [invoked] : invoked === undefined && !argv.includes('--') ? [] : 'all';
+    const program = await buildProgram(io, (c) => {
+      code = c;
+    }, load);
     await program.parseAsync([...argv], { from: 'user' });
     return code;
   } catch (err) {

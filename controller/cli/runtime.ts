@@ -2,14 +2,18 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError, type CliIo } from './io.js';
-import { loadConfig } from '../config/load.js';
 import type { DepConfig, MdmServer, SecretRef } from '../config/types.js';
-import { createDepClient, type DepClient, type DepRequestEvent } from '../dep/index.js';
-import { DEFAULT_USER_AGENT, userAgentProblem } from '../dep/client.js';
-import { loadServerToken, tokenExpiry, tokenFingerprint, isTokenError } from '../tokens/index.js';
-import { DEFAULT_STATE_URL, openStore, type Store } from '../store/index.js';
+import type * as DepModule from '../dep/index.js';
+import type { DepClient, DepRequestEvent } from '../dep/index.js';
+import type * as TokensModule from '../tokens/index.js';
+import { DEFAULT_USER_AGENT, userAgentProblem } from '../dep/user-agent.js';
+import { DEFAULT_STATE_URL } from '../store/state-url.js';
+import type { Store } from '../store/index.js';
 import type { ServerHandle } from '../reconcile/planner.js';
-import { renderText } from './views/problems.js';
+
+// Every command module imports this one for its global options and settings, `--help` included: the config
+// loader, the DEP client (undici), the token code (node-forge) and the store drivers (pg, better-sqlite3) are
+// imported where they are used, not here (issue item 4, start-up).
 
 /** Apple's DEP service. */
 export const APPLE_DEP_URL = 'https://mdmenrollment.apple.com';
@@ -63,6 +67,7 @@ export class ReportedFailure extends Error {
 
 /** Loads and validates the config; on any error prints the problems (like validate) and fails. */
 export async function loadValidConfig(dir: string, io: CliIo, secretsDir?: string): Promise<DepConfig> {
+  const [{ loadConfig }, { renderText }] = await Promise.all([import('../config/load.js'), import('./views/problems.js')]);
   const result = await loadConfig(resolve(io.cwd, dir), secretsDir === undefined ? {} : { secretsDir });
   if (!result.config) {
     io.stderr(renderText(dir, result, false));
@@ -79,6 +84,7 @@ export async function openState(settings: RuntimeSettings, io: CliIo): Promise<S
     const path = url.slice('sqlite:'.length).replace(/^\/\//, '');
     url = `sqlite:${resolve(io.cwd, path)}`;
   }
+  const { openStore } = await import('../store/index.js');
   return openStore(url);
 }
 
@@ -118,8 +124,9 @@ export async function connectServers(
 ): Promise<ServerConnections> {
   const handles: ServerHandle[] = [];
   const clients = new Map<string, DepClient>();
+  const libs: ConnectLibs = { ...(await import('../dep/index.js')), ...(await import('../tokens/index.js')) };
   for (const server of config.servers) {
-    handles.push(await connect(server, settings, io, store, opts, clients));
+    handles.push(await connect(server, settings, io, store, opts, clients, libs));
   }
   return {
     handles,
@@ -130,6 +137,10 @@ export async function connectServers(
   };
 }
 
+/** What connect uses from the DEP client and the token code, imported once per connectServers. */
+type ConnectLibs = Pick<typeof DepModule, 'createDepClient'> &
+  Pick<typeof TokensModule, 'loadServerToken' | 'tokenExpiry' | 'tokenFingerprint' | 'isTokenError'>;
+
 async function connect(
   server: MdmServer,
   settings: RuntimeSettings,
@@ -137,6 +148,7 @@ async function connect(
   store: Store,
   opts: { now: () => Date; onRequest?: (server: string, e: DepRequestEvent) => void },
   clients: Map<string, DepClient>,
+  { createDepClient, loadServerToken, tokenExpiry, tokenFingerprint, isTokenError }: ConnectLibs,
 ): Promise<ServerHandle> {
   const fail = (reason: 'token-unavailable' | 'token-expired', message: string, tokenExpiresAt: Date | null = null): ServerHandle => ({
     name: server.name,

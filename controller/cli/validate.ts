@@ -3,7 +3,6 @@ import { resolve } from 'node:path';
 import { examples } from './help.js';
 import type { Register } from './program.js';
 import { ExitCode } from './io.js';
-import { loadConfig } from '../config/load.js';
 import { PROBLEM_FORMATS, renderGithub, renderJson, renderText, type ProblemFormat } from './views/problems.js';
 import { runtimeSettings } from './runtime.js';
 
@@ -26,6 +25,8 @@ export const registerValidate: Register = (program, io, setExit) => {
       ['depctl validate --warnings-as-errors --format json . > problems.json', 'fail on warnings too, as JSON'],
     ]))
     .action(async (dir: string, opts: { format: ProblemFormat; warningsAsErrors: boolean }, cmd: Command) => {
+      // Imported here, not at the top, so that `depctl --help` does not load the config loader (start-up).
+      const { loadConfig } = await import('../config/load.js');
       // The secrets directory the operator configured is not "secrets in the repository", even inside it.
       const result = await loadConfig(resolve(io.cwd, dir), { secretsDir: runtimeSettings(cmd, io).secretsDir });
       const valid = result.errorCount === 0 && !(opts.warningsAsErrors && result.warningCount > 0);

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Dispatcher } from 'undici';
-import { VERSION } from '../version.js';
+import { DEFAULT_USER_AGENT, userAgentProblem } from './user-agent.js';
 import { DepAuthError, DepHttpError, DepProtocolError, DepUserAgentError, parseDepErrorCode, type DepHttpErrorInit, type TerminalAuthReason } from './errors.js';
 import { parseRetryAfter } from '../util/backoff.js';
 import { exchange, type DepRequestEvent, type HttpResult } from './http.js';
@@ -18,20 +18,8 @@ import { DEP_CONTENT_TYPE, DEP_PROTOCOL_VERSION, type DepErrorCode, type ServerT
 /** The header carrying the session token, both ways. */
 export const SESSION_HEADER = 'X-ADM-Auth-Session';
 
-/** The User-Agent sent when none is configured. */
-export const DEFAULT_USER_AGENT = `depctl/${VERSION}`;
-
-/**
- * Why `value` cannot be a User-Agent, or undefined when it can. Apple requires the header and refuses
- * some values (400 USER_AGENT_MISSING / USER_AGENT_INVALID) without saying which (dep-protocol.md
- * section 2; NanoDEP's default was refused, nanodep issue #42), so only what cannot be sent at all is
- * refused here: an empty or blank value, and characters outside printable ASCII.
- */
-export function userAgentProblem(value: string): string | undefined {
-  if (value.trim() === '') return 'must not be empty';
-  if (/[^\x20-\x7e]/.test(value)) return 'must be printable ASCII (no control characters, tabs, line breaks or non-ASCII letters)';
-  return undefined;
-}
+// Defined in user-agent.ts, which loads no HTTP client, so that the CLI's global options can name the default.
+export { DEFAULT_USER_AGENT, userAgentProblem };
 
 /** Settings of one transport (one DEP server token). */
 export interface TransportSettings {

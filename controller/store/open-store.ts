@@ -34,8 +34,8 @@ export interface OpenStoreOptions {
   schema?: string;
 }
 
-/** The default state location (DESIGN.md: `.depctl/state.db`). */
-export const DEFAULT_STATE_URL = 'sqlite:.depctl/state.db';
+// In state-url.ts, which loads no database driver, so that the CLI's global options can name the default.
+export { DEFAULT_STATE_URL } from './state-url.js';
 
 /** Parses a state URL; throws a `store-config` StoreError naming the accepted forms. */
 export function parseStateUrl(url: string): StateLocation {
