@@ -1,0 +1,260 @@
+/**
+ * First contact against the wire (DESIGN.md performance goals): `depctl plan` on an empty SQLite state,
+ * compared with a floor, the least any client can do: one `GET /session` and every page of the full fetch
+ * (`POST /server/devices`, limit 1000, with the cursor) pulled and `JSON.parse`d, nothing kept, written
+ * with undici alone. Reports both walls, each process's CPU and the ratio depctl/floor, without latency and
+ * with the simulator's per-request latency at 300 ms (Apple's order of magnitude), where the work must hide
+ * under the wire (goal: ratio ≤ 1.5 without latency, ≤ 1.05 with it). Exits 1 when a depctl run fails or
+ * exceeds the request lower bound (never on time).
+ *
+ * Three kinds of process, as bench/reconcile.ts: this orchestrator, the simulator (`--role sim`) and one
+ * child per measured run (`--role floor`, `--role depctl`), each timed from after its modules loaded.
+ * Run: `npx tsx bench/first-contact.ts [N...]` (default 100000); `BENCH_LATENCY_MAX=N` runs the 300 ms
+ * rows only for sizes up to N devices (default 100000: a million devices at 300 ms is five minutes each).
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ServerToken } from '../controller/dep/types.js';
+
+const self = fileURLToPath(import.meta.url);
+const SEED = 42;
+const PAGE = 1000;
+const LATENCY_MS = 300;
+
+interface SimReady { type: 'ready'; url: string; token: ServerToken; seedMs: number }
+interface SimReply { type: 'reply'; id: number; value: unknown }
+/** One measured run. */
+interface RunDone { type: 'done'; code: number; wallMs: number; cpuMs: number; maxRssMiB: number; devices: number; tail: string }
+
+// ---------------------------------------------------------------- simulator child
+async function simRole(devices: number): Promise<void> {
+  const { startSimulator } = await import('../controller/sim/index.js');
+  const t0 = performance.now();
+  const sim = await startSimulator({ devices, seed: SEED });
+  const seedMs = performance.now() - t0;
+  const send = (m: SimReady | SimReply): boolean => process.send!(m);
+  process.on('message', (m: { id: number; op: string; latencyMs?: number }) => {
+    let value: unknown = null;
+    if (m.op === 'counts') value = sim.inspect.requestCounts();
+    else if (m.op === 'reset') value = sim.inspect.resetRequestCounts();
+    else if (m.op === 'cpu') value = process.cpuUsage();
+    else if (m.op === 'latency') {
+      if (m.latencyMs) sim.injectFaults({ latencyMs: m.latencyMs });
+      else sim.clearFaults();
+    } else if (m.op === 'close') {
+      void sim.close().then(() => { send({ type: 'reply', id: m.id, value: null }); process.disconnect(); });
+      return;
+    }
+    send({ type: 'reply', id: m.id, value });
+  });
+  send({ type: 'ready', url: sim.url, token: sim.token, seedMs });
+}
+
+// ---------------------------------------------------------------- floor child
+/** The least a client can do: a session, then every page fetched and parsed in turn, nothing kept. */
+async function floorRole(url: string, token: ServerToken): Promise<void> {
+  const { Agent, request } = await import('undici');
+  const { sessionAuthorizationHeader } = await import('../controller/dep/oauth1.js');
+  const agent = new Agent({ keepAliveTimeout: 30_000, connections: 4 });
+  const headers = { 'User-Agent': 'first-contact-bench/1', 'X-Server-Protocol-Version': '10', 'Content-Type': 'application/json;charset=UTF8', Accept: 'application/json;charset=UTF8' };
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const authorization = sessionAuthorizationHeader({ url: `${url}/session`, token, timestamp: Math.floor(Date.now() / 1000), nonce: randomBytes(16).toString('hex') });
+  const s = await request(`${url}/session`, { dispatcher: agent, headers: { ...headers, Authorization: authorization } });
+  const session = (JSON.parse(await s.body.text()) as { auth_session_token: string }).auth_session_token;
+  let cursor: string | undefined;
+  let devices = 0;
+  for (;;) {
+    const res = await request(`${url}/server/devices`, {
+      method: 'POST',
+      dispatcher: agent,
+      headers: { ...headers, 'X-ADM-Auth-Session': session },
+      body: JSON.stringify(cursor ? { cursor, limit: PAGE } : { limit: PAGE }),
+    });
+    const page = JSON.parse(await res.body.text()) as { cursor?: string; more_to_follow?: boolean; devices?: unknown[] };
+    devices += page.devices?.length ?? 0;
+    if (!page.more_to_follow) break;
+    cursor = page.cursor;
+  }
+  const wallMs = performance.now() - t0;
+  const c = process.cpuUsage(cpu0);
+  await agent.close();
+  const done: RunDone = { type: 'done', code: 0, wallMs, cpuMs: (c.user + c.system) / 1000, maxRssMiB: process.resourceUsage().maxRSS / 1024, devices, tail: '' };
+  process.send!(done, () => process.disconnect());
+}
+
+// ---------------------------------------------------------------- depctl child
+async function depctlRole(args: string[]): Promise<void> {
+  const { runCli } = await import('../controller/cli/program.js');
+  const env = JSON.parse(process.env['BENCH_DEPCTL_ENV'] ?? '{}') as Record<string, string>;
+  let out = '';
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const code = await runCli(args, {
+    stdout: (s) => { out = (out + s).slice(-2000); },
+    stderr: (s) => { out = (out + s).slice(-2000); },
+    env,
+    cwd: process.env['BENCH_CWD'] ?? process.cwd(),
+  });
+  const wallMs = performance.now() - t0;
+  const c = process.cpuUsage(cpu0);
+  const done: RunDone = { type: 'done', code, wallMs, cpuMs: (c.user + c.system) / 1000, maxRssMiB: process.resourceUsage().maxRSS / 1024, devices: -1, tail: out };
+  process.send!(done, () => process.disconnect());
+}
+
+// ---------------------------------------------------------------- orchestrator
+function runChild(args: string[], env: Record<string, string> = {}, cwd = process.cwd()): Promise<RunDone> {
+  const child = fork(self, args, { execArgv: ['--import', 'tsx'], env: { ...process.env, BENCH_DEPCTL_ENV: JSON.stringify(env), BENCH_CWD: cwd }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    let result: RunDone | undefined;
+    child.on('message', (m: RunDone) => { result = m; });
+    child.on('error', reject);
+    child.on('exit', (code) => (result ? resolve(result) : reject(new Error(`child ${args[1]} exited ${code} without a result`))));
+  });
+}
+
+/** A request/reply channel to the simulator child. */
+class SimChannel {
+  private next = 0;
+  private readonly waiting = new Map<number, (v: unknown) => void>();
+  constructor(private readonly child: ChildProcess) {
+    child.on('message', (m: SimReply) => { if (m.type === 'reply') this.waiting.get(m.id)?.(m.value); });
+  }
+  call<T>(op: string, extra: Record<string, unknown> = {}): Promise<T> {
+    const id = this.next++;
+    return new Promise((resolve) => {
+      this.waiting.set(id, (v) => { this.waiting.delete(id); resolve(v as T); });
+      this.child.send({ id, op, ...extra });
+    });
+  }
+}
+
+function startSimChild(devices: number): Promise<{ channel: SimChannel; ready: SimReady; child: ChildProcess }> {
+  const child = fork(self, ['--role', 'sim', String(devices)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`the simulator exited (${code}) before it was ready`)));
+    child.once('message', (m: SimReady) => resolve({ channel: new SimChannel(child), ready: m, child }));
+  });
+}
+
+/** One profile and one match rule, as bench/reconcile.ts builds them. */
+const CONFIG: Record<string, string> = {
+  'servers.yaml': `apiVersion: depctl/v1
+kind: MdmServer
+metadata: { name: main }
+spec:
+  token: { file: main/token.p7m }
+  privateKey: { file: main/key.pem }
+`,
+  'profiles.yaml': `apiVersion: depctl/v1
+kind: EnrollmentProfile
+metadata: { name: ipads }
+spec:
+  servers: [main]
+  profile:
+    profile_name: Classroom iPads
+    url: https://mdm.example.com/enroll
+    is_supervised: true
+    department: Classrooms
+`,
+  'assignments.yaml': `apiVersion: depctl/v1
+kind: Assignment
+metadata: { name: all-ipads }
+spec:
+  profile: ipads
+  match: { device_family: [iPad] }
+`,
+};
+
+interface Row { scenario: string; latencyMs: number; floor: RunDone; depctl: RunDone; floorSimCpuMs: number; depctlSimCpuMs: number; problems: string[] }
+
+async function benchSize(n: number, withLatency: boolean): Promise<Row[]> {
+  const { encryptServerToken, generateKeyPair } = await import('../controller/tokens/index.js');
+  const { channel, ready, child } = await startSimChild(n);
+  const root = await mkdtemp(join(tmpdir(), 'first-contact-bench-'));
+  const rows: Row[] = [];
+  try {
+    const cfg = join(root, 'config');
+    const secrets = join(root, 'secrets', 'main');
+    await mkdir(cfg, { recursive: true });
+    await mkdir(secrets, { recursive: true, mode: 0o700 });
+    const { privateKeyPem, certificatePem } = generateKeyPair({ commonName: 'depctl-bench' });
+    await writeFile(join(secrets, 'key.pem'), privateKeyPem, { mode: 0o600 });
+    await chmod(join(secrets, 'key.pem'), 0o600);
+    await writeFile(join(secrets, 'token.p7m'), encryptServerToken(ready.token, certificatePem));
+    for (const [f, text] of Object.entries(CONFIG)) await writeFile(join(cfg, f), text);
+    console.log(`simulator: ${n.toLocaleString('en-US')} devices seeded in ${(ready.seedMs / 1000).toFixed(1)} s; workspace ${root}`);
+    printHeader(n);
+
+    const simCpu = async (): Promise<number> => { const c = await channel.call<NodeJS.CpuUsage>('cpu'); return (c.user + c.system) / 1000; };
+    let runs = 0;
+    for (const latencyMs of withLatency ? [0, LATENCY_MS] : [0]) {
+      await channel.call('latency', { latencyMs });
+      const problems: string[] = [];
+      // The floor: its own process, nothing but undici and JSON.parse.
+      await channel.call('reset');
+      let c0 = await simCpu();
+      const floor = await runChild(['--role', 'floor', ready.url, JSON.stringify(ready.token)]);
+      const floorSimCpuMs = (await simCpu()) - c0;
+      if (floor.devices !== n) problems.push(`floor fetched ${floor.devices} devices, expected ${n}`);
+      // depctl plan on an empty SQLite state (a fresh file per run).
+      await channel.call('reset');
+      c0 = await simCpu();
+      const env = { DEPCTL_DEP_URL: ready.url, DEPCTL_STATE: `sqlite:${join(root, `state-${runs++}.db`)}`, DEPCTL_SECRETS_DIR: join(root, 'secrets'), NO_COLOR: '1' };
+      const depctl = await runChild(['--role', 'depctl', 'plan', 'config', '--no-color'], env, root);
+      const depctlSimCpuMs = (await simCpu()) - c0;
+      const counts = await channel.call<Record<string, number>>('counts');
+      // `plan` exits 0 (no changes) or 2 (changes to apply), as `terraform plan -detailed-exitcode`; anything else failed.
+      if (depctl.code !== 0 && depctl.code !== 2) problems.push(`depctl plan exit ${depctl.code}: ${depctl.tail.trim().split('\n').slice(-3).join(' | ')}`);
+      const bounds: Record<string, number> = { 'GET /session': 1, 'GET /account': 1, 'POST /server/devices': Math.max(1, Math.ceil(n / PAGE)) };
+      for (const [k, v] of Object.entries(counts)) if (v > (bounds[k] ?? 0)) problems.push(`${k}: ${v} requests > lower bound ${bounds[k] ?? 0}`);
+      const row: Row = { scenario: latencyMs ? `first contact, ${latencyMs} ms latency` : 'first contact', latencyMs, floor, depctl, floorSimCpuMs, depctlSimCpuMs, problems };
+      rows.push(row);
+      printRow(row);
+    }
+    await channel.call('close');
+  } finally {
+    if (child.exitCode === null) child.kill();
+    await rm(root, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+const sec = (ms: number): string => (ms / 1000).toFixed(2);
+
+function printHeader(n: number): void {
+  console.log(`\nfirst contact, ${n.toLocaleString('en-US')} devices: the floor and depctl plan (empty SQLite state), each in its own process, the simulator in another`);
+  console.log('scenario                          floor wall s  floor CPU s  depctl wall s  depctl CPU s  depctl RSS MiB  wall ratio  goal');
+}
+
+function printRow(r: Row): void {
+  const ratio = r.depctl.wallMs / r.floor.wallMs;
+  const goal = r.latencyMs > 0 ? 1.05 : 1.5;
+  console.log(
+    `${r.scenario.padEnd(32)}  ${sec(r.floor.wallMs).padStart(12)}  ${sec(r.floor.cpuMs).padStart(11)}  ${sec(r.depctl.wallMs).padStart(13)}  ${sec(r.depctl.cpuMs).padStart(12)}  ${r.depctl.maxRssMiB.toFixed(0).padStart(14)}  ${ratio.toFixed(3).padStart(10)}  ≤ ${goal} ${ratio <= goal ? 'met' : 'missed'}`,
+  );
+  for (const p of r.problems) console.log(`  FAIL: ${p}`);
+}
+
+const roleAt = process.argv.indexOf('--role');
+const role = roleAt >= 0 ? process.argv[roleAt + 1] : undefined;
+if (role === 'sim') await simRole(Number(process.argv[roleAt + 2]));
+else if (role === 'floor') await floorRole(process.argv[roleAt + 2]!, JSON.parse(process.argv[roleAt + 3]!) as ServerToken);
+else if (role === 'depctl') await depctlRole(process.argv.slice(roleAt + 2));
+else {
+  const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0);
+  const latencyMax = Number(process.env['BENCH_LATENCY_MAX'] ?? 100_000);
+  console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}`);
+  let failed = false;
+  for (const n of sizes.length ? sizes : [100_000]) {
+    const rows = await benchSize(n, n <= latencyMax);
+    // Informational only: time never fails the bench (the machine may be shared).
+    failed ||= rows.some((r) => r.problems.length > 0);
+  }
+  process.exitCode = failed ? 1 : 0;
+}

@@ -1,0 +1,171 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openStore, type Store } from '../../../controller/store/index.js';
+import { FETCH_WRITE_BATCH, observe } from '../../../controller/reconcile/observe.js';
+import type { Device, FetchDeviceResponse } from '../../../controller/dep/types.js';
+import type { ObserveStore, ReconcileDepClient } from '../../../controller/reconcile/ports.js';
+import { FakeDepClient, device, manualClock, page } from '../../helpers/reconcile-fakes.js';
+
+/** A promise the test settles by hand. */
+interface Deferred<T> { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void }
+function deferred<T>(): Deferred<T> {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej; });
+  return { promise, resolve, reject };
+}
+
+/** Lets every pending callback run (the pipeline waits a few event-loop turns between pages). */
+const settle = async (): Promise<void> => {
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+};
+
+/**
+ * A full fetch whose pages resolve on demand: request k is logged when observe asks for it, and answered
+ * when the test calls `answer(k)`. Each page holds a whole write batch, so every page is one store write.
+ */
+class OnDemandFetch {
+  readonly log: string[] = [];
+  readonly replies: Deferred<FetchDeviceResponse>[] = [];
+  readonly signals: AbortSignal[] = [];
+  constructor(private readonly pages: number) {}
+
+  client(): ReconcileDepClient {
+    const fake = new FakeDepClient();
+    const { replies, signals, log, pages } = this;
+    fake.fetchAllDevices = async function* (_req, o) {
+      for (let k = 0; k < pages; k++) {
+        const reply = deferred<FetchDeviceResponse>();
+        replies.push(reply);
+        signals.push(o?.signal ?? new AbortController().signal);
+        log.push(`request ${k}`);
+        const aborted = new Promise<never>((_, reject) => o?.signal?.addEventListener('abort', () => reject(o.signal?.reason), { once: true }));
+        yield await Promise.race([reply.promise, aborted]);
+      }
+    };
+    return fake;
+  }
+
+  answer(k: number): void {
+    const devices: Device[] = Array.from({ length: FETCH_WRITE_BATCH }, (_, i) => device(`P${k}-${String(i).padStart(5, '0')}`));
+    this.replies[k]!.resolve(page(devices, `c${k}`, k < this.pages - 1));
+  }
+}
+
+/** The memory store, with each upsertDevices held until the test releases (or fails) it. */
+function gatedStore(inner: Store, log: string[]): { store: ObserveStore; writes: Deferred<void>[] } {
+  const writes: Deferred<void>[] = [];
+  const store: ObserveStore = Object.create(inner) as ObserveStore;
+  store.upsertDevices = async (server, devices, at, opts) => {
+    const k = writes.length;
+    const gate = deferred<void>();
+    writes.push(gate);
+    log.push(`write ${k} start`);
+    await gate.promise;
+    const n = await inner.upsertDevices(server, devices, at, opts);
+    log.push(`write ${k} done`);
+    return n;
+  };
+  return { store, writes };
+}
+
+let inner: Store;
+beforeEach(async () => {
+  inner = await openStore('memory:');
+});
+afterEach(async () => {
+  await inner.close();
+});
+
+describe('observe: a full fetch pipelines the next page under the work on the current one', () => {
+  it('asks for page k+1 before the write of page k completes, and stores the cursor only after every write', async () => {
+    const fetch = new OnDemandFetch(3);
+    const { store, writes } = gatedStore(inner, fetch.log);
+    const clock = manualClock();
+    const done = observe('paris', fetch.client(), store, { now: clock.now });
+    await settle();
+    expect(fetch.log).toEqual(['request 0']);
+    fetch.answer(0);
+    await settle();
+    // Page 1 is on the wire while page 0 is being written.
+    expect(fetch.log).toEqual(['request 0', 'request 1', 'write 0 start']);
+    fetch.answer(1);
+    await settle();
+    expect(fetch.log).toEqual(['request 0', 'request 1', 'write 0 start', 'request 2']);
+    expect((await inner.getCursor('paris'))?.cursor ?? null).toBeNull();
+    writes[0]!.resolve();
+    await settle();
+    expect(fetch.log.slice(4)).toEqual(['write 0 done', 'write 1 start']);
+    fetch.answer(2);
+    writes[1]!.resolve();
+    await settle();
+    expect((await inner.getCursor('paris'))?.cursor ?? null).toBeNull();
+    writes[2]!.resolve();
+    const r = await done;
+    expect(r).toMatchObject({ mode: 'fetch', pages: 3, upserted: 3 * FETCH_WRITE_BATCH });
+    expect(fetch.log.slice(-2)).toEqual(['write 2 start', 'write 2 done']);
+    expect(await inner.getCursor('paris')).toMatchObject({ cursor: 'c2' });
+    expect(await inner.countDevices('paris')).toBe(3 * FETCH_WRITE_BATCH);
+  });
+
+  it('buffers at most one written, one pending and one asked-ahead page while a write is slow (backpressure)', async () => {
+    const fetch = new OnDemandFetch(10);
+    const { store, writes } = gatedStore(inner, fetch.log);
+    const done = observe('paris', fetch.client(), store, { now: manualClock().now });
+    // Answer every page as soon as it is asked for, while the first write never finishes.
+    for (let round = 0; round < 10; round++) {
+      await settle();
+      for (let k = 0; k < fetch.replies.length; k++) fetch.answer(k);
+    }
+    await settle();
+    const requests = fetch.log.filter((l) => l.startsWith('request')).length;
+    // Page 0 in the write, page 1 waiting for it, page 2 asked ahead: no fourth request.
+    expect(requests).toBe(3);
+    expect(writes).toHaveLength(1);
+    for (let k = 0; k < 10; k++) {
+      writes[k]!.resolve();
+      await settle();
+      for (let j = 0; j < fetch.replies.length; j++) fetch.answer(j);
+    }
+    expect(await done).toMatchObject({ pages: 10, upserted: 10 * FETCH_WRITE_BATCH });
+    // At any time, requests issued never ran more than three pages ahead of the writes completed.
+    let issued = 0;
+    let stored = 0;
+    for (const l of fetch.log) {
+      if (l.startsWith('request')) issued++;
+      if (l.endsWith('done')) stored++;
+      expect(issued - stored).toBeLessThanOrEqual(3);
+    }
+  });
+
+  it('a failed write stops the fetch with its error: the page on the wire is aborted and no cursor is stored', async () => {
+    const fetch = new OnDemandFetch(5);
+    const { store, writes } = gatedStore(inner, fetch.log);
+    const done = observe('paris', fetch.client(), store, { now: manualClock().now });
+    await settle();
+    fetch.answer(0);
+    await settle();
+    expect(fetch.log).toEqual(['request 0', 'request 1', 'write 0 start']);
+    const failure = new Error('disk full');
+    writes[0]!.reject(failure);
+    await expect(done).rejects.toBe(failure);
+    expect(fetch.signals[1]!.aborted).toBe(true);
+    expect(fetch.log.filter((l) => l.startsWith('request'))).toHaveLength(2);
+    const cursor = await inner.getCursor('paris');
+    expect(cursor?.cursor ?? null).toBeNull();
+    expect(cursor?.fetchedAt ?? null).toBeNull();
+  });
+
+  it('an abort from the caller stops the fetch between pages and stores no cursor', async () => {
+    const fetch = new OnDemandFetch(5);
+    const { store, writes } = gatedStore(inner, fetch.log);
+    const caller = new AbortController();
+    const done = observe('paris', fetch.client(), store, { now: manualClock().now, signal: caller.signal });
+    await settle();
+    fetch.answer(0);
+    await settle();
+    caller.abort(new Error('shutting down'));
+    writes[0]!.resolve();
+    await expect(done).rejects.toThrow('shutting down');
+    expect((await inner.getCursor('paris'))?.cursor ?? null).toBeNull();
+  });
+});
