@@ -11,6 +11,7 @@
  * child per measured run (`--role floor`, `--role depctl`), each timed from after its modules loaded.
  * Run: `npx tsx bench/first-contact.ts [N...]` (default 100000); `BENCH_LATENCY_MAX=N` runs the 300 ms
  * rows only for sizes up to N devices (default 100000: a million devices at 300 ms is five minutes each).
+ * Set BENCH_CPU_PROF=DIR to write a V8 CPU profile of each depctl run.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -108,7 +109,9 @@ async function depctlRole(args: string[]): Promise<void> {
 
 // ---------------------------------------------------------------- orchestrator
 function runChild(args: string[], env: Record<string, string> = {}, cwd = process.cwd()): Promise<RunDone> {
-  const child = fork(self, args, { execArgv: ['--import', 'tsx'], env: { ...process.env, BENCH_DEPCTL_ENV: JSON.stringify(env), BENCH_CWD: cwd }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const prof = args[1] === 'depctl' ? process.env['BENCH_CPU_PROF'] : undefined;
+  const execArgv = ['--import', 'tsx', ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])];
+  const child = fork(self, args, { execArgv, env: { ...process.env, BENCH_DEPCTL_ENV: JSON.stringify(env), BENCH_CWD: cwd }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
     let result: RunDone | undefined;
     child.on('message', (m: RunDone) => { result = m; });
