@@ -11,6 +11,12 @@ export const FULL_FETCH_INTERVAL_MS = 7 * 24 * 3600 * 1000;
  */
 export const FETCH_WRITE_BATCH = 20_000;
 
+/**
+ * During a full fetch, devices are also written in smaller groups of at least this many while the next page
+ * is still on the wire (under Apple's latency), so the write left after the last page stays short.
+ */
+export const IDLE_WRITE_MIN = 5000;
+
 /** Page size asked of Apple (the documented maximum). */
 export const PAGE_LIMIT = 1000;
 
@@ -129,11 +135,16 @@ async function fullFetch(server: string, reason: string, knowsFleet: boolean, cl
   const stop = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
   let writing: Promise<void> | undefined;
+  let writeDone = true;
   let writeFailure: { error: unknown } | undefined;
   const write = (devices: Device[]): void => {
+    writeDone = false;
     writing = (async () => {
       upserted += await store.upsertDevices(server, devices, opts.now(), { newArrive: knowsFleet });
     })();
+    void writing.then(() => {
+      writeDone = true;
+    }, () => undefined);
     // Handled at once: a failed write stops the fetch now (aborting the page on the wire), and its error is
     // the one thrown, never an unhandled rejection.
     writing.catch((error: unknown) => {
@@ -144,9 +155,13 @@ async function fullFetch(server: string, reason: string, knowsFleet: boolean, cl
   const it = client.fetchAllDevices({ limit: pageLimit(opts.pageLimits?.fetch) }, { signal });
   // The page asked ahead may fail while page k is still being worked on: mark its rejection handled now (it
   // is awaited, and thrown, on the next turn of the loop).
+  let arrived = false;
   const ask = (): Promise<IteratorResult<FetchDeviceResponse, void>> => {
+    arrived = false;
     const next = it.next();
-    next.catch(() => undefined);
+    next.then(() => {
+      arrived = true;
+    }, () => undefined);
     return next;
   };
   let ahead: Promise<IteratorResult<FetchDeviceResponse, void>> | undefined = ask();
@@ -169,6 +184,11 @@ async function fullFetch(server: string, reason: string, knowsFleet: boolean, cl
       if (buffer.length >= FETCH_WRITE_BATCH) {
         // Backpressure: the previous write must have finished before the next starts.
         await writing;
+        write(buffer);
+        buffer = [];
+      } else if (buffer.length >= IDLE_WRITE_MIN && !arrived && writeDone) {
+        // The next page is still on the wire and the store is free: write now rather than later, so that
+        // little is left to write once the last page has arrived (then nothing hides the write any more).
         write(buffer);
         buffer = [];
       }
