@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../../controller/store/index.js';
-import { FETCH_WRITE_BATCH, observe } from '../../../controller/reconcile/observe.js';
+import { FETCH_WRITE_BATCH, IDLE_WRITE_MIN, observe } from '../../../controller/reconcile/observe.js';
 import type { Device, FetchDeviceResponse } from '../../../controller/dep/types.js';
 import type { ObserveStore, ReconcileDepClient } from '../../../controller/reconcile/ports.js';
 import { FakeDepClient, device, manualClock, page } from '../../helpers/reconcile-fakes.js';
@@ -27,7 +27,7 @@ class OnDemandFetch {
   readonly log: string[] = [];
   readonly replies: Deferred<FetchDeviceResponse>[] = [];
   readonly signals: AbortSignal[] = [];
-  constructor(private readonly pages: number) {}
+  constructor(private readonly pages: number, private readonly perPage = FETCH_WRITE_BATCH) {}
 
   client(): ReconcileDepClient {
     const fake = new FakeDepClient();
@@ -46,7 +46,7 @@ class OnDemandFetch {
   }
 
   answer(k: number): void {
-    const devices: Device[] = Array.from({ length: FETCH_WRITE_BATCH }, (_, i) => device(`P${k}-${String(i).padStart(5, '0')}`));
+    const devices: Device[] = Array.from({ length: this.perPage }, (_, i) => device(`P${k}-${String(i).padStart(5, '0')}`));
     this.replies[k]!.resolve(page(devices, `c${k}`, k < this.pages - 1));
   }
 }
@@ -135,6 +135,29 @@ describe('observe: a full fetch pipelines the next page under the work on the cu
       if (l.endsWith('done')) stored++;
       expect(issued - stored).toBeLessThanOrEqual(3);
     }
+  });
+
+  it('writes a smaller group while the next page is still on the wire, so little is left after the last page', async () => {
+    const fetch = new OnDemandFetch(3, IDLE_WRITE_MIN);
+    const { store, writes } = gatedStore(inner, fetch.log);
+    const done = observe('paris', fetch.client(), store, { now: manualClock().now });
+    await settle();
+    fetch.answer(0);
+    await settle();
+    // Page 1 has not arrived: the store is idle, so page 0 is written now rather than with a full batch.
+    expect(fetch.log).toEqual(['request 0', 'request 1', 'write 0 start']);
+    fetch.answer(1);
+    await settle();
+    // Page 1 waits: the store is busy with page 0 (one write at a time).
+    expect(fetch.log).toEqual(['request 0', 'request 1', 'write 0 start', 'request 2']);
+    writes[0]!.resolve();
+    fetch.answer(2);
+    await settle();
+    writes[1]?.resolve();
+    await settle();
+    writes[2]?.resolve();
+    expect(await done).toMatchObject({ pages: 3, upserted: 3 * IDLE_WRITE_MIN });
+    expect(await inner.countDevices('paris')).toBe(3 * IDLE_WRITE_MIN);
   });
 
   it('a failed write stops the fetch with its error: the page on the wire is aborted and no cursor is stored', async () => {
