@@ -6,8 +6,12 @@ import { checkSkipKeys, type SkipKeyCatalogue } from './skip-keys.js';
 /** Resolves the location of a key of the profile body (`spec.profile.<key>[index]`). */
 export type ProfileLocator = (key: string, index?: number) => SourceLoc;
 
-const languages = new Intl.DisplayNames(['en'], { type: 'language', fallback: 'none' });
-const regions = new Intl.DisplayNames(['en'], { type: 'region', fallback: 'none' });
+// Built on first use: constructing them loads ICU's locale data (~30 ms), which a config without `language`
+// or `region` never needs (start-up budget of `depctl validate`, README "Performance").
+let languageNames: Intl.DisplayNames | undefined;
+let regionNames: Intl.DisplayNames | undefined;
+const languages = { of: (code: string): string | undefined => (languageNames ??= new Intl.DisplayNames(['en'], { type: 'language', fallback: 'none' })).of(code) };
+const regions = { of: (code: string): string | undefined => (regionNames ??= new Intl.DisplayNames(['en'], { type: 'region', fallback: 'none' })).of(code) };
 
 /** Region codes ICU knows that are not ISO 3166-1 alpha-2 country codes, with the code to use instead. */
 const NOT_ISO_REGIONS: Record<string, string | undefined> = { ZZ: undefined, EU: undefined, EZ: undefined, UN: undefined, QO: undefined, UK: 'GB' };
