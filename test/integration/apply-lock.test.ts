@@ -4,31 +4,13 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startSimulator, type RunningSimulator } from '../../controller/sim/index.js';
 import { makeWorkspace, type Workspace } from '../helpers/workspace.js';
+import { ipadsYaml, MAIN_SERVER_YAML } from '../helpers/config-yaml.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
 const config = {
-  'servers.yaml': `apiVersion: depctl/v1
-kind: MdmServer
-metadata: { name: main }
-spec:
-  token: { file: main/token.p7m }
-  privateKey: { file: main/key.pem }
-`,
-  'ipads.yaml': `apiVersion: depctl/v1
-kind: EnrollmentProfile
-metadata: { name: ipads }
-spec:
-  servers: [main]
-  profile: { profile_name: iPads, url: "https://mdm.example.com/enroll", is_supervised: true }
----
-apiVersion: depctl/v1
-kind: Assignment
-metadata: { name: all-ipads }
-spec:
-  profile: ipads
-  match: { device_family: [iPad] }
-`,
+  'servers.yaml': MAIN_SERVER_YAML,
+  'ipads.yaml': ipadsYaml(),
 };
 
 interface Exit {

@@ -10,30 +10,12 @@ import { startController, type RunningController, type RunOptions } from '../../
 import { createLogger } from '../../controller/util/logger.js';
 import type { CliIo } from '../../controller/cli/io.js';
 import { git } from '../helpers/git.js';
+import { ipadsYaml, MAIN_SERVER_YAML } from '../helpers/config-yaml.js';
 
 const WEBHOOK_SECRET = 'test-webhook-secret';
 
-const server = `apiVersion: depctl/v1
-kind: MdmServer
-metadata: { name: main }
-spec:
-  token: { file: main/token.p7m }
-  privateKey: { file: main/key.pem }
-`;
-const profile = (department: string) => `apiVersion: depctl/v1
-kind: EnrollmentProfile
-metadata: { name: ipads }
-spec:
-  servers: [main]
-  profile: { profile_name: iPads, url: "https://mdm.example.com/enroll", is_supervised: true, department: "${department}" }
----
-apiVersion: depctl/v1
-kind: Assignment
-metadata: { name: all-ipads }
-spec:
-  profile: ipads
-  match: { device_family: [iPad] }
-`;
+const server = MAIN_SERVER_YAML;
+const profile = ipadsYaml;
 
 
 describe('depctl run: the controller against a bare git repository and the simulator', () => {

@@ -9,30 +9,12 @@ import { encryptServerToken, generateKeyPair } from '../../controller/tokens/ind
 import { openStore } from '../../controller/store/index.js';
 import { controllerStatus, spawnController, type ControllerProcess } from '../helpers/controller-process.js';
 import { git } from '../helpers/git.js';
+import { ipadsYaml, MAIN_SERVER_YAML } from '../helpers/config-yaml.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const config = (department: string) => ({
-  'servers.yaml': `apiVersion: depctl/v1
-kind: MdmServer
-metadata: { name: main }
-spec:
-  token: { file: main/token.p7m }
-  privateKey: { file: main/key.pem }
-`,
-  'ipads.yaml': `apiVersion: depctl/v1
-kind: EnrollmentProfile
-metadata: { name: ipads }
-spec:
-  servers: [main]
-  profile: { profile_name: iPads, url: "https://mdm.example.com/enroll", is_supervised: true, department: "${department}" }
----
-apiVersion: depctl/v1
-kind: Assignment
-metadata: { name: all-ipads }
-spec:
-  profile: ipads
-  match: { device_family: [iPad] }
-`,
+  'servers.yaml': MAIN_SERVER_YAML,
+  'ipads.yaml': ipadsYaml(department),
 });
 
 

@@ -3,29 +3,11 @@ import { startSimulator, type RunningSimulator } from '../../controller/sim/inde
 import type { Device } from '../../controller/dep/types.js';
 import type { Plan } from '../../controller/reconcile/plan.js';
 import { makeWorkspace, type Workspace } from '../helpers/workspace.js';
+import { ipadsYaml, MAIN_SERVER_YAML } from '../helpers/config-yaml.js';
 
 const config = {
-  'servers.yaml': `apiVersion: depctl/v1
-kind: MdmServer
-metadata: { name: main }
-spec:
-  token: { file: main/token.p7m }
-  privateKey: { file: main/key.pem }
-`,
-  'profiles.yaml': `apiVersion: depctl/v1
-kind: EnrollmentProfile
-metadata: { name: ipads }
-spec:
-  servers: [main]
-  profile: { profile_name: iPads, url: "https://mdm.example.com/enroll", is_supervised: true }
----
-apiVersion: depctl/v1
-kind: Assignment
-metadata: { name: all-ipads }
-spec:
-  profile: ipads
-  match: { device_family: [iPad] }
-`,
+  'servers.yaml': MAIN_SERVER_YAML,
+  'profiles.yaml': ipadsYaml(),
 };
 
 /** Assign calls the simulator answered (PUT or POST /profile/devices). */
