@@ -13,13 +13,14 @@
  * rows only for sizes up to N devices (default 100000: a million devices at 300 ms is five minutes each).
  * Set BENCH_CPU_PROF=DIR to write a V8 CPU profile of each depctl run.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ServerToken } from '../controller/dep/types.js';
+import { runRoleChild, startSimChild as forkSim, type SimChannel, type SimReply } from './children.js';
 
 const self = fileURLToPath(import.meta.url);
 const SEED = 42;
@@ -27,7 +28,6 @@ const PAGE = 1000;
 const LATENCY_MS = 300;
 
 interface SimReady { type: 'ready'; url: string; token: ServerToken; seedMs: number }
-interface SimReply { type: 'reply'; id: number; value: unknown }
 /** One measured run. */
 interface RunDone { type: 'done'; code: number; wallMs: number; cpuMs: number; maxRssMiB: number; devices: number; tail: string }
 
@@ -109,40 +109,11 @@ async function depctlRole(args: string[]): Promise<void> {
 
 // ---------------------------------------------------------------- orchestrator
 function runChild(args: string[], env: Record<string, string> = {}, cwd = process.cwd()): Promise<RunDone> {
-  const prof = args[1] === 'depctl' ? process.env['BENCH_CPU_PROF'] : undefined;
-  const execArgv = ['--import', 'tsx', ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])];
-  const child = fork(self, args, { execArgv, env: { ...process.env, BENCH_DEPCTL_ENV: JSON.stringify(env), BENCH_CWD: cwd }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  return new Promise((resolve, reject) => {
-    let result: RunDone | undefined;
-    child.on('message', (m: RunDone) => { result = m; });
-    child.on('error', reject);
-    child.on('exit', (code) => (result ? resolve(result) : reject(new Error(`child ${args[1]} exited ${code} without a result`))));
-  });
-}
-
-/** A request/reply channel to the simulator child. */
-class SimChannel {
-  private next = 0;
-  private readonly waiting = new Map<number, (v: unknown) => void>();
-  constructor(private readonly child: ChildProcess) {
-    child.on('message', (m: SimReply) => { if (m.type === 'reply') this.waiting.get(m.id)?.(m.value); });
-  }
-  call<T>(op: string, extra: Record<string, unknown> = {}): Promise<T> {
-    const id = this.next++;
-    return new Promise((resolve) => {
-      this.waiting.set(id, (v) => { this.waiting.delete(id); resolve(v as T); });
-      this.child.send({ id, op, ...extra });
-    });
-  }
+  return runRoleChild<RunDone>(self, args, env, cwd, args[1] === 'depctl' ? process.env['BENCH_CPU_PROF'] : undefined);
 }
 
 function startSimChild(devices: number): Promise<{ channel: SimChannel; ready: SimReady; child: ChildProcess }> {
-  const child = fork(self, ['--role', 'sim', String(devices)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`the simulator exited (${code}) before it was ready`)));
-    child.once('message', (m: SimReady) => resolve({ channel: new SimChannel(child), ready: m, child }));
-  });
+  return forkSim<SimReady>(self, devices);
 }
 
 /** One profile and one match rule, as bench/reconcile.ts builds them. */

@@ -10,12 +10,13 @@
  * `runCli` in-process, timed from after its modules loaded). Set BENCH_CPU_PROF=DIR to write a V8 CPU
  * profile of each depctl run. Run: `npx tsx bench/reconcile.ts [N...]` (default 100000 1000000).
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ServerToken } from '../controller/dep/types.js';
+import { runRoleChild, startSimChild as forkSim, type SimChannel, type SimReply } from './children.js';
 
 const self = fileURLToPath(import.meta.url);
 const SEED = 42;
@@ -25,7 +26,6 @@ const EXPLICIT_MAX = 3000;
 
 /** Messages between the orchestrator and its children (JSON over the IPC channel). */
 interface SimReady { type: 'ready'; url: string; token: ServerToken; seedMs: number; explicit: string[] }
-interface SimReply { type: 'reply'; id: number; value: unknown }
 /** One depctl run; `plan*` is up to its first output (observe + diff + rendering), the rest is apply. */
 interface DepctlDone { type: 'done'; code: number; wallMs: number; cpuMs: number; planWallMs: number; planCpuMs: number; maxRssMiB: number; stdoutTail: string; stderr: string }
 
@@ -98,40 +98,11 @@ async function depctlRole(args: string[]): Promise<void> {
 // ---------------------------------------------------------------- orchestrator
 /** Runs `depctl ARGS` in a fresh child process and returns its measurements. */
 function runDepctlChild(args: string[], env: Record<string, string>, cwd: string): Promise<DepctlDone> {
-  const prof = process.env['BENCH_CPU_PROF'];
-  const execArgv = ['--import', 'tsx', ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])];
-  const child = fork(self, ['--role', 'depctl', ...args], { execArgv, env: { ...process.env, BENCH_DEPCTL_ENV: JSON.stringify(env), BENCH_CWD: cwd }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  return new Promise((resolve, reject) => {
-    let result: DepctlDone | undefined;
-    child.on('message', (m: DepctlDone) => { result = m; });
-    child.on('error', reject);
-    child.on('exit', (code) => (result ? resolve(result) : reject(new Error(`depctl child exited ${code} without a result`))));
-  });
-}
-
-/** A request/reply channel to the simulator child. */
-class SimChannel {
-  private next = 0;
-  private readonly waiting = new Map<number, (v: unknown) => void>();
-  constructor(private readonly child: ChildProcess) {
-    child.on('message', (m: SimReply) => { if (m.type === 'reply') this.waiting.get(m.id)?.(m.value); });
-  }
-  call<T>(op: string, extra: Record<string, unknown> = {}): Promise<T> {
-    const id = this.next++;
-    return new Promise((resolve) => {
-      this.waiting.set(id, (v) => { this.waiting.delete(id); resolve(v as T); });
-      this.child.send({ id, op, ...extra });
-    });
-  }
+  return runRoleChild<DepctlDone>(self, ['--role', 'depctl', ...args], env, cwd, process.env['BENCH_CPU_PROF']);
 }
 
 function startSimChild(devices: number): Promise<{ channel: SimChannel; ready: SimReady; child: ChildProcess }> {
-  const child = fork(self, ['--role', 'sim', String(devices)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`the simulator exited (${code}) before it was ready`)));
-    child.once('message', (m: SimReady) => resolve({ channel: new SimChannel(child), ready: m, child }));
-  });
+  return forkSim<SimReady>(self, devices);
 }
 
 const ceil = (n: number): number => Math.ceil(Math.max(0, n) / PAGE);
