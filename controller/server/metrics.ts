@@ -44,7 +44,7 @@ export interface ControllerMetrics {
 
 /** Options of {@link createMetrics}. */
 export interface MetricsOptions {
-  /** Adds Node's default process metrics (CPU, memory, event loop lag, GC), prefixed `depctl_`. Default true. */
+  /** Adds Node's default process metrics (CPU, memory, event loop lag, GC) under their standard names (`process_*`, `nodejs_*`). Default true. */
   defaultMetrics?: boolean;
   /** Where status-derived gauges come from at scrape time; also settable later with `setStatusSource`. */
   status?: () => ControllerStatus;
@@ -157,12 +157,15 @@ export function createMetrics(opts: MetricsOptions = {}): ControllerMetrics {
     gauge('condition', 'Status conditions (Ready, Reconciling, Stalled): 1 for the current status value.', ['type', 'status'], (g, s) => {
       for (const c of s.conditions) for (const v of ['True', 'False', 'Unknown'] as const) g.set({ type: c.type, status: v }, c.status === v ? 1 : 0);
     }),
+    gauge('refused_revision', '1 when the newest config revision failed validation and was not applied (the last good one stays in force), else 0.', [], (g, s) => {
+      g.set(s.refusedRevision ? 1 : 0);
+    }),
     gauge('build_info', 'Always 1; the depctl version as a label.', ['version'], (g, s) => {
       g.set({ version: s.version }, 1);
     }),
   ];
 
-  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: p });
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
 
   return {
     registry,

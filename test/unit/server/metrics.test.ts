@@ -41,6 +41,9 @@ describe('createMetrics', () => {
     expect(value(text, 'depctl_condition{type="Ready",status="False"}')).toBe(1);
     expect(value(text, 'depctl_condition{type="Ready",status="True"}')).toBe(0);
     expect(value(text, 'depctl_build_info{version="0.1.0"}')).toBe(1);
+    expect(value(text, 'depctl_refused_revision')).toBe(1);
+    m.updateFromStatus({ ...status, refusedRevision: null });
+    expect(value(await m.registry.metrics(), 'depctl_refused_revision')).toBe(0);
   });
 
   it('says nothing it does not know: no result, error or state series when the store or the pass could not say', async () => {
@@ -112,16 +115,17 @@ describe('createMetrics', () => {
     expect(value(text, 'depctl_dep_request_duration_seconds_bucket{le="0.1",server="paris",method="POST",endpoint="/server/devices"}')).toBe(1);
   });
 
-  it('adds Node default metrics with the prefix, in a registry of its own', async () => {
+  it('adds Node default metrics under their standard names (no prefix), in a registry of its own', async () => {
     const a = createMetrics();
     const b = createMetrics({ defaultMetrics: false });
     a.recordRun('noop', 0.1);
     const text = await a.registry.metrics();
-    expect(text).toMatch(/^depctl_process_cpu_user_seconds_total \d/m);
-    expect(text).toMatch(/^depctl_nodejs_heap_size_used_bytes \d/m);
-    expect(text).not.toMatch(/^(process|nodejs)_/m);
+    // Standard dashboards and alerts look for process_* and nodejs_*; only depctl's own series carry depctl_.
+    expect(text).toMatch(/^process_cpu_user_seconds_total \d/m);
+    expect(text).toMatch(/^nodejs_heap_size_used_bytes \d/m);
+    expect(text).not.toMatch(/^depctl_(process|nodejs)_/m);
     const other = await b.registry.metrics();
-    expect(other).not.toContain('depctl_process_cpu');
+    expect(other).not.toContain('process_cpu');
     expect(value(other, 'depctl_reconcile_runs_total{outcome="noop"}')).toBeUndefined();
   });
 });
