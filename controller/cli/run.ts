@@ -18,6 +18,12 @@ import { ControllerLoop, DEFAULT_TIMING, type LoopEvent, type Trigger } from '..
 import { createGitSource } from '../source/git-source.js';
 import { parseRepoSpec, parseRepoUrl } from '../source/repo-spec.js';
 import { createMetrics } from '../server/metrics.js';
+import { TriggerRouter } from '../reconcile/trigger-relay.js';
+import { openPostgresRelay } from '../store/postgres/relay.js';
+import type { ControllerStatus } from '../reconcile/status.js';
+import type { TriggerRelay } from '../reconcile/ports.js';
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
 import { startControlServer } from '../server/http.js';
 import { healthFromStatus } from '../server/health.js';
 import { createWebhookNotifier, NotificationGate } from '../notify/webhook.js';
@@ -204,15 +210,35 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
     },
     { ...DEFAULT_TIMING, pollIntervalMs: opts.pollInterval, syncIntervalMs: opts.syncInterval, leaderRetryMs: opts.leaderRetryInterval ?? DEFAULT_TIMING.leaderRetryMs },
   );
-  metrics.setStatusSource(() => loop.current());
+  // HA: a trigger that reaches a follower is relayed to the leader over the store (reconcile/trigger-relay.ts).
+  const replica = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+  const relay: TriggerRelay | null = store.backend === 'postgres'
+    ? await openPostgresRelay(settings.stateUrl, {
+      onHealth: (h) => (h.up ? logger.info({ channel: 'trigger-relay' }, 'trigger relay up: followers hand webhooks and manual triggers to the leader') : logger.warn({ channel: 'trigger-relay', reason: h.reason }, 'trigger relay down: this replica answers triggers it cannot run with 503 until it reconnects')),
+    })
+    : null;
+  const router = new TriggerRouter({
+    replica,
+    relay,
+    noRelayReason: `${store.backend === 'sqlite' ? 'SQLite' : 'memory'} state has no trigger relay (send triggers to the leader, or run replicas on PostgreSQL)`,
+    leader: () => (loop.current().phase === 'starting' ? null : loop.current().leader),
+    trigger: (t) => loop.trigger(t),
+    onRelayed: (t, direction) => metrics.recordRelayedTrigger(t, direction),
+    onLog: (level, fields, message) => logger[level](fields, message),
+  });
+  const status = (): ControllerStatus => {
+    const h = router.health();
+    return h ? { ...loop.current(), relay: h } : loop.current();
+  };
+  metrics.setStatusSource(status);
   const server = await startControlServer({
     listen: opts.listen,
-    status: () => loop.current(),
+    status,
     metrics,
     // Liveness fails only on a stuck pass or a long-overdue round; readiness once the first round has read the
     // repository (a leader with an invalid config is ready: its status page says why nothing is applied).
     health: () => healthFromStatus(loop.current(), now()),
-    trigger: (reason) => loop.trigger(reason),
+    trigger: (reason, source) => router.route(reason, source),
     ...(env['DEPCTL_API_TOKEN'] ? { apiToken: env['DEPCTL_API_TOKEN'] } : {}),
     webhook: {
       ...(env['DEPCTL_WEBHOOK_SECRET'] ? { githubSecret: env['DEPCTL_WEBHOOK_SECRET'] } : {}),
@@ -239,6 +265,8 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
       clearTimeout(graceTimer);
       abort.abort();
       await server.close();
+      router.close();
+      await relay?.close();
       await store.close();
       logger.info({ passes }, 'depctl controller stopped');
     }

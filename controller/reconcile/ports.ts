@@ -402,3 +402,44 @@ export interface StatusStore extends Pick<PlanStore, 'getServer' | 'countMigrati
  * profile records it checks and writes.
  */
 export interface AdoptStore extends ObserveStore, DefineStore {}
+
+/** A trigger a person or a git host can send to any replica: `POST /api/reconcile` and the git webhook. */
+export type RelayableTrigger = Extract<LoopTrigger, 'manual' | 'webhook'>;
+
+/**
+ * One message between the replicas of one store (reconcile/trigger-relay.ts): a follower's `request` for a
+ * pass, and the leader's `ack` that it took the request over. Small on purpose (a PostgreSQL NOTIFY payload).
+ */
+export interface RelayMessage {
+  kind: 'request' | 'ack';
+  /** The request's id; an ack repeats it. */
+  id: string;
+  trigger: RelayableTrigger;
+  /** What asked for it, for logs (`api`, `github`, `gitlab`); never a secret. */
+  reason: string;
+  /** The replica that sent this message. */
+  origin: string;
+}
+
+/** Whether a relay can carry messages now, and why not. */
+export interface RelayHealth {
+  /** Which transport: `postgres` (LISTEN/NOTIFY) or `in-process`. */
+  backend: string;
+  up: boolean;
+  /** Why it is down (null while up). */
+  reason: string | null;
+}
+
+/**
+ * Carries trigger messages between the replicas of one store (STYLE rule 1: declared by its consumer, the
+ * trigger router). Every message reaches every subscribed replica, the sender included.
+ */
+export interface TriggerRelay {
+  /** Sends a message; rejects when it could not be handed to the transport (e.g. the connection is down). */
+  publish(message: RelayMessage): Promise<void>;
+  /** Calls `handler` for every message received until the returned function is called. */
+  subscribe(handler: (message: RelayMessage) => void): () => void;
+  health(): RelayHealth;
+  /** Stops listening and closes the transport. */
+  close(): Promise<void>;
+}

@@ -106,6 +106,11 @@ export interface ControllerStatus {
   lastError: string | null;
   servers: ServerStatus[];
   recentRuns: RunSummary[];
+  /**
+   * The trigger relay to the leader (HA, reconcile/trigger-relay.ts): whether a follower can hand a webhook or
+   * `POST /api/reconcile` to the leader now. Absent when the store has none (memory, SQLite).
+   */
+  relay?: { backend: string; up: boolean; reason: string | null };
   /** depctl version. */
   version: string;
 }

@@ -14,6 +14,9 @@ import type { Logger } from 'pino';
 import type { ControllerStatus } from '../reconcile/status.js';
 import type { LoopTrigger } from '../reconcile/ports.js';
 import type { ControllerMetrics } from './metrics.js';
+import type { TriggerResult } from '../reconcile/trigger-relay.js';
+import type { PlanApi } from './plan-api.js';
+import { openApiDocument } from './openapi.js';
 import { renderStatusPage } from './status-page.js';
 import { STATUS_PAGE_CSP } from './status-page-style.js';
 import { BodyTooLargeError, bearerMatches, githubAction, githubSignatureValid, gitlabAction, gitlabTokenValid, readBody, type HookAction } from './webhook.js';
@@ -48,10 +51,16 @@ export interface ControlServerOptions {
   metrics: ControllerMetrics;
   /** Answers `/healthz` and `/readyz`; `healthFromStatus` (health.ts) derives one from the snapshot. */
   health: () => HealthReport;
-  /** Asks the loop for a pass now (its `trigger`). */
-  trigger(reason: Extract<LoopTrigger, 'manual' | 'webhook'>): void;
+  /**
+   * Asks for a pass now: the loop's `trigger`, or on HA replicas a TriggerRouter's `route`, which relays it to
+   * the leader and may refuse (answered 503 with Retry-After). `source` says who asked (`api`, `github`,
+   * `gitlab`). Nothing returned counts as queued locally.
+   */
+  trigger(reason: Extract<LoopTrigger, 'manual' | 'webhook'>, source: string): void | TriggerResult | Promise<TriggerResult>;
   /** Bearer token for endpoints that change anything; without it they answer 404. */
   apiToken?: string;
+  /** `GET|POST /api/plan` (plan-api.ts): plans of unmerged refs; absent, the route answers 404 like a disabled one. */
+  planApi?: PlanApi;
   webhook?: WebhookOptions;
   /** Rejections at warn, triggers at info, each request at debug (method, path without query, status, ms). */
   logger: Logger;
@@ -120,7 +129,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
       },
     },
     '/api/reconcile': {
-      POST: (req, res) => {
+      POST: async (req, res) => {
         req.resume();
         if (!opts.apiToken) return sendJson(res, 404, { error: 'manual trigger is disabled: no API token is configured' });
         if (!bearerMatches(header(req, 'authorization'), opts.apiToken)) {
@@ -128,13 +137,24 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
           res.setHeader('WWW-Authenticate', 'Bearer realm="depctl"');
           return sendJson(res, 401, { error: 'a valid bearer token is required' });
         }
-        opts.trigger('manual');
-        log.info('reconcile triggered by API');
-        sendJson(res, 202, { triggered: true, reason: 'manual' });
+        const result = await opts.trigger('manual', 'api');
+        if (result?.kind !== 'refused') log.info({ relayed: result?.kind === 'relayed' }, 'reconcile triggered by API');
+        answerTrigger(res, 'manual', result);
       },
     },
+    '/api/plan': { GET: (req, res) => planRoute(req, res), POST: (req, res) => planRoute(req, res) },
+    '/api/openapi.json': { GET: (_req, res) => sendJson(res, 200, openApi ?? (openApi = openApiDocument())) },
     '/hooks/git': { POST: (req, res) => gitHook(req, res) },
   } satisfies Record<string, Partial<Record<Method, Handler>>>));
+
+  let openApi: Record<string, unknown> | undefined;
+  function planRoute(req: IncomingMessage, res: ServerResponse): Promise<void> | void {
+    if (!opts.planApi) {
+      req.resume();
+      return sendJson(res, 404, { error: 'remote plans are disabled: no API token is configured' });
+    }
+    return opts.planApi.handle(req, res, { apiToken: opts.apiToken, log, sendJson, send });
+  }
 
   async function gitHook(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const cfg = opts.webhook;
@@ -178,9 +198,9 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     }
     if (action === 'ping') return sendJson(res, 200, { ok: true, event: 'ping' });
     if (action === 'ignore') return sendJson(res, 200, { ok: true, ignored: true });
-    opts.trigger('webhook');
-    log.info({ provider }, 'reconcile triggered by webhook');
-    sendJson(res, 202, { triggered: true, reason: 'webhook' });
+    const result = await opts.trigger('webhook', provider);
+    if (result?.kind !== 'refused') log.info({ provider, relayed: result?.kind === 'relayed' }, 'reconcile triggered by webhook');
+    answerTrigger(res, 'webhook', result);
   }
 
   const server = createServer((req, res) => {
@@ -230,6 +250,17 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
         server.closeAllConnections();
       }),
   };
+}
+
+/**
+ * The answer to a trigger: 202 when this replica queued the pass or the leader acknowledged the relayed
+ * trigger (`relayedTo: "leader"`), 503 with Retry-After when a follower could not hand it over.
+ */
+function answerTrigger(res: ServerResponse, reason: 'manual' | 'webhook', result: void | TriggerResult): void {
+  if (!result || result.kind === 'local') return sendJson(res, 202, { triggered: true, reason });
+  if (result.kind === 'relayed') return sendJson(res, 202, { triggered: true, reason, relayedTo: 'leader', leader: result.leader });
+  res.setHeader('Retry-After', String(result.retryAfterSeconds));
+  sendJson(res, 503, { triggered: false, reason, error: result.reason });
 }
 
 function probe(health: () => HealthReport): HealthReport {

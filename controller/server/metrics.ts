@@ -36,6 +36,11 @@ export interface ControllerMetrics {
   recordRun(outcome: RunOutcome, seconds: number): void;
   /** Counts one request to Apple and observes its latency. */
   recordDepRequest(sample: DepRequestSample): void;
+  /**
+   * Counts a trigger relayed between HA replicas: `sent` (a follower's, acknowledged by the leader),
+   * `received` (the leader acted on one), `failed` (a follower could not relay it and answered 503).
+   */
+  recordRelayedTrigger(trigger: 'manual' | 'webhook', direction: 'sent' | 'received' | 'failed'): void;
   /** Sets every status-derived gauge from a snapshot, dropping series of servers or profiles that went away. */
   updateFromStatus(status: ControllerStatus): void;
   /** Makes each scrape read the gauges from `source` first (the control server binds the loop's snapshot). */
@@ -116,6 +121,7 @@ export function createMetrics(opts: MetricsOptions = {}): ControllerMetrics {
   const runs = new Counter({ name: `${p}reconcile_runs_total`, help: 'Reconcile passes by outcome.', labelNames: ['outcome'], registers: [registry] });
   const runSeconds = new Histogram({ name: `${p}reconcile_duration_seconds`, help: 'Duration of reconcile passes by outcome.', labelNames: ['outcome'], buckets: RUN_BUCKETS, registers: [registry] });
   const depRequests = new Counter({ name: `${p}dep_requests_total`, help: 'HTTP requests to Apple DEP by server, method, endpoint and status.', labelNames: ['server', 'method', 'endpoint', 'status'], registers: [registry] });
+  const relayed = new Counter({ name: `${p}triggers_relayed_total`, help: 'Triggers (webhook, manual) relayed between HA replicas: sent by a follower and acknowledged, received by the leader, or failed (answered 503).', labelNames: ['trigger', 'direction'], registers: [registry] });
   const depSeconds = new Histogram({ name: `${p}dep_request_duration_seconds`, help: 'Latency of HTTP requests to Apple DEP by server, method and endpoint.', labelNames: ['server', 'method', 'endpoint'], buckets: REQUEST_BUCKETS, registers: [registry] });
 
   const updaters = [
@@ -160,6 +166,9 @@ export function createMetrics(opts: MetricsOptions = {}): ControllerMetrics {
     gauge('refused_revision', '1 when the newest config revision failed validation and was not applied (the last good one stays in force), else 0.', [], (g, s) => {
       g.set(s.refusedRevision ? 1 : 0);
     }),
+    gauge('trigger_relay_up', '1 while this replica can relay triggers to the leader (and hear relayed ones), else 0; absent when the store has no relay.', ['backend'], (g, s) => {
+      if (s.relay) g.set({ backend: s.relay.backend }, s.relay.up ? 1 : 0);
+    }),
     gauge('build_info', 'Always 1; the depctl version as a label.', ['version'], (g, s) => {
       g.set({ version: s.version }, 1);
     }),
@@ -178,6 +187,9 @@ export function createMetrics(opts: MetricsOptions = {}): ControllerMetrics {
       const method = KNOWN_METHODS.has(sample.method) ? sample.method : 'other';
       depRequests.inc({ server: sample.server, method, endpoint, status: String(sample.status) });
       depSeconds.observe({ server: sample.server, method, endpoint }, sample.durationMs / 1000);
+    },
+    recordRelayedTrigger(trigger, direction) {
+      relayed.inc({ trigger, direction });
     },
     updateFromStatus(status) {
       for (const apply of updaters) apply(status);
