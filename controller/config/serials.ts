@@ -2,6 +2,7 @@
  * Serial numbers: normalisation and the two file formats `serialFiles` accepts (a CSV exported from
  * Apple Business/School Manager, or one serial per line).
  */
+import { parse as parseCsvText } from 'csv-parse/sync';
 
 /**
  * Apple serial numbers are upper-case letters and digits: 11–12 characters for older devices, 10 for the
@@ -65,78 +66,96 @@ export function parseSerialFile(text: string): SerialFileContent {
 }
 
 function parseCsv(text: string, delimiter: string): SerialFileContent {
-  const rows = csvRows(text, delimiter).filter((r) => !(r.cells.length === 1 && (r.cells[0]?.value.trim().startsWith('#') ?? false)));
+  let rows: CsvRow[];
+  try {
+    rows = csvRows(text, delimiter);
+  } catch (err) {
+    const e = err as { message?: string; lines?: number };
+    const line = typeof e.lines === 'number' ? e.lines : 1;
+    return { entries: [], problem: { message: `not a readable CSV file: ${(e.message ?? String(err)).replace(/^Invalid \w+:\s*/, '')}`, offset: lineStart(text, line) } };
+  }
   const header = rows[0];
   if (!header) return { entries: [] };
-  const col = header.cells.findIndex((c) => SERIAL_HEADER.test(c.value.trim()));
+  const col = header.cells.findIndex((c) => SERIAL_HEADER.test(c.trim()));
   if (col === -1) {
     return {
       entries: [],
-      problem: { message: `CSV header has no serial number column (found: ${header.cells.map((c) => c.value).join(', ')})`, offset: 0 },
+      problem: { message: `CSV header has no serial number column (found: ${header.cells.join(', ')})`, offset: 0 },
     };
   }
   const entries: SerialEntry[] = [];
   for (const row of rows.slice(1)) {
-    if (row.cells.every((c) => c.value.trim() === '')) continue;
+    if (row.cells.every((c) => c.trim() === '')) continue;
     const cell = row.cells[col];
-    entries.push(cell ? { raw: cell.value, offset: cell.offset } : { raw: '', offset: row.offset });
-  }
-  return { entries, column: header.cells[col]?.value.trim() ?? 'serial' };
-}
-
-interface CsvCell {
-  value: string;
-  offset: number;
-}
-
-/** RFC 4180 rows (quoted fields, doubled quotes, CRLF), keeping each cell's offset for error positions. */
-function csvRows(text: string, delimiter: string): { offset: number; cells: CsvCell[] }[] {
-  const rows: { offset: number; cells: CsvCell[] }[] = [];
-  let i = 0;
-  const n = text.length;
-  while (i < n) {
-    const rowStart = i;
-    const cells: CsvCell[] = [];
-    for (;;) {
-      const cellStart = i;
-      let value = '';
-      if (text[i] === '"') {
-        i++;
-        for (;;) {
-          const q = text.indexOf('"', i);
-          if (q === -1) {
-            value += text.slice(i);
-            i = n;
-            break;
-          }
-          value += text.slice(i, q);
-          if (text[q + 1] === '"') {
-            value += '"';
-            i = q + 2;
-          } else {
-            i = q + 1;
-            break;
-          }
-        }
-        // Anything between the closing quote and the delimiter is kept, as spreadsheets do.
-        while (i < n && text[i] !== delimiter && text[i] !== '\n' && text[i] !== '\r') value += text[i++];
-        cells.push({ value, offset: cellStart + 1 });
-      } else {
-        let j = i;
-        while (j < n && text[j] !== delimiter && text[j] !== '\n' && text[j] !== '\r') j++;
-        value = text.slice(i, j);
-        i = j;
-        cells.push({ value, offset: cellStart });
-      }
-      if (text[i] === delimiter) {
-        i++;
-        continue;
-      }
-      break;
+    if (cell === undefined) {
+      entries.push({ raw: '', offset: row.start });
+      continue;
     }
-    if (text[i] === '\r') i++;
-    if (text[i] === '\n') i++;
-    rows.push({ offset: rowStart, cells });
+    // The cell's own position, for file:line:col: its first occurrence in the record's text (a quoted cell
+    // is found inside its quotes); the record's start when it cannot be found (an empty cell).
+    const at = cell.trim() === '' ? -1 : text.indexOf(cell, row.start);
+    entries.push({ raw: cell, offset: at !== -1 && at < row.end ? at : row.start });
+  }
+  return { entries, column: header.cells[col]?.trim() ?? 'serial' };
+}
+
+/** One CSV record: its cells and where its text starts and ends (character offsets into the file's text). */
+interface CsvRow {
+  cells: string[];
+  start: number;
+  end: number;
+}
+
+/**
+ * RFC 4180 records (quoted fields, doubled quotes, any of CRLF/LF/CR, `#` comment lines) read by csv-parse.
+ * csv-parse reports how many bytes each record consumed; those are turned into character offsets (the same
+ * unless the file holds non-ASCII text) so that problems point at file:line:col.
+ */
+function csvRows(text: string, delimiter: string): CsvRow[] {
+  const records = parseCsvText(text, {
+    delimiter,
+    info: true,
+    comment: '#',
+    comment_no_infix: true,
+    relax_column_count: true,
+    relax_quotes: true,
+    skip_empty_lines: true,
+    record_delimiter: ['\r\n', '\n', '\r'],
+  }) as unknown as { record: string[]; info: { bytes: number } }[];
+  const ascii = Buffer.byteLength(text) === text.length;
+  const bytes = ascii ? undefined : Buffer.from(text);
+  const rows: CsvRow[] = [];
+  let prevBytes = 0;
+  let prevChars = 0;
+  for (const { record, info } of records) {
+    const end = bytes ? prevChars + bytes.subarray(prevBytes, info.bytes).toString('utf8').length : info.bytes;
+    rows.push({ cells: record, start: firstContentOffset(text, prevChars, end), end });
+    prevBytes = info.bytes;
+    prevChars = end;
   }
   return rows;
+}
+
+/** The start of the first line in [from, to) that is neither blank nor a `#` comment (csv-parse skips those). */
+function firstContentOffset(text: string, from: number, to: number): number {
+  let i = from;
+  while (i < to) {
+    let eol = i;
+    while (eol < to && text[eol] !== '\n' && text[eol] !== '\r') eol++;
+    const line = text.slice(i, eol).trim();
+    if (line !== '' && !line.startsWith('#')) return i;
+    i = eol + 1;
+  }
+  return from;
+}
+
+/** The character offset where 1-based line `line` starts. */
+function lineStart(text: string, line: number): number {
+  let offset = 0;
+  for (let l = 1; l < line; l++) {
+    const nl = text.indexOf('\n', offset);
+    if (nl === -1) return offset;
+    offset = nl + 1;
+  }
+  return offset;
 }

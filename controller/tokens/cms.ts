@@ -8,6 +8,10 @@
  * `privateDecrypt` with RSA_PKCS1_PADDING (CVE-2023-46809, the Marvin attack) unless the process runs
  * with --security-revert, and PKCS#1 v1.5 is the only key transport Apple uses. The attack needs
  * an online decryption oracle; we decrypt a local file once, so the timing channel does not apply.
+ *
+ * Why the envelope is walked here rather than by `forge.pkcs7`: each wrong input (another key, a
+ * certificate instead of a token, a truncated file) must get its own typed error for the admin, and the
+ * simulator must write the exact byte layout of a real Apple token; forge.pkcs7 offers neither.
  */
 import { randomBytes } from 'node:crypto';
 import forge from 'node-forge';

@@ -1,6 +1,10 @@
 /**
  * The text envelopes around a token's PKCS#7: Apple's S/MIME file (MIME headers, then base64) and
  * PEM. Also recognises what an input file is, so each wrong kind of file gets its own message.
+ *
+ * Hand-written on purpose: the envelope is four fixed MIME headers and base64 (a MIME library would
+ * accept far more than Apple ever sends and hide which wrong file an admin picked); the CMS inside is
+ * decoded by node-forge (cms.ts).
  */
 import { CorruptTokenError } from './errors.js';
 import { kindOfPemLabel, pemBlocks } from './private-key.js';
