@@ -116,12 +116,24 @@ export const registerPlan: Register = (program, io, setExit) => {
     .option('--retry-failed', 'plan FAILED serials now instead of at their retry time (as `apply --retry-failed` would)', false)
     .option('--server <name>', 'plan only this MdmServer (repeatable); the plan lists the servers left out', collectServer, [])
     .option('--no-color', 'no ANSI colours in text output')
+    .option('--remote <url>', 'ask a running controller for the plan of --ref (API token from DEPCTL_API_TOKEN); needs no DEP token or store here')
+    .option('--ref <ref>', 'with --remote: the branch, refs/pull/N/head or commit of the configured repository to plan')
+    .option('--sha <sha>', 'with --remote: the commit of --ref to plan (must be among its last 50 commits)')
     .addHelpText('after', examples([
       ['depctl plan config/', 'what apply would change, for every server'],
       ['depctl plan --server lyon --format markdown config/ > plan.md', "lyon only, as a pull-request comment"],
       ['depctl plan --out plan.json --detailed-exitcode config/', 'save the plan for `depctl apply --plan`; exit 2 when there are changes'],
+      ['DEPCTL_API_TOKEN=… depctl plan --remote https://depctl.example.com --ref refs/pull/42/head --format markdown', 'a pull request planned by the controller (CI holds no DEP token)'],
     ]))
-    .action(async (dir: string, opts: PlanCommandOptions & { out?: string; detailedExitcode: boolean; retryFailed: boolean }, cmd: Command) => {
+    .action(async (dir: string, opts: PlanCommandOptions & { out?: string; detailedExitcode: boolean; retryFailed: boolean; remote?: string; ref?: string; sha?: string }, cmd: Command) => {
+      if (opts.remote !== undefined) {
+        if (opts.ref === undefined) throw new UsageError('--remote needs --ref (a branch, refs/pull/N/head, or a commit id)');
+        const { runRemotePlan } = await import('./plan-remote.js');
+        const color = opts.color && opts.format === 'text' && io.env['NO_COLOR'] === undefined && io.confirm !== undefined;
+        setExit(await runRemotePlan({ remote: opts.remote, ref: opts.ref, ...(opts.sha !== undefined ? { sha: opts.sha } : {}), format: opts.format, color, detailedExitcode: opts.detailedExitcode, ...(opts.out ? { out: opts.out } : {}) }, io));
+        return;
+      }
+      if (opts.ref !== undefined || opts.sha !== undefined) throw new UsageError('--ref and --sha go with --remote URL');
       const session = await openSession(dir, cmd, io, { servers: opts.server });
       const progress = createProgress(io, progressWanted(io, opts.format));
       try {

@@ -25,6 +25,9 @@ import type { TriggerRelay } from '../reconcile/ports.js';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { startControlServer } from '../server/http.js';
+import { createPlanApi } from '../server/plan-api.js';
+import { createRemotePlanner } from './remote-plan-service.js';
+import { renderPlanMarkdown } from './views/plan-markdown.js';
 import { healthFromStatus } from '../server/health.js';
 import { createWebhookNotifier, NotificationGate } from '../notify/webhook.js';
 import { notificationsFor } from '../notify/events.js';
@@ -240,6 +243,32 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
     health: () => healthFromStatus(loop.current(), now()),
     trigger: (reason, source) => router.route(reason, source),
     ...(env['DEPCTL_API_TOKEN'] ? { apiToken: env['DEPCTL_API_TOKEN'] } : {}),
+    // Plans of pull requests (GET /api/plan): the same repository and git credentials, a scratch checkout of
+    // their own next to the working checkout, the trusted revision's servers, the store seen read-only.
+    ...(env['DEPCTL_API_TOKEN']
+      ? {
+          planApi: createPlanApi({
+            planner: createRemotePlanner({
+              repo: {
+                url: spec.url,
+                path: spec.path,
+                auth: {
+                  ...(env['DEPCTL_GIT_TOKEN'] && httpsRepo ? { httpsToken: env['DEPCTL_GIT_TOKEN'] } : {}),
+                  ...(opts.gitSshKey ? { sshKeyFile: resolve(io.cwd, opts.gitSshKey) } : {}),
+                },
+                env,
+              },
+              scratchDir: `${resolve(io.cwd, opts.workDir)}-plans`,
+              trusted: () => loop.trusted(),
+              store,
+              settings,
+              io,
+              now,
+            }),
+            renderMarkdown: renderPlanMarkdown,
+          }),
+        }
+      : {}),
     webhook: {
       ...(env['DEPCTL_WEBHOOK_SECRET'] ? { githubSecret: env['DEPCTL_WEBHOOK_SECRET'] } : {}),
       ...(env['DEPCTL_GITLAB_TOKEN'] ? { gitlabToken: env['DEPCTL_GITLAB_TOKEN'] } : {}),

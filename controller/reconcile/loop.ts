@@ -96,6 +96,15 @@ export class ControllerLoop<C> {
     return this.status;
   }
 
+  /**
+   * The revision in force and its validated config (what a remote plan of an unmerged ref is compared with),
+   * or undefined before this replica has read a valid revision (a follower never reads the repository).
+   */
+  trusted(): { revision: string; config: C } | undefined {
+    const revision = this.memory.good;
+    return revision !== null && this.goodConfig !== undefined ? { revision, config: this.goodConfig } : undefined;
+  }
+
   /** Cuts the current wait short and runs a pass (webhook, SIGHUP, POST /api/reconcile). */
   trigger(reason: Trigger): void {
     this.pendingTrigger = reason === 'manual' || this.pendingTrigger === null ? reason : this.pendingTrigger;

@@ -22,6 +22,8 @@ export type ProblemKind = 'terminal' | 'transient' | 'guardrail';
  * - `max-changes`: the plan exceeds the server's maxChanges.
  * - `unreachable`: no answer (network, timeout); `apple-error`: Apple answered with an error.
  * - `user-agent-rejected`: Apple refused the User-Agent (USER_AGENT_MISSING / USER_AGENT_INVALID).
+ * - `untrusted-credential-change`: a plan of an unmerged ref whose server is new or changes its token,
+ *   private key or depUrl; it is planned after merge only, and no call is made with those values.
  */
 export type ProblemReason =
   | 'T_C_NOT_SIGNED'
@@ -35,7 +37,8 @@ export type ProblemReason =
   | 'max-changes'
   | 'unreachable'
   | 'apple-error'
-  | 'user-agent-rejected';
+  | 'user-agent-rejected'
+  | 'untrusted-credential-change';
 
 /** A problem that stopped one server in a pass. */
 export interface ServerProblem {
