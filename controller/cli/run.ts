@@ -31,6 +31,9 @@ import { renderPlanMarkdown } from './views/plan-markdown.js';
 import { healthFromStatus } from '../server/health.js';
 import { createWebhookNotifier, NotificationGate } from '../notify/webhook.js';
 import { notificationsFor } from '../notify/events.js';
+import { TokenRotation } from '../tokens/rotation.js';
+import { DEFAULT_RETIRED_KEY_GRACE_MS } from '../tokens/key-paths.js';
+import { handleRotationEvent } from '../credentials/rotation-events.js';
 import { createLogger, type LogFormat, type Logger } from '../util/logger.js';
 import { VERSION } from '../version.js';
 
@@ -83,6 +86,8 @@ export interface RunOptions {
    * first pass this process leads, and dropped once Apple has answered for them (never read from the repository).
    */
   adoptServer?: AdoptSpec[];
+  /** How long a key replaced by a token renewal is kept as `<key>.retired-<date>.pem` (default 7 days). */
+  retiredKeyGrace?: number;
 }
 
 /** A running controller (for tests and `depctl quickstart`). */
@@ -131,6 +136,12 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
   let passes = 0;
   // The operator's --adopt-server requests still to carry out (identity.ts): a pass takes them before it plans.
   let pendingAdoptions: AdoptSpec[] = [...(opts.adoptServer ?? [])];
+  // Token renewal (tokens/rotation.ts): renewed tokens are checked before use, a refused one never replaces a working one.
+  const rotation = new TokenRotation({
+    now,
+    ...(opts.retiredKeyGrace !== undefined ? { retiredKeyGraceMs: opts.retiredKeyGrace } : {}),
+    onEvent: (e) => handleRotationEvent(e, { log: logger, audit: (entries) => store.appendAudit(entries), now, ...(gate ? { notify: (k, n) => gate.notify(k, n) } : {}) }),
+  });
 
   // Wiring of one pass: connect (secrets are a CLI concern), run the pass (reconcile/pass.ts), then report it
   // to the logs, metrics, notifications and status. What a pass does and how it is judged lives in reconcile/.
@@ -139,7 +150,7 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
     const started = Date.now();
     let conns;
     try {
-      conns = await connectServers(config, settings, io, store, { now, onRequest: (server, e) => metrics.recordDepRequest({ server, ...e }) });
+      conns = await connectServers(config, settings, io, store, { now, rotation, onRequest: (server, e) => metrics.recordDepRequest({ server, ...e }) });
     } catch (err) {
       metrics.recordRun('error', (Date.now() - started) / 1000);
       throw err;
@@ -174,7 +185,7 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
       passes++;
       const tokens = new Map(conns.handles.map((h) => [h.name, h.tokenExpiresAt] as const));
       if (gate) for (const { key, notification } of notificationsFor(report.plan, report.apply, outcome, tokens, now())) await gate.notify(key, notification);
-      loop.setDetails(await serverDetails(config.servers, store, now(), { plan: report.plan, servers: outcome.servers }), await recentRuns(store));
+      loop.setDetails(await serverDetails(config.servers, store, now(), { plan: report.plan, servers: outcome.servers }, { renewal: (name) => rotation.status(name) }), await recentRuns(store));
       return outcome;
     } catch (err) {
       metrics.recordRun('error', (Date.now() - started) / 1000);
@@ -343,6 +354,7 @@ export const registerRun: Register = (program, io, setExit) => {
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .option('--log-format <format>', 'json or pretty', 'json')
     .option('--once', 'stop after the first reconcile pass', false)
+    .addOption(durationOption('--retired-key-grace <duration>', 'how long the key replaced by a token renewal is kept as <key>.retired-<date>.pem before it is deleted', DEFAULT_RETIRED_KEY_GRACE_MS, 0))
     .option(
       '--adopt-server <name[=uuid]>',
       'accept, on the first pass, that the token of this server now belongs to another MDM server (stopped with server-changed): record the new server and forget the devices stored for the old one; pin the new server with =UUID so a flag left in place cannot accept a later change (repeatable)',

@@ -10,6 +10,9 @@ import { DEFAULT_USER_AGENT, userAgentProblem } from '../dep/user-agent.js';
 import { DEFAULT_STATE_URL } from '../store/state-url.js';
 import type { Store } from '../store/index.js';
 import type { ServerHandle } from '../reconcile/planner.js';
+import type { ServerToken } from '../dep/types.js';
+import { stagedKeyPath } from '../tokens/key-paths.js';
+import type { TokenRotation } from '../tokens/rotation.js';
 
 // Every command module imports this one for its global options and settings, `--help` included: the config
 // loader, the DEP client (undici), the token code (node-forge) and the store drivers (pg, better-sqlite3) are
@@ -88,6 +91,40 @@ export async function openState(settings: RuntimeSettings, io: CliIo): Promise<S
   return openStore(url);
 }
 
+/** The path of a `{ file }` secret reference: absolute, or under the secrets directory. */
+function secretPath(file: string, settings: RuntimeSettings): string {
+  return isAbsolute(file) ? file : join(settings.secretsDir, file);
+}
+
+/**
+ * Decrypts with the current key; when that key does not open the token and a staged key (`keys rotate`) sits
+ * next to it, with the staged key: `plan` and `apply` work with a renewed token before the controller switches.
+ */
+async function loadWithStagedKey(
+  tokenBytes: Buffer,
+  keyBytes: Buffer,
+  keyRef: SecretRef,
+  settings: RuntimeSettings,
+  load: (token: Buffer, key: Buffer) => ServerToken,
+): Promise<ServerToken> {
+  try {
+    return load(tokenBytes, keyBytes);
+  } catch (err) {
+    if (!('file' in keyRef) || (err as { code?: string }).code !== 'wrong_key') throw err;
+    let staged: Buffer;
+    try {
+      staged = await readFile(stagedKeyPath(secretPath(keyRef.file, settings)));
+    } catch {
+      throw err;
+    }
+    try {
+      return load(tokenBytes, staged);
+    } catch {
+      throw err;
+    }
+  }
+}
+
 /** Reads a secret (never logged): a file under the secrets directory, or an environment variable. */
 async function readSecret(ref: SecretRef, what: string, server: string, settings: RuntimeSettings, io: CliIo): Promise<Buffer> {
   if ('env' in ref) {
@@ -120,7 +157,7 @@ export async function connectServers(
   settings: RuntimeSettings,
   io: CliIo,
   store: Store,
-  opts: { now: () => Date; onRequest?: (server: string, e: DepRequestEvent) => void },
+  opts: { now: () => Date; onRequest?: (server: string, e: DepRequestEvent) => void; rotation?: TokenRotation },
 ): Promise<ServerConnections> {
   const handles: ServerHandle[] = [];
   const clients = new Map<string, DepClient>();
@@ -146,7 +183,7 @@ async function connect(
   settings: RuntimeSettings,
   io: CliIo,
   store: Store,
-  opts: { now: () => Date; onRequest?: (server: string, e: DepRequestEvent) => void },
+  opts: { now: () => Date; onRequest?: (server: string, e: DepRequestEvent) => void; rotation?: TokenRotation },
   clients: Map<string, DepClient>,
   { createDepClient, loadServerToken, tokenExpiry, tokenFingerprint, isTokenError }: ConnectLibs,
 ): Promise<ServerHandle> {
@@ -158,9 +195,31 @@ async function connect(
   });
   let token;
   try {
-    const tokenBytes = await readSecret(server.token, 'token', server.name, settings, io);
-    const keyBytes = await readSecret(server.privateKey, 'private key', server.name, settings, io);
-    token = loadServerToken(tokenBytes, keyBytes);
+    if (opts.rotation && 'file' in server.token && 'file' in server.privateKey) {
+      // The controller: renewed tokens are checked (staged key, GET /account) before they replace the one in use.
+      token = await opts.rotation.resolve({
+        server: server.name,
+        tokenPath: secretPath(server.token.file, settings),
+        keyPath: secretPath(server.privateKey.file, settings),
+        account: async (candidate) => {
+          const probe = createDepClient({ baseUrl: settings.depUrlOverride ?? server.depUrl ?? APPLE_DEP_URL, token: candidate, ...(settings.userAgent !== undefined ? { userAgent: settings.userAgent } : {}) });
+          try {
+            const a = await probe.account();
+            return { serverUuid: a.server_uuid, serverName: a.server_name };
+          } finally {
+            await probe.close();
+          }
+        },
+        recorded: async () => {
+          const r = await store.getServer(server.name);
+          return r?.serverUuid ? { serverUuid: r.serverUuid, serverName: r.appleServerName ?? '' } : null;
+        },
+      });
+    } else {
+      const tokenBytes = await readSecret(server.token, 'token', server.name, settings, io);
+      const keyBytes = await readSecret(server.privateKey, 'private key', server.name, settings, io);
+      token = await loadWithStagedKey(tokenBytes, keyBytes, server.privateKey, settings, loadServerToken);
+    }
   } catch (err) {
     const detail = isTokenError(err) ? `MdmServer "${server.name}": ${err.message}` : (err as Error).message;
     return fail('token-unavailable', detail);

@@ -1,7 +1,7 @@
 import { request, type Dispatcher } from 'undici';
 
 /** What a notification is about. */
-export type NotificationKind = 'drift' | 'run-failed' | 'run-partial' | 'terms-not-signed' | 'token-expiry' | 'revision-refused';
+export type NotificationKind = 'drift' | 'run-failed' | 'run-partial' | 'terms-not-signed' | 'token-expiry' | 'revision-refused' | 'token-renewal' | 'credential-expiry';
 
 /** One notification; `text` is Slack-compatible (incoming webhooks render it). */
 export interface Notification {

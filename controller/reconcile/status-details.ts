@@ -8,6 +8,7 @@ import type { ServerOutcome } from './outcome.js';
 import type { DriftItem, Plan } from './plan.js';
 import type { StatusStore } from './ports.js';
 import type { DriftSummary, RunSummary, ServerStatus } from './status.js';
+import type { RenewalStatus } from '../tokens/rotation.js';
 
 /** What the last pass knew of a server (absent before the first pass and on followers). */
 export interface PassView {
@@ -19,7 +20,13 @@ export interface PassView {
  * Builds the status of each server. Counting uses the store's grouped counts, not a pass over devices; a
  * count the store cannot give makes that figure null (unknown) rather than failing the whole status.
  */
-export async function serverDetails(servers: readonly { name: string }[], store: StatusStore, now: Date, pass?: PassView): Promise<ServerStatus[]> {
+export async function serverDetails(
+  servers: readonly { name: string }[],
+  store: StatusStore,
+  now: Date,
+  pass?: PassView,
+  extras?: { renewal?: (server: string) => RenewalStatus | null },
+): Promise<ServerStatus[]> {
   const out: ServerStatus[] = [];
   for (const s of servers) {
     const [record, cursor, profiles, byUuid, results, migration] = await Promise.all([
@@ -57,6 +64,7 @@ export async function serverDetails(servers: readonly { name: string }[], store:
       state: so?.state ?? null,
       problem: so?.problem ?? null,
       account: identityOfRecord(record),
+      ...(extras?.renewal ? { renewal: extras.renewal(s.name) } : {}),
     });
   }
   return out;

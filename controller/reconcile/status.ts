@@ -5,6 +5,7 @@
 
 import type { DriftKind } from './plan.js';
 import type { RecordedIdentity } from './identity.js';
+import type { RenewalStatus } from '../tokens/rotation.js';
 import type { DeviceResultStatus, RunResult } from './ports.js';
 import type { ServerProblem, ServerState } from './outcome.js';
 
@@ -57,6 +58,11 @@ export interface ServerStatus {
    * `server_name`, `org_name`, `org_type`, `org_id` and when it was checked; null before the first answer.
    */
   account: RecordedIdentity | null;
+  /**
+   * A DEP token renewal under way (`keys rotate`, tokens/rotation.ts): its state and the steps left; null or
+   * absent when none (a follower, which decrypts no token, does not know).
+   */
+  renewal?: RenewalStatus | null;
 }
 
 /** One drift group as the status shows it: the plan's finding without its serial list. */

@@ -84,6 +84,13 @@ function conditionRow(c: Condition, t: (iso: string | null) => string): string {
   return `<tr data-testid="condition-${id}" data-status="${escapeHtml(c.status)}"><td>${id}</td><td><span class="badge ${conditionClass(c)}">${escapeHtml(c.status)}</span></td><td data-testid="condition-${id}-reason"><code>${escapeHtml(c.reason)}</code></td><td data-testid="condition-${id}-message">${escapeHtml(c.message)}</td><td>${t(c.lastTransitionTime)}</td></tr>`;
 }
 
+/** A DEP token renewal under way: its state, message and the steps left (tokens/rotation.ts). */
+function renewalBlock(n: string, r: NonNullable<ServerStatus['renewal']>): string {
+  const cls = r.state === 'refused' ? 'bad' : r.state === 'switched' ? 'ok' : 'warn';
+  const steps = r.stepsLeft.length > 0 ? `<ol>${r.stepsLeft.map((x) => `<li>${escapeHtml(x)}</li>`).join('')}</ol>` : '';
+  return `<div class="alert ${cls}" data-testid="renewal-${n}" data-state="${escapeHtml(r.state)}"><strong>Token ${escapeHtml(r.summary)}</strong> (${escapeHtml(r.state)}): ${escapeHtml(r.message)}${steps}</div>`;
+}
+
 function serverCard(s: ServerStatus, t: (iso: string | null) => string): string {
   const n = escapeHtml(s.name);
   const days = s.tokenDaysLeft;
@@ -93,6 +100,7 @@ function serverCard(s: ServerStatus, t: (iso: string | null) => string): string 
   return `<article data-testid="server-${n}">
 <h3>${n}</h3>
 ${s.problem ? `<div class="alert ${s.problem.kind === 'transient' ? 'warn' : 'bad'}" data-testid="error-${n}" data-reason="${escapeHtml(s.problem.reason)}"><code>${escapeHtml(s.problem.reason)}</code> ${escapeHtml(s.problem.message)}</div>` : ''}
+${s.renewal ? renewalBlock(n, s.renewal) : ''}
 <div class="figures">
 ${figure('Devices', `devices-${n}`, s.devices, fmt(s.devices))}
 ${figure('Token expires in', `token-days-${n}`, days, tokenText, tokenClass, s.tokenExpiresAt ? `expires ${utc(s.tokenExpiresAt)}` : undefined)}

@@ -60,6 +60,10 @@ function serverBlock(s: ServerStatus, t: (iso: string | null) => string, fromSto
   if (s.state !== null) out.push(`  state           ${s.state}`);
   if (s.problem !== null) out.push(`  problem         ${s.problem.kind} ${oneLine(s.problem.reason)}: ${oneLine(s.problem.message)}`);
   out.push(`  token expires   ${token(s)}`);
+  if (s.renewal) {
+    out.push(`  token renewal   ${s.renewal.summary} (${s.renewal.state}): ${oneLine(s.renewal.message)}`);
+    s.renewal.stepsLeft.forEach((step, i) => out.push(`    ${i + 1}. ${oneLine(step)}`));
+  }
   out.push(`  last sync       ${t(s.lastSyncAt)}`);
   out.push(`  devices         ${formatCount(s.devices)}`);
   const byProfile = Object.entries(s.devicesByProfile).sort((x, y) => y[1] - x[1] || x[0].localeCompare(y[0]));
