@@ -1,21 +1,22 @@
-import { readFileSync, readdirSync } from 'node:fs';
-import { join, relative } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { parse, parseAllDocuments } from 'yaml';
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { createMetrics } from '../../controller/server/metrics.js';
+import { sampleStatus } from '../unit/server/sample-status.js';
+import { parseObjects, validateObjects, type KubeObject } from '../helpers/k8s-schemas.js';
 
-// The deployment examples (deploy/kubernetes, deploy/github) and the Dockerfile are not run by any test
-// (no cluster, no Docker engine): these checks hold them to what deploy/README.md promises.
+// The deployment files (deploy/kubernetes, deploy/github, deploy/grafana) and the Dockerfile are not run
+// against a cluster or a Docker engine here: these checks hold them to what deploy/README.md promises.
+// The kustomizations are rendered with the real `kubectl kustomize` (.ci/kustomize-check.sh installs
+// Debian's kubectl in CI) and every object is validated against the Kubernetes schemas.
 
 const root = join(import.meta.dirname, '..', '..');
 const k8sDir = join(root, 'deploy', 'kubernetes');
 
-interface Manifest {
-  file: string;
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string };
-  [key: string]: unknown;
-}
+type Manifest = KubeObject & { file: string };
 interface Probe { httpGet?: { path?: string; port?: string | number } }
 interface EnvVar { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string }; configMapKeyRef?: { name: string; key: string } } }
 interface Container {
@@ -31,85 +32,131 @@ interface Container {
 }
 interface Volume { name: string; secret?: { secretName: string; items?: { key: string; path: string }[] }; persistentVolumeClaim?: { claimName: string }; emptyDir?: object }
 interface PodSpec {
-  securityContext?: { runAsNonRoot?: boolean; runAsUser?: number; seccompProfile?: { type?: string } };
+  securityContext?: { runAsNonRoot?: boolean; runAsUser?: number; runAsGroup?: number; fsGroup?: number; seccompProfile?: { type?: string } };
   automountServiceAccountToken?: boolean;
   containers: Container[];
   volumes?: Volume[];
 }
 interface Deployment extends Manifest { spec: { replicas: number; strategy?: { type?: string }; template: { spec: PodSpec } } }
+interface PortRule { port: number | string; protocol: string }
+interface NetworkPolicy extends Manifest { spec: { policyTypes: string[]; ingress?: { from?: unknown[]; ports: PortRule[] }[]; egress?: { to?: unknown[]; ports: PortRule[] }[] } }
 
-function yamlFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? yamlFiles(join(dir, e.name)) : /\.ya?ml$/.test(e.name) ? [join(dir, e.name)] : []);
+/** Renders a kustomization with the real kubectl; the deprecation warnings of kustomize v5 go to stderr. */
+function kustomize(dir: string, label: string): Manifest[] {
+  const out = execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return parseObjects(out).map((o) => ({ ...o, file: `${label}: ${o.kind}/${o.metadata.name}` }));
 }
 
-function loadManifests(): Manifest[] {
-  return yamlFiles(k8sDir).flatMap((file) =>
-    parseAllDocuments(readFileSync(file, 'utf8')).flatMap((doc) => {
-      if (doc.errors.length > 0) throw new Error(`${relative(root, file)}: ${doc.errors[0]?.message ?? ''}`);
-      const value = doc.toJS() as Omit<Manifest, 'file'> | null;
-      return value === null ? [] : [{ ...value, file: relative(k8sDir, file) } as Manifest];
-    }));
-}
+const overlays = { sqlite: kustomize(join(k8sDir, 'overlays', 'sqlite'), 'sqlite'), 'postgres-ha': kustomize(join(k8sDir, 'overlays', 'postgres-ha'), 'postgres-ha') };
+const monitoring = kustomize(join(k8sDir, 'monitoring'), 'monitoring');
+const of = (list: Manifest[], kind: string): Manifest[] => list.filter((m) => m.kind === kind);
+const deploymentOf = (list: Manifest[]): Deployment => of(list, 'Deployment')[0] as Deployment;
 
-const manifests = loadManifests();
-const deployments = manifests.filter((m): m is Deployment => m.kind === 'Deployment');
-const byKind = (kind: string): Manifest[] => manifests.filter((m) => m.kind === kind);
+// The secretGenerator example reads files that are never in git: render a copy with stand-in files.
+const genRoot = mkdtempSync(join(tmpdir(), 'depctl-kustomize-'));
+cpSync(k8sDir, join(genRoot, 'kubernetes'), { recursive: true });
+const genDir = join(genRoot, 'kubernetes', 'with-generated-secrets');
+mkdirSync(join(genDir, 'secrets', 'paris'), { recursive: true });
+writeFileSync(join(genDir, 'secrets', 'paris', 'token.p7m'), 'stand-in token');
+writeFileSync(join(genDir, 'secrets', 'paris', 'key.pem'), 'stand-in key');
+writeFileSync(join(genDir, 'secrets', 'api.env'), 'webhook-secret=w\napi-token=a\n');
+writeFileSync(join(genDir, 'secrets', 'postgres.env'), 'url=postgres://depctl:pw@db.example.internal:5432/depctl\n');
+const generated = kustomize(genDir, 'with-generated-secrets');
+afterAll(() => rmSync(genRoot, { recursive: true, force: true }));
 
-describe('Kubernetes manifests', () => {
-  it('parse, carry apiVersion/kind/name, and live in the depctl namespace', () => {
-    expect(manifests.length).toBeGreaterThanOrEqual(10);
-    for (const m of manifests) {
-      expect(m.apiVersion, m.file).toMatch(/^[a-z.]*\/?v\d/);
-      expect(m.metadata.name, m.file).toMatch(/^[a-z0-9-]+$/);
-      if (m.kind !== 'Namespace') expect(m.metadata.namespace, `${m.file} ${m.kind}`).toBe('depctl');
+describe('Kubernetes kustomizations', () => {
+  it('render objects that are valid against the Kubernetes schemas (ServiceMonitor and PrometheusRule against the operator CRDs)', async () => {
+    for (const list of [...Object.values(overlays), monitoring, generated]) {
+      const results = await validateObjects(list);
+      expect(results.filter((r) => r.error !== undefined)).toEqual([]);
+      expect(results.length).toBe(list.length);
     }
-    expect(byKind('Namespace').map((m) => m.metadata.name)).toEqual(['depctl']);
-    for (const kind of ['ServiceAccount', 'Secret', 'ConfigMap', 'Service', 'PersistentVolumeClaim']) expect(byKind(kind).length, kind).toBeGreaterThan(0);
+    expect(monitoring.map((m) => m.kind).sort()).toEqual(['PrometheusRule', 'ServiceMonitor']);
   });
 
-  it('hold only placeholder secret values, never base64 data', () => {
-    for (const s of byKind('Secret')) {
-      expect(s['data'], s.file).toBeUndefined();
-      for (const [key, value] of Object.entries(s['stringData'] as Record<string, string>)) expect(value, `${s.file} ${key}`).toMatch(/^REPLACE_ME\b/);
-    }
+  it('catch an invalid object (the schema check is not a no-op)', async () => {
+    const d = structuredClone(deploymentOf(overlays.sqlite));
+    const [result] = await validateObjects([{ ...d, spec: { ...d.spec, replicas: 'one' } }]);
+    expect(result?.error).toMatch(/replicas must be integer/);
   });
 
-  it('have an SQLite variant with one replica on a PVC and a Postgres variant with two', () => {
-    const sqlite = deployments.find((d) => d.file.startsWith('sqlite/'));
-    const postgres = deployments.find((d) => d.file.startsWith('postgres/'));
-    expect(sqlite?.spec.replicas).toBe(1);
+  for (const [name, list] of Object.entries(overlays)) {
+    it(`${name}: every object lives in the depctl namespace, and no Secret is ever part of the overlay`, () => {
+      expect(of(list, 'Namespace').map((m) => m.metadata.name)).toEqual(['depctl']);
+      for (const m of list) if (m.kind !== 'Namespace') expect(m.metadata.namespace, m.file).toBe('depctl');
+      for (const kind of ['ServiceAccount', 'ConfigMap', 'Service', 'Deployment', 'NetworkPolicy']) expect(of(list, kind).length, kind).toBeGreaterThan(0);
+      // A re-apply or an Argo CD sync must never overwrite the Secrets the user created.
+      expect(of(list, 'Secret')).toEqual([]);
+    });
+  }
+
+  it('have an SQLite overlay with one replica on a PVC and a Postgres overlay with two and a PDB', () => {
+    const sqlite = deploymentOf(overlays.sqlite);
+    const postgres = deploymentOf(overlays['postgres-ha']);
+    expect(sqlite.spec.replicas).toBe(1);
     // Recreate: the old pod lets go of the SQLite volume before the new one opens it.
-    expect(sqlite?.spec.strategy?.type).toBe('Recreate');
-    const claim = sqlite?.spec.template.spec.volumes?.find((v) => v.persistentVolumeClaim)?.persistentVolumeClaim?.claimName;
-    expect(byKind('PersistentVolumeClaim').map((p) => p.metadata.name)).toContain(claim);
+    expect(sqlite.spec.strategy?.type).toBe('Recreate');
+    const claim = sqlite.spec.template.spec.volumes?.find((v) => v.persistentVolumeClaim)?.persistentVolumeClaim?.claimName;
+    expect(of(overlays.sqlite, 'PersistentVolumeClaim').map((p) => p.metadata.name)).toEqual([claim]);
     expect(env(sqlite, 'DEPCTL_STATE')?.value).toMatch(/^sqlite:\/var\/lib\/depctl\//);
-    expect(postgres?.spec.replicas).toBeGreaterThanOrEqual(2);
-    expect(postgres?.spec.template.spec.volumes?.some((v) => v.persistentVolumeClaim)).toBe(false);
-    expect(env(postgres, 'DEPCTL_STATE')?.valueFrom?.secretKeyRef).toBeDefined();
+    expect(postgres.spec.replicas).toBe(2);
+    expect(postgres.spec.template.spec.volumes?.some((v) => v.persistentVolumeClaim)).toBe(false);
+    expect(of(overlays['postgres-ha'], 'PersistentVolumeClaim')).toEqual([]);
+    expect(env(postgres, 'DEPCTL_STATE')?.valueFrom?.secretKeyRef).toEqual({ name: 'depctl-postgres', key: 'url' });
+    expect(of(overlays['postgres-ha'], 'PodDisruptionBudget')).toHaveLength(1);
   });
 
-  for (const d of deployments) {
-    describe(d.file, () => {
+  it('allow ingress only to the HTTP port, and egress to DNS, 443, ssh and (postgres-ha only) 5432', () => {
+    const egressPorts = (list: Manifest[]): string[] => (of(list, 'NetworkPolicy') as NetworkPolicy[]).flatMap((p) => (p.spec.egress ?? []).flatMap((r) => r.ports.map((x) => `${x.port}/${x.protocol}`))).sort();
+    for (const list of Object.values(overlays)) {
+      const policies = of(list, 'NetworkPolicy') as NetworkPolicy[];
+      const ingress = policies.flatMap((p) => p.spec.ingress ?? []);
+      expect(ingress.flatMap((r) => r.ports)).toEqual([{ port: 'http', protocol: 'TCP' }]);
+      const base = policies.find((p) => p.metadata.name === 'depctl');
+      expect(base?.spec.policyTypes.sort()).toEqual(['Egress', 'Ingress']);
+    }
+    expect(egressPorts(overlays.sqlite)).toEqual(['22/TCP', '443/TCP', '53/TCP', '53/UDP']);
+    expect(egressPorts(overlays['postgres-ha'])).toEqual(['22/TCP', '443/TCP', '53/TCP', '53/UDP', '5432/TCP']);
+  });
+
+  it('generate Secrets from local files only in the with-generated-secrets example, and point the Deployment at them', () => {
+    const secrets = of(generated, 'Secret');
+    expect(secrets.map((s) => s.metadata.name.replace(/-[a-z0-9]{10}$/, '')).sort()).toEqual(['depctl-api', 'depctl-dep', 'depctl-postgres']);
+    for (const s of secrets) expect(s['stringData'], s.file).toBeUndefined();
+    const dep = secrets.find((s) => s.metadata.name.startsWith('depctl-dep-'));
+    expect(Buffer.from(String((dep?.['data'] as Record<string, string>)['paris-token.p7m']).replace(/\n/g, ''), 'base64').toString()).toBe('stand-in token');
+    const d = deploymentOf(generated);
+    const names = new Set(secrets.map((s) => s.metadata.name));
+    const refs = [...(d.spec.template.spec.containers[0]?.env ?? []).flatMap((e) => e.valueFrom?.secretKeyRef?.name ?? []), ...(d.spec.template.spec.volumes ?? []).flatMap((v) => v.secret?.secretName ?? [])];
+    expect(refs.length).toBeGreaterThanOrEqual(5);
+    for (const ref of refs) expect(names, ref).toContain(ref);
+    // The files the generator reads are ignored by git.
+    expect(readFileSync(join(k8sDir, 'with-generated-secrets', '.gitignore'), 'utf8')).toMatch(/^secrets\/$/m);
+    const tracked = execFileSync('git', ['ls-files', 'deploy'], { cwd: root, encoding: 'utf8' });
+    expect(tracked).not.toMatch(/\.(p7m|pem|env)$/m);
+  });
+
+  for (const [name, list] of Object.entries(overlays)) {
+    describe(`${name} Deployment`, () => {
+      const d = deploymentOf(list);
       const pod = d.spec.template.spec;
       const c = pod.containers[0] as Container;
 
-      it('runs as non-root with a read-only root file system, no capabilities and RuntimeDefault seccomp', () => {
-        expect(pod.securityContext?.runAsNonRoot).toBe(true);
-        expect(pod.securityContext?.runAsUser).toBeGreaterThan(0);
+      it('runs as uid 1000, non-root, with a read-only root file system, no capabilities and RuntimeDefault seccomp', () => {
+        expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000 });
         expect(pod.securityContext?.seccompProfile?.type).toBe('RuntimeDefault');
         expect(pod.automountServiceAccountToken).toBe(false);
         expect(c.securityContext).toMatchObject({ runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
         expect(c.securityContext?.capabilities?.drop).toEqual(['ALL']);
       });
 
-      it('probes /healthz for liveness and /readyz for readiness on the container port', () => {
+      it('probes /healthz for liveness and /readyz for readiness on the container port behind the Service', () => {
         expect(c.livenessProbe?.httpGet?.path).toBe('/healthz');
         expect(c.readinessProbe?.httpGet?.path).toBe('/readyz');
         const port = c.ports?.find((p) => p.name === c.readinessProbe?.httpGet?.port);
         expect(port?.containerPort).toBe(8080);
         expect(env(d, 'DEPCTL_LISTEN')?.value).toBe('0.0.0.0:8080');
-        const svc = byKind('Service')[0] as Manifest & { spec: { ports: { targetPort: string }[] } };
+        const svc = of(list, 'Service')[0] as Manifest & { spec: { ports: { targetPort: string }[] } };
         expect(svc.spec.ports.map((p) => p.targetPort)).toContain(port?.name);
       });
 
@@ -126,20 +173,13 @@ describe('Kubernetes manifests', () => {
           // A literal store URL may only be a file path: a postgres:// URL carries a password.
           if (e.name === 'DEPCTL_STATE' && e.value !== undefined) expect(e.value).toMatch(/^sqlite:/);
         }
-        expect(env(d, 'DEPCTL_WEBHOOK_SECRET')?.valueFrom?.secretKeyRef).toBeDefined();
-        // Every file the example config names is mounted from a key that the Secret has.
-        const secret = byKind('Secret').find((m) => m.metadata.name === secretVolume?.secret?.secretName);
-        const keys = Object.keys((secret?.['stringData'] ?? {}) as Record<string, string>);
-        const items = secretVolume?.secret?.items ?? [];
-        for (const item of items) expect(keys, item.key).toContain(item.key);
+        expect(env(d, 'DEPCTL_WEBHOOK_SECRET')?.valueFrom?.secretKeyRef?.name).toBe('depctl-api');
+        expect(secretVolume?.secret?.secretName).toBe('depctl-dep');
+        // Every file the example config names is mounted from the Secret, at the path the config names.
         const examples = readFileSync(join(root, 'examples', 'school', 'servers.yaml'), 'utf8');
         const files = [...examples.matchAll(/\{ file: ([^ }]+) \}/g)].map((m) => m[1]);
         expect(files.length).toBeGreaterThan(0);
-        expect(items.map((i) => i.path).sort()).toEqual(files.sort());
-        const names = new Set(byKind('Secret').map((s) => s.metadata.name));
-        for (const ref of [...(c.env ?? []).map((e) => e.valueFrom?.secretKeyRef?.name), secretVolume?.secret?.secretName]) {
-          if (ref !== undefined) expect(names, ref).toContain(ref);
-        }
+        expect((secretVolume?.secret?.items ?? []).map((i) => i.path).sort()).toEqual(files.sort());
       });
 
       it('writes only to the state volume and an emptyDir /tmp, and checks the repository out there', () => {
@@ -147,11 +187,80 @@ describe('Kubernetes manifests', () => {
         expect(writable).toEqual(['/tmp', '/var/lib/depctl']);
         const tmp = c.volumeMounts?.find((m) => m.mountPath === '/tmp');
         expect(pod.volumes?.find((v) => v.name === tmp?.name)?.emptyDir).toBeDefined();
+        const state = c.volumeMounts?.find((m) => m.mountPath === '/var/lib/depctl');
+        expect(pod.volumes?.find((v) => v.name === state?.name)).toBeDefined();
         expect(c.args?.[0]).toBe('run');
         expect(c.args).toContain('--work-dir=/var/lib/depctl/checkout');
       });
     });
   }
+});
+
+/** Metric names and label sets the controller really exports, read from its /metrics exposition. */
+async function exposition(): Promise<Map<string, Set<string>>> {
+  const m = createMetrics();
+  const status = sampleStatus(new Date());
+  const [paris, lyon] = status.servers;
+  // Every result, problem kind and condition value an alert may name, so their label values show up.
+  const stopped = { ...lyon!, name: 'nice', problem: { ...lyon!.problem!, kind: 'guardrail' as const, reason: 'max-changes' as const } };
+  m.updateFromStatus({ ...status, servers: [{ ...paris!, devicesByResult: { success: 1, failed: 1, 'not-accessible': 1, throttled: 1, error: 1 } }, lyon!, stopped] });
+  for (const outcome of ['success', 'partial', 'failed', 'noop', 'error'] as const) m.recordRun(outcome, 1);
+  m.recordDepRequest({ server: 'paris', method: 'GET', endpoint: '/account', status: 200, durationMs: 10 });
+  const series = new Map<string, Set<string>>();
+  for (const line of (await m.registry.metrics()).split('\n')) {
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? /.exec(line);
+    if (!match) continue;
+    const labels = series.get(match[1] as string) ?? new Set<string>();
+    for (const pair of (match[3] ?? '').matchAll(/([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"/g)) labels.add(`${pair[1]}=${pair[2]}`);
+    series.set(match[1] as string, labels);
+  }
+  return series;
+}
+
+/** Checks every selector `name{label="v"|label=~"a|b"}` of a PromQL expression against the exposition. */
+function checkExpr(expr: string, series: Map<string, Set<string>>, where: string): string[] {
+  const used: string[] = [];
+  for (const sel of expr.matchAll(/\b((?:depctl|process|nodejs)_[a-z0-9_]+)(\{([^}]*)\})?/g)) {
+    const name = sel[1] as string;
+    used.push(name);
+    expect(series.has(name), `${where}: ${name} is not exported`).toBe(true);
+    const have = [...(series.get(name) ?? [])];
+    for (const m of (sel[3] ?? '').matchAll(/([a-z_]+)\s*(=~|=|!=)\s*"([^"]*)"/g)) {
+      const [, label, op, value] = m as unknown as [string, string, string, string];
+      if (label === 'job' || label === 'namespace' || label === 'pod') continue; // added by Prometheus at scrape time
+      expect(have.some((l) => l.startsWith(`${label}=`)), `${where}: ${name} has no label ${label}`).toBe(true);
+      if (op === '!=') continue;
+      for (const v of op === '=~' ? value.split('|') : [value]) expect(have, `${where}: ${name}{${label}="${v}"}`).toContain(`${label}=${v}`);
+    }
+  }
+  return used;
+}
+
+describe('monitoring: PrometheusRule and Grafana dashboard', () => {
+  it('the PrometheusRule alerts on token expiry < 30 days, Stalled, a refused revision, failed serials and the controller down, with real metric names', async () => {
+    const series = await exposition();
+    const rule = monitoring.find((m) => m.kind === 'PrometheusRule') as Manifest & { spec: { groups: { rules: { alert: string; expr: string }[] }[] } };
+    const rules = rule.spec.groups.flatMap((g) => g.rules);
+    const used = new Set(rules.flatMap((r) => checkExpr(r.expr, series, r.alert)));
+    for (const name of ['depctl_token_expiry_timestamp_seconds', 'depctl_condition', 'depctl_refused_revision', 'depctl_device_results']) expect(used).toContain(name);
+    const byName = (a: string): string => rules.filter((r) => r.alert === a).map((r) => r.expr).join('\n');
+    expect(byName('DepctlTokenExpiringSoon')).toContain('< 30 * 86400');
+    expect(byName('DepctlStalled')).toMatch(/type="Stalled", status="True"/);
+    expect(byName('DepctlFailedSerials')).toMatch(/result=~"failed/);
+    expect(byName('DepctlDown')).toMatch(/^absent\(up\{job="depctl"/);
+    // The ServiceMonitor's job label is the Service's name, which DepctlDown relies on.
+    const svc = of(overlays.sqlite, 'Service')[0];
+    expect(svc?.metadata.name).toBe('depctl');
+  });
+
+  it('the dashboard queries only metrics the controller exports, and process metrics under their standard names', async () => {
+    const series = await exposition();
+    const dash = JSON.parse(readFileSync(join(root, 'deploy', 'grafana', 'depctl-dashboard.json'), 'utf8')) as { panels: { title: string; targets: { expr: string }[] }[] };
+    const used = new Set(dash.panels.flatMap((p) => p.targets.flatMap((t) => checkExpr(t.expr.replace(/_bucket\b/g, '_bucket'), series, p.title))));
+    expect(used.size).toBeGreaterThanOrEqual(15);
+    expect([...used].filter((n) => /^(process|nodejs)_/.test(n)).length).toBeGreaterThanOrEqual(3);
+    expect([...series.keys()].some((n) => /^depctl_(process|nodejs)_/.test(n))).toBe(false);
+  });
 });
 
 function env(d: Deployment | undefined, name: string): EnvVar | undefined {
