@@ -8,7 +8,7 @@
  * that takes over) still needs PostgreSQL.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync, realpathSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, realpathSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Device } from '../../dep/types.js';
 import { DEFAULT_PAGE_SIZE } from '../codec.js';
@@ -22,6 +22,7 @@ import { SqliteDevices } from './devices.js';
 import { migrateSqlite } from './migrate.js';
 import { SqliteRecords } from './records.js';
 import { SqliteLeadership } from './leader.js';
+import { StoreError } from '../errors.js';
 
 /** Options for opening a SQLite store. */
 export interface SqliteStoreOptions {
@@ -33,15 +34,20 @@ export interface SqliteStoreOptions {
 
 /** Opens (creating the file and parent directories) a SQLite database; `:memory:` for a private one. */
 export function openSqliteDatabase(path: string, opts: SqliteStoreOptions = {}): Database.Database {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const db = new Database(path);
-  db.pragma(`busy_timeout = ${Math.trunc(opts.busyTimeoutMs ?? 5000)}`);
+  let db: Database.Database;
+  try {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    db = new Database(path);
+    db.pragma(`busy_timeout = ${Math.trunc(opts.busyTimeoutMs ?? 5000)}`);
+    if (path !== ':memory:') db.pragma('journal_mode = WAL');
+  } catch (err) {
+    throw cannotOpen(path, err);
+  }
   // A 64 MiB page cache keeps the primary-key index of a million devices in memory during bulk
   // upserts. The page size stays at SQLite's 4 KiB: serials arrive in random key order, and every
   // commit rewrites each page it touched, so larger pages multiply the bytes written per commit.
   db.pragma('cache_size = -65536');
   if (path !== ':memory:') {
-    db.pragma('journal_mode = WAL');
     // In WAL mode NORMAL syncs at checkpoints, not at every commit: a killed process loses nothing, and only
     // an operating-system crash or power loss can lose the last commits (never corrupt the file). Every
     // commit's fsync cost ~7 ms here, which dominated thousands of batch commits.
@@ -53,6 +59,47 @@ export function openSqliteDatabase(path: string, opts: SqliteStoreOptions = {}):
     db.pragma(`journal_size_limit = ${128 * 1024 * 1024}`);
   }
   return db;
+}
+
+/**
+ * The error for a state file that cannot be created or opened: SQLite itself says only "unable to open
+ * database file", so this names the path, the directory at fault, the process's uid/gid and the fix (a
+ * container started with an arbitrary uid, or a volume owned by another user, is the usual cause).
+ */
+function cannotOpen(path: string, err: unknown): Error {
+  const code = (err as { code?: unknown }).code;
+  const filesystem = ['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EEXIST'].includes(String(code));
+  if (!filesystem && !/^SQLITE_(CANTOPEN|READONLY|IOERR|PERM|AUTH)/.test(String(code))) return err as Error;
+  const who = typeof process.getuid === 'function' ? `uid ${process.getuid()} (gid ${process.getgid?.() ?? '?'})` : 'this user';
+  let dir = dirname(path);
+  let problem = `${dir} is not writable by ${who}`;
+  // The nearest part of the path that exists says what is wrong.
+  for (;;) {
+    try {
+      const st = statSync(dir);
+      if (!st.isDirectory()) problem = `${dir} is not a directory`;
+      else {
+        try {
+          accessSync(dir, constants.W_OK | constants.X_OK);
+          problem = `${dirname(path) === dir ? path : dirname(path)} cannot be created or opened by ${who}`;
+        } catch {
+          problem = `${dir} is not writable by ${who}`;
+        }
+      }
+      break;
+    } catch {
+      const up = dirname(dir);
+      if (up === dir) break;
+      dir = up;
+    }
+  }
+  const reason = err instanceof Error ? err.message : String(err);
+  return new StoreError(
+    'store-config',
+    `cannot open the SQLite state ${path}: ${problem} (${reason}). Fix: make the directory writable by this uid or its group ` +
+      '(a container volume: Kubernetes fsGroup, or `chgrp 0 DIR && chmod g+rwX DIR` for an arbitrary uid in group 0), ' +
+      'or choose another path with --state sqlite:PATH (env DEPCTL_STATE)',
+  );
 }
 
 /** A Store on one SQLite database. Construct through `openStore` or `SqliteStore.open`. */
