@@ -37,7 +37,7 @@ export const registerQuickstart: Register = (program, io, setExit) => {
     .command('quickstart')
     .description('try depctl: the built-in DEP simulator + SQLite + a local git copy of DIR, with the controller running')
     .argument('[dir]', 'config directory', 'examples')
-    .option('--listen <host:port>', 'controller status page, metrics and webhook', '127.0.0.1:8080')
+    .option('--listen <host:port>', 'controller status page, metrics and webhook (env DEPCTL_LISTEN; default 127.0.0.1:8080)')
     .option('--sim-listen <host:port>', 'DEP simulator', '127.0.0.1:0')
     .option('--devices <n>', 'random devices per server besides the listed serials', (v) => Number(v), 200)
     .option('--once', 'stop after the first reconcile pass', false)
@@ -48,8 +48,9 @@ export const registerQuickstart: Register = (program, io, setExit) => {
       ['depctl quickstart my-config --devices 1000', 'your own config, 1,000 random devices per server'],
       ['depctl quickstart --reset', 'start over: discard the repository and its commits from an earlier run'],
     ]))
-    .action(async (dir: string, opts: QuickstartOptions, _cmd: Command) => {
-      setExit(await quickstart(dir, opts, io));
+    .action(async (dir: string, opts: Omit<QuickstartOptions, 'listen'> & { listen?: string }, _cmd: Command) => {
+      // DEPCTL_LISTEN as for `run` (the container image sets 0.0.0.0:8080, so a published port reaches it).
+      setExit(await quickstart(dir, { ...opts, listen: opts.listen ?? io.env['DEPCTL_LISTEN'] ?? '127.0.0.1:8080' }, io));
     });
 };
 

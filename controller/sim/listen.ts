@@ -24,6 +24,11 @@ export function isAdminPath(url: URL): boolean {
 export async function listen(host: string, port: number, handle: RequestHandler): Promise<Listener> {
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://simulator');
+    // Liveness for container health checks and probes (Apple's API has no such paths).
+    if ((url.pathname === '/healthz' || url.pathname === '/readyz') && (req.method === 'GET' || req.method === 'HEAD')) {
+      res.writeHead(200, { 'Content-Type': 'text/plain;charset=UTF8' }).end('ok\n');
+      return;
+    }
     handle(req, res, url).catch(() => {
       // A handler bug must not crash the process: answer 500 if nothing was sent yet.
       if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain;charset=UTF8' }).end('INTERNAL_SERVER_ERROR');
