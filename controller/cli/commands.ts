@@ -80,7 +80,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   {
     name: 'sim',
     term: 'sim [options]',
-    summary: "run the built-in DEP simulator (Apple's paths at /, admin endpoints under /_sim/)",
+    summary: "run the built-in DEP simulator (Apple's paths at /, admin endpoints under /_sim/); sim enroll acts as a device",
     load: async () => (await import('./sim.js')).registerSim,
   },
 ];

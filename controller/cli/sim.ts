@@ -16,6 +16,7 @@ import { renderText } from './views/problems.js';
 import { describeGroup, parseServerNames, SimConfigError, startSimGroupCommand, type StartedSimGroup } from './sim-group.js';
 import { examples } from './help.js';
 import type { Register } from './program.js';
+import { registerSimDevice } from './sim-enroll.js';
 
 /** Options of the `sim` command, already parsed. */
 export interface SimCommandOptions {
@@ -131,8 +132,8 @@ function describe(io: CliIo, started: StartedSim): void {
 
 /** Registers `depctl sim`. */
 export const registerSim: Register = (program, io, setExit) => {
-  (program.command('sim') as Command)
-    .description('run the built-in DEP simulator (Apple\'s paths at /, admin endpoints under /_sim/)')
+  const sim = (program.command('sim') as Command)
+    .description('run the built-in DEP simulator (Apple\'s paths at /, admin endpoints under /_sim/); sim enroll acts as a device')
     .option('--listen <host:port>', 'address to listen on (port 0: any free port)', DEFAULT_SIM_LISTEN)
     .option('--devices <n>', 'number of seeded devices', String(DEFAULT_SIM_DEVICES))
     .option('--seed <s>', 'seed of the fleet and credentials (same seed, same fleet)', '1')
@@ -144,6 +145,7 @@ export const registerSim: Register = (program, io, setExit) => {
       ['depctl sim --listen 127.0.0.1:8081 --devices 1000 --out sim/', 'one server with 1,000 devices; token and key in sim/'],
       ['depctl sim --config examples --out secrets/', "the servers of a config, seeded with its serials"],
       ['DEPCTL_DEP_URL=http://127.0.0.1:8081 depctl plan examples', 'then plan against it'],
+      ['depctl sim enroll --url http://127.0.0.1:8080/enroll/phones --serial F2LXK0TESTQ1 --ca lab-ca', 'act as a device: POST a signed MachineInfo to a profile url (see depctl sim enroll --help)'],
     ]))
     .action(async (o: { listen: string; devices: string; seed: string; out?: string; cert?: string; servers?: string; config?: string }) => {
       if (o.cert !== undefined && o.out === undefined) throw new UsageError('--cert needs --out');
@@ -188,4 +190,6 @@ export const registerSim: Register = (program, io, setExit) => {
       io.stdout('DEP simulator stopped.\n');
       setExit(ExitCode.ok);
     });
+  // The device role: `depctl sim enroll` and `depctl sim ca create` (sim-enroll.ts).
+  registerSimDevice(sim, io, setExit);
 };

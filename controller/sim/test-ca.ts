@@ -8,7 +8,7 @@
  * key); certificates are built and signed with node-forge.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import forge from 'node-forge';
 
@@ -140,6 +140,12 @@ export async function writeTestCa(dir: string, ca: TestCa, opts: WriteTestCaOpti
     [TEST_CA_FILES.rootCert, ca.rootCertPem, 0o644],
     [TEST_CA_FILES.intermediateCert, ca.intermediateCertPem, 0o644],
   ];
+  if (!opts.overwrite) {
+    // Check every file first, so that a refusal leaves no half-written CA behind.
+    for (const [file] of files) {
+      if (await exists(join(dir, file))) throw new TestCaError(`${join(dir, file)} already exists; not replacing an existing test CA`);
+    }
+  }
   for (const [file, text, mode] of files) {
     try {
       await writeFile(join(dir, file), text, { mode, flag });
@@ -221,6 +227,15 @@ function checkTestCa(ca: TestCa, where: string): void {
     issued = false;
   }
   if (!issued) throw new TestCaError(`${where}: intermediate.pem is not issued by root.pem`);
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await access(file);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function name(commonName: string, unit: string): forge.pki.CertificateField[] {
