@@ -21,6 +21,9 @@ import type {
   ServerUpdate,
   StatusStore,
 } from '../reconcile/ports.js';
+import type { EnrollStore } from '../enroll/ports.js';
+
+export type { EnrollmentAttempt, EnrollmentAttemptRecord, EnrollmentCount, EnrollmentOutcome, EnrollStore } from '../enroll/ports.js';
 
 export type {
   AdoptStore,
@@ -112,7 +115,7 @@ export type StoreBackend = 'memory' | 'sqlite' | 'postgres';
  * consumer ports it has the composition root's needs (schema, leadership, recording token facts while
  * connecting, closing) and reads the tests use to check what was written.
  */
-export interface Store extends ObserveStore, DefineStore, PlanStore, ApplyStore, ReconcileStore, StatusStore, AdoptStore, LeaderLock {
+export interface Store extends ObserveStore, DefineStore, PlanStore, ApplyStore, ReconcileStore, StatusStore, AdoptStore, EnrollStore, LeaderLock {
   readonly backend: StoreBackend;
   /** Applies pending migrations (idempotent; concurrent callers are serialised). */
   migrate(): Promise<MigrationReport>;

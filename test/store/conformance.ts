@@ -9,6 +9,7 @@ import type { Store } from '../../controller/store/ports.js';
 import { defineArrivalConformance } from './conformance-arrivals.js';
 import { defineCountConformance } from './conformance-counts.js';
 import { defineDeviceConformance } from './conformance-devices.js';
+import { defineEnrollConformance } from './conformance-enroll.js';
 import { defineRecordConformance } from './conformance-records.js';
 import { T0, type ConformanceContext } from './conformance-context.js';
 
@@ -82,6 +83,7 @@ export function runStoreConformance(label: string, factory: StoreHarnessFactory)
     defineDeviceConformance(ctx);
     defineCountConformance(ctx);
     defineArrivalConformance(ctx);
+    defineEnrollConformance(ctx);
 
     describe('leadership', () => {
       it('lets one handle lead per name until it releases or closes', async () => {

@@ -4,6 +4,7 @@
  */
 import type { Device } from '../../dep/types.js';
 import type { DeviceColumns } from '../codec.js';
+import type { EnrollmentAttemptRecord } from '../../enroll/ports.js';
 import type { AuditRecord, CursorState, DeviceResult, ProfileRecord, RunRecord, ServerRecord } from '../ports.js';
 
 /** One stored device. */
@@ -47,6 +48,8 @@ export class MemoryDatabase {
   lastRunId = 0;
   /** Audit entries; index + 1 is the sequence number. */
   readonly audit: AuditRecord[] = [];
+  /** Enrollment attempts (issue 14); index + 1 is the id. */
+  readonly enrollmentAttempts: EnrollmentAttemptRecord[] = [];
   /** Leadership holders by lock name. */
   readonly leaders = new Map<string, object>();
 

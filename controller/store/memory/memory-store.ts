@@ -15,6 +15,8 @@ import type {
   RunResult, RunTrigger, ServerRecord, ServerUpdate, Store, UpsertOptions, LeaderHolder,
 } from '../ports.js';
 import { MemoryDatabase, type MemoryDevice } from './memory-database.js';
+import { enrollmentAuditEntry } from '../../enroll/audit.js';
+import type { EnrollmentAttempt, EnrollmentAttemptRecord, EnrollmentCount } from '../../enroll/ports.js';
 
 export { MemoryDatabase } from './memory-database.js';
 
@@ -309,6 +311,43 @@ export class MemoryStore implements Store {
   /** See ApplyStore.appendAudit. */
   async appendAudit(entries: readonly AuditEntry[]): Promise<void> {
     for (const e of entries) this.db.audit.push({ ...clone(e), seq: this.db.audit.length + 1 });
+  }
+
+  /** See EnrollStore.recordEnrollmentAttempt (the attempt and its audit entry). */
+  async recordEnrollmentAttempt(attempt: EnrollmentAttempt): Promise<EnrollmentAttemptRecord> {
+    const record = { ...clone(attempt), id: this.db.enrollmentAttempts.length + 1 };
+    this.db.enrollmentAttempts.push(record);
+    await this.appendAudit([enrollmentAuditEntry(attempt)]);
+    return clone(record);
+  }
+
+  /** See EnrollStore.listEnrollmentAttempts. */
+  async listEnrollmentAttempts(q: { serial?: string; limit: number }): Promise<EnrollmentAttemptRecord[]> {
+    const limit = checkLimit(q.limit);
+    return [...this.db.enrollmentAttempts].reverse().filter((a) => q.serial === undefined || a.serial === q.serial).slice(0, limit).map(clone);
+  }
+
+  /** See EnrollStore.countEnrollmentAttempts. */
+  async countEnrollmentAttempts(): Promise<EnrollmentCount[]> {
+    const counts = new Map<string, EnrollmentCount>();
+    for (const a of this.db.enrollmentAttempts) {
+      const key = JSON.stringify([a.profile, a.outcome]);
+      const c = counts.get(key) ?? { profile: a.profile, outcome: a.outcome, count: 0 };
+      c.count++;
+      counts.set(key, c);
+    }
+    return [...counts.values()].sort((x, y) => (x.profile < y.profile ? -1 : x.profile > y.profile ? 1 : x.outcome < y.outcome ? -1 : x.outcome > y.outcome ? 1 : 0));
+  }
+
+  /** See EnrollStore.countPushedNeverEnrolled. */
+  async countPushedNeverEnrolled(server: string): Promise<Map<string | null, number>> {
+    const enrolled = new Set(this.db.enrollmentAttempts.filter((a) => a.outcome === 'enrolled').map((a) => a.serial));
+    const counts = new Map<string | null, number>();
+    for (const [serial, row] of this.db.devices.get(server)?.rows ?? []) {
+      if (row.columns.profileStatus !== 'pushed' || enrolled.has(serial)) continue;
+      counts.set(row.columns.profileUuid, (counts.get(row.columns.profileUuid) ?? 0) + 1);
+    }
+    return counts;
   }
 
   /** See Store.readAudit. */

@@ -6,6 +6,7 @@
  */
 import { V1_POSTGRES, V1_SQLITE } from './v1-initial.js';
 import { V5_POSTGRES, V5_SQLITE } from './v5-server-identity.js';
+import { V6_POSTGRES, V6_SQLITE } from './v6-enrollment-attempts.js';
 
 /** One schema version. */
 export interface Migration {
@@ -63,6 +64,8 @@ CREATE INDEX devices_migration ON devices (server, migration_deadline) WHERE mig
   },
   // Who Apple says each server token belongs to (GET /account, reconcile/identity.ts): names and check time.
   { version: 5, name: 'servers identity (apple_server_name, org_name, org_type, org_id, identity_checked_at)', sqlite: V5_SQLITE, postgres: V5_POSTGRES },
+  // The enrollment endpoint's attempts (issue 14): per-profile outcomes and "assigned, never enrolled".
+  { version: 6, name: 'enrollment_attempts', sqlite: V6_SQLITE, postgres: V6_POSTGRES },
 ];
 
 /** The schema version this build expects. */

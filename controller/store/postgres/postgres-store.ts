@@ -16,6 +16,8 @@ import type {
 import { clientConfig, postgresSettings } from './connection.js';
 import * as devices from './devices.js';
 import { PostgresLeadership } from './leader.js';
+import * as enrollments from './enrollments.js';
+import type { EnrollmentAttempt, EnrollmentAttemptRecord, EnrollmentCount } from '../../enroll/ports.js';
 import { migratePostgres } from './migrate.js';
 import { PostgresRecords } from './records.js';
 
@@ -207,6 +209,26 @@ export class PostgresStore implements Store {
   /** See ApplyStore.appendAudit. */
   appendAudit(entries: readonly AuditEntry[]): Promise<void> {
     return this.records.appendAudit(entries);
+  }
+
+  /** See EnrollStore.recordEnrollmentAttempt. */
+  recordEnrollmentAttempt(attempt: EnrollmentAttempt): Promise<EnrollmentAttemptRecord> {
+    return enrollments.recordEnrollmentAttempt(this.pool, attempt);
+  }
+
+  /** See EnrollStore.listEnrollmentAttempts. */
+  listEnrollmentAttempts(query: { serial?: string; limit: number }): Promise<EnrollmentAttemptRecord[]> {
+    return enrollments.listEnrollmentAttempts(this.pool, { ...query, limit: checkLimit(query.limit) });
+  }
+
+  /** See EnrollStore.countEnrollmentAttempts. */
+  countEnrollmentAttempts(): Promise<EnrollmentCount[]> {
+    return enrollments.countEnrollmentAttempts(this.pool);
+  }
+
+  /** See EnrollStore.countPushedNeverEnrolled. */
+  countPushedNeverEnrolled(server: string): Promise<Map<string | null, number>> {
+    return enrollments.countPushedNeverEnrolled(this.pool, server);
   }
 
   /** See Store.readAudit. */

@@ -19,6 +19,8 @@ import type {
   RunResult, RunTrigger, ServerRecord, ServerUpdate, Store, UpsertOptions, LeaderHolder,
 } from '../ports.js';
 import { SqliteDevices } from './devices.js';
+import { SqliteEnrollments } from './enrollments.js';
+import type { EnrollmentAttempt, EnrollmentAttemptRecord, EnrollmentCount } from '../../enroll/ports.js';
 import { migrateSqlite } from './migrate.js';
 import { SqliteRecords } from './records.js';
 import { SqliteLeadership } from './leader.js';
@@ -287,6 +289,30 @@ export class SqliteStore implements Store {
   /** See ApplyStore.appendAudit. */
   async appendAudit(entries: readonly AuditEntry[]): Promise<void> {
     this.records.appendAudit(entries);
+  }
+
+  /** See EnrollStore.recordEnrollmentAttempt. */
+  async recordEnrollmentAttempt(attempt: EnrollmentAttempt): Promise<EnrollmentAttemptRecord> {
+    return this.enrollments.record(attempt);
+  }
+
+  /** See EnrollStore.listEnrollmentAttempts. */
+  async listEnrollmentAttempts(query: { serial?: string; limit: number }): Promise<EnrollmentAttemptRecord[]> {
+    return this.enrollments.list({ ...query, limit: checkLimit(query.limit) });
+  }
+
+  /** See EnrollStore.countEnrollmentAttempts. */
+  async countEnrollmentAttempts(): Promise<EnrollmentCount[]> {
+    return this.enrollments.count();
+  }
+
+  /** See EnrollStore.countPushedNeverEnrolled. */
+  async countPushedNeverEnrolled(server: string): Promise<Map<string | null, number>> {
+    return this.enrollments.pushedNeverEnrolled(server);
+  }
+
+  private get enrollments(): SqliteEnrollments {
+    return new SqliteEnrollments(this.db, (entries) => this.records.appendAudit(entries));
   }
 
   /** See Store.readAudit. */

@@ -1,0 +1,77 @@
+/**
+ * PostgreSQL part of the enrollment store (controller/enroll/ports.ts EnrollStore, migration 6).
+ */
+import type pg from 'pg';
+import { enrollmentAuditEntry } from '../../enroll/audit.js';
+import type { EnrollmentAttempt, EnrollmentAttemptRecord, EnrollmentCount, EnrollmentOutcome } from '../../enroll/ports.js';
+import { inTransaction } from './connection.js';
+
+interface AttemptRow {
+  id: string;
+  at: Date;
+  profile: string;
+  serial: string | null;
+  server: string | null;
+  outcome: EnrollmentOutcome;
+  reason: string;
+  product: string | null;
+  os_version: string | null;
+  build: string | null;
+}
+
+/** See EnrollStore.recordEnrollmentAttempt: the row and its audit entry in one transaction. */
+export async function recordEnrollmentAttempt(pool: pg.Pool, a: EnrollmentAttempt): Promise<EnrollmentAttemptRecord> {
+  return inTransaction(pool, async (client) => {
+    const { rows } = await client.query<{ id: string }>(
+      `INSERT INTO enrollment_attempts (at, profile, serial, server, outcome, reason, product, os_version, build)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+      [a.at, a.profile, a.serial, a.server, a.outcome, a.reason, a.product, a.osVersion, a.build],
+    );
+    const e = enrollmentAuditEntry(a);
+    await client.query(
+      `INSERT INTO audit_log (run_id, server, serial, action, before_value, after_value, outcome, apple_status, at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [e.runId, e.server, e.serial, e.action, e.before, e.after, e.outcome, e.appleStatus, e.at],
+    );
+    return { ...a, at: new Date(a.at), id: Number(rows[0]?.id) };
+  });
+}
+
+/** See EnrollStore.listEnrollmentAttempts. */
+export async function listEnrollmentAttempts(pool: pg.Pool, q: { serial?: string; limit: number }): Promise<EnrollmentAttemptRecord[]> {
+  const { rows } = q.serial === undefined
+    ? await pool.query<AttemptRow>('SELECT * FROM enrollment_attempts ORDER BY id DESC LIMIT $1', [q.limit])
+    : await pool.query<AttemptRow>('SELECT * FROM enrollment_attempts WHERE serial = $1 ORDER BY id DESC LIMIT $2', [q.serial, q.limit]);
+  return rows.map((r) => ({
+    id: Number(r.id),
+    at: new Date(r.at),
+    profile: r.profile,
+    serial: r.serial,
+    server: r.server,
+    outcome: r.outcome,
+    reason: r.reason,
+    product: r.product,
+    osVersion: r.os_version,
+    build: r.build,
+  }));
+}
+
+/** See EnrollStore.countEnrollmentAttempts. */
+export async function countEnrollmentAttempts(pool: pg.Pool): Promise<EnrollmentCount[]> {
+  const { rows } = await pool.query<{ profile: string; outcome: EnrollmentOutcome; n: string }>(
+    'SELECT profile, outcome, COUNT(*) AS n FROM enrollment_attempts GROUP BY profile, outcome ORDER BY profile, outcome',
+  );
+  return rows.map((r) => ({ profile: r.profile, outcome: r.outcome, count: Number(r.n) }));
+}
+
+/** See EnrollStore.countPushedNeverEnrolled. */
+export async function countPushedNeverEnrolled(pool: pg.Pool, server: string): Promise<Map<string | null, number>> {
+  const { rows } = await pool.query<{ uuid: string | null; n: string }>(
+    `SELECT d.profile_uuid AS uuid, COUNT(*) AS n FROM devices d
+     WHERE d.server = $1 AND d.profile_status = 'pushed'
+       AND NOT EXISTS (SELECT 1 FROM enrollment_attempts e WHERE e.serial = d.serial AND e.outcome = 'enrolled')
+     GROUP BY d.profile_uuid`,
+    [server],
+  );
+  return new Map(rows.map((r) => [r.uuid, Number(r.n)]));
+}

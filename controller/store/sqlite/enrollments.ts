@@ -1,0 +1,78 @@
+/**
+ * SQLite part of the enrollment store (controller/enroll/ports.ts EnrollStore, migration 6).
+ */
+import type Database from 'better-sqlite3';
+import { enrollmentAuditEntry } from '../../enroll/audit.js';
+import type { EnrollmentAttempt, EnrollmentAttemptRecord, EnrollmentCount, EnrollmentOutcome } from '../../enroll/ports.js';
+import type { AuditEntry } from '../ports.js';
+
+interface AttemptRow {
+  id: number;
+  at: number;
+  profile: string;
+  serial: string | null;
+  server: string | null;
+  outcome: EnrollmentOutcome;
+  reason: string;
+  product: string | null;
+  os_version: string | null;
+  build: string | null;
+}
+
+/** Enrollment attempts on one SQLite database. */
+export class SqliteEnrollments {
+  constructor(
+    private readonly db: Database.Database,
+    private readonly appendAudit: (entries: readonly AuditEntry[]) => void,
+  ) {}
+
+  /** See EnrollStore.recordEnrollmentAttempt: the row and its audit entry in one transaction. */
+  record(a: EnrollmentAttempt): EnrollmentAttemptRecord {
+    return this.db.transaction((): EnrollmentAttemptRecord => {
+      const r = this.db
+        .prepare(`INSERT INTO enrollment_attempts (at, profile, serial, server, outcome, reason, product, os_version, build)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+        .run(a.at.getTime(), a.profile, a.serial, a.server, a.outcome, a.reason, a.product, a.osVersion, a.build);
+      this.appendAudit([enrollmentAuditEntry(a)]);
+      return { ...a, at: new Date(a.at), id: Number(r.lastInsertRowid) };
+    })();
+  }
+
+  /** See EnrollStore.listEnrollmentAttempts. */
+  list(q: { serial?: string; limit: number }): EnrollmentAttemptRecord[] {
+    const rows = (q.serial === undefined
+      ? this.db.prepare('SELECT * FROM enrollment_attempts ORDER BY id DESC LIMIT ?').all(q.limit)
+      : this.db.prepare('SELECT * FROM enrollment_attempts WHERE serial = ? ORDER BY id DESC LIMIT ?').all(q.serial, q.limit)) as AttemptRow[];
+    return rows.map((r) => ({
+      id: r.id,
+      at: new Date(r.at),
+      profile: r.profile,
+      serial: r.serial,
+      server: r.server,
+      outcome: r.outcome,
+      reason: r.reason,
+      product: r.product,
+      osVersion: r.os_version,
+      build: r.build,
+    }));
+  }
+
+  /** See EnrollStore.countEnrollmentAttempts. */
+  count(): EnrollmentCount[] {
+    const rows = this.db
+      .prepare('SELECT profile, outcome, COUNT(*) AS n FROM enrollment_attempts GROUP BY profile, outcome ORDER BY profile, outcome')
+      .all() as Array<{ profile: string; outcome: EnrollmentOutcome; n: number }>;
+    return rows.map((r) => ({ profile: r.profile, outcome: r.outcome, count: r.n }));
+  }
+
+  /** See EnrollStore.countPushedNeverEnrolled. */
+  pushedNeverEnrolled(server: string): Map<string | null, number> {
+    const rows = this.db
+      .prepare(`SELECT d.profile_uuid AS uuid, COUNT(*) AS n FROM devices d
+        WHERE d.server = ? AND d.profile_status = 'pushed'
+          AND NOT EXISTS (SELECT 1 FROM enrollment_attempts e WHERE e.serial = d.serial AND e.outcome = 'enrolled')
+        GROUP BY d.profile_uuid`)
+      .all(server) as Array<{ uuid: string | null; n: number }>;
+    return new Map(rows.map((r) => [r.uuid, r.n]));
+  }
+}
