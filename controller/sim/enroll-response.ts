@@ -83,7 +83,7 @@ function preview(body: Buffer): string {
 function readSoftwareUpdateRequired(body: Buffer, mime: string): { OSVersion: string; BuildVersion?: string; message?: string } | undefined {
   let value: unknown;
   try {
-    value = mime.includes('json') || body.subarray(0, 1).toString() === '{' ? JSON.parse(body.toString('utf8')) : parse(body.toString('utf8'));
+    value = mime.includes('json') || body.subarray(0, 1).toString() === '{' ? JSON.parse(body.toString('utf8')) : parsePlist(body);
   } catch {
     return undefined;
   }
@@ -95,6 +95,24 @@ function readSoftwareUpdateRequired(body: Buffer, mime: string): { OSVersion: st
     ...(typeof BuildVersion === 'string' ? { BuildVersion } : {}),
     ...(typeof value.message === 'string' ? { message: value.message } : typeof value.description === 'string' ? { message: value.description } : {}),
   };
+}
+
+/**
+ * An XML plist, or an Error. plist's XML parser (xmldom) reports malformed input on console.error
+ * before throwing; the report is muted here so that only the command's own message reaches stderr.
+ */
+export function parsePlist(bytes: Buffer): PlistValue {
+  const text = bytes.toString('utf8');
+  if (!text.trimStart().startsWith('<')) throw new Error('not an XML plist');
+  const original = console.error;
+  console.error = () => {};
+  try {
+    return parse(text);
+  } catch {
+    throw new Error('not a well-formed XML plist');
+  } finally {
+    console.error = original;
+  }
 }
 
 function isDict(v: unknown): v is Record<string, unknown> {
@@ -109,7 +127,7 @@ function readProfile(body: Buffer): Omit<Extract<EnrollOutcome, { kind: 'enrolle
     xml = signed.content;
     signature = signed.signature;
   }
-  const top = parse(xml.toString('utf8')) as PlistValue;
+  const top = parsePlist(xml);
   if (!isDict(top)) throw new Error('the plist is not a dictionary');
   if (top.PayloadType !== 'Configuration') throw new Error(`PayloadType is ${JSON.stringify(top.PayloadType)}, not "Configuration"`);
   const content = top.PayloadContent;
