@@ -22,9 +22,9 @@ async function seed(store: MemoryStore): Promise<void> {
   await store.recordResults('paris', [{ serial: 'S004', result: { status: 'failed', at: T0, appleStatus: 'FAILED' }, retryNotBefore: T1, desiredProfile: 'ipads', attempts: 2 }]);
   await store.setCursor('paris', { cursor: 'c1', fetchStartedAt: T0, fetchedAt: T0, syncedAt: T0 });
   await store.upsertServer('paris', { tokenFingerprint: 'fp', at: T0 });
-  const { profile } = await store.beginDefine({ server: 'paris', name: 'ipads', contentHash: 'h1', body: { profile_name: 'iPads' }, at: T0 });
+  const { profile } = await store.beginDefine({ server: 'paris', name: 'ipads', contentHash: 'h1', body: { profile_name: 'iPads', url: 'https://mdm.example.com/enroll' }, at: T0 });
   await store.completeDefine(profile, 'UUID-1', T0);
-  await store.beginDefine({ server: 'paris', name: 'macs', contentHash: 'h2', body: { profile_name: 'Macs' }, at: T0 });
+  await store.beginDefine({ server: 'paris', name: 'macs', contentHash: 'h2', body: { profile_name: 'Macs', url: 'https://mdm.example.com/enroll' }, at: T0 });
 }
 
 /** The writes a plan may make: a sync's devices (changed, new, deleted), cursor, identity, defines, converged key. */
@@ -34,7 +34,7 @@ async function writes(s: PlanStore & { appendAudit: MemoryStore['appendAudit'] }
   await s.setCursor('paris', { cursor: 'c2', syncedAt: T1 });
   await s.upsertServer('paris', { serverUuid: 'SRV', appleServerName: 'Paris', identityCheckedAt: T1, at: T1 });
   await s.completeDefine({ server: 'paris', name: 'macs', contentHash: 'h2' }, 'UUID-2', T1);
-  await s.beginDefine({ server: 'paris', name: 'ipads', contentHash: 'h3', body: { profile_name: 'iPads 2' }, at: T1 });
+  await s.beginDefine({ server: 'paris', name: 'ipads', contentHash: 'h3', body: { profile_name: 'iPads 2', url: 'https://mdm.example.com/enroll' }, at: T1 });
   await s.forgetProfile('paris', 'UUID-1');
   await s.setConvergedKey('paris', 'key-1');
   await s.appendAudit([{ runId: null, server: 'paris', serial: null, action: 'adopt-profile', before: null, after: 'UUID-2', outcome: 'success', appleStatus: null, at: T1 }]);
