@@ -235,7 +235,11 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
     replica,
     relay,
     noRelayReason: `${store.backend === 'sqlite' ? 'SQLite' : 'memory'} state has no trigger relay (send triggers to the leader, or run replicas on PostgreSQL)`,
-    leader: () => (loop.current().phase === 'starting' ? null : loop.current().leader),
+    // Unknown before the first round (queued: that round decides); a stopping replica runs no further pass.
+    leader: () => {
+      const { phase, leader } = loop.current();
+      return phase === 'starting' ? null : phase !== 'stopping' && leader;
+    },
     trigger: (t) => loop.trigger(t),
     onRelayed: (t, direction) => metrics.recordRelayedTrigger(t, direction),
     onLog: (level, fields, message) => logger[level](fields, message),

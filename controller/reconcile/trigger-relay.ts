@@ -70,9 +70,9 @@ export class TriggerRouter {
       return { kind: 'refused', reason: why, retryAfterSeconds: RETRY_AFTER_SECONDS };
     };
     const relay = this.deps.relay;
-    if (!relay) return refuse(`this replica is a follower and ${this.deps.noRelayReason ?? 'the store has no trigger relay'}`);
+    if (!relay) return refuse(`this replica is not the leader and ${this.deps.noRelayReason ?? 'the store has no trigger relay'}`);
     const health = relay.health();
-    if (!health.up) return refuse(`this replica is a follower and its trigger relay is down (${health.reason ?? 'unknown'})`);
+    if (!health.up) return refuse(`this replica is not the leader and its trigger relay is down (${health.reason ?? 'unknown'})`);
     const id = randomUUID();
     const acked = new Promise<string | null>((resolve) => {
       const timer = setTimeout(() => {
@@ -89,7 +89,7 @@ export class TriggerRouter {
       await relay.publish({ kind: 'request', id, trigger, reason, origin: this.deps.replica });
     } catch (err) {
       this.waiting.get(id)?.('');
-      return refuse(`this replica is a follower and could not relay the trigger (${(err as Error).message})`);
+      return refuse(`this replica is not the leader and could not relay the trigger (${(err as Error).message})`);
     }
     const leader = await acked;
     if (!leader) return refuse(`no leader acknowledged the trigger within ${Math.round((this.deps.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS) / 100) / 10} s`);

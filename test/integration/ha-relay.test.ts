@@ -170,7 +170,7 @@ describe('HA: triggers that reach a follower reach the leader (real depctl run p
 
     const hook = await githubPush(b.url, first);
     expect(hook).toMatchObject({ status: 503, retryAfter: '10', body: { triggered: false, reason: 'webhook' } });
-    expect(String(hook.body['error'])).toMatch(/follower and SQLite state has no trigger relay/);
+    expect(String(hook.body['error'])).toMatch(/not the leader and SQLite state has no trigger relay/);
     expect(await manual(b.url)).toMatchObject({ status: 503, retryAfter: '10' });
     expect(await metrics(b.url)).toMatch(/depctl_triggers_relayed_total\{trigger="webhook",direction="failed"\} 1\n/);
     // The leader itself takes triggers as before (new devices give the manual pass something to record).

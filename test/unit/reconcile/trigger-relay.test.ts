@@ -66,7 +66,7 @@ describe('TriggerRouter', () => {
     expect(leader.triggers).toEqual([]);
     const sqlite = replica('s', null, false, { noRelayReason: 'SQLite state has no trigger relay' });
     const s = await sqlite.router.route('manual', 'api');
-    expect(s.kind === 'refused' && s.reason).toMatch(/follower and SQLite state has no trigger relay/);
+    expect(s.kind === 'refused' && s.reason).toMatch(/not the leader and SQLite state has no trigger relay/);
   });
 
   it('a replica that is still starting queues the trigger (its first round decides)', async () => {
