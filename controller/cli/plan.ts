@@ -68,7 +68,7 @@ export interface CommandSession {
  */
 export async function openSession(dir: string, cmd: Command, io: CliIo, opts: { servers?: readonly string[]; beforeConnect?: (store: Store) => Promise<void> } = {}): Promise<CommandSession> {
   const settings = runtimeSettings(cmd, io);
-  const config = await loadValidConfig(dir, io, settings.secretsDir);
+  const config = await loadValidConfig(dir, io, settings.secretsDir, settings.inputLimits);
   const only = selectServers(config, opts.servers ?? []);
   const now = io.now ?? (() => new Date());
   const store = await openState(settings, io);
@@ -121,7 +121,6 @@ export const registerPlan: Register = (program, io, setExit) => {
     .option('--sha <sha>', 'with --remote: the commit of --ref to plan (must be among its last 50 commits)')
     .addHelpText('after', examples([
       ['depctl plan config/', 'what apply would change, for every server'],
-      ['depctl plan --server lyon --format markdown config/ > plan.md', "lyon only, as a pull-request comment"],
       ['depctl plan --out plan.json --detailed-exitcode config/', 'save the plan for `depctl apply --plan`; exit 2 when there are changes'],
       ['DEPCTL_API_TOKEN=… depctl plan --remote https://depctl.example.com --ref refs/pull/42/head --format markdown', 'a pull request planned by the controller (CI holds no DEP token)'],
     ]))

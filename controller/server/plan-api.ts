@@ -58,6 +58,8 @@ export interface PlanApi {
 }
 
 const MAX_BODY = 16 * 1024;
+/** Longest ref accepted (git allows longer, but no branch or pull request head of a config repository needs it). */
+const MAX_REF = 255;
 const FORMATS = ['json', 'markdown'] as const;
 type Format = (typeof FORMATS)[number];
 
@@ -108,7 +110,7 @@ export function createPlanApi(opts: PlanApiOptions): PlanApi {
       }
       const { ref, sha } = params;
       const format = params.format ?? 'json';
-      if (typeof ref !== 'string' || ref === '') return sendJson(res, 400, { error: 'ref is required (a branch, refs/pull/N/head, refs/merge-requests/N/head or a commit id)' });
+      if (typeof ref !== 'string' || ref === '' || ref.length > MAX_REF) return sendJson(res, 400, { error: `ref is required, at most ${MAX_REF} characters (a branch, refs/pull/N/head, refs/merge-requests/N/head or a commit id)` });
       if (sha !== undefined && typeof sha !== 'string') return sendJson(res, 400, { error: 'sha must be a string' });
       if (typeof format !== 'string' || !(FORMATS as readonly string[]).includes(format)) return sendJson(res, 400, { error: `format must be one of ${FORMATS.join(', ')}` });
 

@@ -112,6 +112,7 @@ describe('GET|POST /api/plan (plan-api.ts) and the OpenAPI contract', () => {
     await start(f);
     expect((await call('/api/plan')).status).toBe(400);
     expect((await call('/api/plan?ref=main&format=html')).status).toBe(400);
+    expect((await call(`/api/plan?ref=${'x'.repeat(300)}`)).status).toBe(400);
     expect((await call('/api/plan', { method: 'POST', body: '{not json' })).status).toBe(400);
     expect((await call('/api/plan?ref=gone')).json).toEqual({ error: 'no such branch' });
     const bad = await call('/api/plan?ref=bad');
