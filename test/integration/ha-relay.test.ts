@@ -126,7 +126,7 @@ describe('HA: triggers that reach a follower reach the leader (real depctl run p
 
     // A manual pass asked of the follower runs on the leader, recorded as manual: it finds the devices added in
     // the portal since (a pass with nothing to write records no run) and assigns them.
-    const newIpads = (): void => sim.portal.addDevices(Array.from({ length: 3 }, () => ({ device_family: 'iPad', os: 'iPadOS', model: 'iPad' })));
+    const newIpads = (): unknown => sim.portal.addDevices(Array.from({ length: 3 }, () => ({ device_family: 'iPad', os: 'iPadOS', model: 'iPad' })));
     newIpads();
     const manualRuns = async (url: string): Promise<number> => (await status(url)).recentRuns.filter((r) => r.trigger === 'manual').length;
     expect(await manualRuns(a.url)).toBe(0);
