@@ -267,34 +267,64 @@ function env(d: Deployment | undefined, name: string): EnvVar | undefined {
   return d?.spec.template.spec.containers[0]?.env?.find((e) => e.name === name);
 }
 
-interface Step { name?: string; run?: string; uses?: string; env?: Record<string, string> }
+interface Step { name?: string; id?: string; run?: string; uses?: string; with?: Record<string, string>; env?: Record<string, string>; 'working-directory'?: string }
 
-describe('deploy/github/pr-plan.yml', () => {
-  const text = readFileSync(join(root, 'deploy', 'github', 'pr-plan.yml'), 'utf8');
-  const wf = parse(text) as { on: Record<string, unknown>; permissions: Record<string, string>; jobs: Record<string, { steps: Step[] }> };
-  const steps = Object.values(wf.jobs).flatMap((j) => j.steps);
+describe('the GitHub Action (action.yml) and the CI templates under deploy/', () => {
+  const action = parse(readFileSync(join(root, 'action.yml'), 'utf8')) as { inputs: Record<string, { default?: string }>; runs: { using: string; steps: Step[] } };
+  const templates = ['deploy/github/pr-plan.yml', 'deploy/github/pr-plan-local.yml', 'deploy/gitlab/depctl.gitlab-ci.yml', 'action.yml'];
 
-  it('runs on pull_request (never pull_request_target) and may write PR comments', () => {
+  it('no workflow or template runs or installs a registry package named depctl', () => {
+    for (const file of templates) {
+      const text = readFileSync(join(root, file), 'utf8').split('\n').filter((l) => !/^\s*#/.test(l)).join('\n');
+      expect(text, file).not.toMatch(/\bnpx\b/);
+      expect(text, file).not.toMatch(/npm (install|i|exec)\b[^\n]*\bdepctl\b/);
+      expect(text, file).not.toMatch(/\bDEPCTL_PACKAGE\b/);
+    }
+  });
+
+  it('action.yml: a composite action that builds depctl from its own checkout and runs action/run.mjs with every input it reads', () => {
+    expect(action.runs.using).toBe('composite');
+    const install = action.runs.steps.find((s) => s['working-directory'] === '${{ github.action_path }}');
+    expect(install?.run).toMatch(/npm ci .*--ignore-scripts/);
+    expect(install?.run).toMatch(/npm run build/);
+    const run = action.runs.steps.at(-1) as Step;
+    expect(run.run).toBe('node "$GITHUB_ACTION_PATH/action/run.mjs"');
+    for (const input of ['config-path', 'plan', 'controller-url', 'api-token', 'comment', 'github-token']) expect(Object.keys(action.inputs)).toContain(input);
+    expect(action.inputs['plan']?.default).toBe('remote');
+    expect(action.inputs['comment']?.default).toBe('update');
+    // Every INPUT_* and DEPCTL_* variable the script reads is one the step sets, from an input.
+    const script = readFileSync(join(root, 'action', 'run.mjs'), 'utf8');
+    const read = new Set([...script.matchAll(/(?:env\.|input\(')([A-Z_]+)/g)].map((m) => (m[0].startsWith('input') ? `INPUT_${m[1]}` : (m[1] as string))).filter((n) => /^(INPUT|DEPCTL)_/.test(n)));
+    expect(read.size).toBeGreaterThanOrEqual(8);
+    for (const name of read) if (name !== 'DEPCTL_SECRETS_DIR') expect(Object.keys(run.env ?? {}), name).toContain(name);
+    for (const value of Object.values(run.env ?? {})) expect(value).toMatch(/^\$\{\{ inputs\.[a-z-]+ \}\}$/);
+  });
+
+  it('pr-plan.yml: runs on pull_request (never pull_request_target), uses the action with a remote plan, and holds only the API token', () => {
+    const text = readFileSync(join(root, 'deploy', 'github', 'pr-plan.yml'), 'utf8');
+    const wf = parse(text) as { on: Record<string, unknown>; permissions: Record<string, string>; jobs: Record<string, { steps: Step[] }> };
+    const steps = Object.values(wf.jobs).flatMap((j) => j.steps);
     expect(Object.keys(wf.on)).toEqual(['pull_request']);
     expect(wf.permissions).toEqual({ contents: 'read', 'pull-requests': 'write' });
+    const step = steps.find((s) => s.uses?.startsWith('OWNER/depctl@'));
+    expect(step?.with).toMatchObject({ plan: 'remote', 'api-token': '${{ secrets.DEPCTL_API_TOKEN }}', comment: 'update' });
+    expect(steps.filter((s) => s.run !== undefined)).toEqual([]);
+    // The only secret in the job is the controller's API token.
+    expect([...text.matchAll(/secrets\.([A-Z_]+)/g)].map((m) => m[1])).toEqual(['DEPCTL_API_TOKEN']);
+    expect(text).toMatch(/full commit SHA/);
   });
 
-  it('validates with GitHub annotations, plans in markdown and posts one comment it updates', () => {
-    expect(steps.some((s) => /depctl validate .*--format github/.test(s.run ?? ''))).toBe(true);
-    expect(steps.some((s) => /depctl plan .*--format markdown/.test(s.run ?? ''))).toBe(true);
-    const post = steps.find((s) => s.uses?.startsWith('actions/github-script@'));
-    expect(post).toBeDefined();
-    expect(JSON.stringify(post)).toMatch(/updateComment/);
-  });
-
-  it('passes secrets through env only, never inline in a script or echoed', () => {
-    for (const s of steps) {
-      expect(s.run ?? '', s.name).not.toMatch(/\$\{\{\s*secrets\./);
-      for (const [name, value] of Object.entries(s.env ?? {})) {
-        if (/secrets\./.test(value)) expect(s.run ?? '', name).not.toMatch(new RegExp(`echo[^\\n]*\\$\\{?${name}\\b`));
-      }
-    }
-    expect(text).toMatch(/rm -rf "\$DEPCTL_SECRETS_DIR"/);
+  it('pr-plan-local.yml and the GitLab template pass secrets through inputs or variables only, never inline in a script', () => {
+    const local = parse(readFileSync(join(root, 'deploy', 'github', 'pr-plan-local.yml'), 'utf8')) as { jobs: Record<string, { steps: Step[] }> };
+    const step = Object.values(local.jobs).flatMap((j) => j.steps).find((s) => s.uses?.startsWith('OWNER/depctl@'));
+    expect(step?.with).toMatchObject({ plan: 'local', 'secrets-tgz': '${{ secrets.DEPCTL_SECRETS_TGZ }}' });
+    const gitlab = parse(readFileSync(join(root, 'deploy', 'gitlab', 'depctl.gitlab-ci.yml'), 'utf8')) as Record<string, { image: { name: string }; script: string[]; rules: { if: string }[] }>;
+    const job = gitlab['depctl-plan'];
+    expect(job?.image.name).toMatch(/^ghcr\.io\/OWNER\/depctl[:@]/);
+    expect(job?.rules[0]?.if).toBe('$CI_PIPELINE_SOURCE == "merge_request_event"');
+    const script = job?.script.join('\n') ?? '';
+    expect(script).toMatch(/plan --remote "\$DEPCTL_URL" --ref "refs\/merge-requests\/\$CI_MERGE_REQUEST_IID\/head"/);
+    expect(script).not.toMatch(/echo[^\n]*\$\{?DEPCTL_(API|NOTE)_TOKEN/);
   });
 });
 
