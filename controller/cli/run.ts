@@ -34,6 +34,7 @@ import { notificationsFor } from '../notify/events.js';
 import { TokenRotation } from '../tokens/rotation.js';
 import { DEFAULT_RETIRED_KEY_GRACE_MS } from '../tokens/key-paths.js';
 import { handleRotationEvent } from '../credentials/rotation-events.js';
+import { credentialNotifications, watchCredentials, type CredentialStatus } from '../credentials/watch.js';
 import { createLogger, type LogFormat, type Logger } from '../util/logger.js';
 import { VERSION } from '../version.js';
 
@@ -136,6 +137,7 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
   let passes = 0;
   // The operator's --adopt-server requests still to carry out (identity.ts): a pass takes them before it plans.
   let pendingAdoptions: AdoptSpec[] = [...(opts.adoptServer ?? [])];
+  let credentialStatuses: CredentialStatus[] | null = null;
   // Token renewal (tokens/rotation.ts): renewed tokens are checked before use, a refused one never replaces a working one.
   const rotation = new TokenRotation({
     now,
@@ -184,6 +186,10 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
       log.info({ result: outcome.result, durationMs: Date.now() - started, ...report.plan.summary }, 'reconcile pass finished');
       passes++;
       const tokens = new Map(conns.handles.map((h) => [h.name, h.tokenExpiresAt] as const));
+      // Every yearly credential (issue 16): DEP tokens, and the declared APNs and Apps and Books credentials.
+      credentialStatuses = await watchCredentials(config.credentials ?? [], conns.handles, settings.secretsDir, io.env, store, now());
+      for (const c of credentialStatuses) if (c.level === 'error' || c.level === 'expired') log.error({ credential: c.name, kind: c.kind }, c.message);
+      if (gate) for (const { key, notification } of credentialNotifications(credentialStatuses)) await gate.notify(key, notification);
       if (gate) for (const { key, notification } of notificationsFor(report.plan, report.apply, outcome, tokens, now())) await gate.notify(key, notification);
       loop.setDetails(await serverDetails(config.servers, store, now(), { plan: report.plan, servers: outcome.servers }, { renewal: (name) => rotation.status(name) }), await recentRuns(store));
       return outcome;
@@ -246,7 +252,8 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
   });
   const status = (): ControllerStatus => {
     const h = router.health();
-    return h ? { ...loop.current(), relay: h } : loop.current();
+    const base = h ? { ...loop.current(), relay: h } : loop.current();
+    return credentialStatuses ? { ...base, credentials: credentialStatuses } : base;
   };
   metrics.setStatusSource(status);
   const server = await startControlServer({

@@ -109,6 +109,7 @@ async function fromController(raw: string, now: Date, io: CliIo): Promise<Status
       version: status.version,
     },
     servers: status.servers,
+    ...(Array.isArray(status.credentials) ? { credentials: status.credentials } : {}),
     recentRuns: status.recentRuns,
   };
 }

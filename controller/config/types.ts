@@ -1,5 +1,6 @@
 import type { Profile } from '../dep/types.js';
 import type { SourceLoc } from './problems.js';
+import type { CredentialDecl } from '../credentials/types.js';
 
 /** Where a secret is read from (schemas/common.schema.json#/$defs/SecretRef). */
 export type SecretRef = { file: string } | { env: string };
@@ -76,4 +77,6 @@ export interface DepConfig {
   servers: MdmServer[];
   profiles: EnrollmentProfile[];
   assignments: Assignment[];
+  /** `kind: Credential` documents (issue 16): APNs and Apps and Books credentials watched for expiry. */
+  credentials?: CredentialDecl[];
 }

@@ -6,6 +6,7 @@
 import type { DriftKind } from './plan.js';
 import type { RecordedIdentity } from './identity.js';
 import type { RenewalStatus } from '../tokens/rotation.js';
+import type { CredentialStatus } from '../credentials/watch.js';
 import type { DeviceResultStatus, RunResult } from './ports.js';
 import type { ServerProblem, ServerState } from './outcome.js';
 
@@ -111,6 +112,11 @@ export interface ControllerStatus {
   nextRunAt: string | null;
   lastError: string | null;
   servers: ServerStatus[];
+  /**
+   * The declared credentials (`kind: Credential`: APNs, Apps and Books) and the DEP tokens, with their expiry
+   * level and renewal steps, as the last pass read them; absent before it (and on a follower).
+   */
+  credentials?: CredentialStatus[];
   recentRuns: RunSummary[];
   /**
    * The trigger relay to the leader (HA, reconcile/trigger-relay.ts): whether a follower can hand a webhook or

@@ -145,6 +145,10 @@ export function createMetrics(opts: MetricsOptions = {}): ControllerMetrics {
     gauge('token_expiry_timestamp_seconds', 'When the server token expires, in Unix seconds (absent when unknown).', ['server'], (g, s) => {
       for (const srv of s.servers) setTime(g, { server: srv.name }, srv.tokenExpiresAt);
     }),
+    gauge('credential_expiry_timestamp_seconds', 'When each yearly Apple credential expires, in Unix seconds, by kind (dep-token, apns, vpp) and name (the MdmServer or Credential); absent when unknown.', ['kind', 'name'], (g, s) => {
+      for (const srv of s.servers) setTime(g, { kind: 'dep-token', name: srv.name }, srv.tokenExpiresAt);
+      for (const c of s.credentials ?? []) if (c.kind !== 'dep-token') setTime(g, { kind: c.kind, name: c.name }, c.expiresAt);
+    }),
     gauge('last_sync_timestamp_seconds', 'Last successful fetch or sync of the server, in Unix seconds (absent before the first).', ['server'], (g, s) => {
       for (const srv of s.servers) setTime(g, { server: srv.name }, srv.lastSyncAt);
     }),

@@ -68,6 +68,7 @@ ${status.conditions.map((c) => conditionRow(c, t)).join('\n') || '<tr><td colspa
 </section>
 <h2>Servers</h2>
 ${status.servers.map((s) => serverCard(s, t)).join('\n') || '<section class="muted">No MDM server is configured yet.</section>'}
+${status.credentials && status.credentials.length > 0 ? credentialsTable(status.credentials) : ''}
 <section>
 <h2>Recent runs</h2>
 ${runsTable(status.recentRuns, t)}
@@ -82,6 +83,16 @@ ${runsTable(status.recentRuns, t)}
 function conditionRow(c: Condition, t: (iso: string | null) => string): string {
   const id = escapeHtml(c.type);
   return `<tr data-testid="condition-${id}" data-status="${escapeHtml(c.status)}"><td>${id}</td><td><span class="badge ${conditionClass(c)}">${escapeHtml(c.status)}</span></td><td data-testid="condition-${id}-reason"><code>${escapeHtml(c.reason)}</code></td><td data-testid="condition-${id}-message">${escapeHtml(c.message)}</td><td>${t(c.lastTransitionTime)}</td></tr>`;
+}
+
+/** Every yearly credential with its expiry; warnings and errors show the renewal steps. */
+function credentialsTable(list: NonNullable<ControllerStatus['credentials']>): string {
+  const cls = (l: string): string => (l === 'ok' ? '' : l === 'warning' ? 'warn' : 'bad');
+  const rows = list.map((c) => {
+    const steps = c.level === 'ok' ? '' : `<ol>${c.renewal.map((x) => `<li>${escapeHtml(x)}</li>`).join('')}</ol>`;
+    return `<tr data-testid="credential-${escapeHtml(c.kind)}-${escapeHtml(c.name)}" data-level="${escapeHtml(c.level)}"><td>${escapeHtml(c.kind)}</td><td>${escapeHtml(c.name)}</td><td class="${cls(c.level)}">${escapeHtml(c.level)}</td><td>${c.expiresAt ? escapeHtml(utc(c.expiresAt)) : 'unknown'}</td><td>${escapeHtml(c.message)}${steps}</td></tr>`;
+  });
+  return `<section>\n<h2>Credentials</h2>\n<table><thead><tr><th>Kind</th><th>Name</th><th>Level</th><th>Expires</th><th>Details</th></tr></thead><tbody>${rows.join('')}</tbody></table>\n</section>`;
 }
 
 /** A DEP token renewal under way: its state, message and the steps left (tokens/rotation.ts). */

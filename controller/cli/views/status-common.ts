@@ -3,6 +3,7 @@
  * The report is the controller's status snapshot when a controller was asked (`--url`), or what the state
  * store alone can say: then the controller's part (conditions, revisions, phase) is unknown, never invented.
  */
+import type { CredentialStatus } from '../../credentials/watch.js';
 import type { Condition, ControllerPhase, RunSummary, ServerStatus } from '../../reconcile/status.js';
 
 /** Output formats of `depctl status` and `depctl explain`. */
@@ -32,6 +33,8 @@ export interface StatusReport {
   /** Null when no controller was asked: conditions and revisions are then unknown. */
   controller: ControllerPart | null;
   servers: ServerStatus[];
+  /** Every yearly credential with its expiry level (issue 16), when the controller reported them. */
+  credentials?: CredentialStatus[];
   recentRuns: RunSummary[];
 }
 

@@ -42,6 +42,14 @@ export function renderStatusText(r: StatusReport, opts: StatusTextOptions = {}):
   out.push('');
   if (r.servers.length === 0) out.push(r.source.kind === 'store' ? 'Servers: none in the store yet (no plan or apply has run against it)' : 'Servers: no MDM server is configured yet', '');
   for (const s of r.servers) out.push(...serverBlock(s, t, r.source.kind === 'store'), '');
+  if (r.credentials && r.credentials.length > 0) {
+    out.push('Credentials (expiry):');
+    for (const c of r.credentials) {
+      out.push(`  ${c.level.padEnd(8)} ${c.kind.padEnd(9)} ${oneLine(c.name)}: ${oneLine(c.message)}`);
+      if (c.level !== 'ok') c.renewal.forEach((step, i) => out.push(`      ${i + 1}. ${oneLine(step)}`));
+    }
+    out.push('');
+  }
   out.push('Recent runs (newest first): id, started, took, trigger, commit, result, counts');
   out.push(...runLines(r.recentRuns));
   return out.join('\n') + '\n';
