@@ -11,6 +11,7 @@
  * queue them), which is why a follower only answers "relayed" once the leader has acknowledged.
  */
 import { createHash } from 'node:crypto';
+import { Socket } from 'node:net';
 import pg from 'pg';
 import type { RelayHealth, RelayMessage, TriggerRelay } from '../../reconcile/ports.js';
 import { backoffDelay } from '../../util/backoff.js';
@@ -107,7 +108,7 @@ export class PostgresTriggerRelay implements TriggerRelay {
 
   private async connect(): Promise<void> {
     if (this.closed) return;
-    const client = new pg.Client({ ...this.config, application_name: `depctl relay pid ${process.pid}`.slice(0, 63), keepAlive: true });
+    const client = new pg.Client({ ...this.config, application_name: `depctl relay pid ${process.pid}`.slice(0, 63), keepAlive: true, stream: unrefSocket });
     // Registered before connecting: a connection that fails or drops emits 'error' (and 'end').
     client.on('error', (err) => this.dropped(client, err.message));
     client.on('end', () => this.dropped(client, 'connection closed'));
@@ -157,6 +158,14 @@ export class PostgresTriggerRelay implements TriggerRelay {
     this.reason = reason;
     if (changed) this.opts.onHealth?.(this.health());
   }
+}
+
+/**
+ * The relay's socket never keeps the process alive by itself (like its timers): a controller that fails to
+ * start, or has stopped, exits even if nobody closed the relay. TLS, when configured, wraps this socket.
+ */
+function unrefSocket(): Socket {
+  return new Socket().unref();
 }
 
 /** Opens the relay of the store at a `postgres://` state URL (`?schema=` picks the store, as for the store). */
