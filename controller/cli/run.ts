@@ -37,6 +37,7 @@ import { handleRotationEvent } from '../credentials/rotation-events.js';
 import { credentialNotifications, watchCredentials, type CredentialStatus } from '../credentials/watch.js';
 import { createLogger, type LogFormat, type Logger } from '../util/logger.js';
 import { VERSION } from '../version.js';
+import { setupEnrollment } from './run-enroll.js';
 
 export { parseDuration } from './duration.js';
 
@@ -87,6 +88,10 @@ export interface RunOptions {
    * first pass this process leads, and dropped once Apple has answered for them (never read from the repository).
    */
   adoptServer?: AdoptSpec[];
+  /** `--public-url`: the controller's public base URL that `url: { enrollment }` expands against (else DEPCTL_PUBLIC_URL). */
+  publicUrl?: string;
+  /** `--enroll-ca FILE`: extra device CAs the enrollment endpoint trusts (tests and labs). */
+  enrollCa?: string[];
   /** How long a key replaced by a token renewal is kept as `<key>.retired-<date>.pem` (default 7 days). */
   retiredKeyGrace?: number;
 }
@@ -145,11 +150,15 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
     onEvent: (e) => handleRotationEvent(e, { log: logger, audit: (entries) => store.appendAudit(entries), now, ...(gate ? { notify: (k, n) => gate.notify(k, n) } : {}) }),
   });
 
+  // The enrollment endpoint (issue 14, run-enroll.ts): serves the config the last pass ran with.
+  const enrollment = await setupEnrollment(opts, { io, secretsDir: settings.secretsDir, store, logger, now, onAttempt: (profile, outcome) => metrics.recordEnrollment(profile, outcome) });
+
   // Wiring of one pass: connect (secrets are a CLI concern), run the pass (reconcile/pass.ts), then report it
   // to the logs, metrics, notifications and status. What a pass does and how it is judged lives in reconcile/.
   const reconcile = async (config: DepConfig, revision: string, trigger: Trigger): Promise<PassOutcome> => {
     const log = logger.child({ revision: revision.slice(0, 12), trigger });
     const started = Date.now();
+    enrollment.setConfig(config);
     let conns;
     try {
       conns = await connectServers(config, settings, io, store, { now, rotation, onRequest: (server, e) => metrics.recordDepRequest({ server, ...e }) });
@@ -192,6 +201,7 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
       if (gate) for (const { key, notification } of credentialNotifications(credentialStatuses)) await gate.notify(key, notification);
       if (gate) for (const { key, notification } of notificationsFor(report.plan, report.apply, outcome, tokens, now())) await gate.notify(key, notification);
       loop.setDetails(await serverDetails(config.servers, store, now(), { plan: report.plan, servers: outcome.servers }, { renewal: (name) => rotation.status(name) }), await recentRuns(store));
+      await enrollment.refresh();
       return outcome;
     } catch (err) {
       metrics.recordRun('error', (Date.now() - started) / 1000);
@@ -205,7 +215,7 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
     {
       source,
       validate: async (dir) => {
-        const r = await loadConfig(dir, { secretsDir: settings.secretsDir });
+        const r = await loadConfig(dir, { secretsDir: settings.secretsDir, ...(enrollment.publicUrl ? { publicUrl: enrollment.publicUrl } : {}) });
         if (r.config) return { ok: true, config: r.config };
         const first = r.problems.filter((p) => p.severity === 'error').slice(0, 3);
         return { ok: false, message: `${r.errorCount} validation error(s): ${first.map((p) => `${p.file}:${p.line}:${p.column}: ${p.message}`).join('; ')}` };
@@ -253,13 +263,14 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
   const status = (): ControllerStatus => {
     const h = router.health();
     const base = h ? { ...loop.current(), relay: h } : loop.current();
-    return credentialStatuses ? { ...base, credentials: credentialStatuses } : base;
+    return enrollment.decorate(credentialStatuses ? { ...base, credentials: credentialStatuses } : base);
   };
   metrics.setStatusSource(status);
   const server = await startControlServer({
     listen: opts.listen,
     status,
     metrics,
+    enroll: enrollment.route,
     // Liveness fails only on a stuck pass or a long-overdue round; readiness once the first round has read the
     // repository (a leader with an invalid config is ready: its status page says why nothing is applied).
     health: () => healthFromStatus(loop.current(), now()),
@@ -365,6 +376,8 @@ export const registerRun: Register = (program, io, setExit) => {
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .option('--log-format <format>', 'json or pretty', 'json')
     .option('--once', 'stop after the first reconcile pass', false)
+    .option('--public-url <url>', 'public https base URL of this controller; profiles with url: { enrollment: NAME } get <url>/enroll/<profile> (env DEPCTL_PUBLIC_URL)')
+    .option('--enroll-ca <file>', 'also trust this device CA (PEM) for enrollment signatures, besides Apple\'s; for tests and labs (repeatable)', (v: string, prev: string[]) => [...prev, v], [])
     .addOption(durationOption('--retired-key-grace <duration>', 'how long the key replaced by a token renewal is kept as <key>.retired-<date>.pem before it is deleted', DEFAULT_RETIRED_KEY_GRACE_MS, 0))
     .option(
       '--adopt-server <name[=uuid]>',

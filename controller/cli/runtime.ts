@@ -63,6 +63,15 @@ export function runtimeSettings(cmd: Command, io: CliIo): RuntimeSettings {
   };
 }
 
+/**
+ * DEPCTL_PUBLIC_URL as a loadConfig option: the public base URL profiles' `url: { enrollment }` expand
+ * against (issue 14). Without it such a profile's url is unresolved: validate warns, plan and apply refuse.
+ */
+export function publicUrlOption(io: CliIo): { publicUrl?: string } {
+  const v = io.env['DEPCTL_PUBLIC_URL'];
+  return v ? { publicUrl: v } : {};
+}
+
 /** A failure already explained to the user; the command ends with exit code 1. */
 export class ReportedFailure extends Error {
   override readonly name = 'ReportedFailure';
@@ -71,7 +80,7 @@ export class ReportedFailure extends Error {
 /** Loads and validates the config; on any error prints the problems (like validate) and fails. */
 export async function loadValidConfig(dir: string, io: CliIo, secretsDir?: string): Promise<DepConfig> {
   const [{ loadConfig }, { renderText }] = await Promise.all([import('../config/load.js'), import('./views/problems.js')]);
-  const result = await loadConfig(resolve(io.cwd, dir), secretsDir === undefined ? {} : { secretsDir });
+  const result = await loadConfig(resolve(io.cwd, dir), { ...(secretsDir === undefined ? {} : { secretsDir }), ...publicUrlOption(io) });
   if (!result.config) {
     io.stderr(renderText(dir, result, false));
     throw new ReportedFailure('the configuration is invalid; nothing was done');

@@ -4,7 +4,7 @@ import { examples } from './help.js';
 import type { Register } from './program.js';
 import { ExitCode } from './io.js';
 import { PROBLEM_FORMATS, renderGithub, renderJson, renderText, type ProblemFormat } from './views/problems.js';
-import { runtimeSettings } from './runtime.js';
+import { publicUrlOption, runtimeSettings } from './runtime.js';
 
 const renderers = { text: renderText, json: renderJson, github: renderGithub } as const;
 
@@ -28,7 +28,7 @@ export const registerValidate: Register = (program, io, setExit) => {
       // Imported here, not at the top, so that `depctl --help` does not load the config loader (start-up).
       const { loadConfig } = await import('../config/load.js');
       // The secrets directory the operator configured is not "secrets in the repository", even inside it.
-      const result = await loadConfig(resolve(io.cwd, dir), { secretsDir: runtimeSettings(cmd, io).secretsDir });
+      const result = await loadConfig(resolve(io.cwd, dir), { secretsDir: runtimeSettings(cmd, io).secretsDir, ...publicUrlOption(io), unresolvedUrl: 'warning' });
       const valid = result.errorCount === 0 && !(opts.warningsAsErrors && result.warningCount > 0);
       io.stdout(renderers[opts.format](dir, result, valid));
       setExit(valid ? ExitCode.ok : ExitCode.failure);

@@ -8,6 +8,7 @@ import { didYouMean } from './suggest.js';
 import { isInside } from './files.js';
 import { checkProfileRules } from './apple-rules.js';
 import type { SkipKeyCatalogue } from './skip-keys.js';
+import { resolveProfileEnrollment } from './enrollment.js';
 
 /** Location of a path inside a parsed document (the deepest existing node). */
 export function locIn(d: ParsedDoc, path: readonly (string | number)[]): SourceLoc {
@@ -20,7 +21,7 @@ export type DocIndex = Record<Kind, Map<string, ParsedDoc>>;
 
 /** Indexes documents by kind and name, reporting names used twice within a kind. */
 export function indexByName(docs: readonly ParsedDoc[], sink: ProblemSink): DocIndex {
-  const index: DocIndex = { MdmServer: new Map(), EnrollmentProfile: new Map(), Assignment: new Map() };
+  const index: DocIndex = { MdmServer: new Map(), EnrollmentProfile: new Map(), Assignment: new Map(), Enrollment: new Map() };
   for (const d of docs) {
     if (d.name === undefined) continue;
     const first = index[d.kind].get(d.name);
@@ -53,6 +54,10 @@ export interface BuildContext {
   skipKeys: SkipKeyCatalogue;
   /** The secrets directory (real path), when the caller named it: references into it are fine. */
   secretsDir?: string;
+  /** The controller's public base URL (no trailing slash) that `url: { enrollment }` expands against. */
+  publicUrl?: string;
+  /** How an unexpandable `url: { enrollment }` is reported: an error (default) or, for validate, a warning. */
+  unresolvedUrl?: 'warning' | 'error';
 }
 
 /** Builds an MdmServer from a schema-valid document and checks its references and settings. */
@@ -141,14 +146,16 @@ function checkDefaults(d: ParsedDoc, server: MdmServer, index: DocIndex, sink: P
 export function buildProfile(d: ParsedDoc, index: DocIndex, ctx: BuildContext, sink: ProblemSink): EnrollmentProfile {
   const spec = d.value['spec'] as { servers: string[]; profile: ProfileBody };
   spec.servers.forEach((s, i) => resolveRef(index, 'MdmServer', s, d, ['spec', 'servers', i], sink));
+  // `url: { enrollment }` becomes the string Apple gets before any rule or hash sees it (issue 14).
+  const { body, enroll } = resolveProfileEnrollment(d, index, ctx, sink);
   checkProfileRules(
-    spec.profile,
+    body,
     (key, i) => locIn(d, i === undefined ? ['spec', 'profile', key] : ['spec', 'profile', key, i]),
     sink,
     ctx.skipKeys,
     ctx.now,
   );
-  return { name: d.name ?? '', servers: [...spec.servers], profile: spec.profile, source: locIn(d, ['metadata', 'name']) };
+  return { name: d.name ?? '', servers: [...spec.servers], profile: body, source: locIn(d, ['metadata', 'name']), ...(enroll ? { enroll } : {}) };
 }
 
 /** Canonical JSON of a match rule, for spotting identical rules. */

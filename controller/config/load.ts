@@ -8,6 +8,7 @@ import { readTextFile } from './source.js';
 import { parseDocuments, type ParsedDoc } from './documents.js';
 import { buildProfile, buildServer, indexByName, type BuildContext } from './build.js';
 import { buildAssignment, checkMatchOverlap, SerialRegistry } from './assignments.js';
+import { buildEnrollment, normalisePublicUrl } from './enrollment.js';
 import type { Assignment, DepConfig, EnrollmentProfile, MdmServer } from './types.js';
 
 /** Largest YAML file read: 100,000 serials inline take about 1.6 MiB. */
@@ -24,6 +25,10 @@ export interface LoadOptions {
    * reported as secrets in the repository even when it lies inside the config directory (unless git tracks them).
    */
   secretsDir?: string;
+  /** The controller's public base URL, for `url: { enrollment }` (issue 14); see BuildContext.publicUrl. */
+  publicUrl?: string;
+  /** See BuildContext.unresolvedUrl (validate passes 'warning'). */
+  unresolvedUrl?: 'warning' | 'error';
 }
 
 /** Counts shown in validate's summary. */
@@ -50,7 +55,7 @@ export interface LoadResult {
 export async function loadConfig(dir: string, opts: LoadOptions = {}): Promise<LoadResult> {
   const sink = new ProblemSink();
   const root = resolve(dir);
-  const stats: LoadStats = { files: 0, documents: { MdmServer: 0, EnrollmentProfile: 0, Assignment: 0 }, serials: 0 };
+  const stats: LoadStats = { files: 0, documents: { MdmServer: 0, EnrollmentProfile: 0, Assignment: 0, Enrollment: 0 }, serials: 0 };
   const dirStat = await stat(root).catch(() => undefined);
   if (!dirStat?.isDirectory()) {
     sink.error('io-error', { file: dir, line: 1, column: 1 }, dirStat ? 'not a directory' : 'config directory does not exist');
@@ -77,6 +82,12 @@ export async function loadConfig(dir: string, opts: LoadOptions = {}): Promise<L
 
   const index = indexByName(docs, sink);
   const ctx: BuildContext = { root, realRoot: await realpath(root), now: opts.now ?? new Date(), skipKeys };
+  if (opts.publicUrl !== undefined) {
+    const publicUrl = normalisePublicUrl(opts.publicUrl);
+    if (publicUrl === undefined) sink.error('public-url', { file: '.', line: 1, column: 1 }, `public URL ${JSON.stringify(opts.publicUrl)} is not an absolute http(s) URL without query`);
+    else ctx.publicUrl = publicUrl;
+  }
+  if (opts.unresolvedUrl !== undefined) ctx.unresolvedUrl = opts.unresolvedUrl;
   if (opts.secretsDir !== undefined) ctx.secretsDir = await realpath(opts.secretsDir).catch(() => resolve(opts.secretsDir as string));
   const valid = (kind: Kind): ParsedDoc[] => [...index[kind].values()].filter((d) => d.valid);
   const servers: MdmServer[] = valid('MdmServer').map((d) => buildServer(d, index, ctx, sink));
@@ -89,7 +100,8 @@ export async function loadConfig(dir: string, opts: LoadOptions = {}): Promise<L
   checkMatchOverlap(built, sink);
   stats.serials = registry.size;
 
-  const config: DepConfig = { dir: root, servers, profiles, assignments: built.map((b) => b.a) };
+  const enrollments = valid('Enrollment').map((d) => buildEnrollment(d, ctx, sink));
+  const config: DepConfig = { dir: root, servers, profiles, assignments: built.map((b) => b.a), ...(enrollments.length > 0 ? { enrollments } : {}) };
   return finish(config, sink, stats);
 }
 

@@ -68,6 +68,11 @@ export const PROBLEM_CODES = [
   'secret-ref',
   'no-documents',
   'match-overlap',
+  'anchor-certificate',
+  'enrollment-mismatch',
+  'enrollment-url-unresolved',
+  'enrollment-missing',
+  'public-url',
 ] as const;
 
 /** One of PROBLEM_CODES. */

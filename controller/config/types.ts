@@ -46,6 +46,72 @@ export interface EnrollmentProfile {
   servers: string[];
   profile: ProfileBody;
   source: SourceLoc;
+  /** How depctl serves this profile's `url` (issue 14); absent when the url is the admin's own server. */
+  enroll?: ProfileEnrollment;
+}
+
+/** The enrollment side of a profile (`spec.enrollment`, `spec.minimumOS`, `url: { enrollment }`). */
+export interface ProfileEnrollment {
+  /** The Enrollment that serves POST /enroll/<profile name>. */
+  enrollment: string;
+  /** Oldest OS per platform; absent platforms have no minimum. */
+  minimumOS: Partial<Record<EnrollPlatform, MinimumVersion>>;
+  /** A device below the minimum that cannot be asked to update: refused, or enrolled anyway. */
+  olderThanMinimum: 'refuse' | 'enroll';
+  /**
+   * True when `url` was written `{ enrollment: NAME }` and no public URL was given: `profile.url` then holds a
+   * placeholder that must never reach Apple (plan, apply and run refuse such a config).
+   */
+  urlUnresolved: boolean;
+}
+
+/** Platforms of `minimumOS`. */
+export const ENROLL_PLATFORMS = ['iOS', 'macOS', 'tvOS', 'visionOS'] as const;
+/** One of ENROLL_PLATFORMS. */
+export type EnrollPlatform = (typeof ENROLL_PLATFORMS)[number];
+
+/** A minimum OS: a version and optionally the build Apple's softwareupdate.required names. */
+export interface MinimumVersion {
+  version: string;
+  build?: string;
+}
+
+/** `kind: Enrollment` after validation (schemas/enrollment.schema.json), with defaults applied. */
+export interface Enrollment {
+  name: string;
+  mdm: {
+    serverUrl: string;
+    checkInUrl?: string;
+    topic: string;
+    accessRights: number;
+    signMessage: boolean;
+    checkOutWhenRemoved: boolean;
+    serverCapabilities: string[];
+  };
+  scep?: {
+    url: string;
+    challenge?: SecretRef;
+    name?: string;
+    subject?: Record<string, string>[];
+    keySize: number;
+    keyUsage: number;
+    caFingerprint?: string;
+  };
+  acme?: {
+    directoryUrl: string;
+    clientIdentifier: SecretRef;
+    keyType: 'RSA' | 'ECSECPrimeRandom';
+    keySize: number;
+    hardwareBound: boolean;
+    attest: boolean;
+    subject?: Record<string, string>[];
+  };
+  /** Absolute paths of the anchor certificate files (public; checked to be PEM certificates when loading). */
+  anchorCertificates: string[];
+  signing?: { certificate: SecretRef; key: SecretRef };
+  payload: { displayName?: string; organization?: string; description?: string; identifier?: string };
+  unknownSerials: 'refuse' | 'allow';
+  source: SourceLoc;
 }
 
 /** Selector of `Assignment.spec.match` (every given attribute must match one listed value). */
@@ -79,4 +145,6 @@ export interface DepConfig {
   assignments: Assignment[];
   /** `kind: Credential` documents (issue 16): APNs and Apps and Books credentials watched for expiry. */
   credentials?: CredentialDecl[];
+  /** `kind: Enrollment` documents (issue 14); absent or empty when depctl serves no enrollment. */
+  enrollments?: Enrollment[];
 }

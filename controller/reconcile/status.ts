@@ -123,6 +123,24 @@ export interface ControllerStatus {
    * `POST /api/reconcile` to the leader now. Absent when the store has none (memory, SQLite).
    */
   relay?: { backend: string; up: boolean; reason: string | null };
+  /**
+   * The enrollment endpoint per profile depctl serves (issue 14, controller/enroll/status.ts), from the
+   * store; absent when no profile is served, null when the store could not say.
+   */
+  enrollment?: EnrollmentProfileStatus[] | null;
   /** depctl version. */
   version: string;
+}
+
+/** Enrollment attempts of one served profile, and the devices DEP pushed it to that never enrolled. */
+export interface EnrollmentProfileStatus {
+  profile: string;
+  /** The Enrollment that serves it. */
+  enrollment: string;
+  enrolled: number;
+  refused: number;
+  heldForUpdate: number;
+  badRequest: number;
+  /** Devices whose DEP profile status is `pushed` with this profile and no enrolled attempt; null when unknown. */
+  assignedNeverEnrolled: number | null;
 }

@@ -68,6 +68,15 @@ export interface ControlServerOptions {
   now?: () => Date;
   /** Seconds between automatic reloads of the status page (a meta refresh, no script); 0 turns them off. Default 30. */
   pageRefreshSeconds?: number;
+  /** The enrollment endpoint (controller/enroll, issue 14): `POST /enroll/PROFILE`; without it those paths are 404. */
+  enroll?: EnrollRoute;
+}
+
+/** What the server needs of the enrollment endpoint: a body limit and a handler of the read body. */
+export interface EnrollRoute {
+  maxBodyBytes: number;
+  /** `body` is null when it was over `maxBodyBytes` (the handler answers 413). */
+  handle(profile: string, body: Buffer | null): Promise<{ status: number; contentType: string; body: Buffer }>;
 }
 
 /** A running control server. */
@@ -203,10 +212,52 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     answerTrigger(res, 'webhook', result);
   }
 
+  async function enrollRoute(req: IncomingMessage, res: ServerResponse, path: string, enroll: EnrollRoute): Promise<void> {
+    if (req.method !== 'POST') {
+      req.resume();
+      res.setHeader('Allow', 'POST');
+      return sendJson(res, 405, { error: `method ${req.method ?? ''} not allowed` });
+    }
+    let profile: string;
+    try {
+      profile = decodeURIComponent(path.slice('/enroll/'.length));
+    } catch {
+      profile = '';
+    }
+    if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(profile)) {
+      req.resume();
+      return sendJson(res, 404, { error: 'no enrollment is served for this profile' });
+    }
+    let body: Buffer | null;
+    try {
+      body = await readBody(req, enroll.maxBodyBytes);
+    } catch (err) {
+      if (!(err instanceof BodyTooLargeError)) throw err;
+      // Discard the rest rather than closing the socket under a client that is still sending.
+      req.resume();
+      body = null;
+    }
+    const answer = await enroll.handle(profile, body);
+    res.statusCode = answer.status;
+    res.setHeader('Content-Type', answer.contentType);
+    res.setHeader('Content-Length', answer.body.length);
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.end(answer.body);
+  }
+
+  function failed(res: ServerResponse, path: string, err: unknown): void {
+    log.error({ path, err: (err as Error).message }, 'http handler failed');
+    if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
+    else res.destroy();
+  }
+
   const server = createServer((req, res) => {
     const started = performance.now();
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     res.on('finish', () => log.debug({ method: req.method, path, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'http request'));
+    // The one prefix route: the profile name is part of the path (issue 14).
+    if (opts.enroll && path.startsWith('/enroll/')) return void enrollRoute(req, res, path, opts.enroll).catch((err: unknown) => failed(res, path, err));
     const route = routes.get(path);
     const method = req.method === 'HEAD' ? 'GET' : req.method;
     if (!route) {

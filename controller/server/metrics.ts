@@ -41,6 +41,8 @@ export interface ControllerMetrics {
    * `received` (the leader acted on one), `failed` (a follower could not relay it and answered 503).
    */
   recordRelayedTrigger(trigger: 'manual' | 'webhook', direction: 'sent' | 'received' | 'failed'): void;
+  /** Counts one enrollment attempt at `POST /enroll/PROFILE` (issue 14) by profile and outcome. */
+  recordEnrollment(profile: string, outcome: string): void;
   /** Sets every status-derived gauge from a snapshot, dropping series of servers or profiles that went away. */
   updateFromStatus(status: ControllerStatus): void;
   /** Makes each scrape read the gauges from `source` first (the control server binds the loop's snapshot). */
@@ -122,6 +124,7 @@ export function createMetrics(opts: MetricsOptions = {}): ControllerMetrics {
   const runSeconds = new Histogram({ name: `${p}reconcile_duration_seconds`, help: 'Duration of reconcile passes by outcome.', labelNames: ['outcome'], buckets: RUN_BUCKETS, registers: [registry] });
   const depRequests = new Counter({ name: `${p}dep_requests_total`, help: 'HTTP requests to Apple DEP by server, method, endpoint and status.', labelNames: ['server', 'method', 'endpoint', 'status'], registers: [registry] });
   const relayed = new Counter({ name: `${p}triggers_relayed_total`, help: 'Triggers (webhook, manual) relayed between HA replicas: sent by a follower and acknowledged, received by the leader, or failed (answered 503).', labelNames: ['trigger', 'direction'], registers: [registry] });
+  const enrollments = new Counter({ name: `${p}enrollments_total`, help: 'Enrollment attempts at POST /enroll/PROFILE by profile and outcome (enrolled, refused, held-for-update, bad-request), since this process started.', labelNames: ['profile', 'outcome'], registers: [registry] });
   const depSeconds = new Histogram({ name: `${p}dep_request_duration_seconds`, help: 'Latency of HTTP requests to Apple DEP by server, method and endpoint.', labelNames: ['server', 'method', 'endpoint'], buckets: REQUEST_BUCKETS, registers: [registry] });
 
   const updaters = [
@@ -173,6 +176,9 @@ export function createMetrics(opts: MetricsOptions = {}): ControllerMetrics {
     gauge('trigger_relay_up', '1 while this replica can relay triggers to the leader (and hear relayed ones), else 0; absent when the store has no relay.', ['backend'], (g, s) => {
       if (s.relay) g.set({ backend: s.relay.backend }, s.relay.up ? 1 : 0);
     }),
+    gauge('enrollment_assigned_never_enrolled', 'Devices DEP pushed a depctl-served profile to (profile_status pushed) with no enrollment attempt that succeeded, by profile; absent when unknown.', ['profile'], (g, s) => {
+      for (const e of s.enrollment ?? []) if (e.assignedNeverEnrolled !== null) g.set({ profile: e.profile }, e.assignedNeverEnrolled);
+    }),
     gauge('build_info', 'Always 1; the depctl version as a label.', ['version'], (g, s) => {
       g.set({ version: s.version }, 1);
     }),
@@ -194,6 +200,9 @@ export function createMetrics(opts: MetricsOptions = {}): ControllerMetrics {
     },
     recordRelayedTrigger(trigger, direction) {
       relayed.inc({ trigger, direction });
+    },
+    recordEnrollment(profile, outcome) {
+      enrollments.inc({ profile, outcome });
     },
     updateFromStatus(status) {
       for (const apply of updaters) apply(status);
