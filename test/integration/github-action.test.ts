@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { parse } from 'yaml';
 import { startSimulator, type RunningSimulator } from '../../controller/sim/index.js';
 import { encryptServerToken, generateKeyPair } from '../../controller/tokens/index.js';
 import { startController, type RunningController } from '../../controller/cli/run.js';
@@ -86,6 +87,51 @@ class FakeGitHub {
       return send(200, c);
     }
     return send(404, { message: 'Not Found' });
+  }
+}
+
+/** A fake of GitLab's merge-request notes API (v4), enough for deploy/gitlab/depctl.gitlab-ci.yml. */
+class FakeGitLab {
+  requests: { method: string; path: string; token: string | undefined }[] = [];
+  notes: { id: number; body: string }[] = [];
+  private server: Server = createServer((req, res) => {
+    let raw = '';
+    req.on('data', (c: Buffer) => (raw += c.toString()));
+    req.on('end', () => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      const token = req.headers['private-token'] as string | undefined;
+      this.requests.push({ method: req.method ?? '', path: url.pathname, token });
+      const send = (status: number, value: unknown): void => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(value));
+      };
+      if (token !== 'glpat-note-token') return send(401, { message: '401 Unauthorized' });
+      const base = '/api/v4/projects/42/merge_requests/5/notes';
+      if (req.method === 'GET' && url.pathname === base) return send(200, this.notes);
+      const body = raw === '' ? {} : (JSON.parse(raw) as { body?: string });
+      if (req.method === 'POST' && url.pathname === base && typeof body.body === 'string') {
+        const note = { id: 500 + this.notes.length, body: body.body };
+        this.notes.push(note);
+        return send(201, note);
+      }
+      const put = new RegExp(`^${base}/(\\d+)$`).exec(url.pathname);
+      const note = put ? this.notes.find((n) => n.id === Number(put[1])) : undefined;
+      if (req.method === 'PUT' && note && typeof body.body === 'string') {
+        note.body = body.body;
+        return send(200, note);
+      }
+      return send(404, { message: '404 Not found' });
+    });
+  });
+  url = '';
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/api/v4`;
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
   }
 }
 
@@ -286,5 +332,55 @@ spec:
     expect(bad.code).toBe(1);
     expect(bad.stdout).toContain('::error::depctl action: input plan: "everything" is not one of remote, local, none');
     expect(github.requests).toEqual([]);
+  }, 120_000);
+
+  it('the GitLab template: its script, run in bash with the real depctl, plans the merge request remotely and creates then updates one note', async () => {
+    const gitlab = new FakeGitLab();
+    await gitlab.start();
+    try {
+      const template = parse(await readFile(join(repoRoot, 'deploy', 'gitlab', 'depctl.gitlab-ci.yml'), 'utf8')) as Record<string, { script: string[] }>;
+      // The image runs depctl from /app; here it is this checkout's build.
+      const script = (template['depctl-plan']?.script ?? []).join('\n').replaceAll('/app/bin/depctl.js', join(repoRoot, 'bin', 'depctl.js'));
+      const runTemplate = async (sha: string): Promise<{ code: number; stdout: string }> => {
+        const dir = join(root, `gitlab-${++runs}`);
+        await mkdir(dir);
+        git(dir, 'clone', '-q', join(root, 'config.git'), 'project');
+        const project = join(dir, 'project');
+        git(project, 'fetch', '-q', 'origin', 'refs/merge-requests/5/head');
+        git(project, 'checkout', '-q', '--detach', sha);
+        const env = {
+          PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? dir, CI_PROJECT_DIR: project, CI_API_V4_URL: gitlab.url, CI_PROJECT_ID: '42',
+          CI_MERGE_REQUEST_IID: '5', CI_COMMIT_SHA: sha, CI_COMMIT_SHORT_SHA: sha.slice(0, 8), DEPCTL_CONFIG_PATH: '.',
+          DEPCTL_URL: controller.url, DEPCTL_API_TOKEN: API_TOKEN, DEPCTL_NOTE_TOKEN: 'glpat-note-token',
+        };
+        return new Promise((resolve) => execFile('bash', ['-c', script], { cwd: project, env, timeout: 120_000 }, (err, stdout) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout })));
+      };
+      const pushMr = async (department: string): Promise<string> => {
+        await writeFile(join(work, 'profiles.yaml'), ipadsYaml(department));
+        git(work, 'add', '-A');
+        git(work, 'commit', '-q', '-m', department);
+        git(work, 'push', '-q', '-f', 'origin', 'HEAD:refs/merge-requests/5/head');
+        return git(work, 'rev-parse', 'HEAD');
+      };
+      const first = await pushMr('GitLabOne');
+      const a = await runTemplate(first);
+      expect(a.code, a.stdout).toBe(0);
+      expect(a.stdout).toContain('depctl: note created');
+      expect(gitlab.notes).toHaveLength(1);
+      expect(gitlab.notes[0]!.body.split('\n')[0]).toBe('<!-- depctl-plan -->');
+      expect(gitlab.notes[0]!.body).toContain('Planned by the depctl controller');
+      expect(gitlab.notes[0]!.body).toContain('GitLabOne');
+      const second = await pushMr('GitLabTwo');
+      const b = await runTemplate(second);
+      expect(b.code, b.stdout).toBe(0);
+      expect(b.stdout).toContain('depctl: note updated');
+      expect(gitlab.notes).toHaveLength(1);
+      expect(gitlab.notes[0]!.body).toContain(`### depctl for \`${second.slice(0, 8)}\``);
+      expect(gitlab.notes[0]!.body).toContain('GitLabTwo');
+      expect(gitlab.requests.map((r) => r.method)).toEqual(['GET', 'POST', 'GET', 'PUT']);
+      expect(JSON.stringify(gitlab.notes)).not.toContain(API_TOKEN);
+    } finally {
+      await gitlab.close();
+    }
   }, 120_000);
 });
