@@ -57,13 +57,22 @@ function canonical(v: PlistValue | undefined): string {
   return JSON.stringify(v);
 }
 
-/** Adds PayloadUUID derived from the payload without its secrets. */
+/** Each payload's form without secrets (with its UUID), which is what the enclosing profile's UUID hashes. */
+const redactedForms = new WeakMap<PlistDict, PlistDict>();
+
+/** Adds PayloadUUID derived from the payload without its secrets (nested payloads by their redacted forms). */
 function withUuid(payload: PlistDict, secretKeys: readonly string[] = [], nested?: string): PlistDict {
   const forHash: PlistDict = { ...payload };
   const inner = nested ? { ...(forHash[nested] as PlistDict) } : forHash;
   for (const k of secretKeys) delete inner[k];
   if (nested) forHash[nested] = inner;
-  return { ...payload, PayloadUUID: contentUuid(canonical(forHash)) };
+  if (Array.isArray(forHash['PayloadContent'])) {
+    forHash['PayloadContent'] = forHash['PayloadContent'].map((p) => (typeof p === 'object' && !Array.isArray(p) && !Buffer.isBuffer(p) && !(p instanceof Date) ? (redactedForms.get(p as PlistDict) ?? p) : p));
+  }
+  const uuid = contentUuid(canonical(forHash));
+  const out = { ...payload, PayloadUUID: uuid };
+  redactedForms.set(out, { ...forHash, PayloadUUID: uuid });
+  return out;
 }
 
 function subjectOf(rdns: Record<string, string>[] | undefined): PlistValue[] | undefined {
