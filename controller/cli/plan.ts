@@ -148,6 +148,11 @@ export const registerPlan: Register = (program, io, setExit) => {
         });
         progress.clear();
         io.stdout(renderPlan(plan, opts.format, opts.color && opts.format === 'text' && io.env['NO_COLOR'] === undefined && io.confirm !== undefined));
+        if (opts.format !== 'json' && session.config.credentials && session.config.credentials.length > 0) {
+          // Declared APNs and Apps and Books credentials near or past expiry (issue 16); JSON plans keep their schema.
+          const { credentialPlanLines } = await import('../credentials/plan-lines.js');
+          io.stdout(await credentialPlanLines(session.config.credentials, runtimeSettings(cmd, io).secretsDir, io.env, session.store, now(), opts.format === 'markdown' ? 'markdown' : 'text'));
+        }
         if (opts.out) await writeFile(resolve(io.cwd, opts.out), renderPlanJson(plan));
         if (planHasErrors(plan)) setExit(ExitCode.failure);
         else setExit(opts.detailedExitcode && hasChanges(plan) ? 2 : ExitCode.ok);

@@ -10,6 +10,7 @@ import { buildProfile, buildServer, indexByName, type BuildContext } from './bui
 import { buildAssignment, checkMatchOverlap, SerialRegistry } from './assignments.js';
 import { buildEnrollment, normalisePublicUrl } from './enrollment.js';
 import type { Assignment, DepConfig, EnrollmentProfile, MdmServer } from './types.js';
+import { buildCredential } from '../credentials/config.js';
 
 /** Largest YAML file read: 100,000 serials inline take about 1.6 MiB. */
 export const MAX_YAML_BYTES = 16 * 1024 * 1024;
@@ -55,7 +56,7 @@ export interface LoadResult {
 export async function loadConfig(dir: string, opts: LoadOptions = {}): Promise<LoadResult> {
   const sink = new ProblemSink();
   const root = resolve(dir);
-  const stats: LoadStats = { files: 0, documents: { MdmServer: 0, EnrollmentProfile: 0, Assignment: 0, Enrollment: 0 }, serials: 0 };
+  const stats: LoadStats = { files: 0, documents: { MdmServer: 0, EnrollmentProfile: 0, Assignment: 0, Enrollment: 0, Credential: 0 }, serials: 0 };
   const dirStat = await stat(root).catch(() => undefined);
   if (!dirStat?.isDirectory()) {
     sink.error('io-error', { file: dir, line: 1, column: 1 }, dirStat ? 'not a directory' : 'config directory does not exist');
@@ -101,7 +102,8 @@ export async function loadConfig(dir: string, opts: LoadOptions = {}): Promise<L
   stats.serials = registry.size;
 
   const enrollments = valid('Enrollment').map((d) => buildEnrollment(d, ctx, sink));
-  const config: DepConfig = { dir: root, servers, profiles, assignments: built.map((b) => b.a), ...(enrollments.length > 0 ? { enrollments } : {}) };
+  const credentials = valid('Credential').map((d) => buildCredential(d, ctx, sink));
+  const config: DepConfig = { dir: root, servers, profiles, assignments: built.map((b) => b.a), ...(enrollments.length > 0 ? { enrollments } : {}), ...(credentials.length > 0 ? { credentials } : {}) };
   return finish(config, sink, stats);
 }
 

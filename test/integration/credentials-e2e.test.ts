@@ -137,7 +137,15 @@ spec:
       expect(refused?.message).toContain('would stop answering');
       await vi.waitFor(() => expect(received.filter((n) => n.kind === 'credential-expiry')).toHaveLength(2), { timeout: 10_000, interval: 25 });
       expect(received[1]).toMatchObject({ severity: 'critical', details: { credential: 'push' } });
-      const all = JSON.stringify(received) + logs.join('') + metrics + page;
+      // `depctl plan` shows the refused certificate with the renewal steps (text), and nothing in JSON.
+      const plan = await ws.depctl(['plan', 'config']);
+      expect(plan.stdout).toContain('Credentials:');
+      expect(plan.stdout).toMatch(/ {2}error: apns push: the APNs certificate push was refused: its topic com\.apple\.mgmt\.External\.ffffffff/);
+      expect(plan.stdout).toContain('Renew the existing certificate');
+      expect(plan.stdout).not.toContain('paris-campus');
+      const json = await ws.depctl(['plan', 'config', '--format', 'json']);
+      expect(() => JSON.parse(json.stdout) as unknown).not.toThrow();
+      const all = JSON.stringify(received) + logs.join('') + metrics + page + plan.stdout;
       expect(all).not.toContain('vpp-secret-token-value');
       expect(all).not.toContain('PRIVATE KEY');
     } finally {
