@@ -215,7 +215,7 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
     {
       source,
       validate: async (dir) => {
-        const r = await loadConfig(dir, { secretsDir: settings.secretsDir, ...(enrollment.publicUrl ? { publicUrl: enrollment.publicUrl } : {}) });
+        const r = await loadConfig(dir, { secretsDir: settings.secretsDir, ...(enrollment.publicUrl ? { publicUrl: enrollment.publicUrl } : {}), ...(settings.inputLimits ? { limits: settings.inputLimits } : {}) });
         if (r.config) return { ok: true, config: r.config };
         const first = r.problems.filter((p) => p.severity === 'error').slice(0, 3);
         return { ok: false, message: `${r.errorCount} validation error(s): ${first.map((p) => `${p.file}:${p.line}:${p.column}: ${p.message}`).join('; ')}` };

@@ -7,6 +7,7 @@ import type * as DepModule from '../dep/index.js';
 import type { DepClient, DepRequestEvent } from '../dep/index.js';
 import type * as TokensModule from '../tokens/index.js';
 import { DEFAULT_USER_AGENT, userAgentProblem } from '../dep/user-agent.js';
+import { inputLimits, inputLimitsFromEnv, type InputLimits } from '../config/limits.js';
 import { DEFAULT_STATE_URL } from '../store/state-url.js';
 import type { Store } from '../store/index.js';
 import type { ServerHandle } from '../reconcile/planner.js';
@@ -29,6 +30,8 @@ export interface RuntimeSettings {
   depUrlOverride: string | undefined;
   /** `User-Agent` of every DEP call (--user-agent, then DEPCTL_USER_AGENT); the client's default when absent. */
   userAgent?: string;
+  /** Bounds on what loading a configuration may cost (--input-limit, then DEPCTL_INPUT_LIMITS; config/limits.ts). */
+  inputLimits?: InputLimits;
 }
 
 /** Adds the global options to the program (read back with `runtimeSettings`). */
@@ -36,7 +39,8 @@ export function addGlobalOptions(program: Command): void {
   program
     .option('--state <url>', `state store: sqlite:PATH, postgres://… (env DEPCTL_STATE; default ${DEFAULT_STATE_URL})`)
     .option('--secrets-dir <dir>', 'directory that { file: … } secret references resolve against (env DEPCTL_SECRETS_DIR; default ./secrets)')
-    .option('--user-agent <value>', `User-Agent sent to Apple's DEP service (env DEPCTL_USER_AGENT; default ${DEFAULT_USER_AGENT})`);
+    .option('--user-agent <value>', `User-Agent sent to Apple's DEP service (env DEPCTL_USER_AGENT; default ${DEFAULT_USER_AGENT})`)
+    .option('--input-limit <name=value>', 'raise or lower a bound on loading a configuration, e.g. documents=20000 (repeatable; env DEPCTL_INPUT_LIMITS, comma-separated)', (v: string, prev: string[] = []) => [...prev, v]);
 }
 
 /**
@@ -54,13 +58,29 @@ function resolveUserAgent(flag: string | undefined, io: CliIo): string {
 
 /** Resolves the global settings from flags, then environment, then defaults. */
 export function runtimeSettings(cmd: Command, io: CliIo): RuntimeSettings {
-  const g = cmd.optsWithGlobals<{ state?: string; secretsDir?: string; userAgent?: string }>();
+  const g = cmd.optsWithGlobals<{ state?: string; secretsDir?: string; userAgent?: string; inputLimit?: string[] }>();
   return {
     stateUrl: g.state ?? io.env['DEPCTL_STATE'] ?? DEFAULT_STATE_URL,
     secretsDir: resolve(io.cwd, g.secretsDir ?? io.env['DEPCTL_SECRETS_DIR'] ?? 'secrets'),
     depUrlOverride: io.env['DEPCTL_DEP_URL'] || undefined,
     userAgent: resolveUserAgent(g.userAgent, io),
+    inputLimits: resolveInputLimits(g.inputLimit, io),
   };
+}
+
+/** The defaults, then DEPCTL_INPUT_LIMITS, then each --input-limit; a usage error names a bad entry. */
+function resolveInputLimits(flags: string[] | undefined, io: CliIo): InputLimits {
+  const env = inputLimitsFromEnv(io.env['DEPCTL_INPUT_LIMITS']);
+  try {
+    inputLimits(env);
+  } catch (err) {
+    throw new UsageError(`DEPCTL_INPUT_LIMITS: ${(err as Error).message}`);
+  }
+  try {
+    return inputLimits([...env, ...(flags ?? [])]);
+  } catch (err) {
+    throw new UsageError(`--input-limit: ${(err as Error).message}`);
+  }
 }
 
 /**
@@ -78,9 +98,9 @@ export class ReportedFailure extends Error {
 }
 
 /** Loads and validates the config; on any error prints the problems (like validate) and fails. */
-export async function loadValidConfig(dir: string, io: CliIo, secretsDir?: string): Promise<DepConfig> {
+export async function loadValidConfig(dir: string, io: CliIo, secretsDir?: string, limits?: InputLimits): Promise<DepConfig> {
   const [{ loadConfig }, { renderText }] = await Promise.all([import('../config/load.js'), import('./views/problems.js')]);
-  const result = await loadConfig(resolve(io.cwd, dir), { ...(secretsDir === undefined ? {} : { secretsDir }), ...publicUrlOption(io) });
+  const result = await loadConfig(resolve(io.cwd, dir), { ...(secretsDir === undefined ? {} : { secretsDir }), ...publicUrlOption(io), ...(limits === undefined ? {} : { limits }) });
   if (!result.config) {
     io.stderr(renderText(dir, result, false));
     throw new ReportedFailure('the configuration is invalid; nothing was done');

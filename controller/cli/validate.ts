@@ -28,7 +28,8 @@ export const registerValidate: Register = (program, io, setExit) => {
       // Imported here, not at the top, so that `depctl --help` does not load the config loader (start-up).
       const { loadConfig } = await import('../config/load.js');
       // The secrets directory the operator configured is not "secrets in the repository", even inside it.
-      const result = await loadConfig(resolve(io.cwd, dir), { secretsDir: runtimeSettings(cmd, io).secretsDir, ...publicUrlOption(io), unresolvedUrl: 'warning' });
+      const settings = runtimeSettings(cmd, io);
+      const result = await loadConfig(resolve(io.cwd, dir), { secretsDir: settings.secretsDir, ...publicUrlOption(io), unresolvedUrl: 'warning', ...(settings.inputLimits ? { limits: settings.inputLimits } : {}) });
       const valid = result.errorCount === 0 && !(opts.warningsAsErrors && result.warningCount > 0);
       io.stdout(renderers[opts.format](dir, result, valid));
       setExit(valid ? ExitCode.ok : ExitCode.failure);

@@ -14,6 +14,8 @@ import { normaliseSerial, parseSerialFile, serialProblem } from './serials.js';
 export interface ConfigPaths {
   root: string;
   realRoot: string;
+  /** The most bytes the next serial file may hold (input limits); MAX_SERIAL_FILE_BYTES when absent. */
+  serialFileBytes?: () => number;
 }
 
 /** Largest serial file read (a CSV of a million serials with a few columns fits well below). */
@@ -158,7 +160,7 @@ async function openSerialFile(file: string, d: ParsedDoc, paths: ConfigPaths, pa
     return undefined;
   }
   const rel = posix(relative(paths.root, abs));
-  const read = await readTextFile(real, rel, MAX_SERIAL_FILE_BYTES);
+  const read = await readTextFile(real, rel, paths.serialFileBytes?.() ?? MAX_SERIAL_FILE_BYTES);
   if ('code' in read) {
     sink.error(read.code, { file: rel, line: read.line, column: read.column }, read.message);
     return undefined;

@@ -54,6 +54,8 @@ export interface BuildContext {
   skipKeys: SkipKeyCatalogue;
   /** The secrets directory (real path), when the caller named it: references into it are fine. */
   secretsDir?: string;
+  /** The most bytes the next serial file may hold (input limits "serialFileBytes" and "totalBytes"). */
+  serialFileBytes?: () => number;
   /** The controller's public base URL (no trailing slash) that `url: { enrollment }` expands against. */
   publicUrl?: string;
   /** How an unexpandable `url: { enrollment }` is reported: an error (default) or, for validate, a warning. */

@@ -6,9 +6,7 @@ import { KINDS, type CompiledSchemas, type Kind } from './schemas.js';
 import { reportSchemaErrors } from './schema-errors.js';
 import { findNode, nodeOffset } from './yaml-nodes.js';
 import { didYouMean } from './suggest.js';
-
-/** At most this many alias expansions per document: enough for real use, too few for a "billion laughs". */
-const MAX_ALIAS_COUNT = 100;
+import { DEFAULT_INPUT_LIMITS, findExcessiveNesting, type InputLimits } from './limits.js';
 
 /** A depctl document as read from YAML, before cross-checks. */
 export interface ParsedDoc {
@@ -33,17 +31,28 @@ const YAML_CODE_MESSAGES: Record<string, string> = {
 };
 
 /** Parses every document of a YAML file, reports YAML and schema problems, and returns the depctl documents. */
-export function parseDocuments(source: SourceFile, schemas: CompiledSchemas, sink: ProblemSink): ParsedDoc[] {
+export function parseDocuments(
+  source: SourceFile,
+  schemas: CompiledSchemas,
+  sink: ProblemSink,
+  limits: Pick<InputLimits, 'depth' | 'aliases'> = DEFAULT_INPUT_LIMITS,
+): ParsedDoc[] {
+  // The YAML parser recurses per nesting level: refuse deep nesting before it sees the text.
+  const deep = findExcessiveNesting(source.text, limits.depth);
+  if (deep) {
+    sink.error('input-limit', source.loc(deep.offset), `YAML nests collections more than ${limits.depth} levels deep; a depctl document needs a handful (input limit "depth")`);
+    return [];
+  }
   const extraction = extractLongSerialLists(source.text);
   if (extraction.lists.length > 0) {
     const local = new ProblemSink();
-    const docs = parseText(extraction.text, extraction.lists, source, schemas, local);
+    const docs = parseText(extraction.text, extraction.lists, source, schemas, local, limits.aliases);
     if (docs) {
       sink.problems.push(...local.problems);
       return docs;
     }
   }
-  return parseText(source.text, [], source, schemas, sink) ?? [];
+  return parseText(source.text, [], source, schemas, sink, limits.aliases) ?? [];
 }
 
 /** Parses text (possibly with fast-path lists blanked out); undefined when a fast-path list was not claimed. */
@@ -53,6 +62,7 @@ function parseText(
   source: SourceFile,
   schemas: CompiledSchemas,
   sink: ProblemSink,
+  maxAliases: number,
 ): ParsedDoc[] | undefined {
   const claimed = new Set<ExtractedList>();
   const docs = parseAllDocuments(text, { prettyErrors: false, uniqueKeys: true, strict: true });
@@ -80,9 +90,9 @@ function parseText(
     if (doc.contents === null) continue; // an empty document, e.g. a trailing `---`
     let value: unknown;
     try {
-      value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+      value = doc.toJS({ maxAliasCount: maxAliases });
     } catch (err) {
-      sink.error('yaml-alias', source.loc(nodeOffset(doc.contents as Node)), `YAML: ${aliasMessage(err)}`);
+      sink.error('yaml-alias', source.loc(nodeOffset(doc.contents as Node)), `YAML: ${aliasMessage(err, maxAliases)}`);
       continue;
     }
     const parsed = checkHeader(doc, value, source, sink);
@@ -151,8 +161,8 @@ function keyText(text: string, pos: [number, number]): string {
   return (line.split(':')[0] ?? '').trim().slice(0, 60);
 }
 
-function aliasMessage(err: unknown): string {
+function aliasMessage(err: unknown, maxAliases: number): string {
   const msg = err instanceof Error ? err.message : String(err);
-  if (/Excessive alias count/i.test(msg)) return `too many alias expansions (over ${MAX_ALIAS_COUNT}); anchors and aliases may not be used to blow up a document`;
+  if (/Excessive alias count/i.test(msg)) return `too many alias expansions (over ${maxAliases}); anchors and aliases may not be used to blow up a document (input limit "aliases")`;
   return msg.replace(/\s+at line[\s\S]*$/, '');
 }

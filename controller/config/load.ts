@@ -8,12 +8,13 @@ import { readTextFile } from './source.js';
 import { parseDocuments, type ParsedDoc } from './documents.js';
 import { buildProfile, buildServer, indexByName, type BuildContext } from './build.js';
 import { buildAssignment, checkMatchOverlap, SerialRegistry } from './assignments.js';
+import { countDocumentMarkers, DEFAULT_INPUT_LIMITS, type InputLimits } from './limits.js';
 import { buildEnrollment, normalisePublicUrl } from './enrollment.js';
 import type { Assignment, DepConfig, EnrollmentProfile, MdmServer } from './types.js';
 import { buildCredential } from '../credentials/config.js';
 
-/** Largest YAML file read: 100,000 serials inline take about 1.6 MiB. */
-export const MAX_YAML_BYTES = 16 * 1024 * 1024;
+/** Largest YAML file read by default: 100,000 serials inline take about 1.6 MiB. */
+export const MAX_YAML_BYTES = DEFAULT_INPUT_LIMITS.yamlFileBytes;
 
 /** Options of loadConfig; all have defaults. */
 export interface LoadOptions {
@@ -26,6 +27,10 @@ export interface LoadOptions {
    * reported as secrets in the repository even when it lies inside the config directory (unless git tracks them).
    */
   secretsDir?: string;
+  /** Bounds on files, documents, nesting, serials, bytes and time (limits.ts); the defaults when absent. */
+  limits?: InputLimits;
+  /** Milliseconds clock for the `loadMs` limit (tests pass a manual one). Default: Date.now. */
+  clock?: () => number;
   /** The controller's public base URL, for `url: { enrollment }` (issue 14); see BuildContext.publicUrl. */
   publicUrl?: string;
   /** See BuildContext.unresolvedUrl (validate passes 'warning'). */
@@ -66,15 +71,27 @@ export async function loadConfig(dir: string, opts: LoadOptions = {}): Promise<L
   const skipKeys = skipKeyCatalogue(schemas.files);
   const files = await walkConfigDir(root, sink, opts.secretsDir === undefined ? {} : { secretsDir: resolve(opts.secretsDir) });
   stats.files = files.yaml.length;
+  const limits = opts.limits ?? DEFAULT_INPUT_LIMITS;
+  const budget = new LoadBudget(limits, opts.clock ?? Date.now);
+  if (files.yaml.length > limits.files) {
+    sink.error('input-limit', { file: '.', line: 1, column: 1 }, `${files.yaml.length} YAML files, over the limit of ${limits.files} (input limit "files"); nothing was read`);
+    return finish(undefined, sink, stats);
+  }
 
   const docs: ParsedDoc[] = [];
   for (const rel of files.yaml) {
-    const read = await readTextFile(join(root, rel), rel, MAX_YAML_BYTES);
+    if (budget.overTime(sink, rel)) return finish(undefined, sink, stats);
+    const read = await readTextFile(join(root, rel), rel, Math.min(limits.yamlFileBytes, budget.bytesLeft()));
     if ('code' in read) {
-      sink.error(read.code, { file: rel, line: read.line, column: read.column }, read.message);
+      sink.error(read.code, { file: rel, line: read.line, column: read.column }, budget.explainSizeError(read.message));
       continue;
     }
-    docs.push(...parseDocuments(read, schemas, sink));
+    budget.spend(read.text.length);
+    if (docs.length + countDocumentMarkers(read.text) > limits.documents) {
+      sink.error('input-limit', { file: rel, line: 1, column: 1 }, `more than ${limits.documents} documents in the configuration (input limit "documents"); reading stopped at this file`);
+      return finish(undefined, sink, stats);
+    }
+    docs.push(...parseDocuments(read, schemas, sink, limits));
   }
   for (const d of docs) stats.documents[d.kind]++;
   if (docs.length === 0 && sink.errorCount === 0) {
@@ -82,7 +99,7 @@ export async function loadConfig(dir: string, opts: LoadOptions = {}): Promise<L
   }
 
   const index = indexByName(docs, sink);
-  const ctx: BuildContext = { root, realRoot: await realpath(root), now: opts.now ?? new Date(), skipKeys };
+  const ctx: BuildContext = { root, realRoot: await realpath(root), now: opts.now ?? new Date(), skipKeys, serialFileBytes: () => Math.min(limits.serialFileBytes, budget.bytesLeft()) };
   if (opts.publicUrl !== undefined) {
     const publicUrl = normalisePublicUrl(opts.publicUrl);
     if (publicUrl === undefined) sink.error('public-url', { file: '.', line: 1, column: 1 }, `public URL ${JSON.stringify(opts.publicUrl)} is not an absolute http(s) URL without query`);
@@ -96,7 +113,12 @@ export async function loadConfig(dir: string, opts: LoadOptions = {}): Promise<L
   const registry = new SerialRegistry();
   const built: { a: Assignment; d: ParsedDoc }[] = [];
   for (const d of valid('Assignment')) {
+    if (budget.overTime(sink, d.source.relPath)) return finish(undefined, sink, stats);
     built.push({ a: await buildAssignment(d, index, ctx, registry, sink), d });
+    if (registry.size > limits.serials) {
+      sink.error('input-limit', d.source.loc(d.offset), `more than ${limits.serials.toLocaleString('en-US')} serial numbers in the configuration (input limit "serials"); reading stopped at this assignment`);
+      return finish(undefined, sink, stats);
+    }
   }
   checkMatchOverlap(built, sink);
   stats.serials = registry.size;
@@ -105,6 +127,39 @@ export async function loadConfig(dir: string, opts: LoadOptions = {}): Promise<L
   const credentials = valid('Credential').map((d) => buildCredential(d, ctx, sink));
   const config: DepConfig = { dir: root, servers, profiles, assignments: built.map((b) => b.a), ...(enrollments.length > 0 ? { enrollments } : {}), ...(credentials.length > 0 ? { credentials } : {}) };
   return finish(config, sink, stats);
+}
+
+/** The bytes and time one load may still spend. */
+class LoadBudget {
+  private readonly deadline: number;
+  private spent = 0;
+
+  constructor(
+    private readonly limits: InputLimits,
+    private readonly clock: () => number,
+  ) {
+    this.deadline = clock() + limits.loadMs;
+  }
+
+  bytesLeft(): number {
+    return Math.max(1, this.limits.totalBytes - this.spent);
+  }
+
+  spend(bytes: number): void {
+    this.spent += bytes;
+  }
+
+  /** A size error from readTextFile, with the limit it came from when it was the total budget. */
+  explainSizeError(message: string): string {
+    return this.limits.totalBytes - this.spent < this.limits.yamlFileBytes ? `${message} (input limit "totalBytes": the files read so far used ${this.spent.toLocaleString('en-US')} bytes)` : message;
+  }
+
+  /** Reports and returns true once the load has run past its time limit. */
+  overTime(sink: ProblemSink, file: string): boolean {
+    if (this.clock() <= this.deadline) return false;
+    sink.error('input-limit', { file, line: 1, column: 1 }, `loading the configuration took more than ${this.limits.loadMs / 1000} s (input limit "loadMs"); stopped here`);
+    return true;
+  }
 }
 
 function finish(config: DepConfig | undefined, sink: ProblemSink, stats: LoadStats): LoadResult {

@@ -28,6 +28,7 @@ export interface Problem extends SourceLoc {
 export const PROBLEM_CODES = [
   'io-error',
   'file-too-large',
+  'input-limit',
   'encoding',
   'yaml-syntax',
   'duplicate-key',
