@@ -69,6 +69,7 @@ ${status.conditions.map((c) => conditionRow(c, t)).join('\n') || '<tr><td colspa
 <h2>Servers</h2>
 ${status.servers.map((s) => serverCard(s, t)).join('\n') || '<section class="muted">No MDM server is configured yet.</section>'}
 ${status.credentials && status.credentials.length > 0 ? credentialsTable(status.credentials) : ''}
+${status.enrollment === undefined ? '' : enrollmentTable(status.enrollment)}
 <section>
 <h2>Recent runs</h2>
 ${runsTable(status.recentRuns, t)}
@@ -96,6 +97,20 @@ function credentialsTable(list: NonNullable<ControllerStatus['credentials']>): s
 }
 
 /** A DEP token renewal under way: its state, message and the steps left (tokens/rotation.ts). */
+/** The enrollment endpoint per served profile (issue 14): attempts by outcome, and pushed devices that never enrolled. */
+function enrollmentTable(list: NonNullable<ControllerStatus['enrollment']> | null): string {
+  if (list === null) return `<section>\n<h2>Enrollment</h2>\n<p class="muted" data-testid="enrollment-unknown">unknown (the store did not answer)</p>\n</section>`;
+  const cell = (id: string, n: number, cls: string): string => `<td class="num${n > 0 && cls ? ` ${cls}` : ''}" data-testid="${id}" data-value="${n}">${fmt(n)}</td>`;
+  const rows = list.map((e) => {
+    const p = escapeHtml(e.profile);
+    const never = e.assignedNeverEnrolled === null
+      ? `<td class="num muted" data-testid="enroll-never-${p}">unknown</td>`
+      : cell(`enroll-never-${p}`, e.assignedNeverEnrolled, 'warn');
+    return `<tr data-testid="enroll-${p}"><td>${p}</td><td>${escapeHtml(e.enrollment)}</td>${cell(`enroll-enrolled-${p}`, e.enrolled, 'good')}${cell(`enroll-refused-${p}`, e.refused, 'bad')}${cell(`enroll-held-${p}`, e.heldForUpdate, 'warn')}${cell(`enroll-bad-${p}`, e.badRequest, '')}${never}</tr>`;
+  });
+  return `<section>\n<h2>Enrollment</h2>\n<table><thead><tr><th>Profile</th><th>Enrollment</th><th class="num">Enrolled</th><th class="num">Refused</th><th class="num">Held for OS update</th><th class="num">Bad requests</th><th class="num" title="DEP says the profile was pushed to the device, and no enrollment came: set up by hand, or stuck">Assigned, never enrolled</th></tr></thead><tbody>${rows.join('')}</tbody></table>\n</section>`;
+}
+
 function renewalBlock(n: string, r: NonNullable<ServerStatus['renewal']>): string {
   const cls = r.state === 'refused' ? 'bad' : r.state === 'switched' ? 'ok' : 'warn';
   const steps = r.stepsLeft.length > 0 ? `<ol>${r.stepsLeft.map((x) => `<li>${escapeHtml(x)}</li>`).join('')}</ol>` : '';
