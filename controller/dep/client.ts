@@ -5,6 +5,7 @@
 import { Agent, type Dispatcher } from 'undici';
 import { sendInBatches, batchSerials } from './batch.js';
 import { DepProtocolError } from './errors.js';
+import { checkAccount, checkDefineResponse, checkDetailsResponse, checkFetchResponse, checkProfileResponse, checkSerialStatusResponse } from './shapes.js';
 import type { DepRequestEvent } from './http.js';
 import { normaliseFetchedProfile, profileRequestBody, type FetchedProfile } from './profile.js';
 import { retryPolicy, type RetryOptions } from './retry.js';
@@ -122,7 +123,7 @@ export function createDepClient(opts: DepClientOptions): DepClient {
     // NanoDEP omits an empty cursor; Apple documents leaving it out on the first fetch.
     if (req.cursor) body.cursor = req.cursor;
     if (req.limit !== undefined) body.limit = checkLimit(req.limit);
-    return t.request<FetchDeviceResponse>({ method: 'POST', path, body, signal: o?.signal });
+    return checkFetchResponse(path, await t.request<unknown>({ method: 'POST', path, body, signal: o?.signal }));
   };
 
   async function* pages(path: '/server/devices' | '/devices/sync', req: PageRequest, o?: CallOptions): AsyncGenerator<FetchDeviceResponse, void, undefined> {
@@ -147,10 +148,11 @@ export function createDepClient(opts: DepClientOptions): DepClient {
     extra: Record<string, unknown>,
     o: CallOptions | undefined,
     mergeExtra?: (acc: R, next: R) => void,
+    check: (endpoint: string, v: unknown) => R = checkSerialStatusResponse as unknown as (endpoint: string, v: unknown) => R,
   ): Promise<R> =>
     sendInBatches<unknown, R>(
       serials,
-      (batch) => t.request<R>({ method, path, body: { ...extra, devices: batch }, signal: o?.signal }),
+      async (batch) => check(path, await t.request<unknown>({ method, path, body: { ...extra, devices: batch }, signal: o?.signal })),
       mergeExtra,
     ).then((r) => r ?? ({ ...extra, devices: {} } as unknown as R));
 
@@ -162,28 +164,31 @@ export function createDepClient(opts: DepClientOptions): DepClient {
     });
 
   return {
-    account: (o) => t.request<AccountDetail>({ method: 'GET', path: '/account', signal: o?.signal }),
+    account: async (o) => checkAccount('/account', await t.request<unknown>({ method: 'GET', path: '/account', signal: o?.signal })),
     fetchDevices: (req = {}, o) => page('/server/devices', req, o),
     syncDevices: (req, o) => page('/devices/sync', req, o),
     fetchAllDevices: (req = {}, o) => pages('/server/devices', req, o),
     syncAllDevices: (req, o) => pages('/devices/sync', req, o),
-    deviceDetails: (serials, o) => serialCall<DeviceDetailsResponse>('POST', '/devices', serials, {}, o),
+    deviceDetails: (serials, o) => serialCall<DeviceDetailsResponse>('POST', '/devices', serials, {}, o, undefined, checkDetailsResponse),
     async defineProfile(profile, o) {
       const [first = [], ...rest] = batchSerials(profile.devices ?? []);
       const body = profileRequestBody({ ...profile, devices: first });
       if (profile.devices === undefined) delete body.devices;
-      const res = await t.request<DefineProfileResponse>({ method: 'POST', path: '/profile', body, signal: o?.signal });
+      const res: DefineProfileResponse = checkDefineResponse('/profile', await t.request<unknown>({ method: 'POST', path: '/profile', body, signal: o?.signal }));
       if (rest.length === 0) return res;
       const more = await assign(res.profile_uuid, rest.flat(), o);
       return { ...res, devices: { ...res.devices, ...more.devices } };
     },
     async getProfile(profileUuid, o) {
-      const wire = await t.request<FetchProfileWireResponse>({
-        method: 'GET',
-        path: '/profile',
-        query: { profile_uuid: profileUuid },
-        signal: o?.signal,
-      });
+      const wire = checkProfileResponse<FetchProfileWireResponse>(
+        '/profile',
+        await t.request<unknown>({
+          method: 'GET',
+          path: '/profile',
+          query: { profile_uuid: profileUuid },
+          signal: o?.signal,
+        }),
+      );
       return normaliseFetchedProfile(wire);
     },
     assignProfile: assign,

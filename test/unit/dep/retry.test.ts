@@ -5,7 +5,7 @@ import { DepHttpError, DepNetworkError, DepTimeoutError } from '../../../control
 import { isAbortError } from '../../../controller/util/sleep.js';
 import { TEST_TOKEN, finishFakeDep, startFakeDep, type FakeDep } from './fake-dep-server.js';
 
-const ACCOUNT = { server_name: 'S' };
+const ACCOUNT = { server_name: 'S', server_uuid: '6666ED66666666666666666666666666' };
 const START = Date.parse('2026-11-25T12:00:00Z');
 
 let fake: FakeDep;

@@ -1,0 +1,164 @@
+/**
+ * The shape checks of Apple's DEP responses. The transport parses JSON; these make sure that what the rest of
+ * depctl reads is there with the type it expects, so that a truncated, changed or hostile body (a proxy, a
+ * misconfigured `depUrl`) is a `DepProtocolError` naming the field, never a TypeError deep in a pass or a
+ * device written to the store with a number for a serial.
+ *
+ * Lenient where Apple is known to vary (dep-protocol.md sections 3 and 5): unknown keys pass through, a
+ * missing `devices` on an empty page reads as none, `imei`/`meid` may be a string or a list; strict on what
+ * depctl keys on (serial numbers, cursors, profile UUIDs, statuses). Plain loops: a 1,000-device page is
+ * checked in well under a millisecond.
+ */
+import { DepProtocolError } from './errors.js';
+import type { AccountDetail, DefineProfileResponse, DeviceDetailsResponse, FetchDeviceResponse, SerialStatusResponse } from './types.js';
+
+type Json = Record<string, unknown>;
+
+const DEVICE_STRINGS = [
+  'model',
+  'description',
+  'color',
+  'asset_tag',
+  'profile_status',
+  'profile_uuid',
+  'profile_assign_time',
+  'profile_push_time',
+  'device_assigned_date',
+  'device_assigned_by',
+  'os',
+  'device_family',
+  'mdm_migration_deadline',
+  'eid',
+  'wifi_mac_address',
+  'bluetooth_mac_address',
+  'ethernet_mac_address',
+  'op_type',
+  'op_date',
+  'response_status',
+] as const;
+const DEVICE_BOOLEANS = ['is_replacement_device', 'released_by_replacement'] as const;
+
+function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function describe(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+}
+
+function fail(endpoint: string, field: string, expected: string, got: unknown): never {
+  throw new DepProtocolError(endpoint, `${field} should be ${expected}, got ${describe(got)}`);
+}
+
+function body(endpoint: string, v: unknown): Json {
+  if (!isObject(v)) fail(endpoint, 'the body', 'a JSON object', v);
+  return v;
+}
+
+function optionalString(endpoint: string, o: Json, key: string, at: string): void {
+  const v = o[key];
+  if (v !== undefined && v !== null && typeof v !== 'string') fail(endpoint, `${at}${key}`, 'a string', v);
+}
+
+function requiredString(endpoint: string, o: Json, key: string, at: string): string {
+  const v = o[key];
+  if (typeof v !== 'string' || v === '') fail(endpoint, `${at}${key}`, 'a non-empty string', v);
+  return v;
+}
+
+/** One device record (fetch, sync or details); `serial` is the key it came under, for details. */
+function checkDevice(endpoint: string, d: unknown, at: string, requireSerial: boolean): void {
+  if (!isObject(d)) fail(endpoint, at.slice(0, -1), 'an object', d);
+  if (requireSerial) requiredString(endpoint, d, 'serial_number', at);
+  else optionalString(endpoint, d, 'serial_number', at);
+  for (const key of DEVICE_STRINGS) optionalString(endpoint, d, key, at);
+  for (const key of DEVICE_BOOLEANS) {
+    const v = d[key];
+    if (v !== undefined && v !== null && typeof v !== 'boolean') fail(endpoint, `${at}${key}`, 'true or false', v);
+  }
+  for (const key of ['imei', 'meid'] as const) {
+    const v = d[key];
+    if (v === undefined || v === null || typeof v === 'string') continue;
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) fail(endpoint, `${at}${key}`, 'a string or a list of strings', v);
+  }
+}
+
+/** POST /server/devices and /devices/sync. */
+export function checkFetchResponse(endpoint: string, v: unknown): FetchDeviceResponse {
+  const o = body(endpoint, v);
+  if (o['devices'] === undefined || o['devices'] === null) o['devices'] = [];
+  const devices = o['devices'];
+  if (!Array.isArray(devices)) fail(endpoint, 'devices', 'a list', devices);
+  for (let i = 0; i < devices.length; i++) checkDevice(endpoint, devices[i], `devices[${i}].`, true);
+  const more = o['more_to_follow'];
+  if (more !== undefined && typeof more !== 'boolean') fail(endpoint, 'more_to_follow', 'true or false', more);
+  optionalString(endpoint, o, 'cursor', '');
+  optionalString(endpoint, o, 'fetched_until', '');
+  if (more === true) requiredString(endpoint, o, 'cursor', '');
+  return o as unknown as FetchDeviceResponse;
+}
+
+/** GET /account: the identity fields depctl records and compares. */
+export function checkAccount(endpoint: string, v: unknown): AccountDetail {
+  const o = body(endpoint, v);
+  requiredString(endpoint, o, 'server_uuid', '');
+  for (const key of ['server_name', 'admin_id', 'facilitator_id', 'org_name', 'org_email', 'org_phone', 'org_address', 'org_id', 'org_id_hash', 'org_type', 'org_version']) {
+    optionalString(endpoint, o, key, '');
+  }
+  if (o['urls'] !== undefined && !Array.isArray(o['urls'])) fail(endpoint, 'urls', 'a list', o['urls']);
+  return o as unknown as AccountDetail;
+}
+
+/** A `devices` map of serial → status string (assign, remove, disown, define). */
+function checkStatusMap(endpoint: string, o: Json, required: boolean): void {
+  const devices = o['devices'];
+  if (devices === undefined || devices === null) {
+    if (required) o['devices'] = {};
+    return;
+  }
+  if (!isObject(devices)) fail(endpoint, 'devices', 'an object of serial number to status', devices);
+  for (const [serial, status] of Object.entries(devices)) {
+    if (typeof status !== 'string') fail(endpoint, `devices["${serial.slice(0, 20)}"]`, 'a status string', status);
+  }
+}
+
+/** POST /profile. */
+export function checkDefineResponse(endpoint: string, v: unknown): DefineProfileResponse {
+  const o = body(endpoint, v);
+  requiredString(endpoint, o, 'profile_uuid', '');
+  checkStatusMap(endpoint, o, false);
+  return o as unknown as DefineProfileResponse;
+}
+
+/** POST /profile/devices, DELETE /profile/devices, POST /devices/disown. */
+export function checkSerialStatusResponse<R extends SerialStatusResponse>(endpoint: string, v: unknown): R {
+  const o = body(endpoint, v);
+  checkStatusMap(endpoint, o, true);
+  const retry = o['retry_after_seconds'];
+  if (retry !== undefined && (typeof retry !== 'number' || !Number.isFinite(retry) || retry < 0)) fail(endpoint, 'retry_after_seconds', 'a number of seconds', retry);
+  optionalString(endpoint, o, 'profile_uuid', '');
+  return o as unknown as R;
+}
+
+/** POST /devices (details): a map of serial → device record with `response_status`. */
+export function checkDetailsResponse(endpoint: string, v: unknown): DeviceDetailsResponse {
+  const o = body(endpoint, v);
+  const devices = o['devices'];
+  if (devices === undefined || devices === null) {
+    o['devices'] = {};
+    return o as unknown as DeviceDetailsResponse;
+  }
+  if (!isObject(devices)) fail(endpoint, 'devices', 'an object of serial number to device', devices);
+  for (const [serial, d] of Object.entries(devices)) checkDevice(endpoint, d, `devices["${serial.slice(0, 20)}"].`, false);
+  return o as unknown as DeviceDetailsResponse;
+}
+
+/** GET /profile: the fields depctl compares are checked by the profile content rules; here only the body. */
+export function checkProfileResponse<T>(endpoint: string, v: unknown): T {
+  const o = body(endpoint, v);
+  requiredString(endpoint, o, 'profile_uuid', '');
+  return o as unknown as T;
+}
