@@ -153,6 +153,7 @@ export class InProcessRelay implements TriggerRelay {
 
   close(): Promise<void> {
     this.handlers.clear();
+    this.down = 'closed';
     return Promise.resolve();
   }
 }

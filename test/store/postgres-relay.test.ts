@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { RelayHealth, RelayMessage } from '../../controller/reconcile/ports.js';
+import { runRelayConformance } from './relay-conformance.js';
 import { openPostgresRelay, parseRelayMessage, relayChannel, type PostgresTriggerRelay } from '../../controller/store/postgres/relay.js';
 
 // A real server (CI: .ci/postgres.sh); reported as skipped where DEPCTL_TEST_POSTGRES_URL is not set.
@@ -43,6 +44,12 @@ describe('relay messages', () => {
 });
 
 describe.skipIf(!url)('PostgreSQL trigger relay (LISTEN/NOTIFY)', () => {
+  runRelayConformance('postgres', async () => {
+    const schema = `relay_${randomBytes(5).toString('hex')}`;
+    const [a, b, otherStore] = await Promise.all([schema, schema, `${schema}_other`].map((s) => openPostgresRelay(withSchema(s))));
+    return { a: a!, b: b!, otherStore: otherStore!, close: async () => void (await Promise.all([a!.close(), b!.close(), otherStore!.close()])) };
+  });
+
   const relays: PostgresTriggerRelay[] = [];
   afterEach(async () => {
     for (const r of relays.splice(0)) await r.close();
@@ -53,26 +60,6 @@ describe.skipIf(!url)('PostgreSQL trigger relay (LISTEN/NOTIFY)', () => {
     relays.push(r);
     return r;
   }
-
-  it('delivers a message to every replica of the store, the sender included, and to no other store', async () => {
-    const schema = `relay_${randomBytes(5).toString('hex')}`;
-    const a = await open(schema);
-    const b = await open(schema);
-    const other = await open(`${schema}_other`);
-    expect(a.health()).toEqual({ backend: 'postgres', up: true, reason: null });
-    const ia = inbox(a);
-    const ib = inbox(b);
-    const io = inbox(other);
-    const m = message({ origin: 'a' });
-    await a.publish(m);
-    expect(await ib.next(m.id)).toEqual(m);
-    expect(await ia.next(m.id)).toEqual(m);
-    // The other store's listener heard nothing: a message it sends itself arrives, ours never did.
-    const own = message();
-    await other.publish(own);
-    await io.next(own.id);
-    expect(io.got.map((x) => x.id)).toEqual([own.id]);
-  });
 
   it('a terminated connection: health says down, it reconnects with backoff and delivers again', async () => {
     const schema = `relay_${randomBytes(5).toString('hex')}`;
