@@ -5,7 +5,7 @@
  * checkout, make no write call to Apple and leave the store as it was; a pull request that changes
  * credentials or endpoints, or adds a server, is planned after merge only, with no call made with its values.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,7 +96,8 @@ describe('depctl plan --remote: a running controller plans pull requests, writin
     await writeFile(join(root, 'secrets', 'main', 'key.pem'), privateKeyPem, { mode: 0o600 });
     await writeFile(join(root, 'secrets', 'main', 'token.p7m'), encryptServerToken(sim.token, certificatePem));
     // A token a pull request may name: it opens the other simulator, so any use of it would show there.
-    await writeFile(join(root, 'secrets', 'main', 'other.p7m'), encryptServerToken(other.token, certificatePem));
+    await mkdir(join(root, 'secrets', 'pr'), { recursive: true });
+    await writeFile(join(root, 'secrets', 'pr', 'other.p7m'), encryptServerToken(other.token, certificatePem));
     git(root, 'init', '-q', '--bare', '-b', 'main', 'config.git');
     work = join(root, 'work');
     git(root, 'clone', '-q', join(root, 'config.git'), 'work');
@@ -166,14 +167,14 @@ describe('depctl plan --remote: a running controller plans pull requests, writin
   it('a pull request that changes a token or adds a server is planned after merge only, with no call made with its values', async () => {
     await pushTo(
       'refs/pull/8/head',
-      { 'servers.yaml': `${serverYaml('main', sim.url, 'main/other.p7m')}---\n${serverYaml('lyon', other.url, 'main/other.p7m')}` },
+      { 'servers.yaml': `${serverYaml('main', sim.url, 'pr/other.p7m')}---\n${serverYaml('lyon', other.url, 'pr/other.p7m')}` },
       'swap the token, add a server',
     );
     sim.inspect.resetRequestCounts();
     other.inspect.resetRequestCounts();
     const before = dumpStore(statePath());
     const r = await remote(['--ref', 'refs/pull/8/head', '--format', 'json']);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const plan = JSON.parse(r.stdout) as Plan;
     const problems = Object.fromEntries(plan.servers.map((s) => [s.server, s.problem]));
     expect(problems['main']).toMatchObject({ kind: 'guardrail', reason: 'untrusted-credential-change' });
@@ -181,13 +182,13 @@ describe('depctl plan --remote: a running controller plans pull requests, writin
     expect(problems['lyon']).toMatchObject({ kind: 'guardrail', reason: 'untrusted-credential-change' });
     expect(problems['lyon']?.message).toMatch(/^new server/);
     expect(other.inspect.requestCounts()).toEqual({});
-    expect(sim.inspect.requestCounts()).toEqual({});
-    expect(dumpStore(statePath())).toEqual(before);
+    expect(sim.inspect.requestCounts(), logs.slice(-3000)).toEqual({});
+    expect(dumpStore(statePath()), logs.slice(-3000)).toEqual(before);
 
     // depUrl alone: the same.
     await pushTo('refs/pull/9/head', { 'servers.yaml': serverYaml('main', other.url) }, 'point main elsewhere');
     const md = await remote(['--ref', 'refs/pull/9/head', '--format', 'markdown']);
-    expect(md.code).toBe(0);
+    expect(md.code, md.stderr).toBe(0);
     expect(md.stdout).toContain('planned after merge only');
     expect(other.inspect.requestCounts()).toEqual({});
     expect(sim.inspect.requestCounts()).toEqual({});
@@ -210,6 +211,18 @@ describe('depctl plan --remote: a running controller plans pull requests, writin
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/validation error\(s\) in refs\/pull\/10\/head/);
     expect(bad.stderr).toMatch(/ipadz/);
+
+    // A symbolic link in a pull request is checked out as a plain file holding its target's path: the loader
+    // never follows it out of the tree (here to the secrets directory).
+    git(work, 'checkout', '-q', '--detach', 'origin/main');
+    await symlink(join(root, 'secrets', 'main', 'key.pem'), join(work, 'leak.yaml'));
+    git(work, 'add', '-A');
+    git(work, 'commit', '-q', '-m', 'a link out of the tree');
+    git(work, 'push', '-q', '-f', 'origin', 'HEAD:refs/pull/11/head');
+    const link = await remote(['--ref', 'refs/pull/11/head']);
+    expect(link.code).toBe(1);
+    expect(link.stderr).toMatch(/validation error\(s\) in refs\/pull\/11\/head/);
+    expect(link.stderr).not.toContain('PRIVATE KEY');
 
     const wrong = await remote(['--ref', 'main'], { DEPCTL_API_TOKEN: 'not-the-token' });
     expect(wrong.code).toBe(1);
