@@ -159,6 +159,11 @@ describe('depctl plan --remote: a running controller plans pull requests, writin
     expect(text.stdout).toContain(`plan of refs/pull/7/head at ${sha.slice(0, 12)}, compared with the controller's revision ${controller.loop.current().lastAppliedRevision?.slice(0, 12)}`);
     const md = await remote(['--ref', 'refs/pull/7/head', '--format', 'markdown']);
     expect(md.stdout).toContain('| main |');
+    // The real controller's status and document match the OpenAPI document too.
+    for (const path of ['/api/status', '/api/openapi.json']) {
+      const res = await request(`${controller.url}${path}`);
+      contract.check(path, 'get', res.statusCode, await res.body.json());
+    }
     // The API's own JSON answer matches the OpenAPI document (checked in api()).
     expect((await api('ref=refs%2Fpull%2F7%2Fhead')).status).toBe(200);
     expect(logs).not.toContain(TOKEN);
