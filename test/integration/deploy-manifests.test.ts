@@ -342,25 +342,27 @@ describe('Dockerfile', () => {
   const runtime = stages.get('runtime') ?? [];
   const runtimeRuns = runtime.filter((l) => l.startsWith('RUN ')).join('\n');
 
-  it('builds in a build stage and runs from a slim Node 22 runtime stage', () => {
+  it('builds in a build stage and runs from a slim Node 24 (LTS) runtime stage, the base pinned by digest', () => {
     expect([...stages.keys()]).toEqual(['build', 'runtime']);
-    expect(text).toMatch(/^ARG NODE_IMAGE=node:22-bookworm-slim$/m);
+    expect(text).toMatch(/^ARG NODE_IMAGE=docker\.io\/library\/node:24\.\d+\.\d+-bookworm-slim@sha256:[0-9a-f]{64}$/m);
+    // Offline: no remote BuildKit frontend, no prebuilt or header download for the native addon.
+    expect(text).not.toMatch(/^# *syntax=/m);
     expect(build[0]).toBe('${NODE_IMAGE}');
     expect(runtime[0]).toBe('${NODE_IMAGE}');
-    expect(build.join('\n')).toMatch(/npm ci .*&& npm rebuild better-sqlite3/);
+    expect(build.join('\n')).toMatch(/npm ci .*&& npm_config_nodedir=\/usr\/local npm rebuild better-sqlite3 --build-from-source/);
     expect(build.join('\n')).toMatch(/npm run build && npm prune --omit=dev/);
     expect(build.join('\n')).toMatch(/python3 make g\+\+/);
     expect(runtimeRuns).not.toMatch(/python3|g\+\+|\bmake\b|npm (ci|install)/);
   });
 
-  it('copies only bin, dist, schemas, node_modules and package.json into the runtime stage', () => {
+  it('copies only bin, dist, schemas, examples, node_modules and package.json into the runtime stage', () => {
     const copies = runtime.filter((l) => l.startsWith('COPY'));
     expect(copies.every((l) => l.includes('--from=build'))).toBe(true);
-    expect(copies.map((l) => l.split(/\s+/).at(-1)).sort()).toEqual(['./bin', './dist', './node_modules', './package.json', './schemas']);
+    expect(copies.map((l) => l.split(/\s+/).at(-1)).sort()).toEqual(['./bin', './dist', './examples', './node_modules', './package.json', './schemas']);
   });
 
-  it('runs as uid 1000 with state and secrets volumes, a node HEALTHCHECK on /healthz and the depctl entrypoint', () => {
-    expect(runtime).toContain('USER 1000:1000');
+  it('runs as uid 1000 in group 0 (any uid in group 0 works too) with state and secrets volumes, a node HEALTHCHECK on /healthz and the depctl entrypoint', () => {
+    expect(runtime).toContain('USER 1000:0');
     // Files under /app; the process starts in the state volume, where run's relative --work-dir lands.
     expect(runtime.filter((l) => l.startsWith('WORKDIR'))).toEqual(['WORKDIR /app', 'WORKDIR /var/lib/depctl']);
     expect(runtime).toContain('VOLUME ["/var/lib/depctl", "/secrets"]');
