@@ -134,7 +134,7 @@ function describe(io: CliIo, started: StartedSim): void {
 export const registerSim: Register = (program, io, setExit) => {
   const sim = (program.command('sim') as Command)
     .description('run the built-in DEP simulator (Apple\'s paths at /, admin endpoints under /_sim/); sim enroll acts as a device')
-    .option('--listen <host:port>', 'address to listen on (port 0: any free port)', DEFAULT_SIM_LISTEN)
+    .option('--listen <host:port>', `address to listen on (port 0: any free port; env DEPCTL_LISTEN; default ${DEFAULT_SIM_LISTEN})`)
     .option('--devices <n>', 'number of seeded devices', String(DEFAULT_SIM_DEVICES))
     .option('--seed <s>', 'seed of the fleet and credentials (same seed, same fleet)', '1')
     .option('--out <dir>', 'write key.pem and token.p7m (an encrypted server token for the simulator) here')
@@ -147,13 +147,15 @@ export const registerSim: Register = (program, io, setExit) => {
       ['DEPCTL_DEP_URL=http://127.0.0.1:8081 depctl plan examples', 'then plan against it'],
       ['depctl sim enroll --url http://127.0.0.1:8080/enroll/phones --serial F2LXK0TESTQ1 --ca lab-ca', 'act as a device: POST a signed MachineInfo to a profile url (see depctl sim enroll --help)'],
     ]))
-    .action(async (o: { listen: string; devices: string; seed: string; out?: string; cert?: string; servers?: string; config?: string }) => {
+    .action(async (o: { listen?: string; devices: string; seed: string; out?: string; cert?: string; servers?: string; config?: string }) => {
       if (o.cert !== undefined && o.out === undefined) throw new UsageError('--cert needs --out');
+      // DEPCTL_LISTEN as for `run`: in the container image it is the one address the port and HEALTHCHECK use.
+      const listen = o.listen ?? io.env['DEPCTL_LISTEN'] ?? DEFAULT_SIM_LISTEN;
       if (o.servers !== undefined || o.config !== undefined) {
         let group: StartedSimGroup;
         try {
           group = await startSimGroupCommand({
-            listen: o.listen,
+            listen,
             devices: wholeNumber('--devices', o.devices, DEFAULT_SIM_DEVICES),
             seed: wholeNumber('--seed', o.seed, 1),
             ...(o.servers !== undefined ? { servers: parseServerNames(o.servers) } : {}),
@@ -177,7 +179,7 @@ export const registerSim: Register = (program, io, setExit) => {
         return;
       }
       const started = await startSimCommand({
-        listen: o.listen,
+        listen,
         devices: wholeNumber('--devices', o.devices, DEFAULT_SIM_DEVICES),
         seed: wholeNumber('--seed', o.seed, 1),
         ...(o.out !== undefined ? { out: o.out } : {}),
