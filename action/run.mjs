@@ -105,10 +105,10 @@ async function main() {
     body += 'Validation passed. (No plan: this workflow validates only.)\n';
   } else if (inputs.plan === 'remote') {
     // 2a. The controller plans; this job holds only its API token. GitHub gives no secrets to a fork's run.
-    if (!inputs.controllerUrl) throw new Error('plan: remote needs the input controller-url');
     if (!env.DEPCTL_API_TOKEN) {
       body += `Validation passed. **No plan**: the controller's API token is not available to this run${pr?.fork ? ' (GitHub gives no secrets to pull requests from forks)' : ' (set the secret that the api-token input names)'}. A maintainer can re-run the plan from a branch of this repository.\n`;
     } else {
+      if (!inputs.controllerUrl) throw new Error('plan: remote needs the input controller-url');
       const plan = await depctl(remotePlanArgs(inputs, pr));
       planExit = String(plan.code);
       if (plan.code === 0 || plan.code === 2) body += `Planned by the depctl controller (no DEP token or store credentials in this job).\n\n${plan.stdout}`;

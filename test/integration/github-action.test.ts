@@ -295,7 +295,8 @@ spec:
   it('a fork: no API token and a read-only GitHub token; validated only, the comment goes to the job summary with a warning', async () => {
     const sha = await pushPr({ 'profiles.yaml': ipadsYaml('Fork') }, 'from a fork');
     github.refuseWrites = true;
-    const r = await runAction(sha, { INPUT_PLAN: 'remote', INPUT_CONTROLLER_URL: controller.url }, { fork: true });
+    // Neither the API token nor (on some settings) the controller URL variable reach a fork's run.
+    const r = await runAction(sha, { INPUT_PLAN: 'remote' }, { fork: true });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.outputs['plan-exit']).toBe('');
     expect(r.summary).toContain('**No plan**: the controller\'s API token is not available to this run (GitHub gives no secrets to pull requests from forks)');
@@ -331,6 +332,10 @@ spec:
     const bad = await runAction(sha, { INPUT_PLAN: 'everything' });
     expect(bad.code).toBe(1);
     expect(bad.stdout).toContain('::error::depctl action: input plan: "everything" is not one of remote, local, none');
+    const noUrl = await runAction(sha, { INPUT_PLAN: 'remote', DEPCTL_API_TOKEN: API_TOKEN });
+    expect(noUrl.code).toBe(1);
+    expect(noUrl.stdout).toContain('::error::depctl action: plan: remote needs the input controller-url');
+    expect(noUrl.stdout).not.toContain(API_TOKEN);
     expect(github.requests).toEqual([]);
   }, 120_000);
 
