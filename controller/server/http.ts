@@ -4,7 +4,9 @@
  * node:http with a fixed route table; it only reads what the loop publishes and calls `trigger()`, so it
  * never blocks or changes a pass (STYLE rule 6). Everything it needs is passed in (STYLE rule 9).
  *
- * Disabled features look like absent routes: without `apiToken`, `POST /api/reconcile` answers 404, and
+ * `/api/plan` plans unmerged refs (plan-api.ts) and `/api/openapi.json` describes every `/api/*` route (openapi.ts).
+ *
+ * Disabled features look like absent routes: without `apiToken`, `POST /api/reconcile` and `/api/plan` answer 404, and
  * without a webhook secret `POST /hooks/git` does too, each with a body that says what enables it. A 403
  * would suggest that some other credential might work, and none can.
  */
