@@ -41,6 +41,7 @@ fi
 
 step "copy of the tree"
 work=$(mktemp -d "${TMPDIR:-/tmp}/depctl-node22.XXXXXX")
+chmod 0755 "$work"   # readable by other uids, like a checkout (a store test opens it as uid 65534 when run as root)
 trap 'rm -rf "$work"' EXIT
 git -C "$repo" ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do
   case "$f" in node_modules/* | dist/*) continue ;; esac
@@ -78,4 +79,4 @@ else
   npm run build --silent
   npx vitest run "$@"
 fi
-step "done: the suite passes on Node $version"
+step "done: ${*:-the suite} passed on Node $version"
