@@ -32,11 +32,18 @@ const KEY_HINTS: Record<string, string> = {
  */
 export function reportSchemaErrors(errors: readonly ErrorObject[], ctx: SchemaErrorContext): void {
   const alternatives = errors.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf');
+  // When the value's type fits exactly one branch (a url string vs `{ enrollment }`), that branch's own errors
+  // say what is wrong ("not a valid uri"), not "does not match any allowed form".
+  const chosen = new Map<ErrorObject, string>();
+  for (const a of alternatives) {
+    const i = branchByType(a, valueAt(ctx.value, pointerSegments(a.instancePath)));
+    if (i !== undefined) chosen.set(a, `${a.schemaPath}/${i}/`);
+  }
   const isBranchError = (e: ErrorObject): boolean =>
-    alternatives.some((a) => a !== e && e.schemaPath.startsWith(`${a.schemaPath}/`) && e.instancePath.startsWith(a.instancePath));
+    alternatives.some((a) => a !== e && e.schemaPath.startsWith(`${a.schemaPath}/`) && e.instancePath.startsWith(a.instancePath) && !e.schemaPath.startsWith(chosen.get(a) ?? '\0'));
   // One problem per value: a too-long "english" fails both pattern and maxLength; the first says enough.
   // Errors about child keys (unknown or missing keys) are distinct and all kept.
-  const kept = errors.filter((e) => !isBranchError(e));
+  const kept = errors.filter((e) => !isBranchError(e) && !chosen.has(e));
   const best = new Map<string, ErrorObject>();
   for (const e of kept) {
     if (e.keyword === 'additionalProperties' || e.keyword === 'required') continue;
@@ -47,6 +54,14 @@ export function reportSchemaErrors(errors: readonly ErrorObject[], ctx: SchemaEr
     const perKey = e.keyword === 'additionalProperties' || e.keyword === 'required';
     if (perKey || best.get(e.instancePath) === e) report(e, ctx);
   }
+}
+
+/** The index of the only `oneOf`/`anyOf` branch whose `type` is the value's JSON type, if exactly one is. */
+function branchByType(e: ErrorObject, value: unknown): number | undefined {
+  const branches = ((e.parentSchema as Record<string, unknown> | undefined)?.[e.keyword] as { type?: unknown }[] | undefined) ?? [];
+  const t = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value === 'number' ? 'number' : typeof value;
+  const fits = branches.flatMap((b, i) => (b.type === t || (t === 'number' && b.type === 'integer') ? [i] : []));
+  return fits.length === 1 ? fits[0] : undefined;
 }
 
 /** Which error about one value says the most: its type first, then its form, then its length. */
