@@ -297,4 +297,14 @@ wait_for 30 "sim2" podman healthcheck run "$pod-sim2" >/dev/null 2>&1 || { podma
 [ "$(podman exec "$pod-sim2" id -u):$(podman exec "$pod-sim2" id -g)" = 1000:0 ] || fail "default user is not 1000:0"
 ok "default user 1000:0; sim on DEPCTL_LISTEN passes the HEALTHCHECK"
 
+# The quickstart on the image's examples: listens on DEPCTL_LISTEN (0.0.0.0:8080, reachable through a
+# published port), one pass against its own simulator, exit status 0 when Ready.
+step "smoke test: quickstart /app/examples --once (uid $uid:0, read-only root)"
+qs=$(prun --rm --health-interval disable --read-only --passwd=false --user "$uid:0" --network none "$image" \
+  quickstart /app/examples --once --devices 20 2>&1) || { echo "$qs" | tail -20; fail "quickstart --once failed in the image"; }
+grep -q 'status page http://0.0.0.0:8080/' <<<"$qs" || { echo "$qs" | tail -20; fail "quickstart does not listen on DEPCTL_LISTEN"; }
+grep -q '^Ready: True' <<<"$qs" || { echo "$qs" | tail -20; fail "quickstart's pass did not end Ready"; }
+grep -E '^  [a-z]+: [0-9]+ devices' <<<"$qs" | sed 's/^/   /'
+ok "quickstart: listens on 0.0.0.0:8080, first pass Ready, exit 0"
+
 step "done: image $image, own layers $own MB, built in ${build_s}s"
