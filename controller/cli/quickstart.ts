@@ -8,6 +8,7 @@ import type { Register } from './program.js';
 import { ExitCode, type CliIo } from './io.js';
 import { startSimGroupCommand } from './sim-group.js';
 import { startController } from './run.js';
+import { enrollHint, quickstartCa } from './quickstart-enroll.js';
 import { createLogger } from '../util/logger.js';
 
 /** Where the quickstart keeps its files (state, secrets, the git copy of the config). */
@@ -82,13 +83,16 @@ export async function quickstart(dir: string, opts: QuickstartOptions, io: CliIo
       if ('env' in s.refs.privateKey && s.files.key) env[s.refs.privateKey.env] = await readFile(s.files.key, 'utf8');
     }
     const logger = createLogger({ level: 'info', format: opts.logFormat, write: (s) => io.stderr(s) });
+    // A test device CA the controller trusts besides Apple's, for `depctl sim enroll` (quickstart-enroll.ts).
+    const ca = await quickstartCa(base);
     const controller = await startController(
-      { repo, path: '.', pollInterval: 10_000, syncInterval: 60_000, listen: opts.listen, workDir: join(QUICKSTART_DIR, 'checkout'), allowLarge: false, logLevel: 'info', logFormat: opts.logFormat, once: opts.once },
+      { repo, path: '.', pollInterval: 10_000, syncInterval: 60_000, listen: opts.listen, workDir: join(QUICKSTART_DIR, 'checkout'), allowLarge: false, logLevel: 'info', logFormat: opts.logFormat, once: opts.once, enrollCa: [ca.root] },
       { stateUrl: `sqlite:${join(base, 'state.db')}`, secretsDir: secrets, depUrlOverride: sims.group.url },
       { ...io, env },
       logger,
     );
     io.stdout(`depctl controller: status page ${controller.url}/  metrics ${controller.url}/metrics\n`);
+    io.stdout(await enrollHint(repo, controller.url, ca, io.cwd, secrets));
     io.stdout(`Edit ${repo} and commit: the controller applies it within 10 s. Stop with Ctrl-C.\n`);
     const stop = (): void => void controller.stop();
     if (io.signal) io.signal.addEventListener('abort', stop);
