@@ -85,7 +85,7 @@ async function writeCredentials(dir: string, token: ServerToken, certificatePem:
 
 async function readConfig(opts: SimGroupCommandOptions): Promise<DepConfig | undefined> {
   if (opts.config === undefined) return undefined;
-  const result = await loadConfig(path.resolve(opts.cwd, opts.config), { now: new Date(opts.now?.() ?? Date.now()) });
+  const result = await loadConfig(path.resolve(opts.cwd, opts.config), { now: new Date(opts.now?.() ?? Date.now()), unresolvedUrl: 'warning' });
   if (!result.config) throw new SimConfigError(result);
   return result.config;
 }

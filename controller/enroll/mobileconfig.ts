@@ -188,6 +188,11 @@ export function buildMobileconfig(e: Enrollment, m: EnrollmentMaterial): { body:
   }
   const leaf = certs[0];
   if (!leaf) throw new Error(`Enrollment "${e.name}": the signing certificate file holds no certificate`);
+  // A key that does not belong to the certificate would give a profile no device can verify.
+  const pub = leaf.publicKey as forge.pki.rsa.PublicKey;
+  if (!pub.n || pub.n.compareTo((key as forge.pki.rsa.PrivateKey).n) !== 0) {
+    throw new Error(`Enrollment "${e.name}": the signing key does not belong to the signing certificate (the first certificate in its file)`);
+  }
   const p7 = forge.pkcs7.createSignedData();
   p7.content = forge.util.createBuffer(xml, 'utf8');
   for (const c of certs) p7.addCertificate(c);

@@ -71,5 +71,7 @@ describe('mobileconfig', () => {
     // The self-signed root is a root payload, the intermediate a pkcs1 certificate payload.
     expect((plist['PayloadContent'] as Dict[]).map((x) => x['PayloadType'])).toEqual(['com.apple.security.root', 'com.apple.security.pkcs1', 'com.apple.security.scep', 'com.apple.mdm']);
     expect(() => buildMobileconfig(enrollment(), { ...material, signing: { certificatePem: 'junk', keyPem: 'junk' } })).toThrow('the signing certificate or key is not a readable RSA PEM');
+    const otherKey = forge.pki.privateKeyToPem(generateForgeKeyPair(1024).privateKey);
+    expect(() => buildMobileconfig(enrollment(), { ...material, signing: { ...material.signing, keyPem: otherKey } })).toThrow('the signing key does not belong to the signing certificate');
   });
 });
