@@ -9,7 +9,7 @@ import type { DepConfig } from '../config/types.js';
 import { loadConfig } from '../config/load.js';
 import { planUnmerged } from '../reconcile/remote-plan.js';
 import type { GitAuth } from '../source/git-env.js';
-import { fetchRef } from '../source/ref-fetch.js';
+import { clearScratch, fetchRef } from '../source/ref-fetch.js';
 import { isGitSourceError } from '../source/errors.js';
 import { OverlayStore } from '../store/overlay-store.js';
 import type { Store } from '../store/index.js';
@@ -37,6 +37,8 @@ export function createRemotePlanner(opts: RemotePlanServiceOptions): RemotePlann
   return async (ref, sha, signal) => {
     const trusted = opts.trusted();
     if (!trusted) throw new RemotePlanError(503, 'this controller has no trusted revision yet (starting, its repository is invalid, or it is a follower replica); ask the leader or try again');
+    // Plans run one at a time (plan-api.ts), so anything left here is from a process that died mid-plan.
+    await clearScratch(opts.scratchDir);
     let fetched;
     try {
       fetched = await fetchRef({ url: opts.repo.url, path: opts.repo.path, auth: opts.repo.auth, env: opts.repo.env, scratchDir: opts.scratchDir, ...(opts.fetchTimeoutMs ? { timeoutMs: opts.fetchTimeoutMs } : {}) }, ref, sha, signal);

@@ -6,7 +6,7 @@
  * is removed by `cleanup()`. Symbolic links in the fetched tree are checked out as plain files
  * (`core.symlinks=false`), so a pull request cannot point the loader at a file outside its tree.
  */
-import { mkdir, mkdtemp, realpath, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, realpath, rm, stat } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { simpleGit } from 'simple-git';
 import { GitSourceError } from './errors.js';
@@ -53,6 +53,15 @@ export function remoteRefFor(ref: string): { ok: true; remote: string } | { ok: 
   if (ref.startsWith('refs/heads/') && ref.length > 'refs/heads/'.length) return { ok: true, remote: ref };
   if (ref.startsWith('refs/')) return { ok: false, message: `ref ${JSON.stringify(ref)} is not a branch or a pull/merge request head of the configured repository` };
   return { ok: true, remote: `refs/heads/${ref}` };
+}
+
+/**
+ * Removes scratch checkouts left in `scratchDir` by a process that died during a plan. Call it only when no
+ * plan is running (the plan endpoint runs one at a time).
+ */
+export async function clearScratch(scratchDir: string): Promise<void> {
+  const entries = await readdir(scratchDir).catch(() => [] as string[]);
+  await Promise.all(entries.filter((e) => e.startsWith('plan-')).map((e) => rm(join(scratchDir, e), { recursive: true, force: true })));
 }
 
 /** Fetches `ref` (and checks `sha`, when given, is reachable from it) and checks it out in a scratch directory. */

@@ -5,7 +5,7 @@
  * checkout, make no write call to Apple and leave the store as it was; a pull request that changes
  * credentials or endpoints, or adds a server, is planned after merge only, with no call made with its values.
  */
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,13 +39,18 @@ spec:
 `;
 }
 
-/** Every row of every table of the SQLite store, for a before/after comparison. */
+/**
+ * Every row of every table of the SQLite store, for a before/after comparison; only the leader lock's
+ * heartbeat is left out (the controller renews it on its own timer, whatever plans run).
+ */
 function dumpStore(path: string): Record<string, unknown[]> {
   const Database = require('better-sqlite3') as new (p: string, o: { readonly: boolean }) => { prepare(sql: string): { all(): unknown[] }; close(): void };
   const db = new Database(path, { readonly: true });
   try {
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[];
-    return Object.fromEntries(tables.map((t) => [t.name, db.prepare(`SELECT * FROM "${t.name}" ORDER BY rowid`).all()]));
+    const rows = (name: string): unknown[] =>
+      db.prepare(`SELECT * FROM "${name}" ORDER BY rowid`).all().map((r) => (name === 'leader_locks' ? { ...(r as Record<string, unknown>), heartbeat: null } : r));
+    return Object.fromEntries(tables.map((t) => [t.name, rows(t.name)]));
   } finally {
     db.close();
   }
@@ -132,8 +137,12 @@ describe('depctl plan --remote: a running controller plans pull requests, writin
     const sha = await pushTo('refs/pull/7/head', { 'profiles.yaml': ipadsYaml('Two') }, 'rename the department');
     const before = dumpStore(statePath());
     sim.inspect.resetRequestCounts();
+    // A scratch checkout left by a process that died during a plan is removed by the next plan.
+    await mkdir(join(root, 'checkout-plans', 'plan-stale'), { recursive: true });
+    await writeFile(join(root, 'checkout-plans', 'plan-stale', 'servers.yaml'), 'left over');
 
     const r = await remote(['--ref', 'refs/pull/7/head', '--format', 'json', '--detailed-exitcode']);
+    expect(await readdir(join(root, 'checkout-plans'))).toEqual([]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(2);
     const remotePlan = JSON.parse(r.stdout) as Plan;
