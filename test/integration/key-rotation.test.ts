@@ -200,6 +200,40 @@ describe('depctl keys rotate and the token renewal without downtime (real DEP cl
     }
   });
 
+  it('Apple does not answer when the renewed token arrives: checked again next pass, the old key stays until then', async () => {
+    expect((await ws.depctl(['plan', 'config'])).code).toBe(0);
+    expect((await ws.depctl(['keys', 'rotate', '--server', 'paris', '--config', 'config'])).code).toBe(0);
+    const oldKey = await readFile(keyPath, 'utf8');
+    const events: RotationEvent[] = [];
+    const rotation = new TokenRotation({ now: () => new Date(), onEvent: (e) => void events.push(e) });
+    const store = await openStore(`sqlite:${ws.statePath}`);
+    const settings: RuntimeSettings = { stateUrl: '', secretsDir: ws.secretsDir, depUrlOverride: group.url };
+    const io: CliIo = { stdout: () => {}, stderr: () => {}, cwd: ws.root, env: {} };
+    const cfg = await loadConfigOrThrow();
+    const connect = async (): Promise<boolean> => {
+      const conns = await connectServers(cfg, settings, io, store, { now: () => new Date(), rotation });
+      await conns.close();
+      return conns.handles[0]?.client !== null;
+    };
+    try {
+      expect(await connect()).toBe(true);
+      await writeFile(tokenPath, encryptServerToken(renewed(paris.token, new Date()), await readFile(join(ws.secretsDir, 'paris', 'key.next.cert.pem'), 'utf8')));
+      paris.injectFaults({ httpStatus: { status: 503, count: 1000, path: '/account' } });
+      expect(await connect()).toBe(true);
+      expect(rotation.status('paris')?.state).toBe('verifying');
+      expect(rotation.status('paris')?.message).toContain('could not be checked yet');
+      expect(await readFile(keyPath, 'utf8')).toBe(oldKey);
+      expect(events).toEqual([]);
+      paris.clearFaults();
+      expect(await connect()).toBe(true);
+      expect(rotation.status('paris')?.state).toBe('switched');
+      expect(events.map((e) => e.kind)).toEqual(['switched']);
+      expect(await readFile(keyPath, 'utf8')).not.toBe(oldKey);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('depctl run: /api/status shows the renewal in progress with the steps left, then the switch', async () => {
     git(ws.root, 'init', '-q', '--bare', '-b', 'main', 'config.git');
     git(ws.configDir, 'push', '-q', join(ws.root, 'config.git'), 'HEAD:main');
