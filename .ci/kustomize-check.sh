@@ -26,6 +26,7 @@ render() { # name dir
 render sqlite deploy/kubernetes/overlays/sqlite
 render postgres-ha deploy/kubernetes/overlays/postgres-ha
 render monitoring deploy/kubernetes/monitoring
+render with-existing-secrets deploy/kubernetes/with-existing-secrets
 
 # The secretGenerator example reads files that are never in git: render a copy with stand-in files.
 cp -r deploy/kubernetes "$out/k8s"
@@ -37,4 +38,4 @@ printf 'webhook-secret=stand-in\napi-token=stand-in\n' > "$gen/secrets/api.env"
 printf 'url=postgres://depctl:stand-in@postgres.example.internal:5432/depctl\n' > "$gen/secrets/postgres.env"
 render with-generated-secrets "$gen"
 
-node --import tsx test/helpers/k8s-schemas.ts "$out"/{sqlite,postgres-ha,monitoring,with-generated-secrets}.yaml
+node --import tsx test/helpers/k8s-schemas.ts "$out"/{sqlite,postgres-ha,monitoring,with-existing-secrets,with-generated-secrets}.yaml

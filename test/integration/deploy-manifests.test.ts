@@ -49,6 +49,7 @@ function kustomize(dir: string, label: string): Manifest[] {
 
 const overlays = { sqlite: kustomize(join(k8sDir, 'overlays', 'sqlite'), 'sqlite'), 'postgres-ha': kustomize(join(k8sDir, 'overlays', 'postgres-ha'), 'postgres-ha') };
 const monitoring = kustomize(join(k8sDir, 'monitoring'), 'monitoring');
+const existing = kustomize(join(k8sDir, 'with-existing-secrets'), 'with-existing-secrets');
 const of = (list: Manifest[], kind: string): Manifest[] => list.filter((m) => m.kind === kind);
 const deploymentOf = (list: Manifest[]): Deployment => of(list, 'Deployment')[0] as Deployment;
 
@@ -66,7 +67,7 @@ afterAll(() => rmSync(genRoot, { recursive: true, force: true }));
 
 describe('Kubernetes kustomizations', () => {
   it('render objects that are valid against the Kubernetes schemas (ServiceMonitor and PrometheusRule against the operator CRDs)', async () => {
-    for (const list of [...Object.values(overlays), monitoring, generated]) {
+    for (const list of [...Object.values(overlays), monitoring, existing, generated]) {
       const results = await validateObjects(list);
       expect(results.filter((r) => r.error !== undefined)).toEqual([]);
       expect(results.length).toBe(list.length);
@@ -134,6 +135,18 @@ describe('Kubernetes kustomizations', () => {
     expect(readFileSync(join(k8sDir, 'with-generated-secrets', '.gitignore'), 'utf8')).toMatch(/^secrets\/$/m);
     const tracked = execFileSync('git', ['ls-files', 'deploy'], { cwd: root, encoding: 'utf8' });
     expect(tracked).not.toMatch(/\.(p7m|pem|env)$/m);
+  });
+
+  it('take Secrets of names the user chooses, and the image and MDM servers, from an overlay of their own', () => {
+    expect(of(existing, 'Secret')).toEqual([]);
+    const d = deploymentOf(existing);
+    expect(env(d, 'DEPCTL_STATE')?.valueFrom?.secretKeyRef).toEqual({ name: 'cnpg-depctl-app', key: 'uri' });
+    expect(d.spec.template.spec.containers[0]).toMatchObject({ image: 'registry.example.com/depctl:0.1.0' });
+    const items = d.spec.template.spec.volumes?.find((v) => v.secret)?.secret?.items ?? [];
+    expect(items.map((i) => i.path)).toEqual(['paris/token.p7m', 'paris/key.pem', 'lyon/token.p7m', 'lyon/key.pem']);
+    // Everything else is the postgres-ha overlay's.
+    expect(d.spec.replicas).toBe(2);
+    expect(d.spec.template.spec.securityContext).toEqual(deploymentOf(overlays['postgres-ha']).spec.template.spec.securityContext);
   });
 
   for (const [name, list] of Object.entries(overlays)) {
