@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
+import pg from 'pg';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import forge from 'node-forge';
@@ -133,9 +135,39 @@ describe('expiry levels and notifications with a manual clock', () => {
 
 });
 
-describe('checkCredentials against a real SQLite store', () => {
+/** The real backends: SQLite and memory always, PostgreSQL when DEPCTL_TEST_POSTGRES_URL names a server. */
+const pgUrl = process.env['DEPCTL_TEST_POSTGRES_URL'];
+const backends: [string, (dir: string) => Promise<{ store: Store; destroy: () => Promise<void> }>][] = [
+  ['sqlite', async (dir) => ({ store: await openStore(`sqlite:${join(dir, 'state.db')}`), destroy: async () => {} })],
+  ['memory', async () => ({ store: await openStore('memory:'), destroy: async () => {} })],
+  ...(pgUrl
+    ? [
+        [
+          'postgres',
+          async () => {
+            const schema = `depctl_t_${randomBytes(6).toString('hex')}`;
+            return {
+              store: await openStore(pgUrl, { schema, poolSize: 2 }),
+              destroy: async () => {
+                const client = new pg.Client({ connectionString: pgUrl });
+                await client.connect();
+                try {
+                  await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+                } finally {
+                  await client.end();
+                }
+              },
+            };
+          },
+        ] as [string, (dir: string) => Promise<{ store: Store; destroy: () => Promise<void> }>],
+      ]
+    : []),
+];
+
+describe.each(backends)('checkCredentials against a real %s store', (_name, open) => {
   let dir: string;
   let store: Store;
+  let destroy: () => Promise<void>;
   const files = new Map<string, Buffer>();
   const read = async (ref: SecretRef): Promise<Buffer> => {
     const key = 'file' in ref ? ref.file : ref.env;
@@ -147,11 +179,12 @@ describe('checkCredentials against a real SQLite store', () => {
 
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'depctl-cred-'));
-    store = await openStore(`sqlite:${join(dir, 'state.db')}`);
+    ({ store, destroy } = await open(dir));
     files.clear();
   });
   afterEach(async () => {
     await store.close();
+    await destroy();
     await rm(dir, { recursive: true, force: true });
   });
 
