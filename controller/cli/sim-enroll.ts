@@ -193,6 +193,7 @@ ${examples([
   ['depctl sim enroll --url http://127.0.0.1:8080/enroll/phones --serial F2LXK0TESTQ1 --ca lab-ca --os 16.7 --build 20H19 --can-update', 'an older device that can update'],
 ])}`)
     .action(async (o: { url: string; serial: string; os?: string; build?: string; product?: string; udid?: string; language?: string; canUpdate?: boolean; ca?: string; tamper?: boolean; timeout: number; format: Format }) => {
+      if (o.ca === undefined && o.format === 'text') io.stderr('note: no --ca, so the MachineInfo is signed by a throwaway CA that no controller trusts\n');
       let result: SimEnrollResult;
       try {
         result = await simEnroll({ ...o, timeoutMs: o.timeout, cwd: io.cwd });
@@ -204,7 +205,6 @@ ${examples([
         setExit(err instanceof TestCaError ? ENROLL_EXIT.usage : ENROLL_EXIT.error);
         return;
       }
-      if (o.ca === undefined && o.format === 'text') io.stderr('note: no --ca, so the MachineInfo is signed by a throwaway CA that no controller trusts\n');
       io.stdout(o.format === 'json' ? `${JSON.stringify(result, null, 2)}\n` : renderEnrollText(result));
       setExit(enrollExitCode(result.outcome));
     });

@@ -71,8 +71,16 @@ export function readEnrollResponse(res: EnrollResponse): EnrollOutcome {
     if (update) return { kind: 'os-update-required', status, contentType, ...update };
     return { kind: 'refused', status, contentType, body: preview(res.body) };
   }
-  return { kind: 'error', status, contentType, reason: `HTTP ${status}`, body: preview(res.body) };
+  return { kind: 'error', status, contentType, reason: STATUS_REASONS[status] ?? 'not an answer a device can use', body: preview(res.body) };
 }
+
+/** What other statuses usually mean at an enrollment URL (depctl's endpoint answers these). */
+const STATUS_REASONS: Readonly<Record<number, string>> = {
+  400: 'the server could not read the MachineInfo',
+  404: 'no enrollment is served at this URL',
+  413: 'the MachineInfo was too large for the server',
+  503: 'the server is not serving enrollments yet (before its first pass, or a follower replica)',
+};
 
 function preview(body: Buffer): string {
   const text = body.subarray(0, BODY_PREVIEW).toString('utf8');

@@ -202,7 +202,7 @@ describe('depctl sim enroll', () => {
     answer = { status: 500, type: 'text/plain', body: 'boom' };
     const five = await enroll('--ca', 'lab-ca');
     expect(five.code).toBe(1);
-    expect(five.stdout).toContain('HTTP 500 text/plain: HTTP 500\n  boom');
+    expect(five.stdout).toContain('HTTP 500 text/plain: not an answer a device can use\n  boom');
 
     answer = { status: 200, type: 'text/html', body: '<html>login</html>' };
     const html = await enroll('--ca', 'lab-ca');

@@ -46,7 +46,8 @@ describe('readEnrollResponse', () => {
     expect(readEnrollResponse(json({ code: 'com.apple.softwareupdate.required', details: { OSVersion: '14.6' } }))).toEqual({ kind: 'os-update-required', status: 403, contentType: 'application/json', OSVersion: '14.6' });
     expect(readEnrollResponse(json({ code: 'com.apple.softwareupdate.required', details: {} })).kind).toBe('refused');
     expect(readEnrollResponse(json({ code: 'something.else', details: { OSVersion: '14.6' } })).kind).toBe('refused');
-    expect(readEnrollResponse(res(401, null, ''))).toEqual({ kind: 'error', status: 401, contentType: null, reason: 'HTTP 401', body: '' });
+    expect(readEnrollResponse(res(401, null, ''))).toEqual({ kind: 'error', status: 401, contentType: null, reason: 'not an answer a device can use', body: '' });
+    expect(readEnrollResponse(res(503, 'application/json', '{}'))).toMatchObject({ kind: 'error', reason: expect.stringContaining('first pass') as unknown });
   });
 
   it('keeps at most 2 KiB of an error body', () => {
