@@ -145,7 +145,6 @@ export const registerSim: Register = (program, io, setExit) => {
       ['depctl sim --listen 127.0.0.1:8081 --devices 1000 --out sim/', 'one server with 1,000 devices; token and key in sim/'],
       ['depctl sim --config examples --out secrets/', "the servers of a config, seeded with its serials"],
       ['DEPCTL_DEP_URL=http://127.0.0.1:8081 depctl plan examples', 'then plan against it'],
-      ['depctl sim enroll --url http://127.0.0.1:8080/enroll/phones --serial F2LXK0TESTQ1 --ca lab-ca', 'act as a device: POST a signed MachineInfo to a profile url (see depctl sim enroll --help)'],
     ]))
     .action(async (o: { listen?: string; devices: string; seed: string; out?: string; cert?: string; servers?: string; config?: string }) => {
       if (o.cert !== undefined && o.out === undefined) throw new UsageError('--cert needs --out');
