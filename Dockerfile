@@ -32,8 +32,9 @@ WORKDIR /src
 # Dependencies first, so that a source change does not reinstall them. --ignore-scripts because the root
 # `prepare` script (the TypeScript build) needs the sources, which are copied later; the one dependency
 # whose install script matters at runtime, better-sqlite3, is rebuilt explicitly, from source
-# (--build-from-source: no prebuilt download from GitHub) against the base image's Node headers
-# (npm_config_nodedir: node-gyp downloads none).
+# (npm_config_build_from_source: prebuild-install skips its GitHub download) against the base image's Node
+# headers (npm_config_nodedir: node-gyp downloads none); the environment, not npm flags, so that it reaches
+# the install script whatever npm version; its output is in the build log (.ci/image.sh checks it).
 # Behind a TLS-intercepting proxy or a registry mirror with a private CA, pass its certificate as a build
 # secret: `--secret id=extra-ca,src=/path/ca.pem` (Docker BuildKit and Podman); it reaches only this step,
 # never a layer. Without it the step uses Node's own CA list.
@@ -41,7 +42,8 @@ COPY package.json package-lock.json ./
 RUN --mount=type=secret,id=extra-ca,required=false \
     if [ -s /run/secrets/extra-ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/extra-ca; fi \
  && npm ci --ignore-scripts --no-audit --no-fund \
- && npm_config_nodedir=/usr/local npm rebuild better-sqlite3 --build-from-source \
+ && npm_config_build_from_source=true npm_config_nodedir=/usr/local \
+    npm rebuild better-sqlite3 --foreground-scripts --loglevel=info \
  && rm -rf /root/.npm
 COPY tsconfig.json tsconfig.build.json ./
 COPY controller ./controller

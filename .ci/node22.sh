@@ -65,7 +65,7 @@ if [ -s "$addon_cache" ]; then
   mkdir -p "$(dirname "$addon")" && cp "$addon_cache" "$addon"
 else
   step "better-sqlite3 $bs3: compiling against $node_dir/include/node"
-  npm rebuild better-sqlite3 --build-from-source --loglevel=error >/dev/null
+  npm_config_build_from_source=true npm rebuild better-sqlite3 --loglevel=error >/dev/null
   cp "$addon" "$addon_cache.tmp" && mv "$addon_cache.tmp" "$addon_cache"
 fi
 node -e "const db = require('better-sqlite3')(':memory:'); if (db.prepare('select 1 as x').get().x !== 1) process.exit(1)" \

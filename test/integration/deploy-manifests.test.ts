@@ -366,7 +366,7 @@ describe('Dockerfile', () => {
     expect(text).not.toMatch(/^# *syntax=/m);
     expect(build[0]).toBe('${NODE_IMAGE}');
     expect(runtime[0]).toBe('${NODE_IMAGE}');
-    expect(build.join('\n')).toMatch(/npm ci .*&& npm_config_nodedir=\/usr\/local npm rebuild better-sqlite3 --build-from-source/);
+    expect(build.join('\n')).toMatch(/npm ci .*&& npm_config_build_from_source=true npm_config_nodedir=\/usr\/local npm rebuild better-sqlite3/);
     expect(build.join('\n')).toMatch(/npm run build && npm prune --omit=dev/);
     expect(build.join('\n')).toMatch(/python3 make g\+\+/);
     expect(runtimeRuns).not.toMatch(/python3|g\+\+|\bmake\b|npm (ci|install)/);
