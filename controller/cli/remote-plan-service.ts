@@ -52,7 +52,12 @@ export function createRemotePlanner(opts: RemotePlanServiceOptions): RemotePlann
       // Offline validation only: the secrets directory is passed so that references are checked as on the
       // trusted branch, but no secret is read for this revision (its servers connect with trusted values).
       // The operator's input limits bound what a pull request can make the controller read and parse.
-      const loaded = await loadConfig(fetched.dir, { secretsDir: opts.settings.secretsDir, ...(opts.settings.inputLimits ? { limits: opts.settings.inputLimits } : {}) });
+      // The pull request's YAML is held to the operator's policy (input limits, secret references, DEP hosts).
+      const loaded = await loadConfig(fetched.dir, {
+        secretsDir: opts.settings.secretsDir,
+        ...(opts.settings.inputLimits ? { limits: opts.settings.inputLimits } : {}),
+        ...(opts.settings.trust ? { trust: opts.settings.trust } : {}),
+      });
       if (!loaded.config) {
         const problems = loaded.problems.filter((p) => p.severity === 'error').slice(0, 50).map((p) => `${p.file}:${p.line}:${p.column}: ${p.message}`);
         throw new RemotePlanError(422, `${loaded.errorCount} validation error(s) in ${ref} at ${fetched.sha.slice(0, 12)}; nothing was planned`, problems);

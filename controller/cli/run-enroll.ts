@@ -10,6 +10,7 @@ import type { DepConfig } from '../config/types.js';
 import { normalisePublicUrl } from '../config/enrollment.js';
 import { APPLE_DEVICE_ANCHORS } from '../enroll/apple-roots.js';
 import { createEnrollEndpoint, ENROLL_MAX_BODY_BYTES, secretReader } from '../enroll/endpoint.js';
+import { defaultTrustPolicy, type TrustPolicy } from '../config/trust.js';
 import { parseAnchors } from '../enroll/machine-info.js';
 import type { EnrollStore } from '../enroll/ports.js';
 import { enrollmentStatus } from '../enroll/status.js';
@@ -34,7 +35,7 @@ export interface RunEnrollment {
 /** Builds the endpoint from the run options; a bad --public-url or --enroll-ca file is a usage error. */
 export async function setupEnrollment(
   opts: { publicUrl?: string; enrollCa?: string[] },
-  deps: { io: CliIo; secretsDir: string; store: EnrollStore; logger: Logger; now: () => Date; onAttempt: (profile: string, outcome: string) => void },
+  deps: { io: CliIo; secretsDir: string; trust?: TrustPolicy; store: EnrollStore; logger: Logger; now: () => Date; onAttempt: (profile: string, outcome: string) => void },
 ): Promise<RunEnrollment> {
   const rawUrl = opts.publicUrl ?? (deps.io.env['DEPCTL_PUBLIC_URL'] || undefined);
   const publicUrl = rawUrl === undefined ? undefined : normalisePublicUrl(rawUrl);
@@ -86,7 +87,7 @@ export async function setupEnrollment(
     config: () => config,
     store: deps.store,
     anchors,
-    readSecret: secretReader(deps.secretsDir, deps.io.env),
+    readSecret: secretReader(deps.trust ?? defaultTrustPolicy(deps.secretsDir), deps.io.env),
     logger: log,
     now: deps.now,
     onAttempt: (a) => {

@@ -151,7 +151,7 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
   });
 
   // The enrollment endpoint (issue 14, run-enroll.ts): serves the config the last pass ran with.
-  const enrollment = await setupEnrollment(opts, { io, secretsDir: settings.secretsDir, store, logger, now, onAttempt: (profile, outcome) => metrics.recordEnrollment(profile, outcome) });
+  const enrollment = await setupEnrollment(opts, { io, secretsDir: settings.secretsDir, ...(settings.trust ? { trust: settings.trust } : {}), store, logger, now, onAttempt: (profile, outcome) => metrics.recordEnrollment(profile, outcome) });
 
   // Wiring of one pass: connect (secrets are a CLI concern), run the pass (reconcile/pass.ts), then report it
   // to the logs, metrics, notifications and status. What a pass does and how it is judged lives in reconcile/.
@@ -215,7 +215,7 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
     {
       source,
       validate: async (dir) => {
-        const r = await loadConfig(dir, { secretsDir: settings.secretsDir, ...(enrollment.publicUrl ? { publicUrl: enrollment.publicUrl } : {}), ...(settings.inputLimits ? { limits: settings.inputLimits } : {}) });
+        const r = await loadConfig(dir, { secretsDir: settings.secretsDir, ...(enrollment.publicUrl ? { publicUrl: enrollment.publicUrl } : {}), ...(settings.inputLimits ? { limits: settings.inputLimits } : {}), ...(settings.trust ? { trust: settings.trust } : {}) });
         if (r.config) return { ok: true, config: r.config };
         const first = r.problems.filter((p) => p.severity === 'error').slice(0, 3);
         return { ok: false, message: `${r.errorCount} validation error(s): ${first.map((p) => `${p.file}:${p.line}:${p.column}: ${p.message}`).join('; ')}` };

@@ -8,6 +8,7 @@ import type { DepClient, DepRequestEvent } from '../dep/index.js';
 import type * as TokensModule from '../tokens/index.js';
 import { DEFAULT_USER_AGENT, userAgentProblem } from '../dep/user-agent.js';
 import { inputLimits, inputLimitsFromEnv, type InputLimits } from '../config/limits.js';
+import { DEFAULT_SECRET_ENV_PREFIX, defaultTrustPolicy, depUrlProblem, readSecretRef, secretRefProblem, type TrustPolicy } from '../config/trust.js';
 import { DEFAULT_STATE_URL } from '../store/state-url.js';
 import type { Store } from '../store/index.js';
 import type { ServerHandle } from '../reconcile/planner.js';
@@ -32,6 +33,8 @@ export interface RuntimeSettings {
   userAgent?: string;
   /** Bounds on what loading a configuration may cost (--input-limit, then DEPCTL_INPUT_LIMITS; config/limits.ts). */
   inputLimits?: InputLimits;
+  /** Which files, environment variables and DEP hosts the configuration may name (config/trust.ts). */
+  trust?: TrustPolicy;
 }
 
 /** Adds the global options to the program (read back with `runtimeSettings`). */
@@ -40,6 +43,10 @@ export function addGlobalOptions(program: Command): void {
     .option('--state <url>', `state store: sqlite:PATH, postgres://… (env DEPCTL_STATE; default ${DEFAULT_STATE_URL})`)
     .option('--secrets-dir <dir>', 'directory that { file: … } secret references resolve against (env DEPCTL_SECRETS_DIR; default ./secrets)')
     .option('--user-agent <value>', `User-Agent sent to Apple's DEP service (env DEPCTL_USER_AGENT; default ${DEFAULT_USER_AGENT})`)
+    .option('--allow-secret-root <dir>', '{ file } references may also point into DIR (repeatable; env DEPCTL_ALLOW_SECRET_ROOTS, comma-separated)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--allow-secret-env <name>', '{ env } references may also read NAME (repeatable; env DEPCTL_ALLOW_SECRET_ENV)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--secret-env-prefix <prefix>', `{ env } references read only names with this prefix (env DEPCTL_SECRET_ENV_PREFIX; default ${DEFAULT_SECRET_ENV_PREFIX})`)
+    .option('--allow-dep-host <host[:port]>', "depUrl may reach HOST besides Apple's (a simulator, a proxy; repeatable; env DEPCTL_ALLOW_DEP_HOSTS)", (v: string, prev: string[] = []) => [...prev, v])
     .option('--input-limit <name=value>', 'raise or lower a bound on loading a configuration, e.g. documents=20000 (repeatable; env DEPCTL_INPUT_LIMITS, comma-separated)', (v: string, prev: string[] = []) => [...prev, v]);
 }
 
@@ -58,10 +65,28 @@ function resolveUserAgent(flag: string | undefined, io: CliIo): string {
 
 /** Resolves the global settings from flags, then environment, then defaults. */
 export function runtimeSettings(cmd: Command, io: CliIo): RuntimeSettings {
-  const g = cmd.optsWithGlobals<{ state?: string; secretsDir?: string; userAgent?: string; inputLimit?: string[] }>();
+  const g = cmd.optsWithGlobals<{
+    state?: string;
+    secretsDir?: string;
+    userAgent?: string;
+    inputLimit?: string[];
+    allowSecretRoot?: string[];
+    allowSecretEnv?: string[];
+    secretEnvPrefix?: string;
+    allowDepHost?: string[];
+  }>();
+  const secretsDir = resolve(io.cwd, g.secretsDir ?? io.env['DEPCTL_SECRETS_DIR'] ?? 'secrets');
+  const list = (flag: string[] | undefined, env: string): string[] => [...(io.env[env] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== ''), ...(flag ?? [])];
   return {
     stateUrl: g.state ?? io.env['DEPCTL_STATE'] ?? DEFAULT_STATE_URL,
-    secretsDir: resolve(io.cwd, g.secretsDir ?? io.env['DEPCTL_SECRETS_DIR'] ?? 'secrets'),
+    secretsDir,
+    trust: {
+      secretsDir,
+      secretRoots: list(g.allowSecretRoot, 'DEPCTL_ALLOW_SECRET_ROOTS').map((r) => resolve(io.cwd, r)),
+      envPrefix: g.secretEnvPrefix ?? io.env['DEPCTL_SECRET_ENV_PREFIX'] ?? DEFAULT_SECRET_ENV_PREFIX,
+      envNames: list(g.allowSecretEnv, 'DEPCTL_ALLOW_SECRET_ENV'),
+      depHosts: list(g.allowDepHost, 'DEPCTL_ALLOW_DEP_HOSTS').map((h) => h.toLowerCase()),
+    },
     depUrlOverride: io.env['DEPCTL_DEP_URL'] || undefined,
     userAgent: resolveUserAgent(g.userAgent, io),
     inputLimits: resolveInputLimits(g.inputLimit, io),
@@ -98,9 +123,14 @@ export class ReportedFailure extends Error {
 }
 
 /** Loads and validates the config; on any error prints the problems (like validate) and fails. */
-export async function loadValidConfig(dir: string, io: CliIo, secretsDir?: string, limits?: InputLimits): Promise<DepConfig> {
+export async function loadValidConfig(dir: string, io: CliIo, secretsDir?: string, limits?: InputLimits, trust?: TrustPolicy): Promise<DepConfig> {
   const [{ loadConfig }, { renderText }] = await Promise.all([import('../config/load.js'), import('./views/problems.js')]);
-  const result = await loadConfig(resolve(io.cwd, dir), { ...(secretsDir === undefined ? {} : { secretsDir }), ...publicUrlOption(io), ...(limits === undefined ? {} : { limits }) });
+  const result = await loadConfig(resolve(io.cwd, dir), {
+    ...(secretsDir === undefined ? {} : { secretsDir }),
+    ...publicUrlOption(io),
+    ...(limits === undefined ? {} : { limits }),
+    ...(trust === undefined ? {} : { trust }),
+  });
   if (!result.config) {
     io.stderr(renderText(dir, result, false));
     throw new ReportedFailure('the configuration is invalid; nothing was done');
@@ -156,18 +186,12 @@ async function loadWithStagedKey(
 
 /** Reads a secret (never logged): a file under the secrets directory, or an environment variable. */
 async function readSecret(ref: SecretRef, what: string, server: string, settings: RuntimeSettings, io: CliIo): Promise<Buffer> {
-  if ('env' in ref) {
-    const value = io.env[ref.env];
-    if (!value) throw new Error(`MdmServer "${server}": ${what} environment variable ${ref.env} is not set`);
-    return Buffer.from(value);
-  }
-  const path = isAbsolute(ref.file) ? ref.file : join(settings.secretsDir, ref.file);
-  try {
-    return await readFile(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(`MdmServer "${server}": cannot read ${what} file ${path} (${code === 'ENOENT' ? 'not found' : code ?? 'error'})`);
-  }
+  return readSecretRef(ref, trustOf(settings), io.env, `MdmServer "${server}": ${what}`);
+}
+
+/** The operator's trust policy, or the default one for settings made without it (tests, the quickstart). */
+export function trustOf(settings: RuntimeSettings): TrustPolicy {
+  return settings.trust ?? defaultTrustPolicy(settings.secretsDir);
 }
 
 /** Servers ready to talk to Apple: one client each, or the reason there is none. */
@@ -222,6 +246,16 @@ async function connect(
     problem: { server: server.name, kind: 'terminal', reason, message, retryAt: null },
     tokenExpiresAt,
   });
+  // A depUrl from the configuration reaches Apple or a host the operator allowed; DEPCTL_DEP_URL is the operator's own.
+  const hostProblem = settings.depUrlOverride === undefined && server.depUrl !== undefined ? depUrlProblem(server.depUrl, trustOf(settings)) : undefined;
+  if (hostProblem !== undefined) {
+    return { name: server.name, client: null, problem: { server: server.name, kind: 'terminal', reason: 'endpoint-not-allowed', message: `MdmServer "${server.name}": ${hostProblem}`, retryAt: null }, tokenExpiresAt: null };
+  }
+  // The same rule for references as validation's, before any file is opened (the rotation path reads by path).
+  for (const [what, ref] of [['token', server.token], ['private key', server.privateKey]] as const) {
+    const refProblem = secretRefProblem(ref, trustOf(settings));
+    if (refProblem !== undefined) return fail('token-unavailable', `MdmServer "${server.name}": ${what}: ${refProblem}`);
+  }
   let token;
   try {
     if (opts.rotation && 'file' in server.token && 'file' in server.privateKey) {

@@ -29,7 +29,7 @@ export const registerValidate: Register = (program, io, setExit) => {
       const { loadConfig } = await import('../config/load.js');
       // The secrets directory the operator configured is not "secrets in the repository", even inside it.
       const settings = runtimeSettings(cmd, io);
-      const result = await loadConfig(resolve(io.cwd, dir), { secretsDir: settings.secretsDir, ...publicUrlOption(io), unresolvedUrl: 'warning', ...(settings.inputLimits ? { limits: settings.inputLimits } : {}) });
+      const result = await loadConfig(resolve(io.cwd, dir), { secretsDir: settings.secretsDir, ...publicUrlOption(io), unresolvedUrl: 'warning', ...(settings.inputLimits ? { limits: settings.inputLimits } : {}), ...(settings.trust ? { trust: settings.trust } : {}) });
       const valid = result.errorCount === 0 && !(opts.warningsAsErrors && result.warningCount > 0);
       io.stdout(renderers[opts.format](dir, result, valid));
       setExit(valid ? ExitCode.ok : ExitCode.failure);

@@ -9,6 +9,7 @@ import { isInside } from './files.js';
 import { checkProfileRules } from './apple-rules.js';
 import type { SkipKeyCatalogue } from './skip-keys.js';
 import { resolveProfileEnrollment } from './enrollment.js';
+import { depUrlProblem, secretRefProblem, type TrustPolicy } from './trust.js';
 
 /** Location of a path inside a parsed document (the deepest existing node). */
 export function locIn(d: ParsedDoc, path: readonly (string | number)[]): SourceLoc {
@@ -60,6 +61,24 @@ export interface BuildContext {
   publicUrl?: string;
   /** How an unexpandable `url: { enrollment }` is reported: an error (default) or, for validate, a warning. */
   unresolvedUrl?: 'warning' | 'error';
+  /** Which files, environment variables and DEP hosts references may name (trust.ts); the defaults when absent. */
+  trust?: TrustPolicy;
+}
+
+/**
+ * Checks a document's secret references: never a file inside the config repository (unless it is the secrets
+ * directory), and within the operator's trust policy (trust.ts). `path` locates each reference in the YAML.
+ */
+export function checkSecretRefs(d: ParsedDoc, refs: readonly { path: (string | number)[]; label: string; ref: SecretRef }[], ctx: BuildContext, sink: ProblemSink): void {
+  for (const { path, label, ref } of refs) {
+    const inSecrets = ctx.secretsDir !== undefined && 'file' in ref && isInside(ctx.secretsDir, resolve(ref.file));
+    if ('file' in ref && isAbsolute(ref.file) && isInside(ctx.realRoot, resolve(ref.file)) && !inSecrets) {
+      sink.error('secret-ref', locIn(d, [...path, 'file']), `${label} points inside the config repository; keep secrets in the secrets directory instead`);
+      continue;
+    }
+    const problem = ctx.trust ? secretRefProblem(ref, ctx.trust) : undefined;
+    if (problem !== undefined) sink.error('secret-ref', locIn(d, [...path, 'file' in ref ? 'file' : 'env']), `${label}: ${problem}`);
+  }
 }
 
 /** Builds an MdmServer from a schema-valid document and checks its references and settings. */
@@ -77,14 +96,10 @@ export function buildServer(d: ParsedDoc, index: DocIndex, ctx: BuildContext, si
   if (typeof spec['defaultProfile'] === 'string') server.defaultProfile = spec['defaultProfile'];
   if (typeof spec['maxChanges'] === 'number') server.maxChanges = spec['maxChanges'];
 
-  for (const key of ['token', 'privateKey'] as const) {
-    const ref = server[key];
-    const inSecrets = ctx.secretsDir !== undefined && 'file' in ref && isInside(ctx.secretsDir, resolve(ref.file));
-    if ('file' in ref && isAbsolute(ref.file) && isInside(ctx.realRoot, resolve(ref.file)) && !inSecrets) {
-      sink.error('secret-ref', locIn(d, ['spec', key, 'file']), `${key} points inside the config repository; keep secrets in the secrets directory instead`);
-    }
-  }
-  if (server.depUrl?.startsWith('http://')) {
+  checkSecretRefs(d, (['token', 'privateKey'] as const).map((key) => ({ path: ['spec', key], label: key, ref: server[key] })), ctx, sink);
+  const hostProblem = server.depUrl !== undefined && ctx.trust ? depUrlProblem(server.depUrl, ctx.trust) : undefined;
+  if (hostProblem !== undefined) sink.error('dep-url-host', locIn(d, ['spec', 'depUrl']), hostProblem);
+  else if (server.depUrl?.startsWith('http://')) {
     const host = new URL(server.depUrl).hostname;
     if (!['localhost', '127.0.0.1', '[::1]', '::1'].includes(host)) {
       sink.warning('insecure-dep-url', locIn(d, ['spec', 'depUrl']), 'depUrl uses plain http to a non-local host; only a local simulator should be reached without TLS');

@@ -5,10 +5,10 @@
  * (`--public-url`, DEPCTL_PUBLIC_URL), never read from the repository: a pull request must not pick hosts.
  */
 import { readFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { ParsedDoc } from './documents.js';
 import type { ProblemSink } from './problems.js';
-import { locIn, resolveRef, type BuildContext, type DocIndex } from './build.js';
+import { checkSecretRefs, locIn, resolveRef, type BuildContext, type DocIndex } from './build.js';
 import { isInside } from './files.js';
 import { ENROLL_PLATFORMS, type Enrollment, type MinimumVersion, type ProfileBody, type ProfileEnrollment, type SecretRef } from './types.js';
 
@@ -73,13 +73,12 @@ export function buildEnrollment(d: ParsedDoc, ctx: BuildContext, sink: ProblemSi
     if (Array.isArray(acme['subject'])) e.acme.subject = acme['subject'] as Record<string, string>[];
   }
   if (e.signing === undefined && spec['signing']) e.signing = spec['signing'] as Enrollment['signing'];
-  for (const key of ['signing.certificate', 'signing.key', 'scep.challenge', 'acme.clientIdentifier'] as const) {
+  const refs = (['signing.certificate', 'signing.key', 'scep.challenge', 'acme.clientIdentifier'] as const).flatMap((key) => {
     const [a, b] = key.split('.') as [string, string];
     const ref = (spec[a] as Record<string, SecretRef | undefined> | undefined)?.[b];
-    if (ref && 'file' in ref && isAbsolute(ref.file) && isInside(ctx.realRoot, resolve(ref.file)) && !(ctx.secretsDir !== undefined && isInside(ctx.secretsDir, resolve(ref.file)))) {
-      sink.error('secret-ref', locIn(d, ['spec', a, b, 'file']), `${key} points inside the config repository; keep secrets in the secrets directory instead`);
-    }
-  }
+    return ref ? [{ path: ['spec', a, b], label: key, ref }] : [];
+  });
+  checkSecretRefs(d, refs, ctx, sink);
   const anchors = (spec['anchorCertificates'] as { file: string }[] | undefined) ?? [];
   anchors.forEach((a, i) => {
     const path = resolve(ctx.root, a.file);

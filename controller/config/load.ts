@@ -9,6 +9,7 @@ import { parseDocuments, type ParsedDoc } from './documents.js';
 import { buildProfile, buildServer, indexByName, type BuildContext } from './build.js';
 import { buildAssignment, checkMatchOverlap, SerialRegistry } from './assignments.js';
 import { countDocumentMarkers, DEFAULT_INPUT_LIMITS, type InputLimits } from './limits.js';
+import { defaultTrustPolicy, type TrustPolicy } from './trust.js';
 import { buildEnrollment, normalisePublicUrl } from './enrollment.js';
 import type { Assignment, DepConfig, EnrollmentProfile, MdmServer } from './types.js';
 import { buildCredential } from '../credentials/config.js';
@@ -29,6 +30,11 @@ export interface LoadOptions {
   secretsDir?: string;
   /** Bounds on files, documents, nesting, serials, bytes and time (limits.ts); the defaults when absent. */
   limits?: InputLimits;
+  /**
+   * Which files, environment variables and DEP hosts references may name (trust.ts). Default: the secrets
+   * directory (or, without one, relative paths that stay below it), the `DEPCTL_` prefix, Apple's host only.
+   */
+  trust?: TrustPolicy;
   /** Milliseconds clock for the `loadMs` limit (tests pass a manual one). Default: Date.now. */
   clock?: () => number;
   /** The controller's public base URL, for `url: { enrollment }` (issue 14); see BuildContext.publicUrl. */
@@ -107,6 +113,8 @@ export async function loadConfig(dir: string, opts: LoadOptions = {}): Promise<L
   }
   if (opts.unresolvedUrl !== undefined) ctx.unresolvedUrl = opts.unresolvedUrl;
   if (opts.secretsDir !== undefined) ctx.secretsDir = await realpath(opts.secretsDir).catch(() => resolve(opts.secretsDir as string));
+  // Without a secrets directory, relative references are checked lexically against a stand-in below the root.
+  ctx.trust = opts.trust ?? defaultTrustPolicy(opts.secretsDir ?? join(root, '.depctl-secrets-dir'));
   const valid = (kind: Kind): ParsedDoc[] => [...index[kind].values()].filter((d) => d.valid);
   const servers: MdmServer[] = valid('MdmServer').map((d) => buildServer(d, index, ctx, sink));
   const profiles: EnrollmentProfile[] = valid('EnrollmentProfile').map((d) => buildProfile(d, index, ctx, sink));

@@ -67,6 +67,7 @@ export const PROBLEM_CODES = [
   'path-escape',
   'secret-in-repo',
   'secret-ref',
+  'dep-url-host',
   'no-documents',
   'match-overlap',
   'anchor-certificate',

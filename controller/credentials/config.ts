@@ -2,11 +2,9 @@
  * Builds `kind: Credential` documents (the loader calls this like buildServer): the fields its `type` needs,
  * and the same secret-reference rule as MdmServer (never a file inside the config repository).
  */
-import { isAbsolute, resolve } from 'node:path';
 import type { ParsedDoc } from '../config/documents.js';
 import type { ProblemSink } from '../config/problems.js';
-import { locIn, type BuildContext } from '../config/build.js';
-import { isInside } from '../config/files.js';
+import { checkSecretRefs, locIn, type BuildContext } from '../config/build.js';
 import type { SecretRef } from '../config/types.js';
 import type { CredentialDecl } from './types.js';
 
@@ -29,11 +27,7 @@ export function buildCredential(d: ParsedDoc, ctx: BuildContext, sink: ProblemSi
       sink.error('unknown-key', locIn(d, ['spec', key]), `spec.${key} does not apply to a Credential of type ${type} (it takes ${FIELDS[type].join(', ')})`);
       continue;
     }
-    const ref = spec[key] as SecretRef;
-    const inSecrets = ctx.secretsDir !== undefined && 'file' in ref && isInside(ctx.secretsDir, resolve(ref.file));
-    if ('file' in ref && isAbsolute(ref.file) && isInside(ctx.realRoot, resolve(ref.file)) && !inSecrets) {
-      sink.error('secret-ref', locIn(d, ['spec', key, 'file']), `${key} points inside the config repository; keep credentials in the secrets directory instead`);
-    }
+    checkSecretRefs(d, [{ path: ['spec', key], label: key, ref: spec[key] as SecretRef }], ctx, sink);
   }
   if (type === 'apns') {
     const password = spec['password'] as SecretRef | undefined;

@@ -6,8 +6,8 @@
  * logged with its reason; secrets (SCEP challenge, ACME client identifier, signing key) never are.
  */
 import { readFile } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
 import type { DepConfig, Enrollment, EnrollmentProfile, SecretRef } from '../config/types.js';
+import { readSecretRef, type TrustPolicy } from '../config/trust.js';
 import { compileServerRules, decide as decideProfile, type ServerRules } from '../reconcile/desired.js';
 import { MachineInfoError, verifyMachineInfo, type MachineInfo, type TrustAnchors } from './machine-info.js';
 import { buildMobileconfig, MOBILECONFIG_CONTENT_TYPE, type EnrollmentMaterial } from './mobileconfig.js';
@@ -179,22 +179,9 @@ export function createEnrollEndpoint(opts: EnrollEndpointOptions): EnrollEndpoin
 }
 
 /**
- * A secret reader over the secrets directory and an environment map, for the composition root. Errors name
- * the file or variable, never a value.
+ * A secret reader under the operator's trust policy (config/trust.ts: inside the secrets directory, the
+ * `DEPCTL_` prefix), for the composition root. Errors name the file or variable, never a value.
  */
-export function secretReader(secretsDir: string, env: Readonly<Record<string, string | undefined>>): (ref: SecretRef) => Promise<Buffer> {
-  return async (ref) => {
-    if ('env' in ref) {
-      const value = env[ref.env];
-      if (!value) throw new Error(`environment variable ${ref.env} is not set`);
-      return Buffer.from(value);
-    }
-    const path = isAbsolute(ref.file) ? ref.file : join(secretsDir, ref.file);
-    try {
-      return await readFile(path);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new Error(`cannot read ${path} (${code === 'ENOENT' ? 'not found' : (code ?? 'error')})`);
-    }
-  };
+export function secretReader(policy: TrustPolicy, env: Readonly<Record<string, string | undefined>>): (ref: SecretRef) => Promise<Buffer> {
+  return (ref) => readSecretRef(ref, policy, env, 'enrollment secret');
 }

@@ -24,6 +24,8 @@ export type ProblemKind = 'terminal' | 'transient' | 'guardrail';
  * - `user-agent-rejected`: Apple refused the User-Agent (USER_AGENT_MISSING / USER_AGENT_INVALID).
  * - `untrusted-credential-change`: a plan of an unmerged ref whose server is new or changes its token,
  *   private key or depUrl; it is planned after merge only, and no call is made with those values.
+ * - `endpoint-not-allowed`: the server's depUrl is not Apple's and not a host the operator allowed
+ *   (`--allow-dep-host`); no call is made (config/trust.ts).
  */
 export type ProblemReason =
   | 'T_C_NOT_SIGNED'
@@ -38,7 +40,8 @@ export type ProblemReason =
   | 'unreachable'
   | 'apple-error'
   | 'user-agent-rejected'
-  | 'untrusted-credential-change';
+  | 'untrusted-credential-change'
+  | 'endpoint-not-allowed';
 
 /** A problem that stopped one server in a pass. */
 export interface ServerProblem {

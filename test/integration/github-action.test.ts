@@ -6,6 +6,7 @@
  * fake GitHub REST API on loopback port 0 that records every request and keeps the comments.
  */
 import { execFile } from 'node:child_process';
+import { defaultTrustPolicy } from '../../controller/config/trust.js';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -192,6 +193,8 @@ spec:
       GITHUB_STEP_SUMMARY: join(dir, 'summary'),
       RUNNER_TEMP: runnerTemp,
       INPUT_GITHUB_TOKEN: GITHUB_TOKEN,
+      // The config's depUrl names the loopback simulator: a host the workflow allows (config/trust.ts).
+      DEPCTL_ALLOW_DEP_HOSTS: new URL(sim.url).host,
       ...inputs,
     };
     const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
@@ -229,7 +232,7 @@ spec:
     const logger = createLogger({ level: 'info', format: 'json', write: (s) => (logs += s) });
     controller = await startController(
       { repo: join(root, 'config.git'), branch: 'main', path: '.', pollInterval: 3_600_000, syncInterval: 3_600_000, listen: '127.0.0.1:0', workDir: join(root, 'controller-checkout'), allowLarge: false, logLevel: 'info', logFormat: 'json' },
-      { stateUrl: `sqlite:${join(root, 'state.db')}`, secretsDir: secrets, depUrlOverride: undefined },
+      { stateUrl: `sqlite:${join(root, 'state.db')}`, secretsDir: secrets, depUrlOverride: undefined, trust: { ...defaultTrustPolicy(secrets), depHosts: [new URL(sim.url).host] } },
       io,
       logger,
     );
@@ -356,7 +359,7 @@ spec:
         const env = {
           PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? dir, CI_PROJECT_DIR: project, CI_API_V4_URL: gitlab.url, CI_PROJECT_ID: '42',
           CI_MERGE_REQUEST_IID: '5', CI_COMMIT_SHA: sha, CI_COMMIT_SHORT_SHA: sha.slice(0, 8), DEPCTL_CONFIG_PATH: '.',
-          DEPCTL_URL: controller.url, DEPCTL_API_TOKEN: API_TOKEN, DEPCTL_NOTE_TOKEN: 'glpat-note-token',
+          DEPCTL_URL: controller.url, DEPCTL_API_TOKEN: API_TOKEN, DEPCTL_NOTE_TOKEN: 'glpat-note-token', DEPCTL_ALLOW_DEP_HOSTS: new URL(sim.url).host,
         };
         return new Promise((resolve) => execFile('bash', ['-c', script], { cwd: project, env, timeout: 120_000 }, (err, stdout) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout })));
       };

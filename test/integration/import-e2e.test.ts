@@ -70,6 +70,8 @@ describe('depctl import adopts a fleet managed by another tool', () => {
     await ws.addServerSecrets('branch', other.token);
     // Each server has its own simulator (no DEPCTL_DEP_URL override), so "branch" can be seen untouched.
     delete ws.env['DEPCTL_DEP_URL'];
+    // The configuration's depUrls name loopback simulators: hosts the operator must allow (config/trust.ts).
+    ws.env['DEPCTL_ALLOW_DEP_HOSTS'] = `${new URL(sim.url).host},${new URL(other.url).host}`;
     await ws.commit({ 'servers.yaml': `${serverDoc('main', sim.url)}---\n${serverDoc('branch', other.url)}` });
     sim.inspect.resetRequestCounts();
   });

@@ -6,6 +6,7 @@
  * credentials or endpoints, or adds a server, is planned after merge only, with no call made with its values.
  */
 import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { defaultTrustPolicy } from '../../controller/config/trust.js';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,6 +84,8 @@ describe('depctl plan --remote: a running controller plans pull requests, writin
   const remote = (args: string[], env: Record<string, string> = { DEPCTL_API_TOKEN: TOKEN }): ReturnType<typeof runDepctl> =>
     runDepctl(['plan', '--remote', controller.url, ...args], { cwd: root, env });
 
+  const simHosts = (): string[] => [new URL(sim.url).host, new URL(other.url).host];
+
   async function api(query: string, token: string | null = TOKEN): Promise<{ status: number; json: unknown }> {
     const res = await request(`${controller.url}/api/plan?${query}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
     const json = (await res.body.json()) as unknown;
@@ -118,7 +121,8 @@ describe('depctl plan --remote: a running controller plans pull requests, writin
     const logger = createLogger({ level: 'debug', format: 'json', write: (s) => (logs += s) });
     controller = await startController(
       { repo: join(root, 'config.git'), branch: 'main', path: '.', pollInterval: 3_600_000, syncInterval: 3_600_000, listen: '127.0.0.1:0', workDir: join(root, 'checkout'), allowLarge: false, logLevel: 'debug', logFormat: 'json' },
-      { stateUrl: `sqlite:${statePath()}`, secretsDir: join(root, 'secrets'), depUrlOverride: undefined },
+      // The config's depUrls name loopback simulators: hosts the operator allows (config/trust.ts).
+      { stateUrl: `sqlite:${statePath()}`, secretsDir: join(root, 'secrets'), depUrlOverride: undefined, trust: { ...defaultTrustPolicy(join(root, 'secrets')), depHosts: simHosts() } },
       io,
       logger,
     );
@@ -158,7 +162,7 @@ describe('depctl plan --remote: a running controller plans pull requests, writin
     git(root, 'clone', '-q', join(root, 'config.git'), 'pr');
     git(join(root, 'pr'), 'fetch', '-q', 'origin', 'refs/pull/7/head');
     git(join(root, 'pr'), 'checkout', '-q', '--detach', 'FETCH_HEAD');
-    const local = await runDepctl(['plan', 'pr', '--format', 'json'], { cwd: root, env: { DEPCTL_STATE: `sqlite:${statePath()}`, DEPCTL_SECRETS_DIR: join(root, 'secrets') } });
+    const local = await runDepctl(['plan', 'pr', '--format', 'json'], { cwd: root, env: { DEPCTL_STATE: `sqlite:${statePath()}`, DEPCTL_SECRETS_DIR: join(root, 'secrets'), DEPCTL_ALLOW_DEP_HOSTS: simHosts().join(',') } });
     expect(local.stderr).toBe('');
     expect(timeless(remotePlan)).toEqual(timeless(JSON.parse(local.stdout) as Plan));
 
