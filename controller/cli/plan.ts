@@ -6,7 +6,7 @@ import type { Register } from './program.js';
 import { ExitCode, UsageError, type CliIo } from './io.js';
 import { examples } from './help.js';
 import { createProgress, progressWanted } from './progress.js';
-import { connectServers, loadValidConfig, openState, runtimeSettings } from './runtime.js';
+import { connectServers, loadValidConfig, openState, runtimeSettings, trustOf } from './runtime.js';
 import { makePlan } from '../reconcile/planner.js';
 import { hasChanges, type Plan } from '../reconcile/plan.js';
 import type { DepConfig } from '../config/types.js';
@@ -151,7 +151,7 @@ export const registerPlan: Register = (program, io, setExit) => {
         if (opts.format !== 'json' && session.config.credentials && session.config.credentials.length > 0) {
           // Declared APNs and Apps and Books credentials near or past expiry (issue 16); JSON plans keep their schema.
           const { credentialPlanLines } = await import('../credentials/plan-lines.js');
-          io.stdout(await credentialPlanLines(session.config.credentials, runtimeSettings(cmd, io).secretsDir, io.env, session.store, now(), opts.format === 'markdown' ? 'markdown' : 'text'));
+          io.stdout(await credentialPlanLines(session.config.credentials, trustOf(runtimeSettings(cmd, io)), io.env, session.store, now(), opts.format === 'markdown' ? 'markdown' : 'text'));
         }
         if (opts.out) await writeFile(resolve(io.cwd, opts.out), renderPlanJson(plan));
         if (planHasErrors(plan)) setExit(ExitCode.failure);

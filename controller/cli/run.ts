@@ -4,7 +4,7 @@ import { durationOption } from './duration.js';
 import { examples } from './help.js';
 import type { Register } from './program.js';
 import { ExitCode, type CliIo } from './io.js';
-import { connectServers, openState, runtimeSettings, type RuntimeSettings } from './runtime.js';
+import { connectServers, openState, runtimeSettings, trustOf, type RuntimeSettings } from './runtime.js';
 import { loadConfig } from '../config/load.js';
 import type { DepConfig } from '../config/types.js';
 import { runPass } from '../reconcile/pass.js';
@@ -196,7 +196,7 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
       passes++;
       const tokens = new Map(conns.handles.map((h) => [h.name, h.tokenExpiresAt] as const));
       // Every yearly credential (issue 16): DEP tokens, and the declared APNs and Apps and Books credentials.
-      credentialStatuses = await watchCredentials(config.credentials ?? [], conns.handles, settings.secretsDir, io.env, store, now());
+      credentialStatuses = await watchCredentials(config.credentials ?? [], conns.handles, trustOf(settings), io.env, store, now());
       for (const c of credentialStatuses) if (c.level === 'error' || c.level === 'expired') log.error({ credential: c.name, kind: c.kind }, c.message);
       if (gate) for (const { key, notification } of credentialNotifications(credentialStatuses)) await gate.notify(key, notification);
       if (gate) for (const { key, notification } of notificationsFor(report.plan, report.apply, outcome, tokens, now())) await gate.notify(key, notification);

@@ -4,18 +4,19 @@
  * server's `token-expiry` drift). Nothing when every credential is fine.
  */
 import type { CredentialDecl } from './types.js';
+import type { TrustPolicy } from '../config/trust.js';
 import { checkCredentials, secretReader, type CredentialStore } from './watch.js';
 
 /** The lines to append to a plan, or '' when no declared credential needs attention. */
 export async function credentialPlanLines(
   decls: readonly CredentialDecl[],
-  secretsDir: string,
+  policy: TrustPolicy,
   env: Readonly<Record<string, string | undefined>>,
   store: CredentialStore,
   now: Date,
   format: 'text' | 'markdown',
 ): Promise<string> {
-  const statuses = (await checkCredentials(decls, secretReader(secretsDir, env), store, now)).filter((s) => s.level !== 'ok');
+  const statuses = (await checkCredentials(decls, secretReader(policy, env), store, now)).filter((s) => s.level !== 'ok');
   if (statuses.length === 0) return '';
   const out: string[] = ['', format === 'markdown' ? '### Credentials' : 'Credentials:'];
   for (const s of statuses) {

@@ -10,9 +10,8 @@
  * audit entry of the pseudo-server `credential:<name>`, so every backend has it without a schema change), and a
  * certificate with another topic is refused: the one recorded stays current.
  */
-import { readFile } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
 import type { SecretRef } from '../config/types.js';
+import { readSecretRef, type TrustPolicy } from '../config/trust.js';
 import type { AuditEntry, AuditRecord } from '../store/ports.js';
 import type { KeyedNotification } from '../notify/events.js';
 import { CredentialFileError, parseApnsCertificate, parseVppToken } from './parse.js';
@@ -210,32 +209,19 @@ export function credentialNotifications(statuses: readonly CredentialStatus[]): 
   return out;
 }
 
-/** Reads `{ file }` references under the secrets directory and `{ env }` ones from the environment. */
-export function secretReader(secretsDir: string, env: Readonly<Record<string, string | undefined>>): SecretReader {
-  return async (ref, what) => {
-    if ('env' in ref) {
-      const value = env[ref.env];
-      if (!value) throw new Error(`${what} environment variable ${ref.env} is not set`);
-      return Buffer.from(value);
-    }
-    const path = isAbsolute(ref.file) ? ref.file : join(secretsDir, ref.file);
-    try {
-      return await readFile(path);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new Error(`cannot read ${what} file ${path} (${code === 'ENOENT' ? 'not found' : (code ?? 'error')})`);
-    }
-  };
+/** Reads references under the operator's trust policy (config/trust.ts: the secrets directory, the `DEPCTL_` prefix). */
+export function secretReader(policy: TrustPolicy, env: Readonly<Record<string, string | undefined>>): SecretReader {
+  return (ref, what) => readSecretRef(ref, policy, env, what);
 }
 
 /** The statuses of every credential of a pass: the DEP tokens of the connected servers, then the declared ones. */
 export async function watchCredentials(
   decls: readonly CredentialDecl[],
   handles: readonly { name: string; tokenExpiresAt: Date | null }[],
-  secretsDir: string,
+  policy: TrustPolicy,
   env: Readonly<Record<string, string | undefined>>,
   store: CredentialStore,
   now: Date,
 ): Promise<CredentialStatus[]> {
-  return [...depTokenStatuses(handles, now), ...(await checkCredentials(decls, secretReader(secretsDir, env), store, now))];
+  return [...depTokenStatuses(handles, now), ...(await checkCredentials(decls, secretReader(policy, env), store, now))];
 }
