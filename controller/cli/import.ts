@@ -1,3 +1,4 @@
+import type { TrustPolicy } from '../config/trust.js';
 import { cp, lstat, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, relative, resolve, sep } from 'node:path';
@@ -112,7 +113,7 @@ export async function runImport(dir: string, opts: ImportOptions, cmd: Command, 
         io.stderr(`depctl: MdmServer "${server.name}": ${describeServerError(err)}; nothing was written\n`);
         return ExitCode.failure;
       }
-      return await adoptAndWrite({ io, dir, config, base, server: server.name, outAbs, outRel, previous, opts, store, live, now });
+      return await adoptAndWrite({ io, dir, config, base, server: server.name, outAbs, outRel, previous, opts, store, live, now, trust: settings.trust });
     } finally {
       await conns.close();
     }
@@ -135,6 +136,8 @@ interface AdoptContext {
   store: AdoptStore;
   live: LiveState;
   now: () => Date;
+  /** The operator's policy for references and DEP hosts, applied to the scratch copy too. */
+  trust: TrustPolicy | undefined;
 }
 
 /**
@@ -164,7 +167,7 @@ async function adoptAndWrite(c: AdoptContext): Promise<number> {
       outRel: c.outRel,
       validate: async (files) => {
         staging ??= await Staging.create(c.config.dir, c.outRel, c.previous);
-        return staging.load(files, c.now());
+        return staging.load(files, c.now(), c.trust);
       },
     });
     if (selection.kind === 'invalid') {
@@ -250,7 +253,7 @@ class Staging {
   }
 
   /** Replaces the files written before with `files` and loads the whole scratch config. */
-  async load(files: ReadonlyMap<string, string>, now: Date): Promise<LoadResult> {
+  async load(files: ReadonlyMap<string, string>, now: Date, trust: TrustPolicy | undefined): Promise<LoadResult> {
     for (const f of this.written) await rm(f, { force: true });
     this.written = [];
     const dir = join(this.root, this.outRel);
@@ -260,7 +263,7 @@ class Staging {
       await writeFile(path, content);
       this.written.push(path);
     }
-    return loadConfig(this.root, { now });
+    return loadConfig(this.root, { now, ...(trust ? { trust } : {}) });
   }
 
   close(): Promise<void> {

@@ -220,14 +220,16 @@ function renderYaml(input: AdoptInput, p: AdoptedProfile): string {
 
 /** Reads the profile keys and their types from the enrollment-profile schema's `$defs.Profile`. */
 export function profileKeysFromSchema(schema: Readonly<Record<string, unknown>>): Map<string, ProfileKeyType> {
-  const defs = schema['$defs'] as Record<string, { properties?: Record<string, { type?: string; items?: { type?: string; $ref?: string } }> }> | undefined;
+  const defs = schema['$defs'] as Record<string, { properties?: Record<string, { type?: string; oneOf?: { type?: string }[]; items?: { type?: string; $ref?: string } }> }> | undefined;
   const props = defs?.['Profile']?.properties;
   if (!props) throw new Error('enrollment-profile schema has no $defs.Profile.properties');
   const keys = new Map<string, ProfileKeyType>();
   for (const [key, def] of Object.entries(props)) {
-    if (def.type === 'string') keys.set(key, 'string');
-    else if (def.type === 'boolean') keys.set(key, 'boolean');
-    else if (def.type === 'array') keys.set(key, 'string-array');
+    // `url` is a string or `{ enrollment }` (a depctl form Apple never returns): Apple's answer holds the string.
+    const type = def.type ?? def.oneOf?.find((o) => o.type === 'string')?.type;
+    if (type === 'string') keys.set(key, 'string');
+    else if (type === 'boolean') keys.set(key, 'boolean');
+    else if (type === 'array') keys.set(key, 'string-array');
   }
   return keys;
 }

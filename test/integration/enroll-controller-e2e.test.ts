@@ -29,7 +29,7 @@ kind: Enrollment
 metadata: { name: corp }
 spec:
   mdm: { serverUrl: https://mdm.example.com/mdm, topic: com.apple.mgmt.External.0b5e }
-  scep: { url: https://mdm.example.com/scep, challenge: { env: SCEP_CHALLENGE } }
+  scep: { url: https://mdm.example.com/scep, challenge: { env: DEPCTL_SCEP_CHALLENGE } }
 ---
 apiVersion: depctl/v1
 kind: EnrollmentProfile
@@ -80,7 +80,7 @@ describe('depctl run serves the enrollment of the profiles it assigns', () => {
     git(work, 'commit', '-q', '-m', 'enrollment');
     git(work, 'push', '-q', 'origin', 'HEAD:main');
 
-    const io: CliIo = { stdout: () => {}, stderr: () => {}, cwd: root, env: { SCEP_CHALLENGE: 'challenge-e2e', DEPCTL_API_TOKEN: API_TOKEN } };
+    const io: CliIo = { stdout: () => {}, stderr: () => {}, cwd: root, env: { DEPCTL_SCEP_CHALLENGE: 'challenge-e2e', DEPCTL_API_TOKEN: API_TOKEN } };
     const logger = createLogger({ level: 'info', format: 'json', write: (s) => (logs += s) });
     controller = await startController(
       {

@@ -46,7 +46,7 @@ spec:
     serverCapabilities: [com.apple.mdm.per-user-connections]
   scep:
     url: https://mdm.example.com/scep
-    challenge: { env: SCEP_CHALLENGE }
+    challenge: { env: DEPCTL_SCEP_CHALLENGE }
     subject: [{ O: Example }, { CN: "%HardwareUUID%" }]
   anchorCertificates: [{ file: certs/anchor.pem }]
   signing: { certificate: { file: signing/cert.pem }, key: { file: signing/key.pem } }
@@ -59,7 +59,7 @@ spec:
   mdm: { serverUrl: https://mdm.example.com/mdm, topic: com.apple.mgmt.External.0b5e }
   acme:
     directoryUrl: https://acme.example.com/directory
-    clientIdentifier: { env: ACME_CLIENT_ID }
+    clientIdentifier: { env: DEPCTL_ACME_CLIENT_ID }
   unknownSerials: allow
 ---
 apiVersion: depctl/v1
@@ -170,7 +170,7 @@ describe('enrollment endpoint (POST /enroll/PROFILE)', () => {
     enrollment = await setupEnrollment(
       { enrollCa: [join(dir, 'ca', 'root.pem')] },
       {
-        io: { stdout: () => undefined, stderr: () => undefined, env: { SCEP_CHALLENGE: 'scep-challenge-value', ACME_CLIENT_ID: 'acme-client-id' }, cwd: dir },
+        io: { stdout: () => undefined, stderr: () => undefined, env: { DEPCTL_SCEP_CHALLENGE: 'scep-challenge-value', DEPCTL_ACME_CLIENT_ID: 'acme-client-id' }, cwd: dir },
         secretsDir: secrets,
         store,
         logger: pino({ level: 'silent' }),
