@@ -7,6 +7,7 @@
  */
 import { createHash, createPublicKey, verify as verifySignature } from 'node:crypto';
 import forge from 'node-forge';
+import { DOMParser } from '@xmldom/xmldom';
 import { parse as parsePlist } from 'plist';
 
 const { asn1 } = forge;
@@ -275,6 +276,19 @@ const MAX_VALUE = 256;
 export function parseMachineInfoPlist(content: Buffer): MachineInfo {
   const text = content.toString('utf8');
   if (!/^\s*(<\?xml[^>]*>\s*)?(<!DOCTYPE[^>]*>\s*)?<plist[\s>]/.test(text)) throw new MachineInfoError('malformed', 'the signed content is not an XML plist');
+  // plist parses with xmldom's default error handler, which writes every complaint about a malformed body to
+  // the console: a client could fill the controller's log. Check well-formedness quietly first.
+  let wellFormed = true;
+  try {
+    new DOMParser({
+      onError: (level) => {
+        if (level !== 'warning') wellFormed = false;
+      },
+    }).parseFromString(text, 'text/xml');
+  } catch {
+    wellFormed = false; // xmldom throws a ParseError on a fatal error after reporting it
+  }
+  if (!wellFormed) throw new MachineInfoError('malformed', 'the signed content is not a well-formed XML plist');
   let value: unknown;
   try {
     value = parsePlist(text);
