@@ -276,6 +276,8 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
     health: () => healthFromStatus(loop.current(), now()),
     trigger: (reason, source) => router.route(reason, source),
     ...(env['DEPCTL_API_TOKEN'] ? { apiToken: env['DEPCTL_API_TOKEN'] } : {}),
+    // Read authentication for the status page and /api/status (an environment variable, like the API token).
+    ...(env['DEPCTL_READ_TOKEN'] ? { readToken: env['DEPCTL_READ_TOKEN'] } : {}),
     // Plans of pull requests (GET /api/plan): the same repository and git credentials, a scratch checkout of
     // their own next to the working checkout, the trusted revision's servers, the store seen read-only.
     ...(env['DEPCTL_API_TOKEN']

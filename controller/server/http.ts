@@ -10,6 +10,7 @@
  * without a webhook secret `POST /hooks/git` does too, each with a body that says what enables it. A 403
  * would suggest that some other credential might work, and none can.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -21,6 +22,7 @@ import type { PlanApi } from './plan-api.js';
 import { openApiDocument } from './openapi.js';
 import { renderStatusPage } from './status-page.js';
 import { STATUS_PAGE_CSP } from './status-page-style.js';
+import { AuthGuard } from './auth-guard.js';
 import { BodyTooLargeError, bearerMatches, githubAction, githubSignatureValid, gitlabAction, gitlabTokenValid, readBody, type HookAction } from './webhook.js';
 
 /** Liveness and readiness as the composition root sees them. */
@@ -72,6 +74,13 @@ export interface ControlServerOptions {
   pageRefreshSeconds?: number;
   /** The enrollment endpoint (controller/enroll, issue 14): `POST /enroll/PROFILE`; without it those paths are 404. */
   enroll?: EnrollRoute;
+  /**
+   * Read authentication for the status page and `/api/status` (`--read-token`): a bearer token, or HTTP Basic
+   * with the token as password (browsers prompt for it). The API token is accepted too. Absent, they are open.
+   */
+  readToken?: string;
+  /** Slows failed authentication down per client address (auth-guard.ts); one with the server's clock by default. */
+  authGuard?: AuthGuard;
 }
 
 /** What the server needs of the enrollment endpoint: a body limit and a handler of the read body. */
@@ -91,6 +100,13 @@ export interface ControlServer {
 
 /** The default webhook body limit: GitHub caps payloads at 25 MB, but a push event is a few KiB. */
 export const DEFAULT_WEBHOOK_MAX_BODY = 1024 * 1024;
+/** Request headers: at most this many bytes (Node's default, stated) and this many fields. */
+export const MAX_HEADER_BYTES = 16 * 1024;
+export const MAX_HEADERS = 100;
+/** Body limit of routes that read no body (probes, status, metrics, the manual trigger). */
+export const NO_BODY_BYTES = 16 * 1024;
+/** Body limit of `POST /api/plan` (a ref and a commit id, as JSON or a form), as plan-api.ts reads it. */
+export const PLAN_BODY_BYTES = 16 * 1024;
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
 type Method = 'GET' | 'POST';
@@ -110,6 +126,56 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
   const now = opts.now ?? ((): Date => new Date());
   const maxBody = opts.webhook?.maxBodyBytes ?? DEFAULT_WEBHOOK_MAX_BODY;
   opts.metrics.setStatusSource(opts.status);
+  const guard = opts.authGuard ?? new AuthGuard({ now: () => now().getTime() });
+
+  /** The client's address: per connection (behind a reverse proxy, every client shares the proxy's). */
+  const clientOf = (req: IncomingMessage): string => req.socket.remoteAddress ?? 'unknown';
+
+  /** Answers 429 and returns false while the client waits after failed attempts; credentials are not looked at. */
+  function admitted(req: IncomingMessage, res: ServerResponse, route: string): boolean {
+    const waitMs = guard.blocked(clientOf(req));
+    if (waitMs === 0) return true;
+    req.resume();
+    opts.metrics.recordAuthFailure(route, 'blocked');
+    res.setHeader('Retry-After', String(Math.ceil(waitMs / 1000)));
+    sendJson(res, 429, { error: 'too many failed authentication attempts from this address; try again later' });
+    return false;
+  }
+
+  /**
+   * Records a failed authentication and answers it: 401 (with `challenge`) while the client has free attempts,
+   * 429 with Retry-After once it must wait. Logged at the first failure of a window and at the first block,
+   * never per request; the address is logged, never what it sent.
+   */
+  function refuse(req: IncomingMessage, res: ServerResponse, route: string, reason: string, challenge: string): void {
+    req.resume();
+    const client = clientOf(req);
+    const verdict = guard.failed(client);
+    if (verdict.retryAfterMs > 0) {
+      opts.metrics.recordAuthFailure(route, 'blocked');
+      if (verdict.firstBlock) log.warn({ route, client, retryAfterSeconds: Math.ceil(verdict.retryAfterMs / 1000) }, 'authentication failures: client must wait');
+      res.setHeader('Retry-After', String(Math.ceil(verdict.retryAfterMs / 1000)));
+      return sendJson(res, 429, { error: 'too many failed authentication attempts from this address; try again later' });
+    }
+    opts.metrics.recordAuthFailure(route, 'rejected');
+    if (verdict.firstInWindow) log.warn({ route, client, reason }, 'authentication failed');
+    res.setHeader('WWW-Authenticate', challenge);
+    sendJson(res, 401, { error: reason });
+  }
+
+  /** True when the request may read the status (no read token configured, or a right one sent). */
+  function readAllowed(req: IncomingMessage, res: ServerResponse, route: string, challenge: string): boolean {
+    if (!opts.readToken) return true;
+    if (!admitted(req, res, route)) return false;
+    const auth = header(req, 'authorization');
+    const tokens = [opts.readToken, ...(opts.apiToken ? [opts.apiToken] : [])];
+    if (tokens.some((t) => bearerMatches(auth, t) || basicPasswordMatches(auth, t))) {
+      guard.succeeded(clientOf(req));
+      return true;
+    }
+    refuse(req, res, route, 'this page needs the read token', challenge);
+    return false;
+  }
 
   const routes = new Map<string, Partial<Record<Method, Handler>>>(Object.entries({
     '/healthz': {
@@ -130,9 +196,14 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
         send(res, 200, text, opts.metrics.registry.contentType);
       },
     },
-    '/api/status': { GET: (_req, res) => sendJson(res, 200, opts.status()) },
+    '/api/status': {
+      GET: (req, res) => {
+        if (readAllowed(req, res, 'read', 'Bearer realm="depctl"')) sendJson(res, 200, opts.status());
+      },
+    },
     '/': {
-      GET: (_req, res) => {
+      GET: (req, res) => {
+        if (!readAllowed(req, res, 'read', 'Basic realm="depctl status", charset="UTF-8"')) return;
         const html = renderStatusPage(opts.status(), { now: now(), refreshSeconds: opts.pageRefreshSeconds ?? 30 });
         res.setHeader('Content-Security-Policy', STATUS_PAGE_CSP);
         res.setHeader('X-Frame-Options', 'DENY');
@@ -143,11 +214,9 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
       POST: async (req, res) => {
         req.resume();
         if (!opts.apiToken) return sendJson(res, 404, { error: 'manual trigger is disabled: no API token is configured' });
-        if (!bearerMatches(header(req, 'authorization'), opts.apiToken)) {
-          log.warn({ path: '/api/reconcile' }, 'manual trigger rejected: missing or wrong bearer token');
-          res.setHeader('WWW-Authenticate', 'Bearer realm="depctl"');
-          return sendJson(res, 401, { error: 'a valid bearer token is required' });
-        }
+        if (!admitted(req, res, 'api')) return;
+        if (!bearerMatches(header(req, 'authorization'), opts.apiToken)) return refuse(req, res, 'api', 'a valid bearer token is required', 'Bearer realm="depctl"');
+        guard.succeeded(clientOf(req));
         const result = await opts.trigger('manual', 'api');
         if (result?.kind !== 'refused') log.info({ relayed: result?.kind === 'relayed' }, 'reconcile triggered by API');
         answerTrigger(res, 'manual', result);
@@ -160,10 +229,14 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
 
   let openApi: Record<string, unknown> | undefined;
   function planRoute(req: IncomingMessage, res: ServerResponse): Promise<void> | void {
-    if (!opts.planApi) {
+    if (!opts.planApi || !opts.apiToken) {
       req.resume();
       return sendJson(res, 404, { error: 'remote plans are disabled: no API token is configured' });
     }
+    // The token is checked here first, so that failures count against the client like the other routes'.
+    if (!admitted(req, res, 'plan')) return;
+    if (!bearerMatches(header(req, 'authorization'), opts.apiToken)) return refuse(req, res, 'plan', 'a valid bearer token is required', 'Bearer realm="depctl"');
+    guard.succeeded(clientOf(req));
     return opts.planApi.handle(req, res, { apiToken: opts.apiToken, log, sendJson, send });
   }
 
@@ -173,14 +246,11 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
       req.resume();
       return sendJson(res, 404, { error: 'webhook is disabled: no GitHub secret or GitLab token is configured' });
     }
+    if (!admitted(req, res, 'webhook')) return;
     const signature = header(req, 'x-hub-signature-256');
     const gitlab = header(req, 'x-gitlab-token');
-    const reject = (provider: string, reason: string): void => {
-      req.resume();
-      // Only the provider and a fixed reason are logged: never the secret, the signature or the token sent.
-      log.warn({ provider, reason }, 'webhook rejected');
-      sendJson(res, 401, { error: `webhook rejected: ${reason}` });
-    };
+    // Only the provider and a fixed reason are logged (once per window): never the secret, signature or token sent.
+    const reject = (provider: string, reason: string): void => refuse(req, res, 'webhook', `webhook rejected (${provider}): ${reason}`, 'Bearer realm="depctl webhook"');
     let action: HookAction;
     let provider: 'github' | 'gitlab';
     try {
@@ -207,6 +277,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
       log.warn({ limit: maxBody }, 'webhook rejected: body too large');
       return sendJson(res, 413, { error: err.message });
     }
+    guard.succeeded(clientOf(req));
     if (action === 'ping') return sendJson(res, 200, { ok: true, event: 'ping' });
     if (action === 'ignore') return sendJson(res, 200, { ok: true, ignored: true });
     const result = await opts.trigger('webhook', provider);
@@ -254,10 +325,31 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     else res.destroy();
   }
 
-  const server = createServer((req, res) => {
+  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
     const started = performance.now();
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     res.on('finish', () => log.debug({ method: req.method, path, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'http request'));
+    // Every route has a body limit: the webhook's and the enrollment's own, a small one for the plan request,
+    // and for routes that read no body a few KiB. A declared length over it is refused before anything runs;
+    // an undeclared (chunked) body on a route that reads none is cut off at the limit.
+    // A disabled route answers 404 whatever the body: only routes that are on (and read a body) refuse by length.
+    const webhookOn = Boolean(opts.webhook?.githubSecret ?? opts.webhook?.gitlabToken);
+    const reads = (path === '/hooks/git' && webhookOn) || (path === '/api/plan' && opts.planApi !== undefined) || (path.startsWith('/enroll/') && opts.enroll !== undefined);
+    const limit = !reads ? NO_BODY_BYTES : path === '/hooks/git' ? maxBody : path === '/api/plan' ? PLAN_BODY_BYTES : (opts.enroll?.maxBodyBytes ?? NO_BODY_BYTES);
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if ((reads || routes.has(path)) && !path.startsWith('/enroll/') && Number.isFinite(declared) && declared > limit) {
+      res.setHeader('Connection', 'close');
+      sendJson(res, 413, { error: `request body of ${declared} bytes is over this route's limit of ${limit}` });
+      res.on('finish', () => req.destroy());
+      return;
+    }
+    if (!reads) {
+      let seen = 0;
+      req.on('data', (chunk: Buffer) => {
+        seen += chunk.length;
+        if (seen > limit) req.destroy();
+      });
+    }
     // The one prefix route: the profile name is part of the path (issue 14).
     if (opts.enroll && path.startsWith('/enroll/')) return void enrollRoute(req, res, path, opts.enroll).catch((err: unknown) => failed(res, path, err));
     const route = routes.get(path);
@@ -284,6 +376,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
   // Bound slow clients: a webhook or a scrape takes well under these.
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
+  server.maxHeadersCount = MAX_HEADERS;
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -322,6 +415,18 @@ function probe(health: () => HealthReport): HealthReport {
   } catch (err) {
     return { live: false, ready: false, reason: `health check failed: ${(err as Error).message}` };
   }
+}
+
+/** True when `Authorization: Basic` carries `token` as its password (any user name), compared in constant time. */
+function basicPasswordMatches(auth: string | undefined, token: string): boolean {
+  const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(auth ?? '');
+  if (!m) return false;
+  const decoded = Buffer.from(m[1] as string, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon === -1) return false;
+  const given = createHash('sha256').update(decoded.slice(colon + 1)).digest();
+  const want = createHash('sha256').update(token).digest();
+  return timingSafeEqual(given, want);
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

@@ -43,6 +43,8 @@ export interface ControllerMetrics {
   recordRelayedTrigger(trigger: 'manual' | 'webhook', direction: 'sent' | 'received' | 'failed'): void;
   /** Counts one enrollment attempt at `POST /enroll/PROFILE` (issue 14) by profile and outcome. */
   recordEnrollment(profile: string, outcome: string): void;
+  /** Counts a failed authentication on `route` (`api`, `plan`, `webhook`, `read`); `blocked` when the client was made to wait (429). */
+  recordAuthFailure(route: string, outcome: 'rejected' | 'blocked'): void;
   /** Sets every status-derived gauge from a snapshot, dropping series of servers or profiles that went away. */
   updateFromStatus(status: ControllerStatus): void;
   /** Makes each scrape read the gauges from `source` first (the control server binds the loop's snapshot). */
@@ -125,6 +127,7 @@ export function createMetrics(opts: MetricsOptions = {}): ControllerMetrics {
   const depRequests = new Counter({ name: `${p}dep_requests_total`, help: 'HTTP requests to Apple DEP by server, method, endpoint and status.', labelNames: ['server', 'method', 'endpoint', 'status'], registers: [registry] });
   const relayed = new Counter({ name: `${p}triggers_relayed_total`, help: 'Triggers (webhook, manual) relayed between HA replicas: sent by a follower and acknowledged, received by the leader, or failed (answered 503).', labelNames: ['trigger', 'direction'], registers: [registry] });
   const enrollments = new Counter({ name: `${p}enrollments_total`, help: 'Enrollment attempts at POST /enroll/PROFILE by profile and outcome (enrolled, refused, held-for-update, bad-request), since this process started.', labelNames: ['profile', 'outcome'], registers: [registry] });
+  const authFailures = new Counter({ name: `${p}auth_failures_total`, help: 'Failed authentication on the API, the webhook and the read-protected pages, by route; outcome "blocked" when the client address had to wait (429 with Retry-After).', labelNames: ['route', 'outcome'], registers: [registry] });
   const depSeconds = new Histogram({ name: `${p}dep_request_duration_seconds`, help: 'Latency of HTTP requests to Apple DEP by server, method and endpoint.', labelNames: ['server', 'method', 'endpoint'], buckets: REQUEST_BUCKETS, registers: [registry] });
 
   const updaters = [
@@ -203,6 +206,9 @@ export function createMetrics(opts: MetricsOptions = {}): ControllerMetrics {
     },
     recordEnrollment(profile, outcome) {
       enrollments.inc({ profile, outcome });
+    },
+    recordAuthFailure(route, outcome) {
+      authFailures.inc({ route, outcome });
     },
     updateFromStatus(status) {
       for (const apply of updaters) apply(status);

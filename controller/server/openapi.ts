@@ -96,7 +96,16 @@ export function openApiDocument(): Json {
     },
     paths: {
       '/api/status': {
-        get: { summary: 'The status snapshot', responses: { '200': json({ $ref: '#/components/schemas/Status' }, 'The latest snapshot.'), '405': error('Method not allowed.') } },
+        get: {
+          summary: 'The status snapshot (with a read token configured, it needs that token or the API token as a bearer)',
+          responses: {
+            '200': json({ $ref: '#/components/schemas/Status' }, 'The latest snapshot.'),
+            '401': error('A read token is configured and none, or a wrong one, was sent.'),
+            '405': error('Method not allowed.'),
+            '413': error('A request body over the limit.'),
+            '429': error('Too many failed authentication attempts from this address: see Retry-After.'),
+          },
+        },
       },
       '/api/reconcile': {
         post: {
@@ -108,6 +117,8 @@ export function openApiDocument(): Json {
             '401': error('No or a wrong bearer token.'),
             '404': error('Disabled: no API token is configured.'),
             '405': error('Method not allowed.'),
+            '413': error('A request body over the limit (this route reads none).'),
+            '429': error('Too many failed authentication attempts from this address: see Retry-After.'),
           },
         },
       },

@@ -8,6 +8,7 @@ import { createMetrics } from '../../../controller/server/metrics.js';
 import { startControlServer, type ControlServer, type ControlServerOptions, type HealthReport } from '../../../controller/server/http.js';
 import type { ControllerStatus } from '../../../controller/reconcile/status.js';
 import { sampleStatus } from './sample-status.js';
+import { AuthGuard } from '../../../controller/server/auth-guard.js';
 
 /** A running server and what its fakes saw. */
 export interface Harness {
@@ -41,6 +42,8 @@ export async function startHarness(overrides: Partial<ControlServerOptions> = {}
     trigger: (reason) => void h.triggers.push(reason),
     logger,
     now: () => HARNESS_NOW,
+    // Failed-authentication slowdown has its own tests (auth-guard.test.ts); here it never gets in the way.
+    authGuard: new AuthGuard({ freeFailures: 1_000_000 }),
     ...overrides,
   });
   return Object.assign(h, { server, url: server.url });

@@ -133,7 +133,7 @@ describe('POST /api/reconcile', () => {
       expect(res.headers.get('www-authenticate')).toBe('Bearer realm="depctl"');
     }
     expect(t.triggers).toEqual([]);
-    expect(t.logs()).toContain('manual trigger rejected');
+    expect(t.logs()).toContain('authentication failed');
     expect(t.logs()).not.toContain('wrong-guess');
     expect(t.logs()).not.toContain(token.slice(0, -1));
   });
