@@ -39,6 +39,17 @@ function depctl(args, { env = process.env, echo = false, stdin } = {}) {
   });
 }
 
+/** Fetches `origin/BRANCH` (a shallow checkout has no base branch); a failure is left to depctl to report. */
+function fetchTrustedRef(trustedRef, cwd) {
+  const m = /^origin\/([A-Za-z0-9._/-]+)$/.exec(trustedRef);
+  if (!m) return Promise.resolve();
+  return new Promise((resolve) => {
+    const child = spawn('git', ['fetch', '--quiet', '--no-tags', 'origin', `+refs/heads/${m[1]}:refs/remotes/origin/${m[1]}`], { cwd, stdio: 'ignore' });
+    child.on('close', () => resolve());
+    child.on('error', () => resolve());
+  });
+}
+
 /** Unpacks a base64 gzip tar (the DEPCTL_SECRETS_TGZ secret) into `dir` without it touching a command line. */
 function untar(base64, dir) {
   return new Promise((done, fail) => {
@@ -63,7 +74,7 @@ export function readInputs(env) {
   const comment = input('COMMENT', 'update');
   if (!PLAN_MODES.includes(plan)) throw new Error(`input plan: ${JSON.stringify(plan)} is not one of ${PLAN_MODES.join(', ')}`);
   if (!COMMENT_MODES.includes(comment)) throw new Error(`input comment: ${JSON.stringify(comment)} is not one of ${COMMENT_MODES.join(', ')}`);
-  return { configPath: input('CONFIG_PATH', '.'), plan, comment, controllerUrl: input('CONTROLLER_URL'), ref: input('REF'), githubToken: input('GITHUB_TOKEN') };
+  return { configPath: input('CONFIG_PATH', '.'), plan, comment, controllerUrl: input('CONTROLLER_URL'), ref: input('REF'), githubToken: input('GITHUB_TOKEN'), trustedRef: input('TRUSTED_REF', `origin/${env.GITHUB_BASE_REF || 'main'}`) };
 }
 
 /** The pull request of the event, if the workflow runs for one. */
@@ -133,7 +144,10 @@ async function main() {
         const shared = Boolean(env.DEPCTL_STATE);
         const planEnv = { ...env, DEPCTL_SECRETS_DIR: secretsDir, DEPCTL_STATE: env.DEPCTL_STATE || `sqlite:${join(tmp, 'state.db')}` };
         delete planEnv.DEPCTL_SECRETS_TGZ;
-        const plan = await depctl(['plan', config, '--format', 'markdown', '--detailed-exitcode', '--no-color'], { env: planEnv });
+        // The pull request's YAML is untrusted: servers connect only as the base branch defines them.
+        const untrusted = inputs.trustedRef === 'none' ? [] : ['--untrusted', '--trusted-ref', inputs.trustedRef];
+        if (untrusted.length > 0) await fetchTrustedRef(inputs.trustedRef, config);
+        const plan = await depctl(['plan', config, ...untrusted, '--format', 'markdown', '--detailed-exitcode', '--no-color'], { env: planEnv });
         planExit = String(plan.code);
         if (plan.code === 0 || plan.code === 2) {
           if (!shared) body += '> Planned from an empty store (no state given): profiles already defined at Apple show as new.\n\n';

@@ -119,12 +119,14 @@ export const registerPlan: Register = (program, io, setExit) => {
     .option('--remote <url>', 'ask a running controller for the plan of --ref (API token from DEPCTL_API_TOKEN); needs no DEP token or store here')
     .option('--ref <ref>', 'with --remote: the branch, refs/pull/N/head or commit of the configured repository to plan')
     .option('--sha <sha>', 'with --remote: the commit of --ref to plan (must be among its last 50 commits)')
+    .option('--untrusted', "plan a pull request's checkout: servers connect only as --trusted-ref defines them (new or changed credentials and depUrl: planned after merge only); nothing is written to the store", false)
+    .option('--trusted-ref <ref>', 'with --untrusted: the trusted revision in this checkout (e.g. origin/main)', 'origin/main')
     .addHelpText('after', examples([
       ['depctl plan config/', 'what apply would change, for every server'],
       ['depctl plan --out plan.json --detailed-exitcode config/', 'save the plan for `depctl apply --plan`; exit 2 when there are changes'],
       ['DEPCTL_API_TOKEN=… depctl plan --remote https://depctl.example.com --ref refs/pull/42/head --format markdown', 'a pull request planned by the controller (CI holds no DEP token)'],
     ]))
-    .action(async (dir: string, opts: PlanCommandOptions & { out?: string; detailedExitcode: boolean; retryFailed: boolean; remote?: string; ref?: string; sha?: string }, cmd: Command) => {
+    .action(async (dir: string, opts: PlanCommandOptions & { out?: string; detailedExitcode: boolean; retryFailed: boolean; remote?: string; ref?: string; sha?: string; untrusted: boolean; trustedRef: string }, cmd: Command) => {
       if (opts.remote !== undefined) {
         if (opts.ref === undefined) throw new UsageError('--remote needs --ref (a branch, refs/pull/N/head, or a commit id)');
         const { runRemotePlan } = await import('./plan-remote.js');
@@ -133,6 +135,15 @@ export const registerPlan: Register = (program, io, setExit) => {
         return;
       }
       if (opts.ref !== undefined || opts.sha !== undefined) throw new UsageError('--ref and --sha go with --remote URL');
+      if (opts.untrusted) {
+        if (opts.out !== undefined) throw new UsageError('--out saves a plan for apply; a plan of an untrusted checkout is not one to apply');
+        const { planUntrusted } = await import('./plan-untrusted.js');
+        const plan = await planUntrusted(dir, opts.trustedRef, runtimeSettings(cmd, io), io);
+        io.stdout(renderPlan(plan, opts.format, opts.color && opts.format === 'text' && io.env['NO_COLOR'] === undefined && io.confirm !== undefined));
+        const blocking = plan.servers.some((s) => s.error !== null && s.problem?.reason !== 'untrusted-credential-change') || plan.summary.conflicts > 0;
+        setExit(blocking ? ExitCode.failure : opts.detailedExitcode && hasChanges(plan) ? 2 : ExitCode.ok);
+        return;
+      }
       const session = await openSession(dir, cmd, io, { servers: opts.server });
       const progress = createProgress(io, progressWanted(io, opts.format));
       try {

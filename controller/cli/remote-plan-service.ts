@@ -81,7 +81,7 @@ export function createRemotePlanner(opts: RemotePlanServiceOptions): RemotePlann
  * The store as connectServers sees it during a remote plan: the server facts it reads and records go to the
  * overlay; any other method fails loudly rather than reach the real store.
  */
-function serverFactsOnly(overlay: OverlayStore): Store {
+export function serverFactsOnly(overlay: OverlayStore): Store {
   return new Proxy({} as Store, {
     get: (_target, prop) => {
       if (prop === 'getServer') return overlay.getServer.bind(overlay);
