@@ -47,6 +47,10 @@ git -C "$repo" ls-files -z --cached --others --exclude-standard | while IFS= rea
   case "$f" in node_modules/* | dist/*) continue ;; esac
   if [ -e "$repo/$f" ]; then printf '%s\0' "$f"; fi   # deleted but not yet committed: skip
 done | tar -C "$repo" --null -T - -cf - | tar -xf - -C "$work"
+# A repository of its own with the same files: tests ask git what is tracked or ignored (deploy/, secrets).
+git -C "$work" init -q -b main
+git -C "$work" add -A
+git -C "$work" -c user.email=ci@depctl.invalid -c user.name=depctl-ci commit -q -m "node22 copy of the tree"
 
 cd "$work"
 export PATH="$node_dir/bin:$PATH"
