@@ -22,6 +22,7 @@ import type {
   StatusStore,
 } from '../reconcile/ports.js';
 import type { EnrollStore } from '../enroll/ports.js';
+import type { NotificationOutbox } from '../notify/ports.js';
 
 export type { EnrollmentAttempt, EnrollmentAttemptRecord, EnrollmentCount, EnrollmentOutcome, EnrollStore } from '../enroll/ports.js';
 
@@ -115,7 +116,7 @@ export type StoreBackend = 'memory' | 'sqlite' | 'postgres';
  * consumer ports it has the composition root's needs (schema, leadership, recording token facts while
  * connecting, closing) and reads the tests use to check what was written.
  */
-export interface Store extends ObserveStore, DefineStore, PlanStore, ApplyStore, ReconcileStore, StatusStore, AdoptStore, EnrollStore, LeaderLock {
+export interface Store extends ObserveStore, DefineStore, PlanStore, ApplyStore, ReconcileStore, StatusStore, AdoptStore, EnrollStore, NotificationOutbox, LeaderLock {
   readonly backend: StoreBackend;
   /** Applies pending migrations (idempotent; concurrent callers are serialised). */
   migrate(): Promise<MigrationReport>;

@@ -10,6 +10,7 @@ import { defineArrivalConformance } from './conformance-arrivals.js';
 import { defineCountConformance } from './conformance-counts.js';
 import { defineDeviceConformance } from './conformance-devices.js';
 import { defineEnrollConformance } from './conformance-enroll.js';
+import { defineOutboxConformance } from './conformance-outbox.js';
 import { defineRecordConformance } from './conformance-records.js';
 import { T0, type ConformanceContext } from './conformance-context.js';
 
@@ -84,6 +85,7 @@ export function runStoreConformance(label: string, factory: StoreHarnessFactory)
     defineCountConformance(ctx);
     defineArrivalConformance(ctx);
     defineEnrollConformance(ctx);
+    defineOutboxConformance(ctx);
 
     describe('leadership', () => {
       it('lets one handle lead per name until it releases or closes', async () => {

@@ -5,6 +5,7 @@
 import type { Device } from '../../dep/types.js';
 import type { DeviceColumns } from '../codec.js';
 import type { EnrollmentAttemptRecord } from '../../enroll/ports.js';
+import type { OutboxRow } from '../../notify/ports.js';
 import type { AuditRecord, CursorState, DeviceResult, ProfileRecord, RunRecord, ServerRecord } from '../ports.js';
 
 /** One stored device. */
@@ -50,6 +51,10 @@ export class MemoryDatabase {
   readonly audit: AuditRecord[] = [];
   /** Enrollment attempts (issue 14); index + 1 is the id. */
   readonly enrollmentAttempts: EnrollmentAttemptRecord[] = [];
+  /** The notification outbox (issue 18), in id order. */
+  readonly outbox: Array<OutboxRow & { active: boolean; sentAt: Date | null }> = [];
+  /** Last outbox id handed out. */
+  lastOutboxId = 0;
   /** Leadership holders by lock name. */
   readonly leaders = new Map<string, object>();
 

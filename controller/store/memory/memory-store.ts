@@ -17,6 +17,8 @@ import type {
 import { MemoryDatabase, type MemoryDevice } from './memory-database.js';
 import { enrollmentAuditEntry } from '../../enroll/audit.js';
 import type { EnrollmentAttempt, EnrollmentAttemptRecord, EnrollmentCount } from '../../enroll/ports.js';
+import type { OutboxRow } from '../../notify/ports.js';
+import type { Notification } from '../../notify/webhook.js';
 
 export { MemoryDatabase } from './memory-database.js';
 
@@ -313,6 +315,59 @@ export class MemoryStore implements Store {
     for (const e of entries) this.db.audit.push({ ...clone(e), seq: this.db.audit.length + 1 });
   }
 
+  /** See NotificationOutbox.enqueueNotification. */
+  async enqueueNotification(key: string, n: Notification, at: Date): Promise<boolean> {
+    if (this.db.outbox.some((r) => r.active && r.key === key)) return false;
+    this.db.outbox.push({ id: ++this.db.lastOutboxId, key, notification: clone(n), enqueuedAt: new Date(at), attempts: 0, nextAttemptAt: new Date(at), lastError: null, active: true, sentAt: null });
+    return true;
+  }
+
+  /** See NotificationOutbox.settleNotifications. */
+  async settleNotifications(prefix: string, active: ReadonlySet<string>): Promise<void> {
+    for (const r of this.db.outbox) if (r.active && r.key.startsWith(prefix) && !active.has(r.key)) r.active = false;
+    this.removeOutbox((r) => !r.active && r.sentAt !== null);
+  }
+
+  /** See NotificationOutbox.dueNotifications. */
+  async dueNotifications(now: Date, limit: number): Promise<OutboxRow[]> {
+    const out: OutboxRow[] = [];
+    for (const r of this.db.outbox) {
+      if (r.sentAt !== null) continue;
+      if (out.length >= checkLimit(limit) || r.nextAttemptAt.getTime() > now.getTime()) break;
+      out.push(outboxRow(r));
+    }
+    return out;
+  }
+
+  /** See NotificationOutbox.markNotificationSent. */
+  async markNotificationSent(id: number, at: Date): Promise<void> {
+    const r = this.db.outbox.find((x) => x.id === id);
+    if (r) Object.assign(r, { sentAt: new Date(at), lastError: null });
+  }
+
+  /** See NotificationOutbox.markNotificationFailed. */
+  async markNotificationFailed(id: number, _at: Date, nextAttemptAt: Date, error: string): Promise<void> {
+    const r = this.db.outbox.find((x) => x.id === id);
+    if (r && r.sentAt === null) Object.assign(r, { attempts: r.attempts + 1, nextAttemptAt: new Date(nextAttemptAt), lastError: error });
+  }
+
+  /** See NotificationOutbox.dropExpiredNotifications. */
+  async dropExpiredNotifications(olderThan: Date): Promise<OutboxRow[]> {
+    const expired = this.db.outbox.filter((r) => r.sentAt === null && r.enqueuedAt.getTime() < olderThan.getTime());
+    this.removeOutbox((r) => expired.includes(r));
+    return expired.map(outboxRow);
+  }
+
+  /** See NotificationOutbox.countUnsentNotifications. */
+  async countUnsentNotifications(): Promise<number> {
+    return this.db.outbox.filter((r) => r.sentAt === null).length;
+  }
+
+  private removeOutbox(drop: (r: MemoryDatabase['outbox'][number]) => boolean): void {
+    const keep = this.db.outbox.filter((r) => !drop(r));
+    this.db.outbox.splice(0, this.db.outbox.length, ...keep);
+  }
+
   /** See EnrollStore.recordEnrollmentAttempt (the attempt and its audit entry). */
   async recordEnrollmentAttempt(attempt: EnrollmentAttempt): Promise<EnrollmentAttemptRecord> {
     const record = { ...clone(attempt), id: this.db.enrollmentAttempts.length + 1 };
@@ -409,4 +464,8 @@ function toRecord(server: string, serial: string, row: MemoryDevice): DeviceReco
     retryNotBefore: row.retryNotBefore && new Date(row.retryNotBefore), observedAt: new Date(row.observedAt),
     arrivedAt: row.arrivedAt && new Date(row.arrivedAt), attempts: row.attempts,
   };
+}
+
+function outboxRow(r: MemoryDatabase['outbox'][number]): OutboxRow {
+  return { id: r.id, key: r.key, notification: clone(r.notification), enqueuedAt: new Date(r.enqueuedAt), attempts: r.attempts, nextAttemptAt: new Date(r.nextAttemptAt), lastError: r.lastError };
 }

@@ -7,6 +7,7 @@
 import { V1_POSTGRES, V1_SQLITE } from './v1-initial.js';
 import { V5_POSTGRES, V5_SQLITE } from './v5-server-identity.js';
 import { V6_POSTGRES, V6_SQLITE } from './v6-enrollment-attempts.js';
+import { V7_POSTGRES, V7_SQLITE } from './v7-notification-outbox.js';
 
 /** One schema version. */
 export interface Migration {
@@ -66,6 +67,8 @@ CREATE INDEX devices_migration ON devices (server, migration_deadline) WHERE mig
   { version: 5, name: 'servers identity (apple_server_name, org_name, org_type, org_id, identity_checked_at)', sqlite: V5_SQLITE, postgres: V5_POSTGRES },
   // The enrollment endpoint's attempts (issue 14): per-profile outcomes and "assigned, never enrolled".
   { version: 6, name: 'enrollment_attempts', sqlite: V6_SQLITE, postgres: V6_POSTGRES },
+  // The notification outbox (issue 18): notifications survive restarts and failover, sent once in order.
+  { version: 7, name: 'notification_outbox', sqlite: V7_SQLITE, postgres: V7_POSTGRES },
 ];
 
 /** The schema version this build expects. */

@@ -17,6 +17,9 @@ import { clientConfig, postgresSettings } from './connection.js';
 import * as devices from './devices.js';
 import { PostgresLeadership } from './leader.js';
 import * as enrollments from './enrollments.js';
+import * as outbox from './outbox.js';
+import type { OutboxRow } from '../../notify/ports.js';
+import type { Notification } from '../../notify/webhook.js';
 import type { EnrollmentAttempt, EnrollmentAttemptRecord, EnrollmentCount } from '../../enroll/ports.js';
 import { migratePostgres } from './migrate.js';
 import { PostgresRecords } from './records.js';
@@ -229,6 +232,41 @@ export class PostgresStore implements Store {
   /** See EnrollStore.countPushedNeverEnrolled. */
   countPushedNeverEnrolled(server: string): Promise<Map<string | null, number>> {
     return enrollments.countPushedNeverEnrolled(this.pool, server);
+  }
+
+  /** See NotificationOutbox.enqueueNotification. */
+  enqueueNotification(key: string, n: Notification, at: Date): Promise<boolean> {
+    return outbox.enqueue(this.pool, key, n, at);
+  }
+
+  /** See NotificationOutbox.settleNotifications. */
+  settleNotifications(prefix: string, active: ReadonlySet<string>): Promise<void> {
+    return outbox.settle(this.pool, prefix, active);
+  }
+
+  /** See NotificationOutbox.dueNotifications. */
+  dueNotifications(now: Date, limit: number): Promise<OutboxRow[]> {
+    return outbox.due(this.pool, now, checkLimit(limit));
+  }
+
+  /** See NotificationOutbox.markNotificationSent. */
+  markNotificationSent(id: number, at: Date): Promise<void> {
+    return outbox.markSent(this.pool, id, at);
+  }
+
+  /** See NotificationOutbox.markNotificationFailed. */
+  markNotificationFailed(id: number, _at: Date, nextAttemptAt: Date, error: string): Promise<void> {
+    return outbox.markFailed(this.pool, id, nextAttemptAt, error);
+  }
+
+  /** See NotificationOutbox.dropExpiredNotifications. */
+  dropExpiredNotifications(olderThan: Date): Promise<OutboxRow[]> {
+    return outbox.dropExpired(this.pool, olderThan);
+  }
+
+  /** See NotificationOutbox.countUnsentNotifications. */
+  countUnsentNotifications(): Promise<number> {
+    return outbox.countUnsent(this.pool);
   }
 
   /** See Store.readAudit. */

@@ -20,6 +20,9 @@ import type {
 } from '../ports.js';
 import { SqliteDevices } from './devices.js';
 import { SqliteEnrollments } from './enrollments.js';
+import { SqliteOutbox } from './outbox.js';
+import type { OutboxRow } from '../../notify/ports.js';
+import type { Notification } from '../../notify/webhook.js';
 import type { EnrollmentAttempt, EnrollmentAttemptRecord, EnrollmentCount } from '../../enroll/ports.js';
 import { migrateSqlite } from './migrate.js';
 import { SqliteRecords } from './records.js';
@@ -309,6 +312,41 @@ export class SqliteStore implements Store {
   /** See EnrollStore.countPushedNeverEnrolled. */
   async countPushedNeverEnrolled(server: string): Promise<Map<string | null, number>> {
     return this.enrollments.pushedNeverEnrolled(server);
+  }
+
+  /** See NotificationOutbox.enqueueNotification. */
+  async enqueueNotification(key: string, n: Notification, at: Date): Promise<boolean> {
+    return new SqliteOutbox(this.db).enqueue(key, n, at);
+  }
+
+  /** See NotificationOutbox.settleNotifications. */
+  async settleNotifications(prefix: string, active: ReadonlySet<string>): Promise<void> {
+    new SqliteOutbox(this.db).settle(prefix, active);
+  }
+
+  /** See NotificationOutbox.dueNotifications. */
+  async dueNotifications(now: Date, limit: number): Promise<OutboxRow[]> {
+    return new SqliteOutbox(this.db).due(now, checkLimit(limit));
+  }
+
+  /** See NotificationOutbox.markNotificationSent. */
+  async markNotificationSent(id: number, at: Date): Promise<void> {
+    new SqliteOutbox(this.db).markSent(id, at);
+  }
+
+  /** See NotificationOutbox.markNotificationFailed. */
+  async markNotificationFailed(id: number, _at: Date, nextAttemptAt: Date, error: string): Promise<void> {
+    new SqliteOutbox(this.db).markFailed(id, nextAttemptAt, error);
+  }
+
+  /** See NotificationOutbox.dropExpiredNotifications. */
+  async dropExpiredNotifications(olderThan: Date): Promise<OutboxRow[]> {
+    return new SqliteOutbox(this.db).dropExpired(olderThan);
+  }
+
+  /** See NotificationOutbox.countUnsentNotifications. */
+  async countUnsentNotifications(): Promise<number> {
+    return new SqliteOutbox(this.db).countUnsent();
   }
 
   private get enrollments(): SqliteEnrollments {
