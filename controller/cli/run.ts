@@ -29,7 +29,8 @@ import { createPlanApi } from '../server/plan-api.js';
 import { createRemotePlanner } from './remote-plan-service.js';
 import { renderPlanMarkdown } from './views/plan-markdown.js';
 import { healthFromStatus } from '../server/health.js';
-import { createWebhookNotifier, NotificationGate } from '../notify/webhook.js';
+import { createWebhookNotifier } from '../notify/webhook.js';
+import { OutboxGate, OutboxSender } from '../notify/outbox.js';
 import { notificationsFor } from '../notify/events.js';
 import { TokenRotation } from '../tokens/rotation.js';
 import { DEFAULT_RETIRED_KEY_GRACE_MS } from '../tokens/key-paths.js';
@@ -120,9 +121,38 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
   const metrics = createMetrics();
   const env = io.env;
   const notifyUrl = opts.notifyUrl ?? env['DEPCTL_NOTIFY_URL'];
-  const gate = notifyUrl
-    ? new NotificationGate(createWebhookNotifier({ url: notifyUrl, onError: (err) => logger.warn({ err: err.message }, 'notification not delivered') }))
+  // Notifications go through the store's outbox (notify/outbox.ts): any replica enqueues, the leader alone sends,
+  // in order, with backoff, and marks them sent, so a restart or failover neither loses nor repeats them.
+  const sender = notifyUrl
+    ? new OutboxSender({
+        outbox: store,
+        notifier: createWebhookNotifier({ url: notifyUrl }),
+        now,
+        leader: () => {
+          const { phase, leader } = loop.current();
+          return leader && phase !== 'stopping' && !stopping.signal.aborted;
+        },
+        events: {
+          sent: (row) => {
+            metrics.recordNotification('sent');
+            logger.info({ notification: row.id, kind: row.notification.kind }, 'notification delivered');
+          },
+          failed: (row, error, next) => {
+            metrics.recordNotification('failed');
+            logger.warn({ notification: row.id, kind: row.notification.kind, attempts: row.attempts + 1, err: error, nextAttemptAt: next.toISOString() }, 'notification not delivered, will retry');
+          },
+          expired: (row) => {
+            metrics.recordNotification('expired');
+            logger.warn({ notification: row.id, kind: row.notification.kind, enqueuedAt: row.enqueuedAt.toISOString(), text: row.notification.text }, 'notification dropped unsent after the retention');
+          },
+          backlog: (n) => metrics.setNotificationBacklog(n),
+          error: (err) => logger.warn({ err: err.message }, 'notification outbox unavailable; retrying on the next drain'),
+        },
+      })
     : undefined;
+  const gate = sender ? new OutboxGate(store, now, () => void sender.drain()) : undefined;
+  const drainTimer = sender ? setInterval(() => void sender.drain(), 10_000) : undefined;
+  drainTimer?.unref();
   const spec = parseRepoSpec({ repo: opts.repo, ...(opts.branch ? { branch: opts.branch } : {}), ...(opts.ref ? { ref: opts.ref } : {}), path: opts.path }, io.cwd);
   const httpsRepo = ['https', 'http'].includes(parseRepoUrl(opts.repo, io.cwd).kind);
   const source = createGitSource({
@@ -200,6 +230,8 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
       for (const c of credentialStatuses) if (c.level === 'error' || c.level === 'expired') log.error({ credential: c.name, kind: c.kind }, c.message);
       if (gate) for (const { key, notification } of credentialNotifications(credentialStatuses)) await gate.notify(key, notification);
       if (gate) for (const { key, notification } of notificationsFor(report.plan, report.apply, outcome, tokens, now())) await gate.notify(key, notification);
+      // Older notifications still waiting (a receiver that was down) go out after each pass too, not only on the timer.
+      void sender?.drain();
       loop.setDetails(await serverDetails(config.servers, store, now(), { plan: report.plan, servers: outcome.servers }, { renewal: (name) => rotation.status(name) }), await recentRuns(store));
       await enrollment.refresh();
       return outcome;
@@ -235,6 +267,8 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
       },
       onEvent: (e) => {
         void onEvent(e, logger, gate);
+        // A replica that takes over sends what the previous leader left unsent.
+        if (e.kind === 'leadership' && e.leader) void sender?.drain();
         if (e.kind === 'pass' && opts.once) void stop();
       },
     },
@@ -327,7 +361,9 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
       await loop.run(stopping.signal);
     } finally {
       clearTimeout(graceTimer);
+      clearInterval(drainTimer);
       abort.abort();
+      await sender?.drain();
       await server.close();
       router.close();
       await relay?.close();
@@ -338,11 +374,15 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
   return { url: server.url, loop, done, stop };
 }
 
-async function onEvent(e: LoopEvent, logger: Logger, gate: NotificationGate | undefined): Promise<void> {
+async function onEvent(e: LoopEvent, logger: Logger, gate: OutboxGate | undefined): Promise<void> {
   switch (e.kind) {
     case 'revision-refused':
       logger.warn({ revision: e.revision.slice(0, 12) }, `revision refused: ${e.message}`);
-      await gate?.notify(`refused:${e.revision}`, { kind: 'revision-refused', severity: 'warning', server: null, text: `depctl: revision ${e.revision.slice(0, 12)} was refused and not applied: ${e.message}` });
+      try {
+        await gate?.notify(`refused:${e.revision}`, { kind: 'revision-refused', severity: 'warning', server: null, text: `depctl: revision ${e.revision.slice(0, 12)} was refused and not applied: ${e.message}` });
+      } catch (err) {
+        logger.warn({ err: (err as Error).message }, 'notification not stored in the outbox');
+      }
       return;
     case 'source-error':
       logger.warn(e.message);

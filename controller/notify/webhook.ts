@@ -13,9 +13,15 @@ export interface Notification {
   details?: Record<string, string | number | boolean | null>;
 }
 
+/** What a delivery attempt came to; `error` names the host only, never the URL (it may hold a token). */
+export type DeliveryResult = { ok: true } | { ok: false; error: string };
+
 /** Sends notifications somewhere. */
 export interface Notifier {
+  /** Sends `n`; failures are reported through the notifier's options, never thrown. */
   send(n: Notification): Promise<void>;
+  /** Sends `n` and says whether the receiver took it (never throws); `id` is sent along for de-duplication. */
+  deliver(n: Notification, id?: string): Promise<DeliveryResult>;
 }
 
 /** Options of the webhook notifier. */
@@ -28,28 +34,35 @@ export interface WebhookOptions {
 }
 
 /**
- * POSTs each notification as JSON: `{ text, kind, severity, server, details, source: "depctl" }`. Slack and
- * Mattermost incoming webhooks show `text`; other receivers can use the fields. Failures are reported, not thrown.
+ * POSTs each notification as JSON: `{ text, kind, severity, server, details, source: "depctl" }`, plus `id` (the
+ * outbox row) when delivered from the outbox. Slack and Mattermost incoming webhooks show `text`; other receivers
+ * can use the fields. Any answer other than 2xx is a failure. Failures are reported, not thrown.
  */
 export function createWebhookNotifier(opts: WebhookOptions): Notifier {
+  const deliver = async (n: Notification, id?: string): Promise<DeliveryResult> => {
+    try {
+      const res = await request(opts.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ text: n.text, kind: n.kind, severity: n.severity, server: n.server, details: n.details ?? {}, source: 'depctl', ...(id !== undefined ? { id } : {}) }),
+        headersTimeout: opts.timeoutMs ?? 10_000,
+        bodyTimeout: opts.timeoutMs ?? 10_000,
+        ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),
+      });
+      await res.body.dump();
+      if (res.statusCode >= 300) throw new Error(`notification webhook answered HTTP ${res.statusCode}`);
+      return { ok: true };
+    } catch (err) {
+      // The URL may carry a token (Slack's do): report the host only.
+      const host = safeHost(opts.url);
+      return { ok: false, error: `notification to ${host} failed: ${(err as Error).message.split(opts.url).join(host)}` };
+    }
+  };
   return {
+    deliver,
     async send(n) {
-      try {
-        const res = await request(opts.url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ text: n.text, kind: n.kind, severity: n.severity, server: n.server, details: n.details ?? {}, source: 'depctl' }),
-          headersTimeout: opts.timeoutMs ?? 10_000,
-          bodyTimeout: opts.timeoutMs ?? 10_000,
-          ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),
-        });
-        await res.body.dump();
-        if (res.statusCode >= 300) throw new Error(`notification webhook answered HTTP ${res.statusCode}`);
-      } catch (err) {
-        // The URL may carry a token (Slack's do): report the host only.
-        const host = safeHost(opts.url);
-        opts.onError?.(new Error(`notification to ${host} failed: ${(err as Error).message.replace(opts.url, host)}`));
-      }
+      const r = await deliver(n);
+      if (!r.ok) opts.onError?.(new Error(r.error));
     },
   };
 }
@@ -59,29 +72,5 @@ function safeHost(url: string): string {
     return new URL(url).host;
   } catch {
     return 'the notification URL';
-  }
-}
-
-/**
- * Sends each notification once: a key is sent the first time it is seen and not again while it stays
- * active; `settle` forgets keys that are no longer active, so a problem that comes back is notified again.
- * In memory: after a restart, an ongoing problem is notified once more.
- */
-export class NotificationGate {
-  private readonly sent = new Set<string>();
-
-  constructor(private readonly notifier: Notifier) {}
-
-  /** Sends `n` unless `key` was already sent and is still active. */
-  async notify(key: string, n: Notification): Promise<boolean> {
-    if (this.sent.has(key)) return false;
-    this.sent.add(key);
-    await this.notifier.send(n);
-    return true;
-  }
-
-  /** Forgets sent keys with this prefix that are not in `active` (the problem went away). */
-  settle(prefix: string, active: ReadonlySet<string>): void {
-    for (const key of this.sent) if (key.startsWith(prefix) && !active.has(key)) this.sent.delete(key);
   }
 }

@@ -45,6 +45,10 @@ export interface ControllerMetrics {
   recordEnrollment(profile: string, outcome: string): void;
   /** Counts a failed authentication on `route` (`api`, `plan`, `webhook`, `read`); `blocked` when the client was made to wait (429). */
   recordAuthFailure(route: string, outcome: 'rejected' | 'blocked'): void;
+  /** Counts a notification from the outbox: delivered, a failed attempt (retried), or dropped after the retention. */
+  recordNotification(outcome: 'sent' | 'failed' | 'expired'): void;
+  /** Sets the number of unsent notifications in the outbox. */
+  setNotificationBacklog(unsent: number): void;
   /** Sets every status-derived gauge from a snapshot, dropping series of servers or profiles that went away. */
   updateFromStatus(status: ControllerStatus): void;
   /** Makes each scrape read the gauges from `source` first (the control server binds the loop's snapshot). */
@@ -128,6 +132,8 @@ export function createMetrics(opts: MetricsOptions = {}): ControllerMetrics {
   const relayed = new Counter({ name: `${p}triggers_relayed_total`, help: 'Triggers (webhook, manual) relayed between HA replicas: sent by a follower and acknowledged, received by the leader, or failed (answered 503).', labelNames: ['trigger', 'direction'], registers: [registry] });
   const enrollments = new Counter({ name: `${p}enrollments_total`, help: 'Enrollment attempts at POST /enroll/PROFILE by profile and outcome (enrolled, refused, held-for-update, bad-request), since this process started.', labelNames: ['profile', 'outcome'], registers: [registry] });
   const authFailures = new Counter({ name: `${p}auth_failures_total`, help: 'Failed authentication on the API, the webhook and the read-protected pages, by route; outcome "blocked" when the client address had to wait (429 with Retry-After).', labelNames: ['route', 'outcome'], registers: [registry] });
+  const notifications = new Counter({ name: `${p}notifications_total`, help: 'Notifications from the outbox by outcome: sent, failed (an attempt, retried with backoff), expired (dropped unsent after the retention).', labelNames: ['outcome'], registers: [registry] });
+  const notificationBacklog = new Gauge({ name: `${p}notifications_backlog`, help: 'Unsent notifications in the outbox, as the leader last saw them.', registers: [registry] });
   const depSeconds = new Histogram({ name: `${p}dep_request_duration_seconds`, help: 'Latency of HTTP requests to Apple DEP by server, method and endpoint.', labelNames: ['server', 'method', 'endpoint'], buckets: REQUEST_BUCKETS, registers: [registry] });
 
   const updaters = [
@@ -209,6 +215,12 @@ export function createMetrics(opts: MetricsOptions = {}): ControllerMetrics {
     },
     recordAuthFailure(route, outcome) {
       authFailures.inc({ route, outcome });
+    },
+    recordNotification(outcome) {
+      notifications.inc({ outcome });
+    },
+    setNotificationBacklog(unsent) {
+      notificationBacklog.set(unsent);
     },
     updateFromStatus(status) {
       for (const apply of updaters) apply(status);
