@@ -229,7 +229,18 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
       credentialStatuses = await watchCredentials(config.credentials ?? [], conns.handles, trustOf(settings), io.env, store, now());
       for (const c of credentialStatuses) if (c.level === 'error' || c.level === 'expired') log.error({ credential: c.name, kind: c.kind }, c.message);
       if (gate) for (const { key, notification } of credentialNotifications(credentialStatuses)) await gate.notify(key, notification);
-      if (gate) for (const { key, notification } of notificationsFor(report.plan, report.apply, outcome, tokens, now())) await gate.notify(key, notification);
+      const passNotifications = notificationsFor(report.plan, report.apply, outcome, tokens, now());
+      if (gate) for (const { key, notification } of passNotifications) await gate.notify(key, notification);
+      if (gate) {
+        // The outbox remembers what was sent across restarts: on a server that ended this pass without a problem,
+        // terms and drift situations not seen again are over, so one that comes back later is notified again.
+        const seen = new Set(passNotifications.map((n) => n.key));
+        for (const s of outcome.servers) {
+          if (s.problem !== null) continue;
+          await gate.settle(`terms:${s.server}`, seen);
+          await gate.settle(`drift:${s.server}:`, seen);
+        }
+      }
       // Older notifications still waiting (a receiver that was down) go out after each pass too, not only on the timer.
       void sender?.drain();
       loop.setDetails(await serverDetails(config.servers, store, now(), { plan: report.plan, servers: outcome.servers }, { renewal: (name) => rotation.status(name) }), await recentRuns(store));
