@@ -1,6 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
+import type { ServerToken } from '../../controller/dep/types.js';
+import { encryptServerToken, generateKeyPair } from '../../controller/tokens/index.js';
+import { git } from './git.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -37,4 +43,28 @@ export async function spawnController(args: string[], env: Record<string, string
 export async function controllerStatus(url: string): Promise<{ leader: boolean; lastAppliedRevision: string | null; phase: string }> {
   const res = await request(`${url}/api/status`);
   return (await res.body.json()) as { leader: boolean; lastAppliedRevision: string | null; phase: string };
+}
+
+/**
+ * A directory for controller processes: `secrets/main/` holds a key pair and `token` encrypted to it (as Apple
+ * does), `config.git` is a bare config repository and `work/` a clone of it on branch main. Returns its path.
+ */
+export async function makeControllerDir(prefix: string, token: ServerToken): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const { privateKeyPem, certificatePem } = generateKeyPair();
+  await mkdir(join(dir, 'secrets', 'main'), { recursive: true });
+  await writeFile(join(dir, 'secrets', 'main', 'key.pem'), privateKeyPem, { mode: 0o600 });
+  await writeFile(join(dir, 'secrets', 'main', 'token.p7m'), encryptServerToken(token, certificatePem));
+  git(dir, 'init', '-q', '--bare', '-b', 'main', 'config.git');
+  git(dir, 'clone', '-q', join(dir, 'config.git'), 'work');
+  git(join(dir, 'work'), 'checkout', '-q', '-b', 'main');
+  return dir;
+}
+
+/** Kills (SIGKILL) every process in `children`, empties the list, and waits until each has exited. */
+export async function killAll(children: ControllerProcess[]): Promise<void> {
+  for (const c of children.splice(0)) {
+    c.child.kill('SIGKILL');
+    await c.exited;
+  }
 }

@@ -1,13 +1,11 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startSimulator, type RunningSimulator } from '../../controller/sim/index.js';
-import { encryptServerToken, generateKeyPair } from '../../controller/tokens/index.js';
 import { openStore } from '../../controller/store/index.js';
-import { controllerStatus, spawnController, type ControllerProcess } from '../helpers/controller-process.js';
+import { controllerStatus, killAll, makeControllerDir, spawnController, type ControllerProcess } from '../helpers/controller-process.js';
 import { git } from '../helpers/git.js';
 import { ipadsYaml, MAIN_SERVER_YAML } from '../helpers/config-yaml.js';
 
@@ -38,21 +36,11 @@ describe('depctl run as real processes', () => {
   beforeEach(async () => {
     expect(existsSync(join(root, 'dist/main.js')), 'npm test builds dist/ first').toBe(true);
     sim = await startSimulator({ devices: 0, seed: 5 });
-    dir = await mkdtemp(join(tmpdir(), 'depctl-proc-'));
-    const { privateKeyPem, certificatePem } = generateKeyPair();
-    await mkdir(join(dir, 'secrets', 'main'), { recursive: true });
-    await writeFile(join(dir, 'secrets', 'main', 'key.pem'), privateKeyPem, { mode: 0o600 });
-    await writeFile(join(dir, 'secrets', 'main', 'token.p7m'), encryptServerToken(sim.token, certificatePem));
-    git(dir, 'init', '-q', '--bare', '-b', 'main', 'config.git');
-    git(dir, 'clone', '-q', join(dir, 'config.git'), 'work');
-    git(join(dir, 'work'), 'checkout', '-q', '-b', 'main');
+    dir = await makeControllerDir('depctl-proc-', sim.token);
   });
 
   afterEach(async () => {
-    for (const c of children.splice(0)) {
-      c.child.kill('SIGKILL');
-      await c.exited;
-    }
+    await killAll(children);
     await sim.close();
     await rm(dir, { recursive: true, force: true });
   });

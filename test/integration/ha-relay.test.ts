@@ -1,15 +1,13 @@
 import { createHmac } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { request } from 'undici';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startSimulator, type RunningSimulator } from '../../controller/sim/index.js';
-import { encryptServerToken, generateKeyPair } from '../../controller/tokens/index.js';
-import { controllerStatus, spawnController, type ControllerProcess } from '../helpers/controller-process.js';
+import { controllerStatus, killAll, makeControllerDir, spawnController, type ControllerProcess } from '../helpers/controller-process.js';
 import { git } from '../helpers/git.js';
 import { ipadsYaml, MAIN_SERVER_YAML } from '../helpers/config-yaml.js';
 
@@ -75,21 +73,11 @@ describe('HA: triggers that reach a follower reach the leader (real depctl run p
     expect(existsSync(join(root, 'dist/main.js')), 'npm test builds dist/ first').toBe(true);
     sim = await startSimulator({ devices: 0, seed: 13 });
     sim.portal.addDevices(Array.from({ length: 10 }, () => ({ device_family: 'iPad', os: 'iPadOS', model: 'iPad' })));
-    dir = await mkdtemp(join(tmpdir(), 'depctl-ha-relay-'));
-    const { privateKeyPem, certificatePem } = generateKeyPair();
-    await mkdir(join(dir, 'secrets', 'main'), { recursive: true });
-    await writeFile(join(dir, 'secrets', 'main', 'key.pem'), privateKeyPem, { mode: 0o600 });
-    await writeFile(join(dir, 'secrets', 'main', 'token.p7m'), encryptServerToken(sim.token, certificatePem));
-    git(dir, 'init', '-q', '--bare', '-b', 'main', 'config.git');
-    git(dir, 'clone', '-q', join(dir, 'config.git'), 'work');
-    git(join(dir, 'work'), 'checkout', '-q', '-b', 'main');
+    dir = await makeControllerDir('depctl-ha-relay-', sim.token);
   });
 
   afterEach(async () => {
-    for (const c of children.splice(0)) {
-      c.child.kill('SIGKILL');
-      await c.exited;
-    }
+    await killAll(children);
     await sim.close();
     await rm(dir, { recursive: true, force: true });
     if (schema) {

@@ -7,17 +7,15 @@
  */
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startSimulator, type RunningSimulator } from '../../controller/sim/index.js';
 import { openStore } from '../../controller/store/index.js';
-import { encryptServerToken, generateKeyPair } from '../../controller/tokens/index.js';
 import { MAIN_SERVER_YAML } from '../helpers/config-yaml.js';
-import { spawnController, type ControllerProcess } from '../helpers/controller-process.js';
+import { killAll, makeControllerDir, spawnController, type ControllerProcess } from '../helpers/controller-process.js';
 import { git } from '../helpers/git.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -90,21 +88,11 @@ describe('notification outbox across SIGKILL and restarts (depctl run, SQLite)',
     expect(existsSync(join(root, 'dist/main.js')), 'npm test builds dist/ first').toBe(true);
     sim = await startSimulator({ devices: 0, seed: 7 });
     receiver = await startReceiver();
-    dir = await mkdtemp(join(tmpdir(), 'depctl-outbox-'));
-    const { privateKeyPem, certificatePem } = generateKeyPair();
-    await mkdir(join(dir, 'secrets', 'main'), { recursive: true });
-    await writeFile(join(dir, 'secrets', 'main', 'key.pem'), privateKeyPem, { mode: 0o600 });
-    await writeFile(join(dir, 'secrets', 'main', 'token.p7m'), encryptServerToken(sim.token, certificatePem));
-    git(dir, 'init', '-q', '--bare', '-b', 'main', 'config.git');
-    git(dir, 'clone', '-q', join(dir, 'config.git'), 'work');
-    git(join(dir, 'work'), 'checkout', '-q', '-b', 'main');
+    dir = await makeControllerDir('depctl-outbox-', sim.token);
   });
 
   afterEach(async () => {
-    for (const c of children.splice(0)) {
-      c.child.kill('SIGKILL');
-      await c.exited;
-    }
+    await killAll(children);
     await receiver.close();
     await sim.close();
     await rm(dir, { recursive: true, force: true });
