@@ -6,18 +6,18 @@
  *
  * Needs chromium: `bash .ci/chromium.sh` installs it; DEPCTL_CHROMIUM points elsewhere (default /usr/bin/chromium).
  */
-import { accessSync, constants, copyFileSync, mkdirSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from '../helpers/chromium.js';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlServer, type ControlServer } from '../../controller/server/http.js';
 import { createMetrics } from '../../controller/server/metrics.js';
 import { sampleStatus } from '../unit/server/sample-status.js';
 
-const CHROMIUM = process.env.DEPCTL_CHROMIUM ?? '/usr/bin/chromium';
 const SCREENSHOT_OUT = process.env.DEPCTL_SCREENSHOT_OUT;
 const NOW = new Date('2026-11-25T14:00:00.000Z');
 /** Runs in the page: the element's computed text colour (cast because the tests compile without DOM types). */
@@ -31,11 +31,6 @@ describe('status page in chromium', () => {
   const consoleErrors: string[] = [];
 
   beforeAll(async () => {
-    try {
-      accessSync(CHROMIUM, constants.X_OK);
-    } catch {
-      throw new Error(`chromium not found at ${CHROMIUM}: run "bash .ci/chromium.sh" or set DEPCTL_CHROMIUM`);
-    }
     dir = await mkdtemp(join(tmpdir(), 'depctl-status-page-'));
     server = await startControlServer({
       listen: '127.0.0.1:0',
@@ -47,15 +42,7 @@ describe('status page in chromium', () => {
       now: () => NOW,
       pageRefreshSeconds: 0,
     });
-    // A fresh profile directory per run, so no cache, cookie or earlier state can change what is seen.
-    context = await chromium.launchPersistentContext(join(dir, 'profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1280, height: 900 },
-      colorScheme: 'light',
-    });
-    page = context.pages()[0] ?? (await context.newPage());
+    ({ context, page } = await launchChromium(dir));
     page.on('console', (m) => {
       if (m.type() === 'error') consoleErrors.push(m.text());
     });
