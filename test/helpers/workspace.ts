@@ -2,7 +2,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { encryptServerToken, generateKeyPair } from '../../controller/tokens/index.js';
-import type { ServerToken } from '../../controller/dep/types.js';
+import type { Device, ServerToken } from '../../controller/dep/types.js';
 import { runDepctl, type CliResult } from './cli.js';
 import { git } from './git.js';
 
@@ -65,4 +65,21 @@ export async function makeWorkspace(depUrl: string): Promise<Workspace> {
 /** Reads a file of the workspace (for assertions). */
 export function readWs(ws: Workspace, rel: string): Promise<string> {
   return readFile(join(ws.root, rel), 'utf8');
+}
+
+/** A workspace against `sim` whose `main` server holds the simulator's token (MAIN_SERVER_YAML's secrets). */
+export async function mainWorkspace(sim: { url: string; token: ServerToken }): Promise<Workspace> {
+  const ws = await makeWorkspace(sim.url);
+  await ws.addServerSecrets('main', sim.token);
+  return ws;
+}
+
+/** `count` Mac records for `sim.portal.addDevices`. */
+export function macRecords(count: number): Partial<Device>[] {
+  return Array.from({ length: count }, () => ({ device_family: 'Mac', os: 'OSX', model: 'MacBook Pro' }));
+}
+
+/** `count` iPad records for `sim.portal.addDevices`. */
+export function ipadRecords(count: number): Partial<Device>[] {
+  return Array.from({ length: count }, () => ({ device_family: 'iPad', os: 'iPadOS', model: 'iPad Air' }));
 }

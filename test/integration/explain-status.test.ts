@@ -8,20 +8,13 @@ import { startSimulator, type RunningSimulator } from '../../controller/sim/inde
 import type { Device } from '../../controller/dep/types.js';
 import type { ExplainReport } from '../../controller/reconcile/explain.js';
 import type { StatusReport } from '../../controller/cli/views/status-common.js';
-import { makeWorkspace, type Workspace } from '../helpers/workspace.js';
+import { MAIN_SERVER_DEFAULT_MACS_YAML } from '../helpers/config-yaml.js';
+import { ipadRecords, macRecords, mainWorkspace, type Workspace } from '../helpers/workspace.js';
 import { runDepctl } from '../helpers/cli.js';
 import { git } from '../helpers/git.js';
 import { sampleStatus } from '../unit/server/sample-status.js';
 
-const servers = `apiVersion: depctl/v1
-kind: MdmServer
-metadata: { name: main }
-spec:
-  token: { file: main/token.p7m }
-  privateKey: { file: main/key.pem }
-  defaultProfile: macs
-  unassignedDevices: default
-`;
+const servers = MAIN_SERVER_DEFAULT_MACS_YAML;
 const profiles = `apiVersion: depctl/v1
 kind: EnrollmentProfile
 metadata: { name: ipads }
@@ -60,10 +53,9 @@ describe('depctl explain and depctl status against the simulator after a real ap
 
   beforeEach(async () => {
     sim = await startSimulator({ devices: 0, seed: 5 });
-    ipads = sim.portal.addDevices(Array.from({ length: 3 }, () => ({ device_family: 'iPad', os: 'iPadOS', model: 'iPad Air' })));
-    macs = sim.portal.addDevices([{ device_family: 'Mac', os: 'OSX', model: 'MacBook Pro' }]);
-    ws = await makeWorkspace(sim.url);
-    await ws.addServerSecrets('main', sim.token);
+    ipads = sim.portal.addDevices(ipadRecords(3));
+    macs = sim.portal.addDevices(macRecords(1));
+    ws = await mainWorkspace(sim);
     await ws.commit({ 'servers.yaml': servers, 'profiles.yaml': profiles, 'assignments.yaml': assignments(ipads[0]!.serial_number) });
     const apply = await ws.depctl(['apply', 'config', '--yes']);
     expect(apply.code, apply.stdout + apply.stderr).toBe(0);

@@ -3,17 +3,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startSimulator, type RunningSimulator } from '../../controller/sim/index.js';
 import type { Device } from '../../controller/dep/types.js';
 import { openStore } from '../../controller/store/index.js';
-import { makeWorkspace, type Workspace } from '../helpers/workspace.js';
+import { MAIN_SERVER_DEFAULT_MACS_YAML } from '../helpers/config-yaml.js';
+import { ipadRecords, macRecords, mainWorkspace, type Workspace } from '../helpers/workspace.js';
 
-const server = `apiVersion: depctl/v1
-kind: MdmServer
-metadata: { name: main }
-spec:
-  token: { file: main/token.p7m }
-  privateKey: { file: main/key.pem }
-  defaultProfile: macs
-  unassignedDevices: default
-`;
+const server = MAIN_SERVER_DEFAULT_MACS_YAML;
 // The state store records these without Apple's defaults; Apple answers GET /profile with them filled in.
 const profiles = `apiVersion: depctl/v1
 kind: EnrollmentProfile
@@ -65,10 +58,9 @@ describe('a new, empty state store against a server depctl already configured', 
 
   beforeEach(async () => {
     sim = await startSimulator({ devices: 0, seed: 11 });
-    macs = sim.portal.addDevices(Array.from({ length: 4 }, () => ({ device_family: 'Mac', os: 'OSX', model: 'MacBook Pro' })));
-    ipads = sim.portal.addDevices(Array.from({ length: 5 }, () => ({ device_family: 'iPad', os: 'iPadOS', model: 'iPad Air' })));
-    ws = await makeWorkspace(sim.url);
-    await ws.addServerSecrets('main', sim.token);
+    macs = sim.portal.addDevices(macRecords(4));
+    ipads = sim.portal.addDevices(ipadRecords(5));
+    ws = await mainWorkspace(sim);
     await ws.commit({ 'servers.yaml': server, 'profiles.yaml': profiles, 'assignments.yaml': assignments });
   });
 

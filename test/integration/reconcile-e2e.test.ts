@@ -2,17 +2,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startSimulator, type RunningSimulator } from '../../controller/sim/index.js';
 import type { Device } from '../../controller/dep/types.js';
 import { openStore } from '../../controller/store/index.js';
-import { makeWorkspace, type Workspace } from '../helpers/workspace.js';
+import { MAIN_SERVER_DEFAULT_MACS_YAML } from '../helpers/config-yaml.js';
+import { ipadRecords, macRecords, mainWorkspace, type Workspace } from '../helpers/workspace.js';
 
-const server = `apiVersion: depctl/v1
-kind: MdmServer
-metadata: { name: main }
-spec:
-  token: { file: main/token.p7m }
-  privateKey: { file: main/key.pem }
-  defaultProfile: macs
-  unassignedDevices: default
-`;
+const server = MAIN_SERVER_DEFAULT_MACS_YAML;
 const profiles = (ipadDepartment = 'Classrooms') => `apiVersion: depctl/v1
 kind: EnrollmentProfile
 metadata: { name: ipads }
@@ -71,10 +64,9 @@ describe('plan and apply against the simulator, with a git checkout of the confi
 
   beforeEach(async () => {
     sim = await startSimulator({ devices: 0, seed: 7 });
-    macs = sim.portal.addDevices(Array.from({ length: 5 }, () => ({ device_family: 'Mac', os: 'OSX', model: 'MacBook Pro' })));
-    ipads = sim.portal.addDevices(Array.from({ length: 6 }, () => ({ device_family: 'iPad', os: 'iPadOS', model: 'iPad Air' })));
-    ws = await makeWorkspace(sim.url);
-    await ws.addServerSecrets('main', sim.token);
+    macs = sim.portal.addDevices(macRecords(5));
+    ipads = sim.portal.addDevices(ipadRecords(6));
+    ws = await mainWorkspace(sim);
     await ws.commit({ 'servers.yaml': server, 'profiles.yaml': profiles(), 'assignments.yaml': assignments([ipads[0]!.serial_number]) });
   });
 

@@ -3,21 +3,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, MAX_YAML_BYTES } from '../../../controller/config/load.js';
 import { makeConfigDir } from '../../helpers/config-dir.js';
+import { PARIS_IPADS_YAML } from '../../helpers/config-yaml.js';
 
-const base = `apiVersion: depctl/v1
-kind: MdmServer
-metadata: { name: paris }
-spec:
-  token: { file: paris/token.p7m }
-  privateKey: { file: paris/key.pem }
----
-apiVersion: depctl/v1
-kind: EnrollmentProfile
-metadata: { name: ipads }
-spec:
-  servers: [paris]
-  profile: { profile_name: iPads, url: "https://mdm.example.com/enroll" }
-`;
+const base = PARIS_IPADS_YAML;
 const assignment = (files: string) => `apiVersion: depctl/v1
 kind: Assignment
 metadata: { name: carts }

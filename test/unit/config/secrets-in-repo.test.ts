@@ -4,22 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../controller/config/load.js';
 import { gitPathStatus } from '../../../controller/config/git-paths.js';
 import { makeConfigDir } from '../../helpers/config-dir.js';
+import { PARIS_IPADS_YAML } from '../../helpers/config-yaml.js';
 import { git } from '../../helpers/git.js';
 
-const config = `apiVersion: depctl/v1
-kind: MdmServer
-metadata: { name: paris }
-spec:
-  token: { file: paris/token.p7m }
-  privateKey: { file: paris/key.pem }
----
-apiVersion: depctl/v1
-kind: EnrollmentProfile
-metadata: { name: ipads }
-spec:
-  servers: [paris]
-  profile: { profile_name: iPads, url: "https://mdm.example.com/enroll" }
-`;
+const config = PARIS_IPADS_YAML;
 const KEY = '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----\n';
 const TOKEN = 'Content-Type: application/pkcs7-mime; smime-type=enveloped-data\n\nMIAGCSqGSIb3DQEHA6CAMIACAQAx\n';
 
