@@ -5,6 +5,7 @@
  */
 import type { Device } from '../dep/types.js';
 import type { DeviceFilter, ServerUpdate } from './ports.js';
+import type { EnrollmentAttemptRecord, EnrollmentOutcome } from '../enroll/ports.js';
 
 /** The typed columns of a device row, derived from Apple's record. */
 export interface DeviceColumns {
@@ -118,3 +119,33 @@ export const SERVER_FIELDS = [
   ['orgId', 'org_id'],
   ['identityCheckedAt', 'identity_checked_at'],
 ] as const satisfies ReadonlyArray<readonly [Exclude<keyof ServerUpdate, 'at'>, string]>;
+
+/** An enrollment_attempts row as either SQL store reads it (bigint ids come back as text on PostgreSQL, times as epoch ms on SQLite). */
+export interface EnrollmentAttemptRow {
+  id: number | string;
+  at: number | Date;
+  profile: string;
+  serial: string | null;
+  server: string | null;
+  outcome: EnrollmentOutcome;
+  reason: string;
+  product: string | null;
+  os_version: string | null;
+  build: string | null;
+}
+
+/** The record of an enrollment_attempts row. */
+export function attemptFromRow(r: EnrollmentAttemptRow): EnrollmentAttemptRecord {
+  return {
+    id: Number(r.id),
+    at: new Date(r.at),
+    profile: r.profile,
+    serial: r.serial,
+    server: r.server,
+    outcome: r.outcome,
+    reason: r.reason,
+    product: r.product,
+    osVersion: r.os_version,
+    build: r.build,
+  };
+}

@@ -4,20 +4,10 @@
 import type pg from 'pg';
 import { enrollmentAuditEntry } from '../../enroll/audit.js';
 import type { EnrollmentAttempt, EnrollmentAttemptRecord, EnrollmentCount, EnrollmentOutcome } from '../../enroll/ports.js';
+import { attemptFromRow, type EnrollmentAttemptRow } from '../codec.js';
 import { inTransaction } from './connection.js';
+import { insertAudit } from './records.js';
 
-interface AttemptRow {
-  id: string;
-  at: Date;
-  profile: string;
-  serial: string | null;
-  server: string | null;
-  outcome: EnrollmentOutcome;
-  reason: string;
-  product: string | null;
-  os_version: string | null;
-  build: string | null;
-}
 
 /** See EnrollStore.recordEnrollmentAttempt: the row and its audit entry in one transaction. */
 export async function recordEnrollmentAttempt(pool: pg.Pool, a: EnrollmentAttempt): Promise<EnrollmentAttemptRecord> {
@@ -27,12 +17,7 @@ export async function recordEnrollmentAttempt(pool: pg.Pool, a: EnrollmentAttemp
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
       [a.at, a.profile, a.serial, a.server, a.outcome, a.reason, a.product, a.osVersion, a.build],
     );
-    const e = enrollmentAuditEntry(a);
-    await client.query(
-      `INSERT INTO audit_log (run_id, server, serial, action, before_value, after_value, outcome, apple_status, at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-      [e.runId, e.server, e.serial, e.action, e.before, e.after, e.outcome, e.appleStatus, e.at],
-    );
+    await insertAudit(client, [enrollmentAuditEntry(a)]);
     return { ...a, at: new Date(a.at), id: Number(rows[0]?.id) };
   });
 }
@@ -40,20 +25,9 @@ export async function recordEnrollmentAttempt(pool: pg.Pool, a: EnrollmentAttemp
 /** See EnrollStore.listEnrollmentAttempts. */
 export async function listEnrollmentAttempts(pool: pg.Pool, q: { serial?: string; limit: number }): Promise<EnrollmentAttemptRecord[]> {
   const { rows } = q.serial === undefined
-    ? await pool.query<AttemptRow>('SELECT * FROM enrollment_attempts ORDER BY id DESC LIMIT $1', [q.limit])
-    : await pool.query<AttemptRow>('SELECT * FROM enrollment_attempts WHERE serial = $1 ORDER BY id DESC LIMIT $2', [q.serial, q.limit]);
-  return rows.map((r) => ({
-    id: Number(r.id),
-    at: new Date(r.at),
-    profile: r.profile,
-    serial: r.serial,
-    server: r.server,
-    outcome: r.outcome,
-    reason: r.reason,
-    product: r.product,
-    osVersion: r.os_version,
-    build: r.build,
-  }));
+    ? await pool.query<EnrollmentAttemptRow>('SELECT * FROM enrollment_attempts ORDER BY id DESC LIMIT $1', [q.limit])
+    : await pool.query<EnrollmentAttemptRow>('SELECT * FROM enrollment_attempts WHERE serial = $1 ORDER BY id DESC LIMIT $2', [q.serial, q.limit]);
+  return rows.map(attemptFromRow);
 }
 
 /** See EnrollStore.countEnrollmentAttempts. */

@@ -268,21 +268,9 @@ export class PostgresRecords {
     return (await this.pool.query<RunRow>('SELECT * FROM runs ORDER BY id DESC LIMIT $1', [limit])).rows.map(toRun);
   }
 
-  /** See ApplyStore.appendAudit: statements of ROWS_PER_STATEMENT rows, `WITH ORDINALITY` keeping the given order. */
+  /** See ApplyStore.appendAudit. */
   async appendAudit(entries: readonly AuditEntry[]): Promise<void> {
-    await inTransaction(this.pool, async (client) => {
-      for (const b of chunks(entries, ROWS_PER_STATEMENT)) {
-        await client.query(
-          `INSERT INTO audit_log (run_id, server, serial, action, before_value, after_value, outcome, apple_status, at)
-           SELECT run_id, server, serial, action, before_value, after_value, outcome, apple_status, at
-           FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
-             WITH ORDINALITY AS u(run_id, server, serial, action, before_value, after_value, outcome, apple_status, at, n)
-           ORDER BY n`,
-          [b.map((e) => e.runId), b.map((e) => e.server), b.map((e) => e.serial), b.map((e) => e.action), b.map((e) => e.before),
-            b.map((e) => e.after), b.map((e) => e.outcome), b.map((e) => e.appleStatus), b.map((e) => e.at.toISOString())],
-        );
-      }
-    });
+    await inTransaction(this.pool, (client) => insertAudit(client, entries));
   }
 
   /** See Store.readAudit. */
@@ -302,5 +290,23 @@ export class PostgresRecords {
       `SELECT * FROM audit_log WHERE ${where.join(' AND ')} ORDER BY seq LIMIT $${params.length}`, params,
     );
     return rows.map(toAudit);
+  }
+}
+
+/**
+ * Appends audit entries on `client` (inside the caller's transaction): statements of ROWS_PER_STATEMENT rows,
+ * `WITH ORDINALITY` keeping the given order. The one writer of audit_log rows on PostgreSQL.
+ */
+export async function insertAudit(client: pg.PoolClient, entries: readonly AuditEntry[]): Promise<void> {
+  for (const b of chunks(entries, ROWS_PER_STATEMENT)) {
+    await client.query(
+      `INSERT INTO audit_log (run_id, server, serial, action, before_value, after_value, outcome, apple_status, at)
+       SELECT run_id, server, serial, action, before_value, after_value, outcome, apple_status, at
+       FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
+         WITH ORDINALITY AS u(run_id, server, serial, action, before_value, after_value, outcome, apple_status, at, n)
+       ORDER BY n`,
+      [b.map((e) => e.runId), b.map((e) => e.server), b.map((e) => e.serial), b.map((e) => e.action), b.map((e) => e.before),
+        b.map((e) => e.after), b.map((e) => e.outcome), b.map((e) => e.appleStatus), b.map((e) => e.at.toISOString())],
+    );
   }
 }

@@ -5,19 +5,8 @@ import type Database from 'better-sqlite3';
 import { enrollmentAuditEntry } from '../../enroll/audit.js';
 import type { EnrollmentAttempt, EnrollmentAttemptRecord, EnrollmentCount, EnrollmentOutcome } from '../../enroll/ports.js';
 import type { AuditEntry } from '../ports.js';
+import { attemptFromRow, type EnrollmentAttemptRow } from '../codec.js';
 
-interface AttemptRow {
-  id: number;
-  at: number;
-  profile: string;
-  serial: string | null;
-  server: string | null;
-  outcome: EnrollmentOutcome;
-  reason: string;
-  product: string | null;
-  os_version: string | null;
-  build: string | null;
-}
 
 /** Enrollment attempts on one SQLite database. */
 export class SqliteEnrollments {
@@ -42,19 +31,8 @@ export class SqliteEnrollments {
   list(q: { serial?: string; limit: number }): EnrollmentAttemptRecord[] {
     const rows = (q.serial === undefined
       ? this.db.prepare('SELECT * FROM enrollment_attempts ORDER BY id DESC LIMIT ?').all(q.limit)
-      : this.db.prepare('SELECT * FROM enrollment_attempts WHERE serial = ? ORDER BY id DESC LIMIT ?').all(q.serial, q.limit)) as AttemptRow[];
-    return rows.map((r) => ({
-      id: r.id,
-      at: new Date(r.at),
-      profile: r.profile,
-      serial: r.serial,
-      server: r.server,
-      outcome: r.outcome,
-      reason: r.reason,
-      product: r.product,
-      osVersion: r.os_version,
-      build: r.build,
-    }));
+      : this.db.prepare('SELECT * FROM enrollment_attempts WHERE serial = ? ORDER BY id DESC LIMIT ?').all(q.serial, q.limit)) as EnrollmentAttemptRow[];
+    return rows.map(attemptFromRow);
   }
 
   /** See EnrollStore.countEnrollmentAttempts. */
