@@ -68,7 +68,7 @@ const posix = (p: string): string => p.split(sep).join('/');
 /** Runs the import; returns the exit code. */
 export async function runImport(dir: string, opts: ImportOptions, cmd: Command, io: CliIo): Promise<number> {
   const settings = runtimeSettings(cmd, io);
-  const config = await loadValidConfig(dir, io, settings.secretsDir, settings.inputLimits, settings.trust);
+  const config = await loadValidConfig(dir, io, settings);
   const server = config.servers.find((s) => s.name === opts.server);
   if (!server) throw new UsageError(`MdmServer "${opts.server}" is not in ${dir} (servers: ${config.servers.map((s) => s.name).join(', ') || 'none'})`);
   const outAbs = resolve(config.dir, opts.out ?? join('imported', server.name));

@@ -129,7 +129,7 @@ interface RotateOptions {
 async function rotateKeys(io: CliIo, opts: RotateOptions, settings: RuntimeSettings): Promise<number> {
   let config;
   try {
-    config = await loadValidConfig(opts.config, io, settings.secretsDir);
+    config = await loadValidConfig(opts.config, io, settings);
   } catch (err) {
     if (err instanceof ReportedFailure) return ExitCode.failure;
     throw err;

@@ -16,7 +16,7 @@ import type { DepConfig } from '../config/types.js';
 import { planUnmerged } from '../reconcile/remote-plan.js';
 import type { Plan } from '../reconcile/plan.js';
 import { OverlayStore } from '../store/overlay-store.js';
-import { ReportedFailure, connectServers, loadValidConfig, openState, type RuntimeSettings } from './runtime.js';
+import { ReportedFailure, connectServers, loadValidConfig, openState, settingsLoadOptions, type RuntimeSettings } from './runtime.js';
 import { serverFactsOnly } from './remote-plan-service.js';
 import { UsageError, type CliIo } from './io.js';
 import { gitHead } from './plan.js';
@@ -26,7 +26,7 @@ const run = promisify(execFile);
 /** Plans the checkout in `dir` against the trusted revision `trustedRef` of the same repository. */
 export async function planUntrusted(dir: string, trustedRef: string, settings: RuntimeSettings, io: CliIo): Promise<Plan> {
   const abs = resolve(io.cwd, dir);
-  const candidate = await loadValidConfig(dir, io, settings.secretsDir, settings.inputLimits, settings.trust);
+  const candidate = await loadValidConfig(dir, io, settings);
   const trusted = await loadTrustedRevision(abs, trustedRef, settings);
   const now = io.now ?? (() => new Date());
   const store = await openState(settings, io);
@@ -60,11 +60,7 @@ async function loadTrustedRevision(abs: string, ref: string, settings: RuntimeSe
   const tree = join(scratch, 'tree');
   try {
     await run('git', ['-C', top, 'worktree', 'add', '--detach', '--quiet', tree, ref]);
-    const loaded = await loadConfig(join(tree, relative(top, abs)), {
-      secretsDir: settings.secretsDir,
-      ...(settings.inputLimits ? { limits: settings.inputLimits } : {}),
-      ...(settings.trust ? { trust: settings.trust } : {}),
-    });
+    const loaded = await loadConfig(join(tree, relative(top, abs)), settingsLoadOptions(settings));
     if (!loaded.config) throw new ReportedFailure(`the trusted revision ${ref} does not validate (${loaded.errorCount} error(s)); nothing was planned`);
     return loaded.config;
   } finally {

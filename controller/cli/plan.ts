@@ -68,7 +68,7 @@ export interface CommandSession {
  */
 export async function openSession(dir: string, cmd: Command, io: CliIo, opts: { servers?: readonly string[]; beforeConnect?: (store: Store) => Promise<void> } = {}): Promise<CommandSession> {
   const settings = runtimeSettings(cmd, io);
-  const config = await loadValidConfig(dir, io, settings.secretsDir, settings.inputLimits, settings.trust);
+  const config = await loadValidConfig(dir, io, settings);
   const only = selectServers(config, opts.servers ?? []);
   const now = io.now ?? (() => new Date());
   const store = await openState(settings, io);

@@ -15,7 +15,7 @@ import { OverlayStore } from '../store/overlay-store.js';
 import type { Store } from '../store/index.js';
 import { RemotePlanError, type RemotePlanner } from '../server/plan-api.js';
 import type { CliIo } from './io.js';
-import { connectServers, type RuntimeSettings } from './runtime.js';
+import { connectServers, settingsLoadOptions, type RuntimeSettings } from './runtime.js';
 
 /** What the remote planner needs from `depctl run`. */
 export interface RemotePlanServiceOptions {
@@ -53,11 +53,7 @@ export function createRemotePlanner(opts: RemotePlanServiceOptions): RemotePlann
       // trusted branch, but no secret is read for this revision (its servers connect with trusted values).
       // The operator's input limits bound what a pull request can make the controller read and parse.
       // The pull request's YAML is held to the operator's policy (input limits, secret references, DEP hosts).
-      const loaded = await loadConfig(fetched.dir, {
-        secretsDir: opts.settings.secretsDir,
-        ...(opts.settings.inputLimits ? { limits: opts.settings.inputLimits } : {}),
-        ...(opts.settings.trust ? { trust: opts.settings.trust } : {}),
-      });
+      const loaded = await loadConfig(fetched.dir, settingsLoadOptions(opts.settings));
       if (!loaded.config) {
         const problems = loaded.problems.filter((p) => p.severity === 'error').slice(0, 50).map((p) => `${p.file}:${p.line}:${p.column}: ${p.message}`);
         throw new RemotePlanError(422, `${loaded.errorCount} validation error(s) in ${ref} at ${fetched.sha.slice(0, 12)}; nothing was planned`, problems);

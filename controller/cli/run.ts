@@ -4,7 +4,7 @@ import { durationOption } from './duration.js';
 import { examples } from './help.js';
 import type { Register } from './program.js';
 import { ExitCode, type CliIo } from './io.js';
-import { connectServers, openState, runtimeSettings, trustOf, type RuntimeSettings } from './runtime.js';
+import { connectServers, openState, runtimeSettings, settingsLoadOptions, trustOf, type RuntimeSettings } from './runtime.js';
 import { loadConfig } from '../config/load.js';
 import type { DepConfig } from '../config/types.js';
 import { runPass } from '../reconcile/pass.js';
@@ -258,7 +258,7 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
     {
       source,
       validate: async (dir) => {
-        const r = await loadConfig(dir, { secretsDir: settings.secretsDir, ...(enrollment.publicUrl ? { publicUrl: enrollment.publicUrl } : {}), ...(settings.inputLimits ? { limits: settings.inputLimits } : {}), ...(settings.trust ? { trust: settings.trust } : {}) });
+        const r = await loadConfig(dir, { ...settingsLoadOptions(settings), ...(enrollment.publicUrl ? { publicUrl: enrollment.publicUrl } : {}) });
         if (r.config) return { ok: true, config: r.config };
         const first = r.problems.filter((p) => p.severity === 'error').slice(0, 3);
         return { ok: false, message: `${r.errorCount} validation error(s): ${first.map((p) => `${p.file}:${p.line}:${p.column}: ${p.message}`).join('; ')}` };

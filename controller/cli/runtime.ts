@@ -3,6 +3,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError, type CliIo } from './io.js';
 import type { DepConfig, MdmServer, SecretRef } from '../config/types.js';
+import type { LoadOptions } from '../config/load.js';
 import type * as DepModule from '../dep/index.js';
 import type { DepClient, DepRequestEvent } from '../dep/index.js';
 import type * as TokensModule from '../tokens/index.js';
@@ -123,14 +124,9 @@ export class ReportedFailure extends Error {
 }
 
 /** Loads and validates the config; on any error prints the problems (like validate) and fails. */
-export async function loadValidConfig(dir: string, io: CliIo, secretsDir?: string, limits?: InputLimits, trust?: TrustPolicy): Promise<DepConfig> {
+export async function loadValidConfig(dir: string, io: CliIo, settings?: RuntimeSettings): Promise<DepConfig> {
   const [{ loadConfig }, { renderText }] = await Promise.all([import('../config/load.js'), import('./views/problems.js')]);
-  const result = await loadConfig(resolve(io.cwd, dir), {
-    ...(secretsDir === undefined ? {} : { secretsDir }),
-    ...publicUrlOption(io),
-    ...(limits === undefined ? {} : { limits }),
-    ...(trust === undefined ? {} : { trust }),
-  });
+  const result = await loadConfig(resolve(io.cwd, dir), { ...(settings ? settingsLoadOptions(settings) : {}), ...publicUrlOption(io) });
   if (!result.config) {
     io.stderr(renderText(dir, result, false));
     throw new ReportedFailure('the configuration is invalid; nothing was done');
@@ -187,6 +183,11 @@ async function loadWithStagedKey(
 /** Reads a secret (never logged): a file under the secrets directory, or an environment variable. */
 async function readSecret(ref: SecretRef, what: string, server: string, settings: RuntimeSettings, io: CliIo): Promise<Buffer> {
   return readSecretRef(ref, trustOf(settings), io.env, `MdmServer "${server}": ${what}`);
+}
+
+/** What the operator's settings say about loading a configuration: the secrets directory, input limits, trust policy. */
+export function settingsLoadOptions(settings: RuntimeSettings): Pick<LoadOptions, 'secretsDir' | 'limits' | 'trust'> {
+  return { secretsDir: settings.secretsDir, ...(settings.inputLimits ? { limits: settings.inputLimits } : {}), ...(settings.trust ? { trust: settings.trust } : {}) };
 }
 
 /** The operator's trust policy, or the default one for settings made without it (tests, the quickstart). */

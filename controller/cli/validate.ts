@@ -4,7 +4,7 @@ import { examples } from './help.js';
 import type { Register } from './program.js';
 import { ExitCode } from './io.js';
 import { PROBLEM_FORMATS, renderGithub, renderJson, renderText, type ProblemFormat } from './views/problems.js';
-import { publicUrlOption, runtimeSettings } from './runtime.js';
+import { publicUrlOption, runtimeSettings, settingsLoadOptions } from './runtime.js';
 
 const renderers = { text: renderText, json: renderJson, github: renderGithub } as const;
 
@@ -29,7 +29,7 @@ export const registerValidate: Register = (program, io, setExit) => {
       const { loadConfig } = await import('../config/load.js');
       // The secrets directory the operator configured is not "secrets in the repository", even inside it.
       const settings = runtimeSettings(cmd, io);
-      const result = await loadConfig(resolve(io.cwd, dir), { secretsDir: settings.secretsDir, ...publicUrlOption(io), unresolvedUrl: 'warning', ...(settings.inputLimits ? { limits: settings.inputLimits } : {}), ...(settings.trust ? { trust: settings.trust } : {}) });
+      const result = await loadConfig(resolve(io.cwd, dir), { ...settingsLoadOptions(settings), ...publicUrlOption(io), unresolvedUrl: 'warning' });
       const valid = result.errorCount === 0 && !(opts.warningsAsErrors && result.warningCount > 0);
       io.stdout(renderers[opts.format](dir, result, valid));
       setExit(valid ? ExitCode.ok : ExitCode.failure);

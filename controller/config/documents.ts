@@ -37,13 +37,14 @@ export function parseDocuments(
   sink: ProblemSink,
   limits: Pick<InputLimits, 'depth' | 'aliases'> = DEFAULT_INPUT_LIMITS,
 ): ParsedDoc[] {
-  // The YAML parser recurses per nesting level: refuse deep nesting before it sees the text.
-  const deep = findExcessiveNesting(source.text, limits.depth);
+  const extraction = extractLongSerialLists(source.text);
+  // The YAML parser recurses per nesting level: refuse deep nesting before it sees the text. Scanned on the text
+  // with long serial lists blanked out (same offsets), so a list of 100,000 serials costs the scan nothing.
+  const deep = findExcessiveNesting(extraction.text, limits.depth);
   if (deep) {
     sink.error('input-limit', source.loc(deep.offset), `YAML nests collections more than ${limits.depth} levels deep; a depctl document needs a handful (input limit "depth")`);
     return [];
   }
-  const extraction = extractLongSerialLists(source.text);
   if (extraction.lists.length > 0) {
     const local = new ProblemSink();
     const docs = parseText(extraction.text, extraction.lists, source, schemas, local, limits.aliases);
