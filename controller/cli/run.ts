@@ -207,8 +207,12 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
         // Kept only while Apple did not answer; an adoption is never repeated on a later pass.
         pendingAdoptions = pendingAdoptions.filter((a) => adopted.some((r) => r.server === a.server && r.result.kind === 'failed'));
       }
+      const tokens = new Map(conns.handles.map((h) => [h.name, h.tokenExpiresAt] as const));
       const report = await runPass(config, { handles: conns.handles, clients: conns.clients, store, now }, {
         commit: revision,
+        // An apply's notifications are stored with its run's end (one transaction); enqueued again below, the
+        // outbox keeps one per key.
+        ...(gate ? { notifications: (plan, apply, outcome) => notificationsFor(plan, apply, outcome, tokens, now()) } : {}),
         trigger,
         allowLarge: opts.allowLarge,
         signal: abort.signal,
@@ -224,7 +228,6 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
       metrics.recordRun(outcome.result, (Date.now() - started) / 1000);
       log.info({ result: outcome.result, durationMs: Date.now() - started, ...report.plan.summary }, 'reconcile pass finished');
       passes++;
-      const tokens = new Map(conns.handles.map((h) => [h.name, h.tokenExpiresAt] as const));
       // Every yearly credential (issue 16): DEP tokens, and the declared APNs and Apps and Books credentials.
       credentialStatuses = await watchCredentials(config.credentials ?? [], conns.handles, trustOf(settings), io.env, store, now());
       for (const c of credentialStatuses) if (c.level === 'error' || c.level === 'expired') log.error({ credential: c.name, kind: c.kind }, c.message);

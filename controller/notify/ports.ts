@@ -5,6 +5,12 @@
  */
 import type { Notification } from './webhook.js';
 
+/** A notification to enqueue under its key (see NotificationOutbox.enqueueNotification). */
+export interface OutboxEntry {
+  key: string;
+  notification: Notification;
+}
+
 /** One stored notification. */
 export interface OutboxRow {
   /** Enqueue order (a sequence): rows are sent in this order. */

@@ -8,6 +8,7 @@ import type { Plan, ServerPlan } from './plan.js';
 import type { ApplyStore, AuditEntry, CallOptions, DeviceResultUpdate, ReconcileDepClient, RunResult, RunTrigger } from './ports.js';
 import { failedRetryDelayMs, IN_APPLY_RETRY_PAUSE_MS, resultOf, throttledUntil } from './retry-policy.js';
 import { sleep } from '../util/sleep.js';
+import type { OutboxEntry } from '../notify/ports.js';
 
 /** Options of applyPlan. */
 export interface ApplyOptions extends CallOptions {
@@ -21,6 +22,11 @@ export interface ApplyOptions extends CallOptions {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Called after each answered request of the first round (for progress bars and logs); must not throw. */
   onProgress?: (progress: ApplyProgress) => void;
+  /**
+   * Notifications caused by this apply's result, stored in the outbox in the same transaction as the run's
+   * end (issue 18): a crash either keeps both or neither. Must not throw.
+   */
+  notificationsAtFinish?: (result: ApplyResult) => readonly OutboxEntry[];
 }
 
 /** How far one server's apply has come. */
@@ -102,12 +108,17 @@ export async function applyPlan(
   const anyError = results.some((r) => r.error !== null);
   const anyPartial = results.some((r) => r.failed + r.throttled + r.notAccessible > 0);
   const result: ApplyResult['result'] = anyError ? 'failed' : anyPartial ? 'partial' : wrote ? 'success' : 'noop';
-  await store.finishRun(run.id, {
-    finishedAt: opts.now(),
-    result,
-    summary: { servers: results.map((r) => ({ ...r, defined: r.defined.map((d) => ({ ...d })), problem: r.problem ? { ...r.problem } : null })) },
-  });
-  return { runId: run.id, result, servers: results };
+  const applied: ApplyResult = { runId: run.id, result, servers: results };
+  await store.finishRun(
+    run.id,
+    {
+      finishedAt: opts.now(),
+      result,
+      summary: { servers: results.map((r) => ({ ...r, defined: r.defined.map((d) => ({ ...d })), problem: r.problem ? { ...r.problem } : null })) },
+    },
+    opts.notificationsAtFinish?.(applied) ?? [],
+  );
+  return applied;
 }
 
 /** Applies one server's part of the plan. */

@@ -9,6 +9,7 @@ import type { PassOutcome, ServerOutcome, ServerProblem } from './outcome.js';
 import { hasChanges, type Plan } from './plan.js';
 import { makePlan, type ServerHandle } from './planner.js';
 import type { CallOptions, LoopTrigger, ReconcileDepClient, ReconcileStore } from './ports.js';
+import type { OutboxEntry } from '../notify/ports.js';
 
 /** Apple's per-serial status when it asked us to come back later (THROTTLED with retry_after_seconds). */
 const APPLE_WAIT_STATUSES = new Set(['THROTTLED', 'throttled']);
@@ -48,6 +49,11 @@ export interface PassOptions extends CallOptions {
   onObserveProgress?: (progress: ObserveProgress) => void;
   /** Progress of each server's apply (after each answered request). */
   onApplyProgress?: (progress: ApplyProgress) => void;
+  /**
+   * The notifications a pass causes (notify/events.ts); those of an apply are stored with the run's end in one
+   * transaction (ApplyStore.finishRun), so a crash cannot keep the result and lose its notification.
+   */
+  notifications?: (plan: Plan, apply: ApplyResult, outcome: PassOutcome) => readonly OutboxEntry[];
 }
 
 /** Everything a pass produced. */
@@ -78,7 +84,15 @@ export async function runPass(config: DepConfig, deps: PassDeps, opts: PassOptio
   if (hasChanges(plan)) {
     applied = opts.beforeApply ? await opts.beforeApply(plan) : true;
     if (applied) {
-      apply = await applyPlan(plan, config, deps.clients, store, { now, allowLarge: opts.allowLarge, trigger: opts.trigger, ...signal, ...(opts.onApplyProgress ? { onProgress: opts.onApplyProgress } : {}) });
+      const notify = opts.notifications;
+      apply = await applyPlan(plan, config, deps.clients, store, {
+        now,
+        allowLarge: opts.allowLarge,
+        trigger: opts.trigger,
+        ...signal,
+        ...(opts.onApplyProgress ? { onProgress: opts.onApplyProgress } : {}),
+        ...(notify ? { notificationsAtFinish: (a: ApplyResult) => notify(plan, a, passOutcome(plan, a, { revision: opts.commit, trigger: opts.trigger })) } : {}),
+      });
     }
   }
   if (apply && apply.result !== 'noop' && opts.settle !== false) {

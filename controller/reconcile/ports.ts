@@ -17,6 +17,7 @@ import type {
   SerialStatusResponse,
 } from '../dep/types.js';
 import type { KnownProfile, ObservedDevice } from './diff.js';
+import type { OutboxEntry } from '../notify/ports.js';
 
 /** Per-call options every DEP call accepts. */
 export interface CallOptions {
@@ -367,8 +368,12 @@ export interface PlanStore extends ObserveStore, DefineStore, IdentityStore {
 export interface ApplyStore extends DefineStore, Pick<PlanStore, 'getDevice'> {
   /** Records a started run and returns it with its new id. */
   startRun(run: { startedAt: Date; commit: string | null; planHash: string | null; trigger: RunTrigger }): Promise<RunRecord>;
-  /** Records how a run ended; throws a `store-not-found` StoreError for an unknown id. */
-  finishRun(id: number, end: { finishedAt: Date; result: RunResult; summary: JsonValue | null }): Promise<RunRecord>;
+  /**
+   * Records how a run ended; throws a `store-not-found` StoreError for an unknown id. `notifications` are
+   * enqueued in the outbox in the same transaction (each unless its key is still active), so a run's result
+   * and the notifications it causes are stored together or not at all (issue 18).
+   */
+  finishRun(id: number, end: { finishedAt: Date; result: RunResult; summary: JsonValue | null }, notifications?: readonly OutboxEntry[]): Promise<RunRecord>;
   /**
    * Records apply results, retry times and (when given) desired profiles and attempts in one transaction;
    * a `success` also clears the device's `arrivedAt` (the arrival is handled). Unknown serials are ignored

@@ -30,6 +30,26 @@ export function defineOutboxConformance(ctx: ConformanceContext): void {
       expect((await s.dueNotifications(at(5), 1)).map((r) => r.key)).toEqual(['drift:b']);
     });
 
+    it("stores a run's notifications with the run's end, in one transaction", async () => {
+      const s = ctx.store;
+      await s.enqueueNotification('run-partial:paris:abc', note('already there'), T0);
+      const run = await s.startRun({ startedAt: T0, commit: 'abc', planHash: null, trigger: 'schedule' });
+      await s.finishRun(run.id, { finishedAt: at(4), result: 'partial', summary: null }, [
+        { key: 'run-partial:paris:abc', notification: note('duplicate key') },
+        { key: 'run-partial:lyon:abc', notification: note('lyon partial') },
+      ]);
+      const due = await s.dueNotifications(at(5), 10);
+      expect(due.map((r) => [r.key, r.notification.text])).toEqual([
+        ['run-partial:paris:abc', 'already there'],
+        ['run-partial:lyon:abc', 'lyon partial'],
+      ]);
+      expect(due[1]!.enqueuedAt).toEqual(at(4));
+      // An unknown run: the update fails, and the notification is not stored either.
+      await expect(s.finishRun(run.id + 1000, { finishedAt: at(6), result: 'success', summary: null }, [{ key: 'orphan', notification: note('orphan') }])).rejects.toMatchObject({ code: 'store-not-found' });
+      expect((await s.dueNotifications(at(7), 10)).map((r) => r.key)).not.toContain('orphan');
+      expect((await s.listRuns({ limit: 1 }))[0]).toMatchObject({ id: run.id, result: 'partial' });
+    });
+
     it('marks rows sent (another handle no longer sees them due) and still de-duplicates a sent active key', async () => {
       const s = ctx.store;
       await s.enqueueNotification('k1', note('one'), T0);

@@ -17,7 +17,7 @@ import type {
 import { MemoryDatabase, type MemoryDevice } from './memory-database.js';
 import { enrollmentAuditEntry } from '../../enroll/audit.js';
 import type { EnrollmentAttempt, EnrollmentAttemptRecord, EnrollmentCount } from '../../enroll/ports.js';
-import type { OutboxRow } from '../../notify/ports.js';
+import type { OutboxEntry, OutboxRow } from '../../notify/ports.js';
 import type { Notification } from '../../notify/webhook.js';
 
 export { MemoryDatabase } from './memory-database.js';
@@ -298,10 +298,11 @@ export class MemoryStore implements Store {
   }
 
   /** See ApplyStore.finishRun. */
-  async finishRun(id: number, end: { finishedAt: Date; result: RunResult; summary: JsonValue | null }): Promise<RunRecord> {
+  async finishRun(id: number, end: { finishedAt: Date; result: RunResult; summary: JsonValue | null }, notifications: readonly OutboxEntry[] = []): Promise<RunRecord> {
     const run = this.db.runs.get(id);
     if (!run) throw new StoreError('store-not-found', `no run ${id}`);
     Object.assign(run, { finishedAt: new Date(end.finishedAt), result: end.result, summary: clone(end.summary) });
+    for (const n of notifications) await this.enqueueNotification(n.key, n.notification, end.finishedAt);
     return clone(run);
   }
 

@@ -29,7 +29,7 @@ function toRow(r: Row): OutboxRow {
 }
 
 /** See NotificationOutbox.enqueueNotification. */
-export async function enqueue(pool: pg.Pool, key: string, n: Notification, at: Date): Promise<boolean> {
+export async function enqueue(pool: pg.Pool | pg.PoolClient, key: string, n: Notification, at: Date): Promise<boolean> {
   const r = await pool.query(
     `INSERT INTO notification_outbox (key, notification, enqueued_at, next_attempt_at) VALUES ($1, $2, $3, $3)
      ON CONFLICT (key) WHERE active DO NOTHING`,

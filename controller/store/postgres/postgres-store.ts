@@ -18,7 +18,7 @@ import * as devices from './devices.js';
 import { PostgresLeadership } from './leader.js';
 import * as enrollments from './enrollments.js';
 import * as outbox from './outbox.js';
-import type { OutboxRow } from '../../notify/ports.js';
+import type { OutboxEntry, OutboxRow } from '../../notify/ports.js';
 import type { Notification } from '../../notify/webhook.js';
 import type { EnrollmentAttempt, EnrollmentAttemptRecord, EnrollmentCount } from '../../enroll/ports.js';
 import { migratePostgres } from './migrate.js';
@@ -200,8 +200,8 @@ export class PostgresStore implements Store {
   }
 
   /** See ApplyStore.finishRun. */
-  finishRun(id: number, end: { finishedAt: Date; result: RunResult; summary: JsonValue | null }): Promise<RunRecord> {
-    return this.records.finishRun(id, end);
+  finishRun(id: number, end: { finishedAt: Date; result: RunResult; summary: JsonValue | null }, notifications?: readonly OutboxEntry[]): Promise<RunRecord> {
+    return this.records.finishRun(id, end, notifications);
   }
 
   /** See StatusStore.listRuns. */

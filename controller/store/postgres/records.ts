@@ -10,6 +10,8 @@ import type {
   ProfileRecord, ProfileState, RunRecord, RunResult, RunTrigger, ServerRecord, ServerUpdate,
 } from '../ports.js';
 import { ROWS_PER_STATEMENT, chunks, inTransaction, isUniqueViolation, num } from './connection.js';
+import { enqueue as enqueueNotification } from './outbox.js';
+import type { OutboxEntry } from '../../notify/ports.js';
 
 interface ServerRow {
   name: string;
@@ -254,13 +256,16 @@ export class PostgresRecords {
   }
 
   /** See ApplyStore.finishRun. */
-  async finishRun(id: number, end: { finishedAt: Date; result: RunResult; summary: JsonValue | null }): Promise<RunRecord> {
-    const { rows } = await this.pool.query<RunRow>(
-      'UPDATE runs SET finished_at = $2, result = $3, summary = $4 WHERE id = $1 RETURNING *',
-      [id, end.finishedAt, end.result, end.summary === null ? null : JSON.stringify(end.summary)],
-    );
-    if (!rows[0]) throw new StoreError('store-not-found', `no run ${id}`);
-    return toRun(rows[0]);
+  async finishRun(id: number, end: { finishedAt: Date; result: RunResult; summary: JsonValue | null }, notifications: readonly OutboxEntry[] = []): Promise<RunRecord> {
+    return inTransaction(this.pool, async (client) => {
+      const { rows } = await client.query<RunRow>(
+        'UPDATE runs SET finished_at = $2, result = $3, summary = $4 WHERE id = $1 RETURNING *',
+        [id, end.finishedAt, end.result, end.summary === null ? null : JSON.stringify(end.summary)],
+      );
+      if (!rows[0]) throw new StoreError('store-not-found', `no run ${id}`);
+      for (const n of notifications) await enqueueNotification(client, n.key, n.notification, end.finishedAt);
+      return toRun(rows[0]);
+    });
   }
 
   /** See StatusStore.listRuns. */

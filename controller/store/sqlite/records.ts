@@ -6,6 +6,8 @@ import type Database from 'better-sqlite3';
 import type { Profile } from '../../dep/types.js';
 import { StoreError } from '../errors.js';
 import { fromMs, SERVER_FIELDS } from '../codec.js';
+import { SqliteOutbox } from './outbox.js';
+import type { OutboxEntry } from '../../notify/ports.js';
 import type {
   AuditEntry, AuditRecord, CursorState, CursorUpdate, DeviceResultStatus, JsonValue, ProfileIntent, ProfileKey,
   ProfileRecord, ProfileState, RunRecord, RunResult, RunTrigger, ServerRecord, ServerUpdate,
@@ -290,11 +292,15 @@ export class SqliteRecords {
   }
 
   /** See ApplyStore.finishRun. */
-  finishRun(id: number, end: { finishedAt: Date; result: RunResult; summary: JsonValue | null }): RunRecord {
-    const info = this.db
-      .prepare('UPDATE runs SET finished_at = ?, result = ?, summary = ? WHERE id = ?')
-      .run(end.finishedAt.getTime(), end.result, end.summary === null ? null : JSON.stringify(end.summary), id);
-    if (info.changes === 0) throw new StoreError('store-not-found', `no run ${id}`);
+  finishRun(id: number, end: { finishedAt: Date; result: RunResult; summary: JsonValue | null }, notifications: readonly OutboxEntry[] = []): RunRecord {
+    const outbox = new SqliteOutbox(this.db);
+    this.db.transaction(() => {
+      const info = this.db
+        .prepare('UPDATE runs SET finished_at = ?, result = ?, summary = ? WHERE id = ?')
+        .run(end.finishedAt.getTime(), end.result, end.summary === null ? null : JSON.stringify(end.summary), id);
+      if (info.changes === 0) throw new StoreError('store-not-found', `no run ${id}`);
+      for (const n of notifications) outbox.enqueue(n.key, n.notification, end.finishedAt);
+    })();
     return this.runById(id) as RunRecord;
   }
 

@@ -21,7 +21,7 @@ import type {
 import { SqliteDevices } from './devices.js';
 import { SqliteEnrollments } from './enrollments.js';
 import { SqliteOutbox } from './outbox.js';
-import type { OutboxRow } from '../../notify/ports.js';
+import type { OutboxEntry, OutboxRow } from '../../notify/ports.js';
 import type { Notification } from '../../notify/webhook.js';
 import type { EnrollmentAttempt, EnrollmentAttemptRecord, EnrollmentCount } from '../../enroll/ports.js';
 import { migrateSqlite } from './migrate.js';
@@ -280,8 +280,8 @@ export class SqliteStore implements Store {
   }
 
   /** See ApplyStore.finishRun. */
-  async finishRun(id: number, end: { finishedAt: Date; result: RunResult; summary: JsonValue | null }): Promise<RunRecord> {
-    return this.records.finishRun(id, end);
+  async finishRun(id: number, end: { finishedAt: Date; result: RunResult; summary: JsonValue | null }, notifications?: readonly OutboxEntry[]): Promise<RunRecord> {
+    return this.records.finishRun(id, end, notifications);
   }
 
   /** See StatusStore.listRuns. */

@@ -52,6 +52,24 @@ const MIN = 60_000;
 const HOUR = 3_600_000;
 
 describe('applyPlan', () => {
+  it("stores the notifications of the final result with the run's end, and nothing when asked for none", async () => {
+    const c = config();
+    const p = await plan(c, [device('IPAD1'), device('IPAD2')]);
+    client.onDefine = (pr) => ({ profile_uuid: 'UUID1', devices: Object.fromEntries((pr.devices ?? []).map((s) => [s, s === 'IPAD2' ? 'FAILED' : 'SUCCESS'])) });
+    client.onAssign = (uuid, ss) => ({ profile_uuid: uuid, devices: Object.fromEntries(ss.map((s) => [s, 'FAILED'])) });
+    const seen: string[] = [];
+    const r = await apply(p, c, {
+      notificationsAtFinish: (result) => {
+        seen.push(`${result.result}:${result.servers[0]?.succeeded}/${result.servers[0]?.failed}`);
+        return [{ key: `run-partial:paris:${result.runId}`, notification: { kind: 'run-partial', severity: 'warning', server: 'paris', text: 'partial', details: {} } }];
+      },
+    });
+    expect(seen).toEqual(['partial:1/1']);
+    const due = await store.dueNotifications(clock.now(), 10);
+    expect(due.map((n) => n.key)).toEqual([`run-partial:paris:${r.runId}`]);
+    expect((await store.listRuns({ limit: 1 }))[0]).toMatchObject({ id: r.runId, result: 'partial' });
+  });
+
   it('a new profile is defined once, carrying its devices; results, desired profile and audit are recorded', async () => {
     const c = config();
     const p = await plan(c, [device('IPAD2'), device('IPAD1')]);
