@@ -16,6 +16,7 @@
  * | GET / DELETE | /_sim/profiles/UUID | | read / forget a profile |
  * | GET / POST / DELETE | /_sim/faults | FaultSpec (POST merges) | read / inject / clear faults |
  * | GET / DELETE | /_sim/requests | | request counts by `METHOD path` / reset them |
+ * | GET | /_sim/writes | | every define, assign and remove Apple carried out, in order, with per-serial statuses |
  * | POST | /_sim/clock | `{advanceMs}` | move the simulator clock forward |
  *
  * A simulator group (group-admin.ts) serves the same table under `/_sim/servers/NAME/`, and the
@@ -127,6 +128,8 @@ function route(ctx: SimContext, sim: AdminTarget, method: string, parts: string[
     case 'DELETE faults':
       sim.clearFaults();
       return { status: 200, body: {} };
+    case 'GET writes':
+      return { status: 200, body: sim.inspect.writes() };
     case 'GET requests':
       return { status: 200, body: sim.inspect.requestCounts() };
     case 'DELETE requests':

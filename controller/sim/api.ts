@@ -29,6 +29,38 @@ export interface SimulatorOptions {
    * 10 minutes; `Infinity` turns the check off, e.g. when a fake clock is far from the client's).
    */
   oauthTimestampToleranceMs?: number;
+  /**
+   * Called synchronously for every call to Apple's paths that passed the faults, auth and body checks (soak
+   * tests kill a client at chosen calls: before Apple acts, or after it acted and before the answer leaves).
+   */
+  onCall?: (e: SimCallEvent) => void;
+}
+
+/**
+ * One write Apple carried out through the API (define, assign, remove), in the order the simulator carried
+ * them out: what Apple's side of an audit looks like. Recorded when the state changed, whether or not the
+ * client lived to read the answer.
+ */
+export interface SimWrite {
+  /** 1, 2, … in order. */
+  seq: number;
+  /** Simulator clock, epoch milliseconds. */
+  at: number;
+  /** `define` (POST /profile, with its devices), `assign` (POST or PUT /profile/devices), `remove` (DELETE). */
+  op: 'define' | 'assign' | 'remove';
+  /** The profile defined or assigned; null for remove. */
+  profileUuid: string | null;
+  /** Per serial, the status Apple answered (SUCCESS, FAILED, THROTTLED, NOT_ACCESSIBLE). */
+  devices: Record<string, string>;
+}
+
+/** What a call hook sees: `received` before the endpoint runs, `handled` after it ran and before the answer is sent. */
+export interface SimCallEvent {
+  phase: 'received' | 'handled';
+  method: string;
+  path: string;
+  /** The HTTP status of the answer (`handled` only). */
+  status?: number;
 }
 
 /** Faults that can be injected; each applies to the next matching requests until cleared. */
@@ -82,6 +114,8 @@ export interface SimulatorInspect {
   /** Requests received, by `METHOD path` (e.g. `POST /profile/devices`), since start or reset. */
   requestCounts(): Record<string, number>;
   resetRequestCounts(): void;
+  /** Every write Apple carried out (define, assign, remove), in order (a copy). */
+  writes(): SimWrite[];
   /** Number of entries in the operation log that fetch and sync read. */
   eventCount(): number;
   /** Number of auth sessions held (live or not yet swept). */

@@ -4,6 +4,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AccountDetail, ServerToken } from '../dep/types.js';
+import type { SimCallEvent, SimWrite } from './api.js';
 import type { CursorCodec } from './cursors.js';
 import type { FaultState } from './faults.js';
 import type { NonceCache, SessionStore } from './sessions.js';
@@ -31,6 +32,15 @@ export interface SimContext {
   now(): number;
   /** Authenticated replies so far (drives `rotateSession`). */
   authenticatedReplies: number;
+  /** Writes Apple carried out, in order (SimulatorInspect.writes). */
+  readonly writes: SimWrite[];
+  /** SimulatorOptions.onCall. */
+  onCall?: (e: SimCallEvent) => void;
+}
+
+/** Appends a write to the context's write log. */
+export function logWrite(ctx: SimContext, op: SimWrite['op'], profileUuid: string | null, devices: Record<string, string>): void {
+  ctx.writes.push({ seq: ctx.writes.length + 1, at: ctx.now(), op, profileUuid, devices: { ...devices } });
 }
 
 /** A parsed Apple API call. */

@@ -15,6 +15,8 @@ import { anchorSecOf, createClock, createServerContext, createSimulatedServer, D
 
 export type {
   FaultSpec,
+  SimCallEvent,
+  SimWrite,
   PortalActions,
   RunningSimulator,
   RunningSimulatorGroup,
@@ -46,6 +48,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
     sessionTtlMs: opts.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS,
     timestampToleranceMs: opts.oauthTimestampToleranceMs ?? DEFAULT_TIMESTAMP_TOLERANCE_MS,
   });
+  if (opts.onCall) ctx.onCall = opts.onCall;
   const { token, portal, inspect, injectFaults, clearFaults } = createSimulatedServer('default', ctx);
   const listener = await listen(opts.host ?? '127.0.0.1', opts.port ?? 0, (req, res, url) =>
     isAdminPath(url) ? handleAdmin(ctx, sim, req, res, url) : handleApple(ctx, req, res, url),

@@ -69,6 +69,7 @@ export function createInspect(ctx: SimContext): SimulatorInspect {
     profileCount: () => ctx.state.profileCount(),
     requestCounts: () => Object.fromEntries(ctx.counts),
     resetRequestCounts: () => ctx.counts.clear(),
+    writes: () => structuredClone(ctx.writes),
     eventCount: () => ctx.state.log.length,
     sessionCount: () => ctx.sessions.size,
     faults: () => ctx.faults.current(),

@@ -87,7 +87,9 @@ export async function handleApple(ctx: SimContext, req: IncomingMessage, res: Se
   const body = parseJson(raw);
   if (body === MALFORMED) return sendError(res, 400, 'MALFORMED_REQUEST_BODY');
   const version = Number.parseInt(headerValue(req.headers['x-server-protocol-version']) ?? '', 10);
+  ctx.onCall?.({ phase: 'received', method, path });
   const reply = handler(ctx, { method, url, headers: req.headers, version: Number.isFinite(version) && version > 0 ? version : 1, body });
+  ctx.onCall?.({ phase: 'handled', method, path, status: reply.status });
 
   if (!isSession && sessionToken && reply.status < 500) {
     const rotation = ctx.faults.rotation();

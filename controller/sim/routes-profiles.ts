@@ -4,7 +4,7 @@
  * /profile/devices with a JSON body). Profiles are immutable: each define mints a new UUID
  * (dep-protocol.md §3).
  */
-import { type ApiCall, type Handler, type SimContext, fail, nowSec, ok } from './context.js';
+import { type ApiCall, type Handler, type SimContext, fail, logWrite, nowSec, ok } from './context.js';
 import { isObject } from './http-util.js';
 import { validateProfile } from './profile-validation.js';
 import { accessible, serialList } from './routes-devices.js';
@@ -46,6 +46,7 @@ export const defineProfile: Handler = (ctx, call) => {
   const { index, uuid } = ctx.state.defineProfile(v.profile);
   // Define reports SUCCESS, NOT_ACCESSIBLE or FAILED only: THROTTLED is an assign status.
   const outcome = assignSerials(ctx, call, index, [...new Set(v.devices)], false);
+  logWrite(ctx, 'define', uuid, outcome.devices);
   return ok({ profile_uuid: uuid, devices: outcome.devices });
 };
 
@@ -70,6 +71,7 @@ export const assignProfile: Handler = (ctx, call) => {
   const profile = ctx.state.profileIndex(b.profile_uuid);
   if (profile < 0) return fail(404, 'PROFILE_NOT_FOUND');
   const outcome = assignSerials(ctx, call, profile, serials.value, true);
+  logWrite(ctx, 'assign', b.profile_uuid, outcome.devices);
   const body: Record<string, unknown> = { profile_uuid: b.profile_uuid, devices: outcome.devices };
   // retry_after_seconds is a protocol v10 field, present when a serial is THROTTLED.
   if (outcome.retryAfter !== undefined && call.version >= 10) body.retry_after_seconds = outcome.retryAfter;
@@ -89,5 +91,6 @@ export const removeProfile: Handler = (ctx, call) => {
       devices[s] = 'SUCCESS';
     }
   }
+  logWrite(ctx, 'remove', null, devices);
   return ok({ devices });
 };

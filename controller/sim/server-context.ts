@@ -86,6 +86,7 @@ export function createServerContext(o: ServerContextOptions): SimContext {
     counts: new Map(),
     now: o.now,
     authenticatedReplies: 0,
+    writes: [],
   };
 }
 

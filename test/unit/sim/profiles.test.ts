@@ -190,3 +190,40 @@ describe('assign and remove', () => {
     expect((await api('GET', '/no/such/path')).status).toBe(404);
   });
 });
+
+describe('write log and call hook', () => {
+  it('logs every write Apple carried out, in order, with per-serial statuses, and serves it at /_sim/writes', async () => {
+    const [a, b, c] = serials as [string, string, string];
+    const { profile_uuid } = (await define({ ...BASE, devices: [a] })).json as { profile_uuid: string };
+    sim.injectFaults({ throttledSerials: { serials: [c], retryAfterSeconds: 5 } });
+    await api('POST', '/profile/devices', { profile_uuid, devices: [b, c, 'NOTMYSERIAL1'] }, 10);
+    clock += 1000;
+    await api('DELETE', '/profile/devices', { devices: [a] });
+    // Refused writes change nothing and are not logged.
+    expect((await api('POST', '/profile/devices', { profile_uuid: '00000000000000000000000000000000', devices: [a] })).status).toBe(404);
+    expect((await define({ profile_name: 'no url' })).status).toBe(400);
+    const expected = [
+      { seq: 1, at: Date.UTC(2026, 6, 1, 9, 30, 0), op: 'define', profileUuid: profile_uuid, devices: { [a]: 'SUCCESS' } },
+      { seq: 2, at: Date.UTC(2026, 6, 1, 9, 30, 0), op: 'assign', profileUuid: profile_uuid, devices: { [b]: 'SUCCESS', [c]: 'THROTTLED', NOTMYSERIAL1: 'NOT_ACCESSIBLE' } },
+      { seq: 3, at: Date.UTC(2026, 6, 1, 9, 30, 1), op: 'remove', profileUuid: null, devices: { [a]: 'SUCCESS' } },
+    ];
+    expect(sim.inspect.writes()).toEqual(expected);
+    const admin = await fetch(`${sim.url}/_sim/writes`);
+    expect(await admin.json()).toEqual(expected);
+  });
+
+  it('calls the hook before the endpoint runs and after, with the status, for calls that reach an endpoint', async () => {
+    const events: string[] = [];
+    const hooked = await startSimulator({ devices: 3, seed: 4, now: () => clock, onCall: (e) => events.push(`${e.phase} ${e.method} ${e.path}${e.status !== undefined ? ` ${e.status}` : ''}:${hooked.inspect.writes().length}`) });
+    try {
+      const hs = await session(hooked);
+      hooked.injectFaults({ httpStatus: { status: 503, count: 1 } });
+      await call(hooked, 'POST', '/profile', { session: hs, body: BASE });
+      await call(hooked, 'POST', '/profile', { session: hs, body: BASE });
+      // The write happens between the two phases: none at `received`, one at `handled`.
+      expect(events).toEqual(['received GET /session:0', 'handled GET /session 200:0', 'received POST /profile:0', 'handled POST /profile 200:1']);
+    } finally {
+      await hooked.close();
+    }
+  });
+});
