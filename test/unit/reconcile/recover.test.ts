@@ -45,12 +45,15 @@ describe('recoverDefines', () => {
     expect(await rows()).toEqual([{ name: 'ipads', state: 'defined', uuid: U_LOST }]);
     // One GET per candidate UUID, not per device.
     expect(client.calls).toEqual([`getProfile ${U_LOST}`]);
+    // The define Apple carried out has its audit row, though its answer was lost.
+    expect((await store.readAudit({ server: 'paris', limit: 10 })).map((a) => [a.action, a.after, a.outcome])).toEqual([['recover-define', U_LOST, 'success']]);
   });
 
   it('a row no device matches is abandoned, so the content is defined again', async () => {
     await store.upsertDevices('paris', [device('IPAD1')], clock.now());
     expect(await recover()).toBe(0);
     expect(await rows()).toEqual([]);
+    expect(await store.readAudit({ server: 'paris', limit: 10 })).toEqual([]);
   });
 
   it('a device carrying a foreign UUID of other content is not taken', async () => {
