@@ -3,6 +3,9 @@
  * bench script itself, and a request/reply channel to the simulator child.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type * as Program from '../controller/cli/program.js';
 
 /** A reply of the simulator child to a `call` (the roles send it). */
 export interface SimReply {
@@ -58,4 +61,26 @@ export function runRoleChild<T>(script: string, args: string[], env: Record<stri
     child.on('error', reject);
     child.on('exit', (code) => (result !== undefined ? resolve(result) : reject(new Error(`child ${args.join(' ')} exited ${code} without a result`))));
   });
+}
+
+/**
+ * The CLI a measured depctl child runs: the compiled build (dist/, what `bin/depctl.js` and so every operator
+ * runs), so that modules the command imports on its way are timed as they load in production, not as tsx
+ * transpiles them. BENCH_SOURCE=1 runs the TypeScript sources instead (no build needed, slower start).
+ * Refuses a build older than the sources, which would measure code that is not the working tree's.
+ */
+export async function importCli(): Promise<typeof Program> {
+  if (process.env['BENCH_SOURCE'] === '1') return import('../controller/cli/program.js');
+  const built = new URL('../dist/cli/program.js', import.meta.url);
+  const builtAt = (() => {
+    try {
+      return statSync(built).mtimeMs;
+    } catch {
+      throw new Error('bench: dist/ is missing; run `npm run build` first (or BENCH_SOURCE=1 to run the sources)');
+    }
+  })();
+  const src = fileURLToPath(new URL('../controller/', import.meta.url));
+  const stale = (readdirSync(src, { recursive: true }) as string[]).find((f) => f.endsWith('.ts') && statSync(`${src}${f}`).mtimeMs > builtAt);
+  if (stale) throw new Error(`bench: dist/ is older than controller/${stale}; run \`npm run build\` first (or BENCH_SOURCE=1 to run the sources)`);
+  return (await import(built.href)) as typeof Program;
 }

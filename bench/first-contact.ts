@@ -20,7 +20,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ServerToken } from '../controller/dep/types.js';
-import { runRoleChild, startSimChild as forkSim, type SimChannel, type SimReply } from './children.js';
+import { importCli, runRoleChild, startSimChild as forkSim, type SimChannel, type SimReply } from './children.js';
 
 const self = fileURLToPath(import.meta.url);
 const SEED = 42;
@@ -90,7 +90,7 @@ async function floorRole(url: string, token: ServerToken): Promise<void> {
 
 // ---------------------------------------------------------------- depctl child
 async function depctlRole(args: string[]): Promise<void> {
-  const { runCli } = await import('../controller/cli/program.js');
+  const { runCli } = await importCli();
   const env = JSON.parse(process.env['BENCH_DEPCTL_ENV'] ?? '{}') as Record<string, string>;
   let out = '';
   const cpu0 = process.cpuUsage();
