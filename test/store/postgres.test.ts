@@ -3,6 +3,7 @@ import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LATEST_VERSION, MIGRATIONS } from '../../controller/store/migrations/index.js';
 import { openStore } from '../../controller/store/open-store.js';
+import { inTransaction } from '../../controller/store/postgres/connection.js';
 import type { Store } from '../../controller/store/ports.js';
 import { runStoreConformance } from './conformance.js';
 
@@ -33,6 +34,26 @@ describe.skipIf(!url)('postgres (DEPCTL_TEST_POSTGRES_URL)', () => {
         await raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
       },
     };
+  });
+
+  it('a connection cut while a transaction holds it fails that transaction only: no unhandled error, the pool goes on', async () => {
+    const pool = new pg.Pool({ connectionString: url, max: 1 });
+    try {
+      const tx = inTransaction(pool, async (client) => {
+        const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+        // Not events.once: it would listen for 'error' itself.
+        const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
+        await raw('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
+        // The cut arrives while no query runs on the client (the case pg leaves without a listener).
+        await ended;
+        return client.query('SELECT 1');
+      });
+      await expect(tx).rejects.toThrow();
+      // The broken client was destroyed, not pooled: the next query gets a fresh connection.
+      expect((await pool.query<{ one: number }>('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    } finally {
+      await pool.end();
+    }
   });
 
   describe('postgres specifics', () => {

@@ -51,19 +51,30 @@ export function* chunks<T>(items: readonly T[], size: number): Generator<T[]> {
   for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
 }
 
-/** Runs `fn` in a transaction on one pooled connection, committing on success. */
+/**
+ * Runs `fn` in a transaction on one pooled connection, committing on success. A checked-out client has no
+ * pool error listener, so a connection cut while it is out (a failover, `pg_terminate_backend`) would emit an
+ * unhandled 'error' and end the process: the listener here takes it, the transaction fails (its queries get
+ * the error) and the broken client is destroyed instead of going back to the pool.
+ */
 export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  let lost: Error | undefined;
+  const onError = (err: Error): void => {
+    lost ??= err;
+  };
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const result = await fn(client);
     await client.query('COMMIT');
     return result;
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
+    if (!lost) await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   } finally {
-    client.release();
+    client.removeListener('error', onError);
+    client.release(lost);
   }
 }
 
