@@ -120,7 +120,10 @@ async function fullFetch(server: string, reason: string, knowsFleet: boolean, cl
   // Streamed devices are diffed as a first contact (no history, no arrivals), so only a real first contact streams.
   const streams = !hadDevices && !knowsFleet;
   await store.setCursor(server, { fetchStartedAt: startedAt });
-  const seen = new Set<string>();
+  // The serials listed, to find leavers once the fetch is complete; an empty store has none to find, so a first
+  // contact keeps only the count (a million serials in a set cost ~60 MiB and a hash each).
+  const seen = hadDevices ? new Set<string>() : undefined;
+  let listed = 0;
   let cursor: string | undefined;
   let pages = 0;
   let upserted = 0;
@@ -175,11 +178,12 @@ async function fullFetch(server: string, reason: string, knowsFleet: boolean, cl
       await yieldToIo();
       pages++;
       for (const d of page.devices) {
-        seen.add(d.serial_number);
+        seen?.add(d.serial_number);
         buffer.push(d);
       }
+      listed += page.devices.length;
       if (streams) opts.onFirstContact?.(page.devices);
-      opts.onProgress?.({ server, mode: 'fetch', pages, devices: seen.size, total: hadDevices ? stored : null });
+      opts.onProgress?.({ server, mode: 'fetch', pages, devices: seen?.size ?? listed, total: hadDevices ? stored : null });
       cursor = page.cursor;
       if (buffer.length >= FETCH_WRITE_BATCH) {
         // Backpressure: the previous write must have finished before the next starts.
@@ -210,7 +214,7 @@ async function fullFetch(server: string, reason: string, knowsFleet: boolean, cl
   // The fetch is complete: devices the store has but Apple no longer lists have left this server (Apple
   // sends no `deleted` event when a device is released from the organisation).
   const gone: string[] = [];
-  if (hadDevices) {
+  if (seen) {
     for await (const page of store.iterateDevices(server, { pageSize: 5000 })) {
       for (const d of page) if (!seen.has(d.serial)) gone.push(d.serial);
     }
