@@ -1,7 +1,9 @@
 /**
- * Devices on PostgreSQL. Bulk upserts send one statement per batch of ROWS_PER_STATEMENT rows as column
- * arrays expanded by `unnest` (one round trip and one plan per batch, no parameter-count limit),
- * all batches in one transaction. Reads page by the (server, serial) primary key, `COLLATE "C"`.
+ * Devices on PostgreSQL. Bulk upserts send one statement per batch of ROWS_PER_STATEMENT rows, the rows
+ * as one JSON array expanded by `json_array_elements` (one round trip, one plan and one parameter per
+ * batch: a single native JSON.stringify here instead of a stringify per device and pg's escaping of nine
+ * text arrays, which halves the client CPU of an upsert), all batches in one transaction. Reads page by
+ * the (server, serial) primary key, `COLLATE "C"`.
  */
 import type pg from 'pg';
 import type { Device } from '../../dep/types.js';
@@ -30,18 +32,31 @@ const SELECT = `SELECT server, serial, record, desired_profile, result_status, r
 /**
  * A new row arrives when `$3` (new serials arrive) says so; an existing row keeps arrived_at here, and listed
  * arrivals (rare: sync `added`, or a device that left and came back) get it from ARRIVED below, because a
- * per-row flag from `unnest` cannot reach ON CONFLICT's SET.
+ * per-row flag cannot reach ON CONFLICT's SET. `$4` is a JSON array of UpsertRow; the record goes in as Apple
+ * sent it (jsonb), the typed columns as codec.ts derives them (times parsed by JavaScript, as on SQLite).
  */
 const UPSERT = `INSERT INTO devices
   (server, serial, profile_uuid, profile_status, device_family, os, model, op_date, migration_deadline, record, observed_at, arrived_at)
-  SELECT $1::text, u.serial, u.profile_uuid, u.profile_status, u.device_family, u.os, u.model, u.op_date, u.migration_deadline,
-    u.record::jsonb, $2::timestamptz, CASE WHEN $3::boolean THEN $2::timestamptz END
-  FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::timestamptz[], $11::timestamptz[], $12::text[])
-    AS u(serial, profile_uuid, profile_status, device_family, os, model, op_date, migration_deadline, record)
+  SELECT $1::text, u->>'s', u->>'pu', u->>'ps', u->>'f', u->>'o', u->>'m', (u->>'od')::timestamptz, (u->>'md')::timestamptz,
+    (u->'r')::jsonb, $2::timestamptz, CASE WHEN $3::boolean THEN $2::timestamptz END
+  FROM json_array_elements($4::json) AS u
   ON CONFLICT (server, serial) DO UPDATE SET profile_uuid = excluded.profile_uuid,
     profile_status = excluded.profile_status, device_family = excluded.device_family, os = excluded.os,
     model = excluded.model, op_date = excluded.op_date, migration_deadline = excluded.migration_deadline,
     record = excluded.record, observed_at = excluded.observed_at`;
+
+/** One row of UPSERT's JSON parameter (short keys: the array is a few hundred KiB per statement). */
+interface UpsertRow {
+  s: string;
+  pu: string | null;
+  ps: string | null;
+  f: string | null;
+  o: string | null;
+  m: string | null;
+  od: string | null;
+  md: string | null;
+  r: Device;
+}
 
 /** Marks listed arrivals (after UPSERT, in the same transaction). */
 const ARRIVED = 'UPDATE devices SET arrived_at = $2 WHERE server = $1 AND serial = ANY($3::text[])';
@@ -86,13 +101,11 @@ export async function upsertDevices(pool: pg.Pool, server: string, devices: read
   const listed = opts.arrived === undefined ? [] : unique.filter((d) => opts.arrived?.has(d.serial_number)).map((d) => d.serial_number);
   await inTransaction(pool, async (client) => {
     for (const batch of chunks(unique, ROWS_PER_STATEMENT)) {
-      const cols: Array<Array<string | null>> = [[], [], [], [], [], [], [], [], []];
-      for (const d of batch) {
+      const rows = batch.map((d): UpsertRow => {
         const c = deviceColumns(d);
-        const values = [c.serial, c.profileUuid, c.profileStatus, c.deviceFamily, c.os, c.model, isoOrNull(c.opDate), isoOrNull(c.migrationDeadline), JSON.stringify(d)];
-        for (let i = 0; i < values.length; i++) cols[i]!.push(values[i] ?? null);
-      }
-      await client.query(UPSERT, [server, at.toISOString(), opts.newArrive === true, ...cols]);
+        return { s: c.serial, pu: c.profileUuid, ps: c.profileStatus, f: c.deviceFamily, o: c.os, m: c.model, od: isoOrNull(c.opDate), md: isoOrNull(c.migrationDeadline), r: d };
+      });
+      await client.query(UPSERT, [server, at.toISOString(), opts.newArrive === true, JSON.stringify(rows)]);
     }
     for (const batch of chunks(listed, ROWS_PER_STATEMENT)) await client.query(ARRIVED, [server, at.toISOString(), batch]);
   });
