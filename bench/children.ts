@@ -4,8 +4,8 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type * as Program from '../controller/cli/program.js';
 
 /** A reply of the simulator child to a `call` (the roles send it). */
 export interface SimReply {
@@ -63,24 +63,54 @@ export function runRoleChild<T>(script: string, args: string[], env: Record<stri
   });
 }
 
+/** What bench/cli-child.mjs reports of one depctl run; `plan*` is up to its first output. */
+export interface CliChildDone {
+  type: 'done';
+  code: number;
+  wallMs: number;
+  cpuMs: number;
+  planWallMs: number;
+  planCpuMs: number;
+  maxRssMiB: number;
+  stdoutTail: string;
+  stderr: string;
+}
+
 /**
- * The CLI a measured depctl child runs: the compiled build (dist/, what `bin/depctl.js` and so every operator
- * runs), so that modules the command imports on its way are timed as they load in production, not as tsx
- * transpiles them. BENCH_SOURCE=1 runs the TypeScript sources instead (no build needed, slower start).
- * Refuses a build older than the sources, which would measure code that is not the working tree's.
+ * Runs `depctl ARGS` in bench/cli-child.mjs: the build in dist/ under plain node (what `bin/depctl.js` and so
+ * every operator runs), so that the modules a command imports on its way load as in production, not through
+ * tsx. Refuses a build older than the sources, which would measure code that is not the working tree's.
+ * BENCH_SOURCE=1 runs the TypeScript sources under tsx instead (no build needed, slower start); BENCH_DIST=DIR
+ * another copy of the build (a directory inside this repository, so that its packages and schemas/ resolve),
+ * unchecked: to compare two builds, or to keep measuring one while the tree is rebuilt.
  */
-export async function importCli(): Promise<typeof Program> {
-  if (process.env['BENCH_SOURCE'] === '1') return import('../controller/cli/program.js');
-  const built = new URL('../dist/cli/program.js', import.meta.url);
-  const builtAt = (() => {
-    try {
-      return statSync(built).mtimeMs;
-    } catch {
-      throw new Error('bench: dist/ is missing; run `npm run build` first (or BENCH_SOURCE=1 to run the sources)');
-    }
-  })();
+export function runCliChild(args: string[], env: Record<string, string>, cwd: string, profDir?: string): Promise<CliChildDone> {
+  const source = process.env['BENCH_SOURCE'] === '1';
+  const other = process.env['BENCH_DIST'];
+  if (!source && !other) checkBuild();
+  const execArgv = [...(source ? ['--import', 'tsx'] : []), ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])];
+  const childEnv = { ...process.env, BENCH_DEPCTL_ENV: JSON.stringify(env), BENCH_CWD: cwd, ...(other ? { BENCH_DIST: resolve(other) } : {}) };
+  const child = fork(fileURLToPath(new URL('./cli-child.mjs', import.meta.url)), args, { execArgv, env: childEnv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return new Promise((resolvePromise, reject) => {
+    let result: CliChildDone | undefined;
+    child.on('message', (m: CliChildDone) => {
+      result = m;
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => (result !== undefined ? resolvePromise(result) : reject(new Error(`depctl ${args.join(' ')} exited ${code} without a result`))));
+  });
+}
+
+/** Throws when dist/ is missing or older than a source file. */
+function checkBuild(): void {
+  const built = fileURLToPath(new URL('../dist/cli/program.js', import.meta.url));
+  let builtAt: number;
+  try {
+    builtAt = statSync(built).mtimeMs;
+  } catch {
+    throw new Error('bench: dist/ is missing; run `npm run build` first (or BENCH_SOURCE=1 to run the sources)');
+  }
   const src = fileURLToPath(new URL('../controller/', import.meta.url));
-  const stale = (readdirSync(src, { recursive: true }) as string[]).find((f) => f.endsWith('.ts') && statSync(`${src}${f}`).mtimeMs > builtAt);
+  const stale = readdirSync(src, { recursive: true, encoding: 'utf8' }).find((f) => f.endsWith('.ts') && statSync(`${src}${f}`).mtimeMs > builtAt);
   if (stale) throw new Error(`bench: dist/ is older than controller/${stale}; run \`npm run build\` first (or BENCH_SOURCE=1 to run the sources)`);
-  return (await import(built.href)) as typeof Program;
 }

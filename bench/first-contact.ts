@@ -8,7 +8,9 @@
  * exceeds the request lower bound (never on time).
  *
  * Three kinds of process, as bench/reconcile.ts: this orchestrator, the simulator (`--role sim`) and one
- * child per measured run (`--role floor`, `--role depctl`), each timed from after its modules loaded.
+ * child per measured run (`--role floor`; depctl in bench/cli-child.mjs, the build under plain node), each
+ * timed from after its first module loaded (depctl's own imports on its way are timed, as an operator waits
+ * for them).
  * Run: `npx tsx bench/first-contact.ts [N...]` (default 100000); `BENCH_LATENCY_MAX=N` runs the 300 ms
  * rows only for sizes up to N devices (default 100000: a million devices at 300 ms is five minutes each).
  * Set BENCH_CPU_PROF=DIR to write a V8 CPU profile of each depctl run.
@@ -20,7 +22,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ServerToken } from '../controller/dep/types.js';
-import { importCli, runRoleChild, startSimChild as forkSim, type SimChannel, type SimReply } from './children.js';
+import { runCliChild, runRoleChild, startSimChild as forkSim, type SimChannel, type SimReply } from './children.js';
 
 const self = fileURLToPath(import.meta.url);
 const SEED = 42;
@@ -88,28 +90,15 @@ async function floorRole(url: string, token: ServerToken): Promise<void> {
   process.send!(done, () => process.disconnect());
 }
 
-// ---------------------------------------------------------------- depctl child
-async function depctlRole(args: string[]): Promise<void> {
-  const { runCli } = await importCli();
-  const env = JSON.parse(process.env['BENCH_DEPCTL_ENV'] ?? '{}') as Record<string, string>;
-  let out = '';
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  const code = await runCli(args, {
-    stdout: (s) => { out = (out + s).slice(-2000); },
-    stderr: (s) => { out = (out + s).slice(-2000); },
-    env,
-    cwd: process.env['BENCH_CWD'] ?? process.cwd(),
-  });
-  const wallMs = performance.now() - t0;
-  const c = process.cpuUsage(cpu0);
-  const done: RunDone = { type: 'done', code, wallMs, cpuMs: (c.user + c.system) / 1000, maxRssMiB: process.resourceUsage().maxRSS / 1024, devices: -1, tail: out };
-  process.send!(done, () => process.disconnect());
-}
-
 // ---------------------------------------------------------------- orchestrator
 function runChild(args: string[], env: Record<string, string> = {}, cwd = process.cwd()): Promise<RunDone> {
-  return runRoleChild<RunDone>(self, args, env, cwd, args[1] === 'depctl' ? process.env['BENCH_CPU_PROF'] : undefined);
+  return runRoleChild<RunDone>(self, args, env, cwd);
+}
+
+/** `depctl ARGS` in bench/cli-child.mjs (the build under plain node, see runCliChild), as a RunDone. */
+async function runDepctl(args: string[], env: Record<string, string>, cwd: string): Promise<RunDone> {
+  const d = await runCliChild(args, env, cwd, process.env['BENCH_CPU_PROF']);
+  return { type: 'done', code: d.code, wallMs: d.wallMs, cpuMs: d.cpuMs, maxRssMiB: d.maxRssMiB, devices: -1, tail: (d.stdoutTail + d.stderr).slice(-2000) };
 }
 
 function startSimChild(devices: number): Promise<{ channel: SimChannel; ready: SimReady; child: ChildProcess }> {
@@ -180,7 +169,7 @@ async function benchSize(n: number, withLatency: boolean): Promise<Row[]> {
       await channel.call('reset');
       c0 = await simCpu();
       const env = { DEPCTL_DEP_URL: ready.url, DEPCTL_STATE: `sqlite:${join(root, `state-${runs++}.db`)}`, DEPCTL_SECRETS_DIR: join(root, 'secrets'), NO_COLOR: '1' };
-      const depctl = await runChild(['--role', 'depctl', 'plan', 'config', '--no-color'], env, root);
+      const depctl = await runDepctl(['plan', 'config', '--no-color'], env, root);
       const depctlSimCpuMs = (await simCpu()) - c0;
       const counts = await channel.call<Record<string, number>>('counts');
       // `plan` exits 0 (no changes) or 2 (changes to apply), as `terraform plan -detailed-exitcode`; anything else failed.
@@ -219,7 +208,6 @@ const roleAt = process.argv.indexOf('--role');
 const role = roleAt >= 0 ? process.argv[roleAt + 1] : undefined;
 if (role === 'sim') await simRole(Number(process.argv[roleAt + 2]));
 else if (role === 'floor') await floorRole(process.argv[roleAt + 2]!, JSON.parse(process.argv[roleAt + 3]!) as ServerToken);
-else if (role === 'depctl') await depctlRole(process.argv.slice(roleAt + 2));
 else {
   const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0);
   const latencyMax = Number(process.env['BENCH_LATENCY_MAX'] ?? 100_000);

@@ -6,8 +6,8 @@
  * count exceeds its bound or a scenario does not converge (never on time).
  *
  * Three processes, so each CPU and RSS figure is depctl's or the simulator's alone: this orchestrator, the
- * simulator (a child: `--role sim`) and one child per depctl run (`--role depctl`, which calls the CLI's
- * `runCli` of the build in dist/ in-process, timed from after the CLI module loaded; bench/children.ts). Set
+ * simulator (a child: `--role sim`) and one child per depctl run (bench/cli-child.mjs: the build in dist/
+ * under plain node, timed from after the CLI module loaded; see runCliChild in bench/children.ts). Set
  * BENCH_CPU_PROF=DIR to write a V8 CPU profile of each depctl run. Run: `npx tsx bench/reconcile.ts [N...]`
  * (default 100000 1000000) on SQLite; `--postgres` runs the same table on PostgreSQL (BENCH_POSTGRES_URL,
  * else DEPCTL_TEST_POSTGRES_URL), in a schema of its own that is dropped afterwards.
@@ -18,7 +18,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ServerToken } from '../controller/dep/types.js';
-import { importCli, runRoleChild, startSimChild as forkSim, type SimChannel, type SimReply } from './children.js';
+import { runCliChild, startSimChild as forkSim, type CliChildDone, type SimChannel, type SimReply } from './children.js';
 
 const self = fileURLToPath(import.meta.url);
 const SEED = 42;
@@ -29,7 +29,7 @@ const EXPLICIT_MAX = 3000;
 /** Messages between the orchestrator and its children (JSON over the IPC channel). */
 interface SimReady { type: 'ready'; url: string; token: ServerToken; seedMs: number; explicit: string[] }
 /** One depctl run; `plan*` is up to its first output (observe + diff + rendering), the rest is apply. */
-interface DepctlDone { type: 'done'; code: number; wallMs: number; cpuMs: number; planWallMs: number; planCpuMs: number; maxRssMiB: number; stdoutTail: string; stderr: string }
+type DepctlDone = CliChildDone;
 
 // ---------------------------------------------------------------- simulator child
 async function simRole(devices: number): Promise<void> {
@@ -72,35 +72,10 @@ async function simRole(devices: number): Promise<void> {
   send({ type: 'ready', url: sim.url, token: sim.token, seedMs, explicit });
 }
 
-// ---------------------------------------------------------------- depctl child
-async function depctlRole(args: string[]): Promise<void> {
-  const { runCli } = await importCli();
-  const env = JSON.parse(process.env['BENCH_DEPCTL_ENV'] ?? '{}') as Record<string, string>;
-  let stdout = '';
-  let stderr = '';
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  const cpuMs = (): number => { const c = process.cpuUsage(cpu0); return (c.user + c.system) / 1000; };
-  let planWallMs = -1;
-  let planCpuMs = -1;
-  const code = await runCli(args, {
-    stdout: (s) => {
-      if (planWallMs < 0) [planWallMs, planCpuMs] = [performance.now() - t0, cpuMs()];
-      stdout = (stdout + s).slice(-4000);
-    },
-    stderr: (s) => { stderr += s; },
-    env,
-    cwd: process.env['BENCH_CWD'] ?? process.cwd(),
-  });
-  const wallMs = performance.now() - t0;
-  const done: DepctlDone = { type: 'done', code, wallMs, cpuMs: cpuMs(), planWallMs, planCpuMs, maxRssMiB: process.resourceUsage().maxRSS / 1024, stdoutTail: stdout, stderr: stderr.slice(0, 4000) };
-  process.send!(done, () => process.disconnect());
-}
-
 // ---------------------------------------------------------------- orchestrator
 /** Runs `depctl ARGS` in a fresh child process and returns its measurements. */
 function runDepctlChild(args: string[], env: Record<string, string>, cwd: string): Promise<DepctlDone> {
-  return runRoleChild<DepctlDone>(self, ['--role', 'depctl', ...args], env, cwd, process.env['BENCH_CPU_PROF']);
+  return runCliChild(args, env, cwd, process.env['BENCH_CPU_PROF']);
 }
 
 function startSimChild(devices: number): Promise<{ channel: SimChannel; ready: SimReady; child: ChildProcess }> {
@@ -301,7 +276,6 @@ function printRow(r: Row): void {
 
 const roleAt = process.argv.indexOf('--role');
 if (roleAt >= 0 && process.argv[roleAt + 1] === 'sim') await simRole(Number(process.argv[roleAt + 2]));
-else if (roleAt >= 0 && process.argv[roleAt + 1] === 'depctl') await depctlRole(process.argv.slice(roleAt + 2));
 else {
   const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0);
   const pgUrl = process.env['BENCH_POSTGRES_URL'] ?? process.env['DEPCTL_TEST_POSTGRES_URL'];
