@@ -188,29 +188,43 @@ export async function listDevices(pool: pg.Pool, server: string, after: string |
   return { devices: rows.map(toRecord), next: more ? (rows[rows.length - 1]?.serial ?? null) : null };
 }
 
-/** See ApplyStore.recordResults. */
+/**
+ * One row of recordResults' JSON parameter: serial, status, at, Apple's status, retry time, keep the desired
+ * profile, desired profile, attempts.
+ */
+interface ResultRow {
+  s: string;
+  st: string;
+  at: string;
+  ap: string | null;
+  rt: string | null;
+  k: boolean;
+  d: string | null;
+  a: number | null;
+}
+
+/** See ApplyStore.recordResults (each batch one JSON array, as UPSERT). */
 export async function recordResults(pool: pg.Pool, server: string, results: readonly DeviceResultUpdate[]): Promise<number> {
   return inTransaction(pool, async (client) => {
     let n = 0;
     for (const batch of chunks(lastBySerial(results), ROWS_PER_STATEMENT)) {
+      const rows = batch.map((r): ResultRow => ({
+        s: r.serial,
+        st: r.result.status,
+        at: r.result.at.toISOString(),
+        ap: r.result.appleStatus,
+        rt: r.retryNotBefore?.toISOString() ?? null,
+        k: r.desiredProfile === undefined,
+        d: r.desiredProfile ?? null,
+        a: r.attempts ?? null,
+      }));
       const r = await client.query(
-        `UPDATE devices d SET result_status = u.status, result_at = u.at, result_apple_status = u.apple,
-            retry_not_before = u.retry, desired_profile = CASE WHEN u.keep THEN d.desired_profile ELSE u.desired END,
-            arrived_at = CASE WHEN u.status = 'success' THEN NULL ELSE d.arrived_at END, attempts = COALESCE(u.attempts, d.attempts)
-          FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::timestamptz[], $7::boolean[], $8::text[], $9::integer[])
-            AS u(serial, status, at, apple, retry, keep, desired, attempts)
-          WHERE d.server = $1 AND d.serial = u.serial`,
-        [
-          server,
-          batch.map((r) => r.serial),
-          batch.map((r) => r.result.status),
-          batch.map((r) => r.result.at.toISOString()),
-          batch.map((r) => r.result.appleStatus),
-          batch.map((r) => r.retryNotBefore?.toISOString() ?? null),
-          batch.map((r) => r.desiredProfile === undefined),
-          batch.map((r) => r.desiredProfile ?? null),
-          batch.map((r) => r.attempts ?? null),
-        ],
+        `UPDATE devices d SET result_status = u->>'st', result_at = (u->>'at')::timestamptz, result_apple_status = u->>'ap',
+            retry_not_before = (u->>'rt')::timestamptz, desired_profile = CASE WHEN (u->>'k')::boolean THEN d.desired_profile ELSE u->>'d' END,
+            arrived_at = CASE WHEN u->>'st' = 'success' THEN NULL ELSE d.arrived_at END, attempts = COALESCE((u->>'a')::integer, d.attempts)
+          FROM json_array_elements($2::json) AS u
+          WHERE d.server = $1 AND d.serial = (u->>'s') COLLATE "C"`,
+        [server, JSON.stringify(rows)],
       );
       n += r.rowCount ?? 0;
     }
