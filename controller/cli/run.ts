@@ -26,6 +26,7 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { startControlServer } from '../server/http.js';
 import { createPlanApi } from '../server/plan-api.js';
+import { parseTrustedProxies } from '../server/client-address.js';
 import { createRemotePlanner } from './remote-plan-service.js';
 import { renderPlanMarkdown } from './views/plan-markdown.js';
 import { healthFromStatus } from '../server/health.js';
@@ -93,6 +94,8 @@ export interface RunOptions {
   publicUrl?: string;
   /** `--enroll-ca FILE`: extra device CAs the enrollment endpoint trusts (tests and labs). */
   enrollCa?: string[];
+  /** `--trusted-proxy CIDR`: proxies whose X-Forwarded-For names the client (besides DEPCTL_TRUSTED_PROXIES). */
+  trustedProxy?: string[];
   /** How long a key replaced by a token renewal is kept as `<key>.retired-<date>.pem` (default 7 days). */
   retiredKeyGrace?: number;
 }
@@ -113,6 +116,8 @@ export interface RunningController {
  */
 export async function startController(opts: RunOptions, settings: RuntimeSettings, io: CliIo, logger: Logger): Promise<RunningController> {
   const now = io.now ?? (() => new Date());
+  // Checked before anything starts: a mistyped subnet is a usage error, not a server that trusts nobody.
+  const trustedProxies = parseTrustedProxies([...(opts.trustedProxy ?? []), ...(io.env['DEPCTL_TRUSTED_PROXIES'] ?? '').split(',')]);
   const store = await openState(settings, io);
   // Stopping ends the loop after the current pass; aborting also cancels requests in flight. A SIGTERM stops,
   // and aborts only if the pass has not finished within the grace period.
@@ -326,6 +331,7 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
     ...(env['DEPCTL_API_TOKEN'] ? { apiToken: env['DEPCTL_API_TOKEN'] } : {}),
     // Read authentication for the status page and /api/status (an environment variable, like the API token).
     ...(env['DEPCTL_READ_TOKEN'] ? { readToken: env['DEPCTL_READ_TOKEN'] } : {}),
+    trustedProxies,
     // Plans of pull requests (GET /api/plan): the same repository and git credentials, a scratch checkout of
     // their own next to the working checkout, the trusted revision's servers, the store seen read-only.
     ...(env['DEPCTL_API_TOKEN']
@@ -434,6 +440,7 @@ export const registerRun: Register = (program, io, setExit) => {
     .option('--once', 'stop after the first reconcile pass', false)
     .option('--public-url <url>', 'public https base URL of this controller; profiles with url: { enrollment: NAME } get <url>/enroll/<profile> (env DEPCTL_PUBLIC_URL)')
     .option('--enroll-ca <file>', 'also trust this device CA (PEM) for enrollment signatures, besides Apple\'s; for tests and labs (repeatable)', (v: string, prev: string[]) => [...prev, v], [])
+    .option('--trusted-proxy <cidr>', 'a reverse proxy or ingress in front of the controller (address or subnet): its X-Forwarded-For names the client for the per-client limits (repeatable; env DEPCTL_TRUSTED_PROXIES, comma-separated)', (v: string, prev: string[]) => [...prev, v], [])
     .addOption(durationOption('--retired-key-grace <duration>', 'how long the key replaced by a token renewal is kept as <key>.retired-<date>.pem before it is deleted', DEFAULT_RETIRED_KEY_GRACE_MS, 0))
     .option(
       '--adopt-server <name[=uuid]>',

@@ -22,6 +22,7 @@ import type { PlanApi } from './plan-api.js';
 import { openApiDocument } from './openapi.js';
 import { renderStatusPage } from './status-page.js';
 import { STATUS_PAGE_CSP } from './status-page-style.js';
+import { clientAddress, type TrustedProxies } from './client-address.js';
 import { AuthGuard } from './auth-guard.js';
 import { BodyTooLargeError, bearerMatches, githubAction, githubSignatureValid, gitlabAction, gitlabTokenValid, readBody, type HookAction } from './webhook.js';
 
@@ -81,6 +82,11 @@ export interface ControlServerOptions {
   readToken?: string;
   /** Slows failed authentication down per client address (auth-guard.ts); one with the server's clock by default. */
   authGuard?: AuthGuard;
+  /**
+   * Reverse proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`, client-address.ts); without
+   * them the client is the socket's peer.
+   */
+  trustedProxies?: TrustedProxies;
 }
 
 /** What the server needs of the enrollment endpoint: a body limit and a handler of the read body. */
@@ -128,8 +134,8 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
   opts.metrics.setStatusSource(opts.status);
   const guard = opts.authGuard ?? new AuthGuard({ now: () => now().getTime() });
 
-  /** The client's address: per connection (behind a reverse proxy, every client shares the proxy's). */
-  const clientOf = (req: IncomingMessage): string => req.socket.remoteAddress ?? 'unknown';
+  /** The client's address: the socket's peer, or behind a trusted proxy the address it forwards (client-address.ts). */
+  const clientOf = (req: IncomingMessage): string => clientAddress(req, opts.trustedProxies ?? null);
 
   /** Answers 429 and returns false while the client waits after failed attempts; credentials are not looked at. */
   function admitted(req: IncomingMessage, res: ServerResponse, route: string): boolean {
@@ -237,7 +243,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     if (!admitted(req, res, 'plan')) return;
     if (!bearerMatches(header(req, 'authorization'), opts.apiToken)) return refuse(req, res, 'plan', 'a valid bearer token is required', 'Bearer realm="depctl"');
     guard.succeeded(clientOf(req));
-    return opts.planApi.handle(req, res, { apiToken: opts.apiToken, log, sendJson, send });
+    return opts.planApi.handle(req, res, { apiToken: opts.apiToken, client: clientOf(req), log, sendJson, send });
   }
 
   async function gitHook(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -54,7 +54,7 @@ export interface PlanApiOptions {
 
 /** What `http.ts` calls. */
 export interface PlanApi {
-  handle(req: IncomingMessage, res: ServerResponse, ctx: { apiToken: string | undefined; log: Logger; sendJson: (res: ServerResponse, status: number, value: unknown) => void; send: (res: ServerResponse, status: number, body: string, type: string) => void }): Promise<void>;
+  handle(req: IncomingMessage, res: ServerResponse, ctx: { apiToken: string | undefined; /** The client's address (client-address.ts). */ client: string; log: Logger; sendJson: (res: ServerResponse, status: number, value: unknown) => void; send: (res: ServerResponse, status: number, body: string, type: string) => void }): Promise<void>;
 }
 
 const MAX_BODY = 16 * 1024;
@@ -86,7 +86,7 @@ export function createPlanApi(opts: PlanApiOptions): PlanApi {
         return sendJson(res, 401, { error: 'a valid bearer token is required' });
       }
       // Per client address, fixed windows; stale windows are dropped so the map stays small.
-      const client = req.socket.remoteAddress ?? 'unknown';
+      const client = ctx.client;
       const t = now();
       for (const [k, w] of windows) if (t - w.start >= windowMs) windows.delete(k);
       const w = windows.get(client) ?? { start: t, count: 0 };
