@@ -66,6 +66,8 @@ export interface SoakReport {
   faultsInjected: Record<string, number>;
   /** Writes in the simulator's log, each checked against the audit log. */
   callsChecked: number;
+  /** Per-serial results in those writes. */
+  serialResultsChecked: number;
   auditRowsChecked: number;
   /** Writes Apple carried out whose answer a kill lost (their intent is audited; the next sync shows them). */
   answersLostAtKills: number;
@@ -250,6 +252,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     connectionsCut: 0,
     faultsInjected: { http503: 0, expiredSessions: 0, throttledSerials: 0, receiverDownRuns: 0, devicesArrived: 0, profilesRemovedInPortal: 0 },
     callsChecked: 0,
+    serialResultsChecked: 0,
     auditRowsChecked: 0,
     answersLostAtKills: 0,
     definesByContent: 0,
@@ -419,7 +422,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       const w = checkWanted(writes, profileOf, (serial, key) => revisions.some((r) => wantedKey(r.rev, families.get(serial) ?? '?', serial, labSet) === key));
       const n = checkNotifications(receiver.deliveries, await checkStore.listRuns({ limit: 10_000 }), await checkStore.countUnsentNotifications());
       report.violations.push(...a.violations, ...c2.violations, ...w.violations, ...n.violations);
-      Object.assign(report, { callsChecked: writes.length, auditRowsChecked: audit.length, answersLostAtKills: a.answersLost, definesByContent: c2.contents, notificationsDelivered: n.delivered, redeliveriesSameId: n.sameIdAgain });
+      Object.assign(report, { callsChecked: writes.length, serialResultsChecked: writes.reduce((n, x) => n + Object.keys(x.devices).length, 0), auditRowsChecked: audit.length, answersLostAtKills: a.answersLost, definesByContent: c2.contents, notificationsDelivered: n.delivered, redeliveriesSameId: n.sameIdAgain });
       const plan = await runDepctl(['plan', join(dir, 'checkout'), '--detailed-exitcode', '--state', state, '--secrets-dir', join(dir, 'secrets')], { DEPCTL_DEP_URL: sim.url }, dir);
       if (plan.code !== 0) report.violations.push(`depctl plan after convergence exits ${plan.code} (0 = no changes): ${plan.out.slice(-2000)}`);
     } finally {
@@ -478,7 +481,7 @@ export function formatReport(r: SoakReport): string {
     `soak on ${r.store}: ${r.devices} devices, seed ${r.seed}`,
     `  kills survived: ${r.killsSurvived} (${Object.entries(r.killsByMoment).map(([k, v]) => `${k} ${v}`).join(', ')}); unplanned exits: ${r.unplannedExits}${r.store === 'postgres' ? `; connections cut: ${r.connectionsCut}` : ''}`,
     `  faults: ${Object.entries(r.faultsInjected).map(([k, v]) => `${k} ${v}`).join(', ')}`,
-    `  calls checked: ${r.callsChecked} Apple writes against ${r.auditRowsChecked} audit rows; answers lost at kills: ${r.answersLostAtKills} serial results`,
+    `  calls checked: ${r.callsChecked} Apple writes (${r.serialResultsChecked} serial results) against ${r.auditRowsChecked} audit rows; answers lost at kills: ${r.answersLostAtKills} serial results`,
     `  profile contents defined: ${r.definesByContent}; notifications delivered: ${r.notificationsDelivered} (same id again: ${r.redeliveriesSameId})`,
     `  converged ${r.convergedInMs} ms after the last restart`,
     `  violations: ${r.violations.length}`,
