@@ -205,6 +205,7 @@ function firstContact(device: Device): ObservedDevice {
 
 /** Which of a server's explicitly listed serials it has (for serials-not-seen without reading every device). */
 async function explicitSerialsPresent(serials: Iterable<string>, server: string, store: PlanStore): Promise<Set<string>> {
+  if (store.presentSerials) return store.presentSerials(server, [...serials]);
   const present = new Set<string>();
   for (const serial of serials) if (await store.getDevice(server, serial)) present.add(serial);
   return present;

@@ -358,6 +358,11 @@ export interface PlanStore extends ObserveStore, DefineStore, IdentityStore {
   /** Returns one device, or undefined. */
   getDevice(server: string, serial: string): Promise<DeviceRecord | undefined>;
   /**
+   * Which of `serials` the server holds, in one query (optional: without it the planner asks `getDevice` for
+   * each serial, a round trip each on PostgreSQL).
+   */
+  presentSerials?(server: string, serials: readonly string[]): Promise<Set<string>>;
+  /**
    * Counts a server's devices with an MDM migration deadline and finds the earliest, from a partial index
    * (migration 4): no pass over the devices. The planner uses it for a converged server, status for its page.
    */

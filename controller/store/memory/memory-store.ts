@@ -203,6 +203,12 @@ export class MemoryStore implements Store {
     return row && toRecord(server, serial, row);
   }
 
+  /** See PlanStore.presentSerials. */
+  async presentSerials(server: string, serials: readonly string[]): Promise<Set<string>> {
+    const rows = this.db.devices.get(server)?.rows;
+    return new Set(rows ? serials.filter((s) => rows.has(s)) : []);
+  }
+
   /** See ObserveStore.countDevices. */
   async countDevices(server: string, filter?: DeviceFilter): Promise<number> {
     const table = this.db.devices.get(server);

@@ -130,6 +130,16 @@ export async function getDevice(pool: pg.Pool, server: string, serial: string): 
   return rows[0] && toRecord(rows[0]);
 }
 
+/** See PlanStore.presentSerials (one query per ROWS_PER_STATEMENT serials). */
+export async function presentSerials(pool: pg.Pool, server: string, serials: readonly string[]): Promise<Set<string>> {
+  const present = new Set<string>();
+  for (const batch of chunks(serials, ROWS_PER_STATEMENT)) {
+    const { rows } = await pool.query<{ serial: string }>('SELECT serial FROM devices WHERE server = $1 AND serial = ANY($2::text[])', [server, batch]);
+    for (const r of rows) present.add(r.serial);
+  }
+  return present;
+}
+
 /** See ObserveStore.countDevices. */
 export async function countDevices(pool: pg.Pool, server: string, filter?: DeviceFilter): Promise<number> {
   const f = filterSql(filter, 2);

@@ -158,6 +158,11 @@ export class PostgresStore implements Store {
     return devices.getDevice(this.pool, server, serial);
   }
 
+  /** See PlanStore.presentSerials. */
+  presentSerials(server: string, serials: readonly string[]): Promise<Set<string>> {
+    return devices.presentSerials(this.pool, server, serials);
+  }
+
   /** See ObserveStore.countDevices. */
   countDevices(server: string, filter?: DeviceFilter): Promise<number> {
     return devices.countDevices(this.pool, server, filter);

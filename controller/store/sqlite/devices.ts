@@ -169,6 +169,13 @@ export class SqliteDevices {
     return row && toRecord(row);
   }
 
+  /** See PlanStore.presentSerials: one statement, the serials as a JSON array. */
+  present(server: string, serials: readonly string[]): Set<string> {
+    if (serials.length === 0) return new Set();
+    const rows = this.stmt('SELECT serial FROM devices WHERE server = ? AND serial IN (SELECT value FROM json_each(?))').all(server, JSON.stringify(serials)) as Array<{ serial: string }>;
+    return new Set(rows.map((r) => r.serial));
+  }
+
   /** See ObserveStore.countDevices. */
   count(server: string, filter?: DeviceFilter): number {
     const f = filterSql(filter);

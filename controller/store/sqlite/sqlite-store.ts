@@ -238,6 +238,11 @@ export class SqliteStore implements Store {
     return this.devices.get(server, serial);
   }
 
+  /** See PlanStore.presentSerials. */
+  async presentSerials(server: string, serials: readonly string[]): Promise<Set<string>> {
+    return this.devices.present(server, serials);
+  }
+
   /** See ObserveStore.countDevices. */
   async countDevices(server: string, filter?: DeviceFilter): Promise<number> {
     return this.devices.count(server, filter);

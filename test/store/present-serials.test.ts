@@ -1,0 +1,75 @@
+/**
+ * PlanStore.presentSerials on every store (memory, SQLite, PostgreSQL when DEPCTL_TEST_POSTGRES_URL is set):
+ * the serials of a list that one server holds, agreeing with getDevice serial by serial.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openStore } from '../../controller/store/open-store.js';
+import type { Store } from '../../controller/store/ports.js';
+import { device } from './conformance-devices.js';
+
+const pgUrl = process.env.DEPCTL_TEST_POSTGRES_URL;
+
+const backends: Array<{ name: string; skip: boolean; open: () => Promise<{ store: Store; destroy: () => Promise<void> }> }> = [
+  { name: 'memory', skip: false, open: async () => ({ store: await openStore('memory:'), destroy: async () => undefined }) },
+  {
+    name: 'sqlite',
+    skip: false,
+    open: async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'depctl-present-'));
+      return { store: await openStore(`sqlite:${join(dir, 'state.db')}`), destroy: () => rm(dir, { recursive: true, force: true }) };
+    },
+  },
+  {
+    name: 'postgres',
+    skip: !pgUrl,
+    open: async () => {
+      const schema = `depctl_t_${randomBytes(6).toString('hex')}`;
+      return {
+        store: await openStore(pgUrl!, { schema, poolSize: 2 }),
+        destroy: async () => {
+          const client = new pg.Client({ connectionString: pgUrl });
+          await client.connect();
+          await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+          await client.end();
+        },
+      };
+    },
+  },
+];
+
+for (const b of backends) {
+  describe.skipIf(b.skip)(`presentSerials: ${b.name}`, () => {
+    let cleanup: (() => Promise<void>) | undefined;
+    afterEach(async () => {
+      await cleanup?.();
+      cleanup = undefined;
+    });
+
+    it('answers which listed serials the server holds, as getDevice does one by one', async () => {
+      const { store, destroy } = await b.open();
+      cleanup = async () => {
+        await store.close();
+        await destroy();
+      };
+      await store.migrate();
+      const paris = Array.from({ length: 1500 }, (_, i) => device(i * 2));
+      await store.upsertDevices('paris', paris, new Date('2026-01-01T00:00:00Z'));
+      await store.upsertDevices('lyon', [device(1)], new Date('2026-01-01T00:00:00Z'));
+      // Held, held by another server only, unknown, and a prefix of a held serial.
+      const asked = [device(0).serial_number, device(2998).serial_number, device(1).serial_number, 'C99NOTHERE', device(2).serial_number.slice(0, 8)];
+      const present = await store.presentSerials!('paris', asked);
+      expect([...present].sort()).toEqual([device(0).serial_number, device(2998).serial_number].sort());
+      for (const serial of asked) expect(present.has(serial)).toBe((await store.getDevice('paris', serial)) !== undefined);
+      expect((await store.presentSerials!('paris', [])).size).toBe(0);
+      expect((await store.presentSerials!('nowhere', asked)).size).toBe(0);
+      // Many serials at once (more than one PostgreSQL batch): every stored one is found.
+      const all = await store.presentSerials!('paris', [...paris.map((d) => d.serial_number), ...Array.from({ length: 6000 }, (_, i) => `X${i}`)]);
+      expect(all.size).toBe(paris.length);
+    });
+  });
+}
