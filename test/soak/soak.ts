@@ -32,6 +32,7 @@ import { request } from 'undici';
 import type { Device } from '../../controller/dep/types.js';
 import { startSimulator, type RunningSimulator, type SimCallEvent } from '../../controller/sim/index.js';
 import { openStore, type AuditRecord, type Store } from '../../controller/store/index.js';
+import { MAIN_SERVER_YAML } from '../helpers/config-yaml.js';
 import { makeControllerDir } from '../helpers/controller-process.js';
 import { checkAudit, checkContent, checkNotifications, checkWanted, type Delivery, type ProfileFacts } from './checks.js';
 import { git } from '../helpers/git.js';
@@ -92,13 +93,6 @@ function rng(seed: number): () => number {
   };
 }
 
-const SERVER_YAML = `apiVersion: depctl/v1
-kind: MdmServer
-metadata: { name: main }
-spec:
-  token: { file: main/token.p7m }
-  privateKey: { file: main/key.pem }
-`;
 
 /** Profile keys as the simulator stores them: `profile_name|department`. */
 const IPADS_A = 'iPads|Soak A';
@@ -131,7 +125,7 @@ spec:
 /** Revision A: iPads and Macs by family. Revision B: new iPad content, and `lab` Macs listed to another profile. */
 function revisionFiles(rev: 'A' | 'B', lab: readonly string[]): Record<string, string> {
   const files: Record<string, string> = {
-    'servers.yaml': SERVER_YAML,
+    'servers.yaml': MAIN_SERVER_YAML,
     'ipads.yaml': `${profileYaml('ipads', 'iPads', rev === 'A' ? 'Soak A' : 'Soak B')}---\n${matchYaml('all-ipads', 'ipads', 'iPad')}`,
     'macs.yaml': `${profileYaml('macs', 'Macs', 'Soak')}---\n${matchYaml('all-macs', 'macs', 'Mac')}`,
   };
