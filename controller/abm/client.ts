@@ -271,13 +271,14 @@ export function createAbmClient(opts: AbmClientOptions): AbmClient {
       }
       if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new AbmProtocolError(endpoint, 'downloadUrl is not an http(s) URL');
       // Presigned: no Authorization (the bearer must not travel to a blob store), and no query in errors.
+      const presigned = [url.search, ...url.searchParams.values()];
       const res = await withRetries(retry, o?.signal, () =>
         exchange(
-          { ...http, secrets: () => [...tokens.secrets(), url.search] },
+          { ...http, secrets: () => [...tokens.secrets(), ...presigned] },
           { method: 'GET', url: url.href, endpoint: url.pathname, headers: { Accept: 'text/csv, */*', 'User-Agent': userAgent }, signal: o?.signal, maxBytes: MAX_RESULT_CSV_BYTES },
         ),
       );
-      if (res.status < 200 || res.status >= 300) throw new AbmHttpError({ status: res.status, method: 'GET', endpoint: url.pathname, body: res.body, secrets: [url.search] });
+      if (res.status < 200 || res.status >= 300) throw new AbmHttpError({ status: res.status, method: 'GET', endpoint: url.pathname, body: res.body, secrets: presigned });
       return parseActivityResultsCsv(endpoint, res.body);
     },
     close: async () => {

@@ -14,6 +14,8 @@ const JWT_PATTERN = /\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g
 const PEM_PATTERN = /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)/g;
 const BEARER_PATTERN = /(Bearer\s+)[A-Za-z0-9._~+/=-]+/gi;
 const FORM_SECRET_PATTERN = /((?:client_assertion|access_token)["']?\s*[:=]\s*["']?)[^"'\s&,}]+/gi;
+/** Signatures of presigned download URLs (S3-style and generic). */
+const PRESIGNED_PATTERN = /((?:X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|Signature|sig)=)[^&\s"'<]+/gi;
 
 /** Scrubs known secrets and secret-looking values (JWTs, PEM keys, bearer tokens) from `text`. */
 export function redactAbm(text: string, secrets: readonly (string | undefined)[] = []): string {
@@ -21,7 +23,8 @@ export function redactAbm(text: string, secrets: readonly (string | undefined)[]
     .replace(PEM_PATTERN, REDACTED)
     .replace(JWT_PATTERN, REDACTED)
     .replace(BEARER_PATTERN, (_m, p: string) => `${p}${REDACTED}`)
-    .replace(FORM_SECRET_PATTERN, (_m, p: string) => `${p}${REDACTED}`);
+    .replace(FORM_SECRET_PATTERN, (_m, p: string) => `${p}${REDACTED}`)
+    .replace(PRESIGNED_PATTERN, (_m, p: string) => `${p}${REDACTED}`);
 }
 
 function clean(text: string, secrets?: readonly (string | undefined)[]): string {

@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 export interface Recorded {
   method: string;
   path: string;
+  query: URLSearchParams;
   headers: IncomingMessage['headers'];
   body: string;
   form: URLSearchParams;
@@ -50,7 +51,7 @@ export async function startFakeAbm(): Promise<FakeAbm> {
     req.on('end', () => {
       const url = new URL(req.url ?? '/', 'http://fake');
       const body = Buffer.concat(chunks).toString('utf8');
-      const rec: Recorded = { method: req.method ?? 'GET', path: url.pathname, headers: req.headers, body, form: new URLSearchParams(body) };
+      const rec: Recorded = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers, body, form: new URLSearchParams(body) };
       requests.push(rec);
       const i = queue.findIndex((e) => e.method === rec.method && e.path === rec.path);
       if (i < 0) {
