@@ -92,7 +92,11 @@ export interface AbmClient {
   listMdmServers(opts?: AbmCallOptions): Promise<MdmServer[]>;
   /** GET /mdmServers/{id}/relationships/devices: the serials assigned to the server, following cursors. */
   listServerDeviceSerials(serverId: string, opts?: AbmCallOptions & { limit?: number }): AsyncGenerator<string, void, undefined>;
-  /** POST /mdmServers (API 2.1+), answers 201. */
+  /**
+   * POST /mdmServers (API 2.1+), answers 201. Not retried after a 5xx or a lost answer (the server may
+   * exist by then): list the servers before creating again. Activities, by contrast, are retried: assigning
+   * a serial to the server it is already on changes nothing.
+   */
   createMdmServer(input: MdmServerCreate, opts?: AbmCallOptions): Promise<MdmServer>;
   /** PATCH /mdmServers/{id} (API 2.1+). */
   updateMdmServer(id: string, input: MdmServerUpdate, opts?: AbmCallOptions): Promise<MdmServer>;
@@ -231,7 +235,7 @@ export function createAbmClient(opts: AbmClientOptions): AbmClient {
         throw new TypeError('serverCertificate {name, data} is required (data: the base64 certificate)');
       }
       const body = { data: { type: 'mdmServers', attributes: { ...input } } };
-      return checkMdmServer(`${basePath}/mdmServers`, await t.request({ method: 'POST', path: '/mdmServers', body, signal: o?.signal }));
+      return checkMdmServer(`${basePath}/mdmServers`, await t.request({ method: 'POST', path: '/mdmServers', body, signal: o?.signal, notIdempotent: true }));
     },
     async updateMdmServer(id, input, o) {
       const body = { data: { type: 'mdmServers', id, attributes: { ...input } } };

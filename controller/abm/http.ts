@@ -171,17 +171,26 @@ export function isRetryableStatus(status: number): boolean {
  * Runs `attempt` until a non-retryable status or the budget runs out, then returns the last response
  * (a retryable one included, for the caller to turn into a typed error). Transient `AbmError`s are
  * retried the same way and rethrown at the end; anything else is rethrown at once.
+ *
+ * With `onlyRejected` (a create that is not idempotent), only 429 is retried: Apple refused it before
+ * acting. A 5xx, a timeout or a lost connection may come after the resource was created, so those are
+ * returned or thrown at once for the caller to look before trying again.
  */
-export async function withRetries(policy: AbmRetryPolicy, signal: AbortSignal | undefined, attempt: () => Promise<AbmHttpResult>): Promise<AbmHttpResult> {
+export async function withRetries(
+  policy: AbmRetryPolicy,
+  signal: AbortSignal | undefined,
+  attempt: () => Promise<AbmHttpResult>,
+  onlyRejected = false,
+): Promise<AbmHttpResult> {
   const started = policy.now();
   for (let n = 1; ; n++) {
     let outcome: { result: AbmHttpResult } | { error: AbmError };
     try {
       const result = await attempt();
-      if (!isRetryableStatus(result.status)) return result;
+      if (!isRetryableStatus(result.status) || (onlyRejected && result.status !== 429)) return result;
       outcome = { result };
     } catch (err) {
-      if (!(err instanceof AbmError) || !err.transient) throw err;
+      if (!(err instanceof AbmError) || !err.transient || onlyRejected) throw err;
       outcome = { error: err };
     }
     const retryAfter = 'result' in outcome ? parseRetryAfter(outcome.result.headers['retry-after'], policy.now()) : undefined;

@@ -18,6 +18,8 @@ export interface AbmRequest {
   /** Serialised as JSON. */
   body?: unknown;
   signal?: AbortSignal;
+  /** Not idempotent (creating an MDM server): retried only after a 429, never after a 5xx or a lost answer. */
+  notIdempotent?: boolean;
 }
 
 /** Settings of the transport. */
@@ -42,22 +44,16 @@ export function createAbmTransport(s: AbmTransportSettings): AbmTransport {
   const basePath = new URL(base).pathname.replace(/\/+$/, '');
   const http: AbmHttpSettings = { ...s.http, secrets: () => s.tokens.secrets() };
 
-  const send = (req: AbmRequest, url: string, endpoint: string, body: string | undefined, token: string): Promise<AbmHttpResult> =>
-    withRetries(s.retry, req.signal, () =>
-      exchange(http, {
-        method: req.method,
-        url,
-        endpoint,
-        headers: {
-          Authorization: `Bearer ${token}`,
-          Accept: 'application/json',
-          'User-Agent': s.userAgent,
-          ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
-        },
-        body,
-        signal: req.signal,
-      }),
-    );
+  const send = (req: AbmRequest, url: string, endpoint: string, body: string | undefined, token: string): Promise<AbmHttpResult> => {
+    const headers: Record<string, string> = {
+      Authorization: `Bearer ${token}`,
+      Accept: 'application/json',
+      'User-Agent': s.userAgent,
+      ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+    };
+    const attempt = (): Promise<AbmHttpResult> => exchange(http, { method: req.method, url, endpoint, headers, body, signal: req.signal });
+    return withRetries(s.retry, req.signal, attempt, req.notIdempotent === true);
+  };
 
   return {
     async request(req) {

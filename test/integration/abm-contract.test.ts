@@ -227,6 +227,17 @@ describe('throttling, auth and faults', () => {
     expect(sleeps).toHaveLength(1);
   });
 
+  it('does not repeat a server creation after a 5xx (it may have happened), but does after a 429', async () => {
+    sim.injectFaults({ httpStatus: { status: 503, count: 1, path: '/v1/mdmServers' } });
+    await expect(client.createMdmServer({ serverName: 'Mosyle', serverCertificate: CERT })).rejects.toMatchObject({ status: 503, transient: true });
+    expect(sim.inspect.requestCounts()['POST /v1/mdmServers']).toBe(1);
+    expect(sleeps).toEqual([]);
+    sim.injectFaults({ httpStatus: { status: 429, count: 1, retryAfter: '2', path: '/v1/mdmServers' } });
+    await expect(client.createMdmServer({ serverName: 'Mosyle', serverCertificate: CERT })).resolves.toMatchObject({ serverName: 'Mosyle' });
+    expect(sim.inspect.requestCounts()['POST /v1/mdmServers']).toBe(3);
+    expect(sleeps).toEqual([2000]);
+  });
+
   it('re-authenticates once when the API starts refusing its token', async () => {
     await client.listMdmServers();
     expect(sim.inspect.tokensIssued()).toBe(1);
