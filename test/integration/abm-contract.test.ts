@@ -174,6 +174,8 @@ describe('activities', () => {
     const s = (await waitOnSimClock(client, stopped.id)).final;
     expect([f.status, f.subStatus]).toEqual(['FAILED', 'COMPLETED_WITH_FAILURE']);
     expect(s.status).toBe('STOPPED');
+    // Apple: completedDateTime and downloadUrl only on COMPLETED.
+    expect([f.completedDateTime, f.downloadUrl, s.completedDateTime, s.downloadUrl]).toEqual([undefined, undefined, undefined, undefined]);
     await expect(client.readActivityResults(f)).rejects.toBeInstanceOf(AbmProtocolError);
     expect(moves).toEqual([]);
     expect(sim.inspect.serialsOf(jamf?.id ?? '')).toEqual([]);

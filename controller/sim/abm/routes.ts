@@ -150,8 +150,11 @@ function serverResource(ctx: AbmRouteContext, s: SimServer): unknown {
 function activityResource(ctx: AbmRouteContext, a: SimActivity): unknown {
   const st = ctx.org.activityState(a);
   const attributes: Record<string, unknown> = { status: st.status, subStatus: st.subStatus, createdDateTime: new Date(a.createdAt).toISOString() };
-  if (st.completedAt !== undefined) attributes.completedDateTime = new Date(st.completedAt).toISOString();
-  if (st.status === 'COMPLETED') attributes.downloadUrl = `${ctx.url()}/_blob/activities/${a.id}.csv?sig=${a.downloadSig}`;
+  // Apple: completedDateTime and downloadUrl are "available only when an activity is in a COMPLETED status".
+  if (st.status === 'COMPLETED' && st.completedAt !== undefined) {
+    attributes.completedDateTime = new Date(st.completedAt).toISOString();
+    attributes.downloadUrl = `${ctx.url()}/_blob/activities/${a.id}.csv?sig=${a.downloadSig}`;
+  }
   return { type: 'orgDeviceActivities', id: a.id, attributes, links: { self: `${ctx.url()}/v1/orgDeviceActivities/${a.id}` } };
 }
 
