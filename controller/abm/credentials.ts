@@ -38,7 +38,7 @@ export interface ResolvedAbmCredentials {
 /** Parses a PEM private key and checks it is EC P-256; the error never contains the key. */
 export function loadAbmPrivateKey(pem: string): KeyObject {
   if (typeof pem !== 'string' || !pem.includes('-----BEGIN')) {
-    throw new AbmCredentialsError('the API account private key is not a PEM file (expected the .pem Apple Business Manager let you download, starting with "-----BEGIN PRIVATE KEY-----")');
+    throw new AbmCredentialsError('the API account private key is not a PEM file (expected the .pem Apple Business Manager let you download, whose first line reads BEGIN PRIVATE KEY)');
   }
   let key: KeyObject;
   try {
