@@ -5,8 +5,8 @@
  * attempts and total time are bounded. Other 4xx are returned at once: sending them again cannot help.
  */
 import { request, type Dispatcher } from 'undici';
-import { backoffDelay, parseRetryAfter } from '../util/backoff.js';
-import { sleep as realSleep, type SleepFn } from '../util/sleep.js';
+import { errorCode, flattenHeaders, raceAbort } from '../util/http.js';
+import { isRetryableStatus, retryPolicy, withRetries as retryLoop, type RetryOptions, type RetryPolicy } from '../util/retry.js';
 import { AbmError, AbmNetworkError, AbmProtocolError, AbmTimeoutError, redactAbm } from './errors.js';
 
 /** An event per HTTP exchange, for metrics. */
@@ -109,116 +109,23 @@ function failure(
   return new AbmNetworkError(req.method, req.endpoint, errorCode(err), detail);
 }
 
-function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | undefined> {
-  const out: Record<string, string | undefined> = {};
-  for (const [k, v] of Object.entries(headers)) out[k.toLowerCase()] = Array.isArray(v) ? v[v.length - 1] : v;
-  return out;
-}
 
-function errorCode(err: unknown): string | undefined {
-  if (typeof err !== 'object' || err === null) return undefined;
-  const cause = (err as { cause?: unknown }).cause;
-  const causeCode = typeof cause === 'object' && cause !== null ? (cause as { code?: unknown }).code : undefined;
-  if (typeof causeCode === 'string') return causeCode;
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' ? code : undefined;
-}
-
-/** How the client retries transient failures. */
-export interface AbmRetryOptions {
-  /** Total attempts including the first (default 5; 1 disables retries). */
-  maxAttempts?: number;
-  /** First retry delay before jitter (default 500 ms). */
-  baseDelayMs?: number;
-  /** Cap of a computed delay (default 30 s); a longer Retry-After is still honoured within the budget. */
-  maxDelayMs?: number;
-  /** Give up when the next wait would end later than this after the first attempt (default 120 s). */
-  maxElapsedMs?: number;
-  /** Injectable wait (default a real, abortable timer). */
-  sleep?: SleepFn;
-}
-
-/** Retry settings with defaults filled in. */
-export interface AbmRetryPolicy {
-  maxAttempts: number;
-  baseDelayMs: number;
-  maxDelayMs: number;
-  maxElapsedMs: number;
-  sleep: SleepFn;
-  now: () => number;
-  random: () => number;
-}
+/** How the client retries transient failures (the shared loop of util/retry.ts). */
+export type AbmRetryOptions = RetryOptions;
+export type AbmRetryPolicy = RetryPolicy;
+export { isRetryableStatus, raceAbort };
 
 /** Fills in the defaults of {@link AbmRetryOptions}. */
-export function abmRetryPolicy(opts: AbmRetryOptions | undefined, now: () => number, random: () => number): AbmRetryPolicy {
-  return {
-    maxAttempts: Math.max(1, opts?.maxAttempts ?? 5),
-    baseDelayMs: opts?.baseDelayMs ?? 500,
-    maxDelayMs: opts?.maxDelayMs ?? 30_000,
-    maxElapsedMs: opts?.maxElapsedMs ?? 120_000,
-    sleep: opts?.sleep ?? realSleep,
-    now,
-    random,
-  };
-}
-
-/** 429 and every 5xx. */
-export function isRetryableStatus(status: number): boolean {
-  return status === 429 || status >= 500;
-}
+export const abmRetryPolicy = retryPolicy;
 
 /**
- * Runs `attempt` until a non-retryable status or the budget runs out, then returns the last response
- * (a retryable one included, for the caller to turn into a typed error). Transient `AbmError`s are
- * retried the same way and rethrown at the end; anything else is rethrown at once.
- *
- * With `onlyRejected` (a create that is not idempotent), only 429 is retried: Apple refused it before
- * acting. A 5xx, a timeout or a lost connection may come after the resource was created, so those are
- * returned or thrown at once for the caller to look before trying again.
+ * The shared retry loop with transient `AbmError`s retried like 5xx. With `onlyRejected` (a request that is not
+ * idempotent, such as creating an MDM server) only a 429 is retried: Apple refused it before doing anything,
+ * while after a 5xx or a lost answer the server may exist already.
  */
-export async function withRetries(
-  policy: AbmRetryPolicy,
-  signal: AbortSignal | undefined,
-  attempt: () => Promise<AbmHttpResult>,
-  onlyRejected = false,
-): Promise<AbmHttpResult> {
-  const started = policy.now();
-  for (let n = 1; ; n++) {
-    let outcome: { result: AbmHttpResult } | { error: AbmError };
-    try {
-      const result = await attempt();
-      if (!isRetryableStatus(result.status) || (onlyRejected && result.status !== 429)) return result;
-      outcome = { result };
-    } catch (err) {
-      if (!(err instanceof AbmError) || !err.transient || onlyRejected) throw err;
-      outcome = { error: err };
-    }
-    const retryAfter = 'result' in outcome ? parseRetryAfter(outcome.result.headers['retry-after'], policy.now()) : undefined;
-    const delay = Math.max(retryAfter ?? 0, backoffDelay(n, policy));
-    if (n >= policy.maxAttempts || policy.now() - started + delay > policy.maxElapsedMs) {
-      if ('result' in outcome) return outcome.result;
-      throw outcome.error;
-    }
-    await policy.sleep(delay, signal);
-  }
-}
-
-/** Waits for `promise` but rejects with the signal's reason if the signal aborts first. */
-export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  signal.throwIfAborted();
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
+export function withRetries(policy: AbmRetryPolicy, signal: AbortSignal | undefined, attempt: () => Promise<AbmHttpResult>, onlyRejected = false): Promise<AbmHttpResult> {
+  return retryLoop(policy, signal, attempt, {
+    transient: (err) => !onlyRejected && err instanceof AbmError && err.transient,
+    ...(onlyRejected ? { status: (status: number) => status === 429 } : {}),
   });
 }

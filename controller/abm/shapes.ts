@@ -4,24 +4,16 @@
  * `AbmProtocolError` naming the field. Lenient where Apple varies (unknown attributes pass through,
  * `imei`/`meid` as a list or a string); strict on what depctl keys on (ids, serials, statuses, cursors).
  */
+import { describeJson, isJsonObject } from '../util/json-shape.js';
 import { AbmProtocolError } from './errors.js';
 import { ABM_ACTIVITY_STATUSES, type AbmActivityStatus, type MdmServer, type OrgDevice, type OrgDeviceActivity } from './types.js';
 
 type Json = Record<string, unknown>;
 
-function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function describe(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'a list';
-  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
-}
+const isObject = isJsonObject;
 
 function fail(endpoint: string, field: string, expected: string, got: unknown): never {
-  throw new AbmProtocolError(endpoint, `${field} should be ${expected}, got ${describe(got)}`);
+  throw new AbmProtocolError(endpoint, `${field} should be ${expected}, got ${describeJson(got)}`);
 }
 
 function document(endpoint: string, v: unknown): Json {

@@ -3,6 +3,7 @@
  * body read as text, and a metrics event. No retries and no authentication here (see retry.ts and
  * transport.ts).
  */
+import { errorCode, flattenHeaders } from '../util/http.js';
 import { request, type Dispatcher } from 'undici';
 import { DepNetworkError, DepTimeoutError } from './errors.js';
 import { redact } from '../util/redact.js';
@@ -90,18 +91,3 @@ export async function exchange(settings: HttpSettings, req: HttpExchange): Promi
   }
 }
 
-function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | undefined> {
-  const out: Record<string, string | undefined> = {};
-  for (const [k, v] of Object.entries(headers)) out[k.toLowerCase()] = Array.isArray(v) ? v[v.length - 1] : v;
-  return out;
-}
-
-/** The most specific error code of an undici error: its cause's system code (ECONNRESET) or its own. */
-function errorCode(err: unknown): string | undefined {
-  if (typeof err !== 'object' || err === null) return undefined;
-  const cause = (err as { cause?: unknown }).cause;
-  const causeCode = typeof cause === 'object' && cause !== null ? (cause as { code?: unknown }).code : undefined;
-  if (typeof causeCode === 'string') return causeCode;
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' ? code : undefined;
-}

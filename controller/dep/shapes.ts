@@ -9,6 +9,7 @@
  * depctl keys on (serial numbers, cursors, profile UUIDs, statuses). Plain loops: a 1,000-device page is
  * checked in well under a millisecond.
  */
+import { describeJson, isJsonObject } from '../util/json-shape.js';
 import { DepProtocolError } from './errors.js';
 import type { AccountDetail, DefineProfileResponse, DeviceDetailsResponse, FetchDeviceResponse, SerialStatusResponse } from './types.js';
 
@@ -38,19 +39,10 @@ const DEVICE_STRINGS = [
 ] as const;
 const DEVICE_BOOLEANS = ['is_replacement_device', 'released_by_replacement'] as const;
 
-function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function describe(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'a list';
-  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
-}
+const isObject = isJsonObject;
 
 function fail(endpoint: string, field: string, expected: string, got: unknown): never {
-  throw new DepProtocolError(endpoint, `${field} should be ${expected}, got ${describe(got)}`);
+  throw new DepProtocolError(endpoint, `${field} should be ${expected}, got ${describeJson(got)}`);
 }
 
 function body(endpoint: string, v: unknown): Json {

@@ -5,6 +5,7 @@
  * (depsim after a restart; NanoDEP `client/transport.go` does the same), replaying the request body.
  * Endpoint code only builds requests. See dep-protocol.md section 2.
  */
+import { raceAbort } from '../util/http.js';
 import { randomBytes } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import { DEFAULT_USER_AGENT, userAgentProblem } from './user-agent.js';
@@ -212,20 +213,3 @@ function parseJson<T>(endpoint: string, body: string): T {
   }
 }
 
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
-}
