@@ -274,10 +274,11 @@ class ServerApplier {
       if (isClientError(err)) await this.store.abandonDefine(key);
       throw err;
     }
-    await this.store.completeDefine(key, res.profile_uuid, this.opts.now());
+    // The UUID and its audit row are stored together (a crash between them would leave an unaudited define).
+    const at = this.opts.now();
+    await this.store.completeDefine(key, res.profile_uuid, at, { runId: this.runId, server: this.sp.server, serial: null, action: 'define', before: null, after: res.profile_uuid, outcome: 'success', appleStatus: null, at });
     this.uuids.set(name, res.profile_uuid);
     this.result.defined.push({ profile: name, uuid: res.profile_uuid });
-    await this.store.appendAudit([{ runId: this.runId, server: this.sp.server, serial: null, action: 'define', before: null, after: res.profile_uuid, outcome: 'success', appleStatus: null, at: this.opts.now() }]);
     if (devices.length > 0) await this.record('assign', name, (s) => this.fromUuidOf(s), res.profile_uuid, res.devices ?? {}, undefined, devices, round);
     return true;
   }

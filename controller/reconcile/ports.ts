@@ -312,9 +312,10 @@ export interface DefineStore {
   /**
    * Records Apple's UUID for a `defining` row. Idempotent for the same UUID; throws a `store-conflict`
    * StoreError when the row is already defined with another UUID (or the UUID is taken on the server),
-   * `store-not-found` when the row does not exist.
+   * `store-not-found` when the row does not exist. `audit`, when given, is appended in the same transaction when
+   * the row becomes defined (not on an idempotent repeat), so a crash cannot keep the UUID and lose its audit row.
    */
-  completeDefine(key: ProfileKey, uuid: string, at: Date): Promise<ProfileRecord>;
+  completeDefine(key: ProfileKey, uuid: string, at: Date, audit?: AuditEntry): Promise<ProfileRecord>;
   /** Deletes a `defining` row whose define Apple rejected; returns false for a defined or missing row. */
   abandonDefine(key: ProfileKey): Promise<boolean>;
   /**

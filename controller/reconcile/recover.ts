@@ -36,7 +36,7 @@ async function lookUpProfiles(uuids: Iterable<string>, client: Pick<ReconcileDep
  * found the define never reached Apple (or reached no device) and the row is dropped, to be defined again.
  * A recovered define is audited (`recover-define`), so the audit log has a row for every profile Apple defined.
  */
-export async function recoverDefines(server: string, client: ReconcileDepClient, store: DefineStore & DeviceScanStore & Pick<ApplyStore, 'appendAudit'>, opts: CallOptions & { now: () => Date }): Promise<number> {
+export async function recoverDefines(server: string, client: ReconcileDepClient, store: DefineStore & DeviceScanStore, opts: CallOptions & { now: () => Date }): Promise<number> {
   const pending = await store.listProfiles(server, { state: 'defining' });
   if (pending.length === 0) return 0;
   const known = new Set((await store.listProfiles(server, { state: 'defined' })).map((p) => p.uuid));
@@ -54,8 +54,8 @@ export async function recoverDefines(server: string, client: ReconcileDepClient,
     const key = { server, name: p.name, contentHash: p.contentHash };
     const uuid = hashes.get(p.contentHash);
     if (uuid) {
-      await store.completeDefine(key, uuid, opts.now());
-      await store.appendAudit([{ runId: null, server, serial: null, action: 'recover-define', before: null, after: uuid, outcome: 'success', appleStatus: null, at: opts.now() }]);
+      const at = opts.now();
+      await store.completeDefine(key, uuid, at, { runId: null, server, serial: null, action: 'recover-define', before: null, after: uuid, outcome: 'success', appleStatus: null, at });
       recovered++;
     } else {
       await store.abandonDefine(key);

@@ -261,7 +261,7 @@ export class OverlayStore implements OverlayBase {
     return { profile, created: true };
   }
 
-  async completeDefine(key: ProfileKey, uuid: string, at: Date): Promise<ProfileRecord> {
+  async completeDefine(key: ProfileKey, uuid: string, at: Date, _audit?: AuditEntry): Promise<ProfileRecord> {
     this.absorbed++;
     const found = (await this.profileRows(key.server)).find((p) => p.name === key.name && p.contentHash === key.contentHash);
     if (!found) throw new Error(`no profile record ${key.name} on ${key.server}`);

@@ -124,6 +124,17 @@ export function defineRecordConformance(ctx: ConformanceContext): void {
   });
 
   describe('profiles', () => {
+    it("stores a define's audit row with its UUID, once: not on an idempotent repeat, not on a conflict", async () => {
+      const s = ctx.store;
+      const audit = (uuid: string, t: Date) => ({ runId: null, server: 'paris', serial: null, action: 'define', before: null, after: uuid, outcome: 'success' as const, appleStatus: null, at: t });
+      await s.beginDefine({ ...KEY, body: BODY, at: T0 });
+      await s.completeDefine(KEY, 'UUID-1', at(1), audit('UUID-1', at(1)));
+      await s.completeDefine(KEY, 'UUID-1', at(2), audit('UUID-1', at(2)));
+      await expect(s.completeDefine(KEY, 'UUID-2', at(3), audit('UUID-2', at(3)))).rejects.toMatchObject({ code: 'store-conflict' });
+      await expect(s.completeDefine({ ...KEY, name: 'none' }, 'UUID-3', at(4), audit('UUID-3', at(4)))).rejects.toMatchObject({ code: 'store-not-found' });
+      expect((await s.readAudit({ server: 'paris', limit: 10 })).map((a) => [a.action, a.after, a.at])).toEqual([['define', 'UUID-1', at(1)]]);
+    });
+
     it('records the intent once, then the UUID, and never redefines', async () => {
       const s = ctx.store;
       const first = await s.beginDefine({ ...KEY, body: BODY, at: T0 });

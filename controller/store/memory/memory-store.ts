@@ -124,7 +124,7 @@ export class MemoryStore implements Store {
   }
 
   /** See DefineStore.completeDefine. */
-  async completeDefine(key: ProfileKey, uuid: string, at: Date): Promise<ProfileRecord> {
+  async completeDefine(key: ProfileKey, uuid: string, at: Date, audit?: AuditEntry): Promise<ProfileRecord> {
     const row = this.db.profiles.get(profileId(key));
     if (!row) throw new StoreError('store-not-found', `no profile intent for ${key.server}/${key.name}@${key.contentHash}`);
     if (row.state === 'defined') {
@@ -134,6 +134,7 @@ export class MemoryStore implements Store {
     const taken = [...this.db.profiles.values()].some((p) => p.server === key.server && p.uuid === uuid);
     if (taken) throw new StoreError('store-conflict', `profile UUID ${uuid} is already recorded on ${key.server}`);
     Object.assign(row, { state: 'defined', uuid, definedAt: new Date(at) });
+    if (audit) await this.appendAudit([audit]);
     return clone(row);
   }
 

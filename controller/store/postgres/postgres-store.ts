@@ -119,8 +119,8 @@ export class PostgresStore implements Store {
   }
 
   /** See DefineStore.completeDefine. */
-  completeDefine(key: ProfileKey, uuid: string, at: Date): Promise<ProfileRecord> {
-    return this.records.completeDefine(key, uuid, at);
+  completeDefine(key: ProfileKey, uuid: string, at: Date, audit?: AuditEntry): Promise<ProfileRecord> {
+    return this.records.completeDefine(key, uuid, at, audit);
   }
 
   /** See DefineStore.abandonDefine. */

@@ -196,7 +196,7 @@ export class PostgresRecords {
   }
 
   /** See DefineStore.completeDefine. */
-  async completeDefine(key: ProfileKey, uuid: string, at: Date): Promise<ProfileRecord> {
+  async completeDefine(key: ProfileKey, uuid: string, at: Date, audit?: AuditEntry): Promise<ProfileRecord> {
     const label = `${key.server}/${key.name}@${key.contentHash}`;
     try {
       return await inTransaction(this.pool, async (client) => {
@@ -211,6 +211,7 @@ export class PostgresRecords {
           `UPDATE profiles SET state = 'defined', uuid = $4, defined_at = $5 WHERE ${PROFILE_KEY} RETURNING *`,
           [...keyParams(key), uuid, at],
         );
+        if (audit) await insertAudit(client, [audit]);
         return toProfile(updated.rows[0]!);
       });
     } catch (err) {

@@ -233,7 +233,7 @@ export class SqliteRecords {
   }
 
   /** See DefineStore.completeDefine. */
-  completeDefine(key: ProfileKey, uuid: string, at: Date): ProfileRecord {
+  completeDefine(key: ProfileKey, uuid: string, at: Date, audit?: AuditEntry): ProfileRecord {
     const run = this.db.transaction(() => {
       const row = this.getProfile(key);
       if (!row) throw new StoreError('store-not-found', `no profile intent for ${key.server}/${key.name}@${key.contentHash}`);
@@ -251,6 +251,7 @@ export class SqliteRecords {
         }
         throw err;
       }
+      if (audit) this.appendAudit([audit]);
       return this.getProfile(key) as ProfileRecord;
     });
     return run.immediate();

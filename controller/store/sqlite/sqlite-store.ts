@@ -199,8 +199,8 @@ export class SqliteStore implements Store {
   }
 
   /** See DefineStore.completeDefine. */
-  async completeDefine(key: ProfileKey, uuid: string, at: Date): Promise<ProfileRecord> {
-    return this.records.completeDefine(key, uuid, at);
+  async completeDefine(key: ProfileKey, uuid: string, at: Date, audit?: AuditEntry): Promise<ProfileRecord> {
+    return this.records.completeDefine(key, uuid, at, audit);
   }
 
   /** See DefineStore.abandonDefine. */
