@@ -2,7 +2,9 @@
  * `npm run soak`: the crash soak (soak.ts) on SQLite and, when DEPCTL_TEST_POSTGRES_URL is set (or
  * `--postgres URL`), on PostgreSQL, with the figures printed. Exits 1 when any run finds a violation.
  *
- *   npm run soak -- [--devices 20000] [--kills 30] [--seed N] [--store sqlite|postgres|both] [--keep]
+ *   npm run soak -- [--devices 20000] [--kills 30] [--seed N] [--store sqlite|postgres|both] [--pg-replicas 2] [--keep]
+ *
+ * On PostgreSQL two replicas run by default: every kill hits the leader and the other takes over.
  *
  * The seed fixes every choice (fleet, kill moments, faults); where a kill lands in time still depends on the
  * machine, so two runs with one seed are alike, not identical. `--keep` keeps the work directory (the
@@ -19,6 +21,7 @@ const { values } = parseArgs({
     store: { type: 'string', default: 'both' },
     postgres: { type: 'string' },
     keep: { type: 'boolean', default: false },
+    'pg-replicas': { type: 'string', default: '2' },
   },
 });
 const seed = values.seed !== undefined ? Number(values.seed) : Math.floor(Math.random() * 2 ** 31);
@@ -36,7 +39,7 @@ for (const store of stores) {
   const name = store === 'sqlite' ? 'sqlite' : 'postgres';
   console.log(`soak on ${name}: ${values.devices} devices, ${values.kills} kills, seed ${seed} (replay with --seed ${seed})`);
   const started = Date.now();
-  const r = await runSoak({ store, devices: Number(values.devices), kills: Number(values.kills), seed, keep: values.keep, log: (line) => console.log(`  [${name}] ${line}`) });
+  const r = await runSoak({ store, devices: Number(values.devices), kills: Number(values.kills), seed, keep: values.keep, replicas: Number(values['pg-replicas']), log: (line) => console.log(`  [${name}] ${line}`) });
   console.log(`${formatReport(r)}\n  wall ${((Date.now() - started) / 1000).toFixed(1)} s${r.violations.length > 0 || values.keep ? `; work directory kept: ${r.workDir}` : ''}\n`);
   reports.push(r);
 }

@@ -52,6 +52,11 @@ export interface SoakOptions {
   convergeTimeoutMs?: number;
   /** Keep the working directory (for a look at the controller's log). */
   keep?: boolean;
+  /**
+   * Controllers running at once (PostgreSQL only; default 1). With 2 every kill hits the current leader and the
+   * other replica takes over (`--leader-retry-interval 1s`) while the killed one restarts: failover at any moment.
+   */
+  replicas?: number;
 }
 
 /** What a soak found. */
@@ -59,6 +64,8 @@ export interface SoakReport {
   store: string;
   seed: number;
   devices: number;
+  /** Controllers running at once (failover on every kill when 2). */
+  replicas: number;
   killsSurvived: number;
   killsByMoment: Record<string, number>;
   /** Controller exits nobody asked for (a crash), restarted like a kill. */
@@ -184,9 +191,23 @@ async function startReceiver(): Promise<Receiver> {
 interface Controller {
   child: ChildProcess;
   exited: Promise<number | null>;
+  /** The exit code once it exited. */
+  exitCode: number | null | undefined;
   /** The status URL once the controller printed it. */
   url: () => string | null;
   killed: boolean;
+}
+
+/** `GET /api/status` of a controller, or null while it cannot answer. */
+async function statusOf(c: Controller): Promise<{ leader: boolean; lastAppliedRevision: string | null; conditions: Array<{ type: string; status: string; reason: string }> } | null> {
+  const url = c.url();
+  if (!url || c.exitCode !== undefined) return null;
+  try {
+    const res = await request(`${url}/api/status`, { headersTimeout: 2000, bodyTimeout: 2000 });
+    return (await res.body.json()) as { leader: boolean; lastAppliedRevision: string | null; conditions: Array<{ type: string; status: string; reason: string }> };
+  } catch {
+    return null;
+  }
 }
 
 function isWrite(e: SimCallEvent): boolean {
@@ -240,6 +261,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     store: isPg ? 'postgres' : 'sqlite',
     seed: opts.seed,
     devices: opts.devices,
+    replicas: isPg ? Math.max(1, opts.replicas ?? 1) : 1,
     killsSurvived: 0,
     killsByMoment: Object.fromEntries(MOMENTS.map((m) => [m, 0])),
     unplannedExits: 0,
@@ -257,12 +279,14 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     workDir: dir,
   };
 
-  const start = (n: number): Controller => {
-    const args = ['run', '--repo', join(dir, 'config.git'), '--branch', 'main', '--listen', '127.0.0.1:0', '--work-dir', join(dir, 'checkout'), '--state', state, '--secrets-dir', join(dir, 'secrets'), '--poll-interval', '5s', '--notify-url', receiver.url, '--log-format', 'json'];
+  const replicas = isPg ? Math.max(1, opts.replicas ?? 1) : 1;
+  const start = (n: number, slot = 0): Controller => {
+    const args = ['run', '--repo', join(dir, 'config.git'), '--branch', 'main', '--listen', '127.0.0.1:0', '--work-dir', join(dir, slot === 0 ? 'checkout' : `checkout-${slot}`), '--state', state, '--secrets-dir', join(dir, 'secrets'), '--poll-interval', '5s', '--notify-url', receiver.url, '--log-format', 'json'];
+    if (replicas > 1) args.push('--leader-retry-interval', '1s');
     const child = spawn(process.execPath, [join(root, 'bin/depctl.js'), ...args], { cwd: dir, env: { ...process.env, DEPCTL_DEP_URL: sim.url }, stdio: ['ignore', 'pipe', 'pipe'] });
     let url: string | null = null;
     let head = '';
-    logFile.write(`\n===== controller start ${n} =====\n`);
+    logFile.write(`\n===== controller start ${n} (replica ${slot}) =====\n`);
     child.stdout?.on('data', (c: Buffer) => {
       logFile.write(c);
       if (url === null) {
@@ -272,8 +296,39 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       }
     });
     child.stderr?.on('data', (c: Buffer) => logFile.write(c));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    return { child, exited, url: () => url, killed: false };
+    const c: Controller = { child, exited: Promise.resolve(null), exitCode: undefined, url: () => url, killed: false };
+    c.exited = new Promise<number | null>((resolve) =>
+      child.on('exit', (code) => {
+        c.exitCode = code;
+        resolve(code);
+      }),
+    );
+    return c;
+  };
+  // The running replicas; a killed one is restarted at the start of the next round.
+  const slots: Array<Controller | null> = Array.from({ length: replicas }, () => null);
+  let starts = 0;
+  const fillSlots = (): void => {
+    for (let i = 0; i < slots.length; i++) {
+      const s = slots[i];
+      if (s && s.exitCode !== undefined && !s.killed) {
+        report.unplannedExits++;
+        report.violations.push(`replica ${i} exited by itself (code ${s.exitCode}) instead of riding out the faults; see controller.log`);
+      }
+      if (!s || s.exitCode !== undefined) slots[i] = start(++starts, i);
+    }
+  };
+  /** The replica that leads now (asked for up to `waitMs`), or a random one when none says so in time. */
+  const leaderSlot = async (waitMs: number): Promise<number> => {
+    if (slots.length === 1) return 0;
+    const until = Date.now() + waitMs;
+    for (;;) {
+      const statuses = await Promise.all(slots.map((c) => (c ? statusOf(c) : null)));
+      const i = statuses.findIndex((st) => st?.leader === true);
+      if (i >= 0) return i;
+      if (Date.now() >= until) return Math.floor(random() * slots.length);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   };
   const kill = (c: Controller): void => {
     if (c.killed) return;
@@ -321,7 +376,10 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         report.faultsInjected['http503']!++;
       }
       const moment: Moment = pick(MOMENTS);
-      const c = start(k);
+      fillSlots();
+      // With replicas, the kill hits the leader: the one writing to Apple and the store.
+      const target = await leaderSlot(4000);
+      const c = slots[target]!;
       const timers: NodeJS.Timeout[] = [];
       if (random() < 0.3) {
         timers.push(
@@ -358,6 +416,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         ),
       );
       const code = await c.exited;
+      slots[target] = null;
       onCall = null;
       for (const t of timers) clearTimeout(t);
       if (c.killed) {
@@ -365,7 +424,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         report.killsByMoment[landed ?? moment]!++;
       } else {
         report.unplannedExits++;
-        report.violations.push(`run ${k}: the controller exited by itself (code ${code}) instead of riding out the faults; see controller.log`);
+        report.violations.push(`round ${k}: replica ${target} exited by itself (code ${code}) instead of riding out the faults; see controller.log`);
         log(`kill ${k}: the controller exited by itself (code ${code}); see ${join(dir, 'controller.log')}`);
       }
       log(`kill ${k}/${opts.kills}: ${landed ?? 'exit'}; Apple writes so far ${sim.inspect.writes().length}`);
@@ -377,21 +436,21 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     const head = revisions[revisions.length - 1]!;
     const finalRev = head.rev;
     const t0 = Date.now();
-    const c = start(opts.kills + 1);
+    fillSlots();
     const deadline = t0 + (opts.convergeTimeoutMs ?? 180_000);
     let converged = false;
     let lastWhy = '';
     const checkStore = await openStore(state);
     try {
       while (Date.now() < deadline && !converged) {
-        const exitedEarly = await Promise.race([c.exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 250))]);
-        if (exitedEarly) {
-          report.violations.push(`the controller exited during the final convergence; see ${join(dir, 'controller.log')}`);
+        await new Promise((r) => setTimeout(r, 250));
+        if (slots.some((x) => x?.exitCode !== undefined)) {
+          report.violations.push(`a controller exited during the final convergence; see ${join(dir, 'controller.log')}`);
           break;
         }
-        const url = c.url();
-        if (!url) continue;
-        const status = (await (await request(`${url}/api/status`)).body.json()) as { lastAppliedRevision: string | null; conditions: Array<{ type: string; status: string; reason: string }> };
+        const statuses = await Promise.all(slots.map((x) => (x ? statusOf(x) : null)));
+        const status = statuses.find((st) => st?.leader === true);
+        if (!status) continue;
         const ready = status.conditions.find((x) => x.type === 'Ready');
         const wrong = serials.filter((s) => {
           const uuid = sim.inspect.device(s)?.profile_uuid;
@@ -404,8 +463,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       report.convergedInMs = Date.now() - t0;
       if (!converged) report.violations.push(`did not converge in ${opts.convergeTimeoutMs ?? 180_000} ms: ${lastWhy}`);
       log(`final run: ${converged ? 'converged' : 'NOT converged'} in ${report.convergedInMs} ms (${lastWhy})`);
-      c.child.kill('SIGTERM');
-      await c.exited;
+      for (const x of slots) x?.child.kill('SIGTERM');
+      await Promise.all(slots.map((x) => x?.exited));
 
       // ---------------------------------------------------------------- checks
       const writes = sim.inspect.writes();
@@ -425,6 +484,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     return report;
   } finally {
     onCall = null;
+    for (const x of slots) if (x && x.exitCode === undefined) x.child.kill('SIGKILL');
+    await Promise.all(slots.map((x) => x?.exited));
     logFile.end();
     await receiver.close();
     await sim.close();
@@ -472,7 +533,7 @@ async function runDepctl(args: string[], env: Record<string, string>, cwd: strin
 /** Prints a report as the figures table. */
 export function formatReport(r: SoakReport): string {
   const lines = [
-    `soak on ${r.store}: ${r.devices} devices, seed ${r.seed}`,
+    `soak on ${r.store}: ${r.devices} devices, seed ${r.seed}${r.replicas > 1 ? `, ${r.replicas} replicas (every kill hits the leader)` : ''}`,
     `  kills survived: ${r.killsSurvived} (${Object.entries(r.killsByMoment).map(([k, v]) => `${k} ${v}`).join(', ')}); unplanned exits: ${r.unplannedExits}${r.store === 'postgres' ? `; connections cut: ${r.connectionsCut}` : ''}`,
     `  faults: ${Object.entries(r.faultsInjected).map(([k, v]) => `${k} ${v}`).join(', ')}`,
     `  calls checked: ${r.callsChecked} Apple writes (${r.serialResultsChecked} serial results) against ${r.auditRowsChecked} audit rows; answers lost at kills: ${r.answersLostAtKills} serial results`,
