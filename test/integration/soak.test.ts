@@ -1,6 +1,7 @@
 /**
  * The short crash soak in CI (issue 18): the same harness as `npm run soak` (test/soak/soak.ts), with fewer
- * devices and kills, on SQLite and on PostgreSQL (when DEPCTL_TEST_POSTGRES_URL is set, as in CI). The seed is
+ * devices and kills, on SQLite and on PostgreSQL with two replicas (when DEPCTL_TEST_POSTGRES_URL is set, as in
+ * CI). The seed is
  * printed; `SOAK_SEED=N` replays its choices (`npm run soak -- --seed N --devices 2000 --kills 8` shows the
  * figures). A violation names what disagreed; the work directory (with the controller's log) is kept.
  */
@@ -25,7 +26,8 @@ describe('crash soak, short version', () => {
     it.skipIf(store === undefined)(`${name}: ${KILLS} SIGKILLs under Apple faults lose nothing and converge`, async () => {
       expect(existsSync(join(root, 'dist/main.js')), 'npm test builds dist/ first').toBe(true);
       console.log(`soak ${name}: seed ${seed} (replay with SOAK_SEED=${seed})`);
-      const report = await runSoak({ store: store!, devices: 2000, kills: KILLS, seed, convergeTimeoutMs: 120_000 });
+      // On PostgreSQL two replicas: every kill hits the leader and the other takes over.
+      const report = await runSoak({ store: store!, devices: 2000, kills: KILLS, seed, convergeTimeoutMs: 120_000, replicas: name === 'postgres' ? 2 : 1 });
       console.log(formatReport(report));
       expect(report.violations, `${formatReport(report)}\nwork directory: ${report.workDir}`).toEqual([]);
       expect(report.killsSurvived).toBe(KILLS);
