@@ -343,8 +343,9 @@ class ServerApplier {
       else if (status === 'success') update.desiredProfile = null;
       results.push(update);
     }
-    if (results.length > 0) await this.store.recordResults(this.sp.server, results);
-    await this.store.appendAudit(audit);
+    // Results and their audit rows in one transaction: a crash keeps both or neither.
+    if (results.length > 0) await this.store.recordResults(this.sp.server, results, audit);
+    else await this.store.appendAudit(audit);
     if (round === 'first' && this.opts.onProgress) {
       this.progress.devices += sent.length;
       this.progress.requests++;

@@ -383,9 +383,11 @@ export interface ApplyStore extends DefineStore, Pick<PlanStore, 'getDevice'> {
   /**
    * Records apply results, retry times and (when given) desired profiles and attempts in one transaction;
    * a `success` also clears the device's `arrivedAt` (the arrival is handled). Unknown serials are ignored
-   * and the last entry per serial wins. Returns the number of distinct serials updated.
+   * and the last entry per serial wins. `audit` (Apple's answers for these serials) is appended in the same
+   * transaction, so the results and their audit rows are kept or lost together. Returns the number of distinct
+   * serials updated.
    */
-  recordResults(server: string, results: readonly DeviceResultUpdate[]): Promise<number>;
+  recordResults(server: string, results: readonly DeviceResultUpdate[], audit?: readonly AuditEntry[]): Promise<number>;
   /** Appends entries in the given order, atomically. Entries are never changed or deleted. */
   appendAudit(entries: readonly AuditEntry[]): Promise<void>;
 }

@@ -123,6 +123,16 @@ export function defineRecordConformance(ctx: ConformanceContext): void {
     });
   });
 
+  it('records results and their audit rows together', async () => {
+    const s = ctx.store;
+    await s.upsertDevices('paris', [{ serial_number: 'R1', model: 'iPad Air' }, { serial_number: 'R2', model: 'iPad Air' }], T0);
+    const audit = (serial: string): AuditEntry => ({ runId: null, server: 'paris', serial, action: 'assign', before: null, after: 'U1', outcome: 'success', appleStatus: 'SUCCESS', at: at(1) });
+    const n = await s.recordResults('paris', [{ serial: 'R1', result: { status: 'success', at: at(1), appleStatus: 'SUCCESS' }, retryNotBefore: null, desiredProfile: 'ipads' }], [audit('R1'), audit('R2')]);
+    expect(n).toBe(1);
+    expect(await s.getDevice('paris', 'R1')).toMatchObject({ desiredProfile: 'ipads', lastResult: { status: 'success' } });
+    expect((await s.readAudit({ server: 'paris', limit: 10 })).map((a) => a.serial)).toEqual(['R1', 'R2']);
+  });
+
   describe('profiles', () => {
     it("stores a define's audit row with its UUID, once: not on an idempotent repeat, not on a conflict", async () => {
       const s = ctx.store;

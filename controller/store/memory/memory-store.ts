@@ -277,7 +277,8 @@ export class MemoryStore implements Store {
   }
 
   /** See ApplyStore.recordResults. */
-  async recordResults(server: string, results: readonly DeviceResultUpdate[]): Promise<number> {
+  async recordResults(server: string, results: readonly DeviceResultUpdate[], audit: readonly AuditEntry[] = []): Promise<number> {
+    await this.appendAudit(audit);
     const rows = this.db.deviceTable(server).rows;
     let n = 0;
     for (const r of lastBySerial(results)) {

@@ -214,8 +214,9 @@ interface ResultRow {
 }
 
 /** See ApplyStore.recordResults (each batch one JSON array, as UPSERT). */
-export async function recordResults(pool: pg.Pool, server: string, results: readonly DeviceResultUpdate[]): Promise<number> {
+export async function recordResults(pool: pg.Pool, server: string, results: readonly DeviceResultUpdate[], alsoInTransaction?: (client: pg.PoolClient) => Promise<void>): Promise<number> {
   return inTransaction(pool, async (client) => {
+    await alsoInTransaction?.(client);
     let n = 0;
     for (const batch of chunks(lastBySerial(results), ROWS_PER_STATEMENT)) {
       const rows = batch.map((r): ResultRow => ({

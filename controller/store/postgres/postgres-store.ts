@@ -22,7 +22,7 @@ import type { OutboxEntry, OutboxRow } from '../../notify/ports.js';
 import type { Notification } from '../../notify/webhook.js';
 import type { EnrollmentAttempt, EnrollmentAttemptRecord, EnrollmentCount } from '../../enroll/ports.js';
 import { migratePostgres } from './migrate.js';
-import { PostgresRecords } from './records.js';
+import { PostgresRecords, insertAudit } from './records.js';
 
 /** Options for opening a PostgreSQL store. */
 export interface PostgresStoreOptions {
@@ -195,8 +195,8 @@ export class PostgresStore implements Store {
   }
 
   /** See ApplyStore.recordResults. */
-  recordResults(server: string, results: readonly DeviceResultUpdate[]): Promise<number> {
-    return devices.recordResults(this.pool, server, results);
+  recordResults(server: string, results: readonly DeviceResultUpdate[], audit: readonly AuditEntry[] = []): Promise<number> {
+    return devices.recordResults(this.pool, server, results, (client) => insertAudit(client, audit));
   }
 
   /** See ApplyStore.startRun. */

@@ -275,8 +275,13 @@ export class SqliteStore implements Store {
   }
 
   /** See ApplyStore.recordResults. */
-  async recordResults(server: string, results: readonly DeviceResultUpdate[]): Promise<number> {
-    return this.devices.recordResults(server, results);
+  async recordResults(server: string, results: readonly DeviceResultUpdate[], audit: readonly AuditEntry[] = []): Promise<number> {
+    let n = 0;
+    this.db.transaction(() => {
+      n = this.devices.recordResults(server, results);
+      if (audit.length > 0) this.records.appendAudit(audit);
+    })();
+    return n;
   }
 
   /** See ApplyStore.startRun. */
