@@ -2,7 +2,7 @@
  * One vocabulary for how a reconcile pass and each server in it ended (STYLE rule 5). Plan, apply, the
  * loop, status, metrics and notifications all read these types; none of them parses a message string.
  */
-import { DepHttpError, isTerminalAuthError, isUserAgentRejected, type DepAuthError, type TerminalAuthReason } from '../dep/errors.js';
+import { DepHttpError, DepNetworkError, DepProtocolError, DepTimeoutError, isTerminalAuthError, isUserAgentRejected, type DepAuthError, type TerminalAuthReason } from '../dep/errors.js';
 import type { LoopTrigger, RunResult } from './ports.js';
 
 /**
@@ -20,7 +20,10 @@ export type ProblemKind = 'terminal' | 'transient' | 'guardrail';
  * - `token-unavailable`: the token or key is missing or cannot be decrypted; `token-expired`.
  * - `server-changed`: the token now belongs to another MDM server than the store knows.
  * - `max-changes`: the plan exceeds the server's maxChanges.
- * - `unreachable`: no answer (network, timeout); `apple-error`: Apple answered with an error.
+ * - `unreachable`: no answer (network, timeout); `apple-error`: Apple answered with an error or a body that
+ *   cannot be used.
+ * - `internal-error`: the pass failed inside depctl, not at Apple (the state store failed or its connection was
+ *   cut, or a bug); retried like a transient problem.
  * - `user-agent-rejected`: Apple refused the User-Agent (USER_AGENT_MISSING / USER_AGENT_INVALID).
  * - `untrusted-credential-change`: a plan of an unmerged ref whose server is new or changes its token,
  *   private key or depUrl; it is planned after merge only, and no call is made with those values.
@@ -41,7 +44,8 @@ export type ProblemReason =
   | 'apple-error'
   | 'user-agent-rejected'
   | 'untrusted-credential-change'
-  | 'endpoint-not-allowed';
+  | 'endpoint-not-allowed'
+  | 'internal-error';
 
 /** A problem that stopped one server in a pass. */
 export interface ServerProblem {
@@ -104,12 +108,16 @@ export function problemFromError(server: string, err: unknown, now: Date): Serve
   if (isTerminalAuthError(err)) return { server, kind: 'terminal', reason: AUTH_REASONS[(err as DepAuthError).reason], message: err.message, retryAt: null };
   if (isUserAgentRejected(err)) return { server, kind: 'terminal', reason: 'user-agent-rejected', message: err.message, retryAt: null };
   const detail = err instanceof Error ? err.message : String(err);
-  const message = `could not reach Apple's DEP service: ${detail}; nothing is changed on this server until it answers`;
-  if (err instanceof DepHttpError) {
-    const retryAt = err.retryAfterMs !== undefined ? new Date(now.getTime() + err.retryAfterMs).toISOString() : null;
-    return { server, kind: 'transient', reason: 'apple-error', message, retryAt };
+  if (err instanceof DepHttpError || err instanceof DepProtocolError) {
+    const retryAt = err instanceof DepHttpError && err.retryAfterMs !== undefined ? new Date(now.getTime() + err.retryAfterMs).toISOString() : null;
+    return { server, kind: 'transient', reason: 'apple-error', message: `Apple's DEP service answered with an error: ${detail}; nothing is changed on this server until it answers`, retryAt };
   }
-  return { server, kind: 'transient', reason: 'unreachable', message, retryAt: null };
+  if (err instanceof DepNetworkError || err instanceof DepTimeoutError) {
+    return { server, kind: 'transient', reason: 'unreachable', message: `could not reach Apple's DEP service: ${detail}; nothing is changed on this server until it answers`, retryAt: null };
+  }
+  // Not Apple: the state store (a cut connection, a full disk) or a bug. Saying "Apple" here would send an
+  // administrator to the wrong place.
+  return { server, kind: 'transient', reason: 'internal-error', message: `this server's pass failed inside depctl (state store or internal error), not at Apple: ${detail}; retried on the next pass`, retryAt: null };
 }
 
 /** True for Apple's answer that the organisation must accept new terms. */

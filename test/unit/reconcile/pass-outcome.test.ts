@@ -3,7 +3,7 @@ import { passOutcome } from '../../../controller/reconcile/pass.js';
 import { problemFromError } from '../../../controller/reconcile/outcome.js';
 import type { ApplyResult, ServerApplyResult } from '../../../controller/reconcile/apply.js';
 import type { Plan, ServerPlan } from '../../../controller/reconcile/plan.js';
-import { DepAuthError, DepHttpError, DepNetworkError } from '../../../controller/dep/errors.js';
+import { DepAuthError, DepHttpError, DepNetworkError, DepProtocolError } from '../../../controller/dep/errors.js';
 
 function sp(server: string, over: Partial<ServerPlan> = {}): ServerPlan {
   return { server, defines: [], assign: [], remove: [], drift: [], deferred: [], conflicts: [], devices: 10, unchanged: 10, changeCount: 0, maxChanges: null, exceedsMaxChanges: false, error: null, problem: null, ...over };
@@ -94,5 +94,17 @@ describe('problemFromError', () => {
       message: "could not reach Apple's DEP service: DEP POST /devices/sync: network error ECONNRESET: socket hang up; nothing is changed on this server until it answers",
       retryAt: null,
     });
+  });
+
+  it("an error that is not Apple's (a cut state store connection) is internal, never blamed on Apple", () => {
+    const err = Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' });
+    const p = problemFromError('paris', err, now);
+    expect(p).toMatchObject({ kind: 'transient', reason: 'internal-error', retryAt: null });
+    expect(p.message).toMatch(/inside depctl.*not at Apple: terminating connection/);
+    expect(p.message).not.toMatch(/could not reach Apple/);
+  });
+
+  it("an unusable answer is Apple's error, not unreachable", () => {
+    expect(problemFromError('paris', new DepProtocolError('/devices/sync', 'devices should be a list, got nothing'), now)).toMatchObject({ reason: 'apple-error' });
   });
 });
