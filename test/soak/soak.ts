@@ -22,7 +22,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -335,11 +335,15 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     c.killed = true;
     c.child.kill('SIGKILL');
   };
+  // Only the soak's own controllers lose their connections, never another process's on the same database
+  // (tests running beside it, a benchmark): their backends are found by the client ports those processes hold.
+  const pgPort = isPg ? Number(new URL(opts.store).port || 5432) : 0;
   const cutConnections = async (): Promise<void> => {
     if (!admin) return;
-    const r = await admin.query(
-      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name LIKE 'depctl%'`,
-    );
+    const pids = slots.flatMap((x) => (x && x.exitCode === undefined && x.child.pid !== undefined ? [x.child.pid] : []));
+    const ports = await clientPortsTo(pids, pgPort);
+    if (ports.length === 0) return;
+    const r = await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND client_port = ANY($1::int[])', [ports]);
     if ((r.rowCount ?? 0) > 0) report.connectionsCut++;
   };
 
@@ -389,7 +393,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
           }, 300 + random() * 3000),
         );
       }
-      if (isPg && random() < 0.4) timers.push(setTimeout(() => void cutConnections().catch(() => undefined), 500 + random() * 4000));
+      if (isPg && random() < 0.4) timers.push(setTimeout(() => void cutConnections().catch(() => undefined), 100 + random() * 1500));
       // Where the kill lands. Call-based moments count matching calls from now; a moment whose call never
       // comes (nothing left to write) falls back to a random time.
       let left = 1 + Math.floor(random() * (moment === 'any-call' ? 10 : 3));
@@ -495,6 +499,33 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     }
     if (!opts.keep && report.violations.length === 0) await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The local ports of the TCP connections that processes `pids` hold to `remotePort` (Linux: their socket
+ * inodes from /proc/PID/fd matched in /proc/net/tcp and tcp6). Empty where /proc is not there.
+ */
+async function clientPortsTo(pids: readonly number[], remotePort: number): Promise<number[]> {
+  const inodes = new Set<string>();
+  for (const pid of pids) {
+    const fds = await readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
+    for (const fd of fds) {
+      const m = /^socket:\[(\d+)\]$/.exec(await readlink(`/proc/${pid}/fd/${fd}`).catch(() => ''));
+      if (m?.[1]) inodes.add(m[1]);
+    }
+  }
+  const ports: number[] = [];
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    const text = await readFile(table, 'utf8').catch(() => '');
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      const [local, remote, inode] = [cols[1], cols[2], cols[9]];
+      if (!local || !remote || !inode || !inodes.has(inode)) continue;
+      if (Number.parseInt(remote.split(':').at(-1) ?? '', 16) !== remotePort) continue;
+      ports.push(Number.parseInt(local.split(':').at(-1) ?? '', 16));
+    }
+  }
+  return ports;
 }
 
 /** What the checks know of a profile the simulator holds. */
