@@ -61,6 +61,19 @@ export async function makeControllerDir(prefix: string, token: ServerToken): Pro
   return dir;
 }
 
+/**
+ * Writes `files` into the `work/` clone of a controller directory (makeControllerDir), commits them with
+ * `message` and pushes to `main`; returns the new commit id.
+ */
+export async function pushConfig(dir: string, files: Record<string, string>, message = 'config'): Promise<string> {
+  const work = join(dir, 'work');
+  for (const [rel, content] of Object.entries(files)) await writeFile(join(work, rel), content);
+  git(work, 'add', '-A');
+  git(work, 'commit', '-q', '-m', message);
+  git(work, 'push', '-q', 'origin', 'HEAD:main');
+  return git(work, 'rev-parse', 'HEAD');
+}
+
 /** Kills (SIGKILL) every process in `children`, empties the list, and waits until each has exited. */
 export async function killAll(children: ControllerProcess[]): Promise<void> {
   for (const c of children.splice(0)) {

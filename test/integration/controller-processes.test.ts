@@ -1,12 +1,11 @@
 import { existsSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startSimulator, type RunningSimulator } from '../../controller/sim/index.js';
 import { openStore } from '../../controller/store/index.js';
-import { controllerStatus, killAll, makeControllerDir, spawnController, type ControllerProcess } from '../helpers/controller-process.js';
-import { git } from '../helpers/git.js';
+import { controllerStatus, killAll, makeControllerDir, spawnController, type ControllerProcess, pushConfig } from '../helpers/controller-process.js';
 import { ipadsYaml, MAIN_SERVER_YAML } from '../helpers/config-yaml.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -21,13 +20,7 @@ describe('depctl run as real processes', () => {
   let dir: string;
   const children: ControllerProcess[] = [];
 
-  async function push(files: Record<string, string>): Promise<string> {
-    for (const [rel, content] of Object.entries(files)) await writeFile(join(dir, 'work', rel), content);
-    git(join(dir, 'work'), 'add', '-A');
-    git(join(dir, 'work'), 'commit', '-q', '-m', 'config');
-    git(join(dir, 'work'), 'push', '-q', 'origin', 'HEAD:main');
-    return git(join(dir, 'work'), 'rev-parse', 'HEAD');
-  }
+  const push = (files: Record<string, string>): Promise<string> => pushConfig(dir, files);
 
   function args(name: string, state: string, extra: string[] = []): string[] {
     return ['--repo', join(dir, 'config.git'), '--branch', 'main', '--listen', '127.0.0.1:0', '--work-dir', join(dir, `checkout-${name}`), '--state', state, '--secrets-dir', join(dir, 'secrets'), '--poll-interval', '5s', '--leader-retry-interval', '1s', ...extra];

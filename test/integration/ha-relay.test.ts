@@ -1,14 +1,13 @@
 import { createHmac } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { request } from 'undici';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startSimulator, type RunningSimulator } from '../../controller/sim/index.js';
-import { controllerStatus, killAll, makeControllerDir, spawnController, type ControllerProcess } from '../helpers/controller-process.js';
-import { git } from '../helpers/git.js';
+import { controllerStatus, killAll, makeControllerDir, spawnController, type ControllerProcess, pushConfig } from '../helpers/controller-process.js';
 import { ipadsYaml, MAIN_SERVER_YAML } from '../helpers/config-yaml.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -50,13 +49,7 @@ describe('HA: triggers that reach a follower reach the leader (real depctl run p
   const children: ControllerProcess[] = [];
   let schema: string | undefined;
 
-  async function push(files: Record<string, string>): Promise<string> {
-    for (const [rel, content] of Object.entries(files)) await writeFile(join(dir, 'work', rel), content);
-    git(join(dir, 'work'), 'add', '-A');
-    git(join(dir, 'work'), 'commit', '-q', '-m', 'config');
-    git(join(dir, 'work'), 'push', '-q', 'origin', 'HEAD:main');
-    return git(join(dir, 'work'), 'rev-parse', 'HEAD');
-  }
+  const push = (files: Record<string, string>): Promise<string> => pushConfig(dir, files);
 
   /** Polling and Apple sync an hour apart: within this test only a trigger can start a pass. */
   async function replica(name: string, state: string): Promise<ControllerProcess> {

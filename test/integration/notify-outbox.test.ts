@@ -7,7 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,8 +15,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startSimulator, type RunningSimulator } from '../../controller/sim/index.js';
 import { openStore } from '../../controller/store/index.js';
 import { MAIN_SERVER_YAML } from '../helpers/config-yaml.js';
-import { killAll, makeControllerDir, spawnController, type ControllerProcess } from '../helpers/controller-process.js';
-import { git } from '../helpers/git.js';
+import { killAll, makeControllerDir, spawnController, type ControllerProcess, pushConfig } from '../helpers/controller-process.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -57,13 +56,7 @@ describe('notification outbox across SIGKILL and restarts (depctl run, SQLite)',
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
   const children: ControllerProcess[] = [];
 
-  async function push(files: Record<string, string>): Promise<string> {
-    for (const [rel, content] of Object.entries(files)) await writeFile(join(dir, 'work', rel), content);
-    git(join(dir, 'work'), 'add', '-A');
-    git(join(dir, 'work'), 'commit', '-q', '-m', 'config');
-    git(join(dir, 'work'), 'push', '-q', 'origin', 'HEAD:main');
-    return git(join(dir, 'work'), 'rev-parse', 'HEAD');
-  }
+  const push = (files: Record<string, string>): Promise<string> => pushConfig(dir, files);
 
   async function start(name: string): Promise<ControllerProcess> {
     const c = await spawnController(

@@ -22,7 +22,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
-import { readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -33,9 +33,8 @@ import type { Device } from '../../controller/dep/types.js';
 import { startSimulator, type RunningSimulator, type SimCallEvent } from '../../controller/sim/index.js';
 import { openStore, type AuditRecord, type Store } from '../../controller/store/index.js';
 import { MAIN_SERVER_YAML } from '../helpers/config-yaml.js';
-import { makeControllerDir } from '../helpers/controller-process.js';
+import { makeControllerDir, pushConfig } from '../helpers/controller-process.js';
 import { checkAudit, checkContent, checkNotifications, checkWanted, type Delivery, type ProfileFacts } from './checks.js';
-import { git } from '../helpers/git.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -242,14 +241,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   const ipads = serials.filter((s) => families.get(s) === 'iPad');
 
   const dir = await makeControllerDir('depctl-soak-', sim.token);
-  const work = join(dir, 'work');
-  const push = async (rev: 'A' | 'B'): Promise<string> => {
-    for (const [rel, content] of Object.entries(revisionFiles(rev, lab))) await writeFile(join(work, rel), content);
-    git(work, 'add', '-A');
-    git(work, 'commit', '-q', '-m', `soak revision ${rev}`);
-    git(work, 'push', '-q', 'origin', 'HEAD:main');
-    return git(work, 'rev-parse', 'HEAD');
-  };
+  const push = (rev: 'A' | 'B'): Promise<string> => pushConfig(dir, revisionFiles(rev, lab), `soak revision ${rev}`);
   const revisions: Array<{ rev: 'A' | 'B'; commit: string }> = [{ rev: 'A', commit: await push('A') }];
 
   const schema = `soak_${process.pid}_${Date.now()}`;
