@@ -142,8 +142,11 @@ export async function buildAssignment(
   return assignment;
 }
 
-/** Opens a serial file named relative to the YAML file, refusing paths that leave the config directory. */
-async function openSerialFile(file: string, d: ParsedDoc, paths: ConfigPaths, path: (string | number)[], sink: ProblemSink): Promise<SourceFile | undefined> {
+/**
+ * Opens a serial file named relative to the YAML file, refusing paths that leave the config directory. Shared
+ * by Assignment.serialFiles and MdmServer.devices.serialFiles (ownership-build.ts).
+ */
+export async function openSerialFile(file: string, d: ParsedDoc, paths: ConfigPaths, path: (string | number)[], sink: ProblemSink): Promise<SourceFile | undefined> {
   const loc = locIn(d, path);
   const abs = resolve(dirname(d.source.absPath), file);
   if (file.startsWith('/') || /^[A-Za-z]:[\\/]/.test(file) || !isInside(paths.root, abs)) {

@@ -22,7 +22,7 @@ export type DocIndex = Record<Kind, Map<string, ParsedDoc>>;
 
 /** Indexes documents by kind and name, reporting names used twice within a kind. */
 export function indexByName(docs: readonly ParsedDoc[], sink: ProblemSink): DocIndex {
-  const index: DocIndex = { MdmServer: new Map(), EnrollmentProfile: new Map(), Assignment: new Map(), Enrollment: new Map(), Credential: new Map() };
+  const index: DocIndex = { MdmServer: new Map(), EnrollmentProfile: new Map(), Assignment: new Map(), Enrollment: new Map(), Credential: new Map(), Organization: new Map() };
   for (const d of docs) {
     if (d.name === undefined) continue;
     const first = index[d.kind].get(d.name);

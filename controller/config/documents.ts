@@ -20,7 +20,10 @@ export interface ParsedDoc {
   source: SourceFile;
   /** Offset of the document's first node (for locations). */
   offset: number;
-  /** Offsets of `spec.serials` items when the list was read by the fast path (no YAML nodes exist for them). */
+  /**
+   * Offsets of the serial list's items when the fast path read it (no YAML nodes exist for them): `spec.serials`
+   * of an Assignment, `spec.devices.serials` of an MdmServer (issue 15).
+   */
   serialOffsets?: number[];
 }
 
@@ -98,7 +101,8 @@ function parseText(
     }
     const parsed = checkHeader(doc, value, source, sink);
     if (!parsed) continue;
-    const list = parsed.kind === 'Assignment' ? claimList(doc, value, lists) : undefined;
+    const listPath = FAST_LIST_PATHS[parsed.kind];
+    const list = listPath ? claimList(doc, value, lists, listPath) : undefined;
     if (list) claimed.add(list);
     const validate = schemas.validators[parsed.kind];
     const valid = validate(value) === true;
@@ -108,15 +112,23 @@ function parseText(
   return claimed.size === lists.length ? out : undefined;
 }
 
-/** Puts a fast-path list back as `spec.serials` when its key is this document's `spec.serials` key. */
-function claimList(doc: Document, value: unknown, lists: readonly ExtractedList[]): ExtractedList | undefined {
+/** Where each kind may hold a long serial list the fast path reads. */
+const FAST_LIST_PATHS: Partial<Record<Kind, readonly string[]>> = {
+  Assignment: ['spec', 'serials'],
+  MdmServer: ['spec', 'devices', 'serials'],
+};
+
+/** Puts a fast-path list back at `path` (ending in `serials`) when its key is this document's key there. */
+function claimList(doc: Document, value: unknown, lists: readonly ExtractedList[], path: readonly string[]): ExtractedList | undefined {
   if (lists.length === 0) return undefined;
-  const found = findNode(doc, ['spec', 'serials']);
+  const found = findNode(doc, [...path]);
   const keyOffset = found.key?.range?.[0];
   const list = lists.find((l) => l.keyOffset === keyOffset);
-  const spec = (value as { spec?: Record<string, unknown> }).spec;
-  if (!list || !spec || spec['serials'] !== null) return undefined;
-  spec['serials'] = list.items.map((i) => i.raw);
+  let parent: unknown = value;
+  for (const key of path.slice(0, -1)) parent = parent !== null && typeof parent === 'object' ? (parent as Record<string, unknown>)[key] : undefined;
+  const holder = parent !== null && typeof parent === 'object' && !Array.isArray(parent) ? (parent as Record<string, unknown>) : undefined;
+  if (!list || !holder || holder['serials'] !== null) return undefined;
+  holder['serials'] = list.items.map((i) => i.raw);
   return list;
 }
 

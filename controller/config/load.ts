@@ -13,6 +13,8 @@ import { defaultTrustPolicy, type TrustPolicy } from './trust.js';
 import { buildEnrollment, normalisePublicUrl } from './enrollment.js';
 import type { Assignment, DepConfig, EnrollmentProfile, MdmServer } from './types.js';
 import { buildCredential } from '../credentials/config.js';
+import { buildOrganization } from './organization.js';
+import { buildOwnership, OwnershipRegistry } from './ownership-build.js';
 
 /** Largest YAML file read by default: 100,000 serials inline take about 1.6 MiB. */
 export const MAX_YAML_BYTES = DEFAULT_INPUT_LIMITS.yamlFileBytes;
@@ -67,7 +69,7 @@ export interface LoadResult {
 export async function loadConfig(dir: string, opts: LoadOptions = {}): Promise<LoadResult> {
   const sink = new ProblemSink();
   const root = resolve(dir);
-  const stats: LoadStats = { files: 0, documents: { MdmServer: 0, EnrollmentProfile: 0, Assignment: 0, Enrollment: 0, Credential: 0 }, serials: 0 };
+  const stats: LoadStats = { files: 0, documents: { MdmServer: 0, EnrollmentProfile: 0, Assignment: 0, Enrollment: 0, Credential: 0, Organization: 0 }, serials: 0 };
   const dirStat = await stat(root).catch(() => undefined);
   if (!dirStat?.isDirectory()) {
     sink.error('io-error', { file: dir, line: 1, column: 1 }, dirStat ? 'not a directory' : 'config directory does not exist');
@@ -116,7 +118,20 @@ export async function loadConfig(dir: string, opts: LoadOptions = {}): Promise<L
   // Without a secrets directory, relative references are checked lexically against a stand-in below the root.
   ctx.trust = opts.trust ?? defaultTrustPolicy(opts.secretsDir ?? join(root, '.depctl-secrets-dir'));
   const valid = (kind: Kind): ParsedDoc[] => [...index[kind].values()].filter((d) => d.valid);
-  const servers: MdmServer[] = valid('MdmServer').map((d) => buildServer(d, index, ctx, sink));
+  const serverDocs = valid('MdmServer');
+  const servers: MdmServer[] = serverDocs.map((d) => buildServer(d, index, ctx, sink));
+  // Ownership in Apple Business/School Manager (issue 15): serials may come from files, so one server at a time.
+  const owners = new OwnershipRegistry();
+  for (const [i, d] of serverDocs.entries()) {
+    if (budget.overTime(sink, d.source.relPath)) return finish(undefined, sink, stats);
+    const ownership = await buildOwnership(d, index, ctx, owners, sink);
+    const server = servers[i];
+    if (ownership && server) server.ownership = ownership;
+    if (owners.size > limits.serials) {
+      sink.error('input-limit', d.source.loc(d.offset), `more than ${limits.serials.toLocaleString('en-US')} owned serial numbers in the configuration (input limit "serials"); reading stopped at this server`);
+      return finish(undefined, sink, stats);
+    }
+  }
   const profiles: EnrollmentProfile[] = valid('EnrollmentProfile').map((d) => buildProfile(d, index, ctx, sink));
   const registry = new SerialRegistry();
   const built: { a: Assignment; d: ParsedDoc }[] = [];
@@ -133,7 +148,16 @@ export async function loadConfig(dir: string, opts: LoadOptions = {}): Promise<L
 
   const enrollments = valid('Enrollment').map((d) => buildEnrollment(d, ctx, sink));
   const credentials = valid('Credential').map((d) => buildCredential(d, ctx, sink));
-  const config: DepConfig = { dir: root, servers, profiles, assignments: built.map((b) => b.a), ...(enrollments.length > 0 ? { enrollments } : {}), ...(credentials.length > 0 ? { credentials } : {}) };
+  const organizations = valid('Organization').map((d) => buildOrganization(d, ctx, sink));
+  const config: DepConfig = {
+    dir: root,
+    servers,
+    profiles,
+    assignments: built.map((b) => b.a),
+    ...(enrollments.length > 0 ? { enrollments } : {}),
+    ...(credentials.length > 0 ? { credentials } : {}),
+    ...(organizations.length > 0 ? { organizations } : {}),
+  };
   return finish(config, sink, stats);
 }
 

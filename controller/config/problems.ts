@@ -75,6 +75,11 @@ export const PROBLEM_CODES = [
   'enrollment-url-unresolved',
   'enrollment-missing',
   'public-url',
+  'client-id-scope',
+  'abm-url-host',
+  'insecure-abm-url',
+  'organization-missing',
+  'ownership-conflict',
 ] as const;
 
 /** One of PROBLEM_CODES. */

@@ -13,7 +13,7 @@ import type addFormatsModule from 'ajv-formats';
 const require = createRequire(import.meta.url);
 
 /** The kinds of document a config repository may hold. */
-export const KINDS = ['MdmServer', 'EnrollmentProfile', 'Assignment', 'Enrollment', 'Credential'] as const;
+export const KINDS = ['MdmServer', 'EnrollmentProfile', 'Assignment', 'Enrollment', 'Credential', 'Organization'] as const;
 /** One of the config kinds. */
 export type Kind = (typeof KINDS)[number];
 
@@ -55,6 +55,7 @@ export const KIND_SCHEMA_FILES: Readonly<Record<Kind, string>> = {
   Assignment: 'assignment.schema.json',
   Enrollment: 'enrollment.schema.json',
   Credential: 'credential.schema.json',
+  Organization: 'organization.schema.json',
 };
 
 /**
@@ -96,7 +97,7 @@ export function compileSchemas(files: SchemaFiles = readSchemaFiles()): Compiled
     if (!fn) throw new Error(`schema ${KIND_SCHEMA_FILES[kind]} did not compile`);
     return fn;
   };
-  return { validators: { MdmServer: get('MdmServer'), EnrollmentProfile: get('EnrollmentProfile'), Assignment: get('Assignment'), Enrollment: get('Enrollment'), Credential: get('Credential') }, files };
+  return { validators: { MdmServer: get('MdmServer'), EnrollmentProfile: get('EnrollmentProfile'), Assignment: get('Assignment'), Enrollment: get('Enrollment'), Credential: get('Credential'), Organization: get('Organization') }, files };
 }
 
 /**
@@ -123,7 +124,7 @@ export function loadStandaloneSchemas(files: SchemaFiles, file: string = STANDAL
   if (!existsSync(file)) return undefined;
   const mod = require(file) as StandaloneModule;
   if (mod.schemasDigest !== schemasDigest(files)) return undefined;
-  return { validators: { MdmServer: mod.MdmServer, EnrollmentProfile: mod.EnrollmentProfile, Assignment: mod.Assignment, Enrollment: mod.Enrollment, Credential: mod.Credential }, files };
+  return { validators: { MdmServer: mod.MdmServer, EnrollmentProfile: mod.EnrollmentProfile, Assignment: mod.Assignment, Enrollment: mod.Enrollment, Credential: mod.Credential, Organization: mod.Organization }, files };
 }
 
 export type { ErrorObject };

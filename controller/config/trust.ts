@@ -13,6 +13,10 @@
  * - `depUrl` must reach Apple (`https://mdmenrollment.apple.com`) or a host the operator allowed
  *   (`--allow-dep-host HOST[:PORT]`: a simulator on loopback, a proxy). `DEPCTL_DEP_URL` is the operator's own
  *   setting and is not limited.
+ * - An Organization's `apiUrl` and `tokenUrl` (the Apple Business/School API, issue 15) must reach Apple's
+ *   hosts (`api-business.apple.com`, `api-school.apple.com`, `account.apple.com`) or a host the operator
+ *   allowed with the same `--allow-dep-host`: the token endpoint receives the signed client assertion and the
+ *   API the bearer token, so a pull request must not be able to send them elsewhere.
  *
  * One module for validation (a problem at the YAML's line) and for reading (the same rule at the moment a
  * secret is read, with symbolic links resolved), used by every kind that holds references.
@@ -109,6 +113,34 @@ export function depUrlProblem(depUrl: string, policy: Pick<TrustPolicy, 'depHost
   const allowed = policy.depHosts.map((h) => h.toLowerCase());
   if (allowed.includes(hostPort) || allowed.includes(host)) return undefined;
   return `depUrl host ${hostPort} is not Apple's (${APPLE_DEP_HOSTS.join(', ')}); the operator allows other hosts with --allow-dep-host (a simulator, a proxy)`;
+}
+
+/** Apple's Business/School API hosts (dep-protocol.md section 7): the API of each scope, and the token endpoint. */
+export const APPLE_ABM_HOSTS: Readonly<Record<'apiUrl' | 'tokenUrl', readonly string[]>> = {
+  apiUrl: ['api-business.apple.com', 'api-school.apple.com'],
+  tokenUrl: ['account.apple.com'],
+};
+
+/**
+ * Why an Organization's `apiUrl` or `tokenUrl` is not allowed under the policy, or undefined: Apple's host over
+ * https on the default port, or a host the operator allowed (`--allow-dep-host`, shared with depUrl).
+ */
+export function abmUrlProblem(field: 'apiUrl' | 'tokenUrl', value: string, policy: Pick<TrustPolicy, 'depHosts'>): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `${field} ${JSON.stringify(value)} is not a URL`;
+  }
+  if (url.username !== '' || url.password !== '') return `${field} may not carry a user name or password`;
+  if (url.search !== '' || url.hash !== '') return `${field} may not carry a query or fragment`;
+  const host = url.hostname.toLowerCase();
+  const hostPort = url.port === '' ? host : `${host}:${url.port}`;
+  const apple = APPLE_ABM_HOSTS[field];
+  if (url.protocol === 'https:' && url.port === '' && apple.includes(host)) return undefined;
+  const allowed = policy.depHosts.map((h) => h.toLowerCase());
+  if (allowed.includes(hostPort) || allowed.includes(host)) return undefined;
+  return `${field} host ${hostPort} is not Apple's (${apple.join(', ')}); the operator allows other hosts with --allow-dep-host (a simulator, a proxy)`;
 }
 
 /** A reference the policy refuses, or a file that cannot be read. Its message names no secret. */

@@ -35,6 +35,60 @@ export interface MdmServer {
   maxChanges?: number;
   driftPolicy: DriftPolicy;
   source: SourceLoc;
+  /** Device ownership in Apple Business/School Manager (issue 15); absent when the server names no organization. */
+  ownership?: ServerOwnership;
+}
+
+/**
+ * What an MdmServer declares about itself in Apple Business/School Manager (`spec.organization`,
+ * `abmServerName`, `enableMdmDisownFlag`, `devices`), after validation. Which server a device belongs to is
+ * decided by precedence: an explicit serial, then an order number, then a product family (ownership.ts).
+ */
+export interface ServerOwnership {
+  /** The Organization's metadata.name. */
+  organization: string;
+  /** The server's name in Apple Business/School Manager (the API's serverName): abmServerName or metadata.name. */
+  abmServerName: string;
+  /** Kept in line on the Apple side when given; left alone when absent. */
+  enableMdmDisownFlag?: boolean;
+  /** Serials from `devices.serials` and `devices.serialFiles`, normalised (upper case) and de-duplicated. */
+  serials: string[];
+  /** `devices.orderNumbers`, upper case, de-duplicated. */
+  orderNumbers: string[];
+  /** `devices.productFamilies` (Business API names). */
+  productFamilies: AbmProductFamily[];
+  /** Where `spec.organization` is written (messages about this server's ownership point here). */
+  source: SourceLoc;
+}
+
+/** Product families as the Business/School API names them (OrgDevice `productFamily`, dep-protocol.md §7). */
+export const ABM_PRODUCT_FAMILIES = ['iPhone', 'iPad', 'Mac', 'AppleTV', 'Watch', 'Vision'] as const;
+
+/** One of ABM_PRODUCT_FAMILIES. */
+export type AbmProductFamily = (typeof ABM_PRODUCT_FAMILIES)[number];
+
+/** `business` (Apple Business Manager) or `school` (Apple School Manager). */
+export type OrganizationScope = 'business' | 'school';
+
+/** `kind: Organization` after validation (schemas/organization.schema.json), with defaults applied. */
+export interface Organization {
+  name: string;
+  scope: OrganizationScope;
+  /** `BUSINESSAPI.<uuid>` or `SCHOOLAPI.<uuid>` (public, as the portal shows it). */
+  clientId: string;
+  keyId: string;
+  /** The API account's EC P-256 private key. */
+  privateKey: SecretRef;
+  /** API base including `/v1`, as controller/abm's client takes it (default Apple's for the scope). */
+  apiUrl: string;
+  /** OAuth token endpoint (default Apple's). */
+  tokenUrl: string;
+  /** Guardrail on device moves in one plan (like MdmServer.maxChanges). */
+  maxChanges?: number;
+  driftPolicy: DriftPolicy;
+  /** Devices that no server of this organization claims: left alone, or reported. */
+  unclaimedDevices: 'ignore' | 'report';
+  source: SourceLoc;
 }
 
 /** The profile body without `devices` (assignments carry the serials). */
@@ -147,4 +201,6 @@ export interface DepConfig {
   credentials?: CredentialDecl[];
   /** `kind: Enrollment` documents (issue 14); absent or empty when depctl serves no enrollment. */
   enrollments?: Enrollment[];
+  /** `kind: Organization` documents (issue 15); absent or empty when depctl manages no device ownership. */
+  organizations?: Organization[];
 }

@@ -91,7 +91,7 @@ describe('selectAdoption', () => {
       problems,
       errorCount,
       warningCount: problems.length - errorCount,
-      stats: { files: 0, documents: { MdmServer: 0, EnrollmentProfile: 0, Assignment: 0, Enrollment: 0, Credential: 0 }, serials: 0 },
+      stats: { files: 0, documents: { MdmServer: 0, EnrollmentProfile: 0, Assignment: 0, Enrollment: 0, Credential: 0, Organization: 0 }, serials: 0 },
     };
   };
 
