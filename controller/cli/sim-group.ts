@@ -16,6 +16,8 @@ import { startSimulatorGroup } from '../sim/index.js';
 import { encryptServerToken, generateKeyPair } from '../tokens/index.js';
 import { type CliIo, UsageError } from './io.js';
 import { DEFAULT_SIM_DEVICES, DEFAULT_SIM_LISTEN, parseListen, type SimCommandOptions } from './sim.js';
+import { startAbmForGroup, type StartedAbm } from './sim-abm.js';
+import type { AbmScope } from '../abm/types.js';
 
 /** Options of a multi-server `depctl sim`, already parsed. */
 export interface SimGroupCommandOptions extends SimCommandOptions {
@@ -23,6 +25,8 @@ export interface SimGroupCommandOptions extends SimCommandOptions {
   servers?: string[];
   /** A depctl config directory (`--config`), relative to `cwd`. */
   config?: string;
+  /** Also serve the Apple Business API for the group's organisation (`--abm`, issue 15; sim-abm.ts). */
+  abm?: { listen: string; scope?: AbmScope };
 }
 
 /** One started server, with what the command wrote for it. */
@@ -44,6 +48,8 @@ export interface StartedSimGroup {
   servers: StartedGroupServer[];
   /** Serials the config lists for servers that are not in the group. */
   skipped: number;
+  /** The Business API simulator, with `abm`. */
+  abm?: StartedAbm;
   stop(): Promise<void>;
 }
 
@@ -120,7 +126,20 @@ export async function startSimGroupCommand(opts: SimGroupCommandOptions): Promis
       if (fromConfig) started.refs = { token: fromConfig.token, privateKey: fromConfig.privateKey };
       servers.push(started);
     }
-    return { group, servers, skipped: seeding?.skipped ?? 0, stop: () => group.close() };
+    const abm = opts.abm
+      ? await startAbmForGroup(group, {
+          ...opts.abm,
+          ...(opts.out !== undefined ? { outDir: path.resolve(opts.cwd, opts.out) } : {}),
+          ...(config ? { config } : {}),
+          ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+          ...(opts.now ? { now: opts.now } : {}),
+        })
+      : undefined;
+    const stop = async (): Promise<void> => {
+      await abm?.stop();
+      await group.close();
+    };
+    return { group, servers, skipped: seeding?.skipped ?? 0, ...(abm ? { abm } : {}), stop };
   } catch (err) {
     await group.close();
     throw err;
@@ -165,5 +184,19 @@ export function describeGroup(io: CliIo, started: StartedSimGroup): void {
   for (const s of started.servers) {
     if (s.refs !== undefined && s.files !== undefined) io.stdout(configHint(s, path.dirname(path.dirname(s.files.token))));
   }
+  if (started.abm) describeAbm(io, started.abm);
   io.stdout('Stop with Ctrl-C (SIGINT) or SIGTERM.\n');
+}
+
+/** Prints the Business API side: where it listens, the account files and the Organization to use. */
+function describeAbm(io: CliIo, abm: StartedAbm): void {
+  const { sim } = abm;
+  io.stdout(`Apple Business API simulator listening on ${sim.url} (${sim.inspect.deviceCount()} devices, ${Object.keys(abm.servers).length} MDM servers; moves reach the DEP servers' sync)\n`);
+  if (abm.files) {
+    io.stdout(`  wrote ${abm.files.privateKeyPath} (API account private key), ${abm.files.accountPath} (client ID, key ID) and ${abm.files.organizationPath}\n`);
+  } else {
+    io.stdout('  the API account\'s private key is written only with --out\n');
+  }
+  io.stdout(`DEPCTL_ALLOW_DEP_HOSTS=${new URL(sim.url).host}\n`);
+  io.stdout(abm.organizationYaml.replace(/^/gm, '  ').replace(/ +$/, ''));
 }

@@ -3,7 +3,8 @@
  * DIR` it also writes `key.pem` (0600) and `token.p7m`, a real S/MIME server token for the
  * simulator's credentials, so depctl or NanoDEP/MicroMDM can be configured exactly as against Apple.
  * The portal and faults are driven over HTTP under `/_sim/` (see controller/sim/admin.ts). With
- * `--servers a,b` or `--config DIR` one process serves several MDM servers (sim-group.ts).
+ * `--servers a,b` or `--config DIR` one process serves several MDM servers (sim-group.ts), and with `--abm`
+ * also the Apple Business API of their organisation (sim-abm.ts).
  */
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -17,6 +18,7 @@ import { describeGroup, parseServerNames, SimConfigError, startSimGroupCommand, 
 import { examples } from './help.js';
 import type { Register } from './program.js';
 import { registerSimDevice } from './sim-enroll.js';
+import { DEFAULT_ABM_LISTEN } from './sim-abm.js';
 
 /** Options of the `sim` command, already parsed. */
 export interface SimCommandOptions {
@@ -141,13 +143,21 @@ export const registerSim: Register = (program, io, setExit) => {
     .option('--cert <file>', 'with --out: encrypt token.p7m to this PEM certificate (e.g. exported by NanoDEP or MicroMDM) instead of writing key.pem')
     .option('--servers <names>', 'serve several MDM servers (comma-separated), each with its own token: --out writes DIR/NAME/token.p7m and DIR/NAME/key.pem')
     .option('--config <dir>', 'serve the MdmServers of this depctl config, seeded with the serials its assignments list (plus --devices random ones each)')
+    .option('--abm', 'with --servers or --config: also serve the Apple Business API of their organisation (devices = the DEP fleet; assignments reach the DEP servers\' sync); --out writes its API account')
+    .option('--abm-listen <host:port>', `address of the Business API simulator (port 0: any free port; default ${DEFAULT_ABM_LISTEN})`)
+    .option('--abm-scope <scope>', 'business (Apple Business Manager) or school (Apple School Manager)', 'business')
     .addHelpText('after', examples([
       ['depctl sim --listen 127.0.0.1:8081 --devices 1000 --out sim/', 'one server with 1,000 devices; token and key in sim/'],
       ['depctl sim --config examples --out secrets/', "the servers of a config, seeded with its serials"],
       ['DEPCTL_DEP_URL=http://127.0.0.1:8081 depctl plan examples', 'then plan against it'],
+      ['depctl sim --servers jamf,intune --abm --out sim/', 'two MDM servers and the Business API of their organisation; API account in sim/'],
     ]))
-    .action(async (o: { listen?: string; devices: string; seed: string; out?: string; cert?: string; servers?: string; config?: string }) => {
+    .action(async (o: { listen?: string; devices: string; seed: string; out?: string; cert?: string; servers?: string; config?: string; abm?: boolean; abmListen?: string; abmScope: string }) => {
       if (o.cert !== undefined && o.out === undefined) throw new UsageError('--cert needs --out');
+      const abmWanted = o.abm === true || o.abmListen !== undefined;
+      if (abmWanted && o.servers === undefined && o.config === undefined) throw new UsageError('--abm needs --servers or --config: the Business API moves devices between those MDM servers');
+      if (o.abmScope !== 'business' && o.abmScope !== 'school') throw new UsageError(`--abm-scope must be business or school, got "${o.abmScope}"`);
+      if (o.abmListen !== undefined) parseListen(o.abmListen);
       // DEPCTL_LISTEN as for `run`: in the container image it is the one address the port and HEALTHCHECK use.
       const listen = o.listen ?? io.env['DEPCTL_LISTEN'] ?? DEFAULT_SIM_LISTEN;
       if (o.servers !== undefined || o.config !== undefined) {
@@ -161,6 +171,7 @@ export const registerSim: Register = (program, io, setExit) => {
             ...(o.config !== undefined ? { config: o.config } : {}),
             ...(o.out !== undefined ? { out: o.out } : {}),
             ...(o.cert !== undefined ? { certificate: o.cert } : {}),
+            ...(abmWanted ? { abm: { listen: o.abmListen ?? DEFAULT_ABM_LISTEN, scope: o.abmScope } } : {}),
             cwd: io.cwd,
           });
         } catch (err) {
@@ -173,7 +184,7 @@ export const registerSim: Register = (program, io, setExit) => {
         describeGroup(io, group);
         await untilStopped(io.signal);
         await group.stop();
-        io.stdout('DEP simulator stopped.\n');
+        io.stdout(group.abm ? 'DEP and Business API simulators stopped.\n' : 'DEP simulator stopped.\n');
         setExit(ExitCode.ok);
         return;
       }

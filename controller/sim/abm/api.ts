@@ -30,6 +30,18 @@ export interface AbmSimServerSpec {
   devices?: number;
 }
 
+/**
+ * A device the organisation starts with, given explicitly (e.g. the fleet of a DEP simulator group, so that
+ * both simulators hold the same devices). Added after the generated ones.
+ */
+export interface AbmSimOrgDevice {
+  serialNumber: string;
+  /** OrgDevice attributes (productFamily, deviceModel, orderNumber, color…); dates are filled in. */
+  attributes?: Record<string, unknown>;
+  /** The `serverName` of the server (from `servers`) it is assigned to; unassigned when absent. */
+  serverName?: string;
+}
+
 /** Options of {@link startAbmSimulator}. */
 export interface AbmSimulatorOptions {
   host?: string;
@@ -42,6 +54,8 @@ export interface AbmSimulatorOptions {
   /** Seed of the generated devices and ids (default 1). */
   seed?: number;
   servers?: AbmSimServerSpec[];
+  /** Devices with explicit serials and attributes, after the generated ones. */
+  orgDevices?: AbmSimOrgDevice[];
   /** The API account; generated (a fresh P-256 key) when absent. */
   account?: SimApiAccount;
   /** Simulated time an activity spends in each sub-status (default 2 s; done after 5 steps). */

@@ -14,7 +14,7 @@ import { generateApiAccount } from './credentials.js';
 import { SimOrg } from './org.js';
 import { handleAbm, type AbmRouteContext } from './routes.js';
 
-export type { AbmFaultSpec, AbmMoveHook, AbmSimDevice, AbmSimServerSpec, AbmSimulatorInspect, AbmSimulatorOptions, RunningAbmSimulator, SimApiAccount } from './api.js';
+export type { AbmFaultSpec, AbmMoveHook, AbmSimDevice, AbmSimOrgDevice, AbmSimServerSpec, AbmSimulatorInspect, AbmSimulatorOptions, RunningAbmSimulator, SimApiAccount } from './api.js';
 export { generateApiAccount, writeApiAccount, type WrittenApiAccount } from './credentials.js';
 export { connectAbmToDep, type AbmDepBridge } from './dep-bridge.js';
 
@@ -36,6 +36,7 @@ export async function startAbmSimulator(opts: AbmSimulatorOptions = {}): Promise
     if (free.length < spec.devices) throw new RangeError(`not enough unassigned devices for server ${spec.serverName}`);
     for (const d of free) d.assignedServerId = id;
   }
+  if (opts.orgDevices?.length) org.addExplicit(opts.orgDevices);
   const counts = new Map<string, number>();
   let url = '';
   const ctx: AbmRouteContext = {

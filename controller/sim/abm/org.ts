@@ -9,7 +9,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { AbmActivityStatus, AbmActivitySubStatus, AbmActivityType } from '../../abm/types.js';
 import { hash32, hexDigits, normaliseSeed } from '../rng.js';
-import type { AbmFaultSpec, AbmMoveHook, AbmSimDevice, AbmSimServerSpec } from './api.js';
+import type { AbmFaultSpec, AbmMoveHook, AbmSimDevice, AbmSimOrgDevice, AbmSimServerSpec } from './api.js';
 
 /** An MDM server of the organisation. */
 export interface SimServer {
@@ -127,6 +127,19 @@ export class SimOrg {
       out.push(serial);
     }
     return out;
+  }
+
+  /** Adds devices with explicit serials and attributes, each unassigned or on the server of that name. */
+  addExplicit(devices: readonly AbmSimOrgDevice[]): void {
+    const byName = new Map([...this.servers.values()].map((s) => [s.serverName, s.id]));
+    const t = new Date(this.now()).toISOString();
+    for (const d of devices) {
+      if (this.devices.has(d.serialNumber)) throw new RangeError(`serial ${d.serialNumber} is given twice`);
+      const serverId = d.serverName === undefined ? null : byName.get(d.serverName);
+      if (serverId === undefined) throw new RangeError(`no server named ${d.serverName ?? ''} for ${d.serialNumber}`);
+      const attributes = { addedToOrgDateTime: t, updatedDateTime: t, orderDateTime: t, purchaseSourceType: 'APPLE', ...d.attributes, serialNumber: d.serialNumber };
+      this.devices.set(d.serialNumber, { serialNumber: d.serialNumber, assignedServerId: serverId, attributes });
+    }
   }
 
   /** Current attributes of a device (status follows its assignment). */
