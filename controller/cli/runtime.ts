@@ -47,7 +47,7 @@ export function addGlobalOptions(program: Command): void {
     .option('--allow-secret-root <dir>', '{ file } references may also point into DIR (repeatable; env DEPCTL_ALLOW_SECRET_ROOTS, comma-separated)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--allow-secret-env <name>', '{ env } references may also read NAME (repeatable; env DEPCTL_ALLOW_SECRET_ENV)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--secret-env-prefix <prefix>', `{ env } references read only names with this prefix (env DEPCTL_SECRET_ENV_PREFIX; default ${DEFAULT_SECRET_ENV_PREFIX})`)
-    .option('--allow-dep-host <host[:port]>', "depUrl may reach HOST besides Apple's (a simulator, a proxy; repeatable; env DEPCTL_ALLOW_DEP_HOSTS)", (v: string, prev: string[] = []) => [...prev, v])
+    .option('--allow-dep-host <host[:port]>', "depUrl, and an Organization's apiUrl/tokenUrl, may reach HOST besides Apple's (a simulator, a proxy; repeatable; env DEPCTL_ALLOW_DEP_HOSTS)", (v: string, prev: string[] = []) => [...prev, v])
     .option('--input-limit <name=value>', 'raise or lower a bound on loading a configuration, e.g. documents=20000 (repeatable; env DEPCTL_INPUT_LIMITS, comma-separated)', (v: string, prev: string[] = []) => [...prev, v]);
 }
 
