@@ -5,6 +5,7 @@ import { abmUrlProblem } from '../../../controller/config/trust.js';
 import { normaliseApiUrl, ORGANIZATION_API_URLS, ORGANIZATION_TOKEN_URL } from '../../../controller/config/organization.js';
 import { ABM_API_URLS, ABM_TOKEN_URL } from '../../../controller/abm/types.js';
 import { makeConfigDir } from '../../helpers/config-dir.js';
+import { DEFAULT_INPUT_LIMITS } from '../../../controller/config/limits.js';
 import { parseDocuments } from '../../../controller/config/documents.js';
 import { defaultSchemas } from '../../../controller/config/schemas.js';
 import { ProblemSink } from '../../../controller/config/problems.js';
@@ -201,6 +202,17 @@ describe('MdmServer ownership fields', () => {
     const docs = parseDocuments(new SourceFile('a.yaml', '/tmp/a.yaml', server('paris', `  organization: acme\n  devices:\n    serials:\n${list}`)), defaultSchemas(), new ProblemSink());
     expect(docs[0]?.serialOffsets).toHaveLength(3000);
     expect(docs[0]?.valid).toBe(true);
+  });
+
+  it('stops at the serials input limit, counting owned serials', async () => {
+    const { dir, cleanup } = await makeConfigDir({ 'org.yaml': ORG, 'a.yaml': server('paris', '  organization: acme\n  devices:\n    serials: [C02ABC123DE1, C02ABC123DE2, C02ABC123DE3]\n') });
+    try {
+      const r = await loadConfig(dir, { limits: { ...DEFAULT_INPUT_LIMITS, serials: 2 } });
+      expect(brief(r)).toEqual(['a.yaml:1:1 error input-limit']);
+      expect(r.problems[0]?.message).toMatch(/more than 2 owned serial numbers/);
+    } finally {
+      await cleanup();
+    }
   });
 
   it('refuses a product family the Business API does not name, and empty devices', async () => {
