@@ -91,7 +91,9 @@ function parseText(
       sink.error(code, source.loc(w.pos[0]), `YAML: ${w.message.replace(/\s+at line[\s\S]*$/, '')} (depctl accepts plain YAML only: no custom tags)`);
     }
     if (doc.warnings.length > 0) continue;
-    if (doc.contents === null) continue; // an empty document, e.g. a trailing `---`
+    // An empty document, e.g. a trailing `---` (common in generated YAML): the parser gives it an empty null
+    // scalar, unlike an explicit `~` or `null`, which is a single value and reported below.
+    if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null && doc.contents.range?.[0] === doc.contents.range?.[1])) continue;
     let value: unknown;
     try {
       value = doc.toJS({ maxAliasCount: maxAliases });

@@ -220,3 +220,13 @@ describe('MdmServer ownership fields', () => {
     expect(r.problems.map((p) => `${p.file}:${p.line} ${p.code}`)).toEqual(['a.yaml:9 schema', 'b.yaml:8 schema']);
   });
 });
+
+describe('document separators', () => {
+  it('ignores an empty document after a trailing `---`, and still reports an explicit null document', async () => {
+    const trailing = await load({ 'org.yaml': `${ORG}---\n`, 'b.yaml': `${server('paris')}---\n# end\n` });
+    expect(brief(trailing)).toEqual([]);
+    expect(trailing.stats.documents).toMatchObject({ Organization: 1, MdmServer: 1 });
+    const explicit = await load({ 'org.yaml': `${ORG}---\n~\n` });
+    expect(brief(explicit)).toEqual(['org.yaml:10:1 error not-a-document']);
+  });
+});
