@@ -13,7 +13,7 @@ import { defaultTrustPolicy, type TrustPolicy } from './trust.js';
 import { buildEnrollment, normalisePublicUrl } from './enrollment.js';
 import type { Assignment, DepConfig, EnrollmentProfile, MdmServer } from './types.js';
 import { buildCredential } from '../credentials/config.js';
-import { buildOrganization } from './organization.js';
+import { buildOrganization, checkOrganizationAccounts } from './organization.js';
 import { buildOwnership, OwnershipRegistry } from './ownership-build.js';
 
 /** Largest YAML file read by default: 100,000 serials inline take about 1.6 MiB. */
@@ -149,6 +149,7 @@ export async function loadConfig(dir: string, opts: LoadOptions = {}): Promise<L
   const enrollments = valid('Enrollment').map((d) => buildEnrollment(d, ctx, sink));
   const credentials = valid('Credential').map((d) => buildCredential(d, ctx, sink));
   const organizations = valid('Organization').map((d) => buildOrganization(d, ctx, sink));
+  checkOrganizationAccounts(organizations, sink);
   const config: DepConfig = {
     dir: root,
     servers,

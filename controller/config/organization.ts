@@ -77,3 +77,22 @@ export function buildOrganization(d: ParsedDoc, ctx: BuildContext, sink: Problem
   }
   return org;
 }
+
+/**
+ * Reports two Organizations with one client ID: an API account belongs to one organisation, so its servers
+ * would be split under two names and the per-organization rules (product families, server names) bypassed.
+ */
+export function checkOrganizationAccounts(orgs: readonly Organization[], sink: ProblemSink): void {
+  const seen = new Map<string, Organization>();
+  for (const org of orgs) {
+    const first = seen.get(org.clientId);
+    if (!first) {
+      seen.set(org.clientId, org);
+      continue;
+    }
+    const at = `${first.source.file}:${first.source.line}:${first.source.column}`;
+    sink.error('ownership-conflict', org.source, `Organization "${org.name}" uses the API account ${org.clientId} of Organization "${first.name}" at ${at}; one organisation is one Organization document`, [
+      { ...first.source, message: `Organization "${first.name}"` },
+    ]);
+  }
+}

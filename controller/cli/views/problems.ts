@@ -31,7 +31,8 @@ function plural(n: number, word: string): string {
 /** One-line summary: counts of documents and serials, and the verdict. */
 export function summaryLine(dir: string, result: LoadResult, valid: boolean): string {
   const d = result.stats.documents;
-  const docs = `${plural(d.MdmServer, 'MdmServer')}, ${plural(d.EnrollmentProfile, 'EnrollmentProfile')}, ${plural(d.Assignment, 'Assignment')}`;
+  // Organizations (issue 15) are named only when there are some, so summaries of other configs do not change.
+  const docs = `${plural(d.MdmServer, 'MdmServer')}, ${plural(d.EnrollmentProfile, 'EnrollmentProfile')}, ${plural(d.Assignment, 'Assignment')}${d.Organization > 0 ? `, ${plural(d.Organization, 'Organization')}` : ''}`;
   const counts = `${plural(result.errorCount, 'error')}, ${plural(result.warningCount, 'warning')}`;
   return `${dir}: ${valid ? 'valid' : 'invalid'} (${docs}; ${plural(result.stats.serials, 'serial')} in ${plural(result.stats.files, 'file')}; ${counts})`;
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig, type LoadResult } from '../../../controller/config/load.js';
+import { summaryLine } from '../../../controller/cli/views/problems.js';
 import { defaultTrustPolicy } from '../../../controller/config/trust.js';
 import { abmUrlProblem } from '../../../controller/config/trust.js';
 import { normaliseApiUrl, ORGANIZATION_API_URLS, ORGANIZATION_TOKEN_URL } from '../../../controller/config/organization.js';
@@ -46,6 +47,7 @@ describe('kind: Organization', () => {
     const r = await load({ 'org.yaml': ORG, 'servers.yaml': server('paris', '  organization: acme\n') });
     expect(brief(r)).toEqual([]);
     expect(r.stats.documents.Organization).toBe(1);
+    expect(summaryLine('cfg', r, true)).toBe('cfg: valid (1 MdmServer, 0 EnrollmentProfiles, 0 Assignments, 1 Organization; 0 serials in 2 files; 0 errors, 0 warnings)');
     expect(r.config?.organizations).toEqual([
       {
         name: 'acme',
@@ -89,6 +91,12 @@ describe('kind: Organization', () => {
     expect(r.config).toBeUndefined();
     const allowed = await load({ 'org.yaml': yaml }, ['api-business.apple.com.evil.example', 'collector.example']);
     expect(brief(allowed)).toEqual([]);
+  });
+
+  it('refuses two Organizations with one API account, naming both', async () => {
+    const r = await load({ 'org.yaml': `${ORG}---\n${ORG.replace('name: acme', 'name: acme-2')}` });
+    expect(brief(r)).toEqual(['org.yaml:12:19 error ownership-conflict']);
+    expect(r.problems[0]?.message).toMatch(/Organization "acme-2" uses the API account BUSINESSAPI\.9703f56c.* of Organization "acme" at org\.yaml:3:19/);
   });
 
   it('refuses a private key reference outside the secrets directory', async () => {
