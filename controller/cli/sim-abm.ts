@@ -27,6 +27,7 @@ export const DEFAULT_ABM_LISTEN = '127.0.0.1:8090';
 export interface SimAbmOptions {
   /** `HOST:PORT` (port 0: any free one). */
   listen: string;
+  /** Default: the scope of the config's first Organization, else `business`. */
   scope?: AbmScope;
   /** Directory for the API account and the example Organization (absolute). */
   outDir?: string;
@@ -142,7 +143,7 @@ export async function startAbmForGroup(group: RunningSimulatorGroup, opts: SimAb
   const sim = await startAbmSimulator({
     host,
     port,
-    scope: opts.scope ?? 'business',
+    scope: opts.scope ?? opts.config?.organizations?.[0]?.scope ?? 'business',
     seed: opts.seed ?? 1,
     servers: names.map((name) => ({ serverName: abmName(name) })),
     orgDevices,

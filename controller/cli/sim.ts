@@ -145,18 +145,19 @@ export const registerSim: Register = (program, io, setExit) => {
     .option('--config <dir>', 'serve the MdmServers of this depctl config, seeded with the serials its assignments list (plus --devices random ones each)')
     .option('--abm', 'with --servers or --config: also serve the Apple Business API of their organisation (devices = the DEP fleet; assignments reach the DEP servers\' sync); --out writes its API account')
     .option('--abm-listen <host:port>', `address of the Business API simulator (port 0: any free port; default ${DEFAULT_ABM_LISTEN})`)
-    .option('--abm-scope <scope>', 'business (Apple Business Manager) or school (Apple School Manager)', 'business')
+    .option('--abm-scope <scope>', "business (Apple Business Manager) or school (Apple School Manager); default the config's Organization's scope, else business")
     .addHelpText('after', examples([
       ['depctl sim --listen 127.0.0.1:8081 --devices 1000 --out sim/', 'one server with 1,000 devices; token and key in sim/'],
       ['depctl sim --config examples --out secrets/', "the servers of a config, seeded with its serials"],
       ['DEPCTL_DEP_URL=http://127.0.0.1:8081 depctl plan examples', 'then plan against it'],
       ['depctl sim --servers jamf,intune --abm --out sim/', 'two MDM servers and the Business API of their organisation; API account in sim/'],
     ]))
-    .action(async (o: { listen?: string; devices: string; seed: string; out?: string; cert?: string; servers?: string; config?: string; abm?: boolean; abmListen?: string; abmScope: string }) => {
+    .action(async (o: { listen?: string; devices: string; seed: string; out?: string; cert?: string; servers?: string; config?: string; abm?: boolean; abmListen?: string; abmScope?: string }) => {
       if (o.cert !== undefined && o.out === undefined) throw new UsageError('--cert needs --out');
       const abmWanted = o.abm === true || o.abmListen !== undefined;
       if (abmWanted && o.servers === undefined && o.config === undefined) throw new UsageError('--abm needs --servers or --config: the Business API moves devices between those MDM servers');
-      if (o.abmScope !== 'business' && o.abmScope !== 'school') throw new UsageError(`--abm-scope must be business or school, got "${o.abmScope}"`);
+      const abmScope = o.abmScope;
+      if (abmScope !== undefined && abmScope !== 'business' && abmScope !== 'school') throw new UsageError(`--abm-scope must be business or school, got "${abmScope}"`);
       if (o.abmListen !== undefined) parseListen(o.abmListen);
       // DEPCTL_LISTEN as for `run`: in the container image it is the one address the port and HEALTHCHECK use.
       const listen = o.listen ?? io.env['DEPCTL_LISTEN'] ?? DEFAULT_SIM_LISTEN;
@@ -171,7 +172,7 @@ export const registerSim: Register = (program, io, setExit) => {
             ...(o.config !== undefined ? { config: o.config } : {}),
             ...(o.out !== undefined ? { out: o.out } : {}),
             ...(o.cert !== undefined ? { certificate: o.cert } : {}),
-            ...(abmWanted ? { abm: { listen: o.abmListen ?? DEFAULT_ABM_LISTEN, scope: o.abmScope } } : {}),
+            ...(abmWanted ? { abm: { listen: o.abmListen ?? DEFAULT_ABM_LISTEN, ...(abmScope !== undefined ? { scope: abmScope } : {}) } } : {}),
             cwd: io.cwd,
           });
         } catch (err) {

@@ -120,13 +120,13 @@ describe('depctl sim --abm', () => {
     expect(await client.getAssignedServer(moved[0] as string)).toBe(idOf('intune'));
   });
 
-  it('names the servers in ABM after the config’s abmServerName and adds listed serials no DEP server holds', async () => {
+  it('takes the config’s scope, names the servers after abmServerName and adds listed serials no DEP server holds', async () => {
     const config = path.join(dir, 'config');
     await mkdir(config, { recursive: true });
     const server = (name: string, extra: string): string => `apiVersion: depctl/v1\nkind: MdmServer\nmetadata: { name: ${name} }\nspec:\n  token: { file: ${name}/token.p7m }\n  privateKey: { file: ${name}/key.pem }\n${extra}`;
     await writeFile(
       path.join(config, 'servers.yaml'),
-      `apiVersion: depctl/v1\nkind: Organization\nmetadata: { name: acme }\nspec:\n  scope: business\n  clientId: BUSINESSAPI.1\n  keyId: k\n  privateKey: { file: abm-api-account.pem }\n---\n` +
+      `apiVersion: depctl/v1\nkind: Organization\nmetadata: { name: acme }\nspec:\n  scope: school\n  clientId: SCHOOLAPI.1\n  keyId: k\n  privateKey: { file: abm-api-account.pem }\n---\n` +
         server('paris', '  organization: acme\n  abmServerName: Paris MDM\n  devices:\n    serials: [C02NEWDEVICE1]\n') +
         '---\n' +
         server('lyon', '  organization: acme\n'),
@@ -134,7 +134,7 @@ describe('depctl sim --abm', () => {
     started = await startSimGroupCommand({ listen: '127.0.0.1:0', devices: 2, config: 'config', out: 'secrets', cwd: dir, abm: { listen: '127.0.0.1:0' } });
     const abm = started.abm;
     if (!abm?.files) throw new Error('no abm');
-    expect(await readFile(abm.files.organizationPath, 'utf8')).toMatch(/^metadata: \{ name: acme \}$/m);
+    expect(await readFile(abm.files.organizationPath, 'utf8')).toMatch(/^metadata: \{ name: acme \}\nspec:\n {2}scope: school\n {2}clientId: SCHOOLAPI\./m);
     const { client } = await clientFromWrittenFiles(path.join(dir, 'secrets'));
     expect((await client.listMdmServers()).map((s) => s.attributes.serverName)).toEqual(['Paris MDM', 'lyon']);
     expect(abm.sim.inspect.deviceCount()).toBe(5);
