@@ -148,9 +148,8 @@ export const registerSim: Register = (program, io, setExit) => {
     .option('--abm-scope <scope>', "business (Apple Business Manager) or school (Apple School Manager); default the config's Organization's scope, else business")
     .addHelpText('after', examples([
       ['depctl sim --listen 127.0.0.1:8081 --devices 1000 --out sim/', 'one server with 1,000 devices; token and key in sim/'],
-      ['depctl sim --config examples --out secrets/', "the servers of a config, seeded with its serials"],
+      ['depctl sim --config examples --out secrets/ --abm', "the servers of a config, seeded with its serials, and the Business API of their organisation"],
       ['DEPCTL_DEP_URL=http://127.0.0.1:8081 depctl plan examples', 'then plan against it'],
-      ['depctl sim --servers jamf,intune --abm --out sim/', 'two MDM servers and the Business API of their organisation; API account in sim/'],
     ]))
     .action(async (o: { listen?: string; devices: string; seed: string; out?: string; cert?: string; servers?: string; config?: string; abm?: boolean; abmListen?: string; abmScope?: string }) => {
       if (o.cert !== undefined && o.out === undefined) throw new UsageError('--cert needs --out');
