@@ -28,8 +28,11 @@ export async function sendInBatches<V, R extends PerSerialResponse<V>>(
   send: (batch: string[]) => Promise<R>,
   mergeExtra?: (acc: R, next: R) => void,
 ): Promise<R | undefined> {
+  const batches = batchSerials(serials);
+  // One batch (the common case: apply sends at most 1000 serials per call) needs no merged copy.
+  if (batches.length === 1) return send(batches[0]!);
   let acc: R | undefined;
-  for (const batch of batchSerials(serials)) {
+  for (const batch of batches) {
     const res = await send(batch);
     if (acc === undefined) {
       acc = { ...res, devices: { ...res.devices } };

@@ -244,9 +244,10 @@ class ServerApplier {
   /** The profile UUID a serial carried when the plan was made (for the audit's `before`). */
   private fromUuidOf(serial: string): string | null {
     if (!this.fromIndex) {
+      // Only serials that carried a profile are indexed (none on a first contact): absent reads as null.
       this.fromIndex = new Map();
-      for (const g of this.sp.assign) for (const s of g.serials) this.fromIndex.set(s, g.fromUuid);
-      for (const g of this.sp.remove) for (const s of g.serials) this.fromIndex.set(s, g.fromUuid);
+      for (const g of this.sp.assign) if (g.fromUuid !== null) for (const s of g.serials) this.fromIndex.set(s, g.fromUuid);
+      for (const g of this.sp.remove) if (g.fromUuid !== null) for (const s of g.serials) this.fromIndex.set(s, g.fromUuid);
     }
     return this.fromIndex.get(serial) ?? null;
   }

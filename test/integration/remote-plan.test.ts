@@ -49,8 +49,10 @@ function dumpStore(path: string): Record<string, unknown[]> {
   const db = new Database(path, { readonly: true });
   try {
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[];
+    // WITHOUT ROWID tables (device_state) are ordered by their primary key, the first columns.
+    const order = (name: string): string => (name === 'device_state' ? 'server, serial' : 'rowid');
     const rows = (name: string): unknown[] =>
-      db.prepare(`SELECT * FROM "${name}" ORDER BY rowid`).all().map((r) => (name === 'leader_locks' ? { ...(r as Record<string, unknown>), heartbeat: null } : r));
+      db.prepare(`SELECT * FROM "${name}" ORDER BY ${order(name)}`).all().map((r) => (name === 'leader_locks' ? { ...(r as Record<string, unknown>), heartbeat: null } : r));
     return Object.fromEntries(tables.map((t) => [t.name, rows(t.name)]));
   } finally {
     db.close();

@@ -2,10 +2,9 @@
  * Device-store benchmark (not part of `npm test`): bulk upsert N devices, re-upsert them (the
  * update path a sync takes), stream them back, record a result for every device (as a first apply
  * does), re-upsert them again (a sync after that apply), then time the status counts, reporting time
- * and RSS per phase. `no-result-index` drops migration 3's index first, to measure what it costs;
- * `arrivals` upserts as observe does after a server's first full fetch (every new serial is an arrival).
+ * and RSS per phase. `arrivals` upserts as observe does after a server's first full fetch (every new serial is an arrival).
  *
- *   node --import tsx test/store/bench-devices.ts sqlite 1000000 [batch] [no-result-index|arrivals]
+ *   node --import tsx test/store/bench-devices.ts sqlite 1000000 [batch] [arrivals]
  *   DEPCTL_TEST_POSTGRES_URL=postgres://… node --import tsx test/store/bench-devices.ts postgres 100000
  *
  * Devices are generated one batch at a time (like Apple's fetch pages), so the numbers measure the
@@ -61,17 +60,21 @@ async function upsertAll(store: Store, generation: number): Promise<number> {
   return performance.now() - start;
 }
 
-/** Records a result for every device in Apple's batches of 1,000: 3 in 5 succeed, the rest wait an hour. */
+/**
+ * Records a result for every device in Apple's batches of 1,000, in serial order as plans list them: 3 in 5
+ * succeed, the rest wait an hour.
+ */
 async function recordAll(store: Store): Promise<number> {
   const statuses: DeviceResultStatus[] = ['success', 'success', 'success', 'failed', 'throttled'];
   const at = new Date();
   const retry = new Date(at.getTime() + 3600_000);
+  const sorted = Array.from({ length: count }, (_, j) => serial(j)).sort();
   const start = performance.now();
   for (let i = 0; i < count; i += 1000) {
     const results: DeviceResultUpdate[] = [];
     for (let j = i; j < Math.min(count, i + 1000); j++) {
       const status = statuses[j % statuses.length]!;
-      results.push({ serial: serial(j), result: { status, at, appleStatus: null }, retryNotBefore: status === 'success' ? null : retry, desiredProfile: 'ipads' });
+      results.push({ serial: sorted[j]!, result: { status, at, appleStatus: null }, retryNotBefore: status === 'success' ? null : retry, desiredProfile: 'ipads' });
     }
     await store.recordResults('bench', results);
   }
@@ -108,7 +111,6 @@ async function main(): Promise<void> {
     };
   }
   const store = await openStore(url);
-  if (option === 'no-result-index') await dropResultIndex(url, file);
   try {
     // CPU time (this process: JS + SQLite, not PostgreSQL's server) is reported next to wall time
     // because the shared 2-core machine makes wall time noisy.
@@ -146,22 +148,6 @@ async function main(): Promise<void> {
     await store.close();
     await cleanup();
   }
-}
-
-/** Drops migration 3's devices_result index through a separate connection. */
-async function dropResultIndex(url: string, file: string | null): Promise<void> {
-  if (file) {
-    const { default: Database } = await import('better-sqlite3');
-    const db = new Database(file);
-    db.exec('DROP INDEX devices_result');
-    db.close();
-    return;
-  }
-  const schema = new URL(url).searchParams.get('schema');
-  const client = new pg.Client({ connectionString: process.env.DEPCTL_TEST_POSTGRES_URL });
-  await client.connect();
-  await client.query(`DROP INDEX ${schema}.devices_result`);
-  await client.end();
 }
 
 await main();

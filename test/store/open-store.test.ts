@@ -108,7 +108,7 @@ describe('SQLite files', () => {
     }
   });
 
-  it('upgrades a version-2 file: its results are counted from the new partial index, deferrals from devices_retry', async () => {
+  it('upgrades a version-2 file: its results move to device_state and are counted there, deferrals from device_state_retry', async () => {
     const path = join(dir, 'state.db');
     const raw = new Database(path);
     raw.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
@@ -127,20 +127,59 @@ describe('SQLite files', () => {
     try {
       expect(await store.migrate()).toEqual({ applied: MIGRATIONS.filter((m) => m.version > 2).map((m) => m.version), version: LATEST_VERSION });
       expect(await store.countResults('paris', new Date(0))).toEqual({ byResult: { failed: 1, throttled: 1 }, deferred: 1 });
+      expect((await store.getDevice('paris', 'S3'))?.lastResult).toBeNull();
     } finally {
       await store.close();
     }
-    // The statements of SqliteDevices.countResults, as SQLite plans them: both read a partial index only.
     const check = new Database(path, { readonly: true });
     try {
+      // Only devices with state have a device_state row; the wide devices rows no longer carry it.
+      expect(check.prepare('SELECT serial FROM device_state ORDER BY serial').all()).toEqual([{ serial: 'S1' }, { serial: 'S2' }]);
+      const columns = (check.prepare('PRAGMA table_info(devices)').all() as Array<{ name: string }>).map((c) => c.name);
+      expect(columns).not.toContain('result_status');
+      expect(columns).not.toContain('attempts');
+      // The deferred count of SqliteDevices.countResults, as SQLite plans it: a partial index only.
       const plan = (sql: string, ...params: unknown[]): string =>
         (check.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as Array<{ detail: string }>).map((r) => r.detail).join('; ');
-      expect(plan('SELECT result_status AS status, COUNT(*) AS n FROM devices WHERE server = ? AND result_status IS NOT NULL GROUP BY result_status', 'paris'))
-        .toMatch(/USING COVERING INDEX devices_result/);
-      expect(plan('SELECT COUNT(*) AS n FROM devices WHERE server = ? AND retry_not_before IS NOT NULL AND retry_not_before > ?', 'paris', 0))
-        .toMatch(/USING COVERING INDEX devices_retry/);
+      expect(plan('SELECT COUNT(*) AS n FROM device_state WHERE server = ? AND retry_not_before IS NOT NULL AND retry_not_before > ?', 'paris', 0))
+        .toMatch(/USING COVERING INDEX device_state_retry/);
     } finally {
       check.close();
+    }
+  });
+
+  it('upgrades a version-7 file: desired profiles, results, retry times, attempts and arrivals move to device_state unchanged', async () => {
+    const path = join(dir, 'state.db');
+    const raw = new Database(path);
+    raw.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    for (const m of MIGRATIONS.filter((x) => x.version <= 7)) {
+      raw.exec(m.sqlite);
+      raw.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, 0)').run(m.version, m.name);
+    }
+    const insert = raw.prepare(`INSERT INTO devices (server, serial, record, desired_profile, result_status, result_at, result_apple_status,
+      retry_not_before, arrived_at, attempts, observed_at) VALUES ('paris', ?, ?, ?, ?, ?, ?, ?, ?, ?, 5)`);
+    insert.run('A1', '{"serial_number":"A1"}', 'macs', 'failed', 1000, 'FAILED', 90_000, 2000, 3);
+    insert.run('A2', '{"serial_number":"A2"}', null, null, null, null, null, 4000, 0);
+    insert.run('A3', '{"serial_number":"A3"}', null, null, null, null, null, null, 0);
+    raw.close();
+
+    const store = await openStore(`sqlite:${path}`, { migrate: false });
+    try {
+      expect(await store.migrate()).toEqual({ applied: [8], version: LATEST_VERSION });
+      const a1 = await store.getDevice('paris', 'A1');
+      expect(a1).toMatchObject({
+        desiredProfile: 'macs',
+        lastResult: { status: 'failed', at: new Date(1000), appleStatus: 'FAILED' },
+        retryNotBefore: new Date(90_000),
+        arrivedAt: new Date(2000),
+        attempts: 3,
+        observedAt: new Date(5),
+      });
+      expect(await store.getDevice('paris', 'A2')).toMatchObject({ desiredProfile: null, lastResult: null, arrivedAt: new Date(4000), attempts: 0 });
+      expect(await store.getDevice('paris', 'A3')).toMatchObject({ desiredProfile: null, lastResult: null, retryNotBefore: null, arrivedAt: null, attempts: 0 });
+      expect(await store.countResults('paris', new Date(0))).toEqual({ byResult: { failed: 1 }, deferred: 1 });
+    } finally {
+      await store.close();
     }
   });
 

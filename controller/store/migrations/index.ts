@@ -8,6 +8,7 @@ import { V1_POSTGRES, V1_SQLITE } from './v1-initial.js';
 import { V5_POSTGRES, V5_SQLITE } from './v5-server-identity.js';
 import { V6_POSTGRES, V6_SQLITE } from './v6-enrollment-attempts.js';
 import { V7_POSTGRES, V7_SQLITE } from './v7-notification-outbox.js';
+import { V8_POSTGRES, V8_SQLITE } from './v8-device-state.js';
 
 /** One schema version. */
 export interface Migration {
@@ -69,6 +70,8 @@ CREATE INDEX devices_migration ON devices (server, migration_deadline) WHERE mig
   { version: 6, name: 'enrollment_attempts', sqlite: V6_SQLITE, postgres: V6_POSTGRES },
   // The notification outbox (issue 18): notifications survive restarts and failover, sent once in order.
   { version: 7, name: 'notification_outbox', sqlite: V7_SQLITE, postgres: V7_POSTGRES },
+  // Per-device bookkeeping in a narrow table of its own (issue 11): results no longer rewrite Apple's records.
+  { version: 8, name: 'device_state', sqlite: V8_SQLITE, postgres: V8_POSTGRES },
 ];
 
 /** The schema version this build expects. */

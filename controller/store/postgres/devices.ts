@@ -26,20 +26,20 @@ interface DeviceRow {
   attempts: number;
 }
 
-const SELECT = `SELECT server, serial, record, desired_profile, result_status, result_at, result_apple_status,
-  retry_not_before, observed_at, arrived_at, attempts FROM devices`;
+/** Devices with their state (migration 8); filters name columns of `devices` only, so they need no prefix. */
+const SELECT = `SELECT d.server, d.serial, d.record, s.desired_profile, s.result_status, s.result_at, s.result_apple_status,
+  s.retry_not_before, d.observed_at, s.arrived_at, COALESCE(s.attempts, 0) AS attempts
+  FROM devices d LEFT JOIN device_state s ON s.server = d.server AND s.serial = d.serial`;
 
 /**
- * A new row arrives when `$3` (new serials arrive) says so; an existing row keeps arrived_at here, and listed
- * arrivals (rare: sync `added`, or a device that left and came back) get it from ARRIVED below, because a
- * per-row flag cannot reach ON CONFLICT's SET. `$4` is a JSON array of UpsertRow; the record goes in as Apple
- * sent it (jsonb), the typed columns as codec.ts derives them (times parsed by JavaScript, as on SQLite).
+ * `$3` is a JSON array of UpsertRow; the record goes in as Apple sent it (jsonb), the typed columns as codec.ts
+ * derives them (times parsed by JavaScript, as on SQLite). The device's state (device_state) is not touched.
  */
 const UPSERT = `INSERT INTO devices
-  (server, serial, profile_uuid, profile_status, device_family, os, model, op_date, migration_deadline, record, observed_at, arrived_at)
+  (server, serial, profile_uuid, profile_status, device_family, os, model, op_date, migration_deadline, record, observed_at)
   SELECT $1::text, u->>'s', u->>'pu', u->>'ps', u->>'f', u->>'o', u->>'m', (u->>'od')::timestamptz, (u->>'md')::timestamptz,
-    (u->'r')::jsonb, $2::timestamptz, CASE WHEN $3::boolean THEN $2::timestamptz END
-  FROM json_array_elements($4::json) AS u
+    (u->'r')::jsonb, $2::timestamptz
+  FROM json_array_elements($3::json) AS u
   ON CONFLICT (server, serial) DO UPDATE SET profile_uuid = excluded.profile_uuid,
     profile_status = excluded.profile_status, device_family = excluded.device_family, os = excluded.os,
     model = excluded.model, op_date = excluded.op_date, migration_deadline = excluded.migration_deadline,
@@ -58,8 +58,14 @@ interface UpsertRow {
   r: Device;
 }
 
-/** Marks listed arrivals (after UPSERT, in the same transaction). */
-const ARRIVED = 'UPDATE devices SET arrived_at = $2 WHERE server = $1 AND serial = ANY($3::text[])';
+/** Marks serials as arrived, whether the store holds them or not (listed arrivals: sync `added`, a return). */
+const ARRIVED = `INSERT INTO device_state (server, serial, arrived_at) SELECT $1, s, $2 FROM unnest($3::text[]) AS s
+  ON CONFLICT (server, serial) DO UPDATE SET arrived_at = excluded.arrived_at`;
+
+/** Marks as arrived the serials the store does not hold yet (run before their upsert, in its transaction). */
+const ARRIVED_NEW = `INSERT INTO device_state (server, serial, arrived_at) SELECT $1, s, $2 FROM unnest($3::text[]) AS s
+  WHERE NOT EXISTS (SELECT 1 FROM devices d WHERE d.server = $1 AND d.serial = s)
+  ON CONFLICT (server, serial) DO UPDATE SET arrived_at = excluded.arrived_at`;
 
 const isoOrNull = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
@@ -101,11 +107,12 @@ export async function upsertDevices(pool: pg.Pool, server: string, devices: read
   const listed = opts.arrived === undefined ? [] : unique.filter((d) => opts.arrived?.has(d.serial_number)).map((d) => d.serial_number);
   await inTransaction(pool, async (client) => {
     for (const batch of chunks(unique, ROWS_PER_STATEMENT)) {
+      if (opts.newArrive === true) await client.query(ARRIVED_NEW, [server, at.toISOString(), batch.map((d) => d.serial_number)]);
       const rows = batch.map((d): UpsertRow => {
         const c = deviceColumns(d);
         return { s: c.serial, pu: c.profileUuid, ps: c.profileStatus, f: c.deviceFamily, o: c.os, m: c.model, od: isoOrNull(c.opDate), md: isoOrNull(c.migrationDeadline), r: d };
       });
-      await client.query(UPSERT, [server, at.toISOString(), opts.newArrive === true, JSON.stringify(rows)]);
+      await client.query(UPSERT, [server, at.toISOString(), JSON.stringify(rows)]);
     }
     for (const batch of chunks(listed, ROWS_PER_STATEMENT)) await client.query(ARRIVED, [server, at.toISOString(), batch]);
   });
@@ -118,6 +125,7 @@ export async function deleteDevices(pool: pg.Pool, server: string, serials: read
     let n = 0;
     for (const batch of chunks(serials, ROWS_PER_STATEMENT)) {
       const r = await client.query('DELETE FROM devices WHERE server = $1 AND serial = ANY($2::text[])', [server, batch]);
+      await client.query('DELETE FROM device_state WHERE server = $1 AND serial = ANY($2::text[])', [server, batch]);
       n += r.rowCount ?? 0;
     }
     return n;
@@ -126,7 +134,7 @@ export async function deleteDevices(pool: pg.Pool, server: string, serials: read
 
 /** See PlanStore.getDevice. */
 export async function getDevice(pool: pg.Pool, server: string, serial: string): Promise<DeviceRecord | undefined> {
-  const { rows } = await pool.query<DeviceRow>(`${SELECT} WHERE server = $1 AND serial = $2`, [server, serial]);
+  const { rows } = await pool.query<DeviceRow>(`${SELECT} WHERE d.server = $1 AND d.serial = $2`, [server, serial]);
   return rows[0] && toRecord(rows[0]);
 }
 
@@ -157,16 +165,16 @@ export async function countDevicesByProfileUuid(pool: pg.Pool, server: string): 
 }
 
 /**
- * See StatusStore.countResults. One statement (one snapshot): the statuses from the devices_result partial
- * index (migration 3), the deferred count from devices_retry (migration 1); the row with a null status is
+ * See StatusStore.countResults. One statement (one snapshot): the statuses from a scan of the narrow
+ * device_state (migration 8), the deferred count from its partial retry index; the row with a null status is
  * the deferred count.
  */
 export async function countResults(pool: pg.Pool, server: string, now: Date): Promise<ResultCounts> {
   const { rows } = await pool.query<{ status: DeviceResultStatus | null; n: string }>(
-    `SELECT result_status AS status, COUNT(*) AS n FROM devices
+    `SELECT result_status AS status, COUNT(*) AS n FROM device_state
       WHERE server = $1 AND result_status IS NOT NULL GROUP BY result_status
      UNION ALL
-     SELECT NULL, COUNT(*) FROM devices WHERE server = $1 AND retry_not_before IS NOT NULL AND retry_not_before > $2`,
+     SELECT NULL, COUNT(*) FROM device_state WHERE server = $1 AND retry_not_before IS NOT NULL AND retry_not_before > $2`,
     [server, now.toISOString()],
   );
   const out: ResultCounts = { byResult: {}, deferred: 0 };
@@ -190,7 +198,7 @@ export async function countMigrationDeadlines(pool: pg.Pool, server: string): Pr
 export async function listDevices(pool: pg.Pool, server: string, after: string | null, limit: number, filter?: DeviceFilter): Promise<DevicePage> {
   const f = filterSql(filter, 4);
   const { rows } = await pool.query<DeviceRow>(
-    `${SELECT} WHERE server = $1 AND serial > $2${f.sql} ORDER BY serial LIMIT $3`,
+    `${SELECT} WHERE d.server = $1 AND d.serial > $2${f.sql} ORDER BY d.serial LIMIT $3`,
     [server, after ?? '', limit + 1, ...f.params],
   );
   const more = rows.length > limit;
@@ -229,15 +237,30 @@ export async function recordResults(pool: pg.Pool, server: string, results: read
         d: r.desiredProfile ?? null,
         a: r.attempts ?? null,
       }));
-      const r = await client.query(
-        `UPDATE devices d SET result_status = u->>'st', result_at = (u->>'at')::timestamptz, result_apple_status = u->>'ap',
-            retry_not_before = (u->>'rt')::timestamptz, desired_profile = CASE WHEN (u->>'k')::boolean THEN d.desired_profile ELSE u->>'d' END,
-            arrived_at = CASE WHEN u->>'st' = 'success' THEN NULL ELSE d.arrived_at END, attempts = COALESCE((u->>'a')::integer, d.attempts)
-          FROM json_array_elements($2::json) AS u
-          WHERE d.server = $1 AND d.serial = (u->>'s') COLLATE "C"`,
+      // Existing state rows are updated in place, devices the store holds without one get one; an unknown serial
+      // is ignored. (ON CONFLICT's SET cannot see a row's "keep" flag, hence the two statements in one.)
+      const r = await client.query<{ n: string }>(
+        `WITH u AS (
+           SELECT (e->>'s') COLLATE "C" AS s, e->>'st' AS st, (e->>'at')::timestamptz AS at, e->>'ap' AS ap,
+             (e->>'rt')::timestamptz AS rt, (e->>'k')::boolean AS k, e->>'d' AS d, (e->>'a')::integer AS a
+           FROM json_array_elements($2::json) AS e
+           WHERE EXISTS (SELECT 1 FROM devices v WHERE v.server = $1 AND v.serial = (e->>'s') COLLATE "C")),
+         upd AS (
+           UPDATE device_state t SET result_status = u.st, result_at = u.at, result_apple_status = u.ap, retry_not_before = u.rt,
+             desired_profile = CASE WHEN u.k THEN t.desired_profile ELSE u.d END,
+             arrived_at = CASE WHEN u.st = 'success' THEN NULL ELSE t.arrived_at END, attempts = COALESCE(u.a, t.attempts)
+           FROM u WHERE t.server = $1 AND t.serial = u.s
+           RETURNING t.serial),
+         ins AS (
+           INSERT INTO device_state (server, serial, result_status, result_at, result_apple_status, retry_not_before, desired_profile, attempts)
+           SELECT $1, u.s, u.st, u.at, u.ap, u.rt, CASE WHEN u.k THEN NULL ELSE u.d END, COALESCE(u.a, 0)
+           FROM u WHERE NOT EXISTS (SELECT 1 FROM device_state t WHERE t.server = $1 AND t.serial = u.s)
+           ON CONFLICT (server, serial) DO NOTHING
+           RETURNING serial)
+         SELECT (SELECT COUNT(*) FROM upd) + (SELECT COUNT(*) FROM ins) AS n`,
         [server, JSON.stringify(rows)],
       );
-      n += r.rowCount ?? 0;
+      n += Number(r.rows[0]?.n ?? 0);
     }
     return n;
   });

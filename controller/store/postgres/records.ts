@@ -135,6 +135,7 @@ export class PostgresRecords {
   async adoptServer(name: string, u: ServerUpdate): Promise<ServerRecord> {
     return inTransaction(this.pool, async (client) => {
       await client.query('DELETE FROM devices WHERE server = $1', [name]);
+      await client.query('DELETE FROM device_state WHERE server = $1', [name]);
       await client.query('DELETE FROM profiles WHERE server = $1', [name]);
       await client.query(
         'UPDATE servers SET cursor = NULL, fetch_started_at = NULL, fetched_at = NULL, synced_at = NULL, converged_key = NULL WHERE name = $1',

@@ -1,8 +1,11 @@
 /**
- * Devices on SQLite. Bulk writes run prepared statements inside a single transaction (better-sqlite3 is
- * synchronous, so this is the fastest path: no round trips, one commit, one fsync per call); upserts bind
- * ROWS_PER_UPSERT rows per statement, which costs a third less than one statement per row (fewer calls into
- * the driver, one statement step per group). Reads page by the (server, serial) primary key.
+ * Devices on SQLite. Apple's records live in `devices` (one wide row each, the record as JSON); what depctl does
+ * to a device (desired profile, last result, retry time, attempts, arrival) lives in the narrow `device_state`
+ * (migration 8), stored in (server, serial) order, the order plans list serials in, so a batch of results
+ * rewrites a few pages instead of one page per device. Reads join the two (no state row reads as "nothing
+ * yet"). Bulk writes run prepared statements inside a single transaction (better-sqlite3 is synchronous, so
+ * this is the fastest path: no round trips, one commit per call); upserts bind ROWS_PER_UPSERT rows per
+ * statement, which costs a third less than one statement per row. Reads page by the (server, serial) key.
  */
 import type Database from 'better-sqlite3';
 import type { Device } from '../../dep/types.js';
@@ -24,8 +27,12 @@ interface DeviceRow {
   attempts: number;
 }
 
-const SELECT = `SELECT server, serial, record, desired_profile, result_status, result_at, result_apple_status,
-  retry_not_before, observed_at, arrived_at, attempts FROM devices`;
+/** Devices with their state; filters name columns of `devices` only, so they need no table prefix. */
+const SELECT = `SELECT d.server AS server, d.serial AS serial, d.record AS record, s.desired_profile AS desired_profile,
+  s.result_status AS result_status, s.result_at AS result_at, s.result_apple_status AS result_apple_status,
+  s.retry_not_before AS retry_not_before, d.observed_at AS observed_at, s.arrived_at AS arrived_at,
+  COALESCE(s.attempts, 0) AS attempts
+  FROM devices d LEFT JOIN device_state s ON s.server = d.server AND s.serial = d.serial`;
 
 /** Maps a row to the port's record. */
 function toRecord(row: DeviceRow): DeviceRecord {
@@ -59,24 +66,43 @@ function filterSql(filter: DeviceFilter | undefined): { sql: string; params: Arr
   return { sql, params };
 }
 
-/** Rows one upsert statement writes (12 parameters each, far below SQLite's limit of 32,766). */
+/** Rows one upsert statement writes (11 parameters each, far below SQLite's limit of 32,766). */
 const ROWS_PER_UPSERT = 100;
 
-const UPSERT_COLUMNS = '(server, serial, profile_uuid, profile_status, device_family, os, model, op_date, migration_deadline, record, observed_at, arrived_at)';
-const UPSERT_ROW = '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
-const PARAMS_PER_ROW = 12;
+const UPSERT_COLUMNS = '(server, serial, profile_uuid, profile_status, device_family, os, model, op_date, migration_deadline, record, observed_at)';
+const UPSERT_ROW = '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
+const PARAMS_PER_ROW = 11;
 
-/**
- * An upsert of `rows` rows. A new row takes arrived_at from VALUES; an existing row keeps its own (`keep`)
- * or takes the VALUES one (a listed arrival, see `upsert`).
- */
-function upsertSql(rows: number, arrival: 'keep' | 'set'): string {
+/** An upsert of `rows` device rows (Apple's record and its typed columns; the state is not touched). */
+function upsertSql(rows: number): string {
   return `INSERT INTO devices ${UPSERT_COLUMNS} VALUES ${Array<string>(rows).fill(UPSERT_ROW).join(', ')}
     ON CONFLICT (server, serial) DO UPDATE SET profile_uuid = excluded.profile_uuid,
       profile_status = excluded.profile_status, device_family = excluded.device_family, os = excluded.os,
       model = excluded.model, op_date = excluded.op_date, migration_deadline = excluded.migration_deadline,
-      record = excluded.record, observed_at = excluded.observed_at${arrival === 'set' ? ', arrived_at = excluded.arrived_at' : ''}`;
+      record = excluded.record, observed_at = excluded.observed_at`;
 }
+
+/** Marks one device as arrived (a listed arrival: whether or not the store holds it). */
+const ARRIVE = `INSERT INTO device_state (server, serial, arrived_at) VALUES (?, ?, ?)
+  ON CONFLICT (server, serial) DO UPDATE SET arrived_at = excluded.arrived_at`;
+
+/** Marks as arrived the serials of a JSON array that the store does not hold yet (run before their upsert). */
+const ARRIVE_NEW = `INSERT INTO device_state (server, serial, arrived_at)
+  SELECT @server, j.value, @at FROM json_each(@serials) AS j
+    WHERE NOT EXISTS (SELECT 1 FROM devices WHERE server = @server AND serial = j.value)
+  ON CONFLICT (server, serial) DO UPDATE SET arrived_at = excluded.arrived_at`;
+
+/**
+ * Records one result: a device the store holds gets a state row or has it updated; an unknown serial is
+ * ignored. Parameters in order: server, serial, status, at, Apple's status, retry time, desired profile (null
+ * when kept), attempts (null when kept), server, serial, keep desired (0/1), handled (0/1), attempts.
+ */
+const RECORD_RESULT = `INSERT INTO device_state (server, serial, result_status, result_at, result_apple_status, retry_not_before, desired_profile, attempts)
+  SELECT ?, ?, ?, ?, ?, ?, ?, COALESCE(?, 0) WHERE EXISTS (SELECT 1 FROM devices WHERE server = ? AND serial = ?)
+  ON CONFLICT (server, serial) DO UPDATE SET result_status = excluded.result_status, result_at = excluded.result_at,
+    result_apple_status = excluded.result_apple_status, retry_not_before = excluded.retry_not_before,
+    desired_profile = CASE WHEN ? THEN device_state.desired_profile ELSE excluded.desired_profile END,
+    arrived_at = CASE WHEN ? THEN NULL ELSE device_state.arrived_at END, attempts = COALESCE(?, device_state.attempts)`;
 
 /** The device half of the SQLite store (synchronous; the store wraps it in promises). */
 export class SqliteDevices {
@@ -103,15 +129,9 @@ export class SqliteDevices {
    */
   upsert(server: string, devices: readonly Device[], at: Date, opts: UpsertOptions = {}): number {
     const atMs = at.getTime();
-    const sorted = uniqueBySerialSorted(devices);
-    const newArrive = opts.newArrive === true;
+    const rows = uniqueBySerialSorted(devices);
     const arrived = opts.arrived;
-    // A listed arrival is written in a statement of its own (rare: sync `added`, a device back after leaving),
-    // because an existing row must take its arrived_at while any other existing row keeps its own.
-    const listed: Device[] = [];
-    const rows: Device[] = [];
-    for (const d of sorted) (arrived !== undefined && arrived.has(d.serial_number) ? listed : rows).push(d);
-    const fill = (params: unknown[], k: number, d: Device, arrivedAt: number | null): number => {
+    const fill = (params: unknown[], k: number, d: Device): number => {
       const c = deviceColumns(d);
       params[k] = server;
       params[k + 1] = c.serial;
@@ -124,30 +144,31 @@ export class SqliteDevices {
       params[k + 8] = c.migrationDeadline;
       params[k + 9] = JSON.stringify(d);
       params[k + 10] = atMs;
-      params[k + 11] = arrivedAt;
       return k + PARAMS_PER_ROW;
     };
-    const many = rows.length >= ROWS_PER_UPSERT ? this.stmt(upsertSql(ROWS_PER_UPSERT, 'keep')) : undefined;
-    const one = this.stmt(upsertSql(1, 'keep'));
-    const oneArrived = listed.length > 0 ? this.stmt(upsertSql(1, 'set')) : undefined;
+    const many = rows.length >= ROWS_PER_UPSERT ? this.stmt(upsertSql(ROWS_PER_UPSERT)) : undefined;
+    const one = this.stmt(upsertSql(1));
     this.db.transaction(() => {
+      // Arrivals first: "new" means not held before this upsert. A listed arrival (rare: sync `added`, a device
+      // back after leaving) is marked whether the store held it or not.
+      if (opts.newArrive === true && rows.length > 0) this.stmt(ARRIVE_NEW).run({ server, at: atMs, serials: JSON.stringify(rows.map((d) => d.serial_number)) });
+      if (arrived !== undefined && arrived.size > 0) {
+        const arrive = this.stmt(ARRIVE);
+        for (const d of rows) if (arrived.has(d.serial_number)) arrive.run(server, d.serial_number, atMs);
+      }
       let i = 0;
       if (many) {
         const params: unknown[] = new Array<unknown>(ROWS_PER_UPSERT * PARAMS_PER_ROW);
         for (; i + ROWS_PER_UPSERT <= rows.length; i += ROWS_PER_UPSERT) {
           let k = 0;
-          for (let j = i; j < i + ROWS_PER_UPSERT; j++) k = fill(params, k, rows[j]!, newArrive ? atMs : null);
+          for (let j = i; j < i + ROWS_PER_UPSERT; j++) k = fill(params, k, rows[j]!);
           many.run(params);
         }
       }
       const params: unknown[] = new Array<unknown>(PARAMS_PER_ROW);
       for (; i < rows.length; i++) {
-        fill(params, 0, rows[i]!, newArrive ? atMs : null);
+        fill(params, 0, rows[i]!);
         one.run(params);
-      }
-      for (const d of listed) {
-        fill(params, 0, d, atMs);
-        oneArrived!.run(params);
       }
     })();
     return devices.length;
@@ -156,16 +177,20 @@ export class SqliteDevices {
   /** See ObserveStore.deleteDevices. */
   delete(server: string, serials: readonly string[]): number {
     const stmt = this.stmt('DELETE FROM devices WHERE server = ? AND serial = ?');
+    const state = this.stmt('DELETE FROM device_state WHERE server = ? AND serial = ?');
     let n = 0;
     this.db.transaction(() => {
-      for (const s of serials) n += stmt.run(server, s).changes;
+      for (const s of serials) {
+        n += stmt.run(server, s).changes;
+        state.run(server, s);
+      }
     })();
     return n;
   }
 
   /** See PlanStore.getDevice. */
   get(server: string, serial: string): DeviceRecord | undefined {
-    const row = this.stmt(`${SELECT} WHERE server = ? AND serial = ?`).get(server, serial) as DeviceRow | undefined;
+    const row = this.stmt(`${SELECT} WHERE d.server = ? AND d.serial = ?`).get(server, serial) as DeviceRow | undefined;
     return row && toRecord(row);
   }
 
@@ -192,16 +217,17 @@ export class SqliteDevices {
   }
 
   /**
-   * See StatusStore.countResults. Both counts read a partial index only (devices_result of migration 3,
-   * devices_retry of migration 1), in one read transaction so they describe the same moment.
+   * See StatusStore.countResults: the statuses from a scan of the narrow device_state (a million rows in about a
+   * third of a second), the deferred count from its partial retry index, in one read transaction so they
+   * describe the same moment.
    */
   countResults(server: string, now: Date): ResultCounts {
     return this.db.transaction((): ResultCounts => {
       const rows = this.db
-        .prepare('SELECT result_status AS status, COUNT(*) AS n FROM devices WHERE server = ? AND result_status IS NOT NULL GROUP BY result_status')
+        .prepare('SELECT result_status AS status, COUNT(*) AS n FROM device_state WHERE server = ? AND result_status IS NOT NULL GROUP BY result_status')
         .all(server) as Array<{ status: DeviceResultStatus; n: number }>;
       const deferred = this.db
-        .prepare('SELECT COUNT(*) AS n FROM devices WHERE server = ? AND retry_not_before IS NOT NULL AND retry_not_before > ?')
+        .prepare('SELECT COUNT(*) AS n FROM device_state WHERE server = ? AND retry_not_before IS NOT NULL AND retry_not_before > ?')
         .get(server, now.getTime()) as { n: number };
       const byResult: ResultCounts['byResult'] = {};
       for (const r of rows) byResult[r.status] = r.n;
@@ -220,7 +246,7 @@ export class SqliteDevices {
   /** See Store.listDevices. */
   list(server: string, after: string | null, limit: number, filter?: DeviceFilter): DevicePage {
     const f = filterSql(filter);
-    const rows = this.stmt(`${SELECT} WHERE server = ? AND serial > ?${f.sql} ORDER BY serial LIMIT ?`)
+    const rows = this.stmt(`${SELECT} WHERE d.server = ? AND d.serial > ?${f.sql} ORDER BY d.serial LIMIT ?`)
       .all(server, after ?? '', ...f.params, limit + 1) as DeviceRow[];
     // One row more than asked tells whether another page exists, so `next` is exact.
     const more = rows.length > limit;
@@ -228,18 +254,17 @@ export class SqliteDevices {
     return { devices: rows.map(toRecord), next: more ? (rows[rows.length - 1]?.serial ?? null) : null };
   }
 
-  /** See ApplyStore.recordResults. */
+  /** See ApplyStore.recordResults: state rows only (narrow, in serial order), one transaction. */
   recordResults(server: string, results: readonly DeviceResultUpdate[]): number {
-    const stmt = this.stmt(`UPDATE devices SET result_status = ?, result_at = ?, result_apple_status = ?,
-      retry_not_before = ?, desired_profile = CASE WHEN ? THEN desired_profile ELSE ? END,
-      arrived_at = CASE WHEN ? THEN NULL ELSE arrived_at END, attempts = COALESCE(?, attempts) WHERE server = ? AND serial = ?`);
+    const stmt = this.stmt(RECORD_RESULT);
     let n = 0;
     this.db.transaction(() => {
       for (const r of lastBySerial(results)) {
         const keep = r.desiredProfile === undefined ? 1 : 0;
         const handled = r.result.status === 'success' ? 1 : 0;
-        n += stmt.run(r.result.status, r.result.at.getTime(), r.result.appleStatus, toMs(r.retryNotBefore), keep, r.desiredProfile ?? null,
-          handled, r.attempts ?? null, server, r.serial).changes;
+        const attempts = r.attempts ?? null;
+        n += stmt.run(server, r.serial, r.result.status, r.result.at.getTime(), r.result.appleStatus, toMs(r.retryNotBefore), r.desiredProfile ?? null, attempts,
+          server, r.serial, keep, handled, attempts).changes;
       }
     })();
     return n;

