@@ -1,0 +1,209 @@
+/**
+ * The ownership plan of one organization (issue 15), pure: which devices move between MDM servers, which are
+ * assigned to one for the first time, which activities are still running, which devices no server claims,
+ * what drifted, and what stops the plan (a declared server Apple does not have, a serial Apple does not
+ * list). Moves are grouped by (from, to) for the reader; apply issues one activity per target server and
+ * batch of ≤1000 devices.
+ */
+import { desiredOwner, type OrganizationOwnership, type OwnershipIndex } from '../config/ownership.js';
+import type { SourceLoc } from '../config/problems.js';
+import type { Organization } from '../config/types.js';
+import type { ObservedServer, OrganizationObservation } from './observe.js';
+import type { ActivityRecord } from './ports.js';
+
+/** How many serials a plan lists per group in its sample fields (the counts are always exact). */
+export const PLAN_SAMPLE_SERIALS = 20;
+
+/** Devices going from one server (null: none) to a declared one. */
+export interface OwnershipMove {
+  /** The ABM server the devices are on now, or null when they are assigned to none. */
+  from: { id: string; abmServerName: string } | null;
+  /** The declared server (depctl MdmServer name) and its ABM counterpart. */
+  to: { server: string; abmServerName: string; id: string };
+  serials: string[];
+}
+
+/** An activity depctl issued that Apple has not finished. */
+export interface InProgressActivity {
+  activityId: string;
+  server: string;
+  devices: number;
+  status: string;
+  subStatus: string | null;
+  createdAt: string;
+}
+
+/** A device depctl moved (Apple reported success) that is now on another server. */
+export interface OwnershipDrift {
+  serial: string;
+  /** The declared server (depctl name) depctl moved it to. */
+  expected: string;
+  /** The ABM server name it is on now, or null when unassigned. */
+  actual: string | null;
+}
+
+/** Something in the way of the plan. Errors stop the devices they concern; warnings only inform. */
+export interface OwnershipProblem {
+  severity: 'error' | 'warning';
+  code: 'abm-server-missing' | 'abm-server-ambiguous' | 'serial-not-in-organization';
+  message: string;
+  source?: SourceLoc;
+}
+
+/** The ownership plan of one organization. */
+export interface OrganizationPlan {
+  organization: string;
+  scope: Organization['scope'];
+  /** Moves from another server, grouped by (from, to). */
+  moves: OwnershipMove[];
+  /** First assignments (devices on no server), grouped by target. */
+  assigns: OwnershipMove[];
+  /** Devices moved or assigned. */
+  changeCount: number;
+  maxChanges: number | null;
+  exceedsMaxChanges: boolean;
+  inProgress: InProgressActivity[];
+  /** Devices no server claims, when the Organization asks to report them (unclaimedDevices: report). */
+  unclaimed: { count: number; sample: string[] } | null;
+  drift: OwnershipDrift[];
+  driftPolicy: Organization['driftPolicy'];
+  problems: OwnershipProblem[];
+  /** Why the organization could not be planned (credentials, Apple unreachable); nothing else is set then. */
+  error: string | null;
+  /** Devices in the organization, as Apple listed them. */
+  devices: number;
+}
+
+/** The inputs of {@link planOrganization}. */
+export interface OrganizationPlanInput {
+  organization: Organization;
+  index: OwnershipIndex;
+  observation: OrganizationObservation;
+  /** Open activities of this organization (from the store). */
+  openActivities: readonly ActivityRecord[];
+  /** Closed activities of this organization, oldest first (for drift: where depctl last put each serial). */
+  closedActivities: readonly ActivityRecord[];
+}
+
+const MANAGER = { business: 'Apple Business Manager', school: 'Apple School Manager' } as const;
+
+/** An empty plan carrying an error (the organization could not be observed). */
+export function erroredOrganizationPlan(org: Organization, error: string): OrganizationPlan {
+  return {
+    organization: org.name, scope: org.scope, moves: [], assigns: [], changeCount: 0, maxChanges: org.maxChanges ?? null, exceedsMaxChanges: false,
+    inProgress: [], unclaimed: null, drift: [], driftPolicy: org.driftPolicy, problems: [], error, devices: 0,
+  };
+}
+
+/** Finds each declared server's ABM server by name; problems for missing or ambiguous ones. */
+function resolveServers(org: Organization, rules: OrganizationOwnership, servers: readonly ObservedServer[], problems: OwnershipProblem[]): Map<string, ObservedServer> {
+  const byName = new Map<string, ObservedServer[]>();
+  for (const s of servers) {
+    if (s.status === 'DELETED') continue;
+    const list = byName.get(s.serverName) ?? [];
+    list.push(s);
+    byName.set(s.serverName, list);
+  }
+  const out = new Map<string, ObservedServer>();
+  for (const server of rules.servers) {
+    const own = server.ownership;
+    if (!own) continue;
+    const found = byName.get(own.abmServerName) ?? [];
+    if (found.length === 1) out.set(server.name, found[0] as ObservedServer);
+    else if (found.length === 0) {
+      problems.push({
+        severity: 'error', code: 'abm-server-missing', source: own.source,
+        message: `MdmServer ${server.name}: organization ${org.name} has no MDM server named "${own.abmServerName}"; create it in ${MANAGER[org.scope]} or let depctl create it (its devices are not moved until then)`,
+      });
+    } else {
+      problems.push({
+        severity: 'error', code: 'abm-server-ambiguous', source: own.source,
+        message: `MdmServer ${server.name}: organization ${org.name} has ${found.length} MDM servers named "${own.abmServerName}" (ids ${found.map((s) => s.id).join(', ')}); rename all but one in ${MANAGER[org.scope]}`,
+      });
+    }
+  }
+  return out;
+}
+
+/** Plans one organization (pure). */
+export function planOrganization(input: OrganizationPlanInput): OrganizationPlan {
+  const { organization: org, observation: obs } = input;
+  const plan = erroredOrganizationPlan(org, '');
+  plan.error = null;
+  plan.devices = obs.devices.length;
+  const rules = input.index.organizations.get(org.name);
+  if (!rules) return plan;
+  const serverById = new Map(obs.servers.map((s) => [s.id, s]));
+  const declared = resolveServers(org, rules, obs.servers, plan.problems);
+
+  const busy = new Set<string>();
+  for (const a of input.openActivities) {
+    for (const s of a.serials) busy.add(s);
+    plan.inProgress.push({ activityId: a.activityId, server: a.serverName, devices: a.serials.length, status: a.status, subStatus: a.subStatus, createdAt: a.createdAt.toISOString() });
+  }
+  // Where depctl last put each serial with Apple's success (later activities win).
+  const movedTo = new Map<string, string>();
+  for (const a of input.closedActivities) {
+    for (const r of a.results ?? []) if (r.status.toUpperCase() === 'SUCCESS') movedTo.set(r.serial, a.serverName);
+  }
+
+  const groups = new Map<string, OwnershipMove>();
+  const inOrg = new Set<string>();
+  let unclaimed = 0;
+  const unclaimedSample: string[] = [];
+  for (const d of obs.devices) {
+    inOrg.add(d.serialNumber);
+    const owner = desiredOwner(input.index, org.name, d);
+    if (!owner) {
+      unclaimed++;
+      if (unclaimedSample.length < PLAN_SAMPLE_SERIALS) unclaimedSample.push(d.serialNumber);
+      continue;
+    }
+    const target = declared.get(owner.server);
+    if (!target) continue;
+    const current = obs.assignedServer.get(d.serialNumber) ?? null;
+    if (current === target.id || busy.has(d.serialNumber)) continue;
+    if (movedTo.get(d.serialNumber) === owner.server) {
+      plan.drift.push({ serial: d.serialNumber, expected: owner.server, actual: current === null ? null : (serverById.get(current)?.serverName ?? current) });
+      if (org.driftPolicy === 'report') continue;
+    }
+    const key = `${current ?? ''}\u0000${target.id}`;
+    let g = groups.get(key);
+    if (!g) {
+      const from = current === null ? null : { id: current, abmServerName: serverById.get(current)?.serverName ?? current };
+      g = { from, to: { server: owner.server, abmServerName: target.serverName, id: target.id }, serials: [] };
+      groups.set(key, g);
+    }
+    g.serials.push(d.serialNumber);
+  }
+  for (const g of groups.values()) {
+    g.serials.sort();
+    (g.from === null ? plan.assigns : plan.moves).push(g);
+    plan.changeCount += g.serials.length;
+  }
+  const order = (a: OwnershipMove, b: OwnershipMove): number => (a.from?.abmServerName ?? '').localeCompare(b.from?.abmServerName ?? '') || a.to.server.localeCompare(b.to.server);
+  plan.moves.sort(order);
+  plan.assigns.sort(order);
+  plan.drift.sort((a, b) => (a.serial < b.serial ? -1 : 1));
+  plan.exceedsMaxChanges = plan.maxChanges !== null && plan.changeCount > plan.maxChanges;
+  if (org.unclaimedDevices === 'report') plan.unclaimed = { count: unclaimed, sample: unclaimedSample };
+
+  for (const server of rules.servers) {
+    const own = server.ownership;
+    if (!own) continue;
+    const missing = own.serials.filter((s) => !inOrg.has(s));
+    if (missing.length === 0) continue;
+    const shown = missing.slice(0, PLAN_SAMPLE_SERIALS).join(', ');
+    const more = missing.length > PLAN_SAMPLE_SERIALS ? ` and ${missing.length - PLAN_SAMPLE_SERIALS} more` : '';
+    plan.problems.push({
+      severity: 'warning', code: 'serial-not-in-organization', source: own.source,
+      message: `MdmServer ${server.name}: ${missing.length} declared serial${missing.length === 1 ? ' is' : 's are'} not in organization ${org.name} (${shown}${more}); Apple lists no such device (a typo, or a device not yet added or released)`,
+    });
+  }
+  return plan;
+}
+
+/** Whether a plan has something to apply. */
+export function ownershipHasChanges(plan: OrganizationPlan): boolean {
+  return plan.changeCount > 0;
+}
