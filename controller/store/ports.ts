@@ -23,8 +23,10 @@ import type {
 } from '../reconcile/ports.js';
 import type { EnrollStore } from '../enroll/ports.js';
 import type { NotificationOutbox } from '../notify/ports.js';
+import type { ActivityStore } from '../ownership/ports.js';
 
 export type { EnrollmentAttempt, EnrollmentAttemptRecord, EnrollmentCount, EnrollmentOutcome, EnrollStore } from '../enroll/ports.js';
+export type { ActivityRecord, ActivitySerialResult, ActivityStore, ActivityUpdate } from '../ownership/ports.js';
 
 export type {
   AdoptStore,
@@ -116,7 +118,7 @@ export type StoreBackend = 'memory' | 'sqlite' | 'postgres';
  * consumer ports it has the composition root's needs (schema, leadership, recording token facts while
  * connecting, closing) and reads the tests use to check what was written.
  */
-export interface Store extends ObserveStore, DefineStore, PlanStore, ApplyStore, ReconcileStore, StatusStore, AdoptStore, EnrollStore, NotificationOutbox, LeaderLock {
+export interface Store extends ObserveStore, DefineStore, PlanStore, ApplyStore, ReconcileStore, StatusStore, AdoptStore, EnrollStore, NotificationOutbox, ActivityStore, LeaderLock {
   readonly backend: StoreBackend;
   /** Applies pending migrations (idempotent; concurrent callers are serialised). */
   migrate(): Promise<MigrationReport>;

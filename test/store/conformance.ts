@@ -11,6 +11,7 @@ import { defineCountConformance } from './conformance-counts.js';
 import { defineDeviceConformance } from './conformance-devices.js';
 import { defineEnrollConformance } from './conformance-enroll.js';
 import { defineOutboxConformance } from './conformance-outbox.js';
+import { defineAbmActivityConformance } from './conformance-abm-activities.js';
 import { defineRecordConformance } from './conformance-records.js';
 import { T0, type ConformanceContext } from './conformance-context.js';
 
@@ -86,6 +87,7 @@ export function runStoreConformance(label: string, factory: StoreHarnessFactory)
     defineArrivalConformance(ctx);
     defineEnrollConformance(ctx);
     defineOutboxConformance(ctx);
+    defineAbmActivityConformance(ctx);
 
     describe('leadership', () => {
       it('lets one handle lead per name until it releases or closes', async () => {

@@ -18,6 +18,8 @@ import { MemoryDatabase, type MemoryDevice } from './memory-database.js';
 import { enrollmentAuditEntry } from '../../enroll/audit.js';
 import type { EnrollmentAttempt, EnrollmentAttemptRecord, EnrollmentCount } from '../../enroll/ports.js';
 import type { OutboxEntry, OutboxRow } from '../../notify/ports.js';
+import { MemoryAbmActivities } from './abm-activities.js';
+import type { ActivityRecord, ActivityUpdate } from '../../ownership/ports.js';
 import type { Notification } from '../../notify/webhook.js';
 
 export { MemoryDatabase } from './memory-database.js';
@@ -370,6 +372,24 @@ export class MemoryStore implements Store {
   /** See NotificationOutbox.countUnsentNotifications. */
   async countUnsentNotifications(): Promise<number> {
     return this.db.outbox.filter((r) => r.sentAt === null).length;
+  }
+
+  /** See ActivityStore.recordActivity. */
+  async recordActivity(activity: ActivityRecord): Promise<void> {
+    new MemoryAbmActivities(this.db).record(activity);
+  }
+
+  /** See ActivityStore.updateActivity. */
+  async updateActivity(organization: string, activityId: string, update: ActivityUpdate, audit: readonly AuditEntry[] = []): Promise<boolean> {
+    const t = new MemoryAbmActivities(this.db);
+    if (!t.isOpen(organization, activityId)) return false;
+    if (audit.length > 0) await this.appendAudit(audit);
+    return t.update(organization, activityId, update);
+  }
+
+  /** See ActivityStore.listActivities. */
+  async listActivities(organization: string, opts: { open: boolean; limit?: number }): Promise<ActivityRecord[]> {
+    return new MemoryAbmActivities(this.db).list(organization, opts);
   }
 
   private removeOutbox(drop: (r: MemoryDatabase['outbox'][number]) => boolean): void {

@@ -9,6 +9,7 @@ import { V5_POSTGRES, V5_SQLITE } from './v5-server-identity.js';
 import { V6_POSTGRES, V6_SQLITE } from './v6-enrollment-attempts.js';
 import { V7_POSTGRES, V7_SQLITE } from './v7-notification-outbox.js';
 import { V8_POSTGRES, V8_SQLITE } from './v8-device-state.js';
+import { V9_POSTGRES, V9_SQLITE } from './v9-abm-activities.js';
 
 /** One schema version. */
 export interface Migration {
@@ -72,6 +73,8 @@ CREATE INDEX devices_migration ON devices (server, migration_deadline) WHERE mig
   { version: 7, name: 'notification_outbox', sqlite: V7_SQLITE, postgres: V7_POSTGRES },
   // Per-device bookkeeping in a narrow table of its own (issue 11): results no longer rewrite Apple's records.
   { version: 8, name: 'device_state', sqlite: V8_SQLITE, postgres: V8_POSTGRES },
+  // The Business API activities depctl issued (issue 15): polled across passes and restarts.
+  { version: 9, name: 'abm_activities', sqlite: V9_SQLITE, postgres: V9_POSTGRES },
 ];
 
 /** The schema version this build expects. */

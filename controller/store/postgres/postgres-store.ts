@@ -18,6 +18,8 @@ import * as devices from './devices.js';
 import { PostgresLeadership } from './leader.js';
 import * as enrollments from './enrollments.js';
 import * as outbox from './outbox.js';
+import * as abmActivities from './abm-activities.js';
+import type { ActivityRecord, ActivityUpdate } from '../../ownership/ports.js';
 import type { OutboxEntry, OutboxRow } from '../../notify/ports.js';
 import type { Notification } from '../../notify/webhook.js';
 import type { EnrollmentAttempt, EnrollmentAttemptRecord, EnrollmentCount } from '../../enroll/ports.js';
@@ -272,6 +274,21 @@ export class PostgresStore implements Store {
   /** See NotificationOutbox.countUnsentNotifications. */
   countUnsentNotifications(): Promise<number> {
     return outbox.countUnsent(this.pool);
+  }
+
+  /** See ActivityStore.recordActivity. */
+  recordActivity(activity: ActivityRecord): Promise<void> {
+    return abmActivities.recordActivity(this.pool, activity);
+  }
+
+  /** See ActivityStore.updateActivity (the row and its audit in one transaction). */
+  updateActivity(organization: string, activityId: string, update: ActivityUpdate, audit?: readonly AuditEntry[]): Promise<boolean> {
+    return abmActivities.updateActivity(this.pool, organization, activityId, update, audit);
+  }
+
+  /** See ActivityStore.listActivities. */
+  listActivities(organization: string, opts: { open: boolean; limit?: number }): Promise<ActivityRecord[]> {
+    return abmActivities.listActivities(this.pool, organization, opts);
   }
 
   /** See Store.readAudit. */

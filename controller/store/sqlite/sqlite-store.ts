@@ -21,6 +21,8 @@ import type {
 import { SqliteDevices } from './devices.js';
 import { SqliteEnrollments } from './enrollments.js';
 import { SqliteOutbox } from './outbox.js';
+import { SqliteAbmActivities } from './abm-activities.js';
+import type { ActivityRecord, ActivityUpdate } from '../../ownership/ports.js';
 import type { OutboxEntry, OutboxRow } from '../../notify/ports.js';
 import type { Notification } from '../../notify/webhook.js';
 import type { EnrollmentAttempt, EnrollmentAttemptRecord, EnrollmentCount } from '../../enroll/ports.js';
@@ -357,6 +359,25 @@ export class SqliteStore implements Store {
   /** See NotificationOutbox.countUnsentNotifications. */
   async countUnsentNotifications(): Promise<number> {
     return new SqliteOutbox(this.db).countUnsent();
+  }
+
+  /** See ActivityStore.recordActivity. */
+  async recordActivity(activity: ActivityRecord): Promise<void> {
+    new SqliteAbmActivities(this.db).record(activity);
+  }
+
+  /** See ActivityStore.updateActivity (the row and its audit in one transaction). */
+  async updateActivity(organization: string, activityId: string, update: ActivityUpdate, audit: readonly AuditEntry[] = []): Promise<boolean> {
+    return this.db.transaction((): boolean => {
+      if (!new SqliteAbmActivities(this.db).update(organization, activityId, update)) return false;
+      if (audit.length > 0) this.records.appendAudit(audit);
+      return true;
+    })();
+  }
+
+  /** See ActivityStore.listActivities. */
+  async listActivities(organization: string, opts: { open: boolean; limit?: number }): Promise<ActivityRecord[]> {
+    return new SqliteAbmActivities(this.db).list(organization, opts);
   }
 
   private get enrollments(): SqliteEnrollments {
