@@ -1,0 +1,98 @@
+/**
+ * Carries out an organization's ownership plan through Business API activities (issue 15). For each target
+ * server and batch of at most ABM_MAX_ACTIVITY_DEVICES serials: the intent is audited per serial (`abm-assign`,
+ * outcome `pending`; `before` the ABM server the device is on, `after` the depctl MdmServer) BEFORE the POST, the activity is created, and its row is stored right after Apple's 201.
+ * Nothing waits for Apple: the activities are polled by later passes (poll.ts).
+ *
+ * A crash between the POST and storing the row loses nothing that matters: the next pass observes the
+ * devices not yet moved and plans them again, and assigning a device to the server it is on changes nothing.
+ */
+import { ABM_MAX_ACTIVITY_DEVICES } from '../abm/types.js';
+import type { AuditEntry } from '../reconcile/ports.js';
+import type { OrganizationPlan } from './plan.js';
+import type { ActivityStore, OwnershipAbmClient } from './ports.js';
+
+/** Options of {@link applyOrganizationPlan}. */
+export interface OwnershipApplyOptions {
+  now: () => Date;
+  /** Let an organization whose plan exceeds maxChanges proceed (`--allow-large`). */
+  allowLarge: boolean;
+  /** The run the audit entries belong to, when there is one. */
+  runId?: number | null;
+  signal?: AbortSignal;
+}
+
+/** One activity created. */
+export interface CreatedActivity {
+  activityId: string;
+  server: string;
+  devices: number;
+}
+
+/** What applying one organization's plan did. */
+export interface OrganizationApplyResult {
+  organization: string;
+  activities: CreatedActivity[];
+  /** Devices sent in created activities. */
+  devices: number;
+  /** Why the organization stopped (guardrail, plan error, Apple's answer); the rest of its changes were not sent. */
+  error: string | null;
+  /** `guardrail` when maxChanges refused the plan, `apple` when a call failed, `plan` when the plan could not be made. */
+  stoppedBy: 'guardrail' | 'apple' | 'plan' | null;
+}
+
+/** The message of the maxChanges guardrail (same wording as the DEP side's). */
+export function maxChangesMessage(plan: OrganizationPlan): string {
+  return `${plan.changeCount} changes exceed maxChanges (${plan.maxChanges ?? 0}) on organization ${plan.organization}; review the plan and run apply with --allow-large`;
+}
+
+/** Applies one organization's plan. Never throws for Apple's errors: they end up in the result. */
+export async function applyOrganizationPlan(plan: OrganizationPlan, client: OwnershipAbmClient | null, store: ActivityStore, opts: OwnershipApplyOptions): Promise<OrganizationApplyResult> {
+  const r: OrganizationApplyResult = { organization: plan.organization, activities: [], devices: 0, error: null, stoppedBy: null };
+  if (plan.error !== null || client === null) {
+    r.error = plan.error ?? 'no Business API client';
+    r.stoppedBy = 'plan';
+    return r;
+  }
+  if (plan.changeCount === 0) return r;
+  if (plan.exceedsMaxChanges && !opts.allowLarge) {
+    r.error = maxChangesMessage(plan);
+    r.stoppedBy = 'guardrail';
+    return r;
+  }
+  // One activity per target server and batch: a move's source does not matter to Apple's ASSIGN_DEVICES.
+  const targets = new Map<string, { server: string; abmServerName: string; serials: { serial: string; from: string | null }[] }>();
+  for (const g of [...plan.moves, ...plan.assigns]) {
+    let t = targets.get(g.to.id);
+    if (!t) {
+      t = { server: g.to.server, abmServerName: g.to.abmServerName, serials: [] };
+      targets.set(g.to.id, t);
+    }
+    for (const serial of g.serials) t.serials.push({ serial, from: g.from?.abmServerName ?? null });
+  }
+  const runId = opts.runId ?? null;
+  try {
+    for (const [serverId, t] of targets) {
+      for (let i = 0; i < t.serials.length; i += ABM_MAX_ACTIVITY_DEVICES) {
+        const batch = t.serials.slice(i, i + ABM_MAX_ACTIVITY_DEVICES);
+        const at = opts.now();
+        const intent: AuditEntry[] = batch.map((b) => ({ runId, server: t.server, serial: b.serial, action: 'abm-assign', before: b.from, after: t.server, outcome: 'pending', appleStatus: null, at }));
+        await store.appendAudit(intent);
+        const serials = batch.map((b) => b.serial);
+        const a = await client.createActivity({ type: 'ASSIGN_DEVICES', serverId, serials }, opts.signal ? { signal: opts.signal } : {});
+        const now = opts.now();
+        const created = a.createdDateTime !== undefined && !Number.isNaN(Date.parse(a.createdDateTime)) ? new Date(a.createdDateTime) : now;
+        await store.recordActivity({
+          organization: plan.organization, activityId: a.id, type: 'ASSIGN_DEVICES', serverId, serverName: t.server, serials,
+          status: a.status, subStatus: a.subStatus, createdAt: created, updatedAt: now, completedAt: null, results: null,
+        });
+        r.activities.push({ activityId: a.id, server: t.server, devices: serials.length });
+        r.devices += serials.length;
+      }
+    }
+  } catch (err) {
+    r.error = err instanceof Error ? err.message : String(err);
+    r.stoppedBy = 'apple';
+  }
+  return r;
+}

@@ -1,0 +1,85 @@
+/**
+ * The ownership engine's part of a pass (issue 15), per Organization in config order: poll the open
+ * activities once (apply and run; a plan only reads), observe Apple, plan; then, when applying, issue the
+ * activities. An organization that cannot be reached or read gets a plan with `error` set; the others go on.
+ */
+import { buildOwnershipIndex } from '../config/ownership.js';
+import type { DepConfig, Organization } from '../config/types.js';
+import { applyOrganizationPlan, type OrganizationApplyResult } from './apply.js';
+import { observeOrganization } from './observe.js';
+import { erroredOrganizationPlan, planOrganization, type OrganizationPlan } from './plan.js';
+import { pollOrganization, type PollResult } from './poll.js';
+import type { ActivityStore, OwnershipAbmClient } from './ports.js';
+
+/** An Organization with its Business API client, or why there is none (credentials unreadable, untrusted). */
+export interface OrganizationHandle {
+  organization: Organization;
+  client: OwnershipAbmClient | null;
+  /** Why there is no client; the plan shows it and nothing is sent. */
+  error: string | null;
+}
+
+/** Options of {@link planOwnership}. */
+export interface OwnershipPlanOptions {
+  now: () => Date;
+  /** Poll open activities first (apply, run). A plan without it shows the stored state of open activities. */
+  poll: boolean;
+  runId?: number | null;
+  signal?: AbortSignal;
+}
+
+/** The ownership part of a pass. */
+export interface OwnershipReport {
+  plans: OrganizationPlan[];
+  polls: PollResult[];
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Polls (optionally), observes and plans every organization. Only a store failure throws. */
+export async function planOwnership(config: Pick<DepConfig, 'servers' | 'organizations'>, handles: readonly OrganizationHandle[], store: ActivityStore, opts: OwnershipPlanOptions): Promise<OwnershipReport> {
+  const index = buildOwnershipIndex(config);
+  const report: OwnershipReport = { plans: [], polls: [] };
+  const signal = opts.signal ? { signal: opts.signal } : {};
+  for (const h of handles) {
+    const org = h.organization;
+    if (h.client === null) {
+      report.plans.push(erroredOrganizationPlan(org, h.error ?? 'no Business API client'));
+      continue;
+    }
+    let observation;
+    try {
+      if (opts.poll) report.polls.push(await pollOrganization(org.name, h.client, store, { now: opts.now, runId: opts.runId ?? null, ...signal }));
+      observation = await observeOrganization(h.client, signal);
+    } catch (err) {
+      report.plans.push(erroredOrganizationPlan(org, `could not read organization ${org.name} from the Business API: ${message(err)}`));
+      continue;
+    }
+    const open = await store.listActivities(org.name, { open: true });
+    const closed = (await store.listActivities(org.name, { open: false })).filter((a) => a.completedAt !== null);
+    report.plans.push(planOrganization({ organization: org, index, observation, openActivities: open, closedActivities: closed }));
+  }
+  return report;
+}
+
+/** Issues the activities of every organization's plan (after the person or the loop approved the plan). */
+export async function applyOwnership(
+  report: OwnershipReport,
+  handles: readonly OrganizationHandle[],
+  store: ActivityStore,
+  opts: { now: () => Date; allowLarge: boolean; runId?: number | null; signal?: AbortSignal },
+): Promise<OrganizationApplyResult[]> {
+  const out: OrganizationApplyResult[] = [];
+  for (const plan of report.plans) {
+    const h = handles.find((x) => x.organization.name === plan.organization);
+    out.push(await applyOrganizationPlan(plan, h?.client ?? null, store, opts));
+  }
+  return out;
+}
+
+/** Whether any organization has devices to move or assign. */
+export function ownershipChanges(report: OwnershipReport | null | undefined): number {
+  return report?.plans.reduce((n, p) => n + p.changeCount, 0) ?? 0;
+}

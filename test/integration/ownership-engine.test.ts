@@ -1,0 +1,205 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Agent } from 'undici';
+import { createAbmClient, type AbmClient } from '../../controller/abm/index.js';
+import type { MdmServer, Organization } from '../../controller/config/types.js';
+import { applyOwnership, planOwnership, type OrganizationHandle, type OwnershipReport } from '../../controller/ownership/engine.js';
+import { startAbmSimulator, type RunningAbmSimulator } from '../../controller/sim/abm/index.js';
+import { openStore } from '../../controller/store/open-store.js';
+import type { Store } from '../../controller/store/ports.js';
+
+// The ownership engine (issue 15) against the Business API simulator over HTTP with the real client and a
+// real SQLite store: plan, activities of ≤1000 devices, polling across passes (the simulator's clock, no
+// sleeps), failed and partial activities planned again, and a restart in the middle of an activity.
+
+const STEP_MS = 1000;
+let dir: string;
+let sim: RunningAbmSimulator;
+let agent: Agent;
+const clients: AbmClient[] = [];
+const stores: Store[] = [];
+
+const loc = (line: number) => ({ file: 'org.yaml', line, column: 3 });
+const serialsOf = (n: number, prefix = 'C02OWN'): string[] => Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(5, '0')}`);
+
+function organization(extra: Partial<Organization> = {}): Organization {
+  return {
+    name: 'acme', scope: 'business', clientId: sim.account.clientId, keyId: sim.account.keyId, privateKey: { file: 'abm.pem' },
+    apiUrl: sim.apiUrl, tokenUrl: sim.tokenUrl, driftPolicy: 'correct', unclaimedDevices: 'ignore', source: loc(1), ...extra,
+  };
+}
+
+function server(name: string, abmServerName: string, serials: string[]): MdmServer {
+  return {
+    name, token: { file: `${name}.p7m` }, privateKey: { file: `${name}.pem` }, unassignedDevices: 'ignore', driftPolicy: 'correct', source: loc(10),
+    ownership: { organization: 'acme', abmServerName, serials, orderNumbers: [], productFamilies: [], source: loc(10) },
+  } as MdmServer;
+}
+
+async function start(devices: string[]): Promise<void> {
+  sim = await startAbmSimulator({
+    now: () => 1_800_000_000_000,
+    activityStepMs: STEP_MS,
+    servers: [{ serverName: 'Paris MDM' }, { serverName: 'Lyon MDM' }],
+    orgDevices: devices.map((serialNumber) => ({ serialNumber, serverName: 'Paris MDM', attributes: { productFamily: 'Mac' } })),
+  });
+}
+
+function handle(org: Organization): OrganizationHandle {
+  const client = createAbmClient({
+    credentials: { clientId: sim.account.clientId, keyId: sim.account.keyId, privateKeyPem: sim.account.privateKeyPem, scope: 'business', apiUrl: sim.apiUrl, tokenUrl: sim.tokenUrl },
+    dispatcher: agent,
+    now: () => sim.inspect.now(),
+  });
+  clients.push(client);
+  return { organization: org, client, error: null };
+}
+
+async function sqlite(): Promise<Store> {
+  const s = await openStore(`sqlite:${path.join(dir, 'state.db')}`);
+  stores.push(s);
+  return s;
+}
+
+const now = (): Date => new Date(sim.inspect.now());
+const lyonId = (): string => sim.inspect.serverIds()[1] as string;
+
+/** One pass as `apply`/`run` does it: poll, observe, plan, apply. */
+async function pass(config: { servers: MdmServer[]; organizations: Organization[] }, h: OrganizationHandle, store: Store, allowLarge = false): Promise<{ report: OwnershipReport; applied: Awaited<ReturnType<typeof applyOwnership>> }> {
+  const report = await planOwnership(config, [h], store, { now, poll: true });
+  const applied = await applyOwnership(report, [h], store, { now, allowLarge });
+  return { report, applied };
+}
+
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'depctl-ownership-'));
+  agent = new Agent();
+});
+afterEach(async () => {
+  for (const c of clients.splice(0)) await c.close();
+  for (const s of stores.splice(0)) await s.close();
+  await sim?.close();
+  await agent.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('ownership engine against the Business API simulator', () => {
+  it('moves 1,500 devices in two activities, polls them across passes to completion and then has nothing to do', async () => {
+    const serials = serialsOf(1500);
+    await start(serials);
+    const org = organization({ maxChanges: 1000 });
+    const config = { servers: [server('paris', 'Paris MDM', []), server('lyon', 'Lyon MDM', serials)], organizations: [org] };
+    const h = handle(org);
+    const store = await sqlite();
+
+    // The guardrail refuses 1,500 changes over maxChanges 1,000 and sends nothing.
+    const refused = await pass(config, h, store);
+    expect(refused.report.plans[0]).toMatchObject({ changeCount: 1500, exceedsMaxChanges: true, error: null });
+    expect(refused.report.plans[0]?.moves.map((m) => [m.from?.abmServerName, m.to.server, m.serials.length])).toEqual([['Paris MDM', 'lyon', 1500]]);
+    expect(refused.applied[0]).toMatchObject({ stoppedBy: 'guardrail', activities: [], error: '1500 changes exceed maxChanges (1000) on organization acme; review the plan and run apply with --allow-large' });
+    expect(sim.inspect.requestCounts()['POST /v1/orgDeviceActivities']).toBeUndefined();
+
+    const first = await pass(config, h, store, true);
+    expect(first.applied[0]?.activities.map((a) => a.devices)).toEqual([1000, 500]);
+    expect(sim.inspect.requestCounts()['POST /v1/orgDeviceActivities']).toBe(2);
+    expect((await store.listActivities('acme', { open: true })).map((a) => [a.serials.length, a.status])).toEqual([[1000, 'IN_PROGRESS'], [500, 'IN_PROGRESS']]);
+    // The intent was audited per serial before the POST.
+    const pending = await store.readAudit({ server: 'lyon', limit: 2000 });
+    expect(pending).toHaveLength(1500);
+    expect(pending.every((e) => e.action === 'abm-assign' && e.outcome === 'pending' && e.before === 'Paris MDM' && e.after === 'lyon')).toBe(true);
+
+    // Next pass, Apple still works on them: in progress, not planned again, nothing posted.
+    sim.advanceClock(2 * STEP_MS);
+    const second = await pass(config, h, store, true);
+    expect(second.report.polls[0]).toMatchObject({ polled: 2, open: 2, closed: [] });
+    expect(second.report.plans[0]?.changeCount).toBe(0);
+    expect(second.report.plans[0]?.inProgress.map((a) => [a.devices, a.subStatus])).toEqual([[1000, 'PENDING'], [500, 'PENDING']]);
+    expect(sim.inspect.requestCounts()['POST /v1/orgDeviceActivities']).toBe(2);
+
+    sim.advanceClock(3 * STEP_MS);
+    const third = await pass(config, h, store, true);
+    expect(third.report.polls[0]?.closed.map((c) => [c.status, c.succeeded, c.failed])).toEqual([['COMPLETED', 1000, 0], ['COMPLETED', 500, 0]]);
+    expect(third.report.plans[0]).toMatchObject({ changeCount: 0, inProgress: [], drift: [] });
+    expect(sim.inspect.serialsOf(lyonId())).toHaveLength(1500);
+    const audit = await store.readAudit({ server: 'lyon', limit: 4000 });
+    expect(audit.filter((e) => e.outcome === 'success')).toHaveLength(1500);
+    expect(await store.listActivities('acme', { open: true })).toEqual([]);
+  });
+
+  it('a FAILED activity and a serial that failed inside a completed one are partial, audited failed and planned again', async () => {
+    const serials = serialsOf(6);
+    await start(serials);
+    const org = organization();
+    const config = { servers: [server('paris', 'Paris MDM', []), server('lyon', 'Lyon MDM', serials)], organizations: [org] };
+    const h = handle(org);
+    const store = await sqlite();
+
+    sim.injectFaults({ failActivities: 1 });
+    await pass(config, h, store);
+    sim.advanceClock(5 * STEP_MS);
+    const afterFail = await pass(config, h, store);
+    expect(afterFail.report.polls[0]?.closed).toEqual([expect.objectContaining({ status: 'FAILED', succeeded: 0, failed: 6 })]);
+    // Nothing moved, so the same six are planned and sent again in the same pass.
+    expect(afterFail.report.plans[0]?.changeCount).toBe(6);
+    expect(afterFail.applied[0]?.activities.map((a) => a.devices)).toEqual([6]);
+    const failedAudit = (await store.readAudit({ server: 'lyon', limit: 100 })).filter((e) => e.outcome === 'failed');
+    expect(failedAudit.map((e) => e.appleStatus)).toEqual(Array(6).fill('FAILED'));
+
+    // The retry: one serial fails inside an otherwise successful activity.
+    sim.injectFaults({ failedSerials: [serials[2] as string] });
+    sim.advanceClock(5 * STEP_MS);
+    const partial = await pass(config, h, store);
+    expect(partial.report.polls[0]?.closed).toEqual([expect.objectContaining({ status: 'COMPLETED', succeeded: 5, failed: 1 })]);
+    expect(partial.report.plans[0]?.moves.flatMap((m) => m.serials)).toEqual([serials[2]]);
+    sim.clearFaults();
+    sim.advanceClock(5 * STEP_MS);
+    const done = await pass(config, h, store);
+    expect(done.report.polls[0]?.closed).toEqual([expect.objectContaining({ succeeded: 1, failed: 0 })]);
+    expect(done.report.plans[0]?.changeCount).toBe(0);
+    expect(sim.inspect.serialsOf(lyonId()).sort()).toEqual([...serials].sort());
+  });
+
+  it('after a restart (a new store handle on the same SQLite file) the next pass polls the open activity to its end', async () => {
+    const serials = serialsOf(3);
+    await start(serials);
+    const org = organization();
+    const config = { servers: [server('paris', 'Paris MDM', []), server('lyon', 'Lyon MDM', serials)], organizations: [org] };
+    const before = await sqlite();
+    await pass(config, handle(org), before);
+    expect(await before.listActivities('acme', { open: true })).toHaveLength(1);
+    await before.close();
+    stores.splice(stores.indexOf(before), 1);
+
+    sim.advanceClock(5 * STEP_MS);
+    const after = await sqlite();
+    const resumed = await pass(config, handle(org), after);
+    expect(resumed.report.polls[0]?.closed).toEqual([expect.objectContaining({ status: 'COMPLETED', succeeded: 3 })]);
+    expect(resumed.report.plans[0]?.changeCount).toBe(0);
+    expect(sim.inspect.requestCounts()['POST /v1/orgDeviceActivities']).toBe(1);
+  });
+
+  it('drift: a device depctl moved that someone moved back is moved again (correct) or only reported (report)', async () => {
+    const serials = serialsOf(2);
+    await start(serials);
+    const store = await sqlite();
+    const org = organization({ driftPolicy: 'report' });
+    const config = { servers: [server('paris', 'Paris MDM', []), server('lyon', 'Lyon MDM', serials)], organizations: [org] };
+    const h = handle(org);
+    await pass(config, h, store);
+    sim.advanceClock(5 * STEP_MS);
+    await pass(config, h, store);
+    // Someone moves one back in the portal (here: another API client).
+    const other = h.client as AbmClient;
+    const paris = sim.inspect.serverIds()[0] as string;
+    await other.createActivity({ type: 'ASSIGN_DEVICES', serverId: paris, serials: [serials[0] as string] });
+    sim.advanceClock(5 * STEP_MS);
+    const reported = await pass(config, h, store);
+    expect(reported.report.plans[0]?.drift).toEqual([{ serial: serials[0], expected: 'lyon', actual: 'Paris MDM' }]);
+    expect(reported.report.plans[0]?.changeCount).toBe(0);
+    const corrected = await pass({ ...config, organizations: [{ ...org, driftPolicy: 'correct' }] }, { ...h, organization: { ...org, driftPolicy: 'correct' } }, store);
+    expect(corrected.report.plans[0]?.drift).toHaveLength(1);
+    expect(corrected.applied[0]?.activities.map((a) => a.devices)).toEqual([1]);
+  });
+});
