@@ -252,8 +252,15 @@ async function sync(server: string, cursor: string, client: ReconcileDepClient, 
   let events = 0;
   let upserted = 0;
   let deleted = 0;
+  let invalidated = false;
   const flush = async (): Promise<void> => {
     if (pending.size === 0) return;
+    // A device write makes the server's last "converged" diff stale. Forget it before the first write, so that a
+    // crash after the cursor moved cannot leave a stored "nothing to do" over devices nobody diffed.
+    if (!invalidated) {
+      await store.setConvergedKey(server, null);
+      invalidated = true;
+    }
     const upserts: Device[] = [];
     const deletes: string[] = [];
     const arrived = new Set<string>();

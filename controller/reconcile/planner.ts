@@ -137,8 +137,10 @@ async function planServer(
 
   // Nothing changed since a full diff found this server converged: same config, same profile records, and a
   // sync that reported no device. The diff would find nothing again, so do not re-read every device.
-  if (observed.mode === 'sync' && observed.upserted === 0 && observed.deleted === 0 && (await store.getServer(h.name))?.convergedKey === key) {
-    const devices = await store.countDevices(h.name);
+  const stored = observed.mode === 'sync' && observed.upserted === 0 && observed.deleted === 0 ? parseConverged((await store.getServer(h.name))?.convergedKey) : null;
+  if (stored !== null && stored.key === key) {
+    // The count stored with the key is exact: any device write clears the key first (observe.ts).
+    const devices = stored.devices ?? (await store.countDevices(h.name));
     seenExplicit.set(h.name, await explicitSerialsPresent(rules.explicit.keys(), h.name, store));
     const migrationDeadlines = migrationDeadlinesOf(await store.countMigrationDeadlines(h.name));
     return { ...errorPlan(h.name, null, drift, rules.server.maxChanges ?? null), devices, unchanged: devices, migrationDeadlines };
@@ -157,10 +159,27 @@ async function planServer(
   describeDefines(plan.defines, profiles, known);
   // Converged: no change, conflict, deferral or device drift. Anything else must be looked at again next time.
   const converged = plan.changeCount === 0 && plan.conflicts.length === 0 && plan.deferred.length === 0 && plan.drift.length === 0;
-  await store.setConvergedKey(h.name, converged ? key : null);
+  await store.setConvergedKey(h.name, converged ? convergedValue(key, plan.devices) : null);
   await nameForeignProfiles(h.client, plan.drift, opts, adoption.lookedUp);
   plan.drift.unshift(...drift);
   return plan;
+}
+
+/**
+ * The stored converged state: the key and the server's device count when the full diff found nothing to do,
+ * so the no-op pass need not count a million rows. A value without a count (an older depctl) still matches.
+ */
+function convergedValue(key: string, devices: number): string {
+  return `${key}\u0000devices=${devices}`;
+}
+
+/** Reads convergedValue back; null when nothing is stored. */
+function parseConverged(value: string | null | undefined): { key: string; devices: number | null } | null {
+  if (value === null || value === undefined) return null;
+  const at = value.lastIndexOf('\u0000devices=');
+  if (at < 0) return { key: value, devices: null };
+  const devices = Number(value.slice(at + '\u0000devices='.length));
+  return { key: value.slice(0, at), devices: Number.isSafeInteger(devices) && devices >= 0 ? devices : null };
 }
 
 /**

@@ -279,6 +279,12 @@ export interface DeviceScanStore {
 
 /** What observe.ts needs: the cursor, and bulk writes of what Apple reports. */
 export interface ObserveStore extends DeviceScanStore {
+  /**
+   * Records (or clears with null) the key of the inputs under which the server was found converged, so a
+   * later pass with the same inputs and an empty sync can skip re-reading every device (observe clears it
+   * before it writes a device). No-op for an unknown server.
+   */
+  setConvergedKey(name: string, key: string | null): Promise<void>;
   /** Returns the cursor state, or undefined for a server never observed. */
   getCursor(server: string): Promise<CursorState | undefined>;
   /** Updates the cursor state, creating the server row when needed, and returns the new state. */
@@ -350,12 +356,6 @@ export interface IdentityStore {
  * plus the converged-server shortcut and single-device lookups.
  */
 export interface PlanStore extends ObserveStore, DefineStore, IdentityStore {
-  /**
-   * Records (or clears with null) the key of the inputs under which the server was found converged, so a
-   * later pass with the same inputs and an empty sync can skip re-reading every device. No-op for an
-   * unknown server.
-   */
-  setConvergedKey(name: string, key: string | null): Promise<void>;
   /** Returns one device, or undefined. */
   getDevice(server: string, serial: string): Promise<DeviceRecord | undefined>;
   /**

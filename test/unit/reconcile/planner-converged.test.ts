@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../../controller/store/index.js';
 import { makePlan, type ServerHandle } from '../../../controller/reconcile/planner.js';
+import { observe } from '../../../controller/reconcile/observe.js';
 import { profileContentHash } from '../../../controller/reconcile/profile-content.js';
 import type { ReconcileStore } from '../../../controller/reconcile/ports.js';
 import { FakeDepClient, assignment, depConfig, device, enrollmentProfile, manualClock, mdmServer, page, withProfile, type ManualClock } from '../../helpers/reconcile-fakes.js';
@@ -105,6 +106,46 @@ describe('makePlan: skipping the device scan of a converged server', () => {
     const plan = await makePlan(edited, [handle(client)], s, { now: clock.now });
     expect(reads).toBe(3);
     expect(plan.servers[0]?.defines.map((d) => d.profile)).toEqual(['ipads']);
+  });
+  it('does not trust a converged key over devices a sync wrote before a crash (the next pass scans and plans them)', async () => {
+    const client = new FakeDepClient();
+    const cfg = depConfig({ servers: [mdmServer('paris')], profiles: [ipads], assignments: [assignment('carts', 'ipads', ['paris'], { serials: ['IPAD1'] })] });
+    client.fetchScripts.push([page([withProfile('IPAD1', 'U1')], 'c1')]);
+    const s = counting(store);
+    await makePlan(cfg, [handle(client)], s, { now: clock.now });
+    expect((await store.getServer('paris'))?.convergedKey).not.toBeNull();
+
+    // The portal changes the device; a pass stores the sync (the cursor moves) and dies before its diff.
+    client.syncScripts.push([page([device('IPAD1', { op_type: 'modified', op_date: '2026-11-25T12:00:00Z' })], 'c2')]);
+    const observed = await observe('paris', client, s, { now: clock.now });
+    expect(observed).toMatchObject({ mode: 'sync', upserted: 1 });
+    expect((await store.getServer('paris'))?.convergedKey).toBeNull();
+
+    // The next pass's sync is empty, yet the device is diffed and assigned again.
+    client.syncScripts.push([page([], 'c3')]);
+    const plan = await makePlan(cfg, [handle(client)], s, { now: clock.now });
+    expect(reads).toBe(1);
+    expect(plan.servers[0]?.assign.flatMap((g) => g.serials)).toEqual(['IPAD1']);
+  });
+
+  it('answers the device count of a converged server from what the full diff stored, not from a count', async () => {
+    const client = new FakeDepClient();
+    client.fetchScripts.push([page([withProfile('IPAD1', 'U1'), withProfile('IPAD2', 'U1')], 'c1')]);
+    let counts = 0;
+    const s = new Proxy(counting(store), {
+      get(target, prop, receiver) {
+        if (prop === 'countDevices') return (...args: Parameters<Store['countDevices']>) => (counts++, target.countDevices(...args));
+        const v: unknown = Reflect.get(target, prop, receiver);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const first = await makePlan(config(), [handle(client)], s, { now: clock.now });
+    client.syncScripts.push([page([], 'c2')]);
+    const fast = await makePlan(config(), [handle(client)], s, { now: clock.now });
+    expect(fast.servers[0]?.devices).toBe(2);
+    expect(fast.servers[0]?.devices).toBe(first.servers[0]?.devices);
+    // Only observe's first-contact check counted (before the first fetch); the no-op pass counted nothing.
+    expect(counts).toBe(1);
   });
 });
 
