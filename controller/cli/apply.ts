@@ -9,7 +9,8 @@ import { createProgress, progressWanted } from './progress.js';
 import type { LeaderHolder, Store } from '../store/index.js';
 import type { ApplyResult } from '../reconcile/apply.js';
 import { runPass } from '../reconcile/pass.js';
-import { hasChanges, type Plan } from '../reconcile/plan.js';
+import { hasAnyChanges, type Plan } from '../reconcile/plan.js';
+import type { OrganizationApplyResult } from '../ownership/apply.js';
 import { PLAN_FORMATS } from './views/plan-common.js';
 import { adoptServers, describeAdoption, parseAdoptSpec, type AdoptSpec } from '../reconcile/identity.js';
 
@@ -98,7 +99,8 @@ export const registerApply: Register = (program, io, setExit) => {
           return true;
         };
         let declined = false;
-        const report = await runPass(session.config, { handles: session.connections.handles, clients: session.connections.clients, store: session.store, now: session.now }, {
+        const ownership = { organizations: session.organizations.handles, store: session.store };
+        const report = await runPass(session.config, { handles: session.connections.handles, clients: session.connections.clients, store: session.store, now: session.now, ownership }, {
           commit: session.commit,
           trigger: 'cli',
           allowLarge: opts.allowLarge,
@@ -121,7 +123,7 @@ export const registerApply: Register = (program, io, setExit) => {
         });
         progress.clear();
         const { plan, apply } = report;
-        if (!hasChanges(plan)) {
+        if (!hasAnyChanges(plan)) {
           if (!present(plan)) {
             setExit(ExitCode.failure);
             return;
@@ -129,13 +131,16 @@ export const registerApply: Register = (program, io, setExit) => {
           setExit(planHasErrors(plan) ? ExitCode.failure : ExitCode.ok);
           return;
         }
-        if (stale || !apply) {
+        if (stale || !report.applied) {
           if (declined) io.stderr('Nothing applied.\n');
           setExit(ExitCode.failure);
           return;
         }
-        io.stdout(renderApplyResult(apply));
-        setExit(apply.result === 'success' || apply.result === 'noop' ? (planHasErrors(plan) ? ExitCode.failure : ExitCode.ok) : ExitCode.failure);
+        if (report.ownership) io.stdout(renderOwnershipApplyResult(report.ownership));
+        if (apply) io.stdout(renderApplyResult(apply));
+        const depOk = !apply || apply.result === 'success' || apply.result === 'noop';
+        const ownershipOk = (report.ownership ?? []).every((o) => o.error === null);
+        setExit(depOk && ownershipOk && !planHasErrors(plan) ? ExitCode.ok : ExitCode.failure);
       } finally {
         progress.clear();
         await session.close();
@@ -165,7 +170,27 @@ export function staleReason(saved: Plan, fresh: Plan): string | undefined {
   if (servers(saved) !== servers(fresh)) return 'it was made for other servers (--server)';
   if (saved.configHash !== fresh.configHash) return 'the configuration changed since it was made';
   if (saved.planHash !== fresh.planHash) return 'Apple or the store changed since it was made, so the changes differ';
+  if (ownershipKey(saved) !== ownershipKey(fresh)) return 'Apple Business Manager changed since it was made, so the device moves differ';
   return undefined;
+}
+
+/** The device moves of a plan (issue 15), for the staleness check (they are not part of planHash). */
+function ownershipKey(plan: Plan): string {
+  return JSON.stringify((plan.organizations ?? []).map((o) => [o.organization, [...o.moves, ...o.assigns].map((m) => [m.from?.id ?? null, m.to.id, m.serials])]));
+}
+
+/**
+ * One line per Organization with the activities created (issue 15). Apple carries them out asynchronously:
+ * later passes (`depctl run`, the next apply) poll them and audit each device's outcome.
+ */
+export function renderOwnershipApplyResult(results: readonly OrganizationApplyResult[]): string {
+  const lines = results
+    .filter((r) => r.error !== null || r.activities.length > 0)
+    .map((r) => {
+      const made = r.activities.length > 0 ? `${r.activities.length} activit${r.activities.length === 1 ? 'y' : 'ies'} created for ${r.devices} devices (${r.activities.map((a) => `${a.activityId} → ${a.server}`).join(', ')}); Apple carries them out, later passes poll them` : '';
+      return `Organization ${r.organization}: ${[made, r.error !== null ? `stopped: ${r.error}` : ''].filter(Boolean).join('; ')}`;
+    });
+  return lines.length > 0 ? `\n${lines.join('\n')}\n` : '';
 }
 
 /** One line per server with what happened, then the verdict. */

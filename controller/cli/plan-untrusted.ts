@@ -20,6 +20,7 @@ import { ReportedFailure, connectServers, loadValidConfig, openState, settingsLo
 import { serverFactsOnly } from './remote-plan-service.js';
 import { UsageError, type CliIo } from './io.js';
 import { gitHead } from './plan.js';
+import { planUnmergedOwnership } from './organizations.js';
 
 const run = promisify(execFile);
 
@@ -32,11 +33,16 @@ export async function planUntrusted(dir: string, trustedRef: string, settings: R
   const store = await openState(settings, io);
   try {
     const overlay = new OverlayStore(store);
-    return await planUnmerged(trusted, candidate, (servers) => connectServers(servers, settings, io, serverFactsOnly(overlay), { now }), overlay, {
+    const signal = io.signal ? { signal: io.signal } : {};
+    // Device ownership (issue 15) first, under the same rule: a changed API account is planned after merge only.
+    const organizations = await planUnmergedOwnership(trusted, candidate, settings, io, store, { now, ...signal });
+    const plan = await planUnmerged(trusted, candidate, (servers) => connectServers(servers, settings, io, serverFactsOnly(overlay), { now }), overlay, {
       now,
       commit: (await gitHead(abs)) ?? 'unknown',
-      ...(io.signal ? { signal: io.signal } : {}),
+      ...signal,
     });
+    if (organizations) plan.organizations = organizations;
+    return plan;
   } finally {
     await store.close();
   }

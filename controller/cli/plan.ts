@@ -8,7 +8,9 @@ import { examples } from './help.js';
 import { createProgress, progressWanted } from './progress.js';
 import { connectServers, loadValidConfig, openState, runtimeSettings, trustOf } from './runtime.js';
 import { makePlan } from '../reconcile/planner.js';
-import { hasChanges, type Plan } from '../reconcile/plan.js';
+import { hasAnyChanges, type Plan } from '../reconcile/plan.js';
+import { planOwnership } from '../ownership/engine.js';
+import { connectOrganizations, type OrganizationConnections } from './organizations.js';
 import type { DepConfig } from '../config/types.js';
 import type { Store } from '../store/index.js';
 import type { ServerConnections } from './runtime.js';
@@ -54,6 +56,8 @@ export interface CommandSession {
   config: DepConfig;
   store: Store;
   connections: ServerConnections;
+  /** Each Organization's Business API client (issue 15); none with `--server`, which plans DEP servers only. */
+  organizations: OrganizationConnections;
   /** The git commit of the config directory, when it is a repository. */
   commit: string | null;
   /** The servers `--server` selected (only these are connected), or undefined for all. */
@@ -76,8 +80,14 @@ export async function openSession(dir: string, cmd: Command, io: CliIo, opts: { 
     await opts.beforeConnect?.(store);
     const selected = only ? { ...config, servers: config.servers.filter((s) => only.includes(s.name)) } : config;
     const connections = await connectServers(selected, settings, io, store, { now });
+    const organizations = await connectOrganizations(only ? [] : (config.organizations ?? []), settings, io, { nowMs: () => now().getTime() });
     const commit = await gitHead(resolve(io.cwd, dir));
-    return { config, store, connections, commit, only, now, close: async () => { await connections.close(); await store.close(); } };
+    const close = async (): Promise<void> => {
+      await connections.close();
+      await organizations.close();
+      await store.close();
+    };
+    return { config, store, connections, organizations, commit, only, now, close };
   } catch (err) {
     await store.close();
     throw err;
@@ -97,7 +107,8 @@ export async function gitHead(dir: string): Promise<string | null> {
 
 /** True when the plan holds something that must stop a pipeline: a server error or a device conflict. */
 export function planHasErrors(plan: Plan): boolean {
-  return plan.summary.errors > 0 || plan.summary.conflicts > 0;
+  const orgErrors = (plan.organizations ?? []).some((o) => o.error !== null || o.problems.some((p) => p.severity === 'error'));
+  return plan.summary.errors > 0 || plan.summary.conflicts > 0 || orgErrors;
 }
 
 /**
@@ -141,13 +152,17 @@ export const registerPlan: Register = (program, io, setExit) => {
         const plan = await planUntrusted(dir, opts.trustedRef, runtimeSettings(cmd, io), io);
         io.stdout(renderPlan(plan, opts.format, opts.color && opts.format === 'text' && io.env['NO_COLOR'] === undefined && io.confirm !== undefined));
         const blocking = plan.servers.some((s) => s.error !== null && s.problem?.reason !== 'untrusted-credential-change') || plan.summary.conflicts > 0;
-        setExit(blocking ? ExitCode.failure : opts.detailedExitcode && hasChanges(plan) ? 2 : ExitCode.ok);
+        setExit(blocking ? ExitCode.failure : opts.detailedExitcode && hasAnyChanges(plan) ? 2 : ExitCode.ok);
         return;
       }
       const session = await openSession(dir, cmd, io, { servers: opts.server });
       const progress = createProgress(io, progressWanted(io, opts.format));
       try {
         const { now, commit } = session;
+        // Device ownership first (issue 15), as a pass does it; a plan only reads (open activities are not polled).
+        const ownership = session.organizations.handles.length > 0
+          ? await planOwnership(session.config, session.organizations.handles, session.store, { now, poll: false, ...(io.signal ? { signal: io.signal } : {}) })
+          : null;
         const plan = await makePlan(session.config, session.connections.handles, session.store, {
           now,
           refresh: opts.refresh,
@@ -157,6 +172,7 @@ export const registerPlan: Register = (program, io, setExit) => {
           ...(session.only ? { only: session.only } : {}),
           onProgress: (p) => progress.observe(p),
         });
+        if (ownership) plan.organizations = ownership.plans;
         progress.clear();
         io.stdout(renderPlan(plan, opts.format, opts.color && opts.format === 'text' && io.env['NO_COLOR'] === undefined && io.confirm !== undefined));
         if (opts.format !== 'json' && session.config.credentials && session.config.credentials.length > 0) {
@@ -166,7 +182,7 @@ export const registerPlan: Register = (program, io, setExit) => {
         }
         if (opts.out) await writeFile(resolve(io.cwd, opts.out), renderPlanJson(plan));
         if (planHasErrors(plan)) setExit(ExitCode.failure);
-        else setExit(opts.detailedExitcode && hasChanges(plan) ? 2 : ExitCode.ok);
+        else setExit(opts.detailedExitcode && hasAnyChanges(plan) ? 2 : ExitCode.ok);
       } finally {
         progress.clear();
         await session.close();

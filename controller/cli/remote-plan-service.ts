@@ -16,6 +16,7 @@ import type { Store } from '../store/index.js';
 import { RemotePlanError, type RemotePlanner } from '../server/plan-api.js';
 import type { CliIo } from './io.js';
 import { connectServers, settingsLoadOptions, type RuntimeSettings } from './runtime.js';
+import { planUnmergedOwnership } from './organizations.js';
 
 /** What the remote planner needs from `depctl run`. */
 export interface RemotePlanServiceOptions {
@@ -59,6 +60,8 @@ export function createRemotePlanner(opts: RemotePlanServiceOptions): RemotePlann
         throw new RemotePlanError(422, `${loaded.errorCount} validation error(s) in ${ref} at ${fetched.sha.slice(0, 12)}; nothing was planned`, problems);
       }
       const store = new OverlayStore(opts.store);
+      // Device ownership (issue 15): an Organization whose API account or hosts the ref changes is planned after merge only.
+      const organizations = await planUnmergedOwnership(trusted.config, loaded.config, opts.settings, opts.io, opts.store, { now: opts.now, signal });
       const plan = await planUnmerged(
         trusted.config,
         loaded.config,
@@ -66,6 +69,7 @@ export function createRemotePlanner(opts: RemotePlanServiceOptions): RemotePlann
         store,
         { now: opts.now, commit: fetched.sha, signal },
       );
+      if (organizations) plan.organizations = organizations;
       return { ref, sha: fetched.sha, trustedRevision: trusted.revision, plan };
     } finally {
       await fetched.cleanup();

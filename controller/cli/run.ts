@@ -8,6 +8,7 @@ import { connectServers, openState, runtimeSettings, settingsLoadOptions, trustO
 import { loadConfig } from '../config/load.js';
 import type { DepConfig } from '../config/types.js';
 import { runPass } from '../reconcile/pass.js';
+import { connectOrganizations, type OrganizationConnections } from './organizations.js';
 import type { ObserveProgress } from '../reconcile/observe.js';
 import type { ApplyProgress } from '../reconcile/apply.js';
 import { adoptServers, describeAdoption, type AdoptSpec } from '../reconcile/identity.js';
@@ -195,9 +196,13 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
     const started = Date.now();
     enrollment.setConfig(config);
     let conns;
+    let orgs: OrganizationConnections | undefined;
     try {
       conns = await connectServers(config, settings, io, store, { now, rotation, onRequest: (server, e) => metrics.recordDepRequest({ server, ...e }) });
+      // Device ownership (issue 15): each pass polls the open activities, plans and issues new ones.
+      orgs = await connectOrganizations(config.organizations ?? [], settings, io, { nowMs: () => now().getTime() });
     } catch (err) {
+      await conns?.close();
       metrics.recordRun('error', (Date.now() - started) / 1000);
       throw err;
     }
@@ -213,7 +218,7 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
         pendingAdoptions = pendingAdoptions.filter((a) => adopted.some((r) => r.server === a.server && r.result.kind === 'failed'));
       }
       const tokens = new Map(conns.handles.map((h) => [h.name, h.tokenExpiresAt] as const));
-      const report = await runPass(config, { handles: conns.handles, clients: conns.clients, store, now }, {
+      const report = await runPass(config, { handles: conns.handles, clients: conns.clients, store, now, ownership: { organizations: orgs.handles, store } }, {
         commit: revision,
         // An apply's notifications are stored with its run's end (one transaction); enqueued again below, the
         // outbox keeps one per key.
@@ -230,6 +235,14 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
       });
       const { outcome } = report;
       for (const p of outcome.problems) log.error({ server: p.server, kind: p.kind, reason: p.reason }, p.message);
+      for (const o of report.plan.organizations ?? []) {
+        if (o.error !== null) log.error({ organization: o.organization }, o.error);
+        else log.info({ organization: o.organization, changes: o.changeCount, inProgress: o.inProgress.length, drift: o.drift.length }, 'organization planned');
+      }
+      for (const o of report.ownership ?? []) {
+        if (o.error !== null) log.error({ organization: o.organization, stoppedBy: o.stoppedBy }, o.error);
+        if (o.activities.length > 0) log.info({ organization: o.organization, activities: o.activities.length, devices: o.devices }, 'activities created');
+      }
       metrics.recordRun(outcome.result, (Date.now() - started) / 1000);
       log.info({ result: outcome.result, durationMs: Date.now() - started, ...report.plan.summary }, 'reconcile pass finished');
       passes++;
@@ -259,6 +272,7 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
       throw err;
     } finally {
       await conns.close();
+      await orgs.close();
     }
   };
 

@@ -17,7 +17,7 @@ export const PLAN_SAMPLE_SERIALS = 20;
 /** Devices going from one server (null: none) to a declared one. */
 export interface OwnershipMove {
   /** The ABM server the devices are on now, or null when they are assigned to none. */
-  from: { id: string; abmServerName: string } | null;
+  from: { id: string; abmServerName: string; server?: string } | null;
   /** The declared server (depctl MdmServer name) and its ABM counterpart. */
   to: { server: string; abmServerName: string; id: string };
   serials: string[];
@@ -135,6 +135,8 @@ export function planOrganization(input: OrganizationPlanInput): OrganizationPlan
   if (!rules) return plan;
   const serverById = new Map(obs.servers.map((s) => [s.id, s]));
   const declared = resolveServers(org, rules, obs.servers, plan.problems);
+  // The depctl name of each declared ABM server, so the plan can say "paris → lyon".
+  const nameOfId = new Map([...declared].map(([name, s]) => [s.id, name]));
 
   const busy = new Set<string>();
   for (const a of input.openActivities) {
@@ -170,7 +172,8 @@ export function planOrganization(input: OrganizationPlanInput): OrganizationPlan
     const key = `${current ?? ''}\u0000${target.id}`;
     let g = groups.get(key);
     if (!g) {
-      const from = current === null ? null : { id: current, abmServerName: serverById.get(current)?.serverName ?? current };
+      const fromName = current === null ? undefined : nameOfId.get(current);
+      const from = current === null ? null : { id: current, abmServerName: serverById.get(current)?.serverName ?? current, ...(fromName !== undefined ? { server: fromName } : {}) };
       g = { from, to: { server: owner.server, abmServerName: target.serverName, id: target.id }, serials: [] };
       groups.set(key, g);
     }

@@ -6,10 +6,13 @@ import type { DepConfig } from '../config/types.js';
 import { applyPlan, type ApplyProgress, type ApplyResult } from './apply.js';
 import { observe, type ObserveProgress } from './observe.js';
 import type { PassOutcome, ServerOutcome, ServerProblem } from './outcome.js';
-import { hasChanges, type Plan } from './plan.js';
+import { hasAnyChanges, hasChanges, type Plan } from './plan.js';
 import { makePlan, type ServerHandle } from './planner.js';
 import type { CallOptions, LoopTrigger, ReconcileDepClient, ReconcileStore } from './ports.js';
 import type { OutboxEntry } from '../notify/ports.js';
+import { applyOwnership, planOwnership, type OrganizationHandle } from '../ownership/engine.js';
+import type { OrganizationApplyResult } from '../ownership/apply.js';
+import type { ActivityStore } from '../ownership/ports.js';
 
 /** Apple's per-serial status when it asked us to come back later (THROTTLED with retry_after_seconds). */
 const APPLE_WAIT_STATUSES = new Set(['THROTTLED', 'throttled']);
@@ -20,6 +23,11 @@ export interface PassDeps {
   clients: ReadonlyMap<string, ReconcileDepClient>;
   store: ReconcileStore;
   now: () => Date;
+  /**
+   * Device ownership in Apple Business/School Manager (issue 15): the Organizations with their API clients and
+   * the activity store. Runs before the DEP servers: poll open activities, observe, plan, then issue activities.
+   */
+  ownership?: { organizations: readonly OrganizationHandle[]; store: ActivityStore };
 }
 
 /** Options of one pass. */
@@ -64,12 +72,17 @@ export interface PassReport {
   /** False when `beforeApply` declined. */
   applied: boolean;
   outcome: PassOutcome;
+  /** What the ownership part issued, per Organization; null when there is none or nothing was applied. */
+  ownership: OrganizationApplyResult[] | null;
 }
 
 /** Runs one pass. Errors of single servers end up in the outcome; only a store failure throws. */
 export async function runPass(config: DepConfig, deps: PassDeps, opts: PassOptions): Promise<PassReport> {
   const { now, store } = deps;
   const signal = opts.signal ? { signal: opts.signal } : {};
+  // Ownership first: its activities move devices between servers, which the DEP side then sees arrive.
+  const own = deps.ownership && deps.ownership.organizations.length > 0 ? deps.ownership : undefined;
+  const ownershipReport = own ? await planOwnership(config, own.organizations, own.store, { now, poll: true, ...signal }) : null;
   const plan = await makePlan(config, deps.handles, store, {
     now,
     commit: opts.commit,
@@ -79,11 +92,14 @@ export async function runPass(config: DepConfig, deps: PassDeps, opts: PassOptio
     ...(opts.only ? { only: opts.only } : {}),
     ...(opts.onObserveProgress ? { onProgress: opts.onObserveProgress } : {}),
   });
+  if (ownershipReport) plan.organizations = ownershipReport.plans;
   let apply: ApplyResult | null = null;
+  let ownership: OrganizationApplyResult[] | null = null;
   let applied = true;
-  if (hasChanges(plan)) {
+  if (hasAnyChanges(plan)) {
     applied = opts.beforeApply ? await opts.beforeApply(plan) : true;
-    if (applied) {
+    if (applied && own && ownershipReport) ownership = await applyOwnership(ownershipReport, own.organizations, own.store, { now, allowLarge: opts.allowLarge, ...signal });
+    if (applied && hasChanges(plan)) {
       const notify = opts.notifications;
       apply = await applyPlan(plan, config, deps.clients, store, {
         now,
@@ -102,7 +118,7 @@ export async function runPass(config: DepConfig, deps: PassDeps, opts: PassOptio
       await observe(h.name, h.client, store, { now, ...signal }).catch((err: Error) => opts.onSettleError?.(h.name, err));
     }
   }
-  return { plan, apply, applied, outcome: passOutcome(plan, apply, { revision: opts.commit, trigger: opts.trigger }) };
+  return { plan, apply, applied, outcome: passOutcome(plan, apply, { revision: opts.commit, trigger: opts.trigger }), ownership };
 }
 
 /**

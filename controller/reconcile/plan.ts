@@ -6,6 +6,7 @@
 
 import type { RecordedIdentity } from './identity.js';
 import type { ServerProblem } from './outcome.js';
+import type { OrganizationPlan } from '../ownership/plan.js';
 
 /** Version of the plan format (schemas/plan.schema.json); bumped only on incompatible changes. */
 export const PLAN_FORMAT_VERSION = 1;
@@ -248,6 +249,11 @@ export interface Plan {
   /** Servers of the configuration left out by `--server` (neither read nor changed); absent when none was. */
   skippedServers?: string[];
   summary: PlanSummary;
+  /**
+   * Device ownership in Apple Business/School Manager per Organization (issue 15, controller/ownership/);
+   * absent when the configuration declares no Organization. Not part of `planHash`.
+   */
+  organizations?: OrganizationPlan[];
 }
 
 /** Totals of a list of server plans. */
@@ -267,4 +273,14 @@ export function summarise(servers: readonly ServerPlan[]): PlanSummary {
 /** True when applying the plan would write anything. */
 export function hasChanges(plan: Plan): boolean {
   return plan.summary.defines + plan.summary.assign + plan.summary.remove > 0;
+}
+
+/** Devices the plan moves or assigns between MDM servers in Apple Business/School Manager (issue 15). */
+export function ownershipChangeCount(plan: Plan): number {
+  return (plan.organizations ?? []).reduce((n, o) => n + o.changeCount, 0);
+}
+
+/** True when applying the plan would write anything, on the DEP side or in Apple Business/School Manager. */
+export function hasAnyChanges(plan: Plan): boolean {
+  return hasChanges(plan) || ownershipChangeCount(plan) > 0;
 }

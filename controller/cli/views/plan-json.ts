@@ -7,6 +7,7 @@ import type {
 } from '../../reconcile/plan.js';
 import type { ServerProblem } from '../../reconcile/outcome.js';
 import type { RecordedIdentity } from '../../reconcile/identity.js';
+import { organizationPlanJson } from './plan-ownership.js';
 
 /** The `$id` of the schema every rendered plan matches. */
 export const PLAN_SCHEMA_ID = 'plan.schema.json';
@@ -124,6 +125,7 @@ export function planToJson(plan: Plan): Plan {
     servers: plan.servers.map(server),
     ...(plan.skippedServers?.length ? { skippedServers: [...plan.skippedServers] } : {}),
     summary: summary(plan.summary),
+    ...(plan.organizations !== undefined ? { organizations: plan.organizations.map(organizationPlanJson) } : {}),
   };
 }
 

@@ -37,6 +37,7 @@ import {
 } from './plan-common.js';
 
 import { identityLine } from '../../reconcile/identity.js';
+import { ownershipMarkdown } from './plan-ownership.js';
 
 /** GitHub's limit on an issue or pull-request comment body, in characters. */
 export const GITHUB_COMMENT_LIMIT = 65_536;
@@ -249,6 +250,9 @@ export function renderPlanMarkdown(plan: Plan, opts?: PlanMarkdownOptions): stri
   out.add(`${tableRow(['Server', 'Devices', 'Define', 'Assign', 'Remove', 'Drift', 'Deferred', 'Conflicts', 'Status'])}|---|--:|--:|--:|--:|--:|--:|--:|---|\n`);
   complete = addRows(out, plan.servers.map(serverRow), (k) => tableRow([`… ${plural(k, 'more server')}`, '', '', '', '', '', '', '', ''])) && complete;
   out.add('\n');
+  // Device ownership in Apple Business/School Manager (issue 15).
+  const ownership = ownershipMarkdown(plan.organizations);
+  if (ownership !== '') complete = out.add(ownership) && complete;
 
   if (large.length > 0) {
     const text = escapeMarkdown(`${large.map(largeServerLabel).join('; ')}.`);

@@ -33,6 +33,7 @@ import {
 } from './plan-common.js';
 
 import { identityLine } from '../../reconcile/identity.js';
+import { ownershipTextLines } from './plan-ownership.js';
 
 /** Options of renderPlanText. */
 export interface PlanTextOptions extends PlanViewOptions {
@@ -198,6 +199,9 @@ export function renderPlanText(plan: Plan, opts?: PlanTextOptions): string {
     top.out.push(`Markers: ${legend.join(', ')}`);
     top.out.push('');
   }
+
+  // Device ownership in Apple Business/School Manager (issue 15): applied before the DEP servers.
+  top.out.push(...ownershipTextLines(plan.organizations, limit));
 
   const tail = new Lines(opts?.color === true);
   tail.header(summaryLine(plan));

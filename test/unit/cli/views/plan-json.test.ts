@@ -199,7 +199,8 @@ describe('renderPlanJson', () => {
     const server = plan.servers[0];
     if (!server) throw new Error('fixture changed');
     // skippedServers is there only for a `--server` plan (test/integration/server-selection.test.ts).
-    expect(Object.keys(schema.properties).sort()).toEqual([...Object.keys(plan), 'skippedServers'].sort());
+    // organizations only when the configuration declares an Organization (test/unit/cli/views/plan-ownership.test.ts).
+    expect(Object.keys(schema.properties).sort()).toEqual([...Object.keys(plan), 'skippedServers', 'organizations'].sort());
     expect(keysOf('ServerPlan')).toEqual(Object.keys(server).sort());
     expect(keysOf('PlanSummary')).toEqual(Object.keys(plan.summary).sort());
     expect(keysOf('AssignGroup')).toEqual(Object.keys(server.assign[0] ?? {}).sort());

@@ -1,0 +1,134 @@
+/**
+ * Connects each Organization (issue 15) to the Business API: its private key is read through its SecretRef
+ * under the operator's trust policy (as MdmServer tokens are), `apiUrl` and `tokenUrl` must pass
+ * `abmUrlProblem` (Apple's hosts or the operator's allow list), and a client is built. An Organization that
+ * fails any of this gets an error instead of a client; the others go on. The key never reaches a message.
+ */
+import type { AbmClient } from '../abm/client.js';
+import { ORGANIZATION_API_URLS, ORGANIZATION_TOKEN_URL } from '../config/organization.js';
+import { abmUrlProblem, readSecretRef, secretRefProblem } from '../config/trust.js';
+import type { DepConfig, Organization } from '../config/types.js';
+import { planOwnership, type OrganizationHandle } from '../ownership/engine.js';
+import type { OrganizationPlan } from '../ownership/plan.js';
+import type { ActivityStore } from '../ownership/ports.js';
+import type { CliIo } from './io.js';
+import { trustOf, type RuntimeSettings } from './runtime.js';
+
+/** Organizations ready to talk to the Business API. */
+export interface OrganizationConnections {
+  handles: OrganizationHandle[];
+  close(): Promise<void>;
+}
+
+/** Options of {@link connectOrganizations}. */
+export interface ConnectOrganizationsOptions {
+  /** Clock of the clients (token renewal); Date.now by default. */
+  nowMs?: () => number;
+  /**
+   * Organizations that may not use their credentials (a pull request changed them): the value is the reason,
+   * shown in the plan; no secret is read and no call is made for them.
+   */
+  untrusted?: ReadonlyMap<string, string>;
+}
+
+/** Builds one client per Organization, or the reason there is none. */
+export async function connectOrganizations(orgs: readonly Organization[], settings: RuntimeSettings, io: CliIo, opts: ConnectOrganizationsOptions = {}): Promise<OrganizationConnections> {
+  const handles: OrganizationHandle[] = [];
+  const clients: AbmClient[] = [];
+  const policy = trustOf(settings);
+  const { createAbmClient } = await import('../abm/client.js');
+  for (const org of orgs) {
+    const fail = (error: string): void => void handles.push({ organization: org, client: null, error });
+    const untrusted = opts.untrusted?.get(org.name);
+    if (untrusted !== undefined) {
+      fail(untrusted);
+      continue;
+    }
+    // The same host rule as validation's, again here: only Apple's hosts or those the operator allowed.
+    const urlProblem = [
+      org.apiUrl !== ORGANIZATION_API_URLS[org.scope] ? abmUrlProblem('apiUrl', org.apiUrl, policy) : undefined,
+      org.tokenUrl !== ORGANIZATION_TOKEN_URL ? abmUrlProblem('tokenUrl', org.tokenUrl, policy) : undefined,
+    ].find((p) => p !== undefined);
+    if (urlProblem !== undefined) {
+      fail(`Organization "${org.name}": ${urlProblem}`);
+      continue;
+    }
+    const refProblem = secretRefProblem(org.privateKey, policy);
+    if (refProblem !== undefined) {
+      fail(`Organization "${org.name}": privateKey: ${refProblem}`);
+      continue;
+    }
+    try {
+      const pem = (await readSecretRef(org.privateKey, policy, io.env, `Organization "${org.name}": privateKey`)).toString('utf8');
+      const client = createAbmClient({
+        credentials: { clientId: org.clientId, keyId: org.keyId, privateKeyPem: pem, scope: org.scope, apiUrl: org.apiUrl, tokenUrl: org.tokenUrl },
+        ...(settings.userAgent !== undefined ? { userAgent: settings.userAgent } : {}),
+        ...(opts.nowMs ? { now: opts.nowMs } : {}),
+      });
+      clients.push(client);
+      handles.push({ organization: org, client, error: null });
+    } catch (err) {
+      fail(err instanceof Error ? (err.message.includes(org.name) ? err.message : `Organization "${org.name}": ${err.message}`) : String(err));
+    }
+  }
+  return {
+    handles,
+    close: async () => {
+      await Promise.all(clients.map((c) => c.close()));
+    },
+  };
+}
+
+/**
+ * Why an Organization of an unmerged revision may not use credentials (new, or a changed credential or
+ * endpoint field), or null when the trusted revision defines it the same way. Mirrors the MdmServer rule
+ * (reconcile/remote-plan.ts credentialChange): a pull request never chooses keys, accounts or hosts.
+ */
+export function organizationCredentialChange(trusted: Organization | undefined, candidate: Organization): string | null {
+  if (!trusted) return 'new Organization: credential or endpoint change: planned after merge only (validated offline)';
+  const fields = ['scope', 'clientId', 'keyId', 'apiUrl', 'tokenUrl'] as const;
+  const changed: string[] = fields.filter((f) => trusted[f] !== candidate[f]);
+  if (JSON.stringify(trusted.privateKey) !== JSON.stringify(candidate.privateKey)) changed.push('privateKey');
+  if (changed.length === 0) return null;
+  return `credential or endpoint change: planned after merge only (${changed.join(', ')} differ from the trusted revision)`;
+}
+
+/** The untrusted map for {@link connectOrganizations} of a candidate revision against the trusted one. */
+export function untrustedOrganizations(trusted: readonly Organization[] | undefined, candidate: readonly Organization[] | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const o of candidate ?? []) {
+    const why = organizationCredentialChange(trusted?.find((t) => t.name === o.name), o);
+    if (why !== null) out.set(o.name, `Organization "${o.name}": ${why}`);
+  }
+  return out;
+}
+
+/**
+ * The ownership plans of an unmerged revision (`plan --untrusted`, the controller's remote plan): an
+ * Organization is connected only when the trusted revision defines its credentials and endpoints the same
+ * way; the others get "planned after merge only" without any secret read or call. Only reads the store
+ * (open activities are not polled). Undefined when the candidate declares no Organization.
+ */
+export async function planUnmergedOwnership(
+  trusted: DepConfig,
+  candidate: DepConfig,
+  settings: RuntimeSettings,
+  io: CliIo,
+  store: Pick<ActivityStore, 'listActivities'>,
+  opts: { now: () => Date; signal?: AbortSignal },
+): Promise<OrganizationPlan[] | undefined> {
+  const orgs = candidate.organizations ?? [];
+  if (orgs.length === 0) return undefined;
+  const conns = await connectOrganizations(orgs, settings, io, { untrusted: untrustedOrganizations(trusted.organizations, orgs), nowMs: () => opts.now().getTime() });
+  try {
+    const readOnly: ActivityStore = {
+      listActivities: (org, o) => store.listActivities(org, o),
+      recordActivity: () => Promise.reject(new Error('a plan of an unmerged revision writes no activity')),
+      updateActivity: () => Promise.reject(new Error('a plan of an unmerged revision writes no activity')),
+      appendAudit: () => Promise.reject(new Error('a plan of an unmerged revision writes no audit entry')),
+    };
+    return (await planOwnership(candidate, conns.handles, readOnly, { now: opts.now, poll: false, ...(opts.signal ? { signal: opts.signal } : {}) })).plans;
+  } finally {
+    await conns.close();
+  }
+}
