@@ -5,7 +5,7 @@
 import type {
   AssignGroup, ChangeReason, Conflict, DriftItem, DriftKind, DriftProfile, MigrationDeadlines, Plan, ProfileChange, ProfileDefine, ProfileValue, ServerPlan,
 } from '../../reconcile/plan.js';
-import { hasChanges } from '../../reconcile/plan.js';
+import { hasChanges, ownershipChangeCount } from '../../reconcile/plan.js';
 
 /** Output formats of `depctl plan --format`. */
 export const PLAN_FORMATS = ['text', 'json', 'markdown'] as const;
@@ -272,8 +272,8 @@ export type PlanVerdict = 'in-line' | 'no-changes' | 'changes' | 'errors';
 /** Classifies a plan; `errors` wins, because a failed server may hide changes. */
 export function planVerdict(plan: Plan): PlanVerdict {
   const s = plan.summary;
-  if (s.errors > 0) return 'errors';
-  if (hasChanges(plan)) return 'changes';
+  if (s.errors > 0 || (plan.organizations ?? []).some((o) => o.error !== null)) return 'errors';
+  if (hasChanges(plan) || ownershipChangeCount(plan) > 0) return 'changes';
   return s.drift + s.deferred + s.conflicts === 0 ? 'in-line' : 'no-changes';
 }
 
@@ -290,6 +290,16 @@ export function summaryLine(plan: Plan): string {
   if (changes || s.deferred > 0) extras.push(`${formatCount(s.deferred)} deferred`);
   if (s.conflicts > 0) extras.push(plural(s.conflicts, 'conflict'));
   if (s.errors > 0) extras.push(`${plural(s.errors, 'server')} failed (${failedNames(plan)})`);
+  // Device ownership (issue 15): moves between MDM servers in Apple Business/School Manager, and organizations
+  // that could not be planned (their moves are unknown, so no all-clear).
+  const failedOrgs = (plan.organizations ?? []).filter((o) => o.error !== null).map((o) => o.organization);
+  if (failedOrgs.length > 0) extras.push(`${plural(failedOrgs.length, 'organization')} failed (${failedOrgs.join(', ')})`);
+  const moves = ownershipChangeCount(plan);
+  if (moves > 0) {
+    const head = `Plan: ${plural(moves, 'device')} to move between MDM servers in Apple Business/School Manager`;
+    const dep = changes ? `${plural(s.defines, 'profile')} to define, ${plural(s.assign, 'device')} to assign, ${formatCount(s.remove)} to remove` : 'no DEP changes';
+    return `${[head, dep, ...extras].join('; ')}.`;
+  }
   if (changes) {
     const head = `Plan: ${plural(s.defines, 'profile')} to define, ${plural(s.assign, 'device')} to assign, ${formatCount(s.remove)} to remove`;
     return `${[head, ...extras].join('; ')}.`;

@@ -1,0 +1,230 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Plan } from '../../controller/reconcile/plan.js';
+import { startSimulatorGroup } from '../../controller/sim/index.js';
+import type { RunningSimulatorGroup, SimulatedServer } from '../../controller/sim/api.js';
+import { connectAbmToDep, startAbmSimulator, type RunningAbmSimulator } from '../../controller/sim/abm/index.js';
+import { openStore } from '../../controller/store/open-store.js';
+import { macRecords, makeWorkspace, type Workspace } from '../helpers/workspace.js';
+
+// Issue 15 end to end: a DEP simulator group with two servers and the Business API simulator of their
+// organisation, bridged (a finished activity shows in DEP sync). The YAML declares on lyon devices the
+// simulators have on paris. `depctl plan` shows the move, `depctl apply` issues the activities, later applies
+// (each a new process: a new store handle on the same SQLite file) poll them as the simulator's clock
+// advances, and once Apple has moved the devices the DEP side of lyon sees them arrive and assigns lyon's
+// profile. No sleeps: the Business API simulator's clock is driven.
+
+const STEP_MS = 1000;
+const DONE_MS = 5 * STEP_MS;
+
+let group: RunningSimulatorGroup;
+let abm: RunningAbmSimulator;
+let ws: Workspace;
+let paris: SimulatedServer;
+let lyon: SimulatedServer;
+let serials: string[];
+
+function configFiles(owned: readonly string[], maxChanges: number): Record<string, string> {
+  return {
+    'organization.yaml': `apiVersion: depctl/v1
+kind: Organization
+metadata: { name: acme }
+spec:
+  scope: business
+  clientId: ${abm.account.clientId}
+  keyId: ${abm.account.keyId}
+  privateKey: { file: abm/key.pem }
+  apiUrl: ${abm.url}
+  tokenUrl: ${abm.tokenUrl}
+  maxChanges: ${maxChanges}
+  unclaimedDevices: report
+`,
+    'servers.yaml': `apiVersion: depctl/v1
+kind: MdmServer
+metadata: { name: paris }
+spec:
+  token: { file: paris/token.p7m }
+  privateKey: { file: paris/key.pem }
+  organization: acme
+---
+apiVersion: depctl/v1
+kind: MdmServer
+metadata: { name: lyon }
+spec:
+  token: { file: lyon/token.p7m }
+  privateKey: { file: lyon/key.pem }
+  defaultProfile: lyon-macs
+  unassignedDevices: default
+  organization: acme
+  devices:
+    serialFiles: [lyon-owned.txt]
+`,
+    'lyon-owned.txt': `${owned.join('\n')}\n`,
+    'profiles.yaml': `apiVersion: depctl/v1
+kind: EnrollmentProfile
+metadata: { name: lyon-macs }
+spec:
+  servers: [lyon]
+  profile: { profile_name: Lyon Macs, url: "https://mdm.example.com/enroll", is_supervised: true }
+`,
+  };
+}
+
+async function start(devices: number): Promise<void> {
+  group = await startSimulatorGroup({ servers: [{ name: 'paris' }, { name: 'lyon' }] });
+  paris = group.servers.get('paris') as SimulatedServer;
+  lyon = group.servers.get('lyon') as SimulatedServer;
+  serials = paris.portal.addDevices(macRecords(devices)).map((d) => d.serial_number);
+  abm = await startAbmSimulator({
+    activityStepMs: STEP_MS,
+    servers: [{ serverName: 'paris' }, { serverName: 'lyon' }],
+    orgDevices: serials.map((serialNumber) => ({ serialNumber, serverName: 'paris', attributes: { productFamily: 'Mac' } })),
+  });
+  const [parisId, lyonId] = abm.inspect.serverIds() as [string, string];
+  connectAbmToDep(abm, group, { [parisId]: 'paris', [lyonId]: 'lyon' });
+  ws = await makeWorkspace(group.url);
+  ws.env['DEPCTL_ALLOW_DEP_HOSTS'] = new URL(abm.url).host;
+  await ws.addServerSecrets('paris', paris.token);
+  await ws.addServerSecrets('lyon', lyon.token);
+  await mkdir(join(ws.secretsDir, 'abm'), { recursive: true });
+  await writeFile(join(ws.secretsDir, 'abm', 'key.pem'), abm.account.privateKeyPem, { mode: 0o600 });
+}
+
+const posts = (): number => abm.inspect.requestCounts()['POST /v1/orgDeviceActivities'] ?? 0;
+const lyonId = (): string => abm.inspect.serverIds()[1] as string;
+
+async function openActivities(): Promise<{ id: string; serials: number; status: string }[]> {
+  const store = await openStore(`sqlite:${ws.statePath}`);
+  try {
+    return (await store.listActivities('acme', { open: true })).map((a) => ({ id: a.activityId, serials: a.serials.length, status: a.status }));
+  } finally {
+    await store.close();
+  }
+}
+
+afterEach(async () => {
+  await abm?.close();
+  await group?.close();
+  await ws?.cleanup();
+});
+
+describe('device ownership end to end (issue 15)', () => {
+  beforeEach(async () => {
+    await start(1500);
+  });
+
+  it('plans the move of 1,500 devices, applies it as two activities, polls them to completion, and DEP then assigns lyon’s profile', async () => {
+    await ws.commit(configFiles(serials, 2000));
+
+    const plan = await ws.depctl(['plan', 'config']);
+    expect(plan.stderr).toBe('');
+    expect(plan.code).toBe(0);
+    expect(plan.stdout).toContain('Organization acme: move 1500 devices paris → lyon');
+    expect(plan.stdout).toContain('unclaimed: 0 devices no server claims');
+    expect(plan.stdout).toContain('Plan: 1,500 devices to move between MDM servers in Apple Business/School Manager; no DEP changes.');
+    const json = await ws.depctl(['plan', '--format', 'json', 'config']);
+    const parsed = JSON.parse(json.stdout) as Plan;
+    expect(parsed.organizations?.[0]).toMatchObject({ organization: 'acme', changeCount: 1500, error: null, unclaimed: { count: 0, sample: [] } });
+    expect(parsed.organizations?.[0]?.moves.map((m) => [m.from?.server, m.to.server, m.serials.length])).toEqual([['paris', 'lyon', 1500]]);
+    const exit2 = await ws.depctl(['plan', '--detailed-exitcode', 'config']);
+    expect(exit2.code).toBe(2);
+    expect(posts()).toBe(0);
+
+    const applied = await ws.depctl(['apply', '--yes', 'config']);
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(applied.stdout).toMatch(/Organization acme: 2 activities created for 1500 devices/);
+    expect(posts()).toBe(2);
+    expect((await openActivities()).map((a) => [a.serials, a.status])).toEqual([[1000, 'IN_PROGRESS'], [500, 'IN_PROGRESS']]);
+
+    // A new process (a restart) in the middle of the activities: it polls them, plans nothing again.
+    abm.advanceClock(2 * STEP_MS);
+    const midway = await ws.depctl(['plan', 'config']);
+    expect(midway.stdout).toMatch(/in progress: activity \S+ → lyon, 1000 devices \(IN_PROGRESS/);
+    expect(midway.stdout).not.toContain('move 1500 devices');
+    const again = await ws.depctl(['apply', '--yes', 'config']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(posts()).toBe(2);
+    expect((await openActivities()).map((a) => a.status)).toEqual(['IN_PROGRESS', 'IN_PROGRESS']);
+    expect(lyon.inspect.deviceCount()).toBe(0);
+
+    // Apple finishes: the devices leave paris and arrive on lyon in DEP; the next pass closes the activities,
+    // and its DEP part syncs lyon, sees the 1,500 arrive and assigns lyon's default profile.
+    abm.advanceClock(DONE_MS);
+    expect(abm.inspect.serialsOf(lyonId())).toHaveLength(1500);
+    const done = await ws.depctl(['apply', '--yes', 'config']);
+    expect(done.code, done.stderr).toBe(0);
+    expect(await openActivities()).toEqual([]);
+    expect(lyon.inspect.deviceCount()).toBe(1500);
+    const profiled = serials.map((s) => lyon.inspect.device(s)?.profile_uuid ?? null);
+    expect(profiled.every((u) => typeof u === 'string' && u !== '')).toBe(true);
+    expect(new Set(profiled).size).toBe(1);
+    expect(lyon.inspect.profile(profiled[0] as string)?.profile_name).toBe('Lyon Macs');
+
+    // Converged: nothing left to move, every serial audited success.
+    const final = await ws.depctl(['plan', '--detailed-exitcode', 'config']);
+    expect(final.code).toBe(0);
+    expect(final.stdout).toContain('Organization acme (Apple Business Manager, 1500 devices): no changes');
+    const store = await openStore(`sqlite:${ws.statePath}`);
+    try {
+      const audit = await store.readAudit({ server: 'lyon', limit: 10_000 });
+      const abmAudit = audit.filter((e) => e.action === 'abm-assign');
+      expect(abmAudit.filter((e) => e.outcome === 'pending')).toHaveLength(1500);
+      expect(abmAudit.filter((e) => e.outcome === 'success')).toHaveLength(1500);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses more moves than maxChanges without --allow-large', async () => {
+    await ws.commit(configFiles(serials, 1000));
+    const plan = await ws.depctl(['plan', 'config']);
+    expect(plan.stdout).toContain('Apply needs --allow-large: 1500 changes exceed maxChanges (1000).');
+    const refused = await ws.depctl(['apply', '--yes', 'config']);
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toContain('Organization acme: stopped: 1500 changes exceed maxChanges (1000) on organization acme; review the plan and run apply with --allow-large');
+    expect(posts()).toBe(0);
+    const allowed = await ws.depctl(['apply', '--yes', '--allow-large', 'config']);
+    expect(allowed.code, allowed.stderr).toBe(0);
+    expect(posts()).toBe(2);
+  });
+});
+
+describe('device ownership end to end: a failed activity (issue 15)', () => {
+  beforeEach(async () => {
+    await start(20);
+  });
+
+  it('a FAILED activity is partial: its devices are planned again and the next pass moves them', async () => {
+    const owned = serials.slice(0, 10);
+    await ws.commit(configFiles(owned, 1000));
+    abm.injectFaults({ failActivities: 1 });
+    expect((await ws.depctl(['apply', '--yes', 'config'])).code).toBe(0);
+    expect(posts()).toBe(1);
+
+    abm.advanceClock(DONE_MS);
+    // The pass reads the FAILED activity, audits its devices failed, and, as nothing moved, issues a new one.
+    const retry = await ws.depctl(['apply', '--yes', 'config']);
+    expect(retry.code, retry.stderr).toBe(0);
+    expect(retry.stdout).toMatch(/Organization acme: move 10 devices paris → lyon/);
+    expect(posts()).toBe(2);
+    const store = await openStore(`sqlite:${ws.statePath}`);
+    try {
+      const all = await store.listActivities('acme', { open: false });
+      expect(all.map((a) => [a.status, a.completedAt === null])).toEqual([['FAILED', false], ['IN_PROGRESS', true]]);
+      expect(all[0]?.results?.every((r) => r.status === 'FAILED')).toBe(true);
+      const failed = (await store.readAudit({ server: 'lyon', limit: 100 })).filter((e) => e.action === 'abm-assign' && e.outcome === 'failed');
+      expect(failed.map((e) => e.serial).sort()).toEqual([...owned].sort());
+    } finally {
+      await store.close();
+    }
+
+    abm.advanceClock(DONE_MS);
+    expect((await ws.depctl(['apply', '--yes', 'config'])).code).toBe(0);
+    expect(await openActivities()).toEqual([]);
+    expect(abm.inspect.serialsOf(lyonId()).sort()).toEqual([...owned].sort());
+    expect(lyon.inspect.deviceCount()).toBe(10);
+    const plan = await ws.depctl(['plan', 'config']);
+    expect(plan.stdout).toContain('unclaimed: 10 devices no server claims');
+  });
+});
