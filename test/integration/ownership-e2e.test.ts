@@ -176,6 +176,23 @@ describe('device ownership end to end (issue 15)', () => {
     }
   });
 
+  it('depctl run issues the activities in one pass and polls them to completion in a later one', async () => {
+    await ws.commit(configFiles(serials, 2000));
+    const run = (): ReturnType<Workspace['depctl']> => ws.depctl(['run', '--repo', ws.configDir, '--once', '--listen', '127.0.0.1:0', '--log-format', 'json']);
+    const first = await run();
+    expect(first.code, first.stderr).toBe(0);
+    expect(posts()).toBe(2);
+    const logs = `${first.stdout}${first.stderr}`;
+    expect(logs).toMatch(/"organization":"acme","activities":2,"devices":1500,"msg":"activities created"/);
+    abm.advanceClock(DONE_MS);
+    const second = await run();
+    expect(second.code, second.stderr).toBe(0);
+    expect(posts()).toBe(2);
+    expect(await openActivities()).toEqual([]);
+    expect(lyon.inspect.deviceCount()).toBe(1500);
+    expect(serials.every((s) => typeof lyon.inspect.device(s)?.profile_uuid === 'string')).toBe(true);
+  });
+
   it('refuses more moves than maxChanges without --allow-large', async () => {
     await ws.commit(configFiles(serials, 1000));
     const plan = await ws.depctl(['plan', 'config']);
