@@ -11,6 +11,7 @@ import type { ApplyResult } from '../reconcile/apply.js';
 import { runPass } from '../reconcile/pass.js';
 import { hasAnyChanges, type Plan } from '../reconcile/plan.js';
 import type { OrganizationApplyResult } from '../ownership/apply.js';
+import type { PollResult } from '../ownership/poll.js';
 import { PLAN_FORMATS } from './views/plan-common.js';
 import { adoptServers, describeAdoption, parseAdoptSpec, type AdoptSpec } from '../reconcile/identity.js';
 
@@ -123,6 +124,9 @@ export const registerApply: Register = (program, io, setExit) => {
         });
         progress.clear();
         const { plan, apply } = report;
+        // Activities of earlier passes that Apple finished (this pass polled them first), on stderr when stdout is JSON.
+        const closed = renderPolledActivities(report.ownershipPolls);
+        if (closed !== '') (opts.format === 'json' ? io.stderr : io.stdout)(closed);
         if (!hasAnyChanges(plan)) {
           if (!present(plan)) {
             setExit(ExitCode.failure);
@@ -177,6 +181,12 @@ export function staleReason(saved: Plan, fresh: Plan): string | undefined {
 /** The device moves of a plan (issue 15), for the staleness check (they are not part of planHash). */
 function ownershipKey(plan: Plan): string {
   return JSON.stringify((plan.organizations ?? []).map((o) => [o.organization, [...o.moves, ...o.assigns].map((m) => [m.from?.id ?? null, m.to.id, m.serials])]));
+}
+
+/** One line per activity that Apple finished since the last pass (issue 15), with its per-device outcome. */
+export function renderPolledActivities(polls: readonly PollResult[]): string {
+  const lines = polls.flatMap((p) => p.closed.map((c) => `Organization ${p.organization}: activity ${c.activityId} ${c.status}: ${c.succeeded} moved, ${c.failed} not moved${c.failed > 0 ? ' (planned again)' : ''}`));
+  return lines.length > 0 ? `${lines.join('\n')}\n` : '';
 }
 
 /**

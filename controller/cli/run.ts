@@ -239,6 +239,9 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
         if (o.error !== null) log.error({ organization: o.organization }, o.error);
         else log.info({ organization: o.organization, changes: o.changeCount, inProgress: o.inProgress.length, drift: o.drift.length }, 'organization planned');
       }
+      for (const p of report.ownershipPolls) {
+        for (const c of p.closed) log.info({ organization: p.organization, activity: c.activityId, status: c.status, succeeded: c.succeeded, failed: c.failed }, 'activity finished');
+      }
       for (const o of report.ownership ?? []) {
         if (o.error !== null) log.error({ organization: o.organization, stoppedBy: o.stoppedBy }, o.error);
         if (o.activities.length > 0) log.info({ organization: o.organization, activities: o.activities.length, devices: o.devices }, 'activities created');

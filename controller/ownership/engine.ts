@@ -50,8 +50,12 @@ export async function planOwnership(config: Pick<DepConfig, 'servers' | 'organiz
       continue;
     }
     let observation;
+    let poll: PollResult | undefined;
     try {
-      if (opts.poll) report.polls.push(await pollOrganization(org.name, h.client, store, { now: opts.now, runId: opts.runId ?? null, ...signal }));
+      if (opts.poll) {
+        poll = await pollOrganization(org.name, h.client, store, { now: opts.now, runId: opts.runId ?? null, ...signal });
+        report.polls.push(poll);
+      }
       observation = await observeOrganization(h.client, signal);
     } catch (err) {
       report.plans.push(erroredOrganizationPlan(org, `could not read organization ${org.name} from the Business API: ${message(err)}`));
@@ -59,7 +63,10 @@ export async function planOwnership(config: Pick<DepConfig, 'servers' | 'organiz
     }
     const open = await store.listActivities(org.name, { open: true });
     const closed = (await store.listActivities(org.name, { open: false })).filter((a) => a.completedAt !== null);
-    report.plans.push(planOrganization({ organization: org, index, observation, openActivities: open, closedActivities: closed }));
+    const plan = planOrganization({ organization: org, index, observation, openActivities: open, closedActivities: closed });
+    // An activity that could not be read stays open (asked again next pass); say so rather than hide it.
+    for (const e of poll?.errors ?? []) plan.problems.push({ severity: 'warning', code: 'activity-poll-failed', message: `could not read ${e}; asked again next pass` });
+    report.plans.push(plan);
   }
   return report;
 }

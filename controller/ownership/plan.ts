@@ -45,7 +45,7 @@ export interface OwnershipDrift {
 /** Something in the way of the plan. Errors stop the devices they concern; warnings only inform. */
 export interface OwnershipProblem {
   severity: 'error' | 'warning';
-  code: 'abm-server-missing' | 'abm-server-ambiguous' | 'serial-not-in-organization';
+  code: 'abm-server-missing' | 'abm-server-ambiguous' | 'serial-not-in-organization' | 'activity-poll-failed';
   message: string;
   source?: SourceLoc;
 }

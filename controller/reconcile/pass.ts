@@ -12,6 +12,7 @@ import type { CallOptions, LoopTrigger, ReconcileDepClient, ReconcileStore } fro
 import type { OutboxEntry } from '../notify/ports.js';
 import { applyOwnership, planOwnership, type OrganizationHandle } from '../ownership/engine.js';
 import type { OrganizationApplyResult } from '../ownership/apply.js';
+import type { PollResult } from '../ownership/poll.js';
 import type { ActivityStore } from '../ownership/ports.js';
 
 /** Apple's per-serial status when it asked us to come back later (THROTTLED with retry_after_seconds). */
@@ -74,6 +75,8 @@ export interface PassReport {
   outcome: PassOutcome;
   /** What the ownership part issued, per Organization; null when there is none or nothing was applied. */
   ownership: OrganizationApplyResult[] | null;
+  /** The activities the ownership part polled at the start of the pass, per Organization (empty when none). */
+  ownershipPolls: PollResult[];
 }
 
 /** Runs one pass. Errors of single servers end up in the outcome; only a store failure throws. */
@@ -118,7 +121,7 @@ export async function runPass(config: DepConfig, deps: PassDeps, opts: PassOptio
       await observe(h.name, h.client, store, { now, ...signal }).catch((err: Error) => opts.onSettleError?.(h.name, err));
     }
   }
-  return { plan, apply, applied, outcome: passOutcome(plan, apply, { revision: opts.commit, trigger: opts.trigger }), ownership };
+  return { plan, apply, applied, outcome: passOutcome(plan, apply, { revision: opts.commit, trigger: opts.trigger }), ownership, ownershipPolls: ownershipReport?.polls ?? [] };
 }
 
 /**

@@ -154,6 +154,10 @@ describe('device ownership end to end (issue 15)', () => {
     expect(abm.inspect.serialsOf(lyonId())).toHaveLength(1500);
     const done = await ws.depctl(['apply', '--yes', 'config']);
     expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout.match(/Organization acme: activity \S+ COMPLETED: \d+ moved, 0 not moved/g)?.map((l) => l.replace(/activity \S+/, 'activity'))).toEqual([
+      'Organization acme: activity COMPLETED: 1000 moved, 0 not moved',
+      'Organization acme: activity COMPLETED: 500 moved, 0 not moved',
+    ]);
     expect(await openActivities()).toEqual([]);
     expect(lyon.inspect.deviceCount()).toBe(1500);
     const profiled = serials.map((s) => lyon.inspect.device(s)?.profile_uuid ?? null);
@@ -223,6 +227,7 @@ describe('device ownership end to end: a failed activity (issue 15)', () => {
     // The pass reads the FAILED activity, audits its devices failed, and, as nothing moved, issues a new one.
     const retry = await ws.depctl(['apply', '--yes', 'config']);
     expect(retry.code, retry.stderr).toBe(0);
+    expect(retry.stdout).toMatch(/Organization acme: activity \S+ FAILED: 0 moved, 10 not moved \(planned again\)/);
     expect(retry.stdout).toMatch(/Organization acme: move 10 devices paris → lyon/);
     expect(posts()).toBe(2);
     const store = await openStore(`sqlite:${ws.statePath}`);

@@ -180,6 +180,24 @@ describe('ownership engine against the Business API simulator', () => {
     expect(sim.inspect.requestCounts()['POST /v1/orgDeviceActivities']).toBe(1);
   });
 
+  it('an activity Apple no longer knows is closed as NOT_FOUND and its devices audited failed and planned again', async () => {
+    const serials = serialsOf(2);
+    await start(serials);
+    const org = organization();
+    const config = { servers: [server('paris', 'Paris MDM', []), server('lyon', 'Lyon MDM', serials)], organizations: [org] };
+    const store = await sqlite();
+    const t = now();
+    // As if a pass stored the row and Apple then forgot the activity (kept 30 days).
+    await store.recordActivity({ organization: 'acme', activityId: 'gone-1', type: 'ASSIGN_DEVICES', serverId: lyonId(), serverName: 'lyon', serials, status: 'IN_PROGRESS', subStatus: 'PENDING', createdAt: t, updatedAt: t, completedAt: null, results: null });
+    const before = await planOwnership(config, [handle(org)], store, { now, poll: false });
+    expect(before.plans[0]).toMatchObject({ changeCount: 0, inProgress: [expect.objectContaining({ activityId: 'gone-1', devices: 2 })] });
+    const r = await pass(config, handle(org), store);
+    expect(r.report.polls[0]?.closed).toEqual([{ activityId: 'gone-1', status: 'NOT_FOUND', succeeded: 0, failed: 2 }]);
+    expect(r.applied[0]?.activities.map((a) => a.devices)).toEqual([2]);
+    const audit = (await store.readAudit({ server: 'lyon', limit: 10 })).filter((e) => e.outcome === 'failed');
+    expect(audit.map((e) => [e.serial, e.appleStatus])).toEqual(serials.map((s) => [s, 'NOT_FOUND']));
+  });
+
   it('drift: a device depctl moved that someone moved back is moved again (correct) or only reported (report)', async () => {
     const serials = serialsOf(2);
     await start(serials);
