@@ -4,6 +4,7 @@
  * `abmUrlProblem` (Apple's hosts or the operator's allow list), and a client is built. An Organization that
  * fails any of this gets an error instead of a client; the others go on. The key never reaches a message.
  */
+import { createHash } from 'node:crypto';
 import type { AbmClient } from '../abm/client.js';
 import { ORGANIZATION_API_URLS, ORGANIZATION_TOKEN_URL } from '../config/organization.js';
 import { abmUrlProblem, readSecretRef, secretRefProblem } from '../config/trust.js';
@@ -29,6 +30,47 @@ export interface ConnectOrganizationsOptions {
    * shown in the plan; no secret is read and no call is made for them.
    */
   untrusted?: ReadonlyMap<string, string>;
+  /**
+   * Clients kept across passes (`depctl run`): a client whose account, hosts and key are unchanged is reused,
+   * so its access token (an hour) is not requested again every pass. The pool owns them; `close()` of the
+   * connections then closes none of them.
+   */
+  pool?: OrganizationClientPool;
+}
+
+/** Business API clients kept across passes, by Organization name. */
+export class OrganizationClientPool {
+  private readonly clients = new Map<string, { fingerprint: string; client: AbmClient }>();
+
+  /** The client for `name` when it was built from the same `fingerprint`; a stale one is closed. */
+  async take(name: string, fingerprint: string): Promise<AbmClient | undefined> {
+    const held = this.clients.get(name);
+    if (held?.fingerprint === fingerprint) return held.client;
+    if (held) {
+      this.clients.delete(name);
+      await held.client.close();
+    }
+    return undefined;
+  }
+
+  put(name: string, fingerprint: string, client: AbmClient): void {
+    this.clients.set(name, { fingerprint, client });
+  }
+
+  /** Closes the clients of Organizations no longer configured. */
+  async retain(names: ReadonlySet<string>): Promise<void> {
+    for (const [name, held] of [...this.clients]) {
+      if (names.has(name)) continue;
+      this.clients.delete(name);
+      await held.client.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.clients.values()];
+    this.clients.clear();
+    await Promise.all(all.map((h) => h.client.close()));
+  }
 }
 
 /** Builds one client per Organization, or the reason there is none. */
@@ -37,6 +79,7 @@ export async function connectOrganizations(orgs: readonly Organization[], settin
   const clients: AbmClient[] = [];
   const policy = trustOf(settings);
   const { createAbmClient } = await import('../abm/client.js');
+  await opts.pool?.retain(new Set(orgs.map((o) => o.name)));
   for (const org of orgs) {
     const fail = (error: string): void => void handles.push({ organization: org, client: null, error });
     const untrusted = opts.untrusted?.get(org.name);
@@ -60,12 +103,20 @@ export async function connectOrganizations(orgs: readonly Organization[], settin
     }
     try {
       const pem = (await readSecretRef(org.privateKey, policy, io.env, `Organization "${org.name}": privateKey`)).toString('utf8');
+      // The key enters the fingerprint only as a hash: a renewed key gets a new client, and the hash stays in memory.
+      const fingerprint = JSON.stringify([org.scope, org.clientId, org.keyId, org.apiUrl, org.tokenUrl, createHash('sha256').update(pem).digest('hex'), settings.userAgent ?? null]);
+      const pooled = await opts.pool?.take(org.name, fingerprint);
+      if (pooled) {
+        handles.push({ organization: org, client: pooled, error: null });
+        continue;
+      }
       const client = createAbmClient({
         credentials: { clientId: org.clientId, keyId: org.keyId, privateKeyPem: pem, scope: org.scope, apiUrl: org.apiUrl, tokenUrl: org.tokenUrl },
         ...(settings.userAgent !== undefined ? { userAgent: settings.userAgent } : {}),
         ...(opts.nowMs ? { now: opts.nowMs } : {}),
       });
-      clients.push(client);
+      if (opts.pool) opts.pool.put(org.name, fingerprint, client);
+      else clients.push(client);
       handles.push({ organization: org, client, error: null });
     } catch (err) {
       fail(err instanceof Error ? (err.message.includes(org.name) ? err.message : `Organization "${org.name}": ${err.message}`) : String(err));

@@ -8,7 +8,7 @@ import { connectServers, openState, runtimeSettings, settingsLoadOptions, trustO
 import { loadConfig } from '../config/load.js';
 import type { DepConfig } from '../config/types.js';
 import { runPass } from '../reconcile/pass.js';
-import { connectOrganizations, type OrganizationConnections } from './organizations.js';
+import { OrganizationClientPool, connectOrganizations, type OrganizationConnections } from './organizations.js';
 import type { ObserveProgress } from '../reconcile/observe.js';
 import type { ApplyProgress } from '../reconcile/apply.js';
 import { adoptServers, describeAdoption, type AdoptSpec } from '../reconcile/identity.js';
@@ -191,6 +191,8 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
 
   // Wiring of one pass: connect (secrets are a CLI concern), run the pass (reconcile/pass.ts), then report it
   // to the logs, metrics, notifications and status. What a pass does and how it is judged lives in reconcile/.
+  // Business API clients kept across passes (issue 15): one access token an hour, not one a pass.
+  const orgClients = new OrganizationClientPool();
   const reconcile = async (config: DepConfig, revision: string, trigger: Trigger): Promise<PassOutcome> => {
     const log = logger.child({ revision: revision.slice(0, 12), trigger });
     const started = Date.now();
@@ -200,7 +202,7 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
     try {
       conns = await connectServers(config, settings, io, store, { now, rotation, onRequest: (server, e) => metrics.recordDepRequest({ server, ...e }) });
       // Device ownership (issue 15): each pass polls the open activities, plans and issues new ones.
-      orgs = await connectOrganizations(config.organizations ?? [], settings, io, { nowMs: () => now().getTime() });
+      orgs = await connectOrganizations(config.organizations ?? [], settings, io, { nowMs: () => now().getTime(), pool: orgClients });
     } catch (err) {
       await conns?.close();
       metrics.recordRun('error', (Date.now() - started) / 1000);
@@ -404,6 +406,7 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
       await server.close();
       router.close();
       await relay?.close();
+      await orgClients.close();
       await store.close();
       logger.info({ passes }, 'depctl controller stopped');
     }
