@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
+import pg from 'pg';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -219,5 +221,49 @@ describe('ownership engine against the Business API simulator', () => {
     const corrected = await pass({ ...config, organizations: [{ ...org, driftPolicy: 'correct' }] }, { ...h, organization: { ...org, driftPolicy: 'correct' } }, store);
     expect(corrected.report.plans[0]?.drift).toHaveLength(1);
     expect(corrected.applied[0]?.activities.map((a) => a.devices)).toEqual([1]);
+  });
+});
+
+// The same polling across passes and a restart on PostgreSQL (a fresh schema, dropped afterwards).
+const pgUrl = process.env.DEPCTL_TEST_POSTGRES_URL;
+
+describe.skipIf(!pgUrl)('ownership engine on PostgreSQL (DEPCTL_TEST_POSTGRES_URL)', () => {
+  const schema = `depctl_own_${randomBytes(6).toString('hex')}`;
+  afterEach(async () => {
+    for (const st of stores.splice(0)) await st.close();
+    const c = new pg.Client({ connectionString: pgUrl });
+    await c.connect();
+    try {
+      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('stores the activities, and a new store handle after a restart polls them to completion', async () => {
+    const serials = serialsOf(1200);
+    await start(serials);
+    const org = organization();
+    const config = { servers: [server('paris', 'Paris MDM', []), server('lyon', 'Lyon MDM', serials)], organizations: [org] };
+    const open = async (): Promise<Store> => {
+      const s = await openStore(pgUrl as string, { schema, poolSize: 2 });
+      stores.push(s);
+      return s;
+    };
+    const first = await open();
+    const applied = await pass(config, handle(org), first);
+    expect(applied.applied[0]?.activities.map((a) => a.devices)).toEqual([1000, 200]);
+    expect((await first.readAudit({ server: 'lyon', limit: 2000 })).filter((e) => e.outcome === 'pending')).toHaveLength(1200);
+    await first.close();
+    stores.splice(stores.indexOf(first), 1);
+
+    sim.advanceClock(5 * STEP_MS);
+    const second = await open();
+    const resumed = await pass(config, handle(org), second);
+    expect(resumed.report.polls[0]?.closed.map((c) => [c.status, c.succeeded])).toEqual([['COMPLETED', 1000], ['COMPLETED', 200]]);
+    expect(resumed.report.plans[0]?.changeCount).toBe(0);
+    expect(await second.listActivities('acme', { open: true })).toEqual([]);
+    expect((await second.readAudit({ server: 'lyon', limit: 5000 })).filter((e) => e.outcome === 'success')).toHaveLength(1200);
+    expect(sim.inspect.requestCounts()['POST /v1/orgDeviceActivities']).toBe(2);
   });
 });
