@@ -13,6 +13,10 @@ const boundaries = [
     patterns: ['**/cli/**', '**/server/**', '**/main.js', '**/store/**', '**/sim/**'],
   },
   {
+    files: ['controller/ownership/**'],
+    patterns: ['**/cli/**', '**/server/**', '**/main.js', '**/store/**', '**/sim/**'],
+  },
+  {
     files: ['controller/sim/**'],
     patterns: ['**/cli/**', '**/server/**', '**/main.js', '**/store/**', '**/reconcile/**', '**/config/**'],
   },
