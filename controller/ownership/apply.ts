@@ -71,28 +71,31 @@ export async function applyOrganizationPlan(plan: OrganizationPlan, client: Owne
     for (const serial of g.serials) t.serials.push({ serial, from: g.from?.abmServerName ?? null });
   }
   const runId = opts.runId ?? null;
-  try {
-    for (const [serverId, t] of targets) {
-      for (let i = 0; i < t.serials.length; i += ABM_MAX_ACTIVITY_DEVICES) {
-        const batch = t.serials.slice(i, i + ABM_MAX_ACTIVITY_DEVICES);
-        const at = opts.now();
-        const intent: AuditEntry[] = batch.map((b) => ({ runId, server: t.server, serial: b.serial, action: 'abm-assign', before: b.from, after: t.server, outcome: 'pending', appleStatus: null, at }));
-        await store.appendAudit(intent);
-        const serials = batch.map((b) => b.serial);
-        const a = await client.createActivity({ type: 'ASSIGN_DEVICES', serverId, serials }, opts.signal ? { signal: opts.signal } : {});
-        const now = opts.now();
-        const created = a.createdDateTime !== undefined && !Number.isNaN(Date.parse(a.createdDateTime)) ? new Date(a.createdDateTime) : now;
-        await store.recordActivity({
-          organization: plan.organization, activityId: a.id, type: 'ASSIGN_DEVICES', serverId, serverName: t.server, serials,
-          status: a.status, subStatus: a.subStatus, createdAt: created, updatedAt: now, completedAt: null, results: null,
-        });
-        r.activities.push({ activityId: a.id, server: t.server, devices: serials.length });
-        r.devices += serials.length;
+  // Only Apple's answer is caught (the organization stops); a store failure throws and stops the pass.
+  for (const [serverId, t] of targets) {
+    for (let i = 0; i < t.serials.length; i += ABM_MAX_ACTIVITY_DEVICES) {
+      const batch = t.serials.slice(i, i + ABM_MAX_ACTIVITY_DEVICES);
+      const at = opts.now();
+      const intent: AuditEntry[] = batch.map((b) => ({ runId, server: t.server, serial: b.serial, action: 'abm-assign', before: b.from, after: t.server, outcome: 'pending', appleStatus: null, at }));
+      await store.appendAudit(intent);
+      const serials = batch.map((b) => b.serial);
+      let a;
+      try {
+        a = await client.createActivity({ type: 'ASSIGN_DEVICES', serverId, serials }, opts.signal ? { signal: opts.signal } : {});
+      } catch (err) {
+        r.error = err instanceof Error ? err.message : String(err);
+        r.stoppedBy = 'apple';
+        return r;
       }
+      const now = opts.now();
+      const created = a.createdDateTime !== undefined && !Number.isNaN(Date.parse(a.createdDateTime)) ? new Date(a.createdDateTime) : now;
+      await store.recordActivity({
+        organization: plan.organization, activityId: a.id, type: 'ASSIGN_DEVICES', serverId, serverName: t.server, serials,
+        status: a.status, subStatus: a.subStatus, createdAt: created, updatedAt: now, completedAt: null, results: null,
+      });
+      r.activities.push({ activityId: a.id, server: t.server, devices: serials.length });
+      r.devices += serials.length;
     }
-  } catch (err) {
-    r.error = err instanceof Error ? err.message : String(err);
-    r.stoppedBy = 'apple';
   }
   return r;
 }

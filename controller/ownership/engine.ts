@@ -49,13 +49,14 @@ export async function planOwnership(config: Pick<DepConfig, 'servers' | 'organiz
       report.plans.push(erroredOrganizationPlan(org, h.error ?? 'no Business API client'));
       continue;
     }
-    let observation;
+    // Polling catches Apple's errors per activity itself; what escapes it is the store's, which stops the pass.
     let poll: PollResult | undefined;
+    if (opts.poll) {
+      poll = await pollOrganization(org.name, h.client, store, { now: opts.now, runId: opts.runId ?? null, ...signal });
+      report.polls.push(poll);
+    }
+    let observation;
     try {
-      if (opts.poll) {
-        poll = await pollOrganization(org.name, h.client, store, { now: opts.now, runId: opts.runId ?? null, ...signal });
-        report.polls.push(poll);
-      }
       observation = await observeOrganization(h.client, signal);
     } catch (err) {
       report.plans.push(erroredOrganizationPlan(org, `could not read organization ${org.name} from the Business API: ${message(err)}`));

@@ -200,6 +200,28 @@ describe('ownership engine against the Business API simulator', () => {
     expect(audit.map((e) => [e.serial, e.appleStatus])).toEqual(serials.map((s) => [s, 'NOT_FOUND']));
   });
 
+  it("Apple's refusal of an activity stops the organization with Apple's message; the intent stays audited pending", async () => {
+    const serials = serialsOf(3);
+    await start(serials);
+    const org = organization();
+    const config = { servers: [server('paris', 'Paris MDM', []), server('lyon', 'Lyon MDM', serials)], organizations: [org] };
+    const h = handle(org);
+    const store = await sqlite();
+    const report = await planOwnership(config, [h], store, { now, poll: true });
+    expect(report.plans[0]?.changeCount).toBe(3);
+    // Between plan and apply the target server is deleted in the portal: Apple answers 409 for its id.
+    await (h.client as AbmClient).deleteMdmServer(lyonId());
+    const applied = await applyOwnership(report, [h], store, { now, allowLarge: false });
+    expect(applied[0]).toMatchObject({ stoppedBy: 'apple', activities: [] });
+    expect(applied[0]?.error).toMatch(/409/);
+    expect(await store.listActivities('acme', { open: false })).toEqual([]);
+    expect((await store.readAudit({ server: 'lyon', limit: 10 })).map((e) => e.outcome)).toEqual(['pending', 'pending', 'pending']);
+    // The next plan says what is wrong instead of trying again.
+    const next = await planOwnership(config, [h], store, { now, poll: true });
+    expect(next.plans[0]?.problems.map((p) => p.code)).toContain('abm-server-missing');
+    expect(next.plans[0]?.changeCount).toBe(0);
+  });
+
   it('drift: a device depctl moved that someone moved back is moved again (correct) or only reported (report)', async () => {
     const serials = serialsOf(2);
     await start(serials);
