@@ -7,6 +7,7 @@
  * A crash between the POST and storing the row loses nothing that matters: the next pass observes the
  * devices not yet moved and plans them again, and assigning a device to the server it is on changes nothing.
  */
+import { AbmHttpError } from '../abm/errors.js';
 import { ABM_MAX_ACTIVITY_DEVICES } from '../abm/types.js';
 import type { AuditEntry } from '../reconcile/ports.js';
 import type { OrganizationPlan } from './plan.js';
@@ -85,6 +86,11 @@ export async function applyOrganizationPlan(plan: OrganizationPlan, client: Owne
       } catch (err) {
         r.error = err instanceof Error ? err.message : String(err);
         r.stoppedBy = 'apple';
+        // The intent gets its outcome: `error` (after a timeout Apple may still have created the activity; the
+        // next observation tells), with Apple's HTTP status when it answered.
+        const appleStatus = err instanceof AbmHttpError ? `HTTP ${err.status}` : null;
+        const when = opts.now();
+        await store.appendAudit(batch.map((b) => ({ runId, server: t.server, serial: b.serial, action: 'abm-assign', before: b.from, after: t.server, outcome: 'error', appleStatus, at: when })));
         return r;
       }
       const now = opts.now();

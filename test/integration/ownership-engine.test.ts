@@ -200,7 +200,7 @@ describe('ownership engine against the Business API simulator', () => {
     expect(audit.map((e) => [e.serial, e.appleStatus])).toEqual(serials.map((s) => [s, 'NOT_FOUND']));
   });
 
-  it("Apple's refusal of an activity stops the organization with Apple's message; the intent stays audited pending", async () => {
+  it("Apple's refusal of an activity stops the organization with Apple's message; the intent is audited, then its error", async () => {
     const serials = serialsOf(3);
     await start(serials);
     const org = organization();
@@ -215,7 +215,10 @@ describe('ownership engine against the Business API simulator', () => {
     expect(applied[0]).toMatchObject({ stoppedBy: 'apple', activities: [] });
     expect(applied[0]?.error).toMatch(/409/);
     expect(await store.listActivities('acme', { open: false })).toEqual([]);
-    expect((await store.readAudit({ server: 'lyon', limit: 10 })).map((e) => e.outcome)).toEqual(['pending', 'pending', 'pending']);
+    expect((await store.readAudit({ server: 'lyon', limit: 10 })).map((e) => [e.outcome, e.appleStatus])).toEqual([
+      ...Array(3).fill(['pending', null]),
+      ...Array(3).fill(['error', 'HTTP 409']),
+    ]);
     // The next plan says what is wrong instead of trying again.
     const next = await planOwnership(config, [h], store, { now, poll: true });
     expect(next.plans[0]?.problems.map((p) => p.code)).toContain('abm-server-missing');
