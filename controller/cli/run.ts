@@ -244,6 +244,18 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
       for (const p of report.ownershipPolls) {
         for (const c of p.closed) log.info({ organization: p.organization, activity: c.activityId, status: c.status, succeeded: c.succeeded, failed: c.failed }, 'activity finished');
       }
+      for (const o of report.plan.organizations ?? []) {
+        const applied = report.ownership?.find((a) => a.organization === o.organization);
+        const closed = report.ownershipPolls.find((p) => p.organization === o.organization)?.closed ?? [];
+        metrics.recordOwnership({
+          organization: o.organization,
+          openActivities: o.inProgress.length + (applied?.activities.length ?? 0),
+          pendingMoves: Math.max(0, o.changeCount - (applied?.devices ?? 0)),
+          error: o.error !== null,
+          moved: closed.reduce((n, c) => n + c.succeeded, 0),
+          notMoved: closed.reduce((n, c) => n + c.failed, 0),
+        });
+      }
       for (const o of report.ownership ?? []) {
         if (o.error !== null) log.error({ organization: o.organization, stoppedBy: o.stoppedBy }, o.error);
         if (o.activities.length > 0) log.info({ organization: o.organization, activities: o.activities.length, devices: o.devices }, 'activities created');

@@ -28,6 +28,20 @@ export interface DepRequestSample {
   durationMs: number;
 }
 
+/** One Organization's device ownership after a pass (issue 15). */
+export interface OwnershipSample {
+  organization: string;
+  /** Activities Apple has not finished (still open, and created by this pass). */
+  openActivities: number;
+  /** Devices the plan still moves or assigns (0 once applied or when nothing is left). */
+  pendingMoves: number;
+  /** True when the organization could not be planned (credentials, Apple unreachable, untrusted change). */
+  error: boolean;
+  /** Devices of activities finished in this pass that Apple moved, and that it did not move. */
+  moved: number;
+  notMoved: number;
+}
+
 /** The metrics the controller exposes, and the calls that feed them. */
 export interface ControllerMetrics {
   /** The registry to scrape (`registry.metrics()`, `registry.contentType`). */
@@ -49,6 +63,11 @@ export interface ControllerMetrics {
   recordNotification(outcome: 'sent' | 'failed' | 'expired'): void;
   /** Sets the number of unsent notifications in the outbox. */
   setNotificationBacklog(unsent: number): void;
+  /**
+   * Device ownership of one Organization after a pass (issue 15): open activities, devices still to move, whether
+   * it could not be planned, and the devices finished activities moved or did not move (counted).
+   */
+  recordOwnership(sample: OwnershipSample): void;
   /** Sets every status-derived gauge from a snapshot, dropping series of servers or profiles that went away. */
   updateFromStatus(status: ControllerStatus): void;
   /** Makes each scrape read the gauges from `source` first (the control server binds the loop's snapshot). */
@@ -134,6 +153,10 @@ export function createMetrics(opts: MetricsOptions = {}): ControllerMetrics {
   const authFailures = new Counter({ name: `${p}auth_failures_total`, help: 'Failed authentication on the API, the webhook and the read-protected pages, by route; outcome "blocked" when the client address had to wait (429 with Retry-After).', labelNames: ['route', 'outcome'], registers: [registry] });
   const notifications = new Counter({ name: `${p}notifications_total`, help: 'Notifications from the outbox by outcome: sent, failed (an attempt, retried with backoff), expired (dropped unsent after the retention).', labelNames: ['outcome'], registers: [registry] });
   const notificationBacklog = new Gauge({ name: `${p}notifications_backlog`, help: 'Unsent notifications in the outbox, as the leader last saw them.', registers: [registry] });
+  const abmOpen = new Gauge({ name: `${p}abm_activities_open`, help: 'Business API activities depctl issued that Apple has not finished, by Organization, after the last pass.', labelNames: ['organization'], registers: [registry] });
+  const abmPending = new Gauge({ name: `${p}abm_pending_moves`, help: 'Devices the last pass planned to move or assign between MDM servers and did not send (refused by a guardrail, an error, or declined), by Organization.', labelNames: ['organization'], registers: [registry] });
+  const abmError = new Gauge({ name: `${p}abm_organization_error`, help: '1 when the last pass could not plan the Organization (credentials, Apple unreachable, untrusted change), else 0.', labelNames: ['organization'], registers: [registry] });
+  const abmDevices = new Counter({ name: `${p}abm_devices_total`, help: 'Devices of finished Business API activities by Organization and outcome: moved (Apple reported success) or not-moved (failed, stopped, missing).', labelNames: ['organization', 'outcome'], registers: [registry] });
   const depSeconds = new Histogram({ name: `${p}dep_request_duration_seconds`, help: 'Latency of HTTP requests to Apple DEP by server, method and endpoint.', labelNames: ['server', 'method', 'endpoint'], buckets: REQUEST_BUCKETS, registers: [registry] });
 
   const updaters = [
@@ -221,6 +244,14 @@ export function createMetrics(opts: MetricsOptions = {}): ControllerMetrics {
     },
     setNotificationBacklog(unsent) {
       notificationBacklog.set(unsent);
+    },
+    recordOwnership(s) {
+      const labels = { organization: s.organization };
+      abmOpen.set(labels, s.openActivities);
+      abmPending.set(labels, s.pendingMoves);
+      abmError.set(labels, s.error ? 1 : 0);
+      if (s.moved > 0) abmDevices.inc({ ...labels, outcome: 'moved' }, s.moved);
+      if (s.notMoved > 0) abmDevices.inc({ ...labels, outcome: 'not-moved' }, s.notMoved);
     },
     updateFromStatus(status) {
       for (const apply of updaters) apply(status);
