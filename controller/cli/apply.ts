@@ -9,6 +9,7 @@ import { createProgress, progressWanted } from './progress.js';
 import type { LeaderHolder, Store } from '../store/index.js';
 import type { ApplyResult } from '../reconcile/apply.js';
 import { runPass } from '../reconcile/pass.js';
+import type { PassOutcome } from '../reconcile/outcome.js';
 import { hasAnyChanges, type Plan } from '../reconcile/plan.js';
 import type { OrganizationApplyResult } from '../ownership/apply.js';
 import type { PollResult } from '../ownership/poll.js';
@@ -132,7 +133,7 @@ export const registerApply: Register = (program, io, setExit) => {
             setExit(ExitCode.failure);
             return;
           }
-          setExit(planHasErrors(plan) ? ExitCode.failure : ExitCode.ok);
+          setExit(planHasErrors(plan) || !outcomeOk(report.outcome) ? ExitCode.failure : ExitCode.ok);
           return;
         }
         if (stale || !report.applied) {
@@ -144,13 +145,22 @@ export const registerApply: Register = (program, io, setExit) => {
         if (apply) io.stdout(renderApplyResult(apply));
         const depOk = !apply || apply.result === 'success' || apply.result === 'noop';
         const ownershipOk = (report.ownership ?? []).every((o) => o.error === null);
-        setExit(depOk && ownershipOk && !planHasErrors(plan) ? ExitCode.ok : ExitCode.failure);
+        setExit(depOk && ownershipOk && outcomeOk(report.outcome) && !planHasErrors(plan) ? ExitCode.ok : ExitCode.failure);
       } finally {
         progress.clear();
         await session.close();
       }
     });
 };
+
+/**
+ * Whether the pass as a whole succeeded: device ownership counts too (issue 15), so an activity Apple finished
+ * with devices that did not move makes apply exit 1 (PARTIAL), as failed serials do; activities still running
+ * are not a failure.
+ */
+function outcomeOk(outcome: PassOutcome): boolean {
+  return outcome.result === 'success' || outcome.result === 'noop';
+}
 
 async function readSavedPlan(path: string): Promise<Plan> {
   let text: string;

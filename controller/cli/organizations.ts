@@ -81,10 +81,11 @@ export async function connectOrganizations(orgs: readonly Organization[], settin
   const { createAbmClient } = await import('../abm/client.js');
   await opts.pool?.retain(new Set(orgs.map((o) => o.name)));
   for (const org of orgs) {
-    const fail = (error: string): void => void handles.push({ organization: org, client: null, error });
+    const fail = (error: string, cause: NonNullable<OrganizationHandle['cause']> = { kind: 'terminal', reason: 'token-unavailable' }): void =>
+      void handles.push({ organization: org, client: null, error, cause });
     const untrusted = opts.untrusted?.get(org.name);
     if (untrusted !== undefined) {
-      fail(untrusted);
+      fail(untrusted, { kind: 'guardrail', reason: 'untrusted-credential-change' });
       continue;
     }
     // The same host rule as validation's, again here: only Apple's hosts or those the operator allowed.
@@ -93,7 +94,7 @@ export async function connectOrganizations(orgs: readonly Organization[], settin
       org.tokenUrl !== ORGANIZATION_TOKEN_URL ? abmUrlProblem('tokenUrl', org.tokenUrl, policy) : undefined,
     ].find((p) => p !== undefined);
     if (urlProblem !== undefined) {
-      fail(`Organization "${org.name}": ${urlProblem}`);
+      fail(`Organization "${org.name}": ${urlProblem}`, { kind: 'terminal', reason: 'endpoint-not-allowed' });
       continue;
     }
     const refProblem = secretRefProblem(org.privateKey, policy);

@@ -14,14 +14,14 @@ import type { ApplyProgress } from '../reconcile/apply.js';
 import { adoptServers, describeAdoption, type AdoptSpec } from '../reconcile/identity.js';
 import { collectAdoptSpec, WRITER_LOCK } from './apply.js';
 import type { PassOutcome } from '../reconcile/outcome.js';
-import { recentRuns, serverDetails } from '../reconcile/status-details.js';
+import { organizationStatuses, recentRuns, serverDetails } from '../reconcile/status-details.js';
 import { ControllerLoop, DEFAULT_TIMING, type LoopEvent, type Trigger } from '../reconcile/loop.js';
 import { createGitSource } from '../source/git-source.js';
 import { parseRepoSpec, parseRepoUrl } from '../source/repo-spec.js';
 import { createMetrics } from '../server/metrics.js';
 import { TriggerRouter } from '../reconcile/trigger-relay.js';
 import { openPostgresRelay } from '../store/postgres/relay.js';
-import type { ControllerStatus } from '../reconcile/status.js';
+import type { ControllerStatus, OrganizationStatus } from '../reconcile/status.js';
 import type { TriggerRelay } from '../reconcile/ports.js';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
@@ -179,6 +179,8 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
   // The operator's --adopt-server requests still to carry out (identity.ts): a pass takes them before it plans.
   let pendingAdoptions: AdoptSpec[] = [...(opts.adoptServer ?? [])];
   let credentialStatuses: CredentialStatus[] | null = null;
+  // Device ownership per Organization (issue 15) as the last pass saw it; null before it.
+  let ownershipStatuses: OrganizationStatus[] | null = null;
   // Token renewal (tokens/rotation.ts): renewed tokens are checked before use, a refused one never replaces a working one.
   const rotation = new TokenRotation({
     now,
@@ -281,6 +283,7 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
       }
       // Older notifications still waiting (a receiver that was down) go out after each pass too, not only on the timer.
       void sender?.drain();
+      ownershipStatuses = report.plan.organizations ? organizationStatuses(report.plan, outcome.organizations ?? []) : null;
       loop.setDetails(await serverDetails(config.servers, store, now(), { plan: report.plan, servers: outcome.servers }, { renewal: (name) => rotation.status(name) }), await recentRuns(store));
       await enrollment.refresh();
       return outcome;
@@ -347,7 +350,8 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
   const status = (): ControllerStatus => {
     const h = router.health();
     const base = h ? { ...loop.current(), relay: h } : loop.current();
-    return enrollment.decorate(credentialStatuses ? { ...base, credentials: credentialStatuses } : base);
+    const withOwnership = ownershipStatuses ? { ...base, organizations: ownershipStatuses } : base;
+    return enrollment.decorate(credentialStatuses ? { ...withOwnership, credentials: credentialStatuses } : withOwnership);
   };
   metrics.setStatusSource(status);
   const server = await startControlServer({
@@ -483,7 +487,7 @@ export const registerRun: Register = (program, io, setExit) => {
     .addHelpText('after', examples([
       ['DEPCTL_GIT_TOKEN=… depctl run --repo https://github.com/acme/dep-config --branch main', 'follow a GitHub repository, polling every minute'],
       ['depctl run --repo /srv/dep-config --poll-interval 30s --sync-interval 5m --listen 0.0.0.0:8080', 'a local repository, with shorter intervals'],
-      ['depctl run --repo ./config-repo --once', 'one pass, then exit (0 when Ready)'],
+      ['depctl run --repo ./config-repo --once', 'one pass, then exit (0 when Ready, or only device moves in progress at Apple)'],
     ]))
     .action(async (raw: Omit<RunOptions, 'listen'> & { listen?: string }, cmd: Command) => {
       const opts: RunOptions = { ...raw, listen: raw.listen ?? io.env['DEPCTL_LISTEN'] ?? '127.0.0.1:8080' };
@@ -501,6 +505,8 @@ export const registerRun: Register = (program, io, setExit) => {
       await controller.done;
       process.off('SIGHUP', hup);
       const ready = controller.loop.current().conditions.find((c) => c.type === 'Ready');
-      setExit(opts.once && ready?.status !== 'True' ? ExitCode.failure : ExitCode.ok);
+      // Activities Apple is still carrying out (MovesInProgress) are not a failure of this pass.
+      const done = ready?.status === 'True' || ready?.reason === 'MovesInProgress';
+      setExit(opts.once && !done ? ExitCode.failure : ExitCode.ok);
     });
 };

@@ -110,6 +110,7 @@ async function fromController(raw: string, now: Date, io: CliIo): Promise<Status
     },
     servers: status.servers,
     ...(Array.isArray(status.credentials) ? { credentials: status.credentials } : {}),
+    ...(Array.isArray(status.organizations) ? { organizations: status.organizations } : {}),
     recentRuns: status.recentRuns,
   };
 }

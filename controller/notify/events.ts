@@ -43,8 +43,9 @@ export function driftNotifications(plan: Plan): KeyedNotification[] {
 }
 
 /**
- * The notifications a pass calls for: drift findings, failed or partial runs, terms not signed, and tokens
- * crossing 30/14/7/1 days. Keys identify the situation (server + kind + affected serials or threshold), so a
+ * The notifications a pass calls for: drift findings, failed or partial runs, terms not signed, tokens
+ * crossing 30/14/7/1 days, and device ownership (an organization stopped, an activity that did not move all
+ * its devices). Keys identify the situation (server + kind + affected serials or threshold), so a
  * situation that persists is sent once, and one that changes is sent again.
  */
 export function notificationsFor(
@@ -76,7 +77,12 @@ export function notificationsFor(
   // Apple); other terminal and guardrail stops are "run-failed". Transient problems (network, Apple's 5xx)
   // are retried with backoff and shown in status and metrics, not notified: they pass by themselves.
   for (const p of outcome.problems) {
-    if (isTermsProblem(p)) {
+    if (p.organization !== undefined) {
+      // Device ownership (issue 15): an organization Apple refused or depctl stopped, once per (organization,
+      // revision, reason); transient ones are retried like the servers'.
+      if (p.kind === 'transient') continue;
+      out.push({ key: `abm-error:${p.organization}:${rev}:${p.reason}`, notification: { kind: 'run-failed', severity: 'critical', server: null, text: `depctl: device ownership of organization ${p.organization} is stopped at revision ${rev}: ${p.message}`, details: { revision, organization: p.organization, reason: p.reason, problemKind: p.kind } } });
+    } else if (isTermsProblem(p)) {
       out.push({ key: `terms:${p.server}`, notification: { kind: 'terms-not-signed', severity: 'critical', server: p.server, text: `depctl: ${p.server} is stopped: ${p.message}`, details: { reason: p.reason } } });
     } else if (p.kind !== 'transient') {
       out.push({ key: `run-failed:${p.server}:${rev}:${p.reason}`, notification: { kind: 'run-failed', severity: 'critical', server: p.server, text: `depctl: revision ${rev} is stopped on ${p.server}: ${p.message}`, details: { revision, reason: p.reason, problemKind: p.kind } } });
@@ -87,6 +93,15 @@ export function notificationsFor(
       out.push({
         key: `run-partial:${r.server}:${rev}`,
         notification: { kind: 'run-partial', severity: 'warning', server: r.server, text: `depctl: apply of ${rev} on ${r.server} was partial: ${r.succeeded} assigned, ${r.failed} failed, ${r.throttled} throttled, ${r.notAccessible} not accessible (retried later)`, details: { revision, failed: r.failed, throttled: r.throttled, notAccessible: r.notAccessible } },
+      });
+    }
+  }
+  // An activity that finished with devices that did not move (FAILED, STOPPED, failed serials): once per activity.
+  for (const o of outcome.organizations ?? []) {
+    for (const a of o.failedActivities) {
+      out.push({
+        key: `abm-activity:${o.organization}:${a.activityId}`,
+        notification: { kind: 'run-partial', severity: 'warning', server: null, text: `depctl: device ownership of organization ${o.organization}: activity ${a.activityId} ended ${a.status}: ${a.moved} moved, ${a.notMoved} not moved (planned again on the next pass)`, details: { organization: o.organization, activityId: a.activityId, status: a.status, moved: a.moved, notMoved: a.notMoved } },
       });
     }
   }

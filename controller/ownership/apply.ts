@@ -10,6 +10,7 @@
 import { AbmHttpError } from '../abm/errors.js';
 import { ABM_MAX_ACTIVITY_DEVICES } from '../abm/types.js';
 import type { AuditEntry } from '../reconcile/ports.js';
+import { problemFromAbmError, type ServerProblem } from '../reconcile/outcome.js';
 import type { OrganizationPlan } from './plan.js';
 import type { ActivityStore, OwnershipAbmClient } from './ports.js';
 
@@ -40,6 +41,8 @@ export interface OrganizationApplyResult {
   error: string | null;
   /** `guardrail` when maxChanges refused the plan, `apple` when a call failed, `plan` when the plan could not be made. */
   stoppedBy: 'guardrail' | 'apple' | 'plan' | null;
+  /** The same stop, typed for the pass outcome (reconcile/outcome.ts); null when it did not stop. */
+  problem: ServerProblem | null;
 }
 
 /** The message of the maxChanges guardrail (same wording as the DEP side's). */
@@ -49,16 +52,19 @@ export function maxChangesMessage(plan: OrganizationPlan): string {
 
 /** Applies one organization's plan. Never throws for Apple's errors: they end up in the result. */
 export async function applyOrganizationPlan(plan: OrganizationPlan, client: OwnershipAbmClient | null, store: ActivityStore, opts: OwnershipApplyOptions): Promise<OrganizationApplyResult> {
-  const r: OrganizationApplyResult = { organization: plan.organization, activities: [], devices: 0, error: null, stoppedBy: null };
+  const r: OrganizationApplyResult = { organization: plan.organization, activities: [], devices: 0, error: null, stoppedBy: null, problem: null };
+  const who = { server: `organization ${plan.organization}`, organization: plan.organization };
   if (plan.error !== null || client === null) {
     r.error = plan.error ?? 'no Business API client';
     r.stoppedBy = 'plan';
+    r.problem = { ...who, kind: 'terminal', reason: 'token-unavailable', message: r.error, retryAt: null };
     return r;
   }
   if (plan.changeCount === 0) return r;
   if (plan.exceedsMaxChanges && !opts.allowLarge) {
     r.error = maxChangesMessage(plan);
     r.stoppedBy = 'guardrail';
+    r.problem = { ...who, kind: 'guardrail', reason: 'max-changes', message: r.error, retryAt: null };
     return r;
   }
   // One activity per target server and batch: a move's source does not matter to Apple's ASSIGN_DEVICES.
@@ -86,6 +92,7 @@ export async function applyOrganizationPlan(plan: OrganizationPlan, client: Owne
       } catch (err) {
         r.error = err instanceof Error ? err.message : String(err);
         r.stoppedBy = 'apple';
+        r.problem = problemFromAbmError(plan.organization, err, opts.now());
         // The intent gets its outcome: `error` (after a timeout Apple may still have created the activity; the
         // next observation tells), with Apple's HTTP status when it answered.
         const appleStatus = err instanceof AbmHttpError ? `HTTP ${err.status}` : null;

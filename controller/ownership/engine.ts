@@ -10,6 +10,7 @@ import { observeOrganization } from './observe.js';
 import { erroredOrganizationPlan, planOrganization, type OrganizationPlan } from './plan.js';
 import { pollOrganization, type PollResult } from './poll.js';
 import type { ActivityStore, OwnershipAbmClient } from './ports.js';
+import { problemFromAbmError, type ProblemKind, type ProblemReason, type ServerProblem } from '../reconcile/outcome.js';
 
 /** An Organization with its Business API client, or why there is none (credentials unreadable, untrusted). */
 export interface OrganizationHandle {
@@ -17,6 +18,8 @@ export interface OrganizationHandle {
   client: OwnershipAbmClient | null;
   /** Why there is no client; the plan shows it and nothing is sent. */
   error: string | null;
+  /** How that error is classified in the pass outcome; default terminal `token-unavailable`. */
+  cause?: { kind: ProblemKind; reason: ProblemReason };
 }
 
 /** Options of {@link planOwnership}. */
@@ -32,6 +35,8 @@ export interface OwnershipPlanOptions {
 export interface OwnershipReport {
   plans: OrganizationPlan[];
   polls: PollResult[];
+  /** The typed problem of each organization whose plan has an `error` (reconcile/outcome.ts). */
+  problems: Map<string, ServerProblem>;
 }
 
 function message(err: unknown): string {
@@ -41,12 +46,15 @@ function message(err: unknown): string {
 /** Polls (optionally), observes and plans every organization. Only a store failure throws. */
 export async function planOwnership(config: Pick<DepConfig, 'servers' | 'organizations'>, handles: readonly OrganizationHandle[], store: ActivityStore, opts: OwnershipPlanOptions): Promise<OwnershipReport> {
   const index = buildOwnershipIndex(config);
-  const report: OwnershipReport = { plans: [], polls: [] };
+  const report: OwnershipReport = { plans: [], polls: [], problems: new Map() };
   const signal = opts.signal ? { signal: opts.signal } : {};
   for (const h of handles) {
     const org = h.organization;
     if (h.client === null) {
-      report.plans.push(erroredOrganizationPlan(org, h.error ?? 'no Business API client'));
+      const error = h.error ?? 'no Business API client';
+      report.plans.push(erroredOrganizationPlan(org, error));
+      const cause = h.cause ?? { kind: 'terminal', reason: 'token-unavailable' };
+      report.problems.set(org.name, { server: `organization ${org.name}`, organization: org.name, ...cause, message: error, retryAt: null });
       continue;
     }
     // Polling catches Apple's errors per activity itself; what escapes it is the store's, which stops the pass.
@@ -59,7 +67,9 @@ export async function planOwnership(config: Pick<DepConfig, 'servers' | 'organiz
     try {
       observation = await observeOrganization(h.client, signal);
     } catch (err) {
-      report.plans.push(erroredOrganizationPlan(org, `could not read organization ${org.name} from the Business API: ${message(err)}`));
+      const error = `could not read organization ${org.name} from the Business API: ${message(err)}`;
+      report.plans.push(erroredOrganizationPlan(org, error));
+      report.problems.set(org.name, { ...problemFromAbmError(org.name, err, opts.now()), message: error });
       continue;
     }
     const open = await store.listActivities(org.name, { open: true });
@@ -82,7 +92,10 @@ export async function applyOwnership(
   const out: OrganizationApplyResult[] = [];
   for (const plan of report.plans) {
     const h = handles.find((x) => x.organization.name === plan.organization);
-    out.push(await applyOrganizationPlan(plan, h?.client ?? null, store, opts));
+    const r = await applyOrganizationPlan(plan, h?.client ?? null, store, opts);
+    // A plan that could not be made keeps the problem planOwnership classified.
+    if (r.stoppedBy === 'plan') r.problem = report.problems.get(plan.organization) ?? r.problem;
+    out.push(r);
   }
   return out;
 }

@@ -251,10 +251,27 @@ function ready(m: LoopMemory): ConditionValue {
   }
   if (m.sourceError) return r('False', 'SourceUnavailable', `${m.sourceError}; ${inForce}`);
   const partial = last.servers.filter((s) => s.state === 'partial');
-  if (partial.length > 0) {
+  const orgs = last.organizations ?? [];
+  const orgPartial = orgs.filter((o) => o.state === 'partial');
+  if (partial.length > 0 || orgPartial.length > 0) {
     const parts = partial.map((s) => `${s.server}: ${[s.failed ? `${s.failed} serial(s) failed or not accessible` : '', s.conflicts ? `${s.conflicts} conflict(s)` : ''].filter(Boolean).join(', ') || 'changes not applied'}`);
+    for (const o of orgPartial) {
+      const notMoved = o.failedActivities.reduce((n, a) => n + a.notMoved, 0);
+      const what = [
+        o.failedActivities.length > 0 ? `${notMoved} device(s) not moved by ${o.failedActivities.length} activit${o.failedActivities.length === 1 ? 'y' : 'ies'} (${o.failedActivities.map((a) => `${a.activityId} ${a.status}`).join(', ')}), planned again` : '',
+        o.errors > 0 ? `${o.errors} server problem(s) in the plan` : '',
+        o.pendingMoves > 0 && o.failedActivities.length === 0 && o.errors === 0 ? `${o.pendingMoves} device move(s) not applied` : '',
+      ].filter(Boolean);
+      parts.push(`organization ${o.organization}: ${what.join(', ')}`);
+    }
     const retry = last.nextRetryAt ? `; retried from ${last.nextRetryAt}` : '';
     return r('False', 'PartialApply', `revision ${short(m.good)} applied partly (${parts.join('; ')})${retry}`);
+  }
+  // Activities Apple has not finished: the moves are not done, so this is not success yet (nor a failure).
+  const moving = orgs.filter((o) => o.state === 'in-progress');
+  if (moving.length > 0) {
+    const parts = moving.map((o) => `organization ${o.organization}: ${o.movesInProgress} device(s) in ${o.openActivities} activit${o.openActivities === 1 ? 'y' : 'ies'}`);
+    return r('Unknown', 'MovesInProgress', `revision ${short(m.good)} is applied; device moves in progress at Apple (${parts.join('; ')}), polled every pass`);
   }
   const waiting = last.servers.reduce((n, s) => n + (s.state === 'waiting' ? s.waiting : 0), 0);
   const note = waiting > 0 ? `; ${waiting} serial(s) wait for Apple's retry time${last.nextRetryAt ? ` (from ${last.nextRetryAt})` : ''}` : '';

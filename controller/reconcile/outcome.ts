@@ -3,6 +3,7 @@
  * loop, status, metrics and notifications all read these types; none of them parses a message string.
  */
 import { DepHttpError, DepNetworkError, DepProtocolError, DepTimeoutError, isTerminalAuthError, isUserAgentRejected, type DepAuthError, type TerminalAuthReason } from '../dep/errors.js';
+import { AbmAuthError, AbmHttpError, AbmNetworkError, AbmProtocolError, AbmTimeoutError, AbmTokenError } from '../abm/errors.js';
 import type { LoopTrigger, RunResult } from './ports.js';
 
 /**
@@ -29,6 +30,8 @@ export type ProblemKind = 'terminal' | 'transient' | 'guardrail';
  *   private key or depUrl; it is planned after merge only, and no call is made with those values.
  * - `endpoint-not-allowed`: the server's depUrl is not Apple's and not a host the operator allowed
  *   (`--allow-dep-host`); no call is made (config/trust.ts).
+ * - `api-account-rejected`: an Organization's Business/School API account was refused (the token endpoint
+ *   refused its client assertion, or the API refused a fresh access token: revoked key, lost permission).
  */
 export type ProblemReason =
   | 'T_C_NOT_SIGNED'
@@ -45,11 +48,17 @@ export type ProblemReason =
   | 'user-agent-rejected'
   | 'untrusted-credential-change'
   | 'endpoint-not-allowed'
+  | 'api-account-rejected'
   | 'internal-error';
 
-/** A problem that stopped one server in a pass. */
+/**
+ * A problem that stopped one server in a pass, or one Organization's device ownership (issue 15): then
+ * `organization` is its name and `server` reads `organization NAME`, so every consumer of problems (the
+ * loop's backoff and stall, conditions, logs) treats it like a server's.
+ */
 export interface ServerProblem {
   server: string;
+  organization?: string;
   kind: ProblemKind;
   reason: ProblemReason;
   /** What happened and what to do, for people (already redacted by the DEP client). */
@@ -80,13 +89,58 @@ export interface ServerOutcome {
   conflicts: number;
 }
 
+/**
+ * Where one Organization's device ownership stands after a pass (issue 15).
+ * - `converged`: no device to move and no activity open.
+ * - `in-progress`: activities depctl issued are still running at Apple: the moves are not done yet.
+ * - `partial`: an activity finished FAILED, STOPPED or with devices that did not move, a declared server is
+ *   missing or ambiguous in Apple Business Manager, or moves were planned but not applied.
+ * - `stopped`: the organization stopped (see its problem).
+ */
+export type OrganizationState = 'converged' | 'in-progress' | 'partial' | 'stopped';
+
+/** One activity Apple finished in this pass with devices that did not move. */
+export interface FailedActivity {
+  activityId: string;
+  /** Apple's final status (COMPLETED with failed serials, FAILED, STOPPED) or NOT_FOUND. */
+  status: string;
+  moved: number;
+  notMoved: number;
+}
+
+/** The outcome of one Organization in a pass. */
+export interface OrganizationOutcome {
+  organization: string;
+  state: OrganizationState;
+  problem: ServerProblem | null;
+  /** Activities this pass created, and the devices in them. */
+  issued: number;
+  issuedDevices: number;
+  /** Activities still running at Apple after this pass (created now or earlier), and their devices. */
+  openActivities: number;
+  movesInProgress: number;
+  /** Devices the plan moves that this pass did not send (not applied, guardrail, stopped). */
+  pendingMoves: number;
+  /** Activities finished in this pass with devices that did not move. */
+  failedActivities: FailedActivity[];
+  /** Error problems of the plan (a declared server Apple does not have, or has twice). */
+  errors: number;
+  /** Devices no MdmServer claims, when the Organization reports them; null when not known. */
+  unclaimed: number | null;
+}
+
 /** How a whole pass ended. */
 export interface PassOutcome {
   revision: string | null;
   trigger: LoopTrigger | 'cli';
-  /** `success`: wrote and converged; `noop`: nothing to write; `partial`; `failed`: a server stopped. */
+  /**
+   * `success`: wrote (assignments, or Business API activities issued) and nothing failed; `noop`: nothing to
+   * write; `partial`: some serials or device moves failed; `failed`: a server or an organization stopped.
+   */
   result: RunResult;
   servers: ServerOutcome[];
+  /** Device ownership per Organization (issue 15); absent when the pass had none. */
+  organizations?: OrganizationOutcome[];
   /** Every server problem of the pass, in server order. */
   problems: ServerProblem[];
   /** The earliest time a deferred serial may be retried (ISO 8601), if any. */
@@ -118,6 +172,24 @@ export function problemFromError(server: string, err: unknown, now: Date): Serve
   // Not Apple: the state store (a cut connection, a full disk) or a bug. Saying "Apple" here would send an
   // administrator to the wrong place.
   return { server, kind: 'transient', reason: 'internal-error', message: `this server's pass failed inside depctl (state store or internal error), not at Apple: ${detail}; retried on the next pass`, retryAt: null };
+}
+
+/**
+ * Classifies an error of the Business API that stopped an organization (observe, or an activity's POST).
+ * The refused API account needs a person; Apple's other answers and the network are retried with backoff.
+ */
+export function problemFromAbmError(organization: string, err: unknown, now: Date): ServerProblem {
+  const base = { server: `organization ${organization}`, organization };
+  const detail = err instanceof Error ? err.message : String(err);
+  if (err instanceof AbmAuthError || (err instanceof AbmTokenError && !err.transient)) {
+    return { ...base, kind: 'terminal', reason: 'api-account-rejected', message: detail, retryAt: null };
+  }
+  if (err instanceof AbmHttpError || err instanceof AbmProtocolError || err instanceof AbmTokenError) {
+    const retryAt = err instanceof AbmHttpError && err.retryAfterMs !== undefined ? new Date(now.getTime() + err.retryAfterMs).toISOString() : null;
+    return { ...base, kind: 'transient', reason: 'apple-error', message: detail, retryAt };
+  }
+  if (err instanceof AbmNetworkError || err instanceof AbmTimeoutError) return { ...base, kind: 'transient', reason: 'unreachable', message: detail, retryAt: null };
+  return { ...base, kind: 'transient', reason: 'internal-error', message: detail, retryAt: null };
 }
 
 /** True for Apple's answer that the organisation must accept new terms. */

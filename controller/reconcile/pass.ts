@@ -5,10 +5,10 @@
 import type { DepConfig } from '../config/types.js';
 import { applyPlan, type ApplyProgress, type ApplyResult } from './apply.js';
 import { observe, type ObserveProgress } from './observe.js';
-import type { PassOutcome, ServerOutcome, ServerProblem } from './outcome.js';
+import type { OrganizationOutcome, PassOutcome, ServerOutcome, ServerProblem } from './outcome.js';
 import { hasAnyChanges, hasChanges, type Plan } from './plan.js';
 import { makePlan, type ServerHandle } from './planner.js';
-import type { CallOptions, LoopTrigger, ReconcileDepClient, ReconcileStore } from './ports.js';
+import type { CallOptions, LoopTrigger, ReconcileDepClient, ReconcileStore, RunResult } from './ports.js';
 import type { OutboxEntry } from '../notify/ports.js';
 import { applyOwnership, planOwnership, type OrganizationHandle } from '../ownership/engine.js';
 import type { OrganizationApplyResult } from '../ownership/apply.js';
@@ -85,6 +85,7 @@ export async function runPass(config: DepConfig, deps: PassDeps, opts: PassOptio
   const signal = opts.signal ? { signal: opts.signal } : {};
   // Ownership first: its activities move devices between servers, which the DEP side then sees arrive.
   const own = deps.ownership && deps.ownership.organizations.length > 0 ? deps.ownership : undefined;
+  let ownershipRunId: number | null = null;
   const ownershipReport = own ? await planOwnership(config, own.organizations, own.store, { now, poll: true, ...signal }) : null;
   const plan = await makePlan(config, deps.handles, store, {
     now,
@@ -99,9 +100,22 @@ export async function runPass(config: DepConfig, deps: PassDeps, opts: PassOptio
   let apply: ApplyResult | null = null;
   let ownership: OrganizationApplyResult[] | null = null;
   let applied = true;
+  const ownershipOf = (): OwnershipFacts => ({ applied: ownership, polls: ownershipReport?.polls ?? [], problems: ownershipReport?.problems ?? new Map() });
+  const meta = { revision: opts.commit, trigger: opts.trigger };
   if (hasAnyChanges(plan)) {
     applied = opts.beforeApply ? await opts.beforeApply(plan) : true;
-    if (applied && own && ownershipReport) ownership = await applyOwnership(ownershipReport, own.organizations, own.store, { now, allowLarge: opts.allowLarge, ...signal });
+    if (applied && own && ownershipReport) {
+      // Activities issued while the DEP side has nothing to write still make a run (recorded with its outcome
+      // and notifications), so "issued 3 activities" is never a noop in the run history.
+      const ownRun = hasChanges(plan) ? null : await store.startRun({ startedAt: now(), commit: plan.commit, planHash: plan.planHash, trigger: opts.trigger });
+      ownership = await applyOwnership(ownershipReport, own.organizations, own.store, { now, allowLarge: opts.allowLarge, runId: ownRun?.id ?? null, ...signal });
+      if (ownRun) {
+        const outcome = passOutcome(plan, null, meta, ownershipOf());
+        const notes = opts.notifications ? opts.notifications(plan, { runId: ownRun.id, result: outcome.result, servers: [] }, outcome) : undefined;
+        await store.finishRun(ownRun.id, { finishedAt: now(), result: outcome.result, summary: { servers: [], organizations: ownershipRunSummary(ownership) } }, notes);
+        ownershipRunId = ownRun.id;
+      }
+    }
     if (applied && hasChanges(plan)) {
       const notify = opts.notifications;
       apply = await applyPlan(plan, config, deps.clients, store, {
@@ -110,7 +124,7 @@ export async function runPass(config: DepConfig, deps: PassDeps, opts: PassOptio
         trigger: opts.trigger,
         ...signal,
         ...(opts.onApplyProgress ? { onProgress: opts.onApplyProgress } : {}),
-        ...(notify ? { notificationsAtFinish: (a: ApplyResult) => notify(plan, a, passOutcome(plan, a, { revision: opts.commit, trigger: opts.trigger })) } : {}),
+        ...(notify ? { notificationsAtFinish: (a: ApplyResult) => notify(plan, a, passOutcome(plan, a, meta, ownershipOf())) } : {}),
       });
     }
   }
@@ -121,16 +135,70 @@ export async function runPass(config: DepConfig, deps: PassDeps, opts: PassOptio
       await observe(h.name, h.client, store, { now, ...signal }).catch((err: Error) => opts.onSettleError?.(h.name, err));
     }
   }
-  return { plan, apply, applied, outcome: passOutcome(plan, apply, { revision: opts.commit, trigger: opts.trigger }), ownership, ownershipPolls: ownershipReport?.polls ?? [] };
+  const outcome = passOutcome(plan, apply, meta, ownershipReport ? ownershipOf() : undefined);
+  if (outcome.runId === null && ownershipRunId !== null) outcome.runId = ownershipRunId;
+  return { plan, apply, applied, outcome, ownership, ownershipPolls: ownershipReport?.polls ?? [] };
+}
+
+/** What the ownership part of a pass did, for {@link passOutcome}. */
+export interface OwnershipFacts {
+  /** What each organization issued; null when nothing was applied (no changes, or the plan was declined). */
+  applied: readonly OrganizationApplyResult[] | null;
+  /** The activities polled at the start of the pass. */
+  polls: readonly PollResult[];
+  /** The typed problem of each organization whose plan has an error. */
+  problems: ReadonlyMap<string, ServerProblem>;
+}
+
+/** The organizations' part of a run's stored summary (no serials). */
+function ownershipRunSummary(results: readonly OrganizationApplyResult[]): { organization: string; activities: number; devices: number; error: string | null }[] {
+  return results.map((r) => ({ organization: r.organization, activities: r.activities.length, devices: r.devices, error: r.error }));
+}
+
+const RESULT_RANK: Record<RunResult, number> = { noop: 0, success: 1, partial: 2, failed: 3 };
+
+/**
+ * Judges each organization of a pass (pure): `stopped` by a problem (its credentials, Apple's refusal, the
+ * guardrail); `partial` when an activity finished with devices that did not move, a declared server is missing
+ * or ambiguous, or moves were planned but not sent; `in-progress` while activities are running at Apple;
+ * else `converged`. Its share of the pass result: stopped → failed, a failed activity → partial, activities
+ * issued → success.
+ */
+export function organizationOutcomes(plan: Plan, facts: OwnershipFacts): { outcomes: OrganizationOutcome[]; result: RunResult } {
+  const outcomes: OrganizationOutcome[] = [];
+  let result: RunResult = 'noop';
+  const worse = (r: RunResult): void => {
+    if (RESULT_RANK[r] > RESULT_RANK[result]) result = r;
+  };
+  for (const op of plan.organizations ?? []) {
+    const applied = facts.applied?.find((a) => a.organization === op.organization);
+    const problem: ServerProblem | null = applied?.problem
+      ?? (op.error !== null ? (facts.problems.get(op.organization) ?? { server: `organization ${op.organization}`, organization: op.organization, kind: 'terminal', reason: 'token-unavailable', message: op.error, retryAt: null }) : null);
+    const poll = facts.polls.find((p) => p.organization === op.organization);
+    const failedActivities = (poll?.closed ?? []).filter((c) => c.failed > 0).map((c) => ({ activityId: c.activityId, status: c.status, moved: c.succeeded, notMoved: c.failed }));
+    const issued = applied?.activities.length ?? 0;
+    const issuedDevices = applied?.devices ?? 0;
+    const openActivities = op.inProgress.length + issued;
+    const movesInProgress = op.inProgress.reduce((n, a) => n + a.devices, 0) + issuedDevices;
+    const pendingMoves = Math.max(0, op.changeCount - issuedDevices);
+    const errors = op.problems.filter((p) => p.severity === 'error').length;
+    const state: OrganizationOutcome['state'] = problem ? 'stopped' : failedActivities.length > 0 || errors > 0 || pendingMoves > 0 ? 'partial' : openActivities > 0 ? 'in-progress' : 'converged';
+    outcomes.push({ organization: op.organization, state, problem, issued, issuedDevices, openActivities, movesInProgress, pendingMoves, failedActivities, errors, unclaimed: op.unclaimed?.count ?? null });
+    if (problem) worse('failed');
+    else if (failedActivities.length > 0) worse('partial');
+    else if (issued > 0) worse('success');
+  }
+  return { outcomes, result };
 }
 
 /**
  * Judges a pass from its plan and apply (pure). Per server: `stopped` when the plan or the apply hit a
  * problem; `partial` when serials failed, were not accessible, still wait after a FAILED cool-down, or
  * conflict in the config; `waiting` when the only thing left is serials Apple asked to retry later; else
- * `converged`. A plan that was not applied (declined) leaves its changed servers `partial`.
+ * `converged`. A plan that was not applied (declined) leaves its changed servers `partial`. Organizations
+ * (device ownership, issue 15) are judged by {@link organizationOutcomes} and join the result and problems.
  */
-export function passOutcome(plan: Plan, apply: ApplyResult | null, meta: { revision: string | null; trigger: PassOutcome['trigger'] }): PassOutcome {
+export function passOutcome(plan: Plan, apply: ApplyResult | null, meta: { revision: string | null; trigger: PassOutcome['trigger'] }, ownership?: OwnershipFacts): PassOutcome {
   const servers: ServerOutcome[] = [];
   const problems: ServerProblem[] = [];
   const retryTimes: string[] = [];
@@ -155,7 +223,17 @@ export function passOutcome(plan: Plan, apply: ApplyResult | null, meta: { revis
     const state: ServerOutcome['state'] = problem ? 'stopped' : failed > 0 || conflicts > 0 || unapplied ? 'partial' : waiting > 0 ? 'waiting' : 'converged';
     servers.push({ server: sp.server, state, problem, waiting, failed, conflicts });
   }
-  const result: PassOutcome['result'] = apply ? apply.result : problems.length > 0 ? 'failed' : 'noop';
+  let result: PassOutcome['result'] = apply ? apply.result : problems.length > 0 ? 'failed' : 'noop';
   retryTimes.sort();
-  return { revision: meta.revision, trigger: meta.trigger, result, servers, problems, nextRetryAt: retryTimes[0] ?? null, runId: apply?.runId ?? null };
+  const out: PassOutcome = { revision: meta.revision, trigger: meta.trigger, result, servers, problems, nextRetryAt: retryTimes[0] ?? null, runId: apply?.runId ?? null };
+  if (plan.organizations !== undefined) {
+    // Device ownership counts in the same result: issued activities are a write, a failed one is partial and
+    // a stopped organization fails the pass; its problems join the servers' (backoff, stall, conditions).
+    const own = organizationOutcomes(plan, ownership ?? { applied: null, polls: [], problems: new Map() });
+    out.organizations = own.outcomes;
+    for (const o of own.outcomes) if (o.problem) problems.push(o.problem);
+    if (RESULT_RANK[own.result] > RESULT_RANK[result]) result = own.result;
+    out.result = result;
+  }
+  return out;
 }

@@ -4,10 +4,10 @@
  * deferred counts come from the store, so they hold across no-op passes and on follower replicas.
  */
 import { identityOfRecord } from './identity.js';
-import type { ServerOutcome } from './outcome.js';
+import type { OrganizationOutcome, ServerOutcome } from './outcome.js';
 import type { DriftItem, Plan } from './plan.js';
 import type { StatusStore } from './ports.js';
-import type { DriftSummary, RunSummary, ServerStatus } from './status.js';
+import type { DriftSummary, OrganizationStatus, RunSummary, ServerStatus } from './status.js';
 import type { RenewalStatus } from '../tokens/rotation.js';
 
 /** What the last pass knew of a server (absent before the first pass and on followers). */
@@ -89,5 +89,31 @@ export async function recentRuns(store: StatusStore, limit = 10): Promise<RunSum
       counts['defined'] = (counts['defined'] ?? 0) + (s.defined?.length ?? 0);
     }
     return { id: r.id, startedAt: r.startedAt.toISOString(), finishedAt: r.finishedAt?.toISOString() ?? null, commit: r.commit, trigger: r.trigger, result: r.result, counts };
+  });
+}
+
+/**
+ * The ownership part of the status (issue 15) from the last pass: its plan per Organization and their
+ * outcomes. An organization that could not be observed is `unknown` with null counts and its error.
+ */
+export function organizationStatuses(plan: Plan, outcomes: readonly OrganizationOutcome[]): OrganizationStatus[] {
+  return (plan.organizations ?? []).map((op) => {
+    const o = outcomes.find((x) => x.organization === op.organization);
+    const planErrors = op.problems.filter((p) => p.severity === 'error').map((p) => p.message);
+    const lastError = o?.problem?.message ?? op.error ?? (planErrors.length > 0 ? planErrors.join('; ') : null);
+    const observed = op.error === null;
+    return {
+      name: op.organization,
+      scope: op.scope,
+      state: observed && o ? o.state : 'unknown',
+      openActivities: observed && o ? o.openActivities : null,
+      movesInProgress: observed && o ? o.movesInProgress : null,
+      pendingMoves: observed && o ? o.pendingMoves : null,
+      unclaimed: observed ? (op.unclaimed?.count ?? null) : null,
+      devices: observed ? op.devices : null,
+      failedActivities: (o?.failedActivities ?? []).map((a) => ({ activityId: a.activityId, status: a.status, notMoved: a.notMoved })),
+      lastError,
+      problem: o?.problem ?? null,
+    };
   });
 }

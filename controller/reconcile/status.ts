@@ -8,7 +8,7 @@ import type { RecordedIdentity } from './identity.js';
 import type { RenewalStatus } from '../tokens/rotation.js';
 import type { CredentialStatus } from '../credentials/watch.js';
 import type { DeviceResultStatus, RunResult } from './ports.js';
-import type { ServerProblem, ServerState } from './outcome.js';
+import type { OrganizationState, ServerProblem, ServerState } from './outcome.js';
 
 /** Condition types, after Flux/Kubernetes conventions. */
 export type ConditionType = 'Ready' | 'Reconciling' | 'Stalled';
@@ -128,8 +128,35 @@ export interface ControllerStatus {
    * store; absent when no profile is served, null when the store could not say.
    */
   enrollment?: EnrollmentProfileStatus[] | null;
+  /**
+   * Device ownership per Organization (issue 15) as the last pass of this replica saw it; absent when the
+   * configuration declares none or before the first pass (and on a follower).
+   */
+  organizations?: OrganizationStatus[];
   /** depctl version. */
   version: string;
+}
+
+/** One Organization's device ownership after the last pass. A figure the pass could not learn is null (unknown). */
+export interface OrganizationStatus {
+  name: string;
+  scope: 'business' | 'school';
+  /** `unknown` when the organization could not be observed (then the counts are null). */
+  state: OrganizationState | 'unknown';
+  /** Activities depctl issued that Apple has not finished, and the devices in them. */
+  openActivities: number | null;
+  movesInProgress: number | null;
+  /** Devices the plan still has to move (not sent yet: guardrail, stop, declined). */
+  pendingMoves: number | null;
+  /** Devices no MdmServer claims (only with unclaimedDevices: report). */
+  unclaimed: number | null;
+  /** Devices in the organization as Apple listed them. */
+  devices: number | null;
+  /** Activities that ended in the last pass with devices that did not move. */
+  failedActivities: { activityId: string; status: string; notMoved: number }[];
+  /** Why the organization stopped, or the plan's error problems; null when none. */
+  lastError: string | null;
+  problem: ServerProblem | null;
 }
 
 /** Enrollment attempts of one served profile, and the devices DEP pushed it to that never enrolled. */

@@ -89,6 +89,11 @@ export function openApiDocument(): Json {
             lastError: { type: ['string', 'null'] },
             servers: { type: 'array', items: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } } },
             recentRuns: { type: 'array', items: { type: 'object' } },
+            organizations: {
+              type: 'array',
+              description: 'Device ownership per Organization (Apple Business/School API) after the last pass: state (converged, in-progress, partial, stopped, unknown), openActivities, movesInProgress, pendingMoves, unclaimed, devices (null: unknown), failedActivities, lastError, problem.',
+              items: { type: 'object', required: ['name', 'state'], properties: { name: { type: 'string' }, state: { type: 'string' } } },
+            },
             version: { type: 'string' },
           },
         },

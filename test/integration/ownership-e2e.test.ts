@@ -94,6 +94,16 @@ async function start(devices: number): Promise<void> {
 const posts = (): number => abm.inspect.requestCounts()['POST /v1/orgDeviceActivities'] ?? 0;
 const lyonId = (): string => abm.inspect.serverIds()[1] as string;
 
+/** The results of the recorded runs, oldest first. */
+async function runResults(): Promise<(string | null)[]> {
+  const store = await openStore(`sqlite:${ws.statePath}`);
+  try {
+    return (await store.listRuns({ limit: 100 })).map((r) => r.result).reverse();
+  } finally {
+    await store.close();
+  }
+}
+
 async function openActivities(): Promise<{ id: string; serials: number; status: string }[]> {
   const store = await openStore(`sqlite:${ws.statePath}`);
   try {
@@ -188,6 +198,9 @@ describe('device ownership end to end (issue 15)', () => {
     expect(posts()).toBe(2);
     const logs = `${first.stdout}${first.stderr}`;
     expect(logs).toMatch(/"organization":"acme","activities":2,"devices":1500,"msg":"activities created"/);
+    // A pass that only issued activities is a write: recorded success, not noop.
+    expect(logs).toMatch(/"result":"success"[^\n]*"msg":"reconcile pass finished"/);
+    expect(await runResults()).toEqual(['success']);
     abm.advanceClock(DONE_MS);
     const second = await run();
     expect(second.code, second.stderr).toBe(0);
@@ -225,8 +238,11 @@ describe('device ownership end to end: a failed activity (issue 15)', () => {
 
     abm.advanceClock(DONE_MS);
     // The pass reads the FAILED activity, audits its devices failed, and, as nothing moved, issues a new one.
+    // The pass is partial (devices Apple did not move), so apply exits 1 as for failed serials.
     const retry = await ws.depctl(['apply', '--yes', 'config']);
-    expect(retry.code, retry.stderr).toBe(0);
+    expect(retry.code, retry.stderr).toBe(1);
+    // The first apply issued (success); the second found the FAILED activity (partial) and issued again.
+    expect(await runResults()).toEqual(['success', 'partial']);
     expect(retry.stdout).toMatch(/Organization acme: activity \S+ FAILED: 0 moved, 10 not moved \(planned again\)/);
     expect(retry.stdout).toMatch(/Organization acme: move 10 devices paris → lyon/);
     expect(posts()).toBe(2);

@@ -4,7 +4,7 @@
  * store alone can say: then the controller's part (conditions, revisions, phase) is unknown, never invented.
  */
 import type { CredentialStatus } from '../../credentials/watch.js';
-import type { Condition, ControllerPhase, RunSummary, ServerStatus } from '../../reconcile/status.js';
+import type { Condition, ControllerPhase, OrganizationStatus, RunSummary, ServerStatus } from '../../reconcile/status.js';
 
 /** Output formats of `depctl status` and `depctl explain`. */
 export const STATUS_FORMATS = ['text', 'json'] as const;
@@ -35,6 +35,8 @@ export interface StatusReport {
   servers: ServerStatus[];
   /** Every yearly credential with its expiry level (issue 16), when the controller reported them. */
   credentials?: CredentialStatus[];
+  /** Device ownership per Organization (issue 15), when a controller reported it. */
+  organizations?: OrganizationStatus[];
   recentRuns: RunSummary[];
 }
 

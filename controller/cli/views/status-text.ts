@@ -4,7 +4,7 @@
  * with their next try, drift and MDM migration deadlines, then the recent runs. Values from Apple and the
  * config are printed on one line each (oneLine).
  */
-import type { Condition, RunSummary, ServerStatus } from '../../reconcile/status.js';
+import type { Condition, OrganizationStatus, RunSummary, ServerStatus } from '../../reconcile/status.js';
 import { formatCount, oneLine, plural } from './plan-common.js';
 import { CONTROLLER_UNKNOWN, duration, utc, when, type StatusReport } from './status-common.js';
 
@@ -42,6 +42,7 @@ export function renderStatusText(r: StatusReport, opts: StatusTextOptions = {}):
   out.push('');
   if (r.servers.length === 0) out.push(r.source.kind === 'store' ? 'Servers: none in the store yet (no plan or apply has run against it)' : 'Servers: no MDM server is configured yet', '');
   for (const s of r.servers) out.push(...serverBlock(s, t, r.source.kind === 'store'), '');
+  for (const o of r.organizations ?? []) out.push(...organizationBlock(o), '');
   if (r.credentials && r.credentials.length > 0) {
     out.push('Credentials (expiry):');
     for (const c of r.credentials) {
@@ -93,6 +94,20 @@ function serverBlock(s: ServerStatus, t: (iso: string | null) => string, fromSto
       out.push(`    ${d.kind}  ${formatCount(d.count)}  ${change}${d.since !== null ? ` since ${t(d.since)}` : ''}: ${oneLine(d.message)}`);
     }
   }
+  return out;
+}
+
+function organizationBlock(o: OrganizationStatus): string[] {
+  const n = (v: number | null, what: string): string => (v === null ? 'unknown' : plural(v, what));
+  const out = [`Organization ${oneLine(o.name)} (${o.scope === 'school' ? 'Apple School Manager' : 'Apple Business Manager'})`];
+  out.push(`  state           ${o.state}`);
+  if (o.problem !== null) out.push(`  problem         ${o.problem.kind} ${oneLine(o.problem.reason)}: ${oneLine(o.problem.message)}`);
+  else if (o.lastError !== null) out.push(`  last error      ${oneLine(o.lastError)}`);
+  out.push(`  devices         ${o.devices === null ? 'unknown' : formatCount(o.devices)}`);
+  out.push(`  in progress     ${o.openActivities === null ? 'unknown' : `${n(o.movesInProgress, 'device')} in ${plural(o.openActivities, 'open activity', 'open activities')}`}`);
+  out.push(`  pending moves   ${n(o.pendingMoves, 'device')}`);
+  out.push(`  unclaimed       ${o.unclaimed === null ? 'unknown (unclaimedDevices: report counts them)' : plural(o.unclaimed, 'device')}`);
+  for (const a of o.failedActivities) out.push(`  activity ${oneLine(a.activityId)} ended ${oneLine(a.status)}: ${plural(a.notMoved, 'device')} not moved (planned again)`);
   return out;
 }
 
