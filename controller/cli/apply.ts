@@ -183,14 +183,9 @@ export function staleReason(saved: Plan, fresh: Plan): string | undefined {
   const servers = (p: Plan): string => (p.skippedServers ?? []).join(',');
   if (servers(saved) !== servers(fresh)) return 'it was made for other servers (--server)';
   if (saved.configHash !== fresh.configHash) return 'the configuration changed since it was made';
-  if (saved.planHash !== fresh.planHash) return 'Apple or the store changed since it was made, so the changes differ';
-  if (ownershipKey(saved) !== ownershipKey(fresh)) return 'Apple Business Manager changed since it was made, so the device moves differ';
+  // planHash covers the DEP changes and the device moves in Apple Business Manager (plan.ts withOrganizations).
+  if (saved.planHash !== fresh.planHash) return 'Apple or the store changed since it was made, so the changes (assignments or device moves) differ';
   return undefined;
-}
-
-/** The device moves of a plan (issue 15), for the staleness check (they are not part of planHash). */
-function ownershipKey(plan: Plan): string {
-  return JSON.stringify((plan.organizations ?? []).map((o) => [o.organization, [...o.moves, ...o.assigns].map((m) => [m.from?.id ?? null, m.to.id, m.serials])]));
 }
 
 /** One line per activity that Apple finished since the last pass (issue 15), with its per-device outcome. */

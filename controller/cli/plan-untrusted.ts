@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { loadConfig } from '../config/load.js';
 import type { DepConfig } from '../config/types.js';
 import { planUnmerged } from '../reconcile/remote-plan.js';
-import type { Plan } from '../reconcile/plan.js';
+import { withOrganizations, type Plan } from '../reconcile/plan.js';
 import { OverlayStore } from '../store/overlay-store.js';
 import { ReportedFailure, connectServers, loadValidConfig, openState, settingsLoadOptions, type RuntimeSettings } from './runtime.js';
 import { serverFactsOnly } from './remote-plan-service.js';
@@ -41,7 +41,7 @@ export async function planUntrusted(dir: string, trustedRef: string, settings: R
       commit: (await gitHead(abs)) ?? 'unknown',
       ...signal,
     });
-    if (organizations) plan.organizations = organizations;
+    if (organizations) withOrganizations(plan, organizations);
     return plan;
   } finally {
     await store.close();

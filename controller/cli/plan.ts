@@ -8,7 +8,7 @@ import { examples } from './help.js';
 import { createProgress, progressWanted } from './progress.js';
 import { connectServers, loadValidConfig, openState, runtimeSettings, trustOf } from './runtime.js';
 import { makePlan } from '../reconcile/planner.js';
-import { hasAnyChanges, type Plan } from '../reconcile/plan.js';
+import { hasAnyChanges, withOrganizations, type Plan } from '../reconcile/plan.js';
 import { planOwnership } from '../ownership/engine.js';
 import { connectOrganizations, type OrganizationConnections } from './organizations.js';
 import type { DepConfig } from '../config/types.js';
@@ -172,7 +172,7 @@ export const registerPlan: Register = (program, io, setExit) => {
           ...(session.only ? { only: session.only } : {}),
           onProgress: (p) => progress.observe(p),
         });
-        if (ownership) plan.organizations = ownership.plans;
+        if (ownership) withOrganizations(plan, ownership.plans);
         progress.clear();
         io.stdout(renderPlan(plan, opts.format, opts.color && opts.format === 'text' && io.env['NO_COLOR'] === undefined && io.confirm !== undefined));
         if (opts.format !== 'json' && session.config.credentials && session.config.credentials.length > 0) {

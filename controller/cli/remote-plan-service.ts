@@ -8,6 +8,7 @@
 import type { DepConfig } from '../config/types.js';
 import { loadConfig } from '../config/load.js';
 import { planUnmerged } from '../reconcile/remote-plan.js';
+import { withOrganizations } from '../reconcile/plan.js';
 import type { GitAuth } from '../source/git-env.js';
 import { clearScratch, fetchRef } from '../source/ref-fetch.js';
 import { isGitSourceError } from '../source/errors.js';
@@ -69,7 +70,7 @@ export function createRemotePlanner(opts: RemotePlanServiceOptions): RemotePlann
         store,
         { now: opts.now, commit: fetched.sha, signal },
       );
-      if (organizations) plan.organizations = organizations;
+      if (organizations) withOrganizations(plan, organizations);
       return { ref, sha: fetched.sha, trustedRevision: trusted.revision, plan };
     } finally {
       await fetched.cleanup();

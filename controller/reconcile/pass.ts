@@ -6,7 +6,7 @@ import type { DepConfig } from '../config/types.js';
 import { applyPlan, type ApplyProgress, type ApplyResult } from './apply.js';
 import { observe, type ObserveProgress } from './observe.js';
 import type { OrganizationOutcome, PassOutcome, ServerOutcome, ServerProblem } from './outcome.js';
-import { hasAnyChanges, hasChanges, type Plan } from './plan.js';
+import { hasAnyChanges, hasChanges, withOrganizations, type Plan } from './plan.js';
 import { makePlan, type ServerHandle } from './planner.js';
 import type { CallOptions, LoopTrigger, ReconcileDepClient, ReconcileStore, RunResult } from './ports.js';
 import type { OutboxEntry } from '../notify/ports.js';
@@ -96,7 +96,7 @@ export async function runPass(config: DepConfig, deps: PassDeps, opts: PassOptio
     ...(opts.only ? { only: opts.only } : {}),
     ...(opts.onObserveProgress ? { onProgress: opts.onObserveProgress } : {}),
   });
-  if (ownershipReport) plan.organizations = ownershipReport.plans;
+  if (ownershipReport) withOrganizations(plan, ownershipReport.plans);
   let apply: ApplyResult | null = null;
   let ownership: OrganizationApplyResult[] | null = null;
   let applied = true;

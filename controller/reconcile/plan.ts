@@ -4,6 +4,7 @@
  * plan of a million changes stays compact and renders in groups.
  */
 
+import { createHash } from 'node:crypto';
 import type { RecordedIdentity } from './identity.js';
 import type { ServerProblem } from './outcome.js';
 import type { OrganizationPlan } from '../ownership/plan.js';
@@ -251,7 +252,8 @@ export interface Plan {
   summary: PlanSummary;
   /**
    * Device ownership in Apple Business/School Manager per Organization (issue 15, controller/ownership/);
-   * absent when the configuration declares no Organization. Not part of `planHash`.
+   * absent when the configuration declares no Organization. Set through {@link withOrganizations}, which
+   * folds the device moves into `planHash`.
    */
   organizations?: OrganizationPlan[];
 }
@@ -283,4 +285,22 @@ export function ownershipChangeCount(plan: Plan): number {
 /** True when applying the plan would write anything, on the DEP side or in Apple Business/School Manager. */
 export function hasAnyChanges(plan: Plan): boolean {
   return hasChanges(plan) || ownershipChangeCount(plan) > 0;
+}
+
+/**
+ * Attaches the ownership plans (issue 15) and folds their device moves (organization, from server id, to
+ * server id, serials) into `planHash`, so `apply --plan` refuses a saved plan whose moves changed by the one
+ * hash it already compares. A plan without Organizations keeps the DEP-only hash it always had.
+ */
+export function withOrganizations(plan: Plan, organizations: OrganizationPlan[]): Plan {
+  plan.organizations = organizations;
+  plan.planHash = createHash('sha256')
+    .update(JSON.stringify({ dep: plan.planHash, organizations: organizations.map(ownershipHashInput) }))
+    .digest('hex');
+  return plan;
+}
+
+/** What of an organization's plan the hash covers: its moves and first assignments, and whether it could be planned. */
+function ownershipHashInput(o: OrganizationPlan): unknown {
+  return [o.organization, o.error, [...o.moves, ...o.assigns].map((m) => [m.from?.id ?? null, m.to.id, m.serials])];
 }

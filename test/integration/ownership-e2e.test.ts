@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Plan } from '../../controller/reconcile/plan.js';
@@ -208,6 +208,26 @@ describe('device ownership end to end (issue 15)', () => {
     expect(await openActivities()).toEqual([]);
     expect(lyon.inspect.deviceCount()).toBe(1500);
     expect(serials.every((s) => typeof lyon.inspect.device(s)?.profile_uuid === 'string')).toBe(true);
+  });
+
+  it('apply --plan refuses a saved plan whose device moves changed (planHash covers them), and applies a fresh one', async () => {
+    await ws.commit(configFiles(serials, 2000));
+    const saved = join(ws.root, 'plan.json');
+    expect((await ws.depctl(['plan', '--out', saved, 'config'])).code).toBe(0);
+    const first = JSON.parse(await readFile(saved, 'utf8')) as Plan;
+    // Someone else applies in between: the moves are now in progress, so the saved plan's moves are not what apply would do.
+    expect((await ws.depctl(['apply', '--yes', 'config'])).code).toBe(0);
+    expect(posts()).toBe(2);
+    const stale = await ws.depctl(['apply', '--plan', saved, 'config']);
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toContain('the saved plan is stale: Apple or the store changed since it was made, so the changes (assignments or device moves) differ');
+    expect(posts()).toBe(2);
+    const fresh = join(ws.root, 'fresh.json');
+    expect((await ws.depctl(['plan', '--out', fresh, 'config'])).code).toBe(0);
+    const second = JSON.parse(await readFile(fresh, 'utf8')) as Plan;
+    expect(second.configHash).toBe(first.configHash);
+    expect(second.planHash).not.toBe(first.planHash);
+    expect((await ws.depctl(['apply', '--plan', fresh, 'config'])).code).toBe(0);
   });
 
   it('refuses more moves than maxChanges without --allow-large', async () => {
