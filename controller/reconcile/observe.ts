@@ -279,7 +279,7 @@ async function sync(server: string, cursor: string, client: ReconcileDepClient, 
       if (op === 'added' || (leftAt !== undefined && leftAt <= opInstant(d))) arrived.add(d.serial_number);
     }
     pending = new Map();
-    if (upserts.length > 0) upserted += await store.upsertDevices(server, upserts, opts.now(), { newArrive: true, arrived });
+    if (upserts.length > 0) upserted += await store.upsertDevices(server, upserts, opts.now(), { newArrive: true, arrived, syncEvents: true });
     if (deletes.length > 0) deleted += await store.deleteDevices(server, deletes);
   };
   for await (const page of client.syncAllDevices({ cursor, limit: pageLimit(opts.pageLimits?.sync) }, { signal: opts.signal })) {

@@ -167,18 +167,19 @@ async function planServer(
 
 /**
  * The stored converged state: the key and the server's device count when the full diff found nothing to do,
- * so the no-op pass need not count a million rows. A value without a count (an older depctl) still matches.
+ * so the no-op pass need not count a million rows (the key is a hex digest, so the space cannot be part of it;
+ * PostgreSQL text holds no NUL). A value without a count (an older depctl) still matches.
  */
-function convergedValue(key: string, devices: number): string {
-  return `${key}\u0000devices=${devices}`;
+export function convergedValue(key: string, devices: number): string {
+  return `${key} devices=${devices}`;
 }
 
 /** Reads convergedValue back; null when nothing is stored. */
-function parseConverged(value: string | null | undefined): { key: string; devices: number | null } | null {
+export function parseConverged(value: string | null | undefined): { key: string; devices: number | null } | null {
   if (value === null || value === undefined) return null;
-  const at = value.lastIndexOf('\u0000devices=');
+  const at = value.lastIndexOf(' devices=');
   if (at < 0) return { key: value, devices: null };
-  const devices = Number(value.slice(at + '\u0000devices='.length));
+  const devices = Number(value.slice(at + ' devices='.length));
   return { key: value.slice(0, at), devices: Number.isSafeInteger(devices) && devices >= 0 ? devices : null };
 }
 

@@ -204,6 +204,12 @@ export interface UpsertOptions {
   newArrive?: boolean;
   /** Serials that arrive whether the store holds them or not (sync `added`; `deleted` then back). */
   arrived?: ReadonlySet<string>;
+  /**
+   * The records are sync events: a record whose only changes are in the profile fields (`profile_uuid`,
+   * `profile_status`, the profile times, `op_type`, `op_date`) may be stored beside Apple's record without
+   * rewriting it (the echo of an apply lists every device it assigned again). Reads are the same either way.
+   */
+  syncEvents?: boolean;
 }
 
 /** Devices of a server that carry an MDM migration deadline (Apple's `mdm_migration_deadline`, protocol 8). */

@@ -149,3 +149,34 @@ export function attemptFromRow(r: EnrollmentAttemptRow): EnrollmentAttemptRecord
     build: r.build,
   };
 }
+
+/**
+ * The fields of Apple's record that change when a profile is assigned or removed, and with every sync event
+ * (`op_type`, `op_date`). The SQL stores keep them apart from the rest of the record, so that the sync echo
+ * of an apply (the same devices again, only these fields new) is written to the narrow `device_state` row
+ * and not to the wide row of Apple's record (issue 11). Only string values are split off; anything else
+ * stays in the record, so reading a device back gives Apple's record whole.
+ */
+export const PROFILE_FIELDS = ['profile_uuid', 'profile_status', 'profile_assign_time', 'profile_push_time', 'op_type', 'op_date'] as const;
+
+/** A record split for storage: the rest of the record, and its string-valued profile fields. */
+export interface SplitRecord {
+  rest: Record<string, unknown>;
+  profile: Record<string, string>;
+}
+
+/** Splits Apple's record for storage (see PROFILE_FIELDS). */
+export function splitRecord(device: Device): SplitRecord {
+  const rest: Record<string, unknown> = {};
+  const profile: Record<string, string> = {};
+  for (const [key, value] of Object.entries(device)) {
+    if (typeof value === 'string' && (PROFILE_FIELDS as readonly string[]).includes(key)) profile[key] = value;
+    else rest[key] = value;
+  }
+  return { rest, profile };
+}
+
+/** Joins a stored record back (the profile fields after the rest; key order is not kept). */
+export function joinRecord(rest: Record<string, unknown>, profile: Record<string, unknown> | null): Device {
+  return (profile ? Object.assign(rest, profile) : rest) as unknown as Device;
+}

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { Profile } from '../../controller/dep/types.js';
 import type { AuditEntry, ProfileKey } from '../../controller/store/ports.js';
 import { T0, at, type ConformanceContext } from './conformance-context.js';
+import { convergedValue, parseConverged } from '../../controller/reconcile/planner.js';
 
 const BODY: Profile = {
   profile_name: 'Classroom iPads',
@@ -45,6 +46,14 @@ export function defineRecordConformance(ctx: ConformanceContext): void {
       expect((await s.getServer('paris'))?.convergedKey).toBeNull();
       await s.setConvergedKey('nowhere', 'key-2');
       expect(await s.getServer('nowhere')).toBeUndefined();
+    });
+
+    it('stores the converged key as the planner writes it (digest and device count) and gives it back', async () => {
+      const s = ctx.store;
+      await s.upsertServer('paris', { at: T0 });
+      const value = convergedValue('a'.repeat(64), 1_000_000);
+      await s.setConvergedKey('paris', value);
+      expect(parseConverged((await s.getServer('paris'))?.convergedKey)).toEqual({ key: 'a'.repeat(64), devices: 1_000_000 });
     });
 
     it('records the Apple server identity (GET /account) and keeps it when token facts or the cursor change', async () => {

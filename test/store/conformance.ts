@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LATEST_VERSION } from '../../controller/store/migrations/index.js';
 import type { Store } from '../../controller/store/ports.js';
 import { defineArrivalConformance } from './conformance-arrivals.js';
+import { defineSyncEventConformance } from './conformance-sync-events.js';
 import { defineCountConformance } from './conformance-counts.js';
 import { defineDeviceConformance } from './conformance-devices.js';
 import { defineEnrollConformance } from './conformance-enroll.js';
@@ -85,6 +86,7 @@ export function runStoreConformance(label: string, factory: StoreHarnessFactory)
     defineDeviceConformance(ctx);
     defineCountConformance(ctx);
     defineArrivalConformance(ctx);
+    defineSyncEventConformance(ctx);
     defineEnrollConformance(ctx);
     defineOutboxConformance(ctx);
     defineAbmActivityConformance(ctx);

@@ -7,7 +7,7 @@
  */
 import type pg from 'pg';
 import type { Device } from '../../dep/types.js';
-import { deviceColumns, filterEntries, lastBySerial, uniqueBySerialSorted } from '../codec.js';
+import { deviceColumns, filterEntries, joinRecord, lastBySerial, splitRecord, uniqueBySerialSorted } from '../codec.js';
 import type { DeviceFilter, DevicePage, DeviceRecord, DeviceResultStatus, DeviceResultUpdate, MigrationDeadlineCount, ResultCounts, UpsertOptions } from '../ports.js';
 import { ROWS_PER_STATEMENT, chunks, inTransaction } from './connection.js';
 
@@ -15,7 +15,12 @@ import { ROWS_PER_STATEMENT, chunks, inTransaction } from './connection.js';
 interface DeviceRow {
   server: string;
   serial: string;
-  record: Device;
+  /** Apple's record without its profile fields, and those fields (see codec.ts PROFILE_FIELDS). */
+  record: Record<string, unknown>;
+  profile: Record<string, unknown> | null;
+  /** The profile fields of a later sync event that left the record alone (device_state), and when. */
+  s_profile: Record<string, unknown> | null;
+  s_profile_at: Date | null;
   desired_profile: string | null;
   result_status: string | null;
   result_at: Date | null;
@@ -27,23 +32,33 @@ interface DeviceRow {
 }
 
 /** Devices with their state (migration 8); filters name columns of `devices` only, so they need no prefix. */
-const SELECT = `SELECT d.server, d.serial, d.record, s.desired_profile, s.result_status, s.result_at, s.result_apple_status,
+const SELECT = `SELECT d.server, d.serial, d.record, d.profile, s.profile AS s_profile, s.profile_at AS s_profile_at, s.desired_profile, s.result_status, s.result_at, s.result_apple_status,
   s.retry_not_before, d.observed_at, s.arrived_at, COALESCE(s.attempts, 0) AS attempts
   FROM devices d LEFT JOIN device_state s ON s.server = d.server AND s.serial = d.serial`;
 
 /**
- * `$3` is a JSON array of UpsertRow; the record goes in as Apple sent it (jsonb), the typed columns as codec.ts
- * derives them (times parsed by JavaScript, as on SQLite). The device's state (device_state) is not touched.
+ * `$3` is a JSON array of UpsertRow; the record goes in split as codec.ts splits it (jsonb), the typed columns as
+ * codec.ts derives them (times parsed by JavaScript, as on SQLite). The device's state is not touched.
  */
-const UPSERT = `INSERT INTO devices
-  (server, serial, profile_uuid, profile_status, device_family, os, model, op_date, migration_deadline, record, observed_at)
+const UPSERT_HEAD = `INSERT INTO devices
+  (server, serial, profile_uuid, profile_status, device_family, os, model, op_date, migration_deadline, record, profile, observed_at)
   SELECT $1::text, u->>'s', u->>'pu', u->>'ps', u->>'f', u->>'o', u->>'m', (u->>'od')::timestamptz, (u->>'md')::timestamptz,
-    (u->'r')::jsonb, $2::timestamptz
-  FROM json_array_elements($3::json) AS u
-  ON CONFLICT (server, serial) DO UPDATE SET profile_uuid = excluded.profile_uuid,
+    (u->'r')::jsonb, (u->'p')::jsonb, $2::timestamptz
+  FROM json_array_elements($3::json) AS u`;
+const UPSERT_CONFLICT = `ON CONFLICT (server, serial) DO UPDATE SET profile_uuid = excluded.profile_uuid,
     profile_status = excluded.profile_status, device_family = excluded.device_family, os = excluded.os,
     model = excluded.model, op_date = excluded.op_date, migration_deadline = excluded.migration_deadline,
-    record = excluded.record, observed_at = excluded.observed_at`;
+    record = excluded.record, profile = excluded.profile, observed_at = excluded.observed_at`;
+
+/** The upsert; for sync events an unchanged record (without its profile fields) is left alone (see SQLite's). */
+const UPSERT = UPSERT_HEAD + '\n' + UPSERT_CONFLICT;
+const UPSERT_SYNC = `${UPSERT}\n  WHERE devices.record IS DISTINCT FROM excluded.record`;
+
+/** Sync events' profile fields into device_state (same JSON parameter as UPSERT). */
+const PROFILE_UPSERT = `INSERT INTO device_state (server, serial, profile, profile_uuid, profile_status, profile_at)
+  SELECT $1::text, u->>'s', (u->'p')::jsonb, u->>'pu', u->>'ps', $2::timestamptz FROM json_array_elements($3::json) AS u
+  ON CONFLICT (server, serial) DO UPDATE SET profile = excluded.profile, profile_uuid = excluded.profile_uuid,
+    profile_status = excluded.profile_status, profile_at = excluded.profile_at`;
 
 /** One row of UPSERT's JSON parameter (short keys: the array is a few hundred KiB per statement). */
 interface UpsertRow {
@@ -55,7 +70,9 @@ interface UpsertRow {
   m: string | null;
   od: string | null;
   md: string | null;
-  r: Device;
+  /** The record without its profile fields, and those fields (codec.ts splitRecord). */
+  r: Record<string, unknown>;
+  p: Record<string, string>;
 }
 
 /** Marks serials as arrived, whether the store holds them or not (listed arrivals: sync `added`, a return). */
@@ -70,34 +87,55 @@ const ARRIVED_NEW = `INSERT INTO device_state (server, serial, arrived_at) SELEC
 const isoOrNull = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 function toRecord(row: DeviceRow): DeviceRecord {
+  // The profile fields of a later sync event (device_state) win over those stored with the record.
+  const later = row.s_profile_at !== null && row.s_profile_at.getTime() >= row.observed_at.getTime();
   return {
     server: row.server,
     serial: row.serial,
-    device: row.record,
+    device: joinRecord(row.record, later ? row.s_profile : row.profile),
     desiredProfile: row.desired_profile,
     lastResult:
       row.result_status === null
         ? null
         : { status: row.result_status as DeviceResultStatus, at: row.result_at ?? new Date(0), appleStatus: row.result_apple_status },
     retryNotBefore: row.retry_not_before,
-    observedAt: row.observed_at,
+    observedAt: later ? row.s_profile_at! : row.observed_at,
     arrivedAt: row.arrived_at,
     attempts: row.attempts,
   };
 }
 
-/** WHERE fragments for a filter, numbering parameters from `first`. */
-function filterSql(filter: DeviceFilter | undefined, first: number): { sql: string; params: Array<string | null> } {
+/** A profile column as the device reads now: device_state's when a later sync event put it there. */
+const effective = (column: 'profile_uuid' | 'profile_status'): string =>
+  `(CASE WHEN s.profile_at >= d.observed_at THEN s.${column} ELSE d.${column} END)`;
+
+/** The SQL of each filter column over `devices d LEFT JOIN device_state s`. */
+export const FILTER_SQL: Readonly<Record<string, string>> = {
+  profile_uuid: effective('profile_uuid'),
+  profile_status: effective('profile_status'),
+  device_family: 'd.device_family',
+  os: 'd.os',
+  model: 'd.model',
+};
+
+/** The join of reads that need a device's state or its later profile fields. */
+export const JOINED = 'devices d LEFT JOIN device_state s ON s.server = d.server AND s.serial = d.serial';
+
+/** WHERE fragments for a filter, numbering parameters from `first`; `state` when it reads device_state. */
+function filterSql(filter: DeviceFilter | undefined, first: number): { sql: string; params: Array<string | null>; state: boolean } {
   let sql = '';
+  let state = false;
   const params: Array<string | null> = [];
   for (const [column, value] of filterEntries(filter)) {
-    if (value === null) sql += ` AND ${column} IS NULL`;
+    const expr = FILTER_SQL[column] ?? `d.${column}`;
+    if (expr.includes('s.')) state = true;
+    if (value === null) sql += ` AND ${expr} IS NULL`;
     else {
       params.push(value);
-      sql += ` AND ${column} = $${first + params.length - 1}`;
+      sql += ` AND ${expr} = $${first + params.length - 1}`;
     }
   }
-  return { sql, params };
+  return { sql, params, state };
 }
 
 /** See ObserveStore.upsertDevices. */
@@ -110,9 +148,12 @@ export async function upsertDevices(pool: pg.Pool, server: string, devices: read
       if (opts.newArrive === true) await client.query(ARRIVED_NEW, [server, at.toISOString(), batch.map((d) => d.serial_number)]);
       const rows = batch.map((d): UpsertRow => {
         const c = deviceColumns(d);
-        return { s: c.serial, pu: c.profileUuid, ps: c.profileStatus, f: c.deviceFamily, o: c.os, m: c.model, od: isoOrNull(c.opDate), md: isoOrNull(c.migrationDeadline), r: d };
+        const split = splitRecord(d);
+        return { s: c.serial, pu: c.profileUuid, ps: c.profileStatus, f: c.deviceFamily, o: c.os, m: c.model, od: isoOrNull(c.opDate), md: isoOrNull(c.migrationDeadline), r: split.rest, p: split.profile };
       });
-      await client.query(UPSERT, [server, at.toISOString(), JSON.stringify(rows)]);
+      const json = JSON.stringify(rows);
+      await client.query(opts.syncEvents === true ? UPSERT_SYNC : UPSERT, [server, at.toISOString(), json]);
+      if (opts.syncEvents === true) await client.query(PROFILE_UPSERT, [server, at.toISOString(), json]);
     }
     for (const batch of chunks(listed, ROWS_PER_STATEMENT)) await client.query(ARRIVED, [server, at.toISOString(), batch]);
   });
@@ -151,14 +192,14 @@ export async function presentSerials(pool: pg.Pool, server: string, serials: rea
 /** See ObserveStore.countDevices. */
 export async function countDevices(pool: pg.Pool, server: string, filter?: DeviceFilter): Promise<number> {
   const f = filterSql(filter, 2);
-  const { rows } = await pool.query<{ n: string }>(`SELECT COUNT(*) AS n FROM devices WHERE server = $1${f.sql}`, [server, ...f.params]);
+  const { rows } = await pool.query<{ n: string }>(`SELECT COUNT(*) AS n FROM ${f.state ? JOINED : 'devices d'} WHERE d.server = $1${f.sql}`, [server, ...f.params]);
   return Number(rows[0]?.n ?? 0);
 }
 
 /** See StatusStore.countDevicesByProfileUuid: one pass over the server's rows, grouped. */
 export async function countDevicesByProfileUuid(pool: pg.Pool, server: string): Promise<Map<string | null, number>> {
   const { rows } = await pool.query<{ uuid: string | null; n: string }>(
-    'SELECT profile_uuid AS uuid, COUNT(*) AS n FROM devices WHERE server = $1 GROUP BY profile_uuid',
+    `SELECT ${FILTER_SQL['profile_uuid']} AS uuid, COUNT(*) AS n FROM ${JOINED} WHERE d.server = $1 GROUP BY 1`,
     [server],
   );
   return new Map(rows.map((r) => [r.uuid, Number(r.n)]));

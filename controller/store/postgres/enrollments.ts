@@ -7,6 +7,7 @@ import type { EnrollmentAttempt, EnrollmentAttemptRecord, EnrollmentCount, Enrol
 import { attemptFromRow, type EnrollmentAttemptRow } from '../codec.js';
 import { inTransaction } from './connection.js';
 import { insertAudit } from './records.js';
+import { FILTER_SQL, JOINED } from './devices.js';
 
 
 /** See EnrollStore.recordEnrollmentAttempt: the row and its audit entry in one transaction. */
@@ -41,10 +42,10 @@ export async function countEnrollmentAttempts(pool: pg.Pool): Promise<Enrollment
 /** See EnrollStore.countPushedNeverEnrolled. */
 export async function countPushedNeverEnrolled(pool: pg.Pool, server: string): Promise<Map<string | null, number>> {
   const { rows } = await pool.query<{ uuid: string | null; n: string }>(
-    `SELECT d.profile_uuid AS uuid, COUNT(*) AS n FROM devices d
-     WHERE d.server = $1 AND d.profile_status = 'pushed'
+    `SELECT ${FILTER_SQL['profile_uuid']} AS uuid, COUNT(*) AS n FROM ${JOINED}
+     WHERE d.server = $1 AND ${FILTER_SQL['profile_status']} = 'pushed'
        AND NOT EXISTS (SELECT 1 FROM enrollment_attempts e WHERE e.serial = d.serial AND e.outcome = 'enrolled')
-     GROUP BY d.profile_uuid`,
+     GROUP BY 1`,
     [server],
   );
   return new Map(rows.map((r) => [r.uuid, Number(r.n)]));

@@ -9,7 +9,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { Device } from '../../dep/types.js';
-import { deviceColumns, filterEntries, fromMs, lastBySerial, toMs, uniqueBySerialSorted } from '../codec.js';
+import { deviceColumns, filterEntries, fromMs, joinRecord, lastBySerial, splitRecord, toMs, uniqueBySerialSorted } from '../codec.js';
 import type { DeviceFilter, DevicePage, DeviceRecord, DeviceResultStatus, DeviceResultUpdate, MigrationDeadlineCount, ResultCounts, UpsertOptions } from '../ports.js';
 
 /** A devices row as SQLite returns it. */
@@ -17,6 +17,11 @@ interface DeviceRow {
   server: string;
   serial: string;
   record: string;
+  /** Apple's profile fields as stored with the record (JSON). */
+  profile: string | null;
+  /** The same fields from a later sync event that left the record alone (device_state), and when. */
+  s_profile: string | null;
+  s_profile_at: number | null;
   desired_profile: string | null;
   result_status: string | null;
   result_at: number | null;
@@ -27,8 +32,9 @@ interface DeviceRow {
   attempts: number;
 }
 
-/** Devices with their state; filters name columns of `devices` only, so they need no table prefix. */
-const SELECT = `SELECT d.server AS server, d.serial AS serial, d.record AS record, s.desired_profile AS desired_profile,
+/** Devices with their state (filters use FILTER_SQL's expressions over `d` and `s`). */
+const SELECT = `SELECT d.server AS server, d.serial AS serial, d.record AS record, d.profile AS profile,
+  s.profile AS s_profile, s.profile_at AS s_profile_at, s.desired_profile AS desired_profile,
   s.result_status AS result_status, s.result_at AS result_at, s.result_apple_status AS result_apple_status,
   s.retry_not_before AS retry_not_before, d.observed_at AS observed_at, s.arrived_at AS arrived_at,
   COALESCE(s.attempts, 0) AS attempts
@@ -36,50 +42,89 @@ const SELECT = `SELECT d.server AS server, d.serial AS serial, d.record AS recor
 
 /** Maps a row to the port's record. */
 function toRecord(row: DeviceRow): DeviceRecord {
+  // The profile fields of a later sync event (device_state) win over those stored with the record.
+  const later = row.s_profile_at !== null && row.s_profile_at >= row.observed_at;
+  const profile = later ? row.s_profile : row.profile;
   return {
     server: row.server,
     serial: row.serial,
-    device: JSON.parse(row.record) as Device,
+    device: joinRecord(JSON.parse(row.record) as Record<string, unknown>, profile === null ? null : (JSON.parse(profile) as Record<string, unknown>)),
     desiredProfile: row.desired_profile,
     lastResult:
       row.result_status === null
         ? null
         : { status: row.result_status as DeviceResultStatus, at: new Date(row.result_at ?? 0), appleStatus: row.result_apple_status },
     retryNotBefore: fromMs(row.retry_not_before),
-    observedAt: new Date(row.observed_at),
+    observedAt: new Date(later ? row.s_profile_at! : row.observed_at),
     arrivedAt: fromMs(row.arrived_at),
     attempts: row.attempts,
   };
 }
 
-/** WHERE fragments and parameters for a filter (`null` means IS NULL). */
-function filterSql(filter: DeviceFilter | undefined): { sql: string; params: Array<string | null> } {
+/** A profile column as the device reads now: device_state's when a later sync event put it there. */
+const effective = (column: 'profile_uuid' | 'profile_status'): string =>
+  `(CASE WHEN s.profile_at >= d.observed_at THEN s.${column} ELSE d.${column} END)`;
+
+/** The SQL of each filter column over `devices d LEFT JOIN device_state s`. */
+export const FILTER_SQL: Readonly<Record<string, string>> = {
+  profile_uuid: effective('profile_uuid'),
+  profile_status: effective('profile_status'),
+  device_family: 'd.device_family',
+  os: 'd.os',
+  model: 'd.model',
+};
+
+/** The join every read that needs a device's state or its later profile fields uses. */
+export const JOINED = 'devices d LEFT JOIN device_state s ON s.server = d.server AND s.serial = d.serial';
+
+/** WHERE fragments and parameters for a filter (`null` means IS NULL); `state` when it reads device_state. */
+function filterSql(filter: DeviceFilter | undefined): { sql: string; params: Array<string | null>; state: boolean } {
   let sql = '';
+  let state = false;
   const params: Array<string | null> = [];
   for (const [column, value] of filterEntries(filter)) {
-    if (value === null) sql += ` AND ${column} IS NULL`;
+    const expr = FILTER_SQL[column] ?? `d.${column}`;
+    if (expr.includes('s.')) state = true;
+    if (value === null) sql += ` AND ${expr} IS NULL`;
     else {
-      sql += ` AND ${column} = ?`;
+      sql += ` AND ${expr} = ?`;
       params.push(value);
     }
   }
-  return { sql, params };
+  return { sql, params, state };
 }
 
-/** Rows one upsert statement writes (11 parameters each, far below SQLite's limit of 32,766). */
+/** Rows one upsert statement writes (12 parameters each, far below SQLite's limit of 32,766). */
 const ROWS_PER_UPSERT = 100;
 
-const UPSERT_COLUMNS = '(server, serial, profile_uuid, profile_status, device_family, os, model, op_date, migration_deadline, record, observed_at)';
-const UPSERT_ROW = '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
-const PARAMS_PER_ROW = 11;
+const UPSERT_COLUMNS = '(server, serial, profile_uuid, profile_status, device_family, os, model, op_date, migration_deadline, record, profile, observed_at)';
+const UPSERT_ROW = '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
+const PARAMS_PER_ROW = 12;
 
-/** An upsert of `rows` device rows (Apple's record and its typed columns; the state is not touched). */
-function upsertSql(rows: number): string {
+/**
+ * An upsert of `rows` device rows (Apple's record and its typed columns; the state is not touched). For sync
+ * events (`keepSameRecord`) an existing row whose record (without the profile fields) is unchanged is left
+ * alone: its new profile fields go to device_state (PROFILE_UPSERT), so the echo of an apply rewrites no
+ * page of Apple's records.
+ */
+function upsertSql(rows: number, keepSameRecord: boolean): string {
   return `INSERT INTO devices ${UPSERT_COLUMNS} VALUES ${Array<string>(rows).fill(UPSERT_ROW).join(', ')}
     ON CONFLICT (server, serial) DO UPDATE SET profile_uuid = excluded.profile_uuid,
       profile_status = excluded.profile_status, device_family = excluded.device_family, os = excluded.os,
       model = excluded.model, op_date = excluded.op_date, migration_deadline = excluded.migration_deadline,
-      record = excluded.record, observed_at = excluded.observed_at`;
+      record = excluded.record, profile = excluded.profile, observed_at = excluded.observed_at${keepSameRecord ? '\n    WHERE devices.record IS NOT excluded.record' : ''}`;
+}
+
+/** Rows one PROFILE_UPSERT statement writes (6 parameters each). */
+const PROFILE_ROWS = 100;
+const PROFILE_PARAMS = 6;
+
+/** Stores sync events' profile fields in device_state (the newer of these and the record's is read). */
+function profileUpsertSql(rows: number): string {
+  return `INSERT INTO device_state (server, serial, profile, profile_uuid, profile_status, profile_at)
+    VALUES ${Array<string>(rows).fill('(?, ?, ?, ?, ?, ?)').join(', ')}
+    ON CONFLICT (server, serial) DO UPDATE SET profile = excluded.profile, profile_uuid = excluded.profile_uuid,
+      profile_status = excluded.profile_status, profile_at = excluded.profile_at`;
 }
 
 /** Marks one device as arrived (a listed arrival: whether or not the store holds it). */
@@ -131,8 +176,13 @@ export class SqliteDevices {
     const atMs = at.getTime();
     const rows = uniqueBySerialSorted(devices);
     const arrived = opts.arrived;
+    const sync = opts.syncEvents === true;
+    const profiles: unknown[] = sync ? new Array<unknown>(rows.length * PROFILE_PARAMS) : [];
+    let p = 0;
     const fill = (params: unknown[], k: number, d: Device): number => {
       const c = deviceColumns(d);
+      const split = splitRecord(d);
+      const profile = JSON.stringify(split.profile);
       params[k] = server;
       params[k + 1] = c.serial;
       params[k + 2] = c.profileUuid;
@@ -142,12 +192,22 @@ export class SqliteDevices {
       params[k + 6] = c.model;
       params[k + 7] = c.opDate;
       params[k + 8] = c.migrationDeadline;
-      params[k + 9] = JSON.stringify(d);
-      params[k + 10] = atMs;
+      params[k + 9] = JSON.stringify(split.rest);
+      params[k + 10] = profile;
+      params[k + 11] = atMs;
+      if (sync) {
+        profiles[p] = server;
+        profiles[p + 1] = c.serial;
+        profiles[p + 2] = profile;
+        profiles[p + 3] = c.profileUuid;
+        profiles[p + 4] = c.profileStatus;
+        profiles[p + 5] = atMs;
+        p += PROFILE_PARAMS;
+      }
       return k + PARAMS_PER_ROW;
     };
-    const many = rows.length >= ROWS_PER_UPSERT ? this.stmt(upsertSql(ROWS_PER_UPSERT)) : undefined;
-    const one = this.stmt(upsertSql(1));
+    const many = rows.length >= ROWS_PER_UPSERT ? this.stmt(upsertSql(ROWS_PER_UPSERT, sync)) : undefined;
+    const one = this.stmt(upsertSql(1, sync));
     this.db.transaction(() => {
       // Arrivals first: "new" means not held before this upsert. A listed arrival (rare: sync `added`, a device
       // back after leaving) is marked whether the store held it or not.
@@ -170,8 +230,20 @@ export class SqliteDevices {
         fill(params, 0, rows[i]!);
         one.run(params);
       }
+      if (sync) this.upsertProfiles(profiles, rows.length);
     })();
     return devices.length;
+  }
+
+  /** Writes `count` rows of PROFILE_PARAMS parameters each from `values` (inside the caller's transaction). */
+  private upsertProfiles(values: readonly unknown[], count: number): void {
+    let i = 0;
+    if (count >= PROFILE_ROWS) {
+      const many = this.stmt(profileUpsertSql(PROFILE_ROWS));
+      for (; i + PROFILE_ROWS <= count; i += PROFILE_ROWS) many.run(values.slice(i * PROFILE_PARAMS, (i + PROFILE_ROWS) * PROFILE_PARAMS));
+    }
+    const one = this.stmt(profileUpsertSql(1));
+    for (; i < count; i++) one.run(values.slice(i * PROFILE_PARAMS, (i + 1) * PROFILE_PARAMS));
   }
 
   /** See ObserveStore.deleteDevices. */
@@ -204,14 +276,14 @@ export class SqliteDevices {
   /** See ObserveStore.countDevices. */
   count(server: string, filter?: DeviceFilter): number {
     const f = filterSql(filter);
-    const row = this.stmt(`SELECT COUNT(*) AS n FROM devices WHERE server = ?${f.sql}`).get(server, ...f.params) as { n: number };
+    const row = this.stmt(`SELECT COUNT(*) AS n FROM ${f.state ? JOINED : 'devices d'} WHERE d.server = ?${f.sql}`).get(server, ...f.params) as { n: number };
     return row.n;
   }
 
   /** See StatusStore.countDevicesByProfileUuid: one pass over the server's rows, grouped. */
   countByProfileUuid(server: string): Map<string | null, number> {
     const rows = this.db
-      .prepare('SELECT profile_uuid AS uuid, COUNT(*) AS n FROM devices WHERE server = ? GROUP BY profile_uuid')
+      .prepare(`SELECT ${FILTER_SQL['profile_uuid']} AS uuid, COUNT(*) AS n FROM ${JOINED} WHERE d.server = ? GROUP BY 1`)
       .all(server) as Array<{ uuid: string | null; n: number }>;
     return new Map(rows.map((r) => [r.uuid, r.n]));
   }
