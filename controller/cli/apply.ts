@@ -14,6 +14,7 @@ import { hasAnyChanges, type Plan } from '../reconcile/plan.js';
 import type { OrganizationApplyResult } from '../ownership/apply.js';
 import type { PollResult } from '../ownership/poll.js';
 import { PLAN_FORMATS } from './views/plan-common.js';
+import { TOKEN_DOWNLOAD_STEP } from './views/plan-ownership.js';
 import { adoptServers, describeAdoption, parseAdoptSpec, type AdoptSpec } from '../reconcile/identity.js';
 
 /** Commander's collector for the repeatable `--adopt-server NAME[=UUID]` (also used by `depctl run`). */
@@ -199,12 +200,15 @@ export function renderPolledActivities(polls: readonly PollResult[]): string {
  * later passes (`depctl run`, the next apply) poll them and audit each device's outcome.
  */
 export function renderOwnershipApplyResult(results: readonly OrganizationApplyResult[]): string {
-  const lines = results
+  const serverLines = results.flatMap((r) => (r.servers ?? []).map((c) => c.action === 'create'
+    ? `Organization ${r.organization}: created MDM server "${c.abmServerName}" (${c.id}) for ${c.server}. Download its server token once in Apple Business Manager or Apple School Manager (${TOKEN_DOWNLOAD_STEP}) and put it where spec.token points${c.token ? ` (${c.token})` : ''}; until then ${c.server} cannot reach DEP.`
+    : `Organization ${r.organization}: updated MDM server "${c.abmServerName}" (${c.id}) for ${c.server}`));
+  const lines = [...serverLines, ...results
     .filter((r) => r.error !== null || r.activities.length > 0)
     .map((r) => {
       const made = r.activities.length > 0 ? `${r.activities.length} activit${r.activities.length === 1 ? 'y' : 'ies'} created for ${r.devices} devices (${r.activities.map((a) => `${a.activityId} → ${a.server}`).join(', ')}); Apple carries them out, later passes poll them` : '';
       return `Organization ${r.organization}: ${[made, r.error !== null ? `stopped: ${r.error}` : ''].filter(Boolean).join('; ')}`;
-    });
+    })];
   return lines.length > 0 ? `\n${lines.join('\n')}\n` : '';
 }
 

@@ -4,12 +4,14 @@
  * `abmUrlProblem` (Apple's hosts or the operator's allow list), and a client is built. An Organization that
  * fails any of this gets an error instead of a client; the others go on. The key never reaches a message.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
+import { currentCertPath } from '../tokens/key-paths.js';
 import type { AbmClient } from '../abm/client.js';
 import { ORGANIZATION_API_URLS, ORGANIZATION_TOKEN_URL } from '../config/organization.js';
 import { abmUrlProblem, readSecretRef, secretRefProblem } from '../config/trust.js';
-import type { DepConfig, Organization } from '../config/types.js';
-import { planOwnership, type OrganizationHandle } from '../ownership/engine.js';
+import type { DepConfig, MdmServer, Organization } from '../config/types.js';
+import { planOwnership, type CertificateLookup, type OrganizationHandle } from '../ownership/engine.js';
 import type { OrganizationPlan } from '../ownership/plan.js';
 import type { ActivityStore } from '../ownership/ports.js';
 import type { CliIo } from './io.js';
@@ -81,6 +83,7 @@ export async function connectOrganizations(orgs: readonly Organization[], settin
   const { createAbmClient } = await import('../abm/client.js');
   await opts.pool?.retain(new Set(orgs.map((o) => o.name)));
   for (const org of orgs) {
+    const serverCertificate = (server: MdmServer): Promise<CertificateLookup> => findServerCertificate(server, policy, io.env);
     const fail = (error: string, cause: NonNullable<OrganizationHandle['cause']> = { kind: 'terminal', reason: 'token-unavailable' }): void =>
       void handles.push({ organization: org, client: null, error, cause });
     const untrusted = opts.untrusted?.get(org.name);
@@ -108,7 +111,7 @@ export async function connectOrganizations(orgs: readonly Organization[], settin
       const fingerprint = JSON.stringify([org.scope, org.clientId, org.keyId, org.apiUrl, org.tokenUrl, createHash('sha256').update(pem).digest('hex'), settings.userAgent ?? null]);
       const pooled = await opts.pool?.take(org.name, fingerprint);
       if (pooled) {
-        handles.push({ organization: org, client: pooled, error: null });
+        handles.push({ organization: org, client: pooled, error: null, serverCertificate });
         continue;
       }
       const client = createAbmClient({
@@ -118,7 +121,7 @@ export async function connectOrganizations(orgs: readonly Organization[], settin
       });
       if (opts.pool) opts.pool.put(org.name, fingerprint, client);
       else clients.push(client);
-      handles.push({ organization: org, client, error: null });
+      handles.push({ organization: org, client, error: null, serverCertificate });
     } catch (err) {
       fail(err instanceof Error ? (err.message.includes(org.name) ? err.message : `Organization "${org.name}": ${err.message}`) : String(err));
     }
@@ -183,4 +186,37 @@ export async function planUnmergedOwnership(
   } finally {
     await conns.close();
   }
+}
+
+/**
+ * The public certificate of an MdmServer, to create its server in Apple Business/School Manager (API 2.1+):
+ * next to its `privateKey` file, `KEY.cert.pem` (where `keys rotate` keeps the current key's) or
+ * `depctl-cert.pem` (what `depctl keys generate` writes), read under the same trust rules as the key, and
+ * checked to belong to that key. Null when the key is in an environment variable or no such file exists.
+ */
+export async function findServerCertificate(server: Pick<MdmServer, 'name' | 'privateKey'>, policy: ReturnType<typeof trustOf>, env: Readonly<Record<string, string | undefined>>): Promise<CertificateLookup> {
+  const ref = server.privateKey;
+  if (!('file' in ref)) return null;
+  for (const file of [currentCertPath(ref.file), join(dirname(ref.file), 'depctl-cert.pem')]) {
+    let pem: Buffer;
+    try {
+      pem = await readSecretRef({ file }, policy, env, `MdmServer "${server.name}": certificate`);
+    } catch {
+      continue;
+    }
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(pem);
+    } catch {
+      return { ok: false, reason: `${file} is not a PEM certificate` };
+    }
+    try {
+      const key = createPrivateKey(await readSecretRef(ref, policy, env, `MdmServer "${server.name}": privateKey`));
+      if (!cert.checkPrivateKey(key)) return { ok: false, reason: `${file} is not the certificate of the key ${ref.file}` };
+    } catch {
+      return { ok: false, reason: `the key ${ref.file} cannot be read to check ${file} against it` };
+    }
+    return { ok: true, certificate: { name: basename(file), data: cert.raw.toString('base64') } };
+  }
+  return null;
 }

@@ -17,6 +17,8 @@ import type { ActivityStore, OwnershipAbmClient } from './ports.js';
 /** Options of {@link applyOrganizationPlan}. */
 export interface OwnershipApplyOptions {
   now: () => Date;
+  /** The certificate of a declared server to create (read by the CLI), or null when there is none. */
+  serverCertificate?: (server: string) => Promise<{ name: string; data: string } | null>;
   /** Let an organization whose plan exceeds maxChanges proceed (`--allow-large`). */
   allowLarge: boolean;
   /** The run the audit entries belong to, when there is one. */
@@ -31,9 +33,21 @@ export interface CreatedActivity {
   devices: number;
 }
 
+/** A server created or updated (API 2.1+). */
+export interface ServerChangeDone {
+  action: 'create' | 'update';
+  server: string;
+  abmServerName: string;
+  id: string;
+  /** After a create: where the admin puts the token downloaded from the portal (`spec.token`). */
+  token?: string;
+}
+
 /** What applying one organization's plan did. */
 export interface OrganizationApplyResult {
   organization: string;
+  /** Servers created or updated, before any activity. */
+  servers?: ServerChangeDone[];
   activities: CreatedActivity[];
   /** Devices sent in created activities. */
   devices: number;
@@ -60,12 +74,40 @@ export async function applyOrganizationPlan(plan: OrganizationPlan, client: Owne
     r.problem = { ...who, kind: 'terminal', reason: 'token-unavailable', message: r.error, retryAt: null };
     return r;
   }
-  if (plan.changeCount === 0) return r;
+  if (plan.changeCount === 0 && (plan.serverChanges?.length ?? 0) === 0) return r;
   if (plan.exceedsMaxChanges && !opts.allowLarge) {
     r.error = maxChangesMessage(plan);
     r.stoppedBy = 'guardrail';
     r.problem = { ...who, kind: 'guardrail', reason: 'max-changes', message: r.error, retryAt: null };
     return r;
+  }
+  // Servers first (API 2.1+): a create needs the server's certificate; a rename or flag is a PATCH by id.
+  for (const c of plan.serverChanges ?? []) {
+    const call = opts.signal ? { signal: opts.signal } : {};
+    const flag = c.changes.find((x) => x.field === 'enableMdmDisownFlag')?.after;
+    try {
+      if (c.action === 'create') {
+        const cert = await opts.serverCertificate?.(c.server);
+        if (!cert) throw new Error(`MdmServer ${c.server}: no certificate to create "${c.abmServerName}" with`);
+        const created = await client.createMdmServer({ serverName: c.abmServerName, serverCertificate: cert, ...(typeof flag === 'boolean' ? { enableMdmDisownFlag: flag } : {}) }, call);
+        const now = opts.now();
+        // The id is kept with the activities, so a later change of abmServerName renames this server.
+        await store.recordActivity({
+          organization: plan.organization, activityId: `server-create:${created.id}`, type: 'CREATE_SERVER', serverId: created.id, serverName: c.server, serials: [],
+          status: 'COMPLETED', subStatus: null, createdAt: now, updatedAt: now, completedAt: now, results: [],
+        });
+        (r.servers ??= []).push({ action: 'create', server: c.server, abmServerName: c.abmServerName, id: created.id, ...(c.token !== undefined ? { token: c.token } : {}) });
+      } else if (c.id !== null) {
+        const name = c.changes.find((x) => x.field === 'serverName')?.after;
+        await client.updateMdmServer(c.id, { ...(typeof name === 'string' ? { serverName: name } : {}), ...(typeof flag === 'boolean' ? { enableMdmDisownFlag: flag } : {}) }, call);
+        (r.servers ??= []).push({ action: 'update', server: c.server, abmServerName: c.abmServerName, id: c.id });
+      }
+    } catch (err) {
+      r.error = err instanceof Error ? err.message : String(err);
+      r.stoppedBy = 'apple';
+      r.problem = problemFromAbmError(plan.organization, err, opts.now());
+      return r;
+    }
   }
   // One activity per target server and batch: a move's source does not matter to Apple's ASSIGN_DEVICES.
   const targets = new Map<string, { server: string; abmServerName: string; serials: { serial: string; from: string | null }[] }>();

@@ -10,6 +10,10 @@ export interface ObservedServer {
   serverName: string;
   /** `ACTIVE`, `INACTIVE`, `DELETED` (API 2.1+), when Apple says. */
   status?: string;
+  /** `MDM`, `APPLE_CONFIGURATOR` or `APPLE_MDM`, when Apple says. */
+  serverType?: string;
+  /** API 2.1+, when Apple says. */
+  enableMdmDisownFlag?: boolean;
 }
 
 /** A device of the organization as the plan needs it. */
@@ -35,7 +39,13 @@ export const ORG_DEVICE_FIELDS = ['serialNumber', 'productFamily', 'orderNumber'
 /** Reads the organization's servers, their linkages and its devices. */
 export async function observeOrganization(client: OwnershipAbmClient, opts: { signal?: AbortSignal } = {}): Promise<OrganizationObservation> {
   const call = opts.signal ? { signal: opts.signal } : {};
-  const servers: ObservedServer[] = (await client.listMdmServers(call)).map((s) => ({ id: s.id, serverName: s.serverName, ...(s.status !== undefined ? { status: s.status } : {}) }));
+  const servers: ObservedServer[] = (await client.listMdmServers(call)).map((s) => ({
+    id: s.id,
+    serverName: s.serverName,
+    ...(s.status !== undefined ? { status: s.status } : {}),
+    ...(s.serverType !== undefined ? { serverType: s.serverType } : {}),
+    ...(s.enableMdmDisownFlag !== undefined ? { enableMdmDisownFlag: s.enableMdmDisownFlag } : {}),
+  }));
   const assignedServer = new Map<string, string>();
   for (const s of servers) {
     if (s.status === 'DELETED') continue;

@@ -42,6 +42,24 @@ export interface OwnershipDrift {
   actual: string | null;
 }
 
+/**
+ * A change to an MDM server itself (API 2.1+): `create` a declared server Apple does not have (depctl found
+ * its certificate), or `update` one to the declared `serverName` (a rename, by the id depctl knows) or
+ * `enableMdmDisownFlag`. Servers are never deleted.
+ */
+export interface OwnershipServerChange {
+  action: 'create' | 'update';
+  /** The depctl MdmServer name. */
+  server: string;
+  /** The declared name in Apple Business/School Manager. */
+  abmServerName: string;
+  /** The ABM server id (update), or null (create). */
+  id: string | null;
+  changes: { field: 'serverName' | 'enableMdmDisownFlag'; before: string | boolean | null; after: string | boolean }[];
+  /** Where the admin puts the server token downloaded after a create (`spec.token`, e.g. `file lyon/token.p7m`). */
+  token?: string;
+}
+
 /** Something in the way of the plan. Errors stop the devices they concern; warnings only inform. */
 export interface OwnershipProblem {
   severity: 'error' | 'warning';
@@ -72,6 +90,10 @@ export interface OrganizationPlan {
   error: string | null;
   /** Devices in the organization, as Apple listed them. */
   devices: number;
+  /** Servers to create or update (API 2.1+); absent in plans of earlier versions. */
+  serverChanges?: OwnershipServerChange[];
+  /** MDM servers of the organization that no MdmServer declares (reported, never deleted); absent in older plans. */
+  undeclaredServers?: { id: string; serverName: string }[];
 }
 
 /** The inputs of {@link planOrganization}. */
@@ -83,6 +105,23 @@ export interface OrganizationPlanInput {
   openActivities: readonly ActivityRecord[];
   /** Closed activities of this organization, oldest first (for drift: where depctl last put each serial). */
   closedActivities: readonly ActivityRecord[];
+  /**
+   * Declared servers whose certificate depctl found (`depctl keys generate` next to `privateKey`): a missing one
+   * is created. Otherwise, the reason it cannot be (shown in the missing-server error).
+   */
+  certificates?: ReadonlyMap<string, { ok: true } | { ok: false; reason: string }>;
+}
+
+/** The id of each declared server that depctl created or saw (its stored rows: activities, creates), latest wins. */
+export function knownServerIds(rows: readonly ActivityRecord[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const r of rows) out.set(r.serverName, r.serverId);
+  return out;
+}
+
+/** The text of a SecretRef for people: `file lyon/token.p7m` or `env LYON_TOKEN`. */
+function refText(ref: { file: string } | { env: string }): string {
+  return 'file' in ref ? `file ${ref.file}` : `env ${ref.env}`;
 }
 
 const MANAGER = { business: 'Apple Business Manager', school: 'Apple School Manager' } as const;
@@ -91,37 +130,71 @@ const MANAGER = { business: 'Apple Business Manager', school: 'Apple School Mana
 export function erroredOrganizationPlan(org: Organization, error: string): OrganizationPlan {
   return {
     organization: org.name, scope: org.scope, moves: [], assigns: [], changeCount: 0, maxChanges: org.maxChanges ?? null, exceedsMaxChanges: false,
-    inProgress: [], unclaimed: null, drift: [], driftPolicy: org.driftPolicy, problems: [], error, devices: 0,
+    inProgress: [], unclaimed: null, drift: [], driftPolicy: org.driftPolicy, problems: [], error, devices: 0, serverChanges: [], undeclaredServers: [],
   };
 }
 
-/** Finds each declared server's ABM server by name; problems for missing or ambiguous ones. */
-function resolveServers(org: Organization, rules: OrganizationOwnership, servers: readonly ObservedServer[], problems: OwnershipProblem[]): Map<string, ObservedServer> {
+/**
+ * Finds each declared server's ABM server by name, or by the id depctl knows (a rename). A missing one is
+ * created when its certificate was found, else an error; an ambiguous name is an error. Plans the updates of
+ * `serverName` and `enableMdmDisownFlag`, and lists the servers no MdmServer declares.
+ */
+function resolveServers(input: OrganizationPlanInput, rules: OrganizationOwnership, plan: OrganizationPlan, known: ReadonlyMap<string, string>): Map<string, ObservedServer> {
+  const { organization: org, observation: obs } = input;
+  const problems = plan.problems;
+  const live = obs.servers.filter((s) => s.status !== 'DELETED');
   const byName = new Map<string, ObservedServer[]>();
-  for (const s of servers) {
-    if (s.status === 'DELETED') continue;
+  for (const s of live) {
     const list = byName.get(s.serverName) ?? [];
     list.push(s);
     byName.set(s.serverName, list);
   }
+  const byId = new Map(live.map((s) => [s.id, s]));
   const out = new Map<string, ObservedServer>();
+  const changes: OwnershipServerChange[] = [];
   for (const server of rules.servers) {
     const own = server.ownership;
     if (!own) continue;
     const found = byName.get(own.abmServerName) ?? [];
-    if (found.length === 1) out.set(server.name, found[0] as ObservedServer);
-    else if (found.length === 0) {
-      problems.push({
-        severity: 'error', code: 'abm-server-missing', source: own.source,
-        message: `MdmServer ${server.name}: organization ${org.name} has no MDM server named "${own.abmServerName}"; create it in ${MANAGER[org.scope]} or let depctl create it (its devices are not moved until then)`,
-      });
-    } else {
+    if (found.length > 1) {
       problems.push({
         severity: 'error', code: 'abm-server-ambiguous', source: own.source,
         message: `MdmServer ${server.name}: organization ${org.name} has ${found.length} MDM servers named "${own.abmServerName}" (ids ${found.map((s) => s.id).join(', ')}); rename all but one in ${MANAGER[org.scope]}`,
       });
+      continue;
     }
+    // By name; else by the id depctl created or saw it under (abmServerName changed: a rename, never a new server).
+    const knownId = known.get(server.name);
+    const target = found[0] ?? (knownId !== undefined ? byId.get(knownId) : undefined);
+    if (target) {
+      out.set(server.name, target);
+      const fields: OwnershipServerChange['changes'] = [];
+      if (target.serverName !== own.abmServerName) fields.push({ field: 'serverName', before: target.serverName, after: own.abmServerName });
+      if (own.enableMdmDisownFlag !== undefined && target.enableMdmDisownFlag !== undefined && target.enableMdmDisownFlag !== own.enableMdmDisownFlag) {
+        fields.push({ field: 'enableMdmDisownFlag', before: target.enableMdmDisownFlag, after: own.enableMdmDisownFlag });
+      }
+      if (fields.length > 0) changes.push({ action: 'update', server: server.name, abmServerName: own.abmServerName, id: target.id, changes: fields });
+      continue;
+    }
+    const cert = input.certificates?.get(server.name);
+    if (cert?.ok) {
+      const fields: OwnershipServerChange['changes'] = [{ field: 'serverName', before: null, after: own.abmServerName }];
+      if (own.enableMdmDisownFlag !== undefined) fields.push({ field: 'enableMdmDisownFlag', before: null, after: own.enableMdmDisownFlag });
+      changes.push({ action: 'create', server: server.name, abmServerName: own.abmServerName, id: null, changes: fields, token: refText(server.token) });
+      continue;
+    }
+    const why = cert && !cert.ok ? `; depctl cannot create it: ${cert.reason}` : '';
+    problems.push({
+      severity: 'error', code: 'abm-server-missing', source: own.source,
+      message: `MdmServer ${server.name}: organization ${org.name} has no MDM server named "${own.abmServerName}"; create it in ${MANAGER[org.scope]}, or let depctl create it from the certificate of \`depctl keys generate\` next to its privateKey${why} (its devices are not moved until then)`,
+    });
   }
+  plan.serverChanges = changes;
+  const declaredIds = new Set([...out.values()].map((s) => s.id));
+  plan.undeclaredServers = live
+    .filter((s) => !declaredIds.has(s.id) && (s.serverType === undefined || s.serverType === 'MDM'))
+    .map((s) => ({ id: s.id, serverName: s.serverName }))
+    .sort((a, b) => a.serverName.localeCompare(b.serverName) || a.id.localeCompare(b.id));
   return out;
 }
 
@@ -134,7 +207,8 @@ export function planOrganization(input: OrganizationPlanInput): OrganizationPlan
   const rules = input.index.organizations.get(org.name);
   if (!rules) return plan;
   const serverById = new Map(obs.servers.map((s) => [s.id, s]));
-  const declared = resolveServers(org, rules, obs.servers, plan.problems);
+  const known = knownServerIds([...input.closedActivities, ...input.openActivities]);
+  const declared = resolveServers(input, rules, plan, known);
   // The depctl name of each declared ABM server, so the plan can say "paris → lyon".
   const nameOfId = new Map([...declared].map(([name, s]) => [s.id, name]));
 
@@ -206,7 +280,7 @@ export function planOrganization(input: OrganizationPlanInput): OrganizationPlan
   return plan;
 }
 
-/** Whether a plan has something to apply. */
+/** Whether a plan has something to apply: devices to move, or servers to create or update. */
 export function ownershipHasChanges(plan: OrganizationPlan): boolean {
-  return plan.changeCount > 0;
+  return plan.changeCount > 0 || (plan.serverChanges?.length ?? 0) > 0;
 }

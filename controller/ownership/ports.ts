@@ -7,7 +7,7 @@ import type { AbmClient } from '../abm/client.js';
 import type { AuditEntry } from '../reconcile/ports.js';
 
 /** The Business API calls the engine makes. */
-export type OwnershipAbmClient = Pick<AbmClient, 'listMdmServers' | 'listServerDeviceSerials' | 'listOrgDevices' | 'createActivity' | 'getActivity' | 'readActivityResults'>;
+export type OwnershipAbmClient = Pick<AbmClient, 'listMdmServers' | 'listServerDeviceSerials' | 'listOrgDevices' | 'createActivity' | 'getActivity' | 'readActivityResults' | 'createMdmServer' | 'updateMdmServer'>;
 
 /** One serial's outcome in a finished activity (Apple's result file, or depctl's verdict when there is none). */
 export interface ActivitySerialResult {
@@ -17,13 +17,17 @@ export interface ActivitySerialResult {
   message?: string;
 }
 
-/** An activity depctl created, as stored (migration 9). */
+/**
+ * An activity depctl created, as stored (migration 9). The same table keeps, as closed rows without serials,
+ * the ABM id of each declared server depctl created (`CREATE_SERVER`) or saw by name (`SERVER_SEEN`), so a
+ * later change of abmServerName renames that server by id.
+ */
 export interface ActivityRecord {
   /** The Organization's metadata.name. */
   organization: string;
   /** Apple's activity id. */
   activityId: string;
-  /** `ASSIGN_DEVICES` (the only type the engine issues today). */
+  /** `ASSIGN_DEVICES`, or a server record: `CREATE_SERVER`, `SERVER_SEEN`. */
   type: string;
   /** The ABM server id the devices go to. */
   serverId: string;

@@ -186,7 +186,7 @@ export function organizationOutcomes(plan: Plan, facts: OwnershipFacts): { outco
     outcomes.push({ organization: op.organization, state, problem, issued, issuedDevices, openActivities, movesInProgress, pendingMoves, failedActivities, errors, unclaimed: op.unclaimed?.count ?? null });
     if (problem) worse('failed');
     else if (failedActivities.length > 0) worse('partial');
-    else if (issued > 0) worse('success');
+    else if (issued > 0 || (applied?.servers?.length ?? 0) > 0) worse('success');
   }
   return { outcomes, result };
 }

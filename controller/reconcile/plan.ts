@@ -277,9 +277,12 @@ export function hasChanges(plan: Plan): boolean {
   return plan.summary.defines + plan.summary.assign + plan.summary.remove > 0;
 }
 
-/** Devices the plan moves or assigns between MDM servers in Apple Business/School Manager (issue 15). */
+/**
+ * Changes the plan makes in Apple Business/School Manager (issue 15): devices moved or assigned between MDM
+ * servers, and servers created or updated.
+ */
 export function ownershipChangeCount(plan: Plan): number {
-  return (plan.organizations ?? []).reduce((n, o) => n + o.changeCount, 0);
+  return (plan.organizations ?? []).reduce((n, o) => n + o.changeCount + (o.serverChanges?.length ?? 0), 0);
 }
 
 /** True when applying the plan would write anything, on the DEP side or in Apple Business/School Manager. */
@@ -302,5 +305,6 @@ export function withOrganizations(plan: Plan, organizations: OrganizationPlan[])
 
 /** What of an organization's plan the hash covers: its moves and first assignments, and whether it could be planned. */
 function ownershipHashInput(o: OrganizationPlan): unknown {
-  return [o.organization, o.error, [...o.moves, ...o.assigns].map((m) => [m.from?.id ?? null, m.to.id, m.serials])];
+  const servers = (o.serverChanges ?? []).map((c) => [c.action, c.server, c.id, c.changes.map((x) => [x.field, x.before, x.after])]);
+  return [o.organization, o.error, [...o.moves, ...o.assigns].map((m) => [m.from?.id ?? null, m.to.id, m.serials]), ...(servers.length > 0 ? [servers] : [])];
 }

@@ -268,7 +268,7 @@ describe('device ownership end to end: a failed activity (issue 15)', () => {
     expect(posts()).toBe(2);
     const store = await openStore(`sqlite:${ws.statePath}`);
     try {
-      const all = await store.listActivities('acme', { open: false });
+      const all = (await store.listActivities('acme', { open: false })).filter((a) => a.type === 'ASSIGN_DEVICES');
       expect(all.map((a) => [a.status, a.completedAt === null])).toEqual([['FAILED', false], ['IN_PROGRESS', true]]);
       expect(all[0]?.results?.every((r) => r.status === 'FAILED')).toBe(true);
       const failed = (await store.readAudit({ server: 'lyon', limit: 100 })).filter((e) => e.action === 'abm-assign' && e.outcome === 'failed');

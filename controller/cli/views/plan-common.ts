@@ -294,9 +294,11 @@ export function summaryLine(plan: Plan): string {
   // that could not be planned (their moves are unknown, so no all-clear).
   const failedOrgs = (plan.organizations ?? []).filter((o) => o.error !== null).map((o) => o.organization);
   if (failedOrgs.length > 0) extras.push(`${plural(failedOrgs.length, 'organization')} failed (${failedOrgs.join(', ')})`);
-  const moves = ownershipChangeCount(plan);
-  if (moves > 0) {
-    const head = `Plan: ${plural(moves, 'device')} to move between MDM servers in Apple Business/School Manager`;
+  const serverChanges = (plan.organizations ?? []).reduce((n, o) => n + (o.serverChanges?.length ?? 0), 0);
+  const moves = ownershipChangeCount(plan) - serverChanges;
+  if (moves + serverChanges > 0) {
+    const servers = serverChanges > 0 ? `, ${plural(serverChanges, 'MDM server')} to create or update` : '';
+    const head = `Plan: ${plural(moves, 'device')} to move between MDM servers in Apple Business/School Manager${servers}`;
     const dep = changes ? `${plural(s.defines, 'profile')} to define, ${plural(s.assign, 'device')} to assign, ${formatCount(s.remove)} to remove` : 'no DEP changes';
     return `${[head, dep, ...extras].join('; ')}.`;
   }

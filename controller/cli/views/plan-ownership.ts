@@ -3,7 +3,7 @@
  * ("Organization acme: move 1500 devices paris → lyon"), first assignments, activities in progress, unclaimed
  * devices, drift, problems and the maxChanges guardrail.
  */
-import type { OrganizationPlan, OwnershipMove } from '../../ownership/plan.js';
+import type { OrganizationPlan, OwnershipMove, OwnershipServerChange } from '../../ownership/plan.js';
 
 const MANAGER = { business: 'Apple Business Manager', school: 'Apple School Manager' } as const;
 
@@ -35,7 +35,10 @@ export function ownershipTextLines(plans: readonly OrganizationPlan[] | undefine
       out.push(`${head}: error: ${p.error}`, '');
       continue;
     }
-    out.push(`${head} (${MANAGER[p.scope]}, ${plural(p.devices, 'device')}): ${p.changeCount === 0 ? 'no changes' : plural(p.changeCount, 'change')}`);
+    const serverChanges = p.serverChanges ?? [];
+    const total = p.changeCount + serverChanges.length;
+    out.push(`${head} (${MANAGER[p.scope]}, ${plural(p.devices, 'device')}): ${total === 0 ? 'no changes' : plural(total, 'change')}`);
+    for (const c of serverChanges) out.push(serverChangeLine(p, c));
     for (const m of p.moves) out.push(`${head}: move ${plural(m.serials.length, 'device')} ${fromLabel(m)} → ${m.to.server}${serialList(m.serials, limit)}`);
     for (const m of p.assigns) out.push(`${head}: assign ${plural(m.serials.length, 'device')} ${fromLabel(m)} → ${m.to.server}${serialList(m.serials, limit)}`);
     for (const a of p.inProgress) {
@@ -46,11 +49,28 @@ export function ownershipTextLines(plans: readonly OrganizationPlan[] | undefine
       const what = p.driftPolicy === 'report' ? 'reported only (driftPolicy: report)' : 'moved back on apply';
       out.push(`  drift: ${plural(p.drift.length, 'device')} depctl moved ${p.drift.length === 1 ? 'is' : 'are'} on another server now, ${what}${serialList(p.drift.map((d) => `${d.serial} on ${d.actual ?? 'no server'}, declared ${d.expected}`), limit)}`);
     }
+    if ((p.undeclaredServers?.length ?? 0) > 0) {
+      out.push(`  drift: ${plural(p.undeclaredServers?.length ?? 0, 'MDM server')} no MdmServer declares (reported, never deleted): ${(p.undeclaredServers ?? []).map((x) => `"${x.serverName}" (${x.id})`).join(', ')}`);
+    }
     for (const pr of p.problems) out.push(`  ${pr.severity}: ${where(pr)}${pr.message}`);
     if (p.exceedsMaxChanges) out.push(`  Apply needs --allow-large: ${p.changeCount} changes exceed maxChanges (${p.maxChanges ?? 0}).`);
     out.push('');
   }
   return out;
+}
+
+/** The admin's step after a create: the portal's menu path, and where depctl reads the token. */
+export const TOKEN_DOWNLOAD_STEP = 'Preferences > your MDM server > Download Token';
+
+/** One line per server change: `create MDM server "Lyon Macs" (enableMdmDisownFlag false)`, `rename "Old" → "New"`. */
+export function serverChangeLine(p: Pick<OrganizationPlan, 'organization' | 'scope'>, c: OwnershipServerChange): string {
+  const head = `Organization ${p.organization}`;
+  if (c.action === 'create') {
+    const flag = c.changes.find((x) => x.field === 'enableMdmDisownFlag');
+    return `${head}: create MDM server "${c.abmServerName}" for ${c.server}${flag ? ` (enableMdmDisownFlag ${String(flag.after)})` : ''}; then download its token once in ${MANAGER[p.scope]} (${TOKEN_DOWNLOAD_STEP}) and put it where spec.token points${c.token ? ` (${c.token})` : ''}`;
+  }
+  const what = c.changes.map((x) => (x.field === 'serverName' ? `rename "${String(x.before)}" → "${String(x.after)}"` : `enableMdmDisownFlag ${String(x.before)} → ${String(x.after)}`));
+  return `${head}: update MDM server ${c.server} (${c.id ?? ''}): ${what.join(', ')}`;
 }
 
 function cell(s: string): string {
@@ -68,6 +88,8 @@ export function ownershipMarkdown(plans: readonly OrganizationPlan[] | undefined
     const inProgress = p.inProgress.reduce((n, a) => n + a.devices, 0);
     const status = p.error !== null ? 'error' : p.exceedsMaxChanges ? 'over maxChanges' : p.problems.some((x) => x.severity === 'error') ? 'problems' : p.changeCount > 0 ? 'changes' : 'in place';
     rows.push(`| ${cell(p.organization)} | ${p.devices} | ${moves} | ${assigns} | ${inProgress} | ${p.unclaimed?.count ?? ''} | ${p.drift.length} | ${status} |`);
+    for (const c of p.serverChanges ?? []) lines.push(`- ${cell(serverChangeLine(p, c))}`);
+    if ((p.undeclaredServers?.length ?? 0) > 0) lines.push(`- ${cell(`Organization ${p.organization}: MDM servers no MdmServer declares (never deleted): ${(p.undeclaredServers ?? []).map((x) => `"${x.serverName}"`).join(', ')}`)}`);
     for (const m of [...p.moves, ...p.assigns]) lines.push(`- ${cell(`Organization ${p.organization}: ${m.from === null ? 'assign' : 'move'} ${plural(m.serials.length, 'device')} ${fromLabel(m)} → ${m.to.server}`)}`);
     if (p.error !== null) lines.push(`- ${cell(`Organization ${p.organization}: error: ${p.error}`)}`);
     for (const pr of p.problems) lines.push(`- ${cell(`${pr.severity}: ${where(pr)}${pr.message}`)}`);
@@ -98,5 +120,9 @@ export function organizationPlanJson(p: OrganizationPlan): OrganizationPlan {
     problems: p.problems.map((x) => ({ severity: x.severity, code: x.code, message: x.message, ...(x.source ? { source: { file: x.source.file, line: x.source.line, column: x.source.column } } : {}) })),
     error: p.error,
     devices: p.devices,
+    ...(p.serverChanges !== undefined
+      ? { serverChanges: p.serverChanges.map((c) => ({ action: c.action, server: c.server, abmServerName: c.abmServerName, id: c.id, changes: c.changes.map((x) => ({ field: x.field, before: x.before, after: x.after })), ...(c.token !== undefined ? { token: c.token } : {}) })) }
+      : {}),
+    ...(p.undeclaredServers !== undefined ? { undeclaredServers: p.undeclaredServers.map((x) => ({ id: x.id, serverName: x.serverName })) } : {}),
   };
 }

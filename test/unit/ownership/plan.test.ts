@@ -99,7 +99,7 @@ describe('planOrganization', () => {
     const missing = plan.problems.find((p) => p.code === 'abm-server-missing');
     expect(missing?.severity).toBe('error');
     expect(missing?.source).toEqual(loc(30));
-    expect(missing?.message).toContain('create it in Apple School Manager or let depctl create it');
+    expect(missing?.message).toContain('create it in Apple School Manager, or let depctl create it from the certificate of `depctl keys generate` next to its privateKey');
   });
 
   it('shows devices of an open activity as in progress instead of planning them again', () => {

@@ -49,7 +49,7 @@ describe('plan views: device ownership (issue 15)', () => {
     expect(text).toContain('in progress: activity act-9 → lyon, 1 device (IN_PROGRESS/PENDING');
     expect(text).toContain('unclaimed: 1 device no server claims (LOOSE1)');
     expect(text).toContain('warning: servers.yaml:12:3: MdmServer lyon: 1 declared serial is not in organization acme (GHOST)');
-    expect(text).toMatch(/error: servers\.yaml:12:3: MdmServer nice: organization acme has no MDM server named "Nice MDM"; create it in Apple Business Manager or let depctl create it/);
+    expect(text).toMatch(/error: servers\.yaml:12:3: MdmServer nice: organization acme has no MDM server named "Nice MDM"; create it in Apple Business Manager, or let depctl create it/);
     expect(text).toContain('Apply needs --allow-large: 1500 changes exceed maxChanges (1000).');
     expect(text).toContain('Plan: 1,500 devices to move between MDM servers in Apple Business/School Manager; ');
     expect(text).not.toContain('No changes. Apple is in line');
