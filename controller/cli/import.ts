@@ -113,7 +113,13 @@ export async function runImport(dir: string, opts: ImportOptions, cmd: Command, 
         io.stderr(`depctl: MdmServer "${server.name}": ${describeServerError(err)}; nothing was written\n`);
         return ExitCode.failure;
       }
-      return await adoptAndWrite({ io, dir, config, base, server: server.name, outAbs, outRel, previous, opts, store, live, now, trust: settings.trust });
+      const code = await adoptAndWrite({ io, dir, config, base, server: server.name, outAbs, outRel, previous, opts, store, live, now, trust: settings.trust });
+      if (code !== ExitCode.ok) return code;
+      // Device ownership (issue 15): the serials Apple Business Manager has on this server, declared as they are.
+      const { importOwnership } = await import('./import-ownership.js');
+      const own = await importOwnership({ config, server, outAbs, outRel, force: opts.force, settings, io, now, trust: settings.trust });
+      if (own.lines.length > 0) io.stdout(`${own.lines.join('\n')}\n`);
+      return own.ok ? code : ExitCode.failure;
     } finally {
       await conns.close();
     }
