@@ -68,6 +68,7 @@ ${status.conditions.map((c) => conditionRow(c, t)).join('\n') || '<tr><td colspa
 </section>
 <h2>Servers</h2>
 ${status.servers.map((s) => serverCard(s, t)).join('\n') || '<section class="muted">No MDM server is configured yet.</section>'}
+${status.organizations && status.organizations.length > 0 ? organizationsTable(status.organizations) : ''}
 ${status.credentials && status.credentials.length > 0 ? credentialsTable(status.credentials) : ''}
 ${status.enrollment === undefined ? '' : enrollmentTable(status.enrollment)}
 <section>
@@ -84,6 +85,18 @@ ${runsTable(status.recentRuns, t)}
 function conditionRow(c: Condition, t: (iso: string | null) => string): string {
   const id = escapeHtml(c.type);
   return `<tr data-testid="condition-${id}" data-status="${escapeHtml(c.status)}"><td>${id}</td><td><span class="badge ${conditionClass(c)}">${escapeHtml(c.status)}</span></td><td data-testid="condition-${id}-reason"><code>${escapeHtml(c.reason)}</code></td><td data-testid="condition-${id}-message">${escapeHtml(c.message)}</td><td>${t(c.lastTransitionTime)}</td></tr>`;
+}
+
+/** Device ownership per Organization (issue 15): state, moves in progress and pending, unclaimed, last error; unknown figures say so. */
+function organizationsTable(list: NonNullable<ControllerStatus['organizations']>): string {
+  const n = (v: number | null): string => (v === null ? 'unknown' : fmt(v));
+  const cls = (state: string): string => (state === 'converged' ? '' : state === 'in-progress' || state === 'unknown' ? 'warn' : 'bad');
+  const rows = list.map((o) => {
+    const failed = o.failedActivities.map((a) => `activity ${a.activityId} ended ${a.status}: ${a.notMoved} not moved`);
+    const details = [o.problem ? `${o.problem.kind} ${o.problem.reason}: ${o.problem.message}` : (o.lastError ?? ''), ...failed].filter(Boolean).map((x) => escapeHtml(x)).join('<br>');
+    return `<tr data-testid="organization-${escapeHtml(o.name)}" data-state="${escapeHtml(o.state)}"><td>${escapeHtml(o.name)}</td><td class="${cls(o.state)}">${escapeHtml(o.state)}</td><td class="num">${n(o.devices)}</td><td class="num">${o.openActivities === null ? 'unknown' : `${n(o.movesInProgress)} in ${fmt(o.openActivities)}`}</td><td class="num">${n(o.pendingMoves)}</td><td class="num">${n(o.unclaimed)}</td><td>${details}</td></tr>`;
+  });
+  return `<section>\n<h2>Device ownership (Apple Business API)</h2>\n<table><thead><tr><th>Organization</th><th>State</th><th class="num">Devices</th><th class="num">Moving (activities)</th><th class="num">Pending moves</th><th class="num">Unclaimed</th><th>Problem</th></tr></thead><tbody>${rows.join('')}</tbody></table>\n</section>`;
 }
 
 /** Every yearly credential with its expiry; warnings and errors show the renewal steps. */

@@ -1,6 +1,11 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { startController } from '../../controller/cli/run.js';
+import { createLogger } from '../../controller/util/logger.js';
+import { defaultTrustPolicy } from '../../controller/config/trust.js';
+import type { ControllerStatus } from '../../controller/reconcile/status.js';
+import { runDepctl } from '../helpers/cli.js';
 import type { Plan } from '../../controller/reconcile/plan.js';
 import { startSimulatorGroup } from '../../controller/sim/index.js';
 import type { RunningSimulatorGroup, SimulatedServer } from '../../controller/sim/api.js';
@@ -228,6 +233,40 @@ describe('device ownership end to end (issue 15)', () => {
     expect(second.configHash).toBe(first.configHash);
     expect(second.planHash).not.toBe(first.planHash);
     expect((await ws.depctl(['apply', '--plan', fresh, 'config'])).code).toBe(0);
+  });
+
+  it('a running controller shows ownership in /api/status and depctl status --url: MovesInProgress while Apple works, then converged', async () => {
+    await ws.commit(configFiles(serials, 2000));
+    const logger = createLogger({ level: 'error', format: 'json', write: () => {} });
+    const c = await startController(
+      { repo: ws.configDir, branch: 'main', path: '.', pollInterval: 60_000, syncInterval: 60_000, listen: '127.0.0.1:0', workDir: join(ws.root, 'checkout'), allowLarge: false, logLevel: 'error', logFormat: 'json' },
+      { stateUrl: `sqlite:${ws.statePath}`, secretsDir: ws.secretsDir, depUrlOverride: group.url, trust: { ...defaultTrustPolicy(ws.secretsDir), depHosts: [new URL(abm.url).host] } },
+      { stdout: () => {}, stderr: () => {}, cwd: ws.root, env: {} },
+      logger,
+    );
+    try {
+      const ready = (): { status: string; reason: string; message: string } | undefined => c.loop.current().conditions.find((x) => x.type === 'Ready');
+      await vi.waitFor(() => expect(ready()?.reason).toBe('MovesInProgress'), { timeout: 20_000, interval: 25 });
+      expect(ready()?.status).toBe('Unknown');
+      expect(ready()?.message).toContain('organization acme: 1500 device(s) in 2 activities');
+      const status = (await (await fetch(`${c.url}/api/status`)).json()) as ControllerStatus;
+      expect(status.organizations).toEqual([{
+        name: 'acme', scope: 'business', state: 'in-progress', openActivities: 2, movesInProgress: 1500, pendingMoves: 0, unclaimed: 0, devices: 1500,
+        failedActivities: [], lastError: null, problem: null,
+      }]);
+      expect(status.recentRuns.map((r) => r.result)).toEqual(['success']);
+      const text = await runDepctl(['status', '--url', c.url]);
+      expect(text.stdout).toContain('\nOrganization acme (Apple Business Manager)\n  state           in-progress\n');
+      expect(text.stdout).toContain('  in progress     1,500 devices in 2 open activities\n');
+
+      abm.advanceClock(DONE_MS);
+      c.loop.trigger('manual');
+      await vi.waitFor(() => expect(ready()?.reason).toBe('ReconciliationSucceeded'), { timeout: 20_000, interval: 25 });
+      const done = (await (await fetch(`${c.url}/api/status`)).json()) as ControllerStatus;
+      expect(done.organizations?.[0]).toMatchObject({ state: 'converged', openActivities: 0, movesInProgress: 0, pendingMoves: 0 });
+    } finally {
+      await c.stop();
+    }
   });
 
   it('refuses more moves than maxChanges without --allow-large', async () => {

@@ -5,6 +5,8 @@ import { conditionsFor, INITIAL_MEMORY, type LoopMemory } from '../../../control
 import { notificationsFor } from '../../../controller/notify/events.js';
 import { organizationStatuses } from '../../../controller/reconcile/status-details.js';
 import { renderStatusText } from '../../../controller/cli/views/status-text.js';
+import { renderStatusPage } from '../../../controller/server/status-page.js';
+import type { OrganizationStatus } from '../../../controller/reconcile/status.js';
 import type { ApplyResult } from '../../../controller/reconcile/apply.js';
 import type { Plan, ServerPlan } from '../../../controller/reconcile/plan.js';
 import type { OrganizationPlan } from '../../../controller/ownership/plan.js';
@@ -188,5 +190,13 @@ describe('ownership in the status', () => {
     expect(text).toContain('  state           unknown');
     expect(text).toContain('  problem         transient unreachable: could not read organization school');
     expect(text).toContain('  in progress     unknown');
+    const html = renderStatusPage({
+      phase: 'idle', leader: true, conditions: [], lastAppliedRevision: REV, lastAttemptedRevision: REV, refusedRevision: null, nextRunAt: null, lastError: null,
+      servers: [], recentRuns: [], version: 'test', organizations: [...statuses, { ...(statuses[1] as OrganizationStatus), name: '<b>x</b>' }],
+    });
+    expect(html).toContain('<tr data-testid="organization-acme" data-state="partial"><td>acme</td><td class="bad">partial</td><td class="num">1,500</td><td class="num">2,000 in 2</td><td class="num">500</td><td class="num">7</td><td></td></tr>');
+    expect(html).toMatch(/data-testid="organization-school" data-state="unknown"><td>school<\/td><td class="warn">unknown<\/td><td class="num">unknown<\/td><td class="num">unknown<\/td>/);
+    expect(html).toContain('transient unreachable: could not read organization school');
+    expect(html).not.toContain('<b>x</b>');
   });
 });
