@@ -182,7 +182,19 @@ export async function planUnmergedOwnership(
       updateActivity: () => Promise.reject(new Error('a plan of an unmerged revision writes no activity')),
       appendAudit: () => Promise.reject(new Error('a plan of an unmerged revision writes no audit entry')),
     };
-    return (await planOwnership(candidate, conns.handles, readOnly, { now: opts.now, poll: false, ...(opts.signal ? { signal: opts.signal } : {}) })).plans;
+    // A server's certificate is looked for (and checked against its key) only where the trusted revision names
+    // the same key: a pull request never chooses which key file depctl reads.
+    const handles = conns.handles.map((h) => {
+      const find = h.serverCertificate;
+      if (!find) return h;
+      const serverCertificate = (server: MdmServer): Promise<CertificateLookup> => {
+        const before = trusted.servers.find((s) => s.name === server.name);
+        if (before && JSON.stringify(before.privateKey) === JSON.stringify(server.privateKey)) return find(server);
+        return Promise.resolve({ ok: false, reason: 'its privateKey is new or changed in this unmerged revision, so its certificate is looked for after merge only' });
+      };
+      return { ...h, serverCertificate };
+    });
+    return (await planOwnership(candidate, handles, readOnly, { now: opts.now, poll: false, ...(opts.signal ? { signal: opts.signal } : {}) })).plans;
   } finally {
     await conns.close();
   }

@@ -79,6 +79,32 @@ describe('depctl plan --untrusted with an Organization', () => {
     expect(trustedAbm.inspect.tokensIssued()).toBe(1);
   });
 
+  it('a pull request that adds a server: its certificate is looked for only where the trusted revision names the same key', async () => {
+    // The key pair of the new server is in the secrets directory (keys generate), but the PR chooses the path.
+    expect((await ws.depctl(['keys', 'generate', '--out', join(ws.secretsDir, 'nice')])).code).toBe(0);
+    const added = `${files(trustedAbm, 'abm/trusted.pem', [])['servers.yaml']}---
+apiVersion: depctl/v1
+kind: MdmServer
+metadata: { name: nice }
+spec:
+  token: { file: nice/token.p7m }
+  privateKey: { file: nice/depctl-key.pem }
+  organization: acme
+  abmServerName: Nice Macs
+`;
+    await ws.commit({ 'servers.yaml': added });
+    const r = await ws.depctl(['plan', 'config', '--untrusted', '--trusted-ref', 'main', '--format', 'json']);
+    const plan = JSON.parse(r.stdout) as Plan;
+    expect(plan.organizations?.[0]?.serverChanges).toEqual([]);
+    expect(plan.organizations?.[0]?.problems.map((p) => p.message).join('\n')).toContain('depctl cannot create it: its privateKey is new or changed in this unmerged revision, so its certificate is looked for after merge only');
+    expect(trustedAbm.inspect.requestCounts()['POST /v1/mdmServers'] ?? 0).toBe(0);
+    // Once merged, the trusted plan creates it.
+    git(ws.configDir, 'checkout', '-q', 'main');
+    git(ws.configDir, 'merge', '-q', 'pr');
+    const merged = JSON.parse((await ws.depctl(['plan', 'config', '--format', 'json'])).stdout) as Plan;
+    expect(merged.organizations?.[0]?.serverChanges?.map((c) => [c.action, c.server])).toEqual([['create', 'nice']]);
+  });
+
   it('a pull request that changes the API account and hosts is planned after merge only, with no request to them', async () => {
     await ws.commit(files(prAbm, 'abm/pr.pem', serials));
     const r = await ws.depctl(['plan', 'config', '--untrusted', '--trusted-ref', 'main', '--format', 'json']);
