@@ -41,24 +41,43 @@ export function deviceColumns(device: Device): DeviceColumns {
   };
 }
 
-/** SQL column for each `DeviceFilter` key (identical in both SQL dialects). */
-export const FILTER_COLUMNS = {
-  profileUuid: 'profile_uuid',
-  profileStatus: 'profile_status',
-  deviceFamily: 'device_family',
-  os: 'os',
-  model: 'model',
+/** A profile column as the device reads now: device_state's when a later sync event put it there (migration 8). */
+const effective = (column: 'profile_uuid' | 'profile_status'): string =>
+  `(CASE WHEN s.profile_at >= d.observed_at THEN s.${column} ELSE d.${column} END)`;
+
+/** The SQL of each `DeviceFilter` key over JOINED (identical in both SQL dialects). */
+export const FILTER_SQL = {
+  profileUuid: effective('profile_uuid'),
+  profileStatus: effective('profile_status'),
+  deviceFamily: 'd.device_family',
+  os: 'd.os',
+  model: 'd.model',
 } as const satisfies Record<keyof DeviceFilter, string>;
 
-/** The filter's entries with a defined value, as [column, value] pairs in a stable order. */
-export function filterEntries(filter: DeviceFilter | undefined): Array<[string, string | null]> {
-  if (!filter) return [];
-  const out: Array<[string, string | null]> = [];
-  for (const key of Object.keys(FILTER_COLUMNS) as Array<keyof DeviceFilter>) {
+/** Devices with their state: the FROM of every read that needs device_state (both SQL dialects). */
+export const JOINED = 'devices d LEFT JOIN device_state s ON s.server = d.server AND s.serial = d.serial';
+
+/**
+ * WHERE fragments (each starting ` AND `) and parameters for a filter over JOINED (`null` means IS NULL), with
+ * the dialect's placeholder for the n-th parameter (0-based); `state` says whether device_state is read.
+ */
+export function filterClauses(filter: DeviceFilter | undefined, placeholder: (n: number) => string): { sql: string; params: string[]; state: boolean } {
+  let sql = '';
+  let state = false;
+  const params: string[] = [];
+  if (!filter) return { sql, params, state };
+  for (const key of Object.keys(FILTER_SQL) as Array<keyof DeviceFilter>) {
     const value = filter[key];
-    if (value !== undefined) out.push([FILTER_COLUMNS[key], value]);
+    if (value === undefined) continue;
+    const expr = FILTER_SQL[key];
+    if (expr.includes('s.')) state = true;
+    if (value === null) sql += ` AND ${expr} IS NULL`;
+    else {
+      sql += ` AND ${expr} = ${placeholder(params.length)}`;
+      params.push(value);
+    }
   }
-  return out;
+  return { sql, params, state };
 }
 
 /** True when a device matches every given filter (the memory backend's version of the SQL). */

@@ -7,7 +7,7 @@
  */
 import type pg from 'pg';
 import type { Device } from '../../dep/types.js';
-import { deviceColumns, filterEntries, joinRecord, lastBySerial, splitRecord, uniqueBySerialSorted } from '../codec.js';
+import { deviceColumns, filterClauses, FILTER_SQL, JOINED, joinRecord, lastBySerial, splitRecord, uniqueBySerialSorted } from '../codec.js';
 import type { DeviceFilter, DevicePage, DeviceRecord, DeviceResultStatus, DeviceResultUpdate, MigrationDeadlineCount, ResultCounts, UpsertOptions } from '../ports.js';
 import { ROWS_PER_STATEMENT, chunks, inTransaction } from './connection.js';
 
@@ -105,37 +105,9 @@ function toRecord(row: DeviceRow): DeviceRecord {
   };
 }
 
-/** A profile column as the device reads now: device_state's when a later sync event put it there. */
-const effective = (column: 'profile_uuid' | 'profile_status'): string =>
-  `(CASE WHEN s.profile_at >= d.observed_at THEN s.${column} ELSE d.${column} END)`;
-
-/** The SQL of each filter column over `devices d LEFT JOIN device_state s`. */
-export const FILTER_SQL: Readonly<Record<string, string>> = {
-  profile_uuid: effective('profile_uuid'),
-  profile_status: effective('profile_status'),
-  device_family: 'd.device_family',
-  os: 'd.os',
-  model: 'd.model',
-};
-
-/** The join of reads that need a device's state or its later profile fields. */
-export const JOINED = 'devices d LEFT JOIN device_state s ON s.server = d.server AND s.serial = d.serial';
-
-/** WHERE fragments for a filter, numbering parameters from `first`; `state` when it reads device_state. */
-function filterSql(filter: DeviceFilter | undefined, first: number): { sql: string; params: Array<string | null>; state: boolean } {
-  let sql = '';
-  let state = false;
-  const params: Array<string | null> = [];
-  for (const [column, value] of filterEntries(filter)) {
-    const expr = FILTER_SQL[column] ?? `d.${column}`;
-    if (expr.includes('s.')) state = true;
-    if (value === null) sql += ` AND ${expr} IS NULL`;
-    else {
-      params.push(value);
-      sql += ` AND ${expr} = $${first + params.length - 1}`;
-    }
-  }
-  return { sql, params, state };
+/** WHERE fragments for a filter, numbering parameters from `first` (codec.ts filterClauses). */
+function filterSql(filter: DeviceFilter | undefined, first: number): { sql: string; params: string[]; state: boolean } {
+  return filterClauses(filter, (n) => `$${first + n}`);
 }
 
 /** See ObserveStore.upsertDevices. */
@@ -199,7 +171,7 @@ export async function countDevices(pool: pg.Pool, server: string, filter?: Devic
 /** See StatusStore.countDevicesByProfileUuid: one pass over the server's rows, grouped. */
 export async function countDevicesByProfileUuid(pool: pg.Pool, server: string): Promise<Map<string | null, number>> {
   const { rows } = await pool.query<{ uuid: string | null; n: string }>(
-    `SELECT ${FILTER_SQL['profile_uuid']} AS uuid, COUNT(*) AS n FROM ${JOINED} WHERE d.server = $1 GROUP BY 1`,
+    `SELECT ${FILTER_SQL.profileUuid} AS uuid, COUNT(*) AS n FROM ${JOINED} WHERE d.server = $1 GROUP BY 1`,
     [server],
   );
   return new Map(rows.map((r) => [r.uuid, Number(r.n)]));

@@ -4,10 +4,9 @@
 import type pg from 'pg';
 import { enrollmentAuditEntry } from '../../enroll/audit.js';
 import type { EnrollmentAttempt, EnrollmentAttemptRecord, EnrollmentCount, EnrollmentOutcome } from '../../enroll/ports.js';
-import { attemptFromRow, type EnrollmentAttemptRow } from '../codec.js';
+import { FILTER_SQL, JOINED, attemptFromRow, type EnrollmentAttemptRow } from '../codec.js';
 import { inTransaction } from './connection.js';
 import { insertAudit } from './records.js';
-import { FILTER_SQL, JOINED } from './devices.js';
 
 
 /** See EnrollStore.recordEnrollmentAttempt: the row and its audit entry in one transaction. */
@@ -42,8 +41,8 @@ export async function countEnrollmentAttempts(pool: pg.Pool): Promise<Enrollment
 /** See EnrollStore.countPushedNeverEnrolled. */
 export async function countPushedNeverEnrolled(pool: pg.Pool, server: string): Promise<Map<string | null, number>> {
   const { rows } = await pool.query<{ uuid: string | null; n: string }>(
-    `SELECT ${FILTER_SQL['profile_uuid']} AS uuid, COUNT(*) AS n FROM ${JOINED}
-     WHERE d.server = $1 AND ${FILTER_SQL['profile_status']} = 'pushed'
+    `SELECT ${FILTER_SQL.profileUuid} AS uuid, COUNT(*) AS n FROM ${JOINED}
+     WHERE d.server = $1 AND ${FILTER_SQL.profileStatus} = 'pushed'
        AND NOT EXISTS (SELECT 1 FROM enrollment_attempts e WHERE e.serial = d.serial AND e.outcome = 'enrolled')
      GROUP BY 1`,
     [server],

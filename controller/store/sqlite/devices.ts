@@ -9,7 +9,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { Device } from '../../dep/types.js';
-import { deviceColumns, filterEntries, fromMs, joinRecord, lastBySerial, splitRecord, toMs, uniqueBySerialSorted } from '../codec.js';
+import { deviceColumns, filterClauses, FILTER_SQL, JOINED, fromMs, joinRecord, lastBySerial, splitRecord, toMs, uniqueBySerialSorted } from '../codec.js';
 import type { DeviceFilter, DevicePage, DeviceRecord, DeviceResultStatus, DeviceResultUpdate, MigrationDeadlineCount, ResultCounts, UpsertOptions } from '../ports.js';
 
 /** A devices row as SQLite returns it. */
@@ -61,37 +61,9 @@ function toRecord(row: DeviceRow): DeviceRecord {
   };
 }
 
-/** A profile column as the device reads now: device_state's when a later sync event put it there. */
-const effective = (column: 'profile_uuid' | 'profile_status'): string =>
-  `(CASE WHEN s.profile_at >= d.observed_at THEN s.${column} ELSE d.${column} END)`;
-
-/** The SQL of each filter column over `devices d LEFT JOIN device_state s`. */
-export const FILTER_SQL: Readonly<Record<string, string>> = {
-  profile_uuid: effective('profile_uuid'),
-  profile_status: effective('profile_status'),
-  device_family: 'd.device_family',
-  os: 'd.os',
-  model: 'd.model',
-};
-
-/** The join every read that needs a device's state or its later profile fields uses. */
-export const JOINED = 'devices d LEFT JOIN device_state s ON s.server = d.server AND s.serial = d.serial';
-
-/** WHERE fragments and parameters for a filter (`null` means IS NULL); `state` when it reads device_state. */
-function filterSql(filter: DeviceFilter | undefined): { sql: string; params: Array<string | null>; state: boolean } {
-  let sql = '';
-  let state = false;
-  const params: Array<string | null> = [];
-  for (const [column, value] of filterEntries(filter)) {
-    const expr = FILTER_SQL[column] ?? `d.${column}`;
-    if (expr.includes('s.')) state = true;
-    if (value === null) sql += ` AND ${expr} IS NULL`;
-    else {
-      sql += ` AND ${expr} = ?`;
-      params.push(value);
-    }
-  }
-  return { sql, params, state };
+/** WHERE fragments and parameters for a filter (codec.ts filterClauses). */
+function filterSql(filter: DeviceFilter | undefined): { sql: string; params: string[]; state: boolean } {
+  return filterClauses(filter, () => '?');
 }
 
 /** Rows one upsert statement writes (12 parameters each, far below SQLite's limit of 32,766). */
@@ -283,7 +255,7 @@ export class SqliteDevices {
   /** See StatusStore.countDevicesByProfileUuid: one pass over the server's rows, grouped. */
   countByProfileUuid(server: string): Map<string | null, number> {
     const rows = this.db
-      .prepare(`SELECT ${FILTER_SQL['profile_uuid']} AS uuid, COUNT(*) AS n FROM ${JOINED} WHERE d.server = ? GROUP BY 1`)
+      .prepare(`SELECT ${FILTER_SQL.profileUuid} AS uuid, COUNT(*) AS n FROM ${JOINED} WHERE d.server = ? GROUP BY 1`)
       .all(server) as Array<{ uuid: string | null; n: number }>;
     return new Map(rows.map((r) => [r.uuid, r.n]));
   }

@@ -5,8 +5,7 @@ import type Database from 'better-sqlite3';
 import { enrollmentAuditEntry } from '../../enroll/audit.js';
 import type { EnrollmentAttempt, EnrollmentAttemptRecord, EnrollmentCount, EnrollmentOutcome } from '../../enroll/ports.js';
 import type { AuditEntry } from '../ports.js';
-import { attemptFromRow, type EnrollmentAttemptRow } from '../codec.js';
-import { FILTER_SQL, JOINED } from './devices.js';
+import { FILTER_SQL, JOINED, attemptFromRow, type EnrollmentAttemptRow } from '../codec.js';
 
 
 /** Enrollment attempts on one SQLite database. */
@@ -47,8 +46,8 @@ export class SqliteEnrollments {
   /** See EnrollStore.countPushedNeverEnrolled. */
   pushedNeverEnrolled(server: string): Map<string | null, number> {
     const rows = this.db
-      .prepare(`SELECT ${FILTER_SQL['profile_uuid']} AS uuid, COUNT(*) AS n FROM ${JOINED}
-        WHERE d.server = ? AND ${FILTER_SQL['profile_status']} = 'pushed'
+      .prepare(`SELECT ${FILTER_SQL.profileUuid} AS uuid, COUNT(*) AS n FROM ${JOINED}
+        WHERE d.server = ? AND ${FILTER_SQL.profileStatus} = 'pushed'
           AND NOT EXISTS (SELECT 1 FROM enrollment_attempts e WHERE e.serial = d.serial AND e.outcome = 'enrolled')
         GROUP BY 1`)
       .all(server) as Array<{ uuid: string | null; n: number }>;
