@@ -127,7 +127,7 @@ export const registerApply: Register = (program, io, setExit) => {
         progress.clear();
         const { plan, apply } = report;
         // Activities of earlier passes that Apple finished (this pass polled them first), on stderr when stdout is JSON.
-        const closed = renderPolledActivities(report.ownershipPolls);
+        const closed = `${renderPolledActivities(report.ownershipPolls)}${ownershipVerdict(report.outcome)}`;
         if (closed !== '') (opts.format === 'json' ? io.stderr : io.stdout)(closed);
         if (!hasAnyChanges(plan)) {
           if (!present(plan)) {
@@ -187,6 +187,14 @@ export function staleReason(saved: Plan, fresh: Plan): string | undefined {
   // planHash covers the DEP changes and the device moves in Apple Business Manager (plan.ts withOrganizations).
   if (saved.planHash !== fresh.planHash) return 'Apple or the store changed since it was made, so the changes (assignments or device moves) differ';
   return undefined;
+}
+
+/** A PARTIAL line when activities Apple finished left devices where they were (issue 15); empty otherwise. */
+export function ownershipVerdict(outcome: PassOutcome): string {
+  const failed = (outcome.organizations ?? []).filter((o) => o.failedActivities.length > 0);
+  if (failed.length === 0) return '';
+  const parts = failed.map((o) => `${o.organization}: ${o.failedActivities.reduce((n, a) => n + a.notMoved, 0)} device(s) not moved by ${o.failedActivities.length} activit${o.failedActivities.length === 1 ? 'y' : 'ies'}`);
+  return `Device moves PARTIAL (${parts.join('; ')}); they are planned again.\n`;
 }
 
 /** One line per activity that Apple finished since the last pass (issue 15), with its per-device outcome. */

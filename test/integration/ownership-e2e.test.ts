@@ -303,6 +303,7 @@ describe('device ownership end to end: a failed activity (issue 15)', () => {
     // The first apply issued (success); the second found the FAILED activity (partial) and issued again.
     expect(await runResults()).toEqual(['success', 'partial']);
     expect(retry.stdout).toMatch(/Organization acme: activity \S+ FAILED: 0 moved, 10 not moved \(planned again\)/);
+    expect(retry.stdout).toContain('Device moves PARTIAL (acme: 10 device(s) not moved by 1 activity); they are planned again.');
     expect(retry.stdout).toMatch(/Organization acme: move 10 devices paris → lyon/);
     expect(posts()).toBe(2);
     const store = await openStore(`sqlite:${ws.statePath}`);
