@@ -157,6 +157,9 @@ function ownershipRunSummary(results: readonly OrganizationApplyResult[]): { org
 
 const RESULT_RANK: Record<RunResult, number> = { noop: 0, success: 1, partial: 2, failed: 3 };
 
+/** How soon after a pass with open Business API activities the controller polls them again (depctl's choice). */
+export const OWNERSHIP_POLL_MS = 2 * 60_000;
+
 /**
  * Judges each organization of a pass (pure): `stopped` by a problem (its credentials, Apple's refusal, the
  * guardrail); `partial` when an activity finished with devices that did not move, a declared server is missing
@@ -232,6 +235,12 @@ export function passOutcome(plan: Plan, apply: ApplyResult | null, meta: { revis
     const own = organizationOutcomes(plan, ownership ?? { applied: null, polls: [], problems: new Map() });
     out.organizations = own.outcomes;
     for (const o of own.outcomes) if (o.problem) problems.push(o.problem);
+    // While Apple carries out activities, the controller comes back to poll them soon rather than at the next
+    // sync interval (each poll is one GET per open activity, then the usual observe).
+    if (own.outcomes.some((o) => o.openActivities > 0 && o.problem === null)) {
+      const poll = new Date(Date.parse(plan.createdAt) + OWNERSHIP_POLL_MS).toISOString();
+      if (Number.isFinite(Date.parse(poll)) && (out.nextRetryAt === null || poll < out.nextRetryAt)) out.nextRetryAt = poll;
+    }
     if (RESULT_RANK[own.result] > RESULT_RANK[result]) result = own.result;
     out.result = result;
   }

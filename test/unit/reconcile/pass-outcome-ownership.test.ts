@@ -77,6 +77,14 @@ describe('pass outcome with device ownership', () => {
     expect(ready.message).toContain('organization acme: 1500 device(s) in 2 activities');
   });
 
+  it('open activities bring the next pass forward (2 min after the plan) to poll them; none, or a stopped organization, does not', () => {
+    const p = plan([op({ inProgress: [inProgress] })]);
+    expect(passOutcome(p, null, meta, facts()).nextRetryAt).toBe('2026-12-01T10:02:00.000Z');
+    expect(passOutcome(plan([op()]), null, meta, facts()).nextRetryAt).toBeNull();
+    const earlier = plan([op({ inProgress: [inProgress] })], [sp('paris', { deferred: [{ until: '2026-12-01T10:01:00.000Z', lastStatus: 'THROTTLED', serials: ['A'] }] })]);
+    expect(passOutcome(earlier, null, meta, facts()).nextRetryAt).toBe('2026-12-01T10:01:00.000Z');
+  });
+
   it('nothing to do with no open activity is noop and converged; open activities of earlier passes stay in progress', () => {
     expect(passOutcome(plan([op()]), null, meta, facts()).organizations?.[0]?.state).toBe('converged');
     expect(passOutcome(plan([op()]), null, meta, facts()).result).toBe('noop');
