@@ -88,6 +88,13 @@ export async function recentRuns(store: StatusStore, limit = 10): Promise<RunSum
       counts['throttled'] = (counts['throttled'] ?? 0) + (s.throttled ?? 0);
       counts['defined'] = (counts['defined'] ?? 0) + (s.defined?.length ?? 0);
     }
+    // Device ownership (issue 15): activities issued and the devices in them, when the run issued any.
+    const orgs = (r.summary as { organizations?: { activities?: number; devices?: number }[] } | null)?.organizations ?? [];
+    for (const o of orgs) {
+      if (!o.activities) continue;
+      counts['activities'] = (counts['activities'] ?? 0) + o.activities;
+      counts['devices moving'] = (counts['devices moving'] ?? 0) + (o.devices ?? 0);
+    }
     return { id: r.id, startedAt: r.startedAt.toISOString(), finishedAt: r.finishedAt?.toISOString() ?? null, commit: r.commit, trigger: r.trigger, result: r.result, counts };
   });
 }

@@ -254,7 +254,7 @@ describe('device ownership end to end (issue 15)', () => {
         name: 'acme', scope: 'business', state: 'in-progress', openActivities: 2, movesInProgress: 1500, pendingMoves: 0, unclaimed: 0, devices: 1500,
         failedActivities: [], lastError: null, problem: null,
       }]);
-      expect(status.recentRuns.map((r) => r.result)).toEqual(['success']);
+      expect(status.recentRuns.map((r) => [r.result, r.counts])).toEqual([['success', { activities: 2, 'devices moving': 1500 }]]);
       const text = await runDepctl(['status', '--url', c.url]);
       expect(text.stdout).toContain('\nOrganization acme (Apple Business Manager)\n  state           in-progress\n');
       expect(text.stdout).toContain('  in progress     1,500 devices in 2 open activities\n');
