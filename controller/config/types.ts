@@ -87,7 +87,7 @@ export interface Organization {
   maxChanges?: number;
   driftPolicy: DriftPolicy;
   /** Devices that no server of this organization claims: left alone, or reported. */
-  unclaimedDevices: 'ignore' | 'report';
+  unclaimedDevices: 'ignore' | 'report' | 'unassign';
   source: SourceLoc;
 }
 

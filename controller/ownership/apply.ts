@@ -120,17 +120,24 @@ export async function applyOrganizationPlan(plan: OrganizationPlan, client: Owne
     for (const serial of g.serials) t.serials.push({ serial, from: g.from?.abmServerName ?? null });
   }
   const runId = opts.runId ?? null;
+  // One activity per server and batch of at most ABM_MAX_ACTIVITY_DEVICES: assignments to their target, then
+  // unassignments from the server they are on (unclaimedDevices: unassign).
+  const work: { type: 'ASSIGN_DEVICES' | 'UNASSIGN_DEVICES'; serverId: string; server: string; serials: { serial: string; from: string | null }[] }[] = [];
+  for (const [serverId, t] of targets) work.push({ type: 'ASSIGN_DEVICES', serverId, server: t.server, serials: t.serials });
+  for (const u of plan.unassigns ?? []) work.push({ type: 'UNASSIGN_DEVICES', serverId: u.from.id, server: u.from.server, serials: u.serials.map((serial) => ({ serial, from: u.from.server })) });
   // Only Apple's answer is caught (the organization stops); a store failure throws and stops the pass.
-  for (const [serverId, t] of targets) {
-    for (let i = 0; i < t.serials.length; i += ABM_MAX_ACTIVITY_DEVICES) {
-      const batch = t.serials.slice(i, i + ABM_MAX_ACTIVITY_DEVICES);
+  for (const w of work) {
+    const action = w.type === 'ASSIGN_DEVICES' ? 'abm-assign' : 'abm-unassign';
+    const after = w.type === 'ASSIGN_DEVICES' ? w.server : null;
+    for (let i = 0; i < w.serials.length; i += ABM_MAX_ACTIVITY_DEVICES) {
+      const batch = w.serials.slice(i, i + ABM_MAX_ACTIVITY_DEVICES);
       const at = opts.now();
-      const intent: AuditEntry[] = batch.map((b) => ({ runId, server: t.server, serial: b.serial, action: 'abm-assign', before: b.from, after: t.server, outcome: 'pending', appleStatus: null, at }));
+      const intent: AuditEntry[] = batch.map((b) => ({ runId, server: w.server, serial: b.serial, action, before: b.from, after, outcome: 'pending', appleStatus: null, at }));
       await store.appendAudit(intent);
       const serials = batch.map((b) => b.serial);
       let a;
       try {
-        a = await client.createActivity({ type: 'ASSIGN_DEVICES', serverId, serials }, opts.signal ? { signal: opts.signal } : {});
+        a = await client.createActivity({ type: w.type, serverId: w.serverId, serials }, opts.signal ? { signal: opts.signal } : {});
       } catch (err) {
         r.error = err instanceof Error ? err.message : String(err);
         r.stoppedBy = 'apple';
@@ -139,16 +146,16 @@ export async function applyOrganizationPlan(plan: OrganizationPlan, client: Owne
         // next observation tells), with Apple's HTTP status when it answered.
         const appleStatus = err instanceof AbmHttpError ? `HTTP ${err.status}` : null;
         const when = opts.now();
-        await store.appendAudit(batch.map((b) => ({ runId, server: t.server, serial: b.serial, action: 'abm-assign', before: b.from, after: t.server, outcome: 'error', appleStatus, at: when })));
+        await store.appendAudit(batch.map((b) => ({ runId, server: w.server, serial: b.serial, action, before: b.from, after, outcome: 'error', appleStatus, at: when })));
         return r;
       }
       const now = opts.now();
       const created = a.createdDateTime !== undefined && !Number.isNaN(Date.parse(a.createdDateTime)) ? new Date(a.createdDateTime) : now;
       await store.recordActivity({
-        organization: plan.organization, activityId: a.id, type: 'ASSIGN_DEVICES', serverId, serverName: t.server, serials,
+        organization: plan.organization, activityId: a.id, type: w.type, serverId: w.serverId, serverName: w.server, serials,
         status: a.status, subStatus: a.subStatus, createdAt: created, updatedAt: now, completedAt: null, results: null,
       });
-      r.activities.push({ activityId: a.id, server: t.server, devices: serials.length });
+      r.activities.push({ activityId: a.id, server: w.server, devices: serials.length });
       r.devices += serials.length;
     }
   }

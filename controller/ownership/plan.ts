@@ -23,6 +23,13 @@ export interface OwnershipMove {
   serials: string[];
 }
 
+/** Devices no server claims, to unassign from a declared server (unclaimedDevices: unassign). */
+export interface OwnershipUnassign {
+  /** The declared server (depctl MdmServer name) they are on, and its ABM counterpart. */
+  from: { server: string; abmServerName: string; id: string };
+  serials: string[];
+}
+
 /** An activity depctl issued that Apple has not finished. */
 export interface InProgressActivity {
   activityId: string;
@@ -76,12 +83,14 @@ export interface OrganizationPlan {
   moves: OwnershipMove[];
   /** First assignments (devices on no server), grouped by target. */
   assigns: OwnershipMove[];
-  /** Devices moved or assigned. */
+  /** Unclaimed devices to unassign from a declared server (unclaimedDevices: unassign); absent in older plans. */
+  unassigns?: OwnershipUnassign[];
+  /** Devices moved, assigned or unassigned. */
   changeCount: number;
   maxChanges: number | null;
   exceedsMaxChanges: boolean;
   inProgress: InProgressActivity[];
-  /** Devices no server claims, when the Organization asks to report them (unclaimedDevices: report). */
+  /** Devices no server claims, when the Organization asks to report or unassign them (unclaimedDevices). */
   unclaimed: { count: number; sample: string[] } | null;
   drift: OwnershipDrift[];
   driftPolicy: Organization['driftPolicy'];
@@ -220,10 +229,16 @@ export function planOrganization(input: OrganizationPlanInput): OrganizationPlan
   // Where depctl last put each serial with Apple's success (later activities win).
   const movedTo = new Map<string, string>();
   for (const a of input.closedActivities) {
-    for (const r of a.results ?? []) if (r.status.toUpperCase() === 'SUCCESS') movedTo.set(r.serial, a.serverName);
+    for (const r of a.results ?? []) {
+      if (r.status.toUpperCase() !== 'SUCCESS') continue;
+      // An unassign puts the device on no server: nothing depctl placed it on is to be kept any more.
+      if (a.type === 'UNASSIGN_DEVICES') movedTo.delete(r.serial);
+      else movedTo.set(r.serial, a.serverName);
+    }
   }
 
   const groups = new Map<string, OwnershipMove>();
+  const unassigns = new Map<string, OwnershipUnassign>();
   const inOrg = new Set<string>();
   let unclaimed = 0;
   const unclaimedSample: string[] = [];
@@ -233,6 +248,14 @@ export function planOrganization(input: OrganizationPlanInput): OrganizationPlan
     if (!owner) {
       unclaimed++;
       if (unclaimedSample.length < PLAN_SAMPLE_SERIALS) unclaimedSample.push(d.serialNumber);
+      // Unassigned only from a server this organization's config declares: another MDM's devices are not depctl's.
+      const current = obs.assignedServer.get(d.serialNumber);
+      const fromName = current === undefined ? undefined : nameOfId.get(current);
+      if (org.unclaimedDevices === 'unassign' && current !== undefined && fromName !== undefined && !busy.has(d.serialNumber)) {
+        let u = unassigns.get(current);
+        if (!u) unassigns.set(current, (u = { from: { server: fromName, abmServerName: serverById.get(current)?.serverName ?? current, id: current }, serials: [] }));
+        u.serials.push(d.serialNumber);
+      }
       continue;
     }
     const target = declared.get(owner.server);
@@ -258,12 +281,19 @@ export function planOrganization(input: OrganizationPlanInput): OrganizationPlan
     (g.from === null ? plan.assigns : plan.moves).push(g);
     plan.changeCount += g.serials.length;
   }
+  if (org.unclaimedDevices === 'unassign') {
+    plan.unassigns = [...unassigns.values()].sort((a, b) => a.from.server.localeCompare(b.from.server));
+    for (const u of plan.unassigns) {
+      u.serials.sort();
+      plan.changeCount += u.serials.length;
+    }
+  }
   const order = (a: OwnershipMove, b: OwnershipMove): number => (a.from?.abmServerName ?? '').localeCompare(b.from?.abmServerName ?? '') || a.to.server.localeCompare(b.to.server);
   plan.moves.sort(order);
   plan.assigns.sort(order);
   plan.drift.sort((a, b) => (a.serial < b.serial ? -1 : 1));
   plan.exceedsMaxChanges = plan.maxChanges !== null && plan.changeCount > plan.maxChanges;
-  if (org.unclaimedDevices === 'report') plan.unclaimed = { count: unclaimed, sample: unclaimedSample };
+  if (org.unclaimedDevices !== 'ignore') plan.unclaimed = { count: unclaimed, sample: unclaimedSample };
 
   for (const server of rules.servers) {
     const own = server.ownership;

@@ -92,8 +92,9 @@ export async function pollOrganization(organization: string, client: OwnershipAb
 }
 
 function audits(row: ActivityRecord, results: readonly ActivitySerialResult[], runId: number | null, at: Date): AuditEntry[] {
+  const unassign = row.type === 'UNASSIGN_DEVICES';
   return results.map((r) => ({
-    runId, server: row.serverName, serial: r.serial, action: 'abm-assign', before: null, after: row.serverName,
+    runId, server: row.serverName, serial: r.serial, action: unassign ? 'abm-unassign' : 'abm-assign', before: unassign ? row.serverName : null, after: unassign ? null : row.serverName,
     outcome: isSuccess(r.status) ? 'success' : 'failed', appleStatus: r.status.slice(0, 100), at,
   }));
 }

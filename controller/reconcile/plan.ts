@@ -306,5 +306,6 @@ export function withOrganizations(plan: Plan, organizations: OrganizationPlan[])
 /** What of an organization's plan the hash covers: its moves and first assignments, and whether it could be planned. */
 function ownershipHashInput(o: OrganizationPlan): unknown {
   const servers = (o.serverChanges ?? []).map((c) => [c.action, c.server, c.id, c.changes.map((x) => [x.field, x.before, x.after])]);
-  return [o.organization, o.error, [...o.moves, ...o.assigns].map((m) => [m.from?.id ?? null, m.to.id, m.serials]), ...(servers.length > 0 ? [servers] : [])];
+  const unassigns = (o.unassigns ?? []).map((u) => [u.from.id, u.serials]);
+  return [o.organization, o.error, [...o.moves, ...o.assigns].map((m) => [m.from?.id ?? null, m.to.id, m.serials]), ...(servers.length > 0 ? [servers] : []), ...(unassigns.length > 0 ? [['unassign', unassigns]] : [])];
 }

@@ -130,6 +130,44 @@ describe('ownership engine against the Business API simulator', () => {
     expect(await store.listActivities('acme', { open: true })).toEqual([]);
   });
 
+  it('unclaimedDevices unassign: devices taken out of the YAML are unassigned from the declared server they are on, audited, and never those of an undeclared server', async () => {
+    const serials = serialsOf(10);
+    sim = await startAbmSimulator({
+      now: () => 1_800_000_000_000,
+      activityStepMs: STEP_MS,
+      servers: [{ serverName: 'Paris MDM' }, { serverName: 'Lyon MDM' }, { serverName: 'Other MDM' }],
+      orgDevices: [
+        ...serials.map((serialNumber) => ({ serialNumber, serverName: 'Lyon MDM', attributes: { productFamily: 'Mac' } })),
+        { serialNumber: 'C02FOREIGN01', serverName: 'Other MDM', attributes: { productFamily: 'Mac' } },
+      ],
+    });
+    const [parisId, lyon, otherId] = sim.inspect.serverIds() as [string, string, string];
+    // The YAML keeps 7 of lyon's 10 devices; the other MDM's device is claimed by nobody either.
+    const kept = serials.slice(0, 7);
+    const org = organization({ unclaimedDevices: 'unassign' });
+    const config = { servers: [server('paris', 'Paris MDM', []), server('lyon', 'Lyon MDM', kept)], organizations: [org] };
+    const h = handle(org);
+    const store = await sqlite();
+
+    const first = await pass(config, h, store);
+    const plan = first.report.plans[0];
+    expect(plan?.unassigns).toEqual([{ from: { server: 'lyon', abmServerName: 'Lyon MDM', id: lyon }, serials: serials.slice(7) }]);
+    expect(plan).toMatchObject({ changeCount: 3, unclaimed: { count: 4 } });
+    expect(first.applied[0]?.activities.map((a) => [a.server, a.devices])).toEqual([['lyon', 3]]);
+    const intents = await store.readAudit({ server: 'lyon', limit: 100 });
+    expect(intents.map((e) => [e.action, e.outcome, e.before, e.after])).toEqual(Array(3).fill(['abm-unassign', 'pending', 'lyon', null]));
+
+    sim.advanceClock(5 * STEP_MS);
+    const second = await pass(config, h, store);
+    expect(second.report.polls[0]?.closed.map((c) => [c.status, c.succeeded, c.failed])).toEqual([['COMPLETED', 3, 0]]);
+    expect(second.report.plans[0]).toMatchObject({ changeCount: 0, unassigns: [], drift: [] });
+    expect(sim.inspect.serialsOf(lyon).sort()).toEqual(kept);
+    expect(sim.inspect.serialsOf(otherId)).toEqual(['C02FOREIGN01']);
+    expect(sim.inspect.serialsOf(parisId)).toEqual([]);
+    const outcomes = (await store.readAudit({ server: 'lyon', limit: 100 })).filter((e) => e.outcome === 'success');
+    expect(outcomes.map((e) => [e.action, e.before, e.after])).toEqual(Array(3).fill(['abm-unassign', 'lyon', null]));
+  });
+
   it('a FAILED activity and a serial that failed inside a completed one are partial, audited failed and planned again', async () => {
     const serials = serialsOf(6);
     await start(serials);

@@ -3,7 +3,7 @@
  * ("Organization acme: move 1500 devices paris → lyon"), first assignments, activities in progress, unclaimed
  * devices, drift, problems and the maxChanges guardrail.
  */
-import type { OrganizationPlan, OwnershipMove, OwnershipServerChange } from '../../ownership/plan.js';
+import type { OrganizationPlan, OwnershipMove, OwnershipServerChange, OwnershipUnassign } from '../../ownership/plan.js';
 
 const MANAGER = { business: 'Apple Business Manager', school: 'Apple School Manager' } as const;
 
@@ -41,10 +41,11 @@ export function ownershipTextLines(plans: readonly OrganizationPlan[] | undefine
     for (const c of serverChanges) out.push(serverChangeLine(p, c));
     for (const m of p.moves) out.push(`${head}: move ${plural(m.serials.length, 'device')} ${fromLabel(m)} → ${m.to.server}${serialList(m.serials, limit)}`);
     for (const m of p.assigns) out.push(`${head}: assign ${plural(m.serials.length, 'device')} ${fromLabel(m)} → ${m.to.server}${serialList(m.serials, limit)}`);
+    for (const u of p.unassigns ?? []) out.push(`${head}: unassign ${plural(u.serials.length, 'device')} no server claims from ${u.from.server}${serialList(u.serials, limit)}`);
     for (const a of p.inProgress) {
       out.push(`  in progress: activity ${a.activityId} → ${a.server}, ${plural(a.devices, 'device')} (${a.status}${a.subStatus ? `/${a.subStatus}` : ''}, created ${a.createdAt})`);
     }
-    if (p.unclaimed !== null) out.push(`  unclaimed: ${plural(p.unclaimed.count, 'device')} no server claims${serialList(p.unclaimed.sample, Math.min(limit, p.unclaimed.sample.length))}`);
+    if (p.unclaimed !== null) out.push(`  unclaimed: ${plural(p.unclaimed.count, 'device')} no server claims${serialList(p.unclaimed.sample, Math.min(limit, p.unclaimed.sample.length))}${p.unassigns !== undefined ? ' (unassigned from the servers declared here; others left alone)' : ''}`);
     if (p.drift.length > 0) {
       const what = p.driftPolicy === 'report' ? 'reported only (driftPolicy: report)' : 'moved back on apply';
       out.push(`  drift: ${plural(p.drift.length, 'device')} depctl moved ${p.drift.length === 1 ? 'is' : 'are'} on another server now, ${what}${serialList(p.drift.map((d) => `${d.serial} on ${d.actual ?? 'no server'}, declared ${d.expected}`), limit)}`);
@@ -91,11 +92,16 @@ export function ownershipMarkdown(plans: readonly OrganizationPlan[] | undefined
     for (const c of p.serverChanges ?? []) lines.push(`- ${cell(serverChangeLine(p, c))}`);
     if ((p.undeclaredServers?.length ?? 0) > 0) lines.push(`- ${cell(`Organization ${p.organization}: MDM servers no MdmServer declares (never deleted): ${(p.undeclaredServers ?? []).map((x) => `"${x.serverName}"`).join(', ')}`)}`);
     for (const m of [...p.moves, ...p.assigns]) lines.push(`- ${cell(`Organization ${p.organization}: ${m.from === null ? 'assign' : 'move'} ${plural(m.serials.length, 'device')} ${fromLabel(m)} → ${m.to.server}`)}`);
+    for (const u of p.unassigns ?? []) lines.push(`- ${cell(`Organization ${p.organization}: unassign ${plural(u.serials.length, 'device')} no server claims from ${u.from.server}`)}`);
     if (p.error !== null) lines.push(`- ${cell(`Organization ${p.organization}: error: ${p.error}`)}`);
     for (const pr of p.problems) lines.push(`- ${cell(`${pr.severity}: ${where(pr)}${pr.message}`)}`);
     if (p.exceedsMaxChanges) lines.push(`- ${cell(`Apply needs --allow-large: ${p.changeCount} changes exceed maxChanges (${p.maxChanges ?? 0}) on organization ${p.organization}.`)}`);
   }
   return `#### Device ownership (Apple Business API)\n\n${rows.join('\n')}\n\n${lines.length > 0 ? `${lines.join('\n')}\n\n` : ''}`;
+}
+
+function unassign(u: OwnershipUnassign): OwnershipUnassign {
+  return { from: { server: u.from.server, abmServerName: u.from.abmServerName, id: u.from.id }, serials: u.serials };
 }
 
 function move(m: OwnershipMove): OwnershipMove {
@@ -110,6 +116,7 @@ export function organizationPlanJson(p: OrganizationPlan): OrganizationPlan {
     scope: p.scope,
     moves: p.moves.map(move),
     assigns: p.assigns.map(move),
+    ...(p.unassigns !== undefined ? { unassigns: p.unassigns.map(unassign) } : {}),
     changeCount: p.changeCount,
     maxChanges: p.maxChanges,
     exceedsMaxChanges: p.exceedsMaxChanges,

@@ -16,10 +16,10 @@ const schema = JSON.parse(readFileSync(`${root}schemas/plan.schema.json`, 'utf8'
 const validate = new Ajv2020({ strict: true, allErrors: true }).compile(schema);
 const loc = { file: 'servers.yaml', line: 12, column: 3 };
 
-function organizationPlan(): OrganizationPlan {
+function organizationPlan(unclaimedDevices: Organization['unclaimedDevices'] = 'report'): OrganizationPlan {
   const org: Organization = {
     name: 'acme', scope: 'business', clientId: 'BUSINESSAPI.x', keyId: 'k', privateKey: { file: 'k.pem' }, apiUrl: 'https://api-business.apple.com/v1',
-    tokenUrl: 'https://account.apple.com/auth/oauth2/token', maxChanges: 1000, driftPolicy: 'correct', unclaimedDevices: 'report', source: loc,
+    tokenUrl: 'https://account.apple.com/auth/oauth2/token', maxChanges: 1000, driftPolicy: 'correct', unclaimedDevices, source: loc,
   };
   const serials = Array.from({ length: 1500 }, (_, i) => `C02${String(i).padStart(6, '0')}`);
   const server = (name: string, abmServerName: string, own: string[]): MdmServer =>
@@ -30,7 +30,8 @@ function organizationPlan(): OrganizationPlan {
     organization: org, index: buildOwnershipIndex({ servers, organizations: [org] }),
     observation: {
       servers: [{ id: 'A', serverName: 'Paris MDM' }, { id: 'B', serverName: 'Lyon MDM' }],
-      assignedServer: new Map(serials.map((s) => [s, 'A'])),
+      // LOOSE1, claimed by no server, is on lyon when the organization unassigns unclaimed devices.
+      assignedServer: new Map([...serials.map((s): [string, string] => [s, 'A']), ...(unclaimedDevices === 'unassign' ? [['LOOSE1', 'B'] as [string, string]] : [])]),
       devices: [...serials, 'LOOSE1'].map((serialNumber) => ({ serialNumber })),
     },
     openActivities: [{ organization: 'acme', activityId: 'act-9', type: 'ASSIGN_DEVICES', serverId: 'B', serverName: 'lyon', serials: ['X'], status: 'IN_PROGRESS', subStatus: 'PENDING', createdAt: new Date('2026-12-01T00:00:00Z'), updatedAt: new Date('2026-12-01T00:00:00Z'), completedAt: null, results: null }],
@@ -38,8 +39,8 @@ function organizationPlan(): OrganizationPlan {
   });
 }
 
-function plan(): Plan {
-  return { ...smallPlan(), organizations: [organizationPlan()] };
+function plan(unclaimedDevices: Organization['unclaimedDevices'] = 'report'): Plan {
+  return { ...smallPlan(), organizations: [organizationPlan(unclaimedDevices)] };
 }
 
 describe('plan views: device ownership (issue 15)', () => {
@@ -61,8 +62,15 @@ describe('plan views: device ownership (issue 15)', () => {
     expect(md).toContain('- Organization acme: move 1500 devices paris → lyon');
   });
 
+  it('text and markdown: unclaimed devices to unassign from the declared server they are on', () => {
+    const text = renderPlanText(plan('unassign'), { color: false });
+    expect(text).toContain('Organization acme: unassign 1 device no server claims from lyon (LOOSE1)');
+    expect(text).toContain('Apply needs --allow-large: 1501 changes exceed maxChanges (1000).');
+    expect(renderPlanMarkdown(plan('unassign'))).toContain('- Organization acme: unassign 1 device no server claims from lyon');
+  });
+
   it('json: schema-valid, parses back to the same plan, and the schema declares exactly the fields', () => {
-    const p = plan();
+    const p = plan('unassign');
     const parsed = JSON.parse(renderPlanJson(p)) as Plan;
     expect(validate(parsed), JSON.stringify(validate.errors?.slice(0, 3))).toBe(true);
     expect(parsed.organizations).toEqual(p.organizations);
