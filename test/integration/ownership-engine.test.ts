@@ -49,11 +49,20 @@ async function start(devices: string[]): Promise<void> {
   });
 }
 
+/** Waits the client asked for (Retry-After, backoff): recorded, not slept. */
+let waits: number[] = [];
+
 function handle(org: Organization): OrganizationHandle {
   const client = createAbmClient({
     credentials: { clientId: sim.account.clientId, keyId: sim.account.keyId, privateKeyPem: sim.account.privateKeyPem, scope: 'business', apiUrl: sim.apiUrl, tokenUrl: sim.tokenUrl },
     dispatcher: agent,
     now: () => sim.inspect.now(),
+    retry: {
+      maxAttempts: 4,
+      sleep: async (ms: number) => {
+        waits.push(ms);
+      },
+    },
   });
   clients.push(client);
   return { organization: org, client, error: null };
@@ -76,6 +85,7 @@ async function pass(config: { servers: MdmServer[]; organizations: Organization[
 }
 
 beforeEach(async () => {
+  waits = [];
   dir = await mkdtemp(path.join(tmpdir(), 'depctl-ownership-'));
   agent = new Agent();
 });
@@ -166,6 +176,46 @@ describe('ownership engine against the Business API simulator', () => {
     expect(sim.inspect.serialsOf(parisId)).toEqual([]);
     const outcomes = (await store.readAudit({ server: 'lyon', limit: 100 })).filter((e) => e.outcome === 'success');
     expect(outcomes.map((e) => [e.action, e.before, e.after])).toEqual(Array(3).fill(['abm-unassign', 'lyon', null]));
+  });
+
+  it('429s: waits out Retry-After while creating and polling activities; when Apple keeps refusing, the organization stops cleanly with the intent audited and the next pass converges', async () => {
+    const serials = serialsOf(4);
+    await start(serials);
+    const org = organization();
+    const config = { servers: [server('paris', 'Paris MDM', []), server('lyon', 'Lyon MDM', serials)], organizations: [org] };
+    const h = handle(org);
+    const store = await sqlite();
+
+    // Two 429s on the activity POST: waited out (Retry-After 7 s), then the activity is created once.
+    sim.injectFaults({ httpStatus: { status: 429, count: 2, retryAfter: '7', path: '/v1/orgDeviceActivities' } });
+    const first = await pass(config, h, store);
+    expect(first.applied[0]).toMatchObject({ stoppedBy: null, devices: 4 });
+    expect(waits.filter((ms) => ms >= 7000)).toHaveLength(2);
+    expect(sim.inspect.requestCounts()['POST /v1/orgDeviceActivities']).toBe(3);
+
+    // A 429 while polling is waited out too; the activity completes.
+    sim.advanceClock(5 * STEP_MS);
+    const activityId = first.applied[0]?.activities[0]?.activityId as string;
+    sim.injectFaults({ httpStatus: { status: 429, count: 1, retryAfter: '2', path: `/v1/orgDeviceActivities/${activityId}` } });
+    const second = await pass(config, h, store);
+    expect(second.report.polls[0]?.closed.map((c) => [c.status, c.succeeded])).toEqual([['COMPLETED', 4]]);
+    expect(sim.inspect.serialsOf(lyonId())).toHaveLength(4);
+
+    // Apple refuses the POST for longer than the client waits (its 4 tries): the organization stops with a
+    // transient problem, the intents get their `error` outcome, nothing is recorded as issued; the next pass,
+    // with Apple answering again, moves the devices.
+    const back = { ...config, servers: [server('paris', 'Paris MDM', serials), server('lyon', 'Lyon MDM', [])] };
+    sim.injectFaults({ httpStatus: { status: 429, count: 4, retryAfter: '30', path: '/v1/orgDeviceActivities' } });
+    const refused = await pass(back, h, store);
+    expect(refused.applied[0]).toMatchObject({ stoppedBy: 'apple', activities: [], problem: { kind: 'transient' } });
+    expect(await store.listActivities('acme', { open: true })).toEqual([]);
+    const refusedAudit = (await store.readAudit({ server: 'paris', limit: 100 })).map((e) => [e.action, e.outcome, e.appleStatus]);
+    expect(refusedAudit).toEqual([...Array(4).fill(['abm-assign', 'pending', null]), ...Array(4).fill(['abm-assign', 'error', 'HTTP 429'])]);
+    const retried = await pass(back, h, store);
+    expect(retried.applied[0]).toMatchObject({ stoppedBy: null, devices: 4 });
+    sim.advanceClock(5 * STEP_MS);
+    await pass(back, h, store);
+    expect(sim.inspect.serialsOf(lyonId())).toEqual([]);
   });
 
   it('a FAILED activity and a serial that failed inside a completed one are partial, audited failed and planned again', async () => {
