@@ -5,7 +5,7 @@ import { MAX_SERIALS_PER_REQUEST } from '../dep/types.js';
 import { problemFromError, type ServerProblem } from './outcome.js';
 import { profileContentHash } from './profile-content.js';
 import type { Plan, ServerPlan } from './plan.js';
-import type { ApplyStore, AuditEntry, CallOptions, DeviceResultUpdate, ReconcileDepClient, RunResult, RunTrigger } from './ports.js';
+import type { ApplyStore, AuditEntry, CallOptions, DeviceResultUpdate, JsonValue, ReconcileDepClient, RunResult, RunTrigger } from './ports.js';
 import { failedRetryDelayMs, IN_APPLY_RETRY_PAUSE_MS, resultOf, throttledUntil } from './retry-policy.js';
 import { sleep } from '../util/sleep.js';
 import type { OutboxEntry } from '../notify/ports.js';
@@ -27,6 +27,12 @@ export interface ApplyOptions extends CallOptions {
    * end (issue 18): a crash either keeps both or neither. Must not throw.
    */
   notificationsAtFinish?: (result: ApplyResult) => readonly OutboxEntry[];
+  /**
+   * The run's stored result and extra summary fields when the pass judges more than this apply (device
+   * ownership, issue 15: activities that failed make the run partial although every DEP write succeeded).
+   * Without it the run is stored with the apply's own result. Must not throw.
+   */
+  runAtFinish?: (result: ApplyResult) => { result: RunResult; summary?: Record<string, JsonValue> };
 }
 
 /** How far one server's apply has come. */
@@ -109,12 +115,13 @@ export async function applyPlan(
   const anyPartial = results.some((r) => r.failed + r.throttled + r.notAccessible > 0);
   const result: ApplyResult['result'] = anyError ? 'failed' : anyPartial ? 'partial' : wrote ? 'success' : 'noop';
   const applied: ApplyResult = { runId: run.id, result, servers: results };
+  const judged = opts.runAtFinish?.(applied);
   await store.finishRun(
     run.id,
     {
       finishedAt: opts.now(),
-      result,
-      summary: { servers: results.map((r) => ({ ...r, defined: r.defined.map((d) => ({ ...d })), problem: r.problem ? { ...r.problem } : null })) },
+      result: judged?.result ?? result,
+      summary: { servers: results.map((r) => ({ ...r, defined: r.defined.map((d) => ({ ...d })), problem: r.problem ? { ...r.problem } : null })), ...(judged?.summary ?? {}) },
     },
     opts.notificationsAtFinish?.(applied) ?? [],
   );

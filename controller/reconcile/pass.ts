@@ -125,6 +125,8 @@ export async function runPass(config: DepConfig, deps: PassDeps, opts: PassOptio
         ...signal,
         ...(opts.onApplyProgress ? { onProgress: opts.onApplyProgress } : {}),
         ...(notify ? { notificationsAtFinish: (a: ApplyResult) => notify(plan, a, passOutcome(plan, a, meta, ownershipOf())) } : {}),
+        // With Organizations, the stored run says the pass's combined result and what ownership issued.
+        ...(ownershipReport ? { runAtFinish: (a: ApplyResult) => ({ result: passOutcome(plan, a, meta, ownershipOf()).result, ...(ownership ? { summary: { organizations: ownershipRunSummary(ownership) } } : {}) }) } : {}),
       });
     }
   }

@@ -70,6 +70,16 @@ describe('applyPlan', () => {
     expect((await store.listRuns({ limit: 1 }))[0]).toMatchObject({ id: r.runId, result: 'partial' });
   });
 
+  it('stores the result and summary the pass judges (runAtFinish: device ownership partial), and its own without it', async () => {
+    const c = config();
+    const p = await plan(c, [device('IPAD1')]);
+    const r = await apply(p, c, { runAtFinish: (a) => ({ result: a.result === 'success' ? 'partial' : a.result, summary: { organizations: [{ organization: 'acme', activities: 1, devices: 3, error: null }] } }) });
+    expect(r.result).toBe('success');
+    const run = (await store.listRuns({ limit: 1 }))[0];
+    expect(run).toMatchObject({ id: r.runId, result: 'partial' });
+    expect(run?.summary).toMatchObject({ servers: [expect.objectContaining({ server: 'paris', succeeded: 1 })], organizations: [{ organization: 'acme', activities: 1, devices: 3, error: null }] });
+  });
+
   it('a new profile is defined once, carrying its devices; results, desired profile and audit are recorded', async () => {
     const c = config();
     const p = await plan(c, [device('IPAD2'), device('IPAD1')]);
