@@ -7,6 +7,7 @@ import { startAbmSimulator, type RunningAbmSimulator } from '../../controller/si
 import type { Plan } from '../../controller/reconcile/plan.js';
 import { insertSerialFile } from '../../controller/cli/import-ownership.js';
 import { macRecords, makeWorkspace, type Workspace } from '../helpers/workspace.js';
+import { organizationYaml } from '../helpers/ownership-yaml.js';
 
 // Issue 15: `depctl import --server NAME` of a server that belongs to an Organization also declares the
 // ownership Apple Business Manager has now (a serial file named by the server's devices.serialFiles), so the
@@ -18,17 +19,7 @@ let ws: Workspace;
 let serials: string[];
 
 const files = (): Record<string, string> => ({
-  'organization.yaml': `apiVersion: depctl/v1
-kind: Organization
-metadata: { name: acme }
-spec:
-  scope: business
-  clientId: ${abm.account.clientId}
-  keyId: ${abm.account.keyId}
-  privateKey: { file: abm/key.pem }
-  apiUrl: ${abm.url}
-  tokenUrl: ${abm.tokenUrl}
-`,
+  'organization.yaml': organizationYaml(abm),
   'servers.yaml': `apiVersion: depctl/v1
 kind: MdmServer
 metadata: { name: paris }

@@ -12,6 +12,7 @@ import type { RunningSimulatorGroup, SimulatedServer } from '../../controller/si
 import { connectAbmToDep, startAbmSimulator, type RunningAbmSimulator } from '../../controller/sim/abm/index.js';
 import { openStore } from '../../controller/store/open-store.js';
 import { macRecords, makeWorkspace, type Workspace } from '../helpers/workspace.js';
+import { organizationYaml } from '../helpers/ownership-yaml.js';
 
 // Issue 15 end to end: a DEP simulator group with two servers and the Business API simulator of their
 // organisation, bridged (a finished activity shows in DEP sync). The YAML declares on lyon devices the
@@ -32,19 +33,7 @@ let serials: string[];
 
 function configFiles(owned: readonly string[], maxChanges: number): Record<string, string> {
   return {
-    'organization.yaml': `apiVersion: depctl/v1
-kind: Organization
-metadata: { name: acme }
-spec:
-  scope: business
-  clientId: ${abm.account.clientId}
-  keyId: ${abm.account.keyId}
-  privateKey: { file: abm/key.pem }
-  apiUrl: ${abm.url}
-  tokenUrl: ${abm.tokenUrl}
-  maxChanges: ${maxChanges}
-  unclaimedDevices: report
-`,
+    'organization.yaml': organizationYaml(abm, { extra: `  maxChanges: ${maxChanges}\n  unclaimedDevices: report\n` }),
     'servers.yaml': `apiVersion: depctl/v1
 kind: MdmServer
 metadata: { name: paris }

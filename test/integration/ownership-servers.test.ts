@@ -8,6 +8,7 @@ import type { RunningSimulatorGroup, SimulatedServer } from '../../controller/si
 import { startAbmSimulator, type RunningAbmSimulator } from '../../controller/sim/abm/index.js';
 import { openStore } from '../../controller/store/open-store.js';
 import { macRecords, makeWorkspace, type Workspace } from '../helpers/workspace.js';
+import { organizationYaml } from '../helpers/ownership-yaml.js';
 
 // Issue 15, the MDM servers themselves (API 2.1+), against the Business API simulator: a declared server Apple
 // does not have is created from the certificate `depctl keys generate` wrote next to its key (the plan shows
@@ -23,17 +24,7 @@ let serials: string[];
 
 function config(opts: { niceName: string; parisName?: string; niceKey?: string }): Record<string, string> {
   return {
-    'organization.yaml': `apiVersion: depctl/v1
-kind: Organization
-metadata: { name: acme }
-spec:
-  scope: business
-  clientId: ${abm.account.clientId}
-  keyId: ${abm.account.keyId}
-  privateKey: { file: abm/key.pem }
-  apiUrl: ${abm.url}
-  tokenUrl: ${abm.tokenUrl}
-`,
+    'organization.yaml': organizationYaml(abm),
     'servers.yaml': `apiVersion: depctl/v1
 kind: MdmServer
 metadata: { name: paris }

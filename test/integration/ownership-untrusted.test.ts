@@ -7,6 +7,7 @@ import type { RunningSimulatorGroup, SimulatedServer } from '../../controller/si
 import { startAbmSimulator, type RunningAbmSimulator } from '../../controller/sim/abm/index.js';
 import { git } from '../helpers/git.js';
 import { macRecords, makeWorkspace, type Workspace } from '../helpers/workspace.js';
+import { organizationYaml } from '../helpers/ownership-yaml.js';
 
 // `depctl plan --untrusted` of a pull request (issue 15 + 18): an Organization is connected only as the trusted
 // revision defines its API account and hosts. A pull request that changes them gets "planned after merge only"
@@ -21,17 +22,7 @@ let serials: string[];
 
 function files(abm: RunningAbmSimulator, keyFile: string, owned: readonly string[]): Record<string, string> {
   return {
-    'organization.yaml': `apiVersion: depctl/v1
-kind: Organization
-metadata: { name: acme }
-spec:
-  scope: business
-  clientId: ${abm.account.clientId}
-  keyId: ${abm.account.keyId}
-  privateKey: { file: ${keyFile} }
-  apiUrl: ${abm.url}
-  tokenUrl: ${abm.tokenUrl}
-`,
+    'organization.yaml': organizationYaml(abm, { keyFile }),
     'servers.yaml': ['paris', 'lyon'].map((n) => `apiVersion: depctl/v1
 kind: MdmServer
 metadata: { name: ${n} }
