@@ -7,7 +7,7 @@ import { ExitCode, type CliIo } from './io.js';
 import { connectServers, openState, runtimeSettings, settingsLoadOptions, trustOf, type RuntimeSettings } from './runtime.js';
 import { loadConfig } from '../config/load.js';
 import type { DepConfig } from '../config/types.js';
-import { runPass } from '../reconcile/pass.js';
+import { LeadershipLostError, runPass } from '../reconcile/pass.js';
 import { OrganizationClientPool, connectOrganizations, type OrganizationConnections } from './organizations.js';
 import type { ObserveProgress } from '../reconcile/observe.js';
 import type { ApplyProgress } from '../reconcile/apply.js';
@@ -230,6 +230,11 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
         trigger,
         allowLarge: opts.allowLarge,
         signal: abort.signal,
+        // Fencing: a replica whose leadership lock went with its state store session (a failover, a cut
+        // connection) must not go on writing to Apple while another replica takes over.
+        beforeWrite: async () => {
+          if (!(await store.tryAcquireLeadership(WRITER_LOCK, 'controller'))) throw new LeadershipLostError();
+        },
         beforeApply: (plan) => {
           log.info({ ...plan.summary }, 'applying changes');
           return true;

@@ -24,6 +24,8 @@ export interface OwnershipApplyOptions {
   /** The run the audit entries belong to, when there is one. */
   runId?: number | null;
   signal?: AbortSignal;
+  /** Called right before each write to Apple (server create/update, activity); throws to stop (leadership lost). */
+  beforeWrite?: () => Promise<void>;
 }
 
 /** One activity created. */
@@ -85,6 +87,8 @@ export async function applyOrganizationPlan(plan: OrganizationPlan, client: Owne
   for (const c of plan.serverChanges ?? []) {
     const call = opts.signal ? { signal: opts.signal } : {};
     const flag = c.changes.find((x) => x.field === 'enableMdmDisownFlag')?.after;
+    // Outside the try: not being allowed to write is not an answer from Apple.
+    await opts.beforeWrite?.();
     try {
       if (c.action === 'create') {
         const cert = await opts.serverCertificate?.(c.server);
@@ -136,6 +140,7 @@ export async function applyOrganizationPlan(plan: OrganizationPlan, client: Owne
       await store.appendAudit(intent);
       const serials = batch.map((b) => b.serial);
       let a;
+      await opts.beforeWrite?.();
       try {
         a = await client.createActivity({ type: w.type, serverId: w.serverId, serials }, opts.signal ? { signal: opts.signal } : {});
       } catch (err) {

@@ -125,7 +125,7 @@ export async function applyOwnership(
   report: OwnershipReport,
   handles: readonly OrganizationHandle[],
   store: ActivityStore,
-  opts: { now: () => Date; allowLarge: boolean; runId?: number | null; signal?: AbortSignal },
+  opts: { now: () => Date; allowLarge: boolean; runId?: number | null; signal?: AbortSignal; beforeWrite?: () => Promise<void> },
 ): Promise<OrganizationApplyResult[]> {
   const out: OrganizationApplyResult[] = [];
   for (const plan of report.plans) {

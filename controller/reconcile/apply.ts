@@ -33,6 +33,12 @@ export interface ApplyOptions extends CallOptions {
    * Without it the run is stored with the apply's own result. Must not throw.
    */
   runAtFinish?: (result: ApplyResult) => { result: RunResult; summary?: Record<string, JsonValue> };
+  /**
+   * Called right before each write to Apple (define, assign, remove); throws to stop the apply. `depctl run`
+   * checks here that this replica still holds leadership, so a replica whose state store session was cut
+   * (its lock is then free for another replica) sends nothing more to Apple.
+   */
+  beforeWrite?: () => Promise<void>;
 }
 
 /** How far one server's apply has come. */
@@ -181,6 +187,7 @@ class ServerApplier {
     const target = replacement ? await replacement : uuid;
     try {
       await this.intent('assign', serials, (s) => this.fromUuidOf(s), target);
+      await this.opts.beforeWrite?.();
       const res = await this.client.assignProfile(target, serials, { signal: this.opts.signal });
       await this.record('assign', profile, (s) => this.fromUuidOf(s), target, res.devices, res.retry_after_seconds, serials, round);
     } catch (err) {
@@ -191,6 +198,7 @@ class ServerApplier {
 
   private async removeBatch(serials: string[], round: Round): Promise<void> {
     await this.intent('remove', serials, (s) => this.fromUuidOf(s), null);
+    await this.opts.beforeWrite?.();
     const res = await this.client.removeProfile(serials, { signal: this.opts.signal });
     await this.record('remove', null, (s) => this.fromUuidOf(s), null, res.devices, undefined, serials, round);
   }
@@ -242,6 +250,7 @@ class ServerApplier {
     // Another batch already redefined it: assign this batch to the new UUID.
     return pending.then(async (uuid) => {
       await this.intent('assign', serials, (s) => this.fromUuidOf(s), uuid);
+      await this.opts.beforeWrite?.();
       const res = await this.client.assignProfile(uuid, serials, { signal: this.opts.signal });
       await this.record('assign', profile, (s) => this.fromUuidOf(s), uuid, res.devices, res.retry_after_seconds, serials, round);
       return uuid;
@@ -276,6 +285,7 @@ class ServerApplier {
     let res;
     await this.intent('assign', devices, (s) => this.fromUuidOf(s), `(new ${name})`);
     try {
+      await this.opts.beforeWrite?.();
       res = await this.client.defineProfile({ ...body, devices }, { signal: this.opts.signal });
     } catch (err) {
       // Apple refused the define (e.g. a 400): no profile exists, so the intent is dropped.

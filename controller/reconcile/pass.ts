@@ -34,6 +34,8 @@ export interface PassDeps {
 /** Options of one pass. */
 export interface PassOptions extends CallOptions {
   commit: string | null;
+  /** Called right before each write to Apple; throws to stop the pass's writes (see ApplyOptions.beforeWrite). */
+  beforeWrite?: () => Promise<void>;
   trigger: LoopTrigger | 'cli';
   allowLarge: boolean;
   /** Force a full fetch instead of a sync. */
@@ -108,7 +110,7 @@ export async function runPass(config: DepConfig, deps: PassDeps, opts: PassOptio
       // Activities issued while the DEP side has nothing to write still make a run (recorded with its outcome
       // and notifications), so "issued 3 activities" is never a noop in the run history.
       const ownRun = hasChanges(plan) ? null : await store.startRun({ startedAt: now(), commit: plan.commit, planHash: plan.planHash, trigger: opts.trigger });
-      ownership = await applyOwnership(ownershipReport, own.organizations, own.store, { now, allowLarge: opts.allowLarge, runId: ownRun?.id ?? null, ...signal });
+      ownership = await applyOwnership(ownershipReport, own.organizations, own.store, { now, allowLarge: opts.allowLarge, runId: ownRun?.id ?? null, ...signal, ...(opts.beforeWrite ? { beforeWrite: opts.beforeWrite } : {}) });
       if (ownRun) {
         const outcome = passOutcome(plan, null, meta, ownershipOf());
         const notes = opts.notifications ? opts.notifications(plan, { runId: ownRun.id, result: outcome.result, servers: [] }, outcome) : undefined;
@@ -122,6 +124,7 @@ export async function runPass(config: DepConfig, deps: PassDeps, opts: PassOptio
         now,
         allowLarge: opts.allowLarge,
         trigger: opts.trigger,
+        ...(opts.beforeWrite ? { beforeWrite: opts.beforeWrite } : {}),
         ...signal,
         ...(opts.onApplyProgress ? { onProgress: opts.onApplyProgress } : {}),
         ...(notify ? { notificationsAtFinish: (a: ApplyResult) => notify(plan, a, passOutcome(plan, a, meta, ownershipOf())) } : {}),
@@ -140,6 +143,14 @@ export async function runPass(config: DepConfig, deps: PassDeps, opts: PassOptio
   const outcome = passOutcome(plan, apply, meta, ownershipReport ? ownershipOf() : undefined);
   if (outcome.runId === null && ownershipRunId !== null) outcome.runId = ownershipRunId;
   return { plan, apply, applied, outcome, ownership, ownershipPolls: ownershipReport?.polls ?? [] };
+}
+
+/** Thrown by `depctl run`'s write fence when this replica no longer holds leadership (PassOptions.beforeWrite). */
+export class LeadershipLostError extends Error {
+  constructor() {
+    super('this replica is no longer the leader (its state store session ended); it stops writing to Apple and the replica that took over carries on');
+    this.name = 'LeadershipLostError';
+  }
 }
 
 /** What the ownership part of a pass did, for {@link passOutcome}. */

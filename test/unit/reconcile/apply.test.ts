@@ -80,6 +80,27 @@ describe('applyPlan', () => {
     expect(run?.summary).toMatchObject({ servers: [expect.objectContaining({ server: 'paris', succeeded: 1 })], organizations: [{ organization: 'acme', activities: 1, devices: 3, error: null }] });
   });
 
+  it('beforeWrite (the leadership fence) is asked before every write; once it throws nothing more is sent to Apple', async () => {
+    const c = config();
+    const all = serials(2500);
+    const p = await plan(c, all.map((s) => device(s)));
+    let allowed = 2;
+    const asked: number[] = [];
+    const r = await apply(p, c, {
+      concurrency: 1,
+      beforeWrite: async () => {
+        asked.push(client.defines.length + client.assigns.length);
+        if (allowed-- <= 0) throw new Error('this replica is no longer the leader');
+      },
+    });
+    // The define and one assign went out; the third write was refused before its call.
+    expect(asked).toEqual([0, 1, 2]);
+    expect(client.defines).toHaveLength(1);
+    expect(client.assigns).toHaveLength(1);
+    expect(r.result).toBe('failed');
+    expect(r.servers[0]?.error).toContain('no longer the leader');
+  });
+
   it('a new profile is defined once, carrying its devices; results, desired profile and audit are recorded', async () => {
     const c = config();
     const p = await plan(c, [device('IPAD2'), device('IPAD1')]);
