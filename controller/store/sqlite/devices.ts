@@ -10,6 +10,7 @@
 import type Database from 'better-sqlite3';
 import type { Device } from '../../dep/types.js';
 import { deviceColumns, filterClauses, FILTER_SQL, JOINED, fromMs, joinRecord, lastBySerial, splitRecord, toMs, uniqueBySerialSorted } from '../codec.js';
+import { writeInGroups } from './row-groups.js';
 import type { DeviceFilter, DevicePage, DeviceRecord, DeviceResultStatus, DeviceResultUpdate, MigrationDeadlineCount, ResultCounts, UpsertOptions } from '../ports.js';
 
 /** A devices row as SQLite returns it. */
@@ -149,37 +150,11 @@ export class SqliteDevices {
     const rows = uniqueBySerialSorted(devices);
     const arrived = opts.arrived;
     const sync = opts.syncEvents === true;
-    const profiles: unknown[] = sync ? new Array<unknown>(rows.length * PROFILE_PARAMS) : [];
-    let p = 0;
-    const fill = (params: unknown[], k: number, d: Device): number => {
-      const c = deviceColumns(d);
+    // Each record split and encoded once, for the devices row and (sync events) the device_state row.
+    const encoded = rows.map((d) => {
       const split = splitRecord(d);
-      const profile = JSON.stringify(split.profile);
-      params[k] = server;
-      params[k + 1] = c.serial;
-      params[k + 2] = c.profileUuid;
-      params[k + 3] = c.profileStatus;
-      params[k + 4] = c.deviceFamily;
-      params[k + 5] = c.os;
-      params[k + 6] = c.model;
-      params[k + 7] = c.opDate;
-      params[k + 8] = c.migrationDeadline;
-      params[k + 9] = JSON.stringify(split.rest);
-      params[k + 10] = profile;
-      params[k + 11] = atMs;
-      if (sync) {
-        profiles[p] = server;
-        profiles[p + 1] = c.serial;
-        profiles[p + 2] = profile;
-        profiles[p + 3] = c.profileUuid;
-        profiles[p + 4] = c.profileStatus;
-        profiles[p + 5] = atMs;
-        p += PROFILE_PARAMS;
-      }
-      return k + PARAMS_PER_ROW;
-    };
-    const many = rows.length >= ROWS_PER_UPSERT ? this.stmt(upsertSql(ROWS_PER_UPSERT, sync)) : undefined;
-    const one = this.stmt(upsertSql(1, sync));
+      return { c: deviceColumns(d), rest: JSON.stringify(split.rest), profile: JSON.stringify(split.profile) };
+    });
     this.db.transaction(() => {
       // Arrivals first: "new" means not held before this upsert. A listed arrival (rare: sync `added`, a device
       // back after leaving) is marked whether the store held it or not.
@@ -188,34 +163,31 @@ export class SqliteDevices {
         const arrive = this.stmt(ARRIVE);
         for (const d of rows) if (arrived.has(d.serial_number)) arrive.run(server, d.serial_number, atMs);
       }
-      let i = 0;
-      if (many) {
-        const params: unknown[] = new Array<unknown>(ROWS_PER_UPSERT * PARAMS_PER_ROW);
-        for (; i + ROWS_PER_UPSERT <= rows.length; i += ROWS_PER_UPSERT) {
-          let k = 0;
-          for (let j = i; j < i + ROWS_PER_UPSERT; j++) k = fill(params, k, rows[j]!);
-          many.run(params);
-        }
-      }
-      const params: unknown[] = new Array<unknown>(PARAMS_PER_ROW);
-      for (; i < rows.length; i++) {
-        fill(params, 0, rows[i]!);
-        one.run(params);
-      }
-      if (sync) this.upsertProfiles(profiles, rows.length);
+      writeInGroups(encoded, PARAMS_PER_ROW, ROWS_PER_UPSERT, (n) => this.stmt(upsertSql(n, sync)), (params, k, { c, rest, profile }) => {
+        params[k] = server;
+        params[k + 1] = c.serial;
+        params[k + 2] = c.profileUuid;
+        params[k + 3] = c.profileStatus;
+        params[k + 4] = c.deviceFamily;
+        params[k + 5] = c.os;
+        params[k + 6] = c.model;
+        params[k + 7] = c.opDate;
+        params[k + 8] = c.migrationDeadline;
+        params[k + 9] = rest;
+        params[k + 10] = profile;
+        params[k + 11] = atMs;
+      });
+      if (!sync) return;
+      writeInGroups(encoded, PROFILE_PARAMS, PROFILE_ROWS, (n) => this.stmt(profileUpsertSql(n)), (params, k, { c, profile }) => {
+        params[k] = server;
+        params[k + 1] = c.serial;
+        params[k + 2] = profile;
+        params[k + 3] = c.profileUuid;
+        params[k + 4] = c.profileStatus;
+        params[k + 5] = atMs;
+      });
     })();
     return devices.length;
-  }
-
-  /** Writes `count` rows of PROFILE_PARAMS parameters each from `values` (inside the caller's transaction). */
-  private upsertProfiles(values: readonly unknown[], count: number): void {
-    let i = 0;
-    if (count >= PROFILE_ROWS) {
-      const many = this.stmt(profileUpsertSql(PROFILE_ROWS));
-      for (; i + PROFILE_ROWS <= count; i += PROFILE_ROWS) many.run(values.slice(i * PROFILE_PARAMS, (i + PROFILE_ROWS) * PROFILE_PARAMS));
-    }
-    const one = this.stmt(profileUpsertSql(1));
-    for (; i < count; i++) one.run(values.slice(i * PROFILE_PARAMS, (i + 1) * PROFILE_PARAMS));
   }
 
   /** See ObserveStore.deleteDevices. */

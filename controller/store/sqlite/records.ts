@@ -8,6 +8,7 @@ import { StoreError } from '../errors.js';
 import { fromMs, SERVER_FIELDS } from '../codec.js';
 import { SqliteOutbox } from './outbox.js';
 import type { OutboxEntry } from '../../notify/ports.js';
+import { writeInGroups } from './row-groups.js';
 import type {
   AuditEntry, AuditRecord, CursorState, CursorUpdate, DeviceResultStatus, JsonValue, ProfileIntent, ProfileKey,
   ProfileRecord, ProfileState, RunRecord, RunResult, RunTrigger, ServerRecord, ServerUpdate,
@@ -147,9 +148,8 @@ function auditInsertSql(rows: number): string {
 export class SqliteRecords {
   private readonly db: Database.Database;
 
-  /** The audit inserts (one row, AUDIT_ROWS_PER_INSERT rows), prepared once per connection. */
-  private auditOne: Database.Statement | undefined;
-  private auditMany: Database.Statement | undefined;
+  /** The audit inserts by rows per statement, prepared once per connection. */
+  private readonly auditStatements = new Map<number, Database.Statement>();
 
   /** Binds to an open, migrated database. */
   constructor(db: Database.Database) {
@@ -333,33 +333,23 @@ export class SqliteRecords {
 
   /** See ApplyStore.appendAudit. */
   appendAudit(entries: readonly AuditEntry[]): void {
-    const one = (this.auditOne ??= this.db.prepare(auditInsertSql(1)));
-    const many = entries.length >= AUDIT_ROWS_PER_INSERT ? (this.auditMany ??= this.db.prepare(auditInsertSql(AUDIT_ROWS_PER_INSERT))) : undefined;
-    const fill = (params: unknown[], k: number, e: AuditEntry): void => {
-      params[k] = e.runId;
-      params[k + 1] = e.server;
-      params[k + 2] = e.serial;
-      params[k + 3] = e.action;
-      params[k + 4] = e.before;
-      params[k + 5] = e.after;
-      params[k + 6] = e.outcome;
-      params[k + 7] = e.appleStatus;
-      params[k + 8] = e.at.getTime();
+    const statement = (rows: number): Database.Statement => {
+      let st = this.auditStatements.get(rows);
+      if (!st) this.auditStatements.set(rows, (st = this.db.prepare(auditInsertSql(rows))));
+      return st;
     };
     this.db.transaction(() => {
-      let i = 0;
-      if (many) {
-        const params = new Array<unknown>(AUDIT_ROWS_PER_INSERT * AUDIT_PARAMS);
-        for (; i + AUDIT_ROWS_PER_INSERT <= entries.length; i += AUDIT_ROWS_PER_INSERT) {
-          for (let j = 0; j < AUDIT_ROWS_PER_INSERT; j++) fill(params, j * AUDIT_PARAMS, entries[i + j]!);
-          many.run(params);
-        }
-      }
-      const params = new Array<unknown>(AUDIT_PARAMS);
-      for (; i < entries.length; i++) {
-        fill(params, 0, entries[i]!);
-        one.run(params);
-      }
+      writeInGroups(entries, AUDIT_PARAMS, AUDIT_ROWS_PER_INSERT, statement, (params, k, e) => {
+        params[k] = e.runId;
+        params[k + 1] = e.server;
+        params[k + 2] = e.serial;
+        params[k + 3] = e.action;
+        params[k + 4] = e.before;
+        params[k + 5] = e.after;
+        params[k + 6] = e.outcome;
+        params[k + 7] = e.appleStatus;
+        params[k + 8] = e.at.getTime();
+      });
     })();
   }
 
