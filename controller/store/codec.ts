@@ -6,6 +6,7 @@
 import type { Device } from '../dep/types.js';
 import type { DeviceFilter, ServerUpdate } from './ports.js';
 import type { EnrollmentAttemptRecord, EnrollmentOutcome } from '../enroll/ports.js';
+import type { ActivityRecord, ActivitySerialResult } from '../ownership/ports.js';
 
 /** The typed columns of a device row, derived from Apple's record. */
 export interface DeviceColumns {
@@ -198,4 +199,41 @@ export function splitRecord(device: Device): SplitRecord {
 /** Joins a stored record back (the profile fields after the rest; key order is not kept). */
 export function joinRecord(rest: Record<string, unknown>, profile: Record<string, unknown> | null): Device {
   return (profile ? Object.assign(rest, profile) : rest) as unknown as Device;
+}
+
+/**
+ * An abm_activities row as either SQL store reads it (migration 9): SQLite gives JSON as text and times as epoch
+ * milliseconds, PostgreSQL parsed JSON and Dates.
+ */
+export interface ActivityRow {
+  organization: string;
+  activity_id: string;
+  type: string;
+  server_id: string;
+  server_name: string;
+  serials: string | string[];
+  status: string;
+  sub_status: string | null;
+  created_at: number | Date;
+  updated_at: number | Date;
+  completed_at: number | Date | null;
+  results: string | ActivitySerialResult[] | null;
+}
+
+/** The record of an abm_activities row. */
+export function activityFromRow(r: ActivityRow): ActivityRecord {
+  return {
+    organization: r.organization,
+    activityId: r.activity_id,
+    type: r.type,
+    serverId: r.server_id,
+    serverName: r.server_name,
+    serials: typeof r.serials === 'string' ? (JSON.parse(r.serials) as string[]) : r.serials,
+    status: r.status,
+    subStatus: r.sub_status,
+    createdAt: new Date(r.created_at),
+    updatedAt: new Date(r.updated_at),
+    completedAt: r.completed_at === null ? null : new Date(r.completed_at),
+    results: typeof r.results === 'string' ? (JSON.parse(r.results) as ActivitySerialResult[]) : r.results,
+  };
 }

@@ -2,42 +2,12 @@
  * PostgreSQL part of the Business API activity table (controller/ownership/ports.ts ActivityStore, migration 9).
  */
 import type pg from 'pg';
-import type { ActivityRecord, ActivitySerialResult, ActivityUpdate } from '../../ownership/ports.js';
+import type { ActivityRecord, ActivityUpdate } from '../../ownership/ports.js';
 import type { AuditEntry } from '../../reconcile/ports.js';
 import { inTransaction } from './connection.js';
 import { insertAudit } from './records.js';
+import { activityFromRow, type ActivityRow } from '../codec.js';
 
-interface Row {
-  organization: string;
-  activity_id: string;
-  type: string;
-  server_id: string;
-  server_name: string;
-  serials: string[];
-  status: string;
-  sub_status: string | null;
-  created_at: Date;
-  updated_at: Date;
-  completed_at: Date | null;
-  results: ActivitySerialResult[] | null;
-}
-
-function toRecord(r: Row): ActivityRecord {
-  return {
-    organization: r.organization,
-    activityId: r.activity_id,
-    type: r.type,
-    serverId: r.server_id,
-    serverName: r.server_name,
-    serials: r.serials,
-    status: r.status,
-    subStatus: r.sub_status,
-    createdAt: new Date(r.created_at),
-    updatedAt: new Date(r.updated_at),
-    completedAt: r.completed_at === null ? null : new Date(r.completed_at),
-    results: r.results,
-  };
-}
 
 /** See ActivityStore.recordActivity. */
 export async function recordActivity(pool: pg.Pool, a: ActivityRecord): Promise<void> {
@@ -66,9 +36,9 @@ export async function updateActivity(pool: pg.Pool, organization: string, activi
 /** See ActivityStore.listActivities. */
 export async function listActivities(pool: pg.Pool, organization: string, opts: { open: boolean; limit?: number }): Promise<ActivityRecord[]> {
   if (opts.open) {
-    const { rows } = await pool.query<Row>('SELECT * FROM abm_activities WHERE organization = $1 AND completed_at IS NULL ORDER BY seq', [organization]);
-    return rows.map(toRecord);
+    const { rows } = await pool.query<ActivityRow>('SELECT * FROM abm_activities WHERE organization = $1 AND completed_at IS NULL ORDER BY seq', [organization]);
+    return rows.map(activityFromRow);
   }
-  const { rows } = await pool.query<Row>('SELECT * FROM abm_activities WHERE organization = $1 ORDER BY seq DESC LIMIT $2', [organization, opts.limit ?? null]);
-  return rows.reverse().map(toRecord);
+  const { rows } = await pool.query<ActivityRow>('SELECT * FROM abm_activities WHERE organization = $1 ORDER BY seq DESC LIMIT $2', [organization, opts.limit ?? null]);
+  return rows.reverse().map(activityFromRow);
 }

@@ -3,39 +3,9 @@
  * Synchronous (better-sqlite3); the store class wraps each method in its async port method.
  */
 import type Database from 'better-sqlite3';
-import type { ActivityRecord, ActivitySerialResult, ActivityUpdate } from '../../ownership/ports.js';
+import type { ActivityRecord, ActivityUpdate } from '../../ownership/ports.js';
+import { activityFromRow, type ActivityRow } from '../codec.js';
 
-interface Row {
-  organization: string;
-  activity_id: string;
-  type: string;
-  server_id: string;
-  server_name: string;
-  serials: string;
-  status: string;
-  sub_status: string | null;
-  created_at: number;
-  updated_at: number;
-  completed_at: number | null;
-  results: string | null;
-}
-
-function toRecord(r: Row): ActivityRecord {
-  return {
-    organization: r.organization,
-    activityId: r.activity_id,
-    type: r.type,
-    serverId: r.server_id,
-    serverName: r.server_name,
-    serials: JSON.parse(r.serials) as string[],
-    status: r.status,
-    subStatus: r.sub_status,
-    createdAt: new Date(r.created_at),
-    updatedAt: new Date(r.updated_at),
-    completedAt: r.completed_at === null ? null : new Date(r.completed_at),
-    results: r.results === null ? null : (JSON.parse(r.results) as ActivitySerialResult[]),
-  };
-}
 
 /** The activity table on one SQLite database. */
 export class SqliteAbmActivities {
@@ -60,10 +30,10 @@ export class SqliteAbmActivities {
 
   list(organization: string, opts: { open: boolean; limit?: number }): ActivityRecord[] {
     if (opts.open) {
-      const rows = this.db.prepare('SELECT * FROM abm_activities WHERE organization = ? AND completed_at IS NULL ORDER BY seq').all(organization) as Row[];
-      return rows.map(toRecord);
+      const rows = this.db.prepare('SELECT * FROM abm_activities WHERE organization = ? AND completed_at IS NULL ORDER BY seq').all(organization) as ActivityRow[];
+      return rows.map(activityFromRow);
     }
-    const rows = this.db.prepare('SELECT * FROM abm_activities WHERE organization = ? ORDER BY seq DESC LIMIT ?').all(organization, opts.limit ?? -1) as Row[];
-    return rows.reverse().map(toRecord);
+    const rows = this.db.prepare('SELECT * FROM abm_activities WHERE organization = ? ORDER BY seq DESC LIMIT ?').all(organization, opts.limit ?? -1) as ActivityRow[];
+    return rows.reverse().map(activityFromRow);
   }
 }
