@@ -10,6 +10,7 @@
 import type Database from 'better-sqlite3';
 import type { Device } from '../../dep/types.js';
 import { deviceColumns, filterClauses, FILTER_SQL, JOINED, fromMs, joinRecord, lastBySerial, splitRecord, toMs, uniqueBySerialSorted } from '../codec.js';
+import { atomically } from './atomically.js';
 import { writeInGroups } from './row-groups.js';
 import type { DeviceFilter, DevicePage, DeviceRecord, DeviceResultStatus, DeviceResultUpdate, MigrationDeadlineCount, ResultCounts, UpsertOptions } from '../ports.js';
 
@@ -155,7 +156,7 @@ export class SqliteDevices {
       const split = splitRecord(d);
       return { c: deviceColumns(d), rest: JSON.stringify(split.rest), profile: JSON.stringify(split.profile) };
     });
-    this.db.transaction(() => {
+    atomically(this.db, () => {
       // Arrivals first: "new" means not held before this upsert. A listed arrival (rare: sync `added`, a device
       // back after leaving) is marked whether the store held it or not.
       if (opts.newArrive === true && rows.length > 0) this.stmt(ARRIVE_NEW).run({ server, at: atMs, serials: JSON.stringify(rows.map((d) => d.serial_number)) });
@@ -186,7 +187,7 @@ export class SqliteDevices {
         params[k + 4] = c.profileStatus;
         params[k + 5] = atMs;
       });
-    })();
+    });
     return devices.length;
   }
 
@@ -195,12 +196,12 @@ export class SqliteDevices {
     const stmt = this.stmt('DELETE FROM devices WHERE server = ? AND serial = ?');
     const state = this.stmt('DELETE FROM device_state WHERE server = ? AND serial = ?');
     let n = 0;
-    this.db.transaction(() => {
+    atomically(this.db, () => {
       for (const s of serials) {
         n += stmt.run(server, s).changes;
         state.run(server, s);
       }
-    })();
+    });
     return n;
   }
 
@@ -274,7 +275,7 @@ export class SqliteDevices {
   recordResults(server: string, results: readonly DeviceResultUpdate[]): number {
     const stmt = this.stmt(RECORD_RESULT);
     let n = 0;
-    this.db.transaction(() => {
+    atomically(this.db, () => {
       for (const r of lastBySerial(results)) {
         const keep = r.desiredProfile === undefined ? 1 : 0;
         const handled = r.result.status === 'success' ? 1 : 0;
@@ -282,7 +283,7 @@ export class SqliteDevices {
         n += stmt.run(server, r.serial, r.result.status, r.result.at.getTime(), r.result.appleStatus, toMs(r.retryNotBefore), r.desiredProfile ?? null, attempts,
           server, r.serial, keep, handled, attempts).changes;
       }
-    })();
+    });
     return n;
   }
 }

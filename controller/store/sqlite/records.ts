@@ -8,6 +8,7 @@ import { StoreError } from '../errors.js';
 import { fromMs, SERVER_FIELDS } from '../codec.js';
 import { SqliteOutbox } from './outbox.js';
 import type { OutboxEntry } from '../../notify/ports.js';
+import { atomically } from './atomically.js';
 import { writeInGroups } from './row-groups.js';
 import type {
   AuditEntry, AuditRecord, CursorState, CursorUpdate, DeviceResultStatus, JsonValue, ProfileIntent, ProfileKey,
@@ -338,7 +339,7 @@ export class SqliteRecords {
       if (!st) this.auditStatements.set(rows, (st = this.db.prepare(auditInsertSql(rows))));
       return st;
     };
-    this.db.transaction(() => {
+    atomically(this.db, () => {
       writeInGroups(entries, AUDIT_PARAMS, AUDIT_ROWS_PER_INSERT, statement, (params, k, e) => {
         params[k] = e.runId;
         params[k + 1] = e.server;
@@ -350,7 +351,7 @@ export class SqliteRecords {
         params[k + 7] = e.appleStatus;
         params[k + 8] = e.at.getTime();
       });
-    })();
+    });
   }
 
   /** See Store.readAudit. */
