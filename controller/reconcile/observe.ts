@@ -282,24 +282,50 @@ async function sync(server: string, cursor: string, client: ReconcileDepClient, 
     if (upserts.length > 0) upserted += await store.upsertDevices(server, upserts, opts.now(), { newArrive: true, arrived, syncEvents: true });
     if (deletes.length > 0) deleted += await store.deleteDevices(server, deletes);
   };
-  for await (const page of client.syncAllDevices({ cursor, limit: pageLimit(opts.pageLimits?.sync) }, { signal: opts.signal })) {
-    pages++;
-    for (const d of page.devices) {
-      const opDate = opInstant(d);
-      if (opType(d) === 'deleted') left.set(d.serial_number, Math.max(opDate, left.get(d.serial_number) ?? Number.NEGATIVE_INFINITY));
-      const prev = applied.get(d.serial_number);
-      // On a tie the later event in Apple's order wins.
-      if (prev !== undefined && opDate < prev) continue;
-      applied.set(d.serial_number, opDate);
-      pending.delete(d.serial_number);
-      pending.set(d.serial_number, d);
+  // As in the full fetch: page k+1 is asked for as soon as page k arrived (its cursor known), so it is on the wire
+  // while page k's events are merged and written; one page ahead at most, so memory stays bounded. A failed write
+  // aborts the page on the wire.
+  const stop = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
+  const it = client.syncAllDevices({ cursor, limit: pageLimit(opts.pageLimits?.sync) }, { signal });
+  const ask = (): Promise<IteratorResult<FetchDeviceResponse, void>> => {
+    const p = it.next();
+    // Handled now; awaited (and thrown) on the next turn of the loop.
+    p.catch(() => undefined);
+    return p;
+  };
+  let ahead: Promise<IteratorResult<FetchDeviceResponse, void>> | undefined = ask();
+  try {
+    for (;;) {
+      const r: IteratorResult<FetchDeviceResponse, void> = await ahead;
+      if (r.done) break;
+      ahead = ask();
+      await yieldToIo();
+      const page = r.value;
+      pages++;
+      for (const d of page.devices) {
+        const opDate = opInstant(d);
+        if (opType(d) === 'deleted') left.set(d.serial_number, Math.max(opDate, left.get(d.serial_number) ?? Number.NEGATIVE_INFINITY));
+        const prev = applied.get(d.serial_number);
+        // On a tie the later event in Apple's order wins.
+        if (prev !== undefined && opDate < prev) continue;
+        applied.set(d.serial_number, opDate);
+        pending.delete(d.serial_number);
+        pending.set(d.serial_number, d);
+      }
+      if (pending.size >= FETCH_WRITE_BATCH) await flush();
+      next = page.cursor;
+      events += page.devices.length;
+      opts.onProgress?.({ server, mode: 'sync', pages, devices: events, total: null });
     }
-    if (pending.size >= FETCH_WRITE_BATCH) await flush();
-    next = page.cursor;
-    events += page.devices.length;
-    opts.onProgress?.({ server, mode: 'sync', pages, devices: events, total: null });
+    ahead = undefined;
+    await flush();
+  } catch (err) {
+    stop.abort(err);
+    await Promise.allSettled([ahead]);
+    await it.return(undefined).catch(() => undefined);
+    throw err;
   }
-  await flush();
   // The cursor moves only after every event is stored: a crash re-reads the same events (idempotent).
   await store.setCursor(server, { cursor: next, syncedAt: opts.now() });
   return { mode: 'sync', reason: null, pages, upserted, deleted, streamed: false };

@@ -29,10 +29,11 @@ class OnDemandFetch {
   readonly signals: AbortSignal[] = [];
   constructor(private readonly pages: number, private readonly perPage = FETCH_WRITE_BATCH) {}
 
-  client(): ReconcileDepClient {
+  /** A client whose full fetch (or, with `sync`, whose sync) serves these pages. */
+  client(endpoint: 'fetch' | 'sync' = 'fetch'): ReconcileDepClient {
     const fake = new FakeDepClient();
     const { replies, signals, log, pages } = this;
-    fake.fetchAllDevices = async function* (_req, o) {
+    const serve = async function* (o?: { signal?: AbortSignal }): AsyncGenerator<FetchDeviceResponse> {
       for (let k = 0; k < pages; k++) {
         const reply = deferred<FetchDeviceResponse>();
         replies.push(reply);
@@ -42,6 +43,8 @@ class OnDemandFetch {
         yield await Promise.race([reply.promise, aborted]);
       }
     };
+    if (endpoint === 'fetch') fake.fetchAllDevices = (_req, o) => serve(o);
+    else fake.syncAllDevices = (_req, o) => serve(o);
     return fake;
   }
 
@@ -190,5 +193,59 @@ describe('observe: a full fetch pipelines the next page under the work on the cu
     writes[0]!.resolve();
     await expect(done).rejects.toThrow('shutting down');
     expect((await inner.getCursor('paris'))?.cursor ?? null).toBeNull();
+  });
+});
+
+describe('observe: a sync pipelines the next page under the write of the current one', () => {
+  /** A store that has completed a full fetch of paris (cursor c-start), so observe syncs. */
+  const synced = async (): Promise<ReturnType<typeof manualClock>> => {
+    const clock = manualClock();
+    await inner.setCursor('paris', { cursor: 'c-start', fetchedAt: clock.now(), syncedAt: clock.now() });
+    return clock;
+  };
+
+  it('asks for page k+1 while page k is written, and moves the cursor only after every write', async () => {
+    const clock = await synced();
+    const sync = new OnDemandFetch(3);
+    const { store, writes } = gatedStore(inner, sync.log);
+    const done = observe('paris', sync.client('sync'), store, { now: clock.now });
+    await settle();
+    expect(sync.log).toEqual(['request 0']);
+    sync.answer(0);
+    await settle();
+    // Page 1 is on the wire while page 0's events are written.
+    expect(sync.log).toEqual(['request 0', 'request 1', 'write 0 start']);
+    sync.answer(1);
+    await settle();
+    // One page ahead at most: page 2 is not asked for until page 1 is taken, which waits for write 0.
+    expect(sync.log).toEqual(['request 0', 'request 1', 'write 0 start']);
+    writes[0]!.resolve();
+    await settle();
+    expect(sync.log.slice(3)).toEqual(['write 0 done', 'request 2', 'write 1 start']);
+    expect((await inner.getCursor('paris'))?.cursor).toBe('c-start');
+    sync.answer(2);
+    writes[1]!.resolve();
+    await settle();
+    expect((await inner.getCursor('paris'))?.cursor).toBe('c-start');
+    writes[2]!.resolve();
+    expect(await done).toMatchObject({ mode: 'sync', pages: 3, upserted: 3 * FETCH_WRITE_BATCH });
+    expect(await inner.getCursor('paris')).toMatchObject({ cursor: 'c2' });
+  });
+
+  it('a failed write stops the sync with its error: the page on the wire is aborted and the cursor stays', async () => {
+    const clock = await synced();
+    const sync = new OnDemandFetch(5);
+    const { store, writes } = gatedStore(inner, sync.log);
+    const done = observe('paris', sync.client('sync'), store, { now: clock.now });
+    await settle();
+    sync.answer(0);
+    await settle();
+    expect(sync.log).toEqual(['request 0', 'request 1', 'write 0 start']);
+    const failure = new Error('disk full');
+    writes[0]!.reject(failure);
+    await expect(done).rejects.toBe(failure);
+    expect(sync.signals[1]!.aborted).toBe(true);
+    expect(sync.log.filter((l) => l.startsWith('request'))).toHaveLength(2);
+    expect((await inner.getCursor('paris'))?.cursor).toBe('c-start');
   });
 });
