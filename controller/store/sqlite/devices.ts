@@ -14,52 +14,50 @@ import { atomically } from './atomically.js';
 import { writeInGroups } from './row-groups.js';
 import type { DeviceFilter, DevicePage, DeviceRecord, DeviceResultStatus, DeviceResultUpdate, MigrationDeadlineCount, ResultCounts, UpsertOptions } from '../ports.js';
 
-/** A devices row as SQLite returns it. */
-interface DeviceRow {
-  server: string;
-  serial: string;
-  record: string;
+/**
+ * A devices row with its state as SQLite returns it: an array in SELECT's column order (better-sqlite3's raw
+ * mode), which a million-row read builds in about 3.1 s of CPU against 4.8–5.6 s for objects keyed by column.
+ */
+type DeviceRow = [
+  server: string,
+  serial: string,
+  record: string,
   /** Apple's profile fields as stored with the record (JSON). */
-  profile: string | null;
+  profile: string | null,
   /** The same fields from a later sync event that left the record alone (device_state), and when. */
-  s_profile: string | null;
-  s_profile_at: number | null;
-  desired_profile: string | null;
-  result_status: string | null;
-  result_at: number | null;
-  result_apple_status: string | null;
-  retry_not_before: number | null;
-  observed_at: number;
-  arrived_at: number | null;
-  attempts: number;
-}
+  sProfile: string | null,
+  sProfileAt: number | null,
+  desiredProfile: string | null,
+  resultStatus: string | null,
+  resultAt: number | null,
+  resultAppleStatus: string | null,
+  retryNotBefore: number | null,
+  observedAt: number,
+  arrivedAt: number | null,
+  attempts: number,
+];
 
-/** Devices with their state (filters use FILTER_SQL's expressions over `d` and `s`). */
-const SELECT = `SELECT d.server AS server, d.serial AS serial, d.record AS record, d.profile AS profile,
-  s.profile AS s_profile, s.profile_at AS s_profile_at, s.desired_profile AS desired_profile,
-  s.result_status AS result_status, s.result_at AS result_at, s.result_apple_status AS result_apple_status,
-  s.retry_not_before AS retry_not_before, d.observed_at AS observed_at, s.arrived_at AS arrived_at,
-  COALESCE(s.attempts, 0) AS attempts
+/** Devices with their state, in DeviceRow's column order (filters use FILTER_SQL's expressions over `d` and `s`). */
+const SELECT = `SELECT d.server, d.serial, d.record, d.profile, s.profile, s.profile_at, s.desired_profile, s.result_status,
+  s.result_at, s.result_apple_status, s.retry_not_before, d.observed_at, s.arrived_at, COALESCE(s.attempts, 0)
   FROM devices d LEFT JOIN device_state s ON s.server = d.server AND s.serial = d.serial`;
 
 /** Maps a row to the port's record. */
 function toRecord(row: DeviceRow): DeviceRecord {
+  const [server, serial, record, stored, sProfile, sProfileAt, desiredProfile, resultStatus, resultAt, resultAppleStatus, retryNotBefore, observedAt, arrivedAt, attempts] = row;
   // The profile fields of a later sync event (device_state) win over those stored with the record.
-  const later = row.s_profile_at !== null && row.s_profile_at >= row.observed_at;
-  const profile = later ? row.s_profile : row.profile;
+  const later = sProfileAt !== null && sProfileAt >= observedAt;
+  const profile = later ? sProfile : stored;
   return {
-    server: row.server,
-    serial: row.serial,
-    device: joinRecord(JSON.parse(row.record) as Record<string, unknown>, profile === null ? null : (JSON.parse(profile) as Record<string, unknown>)),
-    desiredProfile: row.desired_profile,
-    lastResult:
-      row.result_status === null
-        ? null
-        : { status: row.result_status as DeviceResultStatus, at: new Date(row.result_at ?? 0), appleStatus: row.result_apple_status },
-    retryNotBefore: fromMs(row.retry_not_before),
-    observedAt: new Date(later ? row.s_profile_at! : row.observed_at),
-    arrivedAt: fromMs(row.arrived_at),
-    attempts: row.attempts,
+    server,
+    serial,
+    device: joinRecord(JSON.parse(record) as Record<string, unknown>, profile === null ? null : (JSON.parse(profile) as Record<string, unknown>)),
+    desiredProfile,
+    lastResult: resultStatus === null ? null : { status: resultStatus as DeviceResultStatus, at: new Date(resultAt ?? 0), appleStatus: resultAppleStatus },
+    retryNotBefore: fromMs(retryNotBefore),
+    observedAt: new Date(later ? sProfileAt : observedAt),
+    arrivedAt: fromMs(arrivedAt),
+    attempts,
   };
 }
 
@@ -131,6 +129,16 @@ export class SqliteDevices {
 
   constructor(db: Database.Database) {
     this.db = db;
+  }
+
+  /** A SELECT of DeviceRows (raw mode: each row an array). */
+  private rows(sql: string): Database.Statement {
+    let s = this.statements.get(sql);
+    if (s === undefined) {
+      s = this.db.prepare(sql).raw(true);
+      this.statements.set(sql, s);
+    }
+    return s;
   }
 
   private stmt(sql: string): Database.Statement {
@@ -207,7 +215,7 @@ export class SqliteDevices {
 
   /** See PlanStore.getDevice. */
   get(server: string, serial: string): DeviceRecord | undefined {
-    const row = this.stmt(`${SELECT} WHERE d.server = ? AND d.serial = ?`).get(server, serial) as DeviceRow | undefined;
+    const row = this.rows(`${SELECT} WHERE d.server = ? AND d.serial = ?`).get(server, serial) as DeviceRow | undefined;
     return row && toRecord(row);
   }
 
@@ -263,12 +271,12 @@ export class SqliteDevices {
   /** See Store.listDevices. */
   list(server: string, after: string | null, limit: number, filter?: DeviceFilter): DevicePage {
     const f = filterSql(filter);
-    const rows = this.stmt(`${SELECT} WHERE d.server = ? AND d.serial > ?${f.sql} ORDER BY d.serial LIMIT ?`)
+    const rows = this.rows(`${SELECT} WHERE d.server = ? AND d.serial > ?${f.sql} ORDER BY d.serial LIMIT ?`)
       .all(server, after ?? '', ...f.params, limit + 1) as DeviceRow[];
     // One row more than asked tells whether another page exists, so `next` is exact.
     const more = rows.length > limit;
     if (more) rows.pop();
-    return { devices: rows.map(toRecord), next: more ? (rows[rows.length - 1]?.serial ?? null) : null };
+    return { devices: rows.map(toRecord), next: more ? (rows[rows.length - 1]?.[1] ?? null) : null };
   }
 
   /** See ApplyStore.recordResults: state rows only (narrow, in serial order), one transaction. */
