@@ -11,7 +11,6 @@ import type Database from 'better-sqlite3';
 import type { Device } from '../../dep/types.js';
 import { deviceColumns, filterClauses, FILTER_SQL, JOINED, fromMs, joinRecord, lastBySerial, splitRecord, toMs, uniqueBySerialSorted } from '../codec.js';
 import { atomically } from './atomically.js';
-import { writeInGroups } from './row-groups.js';
 import type { DeviceFilter, DevicePage, DeviceRecord, DeviceResultStatus, DeviceResultUpdate, MigrationDeadlineCount, ResultCounts, UpsertOptions } from '../ports.js';
 
 /**
@@ -87,8 +86,7 @@ function upsertSql(rows: number, keepSameRecord: boolean): string {
       record = excluded.record, profile = excluded.profile, observed_at = excluded.observed_at${keepSameRecord ? '\n    WHERE devices.record IS NOT excluded.record' : ''}`;
 }
 
-/** Rows one PROFILE_UPSERT statement writes (6 parameters each). */
-const PROFILE_ROWS = 100;
+/** Parameters of one row of a profile upsert (profileUpsertSql; as many rows per statement as the devices upsert). */
 const PROFILE_PARAMS = 6;
 
 /** Stores sync events' profile fields in device_state (the newer of these and the record's is read). */
@@ -159,11 +157,6 @@ export class SqliteDevices {
     const rows = uniqueBySerialSorted(devices);
     const arrived = opts.arrived;
     const sync = opts.syncEvents === true;
-    // Each record split and encoded once, for the devices row and (sync events) the device_state row.
-    const encoded = rows.map((d) => {
-      const split = splitRecord(d);
-      return { c: deviceColumns(d), rest: JSON.stringify(split.rest), profile: JSON.stringify(split.profile) };
-    });
     atomically(this.db, () => {
       // Arrivals first: "new" means not held before this upsert. A listed arrival (rare: sync `added`, a device
       // back after leaving) is marked whether the store held it or not.
@@ -172,29 +165,48 @@ export class SqliteDevices {
         const arrive = this.stmt(ARRIVE);
         for (const d of rows) if (arrived.has(d.serial_number)) arrive.run(server, d.serial_number, atMs);
       }
-      writeInGroups(encoded, PARAMS_PER_ROW, ROWS_PER_UPSERT, (n) => this.stmt(upsertSql(n, sync)), (params, k, { c, rest, profile }) => {
-        params[k] = server;
-        params[k + 1] = c.serial;
-        params[k + 2] = c.profileUuid;
-        params[k + 3] = c.profileStatus;
-        params[k + 4] = c.deviceFamily;
-        params[k + 5] = c.os;
-        params[k + 6] = c.model;
-        params[k + 7] = c.opDate;
-        params[k + 8] = c.migrationDeadline;
-        params[k + 9] = rest;
-        params[k + 10] = profile;
-        params[k + 11] = atMs;
-      });
-      if (!sync) return;
-      writeInGroups(encoded, PROFILE_PARAMS, PROFILE_ROWS, (n) => this.stmt(profileUpsertSql(n)), (params, k, { c, profile }) => {
-        params[k] = server;
-        params[k + 1] = c.serial;
-        params[k + 2] = profile;
-        params[k + 3] = c.profileUuid;
-        params[k + 4] = c.profileStatus;
-        params[k + 5] = atMs;
-      });
+      // Groups of ROWS_PER_UPSERT rows per statement, the rest one by one. Each group's records are split and
+      // encoded just before its statements run (for the devices row and, for sync events, the device_state row),
+      // so the strings die young: encoding a whole call's 20,000 records first kept them alive across young-
+      // generation collections, which then copied and promoted them.
+      let i = 0;
+      for (const size of [ROWS_PER_UPSERT, 1]) {
+        const devicesRow = this.stmt(upsertSql(size, sync));
+        const profileRow = sync ? this.stmt(profileUpsertSql(size)) : undefined;
+        const params = new Array<unknown>(size * PARAMS_PER_ROW);
+        const profileParams = new Array<unknown>(size * PROFILE_PARAMS);
+        for (; i + size <= rows.length; i += size) {
+          for (let j = 0; j < size; j++) {
+            const d = rows[i + j]!;
+            const c = deviceColumns(d);
+            const split = splitRecord(d);
+            const profile = JSON.stringify(split.profile);
+            const k = j * PARAMS_PER_ROW;
+            params[k] = server;
+            params[k + 1] = c.serial;
+            params[k + 2] = c.profileUuid;
+            params[k + 3] = c.profileStatus;
+            params[k + 4] = c.deviceFamily;
+            params[k + 5] = c.os;
+            params[k + 6] = c.model;
+            params[k + 7] = c.opDate;
+            params[k + 8] = c.migrationDeadline;
+            params[k + 9] = JSON.stringify(split.rest);
+            params[k + 10] = profile;
+            params[k + 11] = atMs;
+            if (!profileRow) continue;
+            const q = j * PROFILE_PARAMS;
+            profileParams[q] = server;
+            profileParams[q + 1] = c.serial;
+            profileParams[q + 2] = profile;
+            profileParams[q + 3] = c.profileUuid;
+            profileParams[q + 4] = c.profileStatus;
+            profileParams[q + 5] = atMs;
+          }
+          devicesRow.run(params);
+          profileRow?.run(profileParams);
+        }
+      }
     });
     return devices.length;
   }
