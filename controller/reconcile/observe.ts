@@ -240,9 +240,13 @@ async function yieldToIo(): Promise<void> {
 
 async function sync(server: string, cursor: string, client: ReconcileDepClient, store: ObserveStore, opts: ObserveOptions): Promise<ObserveResult> {
   // Events are written in groups as they arrive (a sync after a large apply lists every device again, and
-  // holding them all would cost gigabytes). The latest op_date per serial wins; only the op_date of each
-  // serial seen is kept, to drop an older event that arrives after a newer one.
-  const applied = new Map<string, number>();
+  // holding them all would cost gigabytes). The latest op_date per serial wins. Apple lists events in about the
+  // order they happened, so an event no older than the newest seen so far in this sync (`newest`) is newer than
+  // anything earlier for its serial and needs no look-up. Only an event older than that is compared: with a
+  // pending event of its serial, with a `deleted` of it earlier in this sync, and with the op_date of the record
+  // stored (where an earlier event of this sync was written). Before, the op_date of every serial seen was kept
+  // for the whole sync: a million-entry map (about 80 MB) after a large apply.
+  let newest = Number.NEGATIVE_INFINITY;
   // The latest `deleted` per serial in this sync: a later event for it means it left and came back (Apple may
   // list both in one sync, and only the later survives the merge).
   const left = new Map<string, number>();
@@ -253,6 +257,14 @@ async function sync(server: string, cursor: string, client: ReconcileDepClient, 
   let upserted = 0;
   let deleted = 0;
   let invalidated = false;
+  /** The op_date of the newest event of `serial` applied in this sync or stored before (-∞ when none). */
+  const latestKnown = async (serial: string): Promise<number> => {
+    const waiting = pending.get(serial);
+    if (waiting !== undefined) return opInstant(waiting);
+    const leftAt = left.get(serial) ?? Number.NEGATIVE_INFINITY;
+    const stored = await store.getDevice(server, serial);
+    return Math.max(leftAt, stored === undefined ? Number.NEGATIVE_INFINITY : opInstant(stored.device));
+  };
   const flush = async (): Promise<void> => {
     if (pending.size === 0) return;
     // A device write makes the server's last "converged" diff stale. Forget it before the first write, so that a
@@ -305,11 +317,11 @@ async function sync(server: string, cursor: string, client: ReconcileDepClient, 
       pages++;
       for (const d of page.devices) {
         const opDate = opInstant(d);
+        // A `deleted` is remembered even when a newer event of the serial wins: the device left and came back.
         if (opType(d) === 'deleted') left.set(d.serial_number, Math.max(opDate, left.get(d.serial_number) ?? Number.NEGATIVE_INFINITY));
-        const prev = applied.get(d.serial_number);
         // On a tie the later event in Apple's order wins.
-        if (prev !== undefined && opDate < prev) continue;
-        applied.set(d.serial_number, opDate);
+        if (opDate < newest && opDate < (await latestKnown(d.serial_number))) continue;
+        newest = Math.max(newest, opDate);
         pending.delete(d.serial_number);
         pending.set(d.serial_number, d);
       }

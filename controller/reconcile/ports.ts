@@ -307,6 +307,8 @@ export interface ObserveStore extends DeviceScanStore {
   deleteDevices(server: string, serials: readonly string[]): Promise<number>;
   /** Counts a server's devices, optionally only those matching the filter. */
   countDevices(server: string, filter?: DeviceFilter): Promise<number>;
+  /** One device with its state (a sync event older than the newest seen compares its op_date with the stored one). */
+  getDevice(server: string, serial: string): Promise<DeviceRecord | undefined>;
 }
 
 /**
