@@ -273,6 +273,19 @@ export function defineRecordConformance(ctx: ConformanceContext): void {
       expect([...page1, ...page2]).toEqual(all.slice(0, 4));
     });
 
+    it("keeps every row's own values and order when a batch's rows share most columns (one Apple call's serials)", async () => {
+      const s = ctx.store;
+      const call = Array.from({ length: 5 }, (_, i) => entry(i, { at: at(9) }));
+      call[2] = { ...call[2]!, outcome: 'failed', appleStatus: 'FAILED' };
+      await s.appendAudit(call);
+      // Rows equal in every column, the serial included, are two rows.
+      await s.appendAudit([entry(7, { at: at(9) }), entry(7, { at: at(9) })]);
+      await s.appendAudit([entry(8, { runId: null, serial: null, action: 'define', after: 'UUID-9' }), entry(8, { runId: null, serial: null, action: 'define', after: 'UUID-9' })]);
+      const all = await s.readAudit({ limit: 100 });
+      expect(all.map(({ seq: _seq, ...e }) => e)).toEqual([...call, entry(7, { at: at(9) }), entry(7, { at: at(9) }),
+        entry(8, { runId: null, serial: null, action: 'define', after: 'UUID-9' }), entry(8, { runId: null, serial: null, action: 'define', after: 'UUID-9' })]);
+    });
+
     it('offers no way to change or delete an entry', async () => {
       const methods = Object.getOwnPropertyNames(Object.getPrototypeOf(ctx.store)).filter((m) => /audit/i.test(m));
       expect(methods.sort()).toEqual(['appendAudit', 'readAudit']);
