@@ -155,27 +155,11 @@ async function fullFetch(server: string, reason: string, knowsFleet: boolean, cl
       stop.abort(error);
     });
   };
-  const it = client.fetchAllDevices({ limit: pageLimit(opts.pageLimits?.fetch) }, { signal });
-  // The page asked ahead may fail while page k is still being worked on: mark its rejection handled now (it
-  // is awaited, and thrown, on the next turn of the loop).
-  let arrived = false;
-  const ask = (): Promise<IteratorResult<FetchDeviceResponse, void>> => {
-    arrived = false;
-    const next = it.next();
-    next.then(() => {
-      arrived = true;
-    }, () => undefined);
-    return next;
-  };
-  let ahead: Promise<IteratorResult<FetchDeviceResponse, void>> | undefined = ask();
+  const chain = new PagesAhead(client.fetchAllDevices({ limit: pageLimit(opts.pageLimits?.fetch) }, { signal }));
   try {
     for (;;) {
-      const r: IteratorResult<FetchDeviceResponse, void> = await ahead;
-      if (r.done) break;
-      const page = r.value;
-      ahead = ask();
-      // Let the request for page k+1 reach the socket before the synchronous work on page k below.
-      await yieldToIo();
+      const page = await chain.next();
+      if (page === undefined) break;
       pages++;
       for (const d of page.devices) {
         seen?.add(d.serial_number);
@@ -190,14 +174,13 @@ async function fullFetch(server: string, reason: string, knowsFleet: boolean, cl
         await writing;
         write(buffer);
         buffer = [];
-      } else if (buffer.length >= IDLE_WRITE_MIN && !arrived && writeDone) {
+      } else if (buffer.length >= IDLE_WRITE_MIN && !chain.arrived && writeDone) {
         // The next page is still on the wire and the store is free: write now rather than later, so that
         // little is left to write once the last page has arrived (then nothing hides the write any more).
         write(buffer);
         buffer = [];
       }
     }
-    ahead = undefined;
     await writing;
     if (buffer.length > 0) {
       write(buffer);
@@ -207,8 +190,7 @@ async function fullFetch(server: string, reason: string, knowsFleet: boolean, cl
   } catch (err) {
     // Stop the page on the wire and let the write in flight settle before anything else touches the store.
     stop.abort(err);
-    await Promise.allSettled([ahead, writing]);
-    await it.return(undefined).catch(() => undefined);
+    await Promise.allSettled([chain.close(), writing]);
     throw writeFailure ? writeFailure.error : err;
   }
   // The fetch is complete: devices the store has but Apple no longer lists have left this server (Apple
@@ -223,6 +205,51 @@ async function fullFetch(server: string, reason: string, knowsFleet: boolean, cl
   const at = opts.now();
   await store.setCursor(server, { cursor: cursor ?? null, fetchedAt: at, syncedAt: at });
   return { mode: 'fetch', reason, pages, upserted, deleted, streamed: streams && opts.onFirstContact !== undefined };
+}
+
+/**
+ * A chain of pages (each request needs the previous cursor) read one page ahead: `next()` gives page k and asks
+ * for page k+1 at once, then lets that request reach its socket before the caller's synchronous work on page k.
+ * One page at most is asked ahead, so memory stays bounded. The page asked ahead may fail while page k is still
+ * being worked on: its rejection is marked handled at once and thrown by the next `next()`.
+ */
+class PagesAhead {
+  private ahead: Promise<IteratorResult<FetchDeviceResponse, void>> | undefined;
+  /** Whether the page asked ahead has arrived (false while it is on the wire). */
+  arrived = false;
+
+  constructor(private readonly pages: AsyncGenerator<FetchDeviceResponse, void>) {
+    this.ahead = this.ask();
+  }
+
+  private ask(): Promise<IteratorResult<FetchDeviceResponse, void>> {
+    this.arrived = false;
+    const next = this.pages.next();
+    next.then(() => {
+      this.arrived = true;
+    }, () => undefined);
+    return next;
+  }
+
+  /** The next page, or undefined after the last. */
+  async next(): Promise<FetchDeviceResponse | undefined> {
+    if (this.ahead === undefined) return undefined;
+    const r = await this.ahead;
+    if (r.done) {
+      this.ahead = undefined;
+      return undefined;
+    }
+    this.ahead = this.ask();
+    await yieldToIo();
+    return r.value;
+  }
+
+  /** After a failure (the caller aborted the request's signal): lets the page on the wire settle, ends the chain. */
+  async close(): Promise<void> {
+    await Promise.allSettled([this.ahead]);
+    this.ahead = undefined;
+    await this.pages.return(undefined).catch(() => undefined);
+  }
 }
 
 /**
@@ -299,21 +326,11 @@ async function sync(server: string, cursor: string, client: ReconcileDepClient, 
   // aborts the page on the wire.
   const stop = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
-  const it = client.syncAllDevices({ cursor, limit: pageLimit(opts.pageLimits?.sync) }, { signal });
-  const ask = (): Promise<IteratorResult<FetchDeviceResponse, void>> => {
-    const p = it.next();
-    // Handled now; awaited (and thrown) on the next turn of the loop.
-    p.catch(() => undefined);
-    return p;
-  };
-  let ahead: Promise<IteratorResult<FetchDeviceResponse, void>> | undefined = ask();
+  const chain = new PagesAhead(client.syncAllDevices({ cursor, limit: pageLimit(opts.pageLimits?.sync) }, { signal }));
   try {
     for (;;) {
-      const r: IteratorResult<FetchDeviceResponse, void> = await ahead;
-      if (r.done) break;
-      ahead = ask();
-      await yieldToIo();
-      const page = r.value;
+      const page = await chain.next();
+      if (page === undefined) break;
       pages++;
       for (const d of page.devices) {
         const opDate = opInstant(d);
@@ -330,12 +347,10 @@ async function sync(server: string, cursor: string, client: ReconcileDepClient, 
       events += page.devices.length;
       opts.onProgress?.({ server, mode: 'sync', pages, devices: events, total: null });
     }
-    ahead = undefined;
     await flush();
   } catch (err) {
     stop.abort(err);
-    await Promise.allSettled([ahead]);
-    await it.return(undefined).catch(() => undefined);
+    await chain.close();
     throw err;
   }
   // The cursor moves only after every event is stored: a crash re-reads the same events (idempotent).
