@@ -131,10 +131,12 @@ export class SqliteDevices {
 
   /** A SELECT of DeviceRows (raw mode: each row an array). */
   private rows(sql: string): Database.Statement {
-    let s = this.statements.get(sql);
+    // Kept apart from stmt()'s: the same SQL through stmt() must not come back in raw mode.
+    const key = `raw ${sql}`;
+    let s = this.statements.get(key);
     if (s === undefined) {
       s = this.db.prepare(sql).raw(true);
-      this.statements.set(sql, s);
+      this.statements.set(key, s);
     }
     return s;
   }
