@@ -143,22 +143,16 @@ export function insertSerialFile(text: string, line: number, column: number, fil
   // The loader's location may point at the key or at its value: the line itself must be the key's.
   const indent = orgLine.length - orgLine.trimStart().length;
   if (!/^\s*organization:\s*[^{}[\],]+?\s*(#.*)?$/.test(orgLine) || column - 1 < indent) return null;
-  // The rest of this document's spec at the same indentation must not already have `devices:`.
-  for (let i = at + 1; i < lines.length; i++) {
-    const l = lines[i] as string;
-    if (/^(---|\.\.\.)\s*$/.test(l)) break;
-    if (l.trim() === '' || l.trimStart().startsWith('#')) continue;
-    const ind = l.length - l.trimStart().length;
-    if (ind < indent) break;
-    if (ind === indent && /^devices\s*:/.test(l.trimStart())) return null;
-  }
-  for (let i = at - 1; i >= 0; i--) {
-    const l = lines[i] as string;
-    if (/^(---|\.\.\.)\s*$/.test(l)) break;
-    if (l.trim() === '' || l.trimStart().startsWith('#')) continue;
-    const ind = l.length - l.trimStart().length;
-    if (ind < indent) break;
-    if (ind === indent && /^devices\s*:/.test(l.trimStart())) return null;
+  // The rest of this document's spec at the same indentation (below and above) must not already have `devices:`.
+  for (const step of [1, -1]) {
+    for (let i = at + step; i >= 0 && i < lines.length; i += step) {
+      const l = lines[i] as string;
+      if (/^(---|\.\.\.)\s*$/.test(l)) break;
+      if (l.trim() === '' || l.trimStart().startsWith('#')) continue;
+      const ind = l.length - l.trimStart().length;
+      if (ind < indent) break;
+      if (ind === indent && /^devices\s*:/.test(l.trimStart())) return null;
+    }
   }
   const quoted = /^[A-Za-z0-9_./-]+$/.test(fileRel) ? fileRel : JSON.stringify(fileRel);
   lines.splice(at + 1, 0, `${' '.repeat(indent)}devices: { serialFiles: [${quoted}] }`);
