@@ -35,6 +35,30 @@ export function defineSyncEventConformance(ctx: ConformanceContext): void {
       expect(listed).toEqual(echo);
     });
 
+    it('marks as arrived the serials it did not hold, in statement groups and single rows, and keeps marks on echoes', async () => {
+      const s = ctx.store;
+      const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, k) => from + k);
+      // 150 held from a first fetch; then sync events for 100..249 (100 of them new: 150..249), 120 listed as
+      // `added` although held. 150 rows make one group of 100 and 50 single rows on SQLite.
+      await s.upsertDevices('paris', range(0, 150).map((i) => device(i)), T0);
+      const events = range(100, 250).map((i) => (i % 3 === 0 ? device(i, { description: `renamed ${i}` }) : assigned(i, 'U1', at(1))));
+      await s.upsertDevices('paris', events, at(1), { syncEvents: true, newArrive: true, arrived: new Set([serial(120)]) });
+      const arrivals = new Map<number, Date | null>();
+      for await (const page of s.iterateDevices('paris', { pageSize: 1000 })) {
+        for (const r of page) arrivals.set(Number(r.serial.slice(3)), r.arrivedAt);
+      }
+      expect(arrivals.size).toBe(250);
+      for (const [i, when] of arrivals) expect([i, when]).toEqual([i, i >= 150 || i === 120 ? at(1) : null]);
+      // An echo of profile fields only (held, not listed) keeps the mark of an arrived device and adds none.
+      await s.upsertDevices('paris', [assigned(160, 'U2', at(3)), assigned(10, 'U2', at(3))], at(3), { syncEvents: true, newArrive: true });
+      expect((await s.getDevice('paris', serial(160)))?.arrivedAt).toEqual(at(1));
+      expect((await s.getDevice('paris', serial(10)))?.arrivedAt).toBeNull();
+      expect((await s.getDevice('paris', serial(160)))?.device).toEqual(assigned(160, 'U2', at(3)));
+      // Without `newArrive`, a new serial from a sync event is not marked.
+      await s.upsertDevices('paris', [assigned(300, 'U1', at(4))], at(4), { syncEvents: true });
+      expect((await s.getDevice('paris', serial(300)))?.arrivedAt).toBeNull();
+    });
+
     it('filters and counts by the newer profile fields', async () => {
       const s = ctx.store;
       await s.upsertDevices('paris', [device(1), device(2), device(3), device(4, { profile_uuid: 'OLD', profile_status: 'pushed' })], T0);
