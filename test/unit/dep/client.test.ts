@@ -129,6 +129,18 @@ describe('fetch iterator', () => {
     fake.assertDone();
   });
 
+  it('reads a page with non-ASCII text after an ASCII one, each as Apple sent it', async () => {
+    const accented = { serial_number: 'C', model: 'iPad Pro 11″', asset_tag: 'Salle Ézé 🍎', description: 'ASCII \u00e9 escaped' };
+    fake.expectSession('S');
+    fake
+      .expect('POST', '/server/devices', { status: 200, body: { cursor: 'c1', devices: [{ serial_number: 'A', model: 'm' }], fetched_until: 't', more_to_follow: true } })
+      .expect('POST', '/server/devices', { status: 200, body: { cursor: 'c2', devices: [accented], fetched_until: 't', more_to_follow: false } });
+    const seen: Array<Record<string, unknown>> = [];
+    for await (const page of client.fetchAllDevices({ limit: 1 })) seen.push(...page.devices.map((d) => ({ ...d })));
+    expect(seen).toEqual([{ serial_number: 'A', model: 'm' }, accented]);
+    fake.assertDone();
+  });
+
   it('stops with DepProtocolError when Apple echoes the same cursor with more_to_follow', async () => {
     fake.expectSession('S');
     const page = { cursor: 'same', devices: [], fetched_until: 't', more_to_follow: true };
