@@ -55,6 +55,21 @@ export function defineDeviceConformance(ctx: ConformanceContext): void {
       expect(await s.getDevice('lyon', d.serial_number)).toBeUndefined();
     });
 
+    it('stores text beyond ASCII as given, in records, sync events and desired profiles', async () => {
+      const s = ctx.store;
+      const accented = device(7, { asset_tag: 'Salle Ézé 12 🍎', description: 'iPad Pro 11″ — 教室', color: 'Space\tGray' });
+      const plain = device(8);
+      await s.upsertDevices('paris', [plain, accented], T0);
+      expect((await s.getDevice('paris', accented.serial_number))?.device).toEqual(accented);
+      const echoed = { ...accented, profile_status: 'assigned' as const, profile_uuid: 'UUID-É', op_type: 'modified' as const, op_date: '2026-02-01T08:00:00Z' };
+      await s.upsertDevices('paris', [echoed, plain], at(1), { syncEvents: true, newArrive: true });
+      await s.recordResults('paris', [{ serial: accented.serial_number, result: { status: 'success', at: at(2), appleStatus: 'SUCCESS' }, retryNotBefore: null, desiredProfile: 'salle-é' }]);
+      const back = await s.getDevice('paris', accented.serial_number);
+      expect(back?.device).toEqual(echoed);
+      expect(back?.desiredProfile).toBe('salle-é');
+      expect((await s.listDevices('paris', { limit: 10 })).devices.map((r) => r.device)).toEqual([echoed, plain]);
+    });
+
     it('lets the last of duplicate serials in one upsert win (sync may repeat a device)', async () => {
       const s = ctx.store;
       await s.upsertDevices('paris', [device(1, { color: 'RED' }), device(2), device(1, { color: 'BLUE' })], T0);

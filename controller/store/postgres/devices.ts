@@ -1,7 +1,7 @@
 /**
  * Devices on PostgreSQL. Bulk upserts send one statement per batch of ROWS_PER_STATEMENT rows, the rows
  * as one JSON array expanded by `json_array_elements` (one round trip, one plan and one parameter per
- * batch: a single native JSON.stringify here instead of a stringify per device and pg's escaping of nine
+ * batch: native JSON.stringify into one buffer (connection.ts jsonArrayParam) instead of pg's escaping of nine
  * text arrays, which halves the client CPU of an upsert), all batches in one transaction. Reads page by
  * the (server, serial) primary key, `COLLATE "C"`.
  */
@@ -9,7 +9,7 @@ import type pg from 'pg';
 import type { Device } from '../../dep/types.js';
 import { deviceColumns, filterClauses, FILTER_SQL, fromMs, JOINED, joinRecord, lastBySerial, splitRecord, uniqueBySerialSorted } from '../codec.js';
 import type { DeviceFilter, DevicePage, DeviceRecord, DeviceResultStatus, DeviceResultUpdate, MigrationDeadlineCount, ResultCounts, UpsertOptions } from '../ports.js';
-import { ROWS_PER_STATEMENT, chunks, inTransaction } from './connection.js';
+import { ROWS_PER_STATEMENT, chunks, inTransaction, jsonArrayParam } from './connection.js';
 
 /**
  * A devices row as DEVICE_SELECT returns it: jsonb → object, and times as epoch milliseconds (float8 → number)
@@ -127,7 +127,7 @@ export async function upsertDevices(pool: pg.Pool, server: string, devices: read
       // Sync events are written like any record here: on PostgreSQL the echo's compare-and-skip plus the second
       // statement into device_state cost more than rewriting the rows (a million-device settle took 41 s of depctl
       // CPU and 229 s wall against 30 s and 104 s), so `syncEvents` is SQLite's optimisation only.
-      await client.query(UPSERT, [server, at.toISOString(), JSON.stringify(rows)]);
+      await client.query(UPSERT, [server, at.toISOString(), jsonArrayParam(rows)]);
     }
     for (const batch of chunks(listed, ROWS_PER_STATEMENT)) await client.query(ARRIVED, [server, at.toISOString(), batch]);
   });
