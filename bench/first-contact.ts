@@ -15,7 +15,6 @@
  * rows only for sizes up to N devices (default 100000: a million devices at 300 ms is five minutes each).
  * Set BENCH_CPU_PROF=DIR to write a V8 CPU profile of each depctl run.
  */
-import { isAscii } from 'node:buffer';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -63,6 +62,7 @@ async function simRole(devices: number): Promise<void> {
 async function floorRole(url: string, token: ServerToken): Promise<void> {
   const { Agent, request } = await import('undici');
   const { sessionAuthorizationHeader } = await import('../controller/dep/oauth1.js');
+  const { bodyText } = await import('../controller/dep/http.js');
   const agent = new Agent({ keepAliveTimeout: 30_000, connections: 4 });
   const headers = { 'User-Agent': 'first-contact-bench/1', 'X-Server-Protocol-Version': '10', 'Content-Type': 'application/json;charset=UTF8', Accept: 'application/json;charset=UTF8' };
   const cpu0 = process.cpuUsage();
@@ -79,10 +79,9 @@ async function floorRole(url: string, token: ServerToken): Promise<void> {
       headers: { ...headers, 'X-ADM-Auth-Session': session },
       body: JSON.stringify(cursor ? { cursor, limit: PAGE } : { limit: PAGE }),
     });
-    // Decoded as depctl decodes (dep/http.ts bodyText: an ASCII body as Latin-1), so the floor stays the least a
-    // client can do: undici's text() decodes UTF-8 at about six times the cost.
-    const bytes = Buffer.from(await res.body.arrayBuffer());
-    const page = JSON.parse(isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8')) as { cursor?: string; more_to_follow?: boolean; devices?: unknown[] };
+    // Decoded as depctl decodes (an ASCII body as Latin-1), so the floor stays the least a client can do:
+    // undici's text() decodes UTF-8 at about six times the cost.
+    const page = JSON.parse(bodyText(Buffer.from(await res.body.arrayBuffer()))) as { cursor?: string; more_to_follow?: boolean; devices?: unknown[] };
     devices += page.devices?.length ?? 0;
     if (!page.more_to_follow) break;
     cursor = page.cursor;

@@ -12,7 +12,7 @@ import type { DeviceFilter, DevicePage, DeviceRecord, DeviceResultStatus, Device
 import { ROWS_PER_STATEMENT, chunks, inTransaction, jsonArrayParam } from './connection.js';
 
 /**
- * A devices row as DEVICE_SELECT returns it: jsonb → object, and times as epoch milliseconds (float8 → number)
+ * A devices row as SELECT below returns it: jsonb → object, and times as epoch milliseconds (float8 → number)
  * rather than timestamptz, whose text pg parses into a Date with a regular expression per value: three or
  * more per device, about 1.4 s of CPU per million rows read.
  */
