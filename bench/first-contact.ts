@@ -204,6 +204,7 @@ function printRow(r: Row): void {
   console.log(
     `${r.scenario.padEnd(32)}  ${sec(r.floor.wallMs).padStart(12)}  ${sec(r.floor.cpuMs).padStart(11)}  ${sec(r.depctl.wallMs).padStart(13)}  ${sec(r.depctl.cpuMs).padStart(12)}  ${r.depctl.maxRssMiB.toFixed(0).padStart(14)}  ${ratio.toFixed(3).padStart(10)}  ≤ ${goal} ${ratio <= goal ? 'met' : 'missed'}`,
   );
+  console.log(`  simulator CPU s: floor run ${sec(r.floorSimCpuMs)}, depctl run ${sec(r.depctlSimCpuMs)}`);
   for (const p of r.problems) console.log(`  FAIL: ${p}`);
 }
 

@@ -179,25 +179,49 @@ export function attemptFromRow(r: EnrollmentAttemptRow): EnrollmentAttemptRecord
  */
 export const PROFILE_FIELDS = ['profile_uuid', 'profile_status', 'profile_assign_time', 'profile_push_time', 'op_type', 'op_date'] as const;
 
+/**
+ * The fields of Apple's record that typed columns of the devices row hold verbatim (deviceColumns): their string
+ * values are left out of the stored record and put back when it is read (joinRecord), a quarter fewer bytes per
+ * record to write, compare and parse (issue 11). Rows stored before (schema version 9 and older) still carry
+ * them; reads take the record's own value first, so both read the same.
+ */
+export const COLUMN_FIELDS = ['serial_number', 'device_family', 'os', 'model'] as const;
+
 /** A record split for storage: the rest of the record, and its string-valued profile fields. */
 export interface SplitRecord {
   rest: Record<string, unknown>;
   profile: Record<string, string>;
 }
 
-/** Splits Apple's record for storage (see PROFILE_FIELDS). */
+/** Splits Apple's record for storage (see PROFILE_FIELDS and COLUMN_FIELDS). */
 export function splitRecord(device: Device): SplitRecord {
   const rest: Record<string, unknown> = {};
   const profile: Record<string, string> = {};
   for (const [key, value] of Object.entries(device)) {
-    if (typeof value === 'string' && (PROFILE_FIELDS as readonly string[]).includes(key)) profile[key] = value;
-    else rest[key] = value;
+    if (typeof value !== 'string') rest[key] = value;
+    else if ((PROFILE_FIELDS as readonly string[]).includes(key)) profile[key] = value;
+    else if (!(COLUMN_FIELDS as readonly string[]).includes(key)) rest[key] = value;
   }
   return { rest, profile };
 }
 
-/** Joins a stored record back (the profile fields after the rest; key order is not kept). */
-export function joinRecord(rest: Record<string, unknown>, profile: Record<string, unknown> | null): Device {
+/** The typed columns a stored record is joined with (COLUMN_FIELDS), as the devices row holds them. */
+export interface RecordColumns {
+  serial: string;
+  deviceFamily: string | null;
+  os: string | null;
+  model: string | null;
+}
+
+/**
+ * Joins a stored record back: the COLUMN_FIELDS from the typed columns where the stored record lacks them, then
+ * the profile fields (key order is not kept).
+ */
+export function joinRecord(rest: Record<string, unknown>, profile: Record<string, unknown> | null, columns: RecordColumns): Device {
+  if (!('serial_number' in rest)) rest['serial_number'] = columns.serial;
+  if (columns.deviceFamily !== null && !('device_family' in rest)) rest['device_family'] = columns.deviceFamily;
+  if (columns.os !== null && !('os' in rest)) rest['os'] = columns.os;
+  if (columns.model !== null && !('model' in rest)) rest['model'] = columns.model;
   return (profile ? Object.assign(rest, profile) : rest) as unknown as Device;
 }
 

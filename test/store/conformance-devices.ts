@@ -70,6 +70,26 @@ export function defineDeviceConformance(ctx: ConformanceContext): void {
       expect((await s.listDevices('paris', { limit: 10 })).devices.map((r) => r.device)).toEqual([echoed, plain]);
     });
 
+    it('gives back serial, family, OS and model as Apple sent them: strings, other values or absent, and after a sync event changed only one', async () => {
+      const s = ctx.store;
+      const odd = { ...device(3), os: null, model: 42 } as unknown as Device;
+      const { device_family: _f, os: _o, model: _m, ...rest } = device(4);
+      const bare = rest as Device;
+      await s.upsertDevices('paris', [device(1), odd, bare], T0);
+      expect((await s.getDevice('paris', device(1).serial_number))?.device).toEqual(device(1));
+      expect((await s.getDevice('paris', odd.serial_number))?.device).toEqual(odd);
+      expect((await s.getDevice('paris', bare.serial_number))?.device).toEqual(bare);
+      // A sync event whose only change is the model (Apple corrects a model name; no profile field moves).
+      const remodelled = device(1, { model: 'MacBook Pro (M4)', op_type: 'modified', op_date: '2026-02-01T08:00:00Z' });
+      const refamilied = device(5, { device_family: 'Mac', os: 'macOS', op_type: 'modified', op_date: '2026-02-01T08:00:00Z' });
+      await s.upsertDevices('paris', [device(5)], T0);
+      await s.upsertDevices('paris', [remodelled, refamilied], at(1), { syncEvents: true });
+      expect((await s.getDevice('paris', remodelled.serial_number))?.device).toEqual(remodelled);
+      expect((await s.getDevice('paris', refamilied.serial_number))?.device).toEqual(refamilied);
+      expect((await s.listDevices('paris', { filter: { model: 'MacBook Pro (M4)' }, limit: 10 })).devices.map((d) => d.serial)).toEqual([remodelled.serial_number]);
+      expect((await s.listDevices('paris', { filter: { os: 'macOS' }, limit: 10 })).devices.map((d) => d.serial)).toEqual([refamilied.serial_number]);
+    });
+
     it('lets the last of duplicate serials in one upsert win (sync may repeat a device)', async () => {
       const s = ctx.store;
       await s.upsertDevices('paris', [device(1, { color: 'RED' }), device(2), device(1, { color: 'BLUE' })], T0);

@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LATEST_VERSION, MIGRATIONS } from '../../controller/store/migrations/index.js';
 import { openStore } from '../../controller/store/open-store.js';
 import { inTransaction } from '../../controller/store/postgres/connection.js';
+import type { Device } from '../../controller/dep/types.js';
 import type { Store } from '../../controller/store/ports.js';
 import { runStoreConformance } from './conformance.js';
 
@@ -72,6 +73,19 @@ describe.skipIf(!url)('postgres (DEPCTL_TEST_POSTGRES_URL)', () => {
     afterEach(async () => {
       for (const s of stores) await s.close();
       await raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    });
+
+    it('stores serial, family, OS and model in their columns only, and reads a row written before schema 10 (the whole record) the same', async () => {
+      const store = await open();
+      const d = (i: number): Device => ({ serial_number: `C0${i}`, model: 'iPad Air', description: `device ${i}`, device_family: 'iPad', os: 'iPadOS', profile_status: 'empty' });
+      await store.upsertDevices('paris', [d(1), d(2)], new Date(0));
+      const [row] = await raw<{ record: Record<string, unknown> }>(`SELECT record FROM ${schema}.devices WHERE serial = 'C01'`);
+      expect(row?.record).toEqual({ description: 'device 1' });
+      // Device 2's row as schema 9 wrote it: the whole record without its profile fields.
+      const { profile_status: _p, ...whole } = d(2);
+      await raw(`UPDATE ${schema}.devices SET record = $1::jsonb WHERE serial = 'C02'`, [JSON.stringify(whole)]);
+      expect((await store.getDevice('paris', 'C02'))?.device).toEqual(d(2));
+      expect((await store.listDevices('paris', { limit: 10 })).devices.map((r) => r.device)).toEqual([d(1), d(2)]);
     });
 
     it('rejects UPDATE, DELETE and TRUNCATE on the audit log even through raw SQL', async () => {

@@ -47,3 +47,28 @@ describe('SQLite: the sync echo of an apply', () => {
     }
   });
 });
+
+describe('SQLite: the stored record leaves out what the typed columns hold', () => {
+  it('stores serial, family, OS and model in their columns only, and reads a row written before schema 10 (the whole record) the same', async () => {
+    const path = join(dir, 'state.db');
+    const store = await openStore(`sqlite:${path}`);
+    try {
+      await store.upsertDevices('paris', [device(1), device(2)], T0);
+      const stored = JSON.parse(rawRow(path, device(1).serial_number).record) as Record<string, unknown>;
+      for (const field of ['serial_number', 'device_family', 'os', 'model']) expect(stored).not.toHaveProperty(field);
+      expect(stored).toMatchObject({ description: 'device 1', color: 'SPACE GRAY' });
+      // Device 2's row as schema 9 wrote it: the whole record without its profile fields.
+      const { profile_status: _p, ...whole } = device(2);
+      const db = new Database(path);
+      try {
+        db.prepare('UPDATE devices SET record = ? WHERE serial = ?').run(JSON.stringify(whole), device(2).serial_number);
+      } finally {
+        db.close();
+      }
+      expect((await store.getDevice('paris', device(2).serial_number))?.device).toEqual(device(2));
+      expect((await store.listDevices('paris', { limit: 10 })).devices.map((d) => d.device)).toEqual([device(1), device(2)]);
+    } finally {
+      await store.close();
+    }
+  });
+});

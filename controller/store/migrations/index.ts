@@ -75,6 +75,16 @@ CREATE INDEX devices_migration ON devices (server, migration_deadline) WHERE mig
   { version: 8, name: 'device_state', sqlite: V8_SQLITE, postgres: V8_POSTGRES },
   // The Business API activities depctl issued (issue 15): polled across passes and restarts.
   { version: 9, name: 'abm_activities', sqlite: V9_SQLITE, postgres: V9_POSTGRES },
+  {
+    version: 10,
+    name: 'devices.record without the typed columns\' fields',
+    // From this version devices.record leaves out the string values of serial_number, device_family, os and
+    // model, which the row's typed columns hold (codec.ts COLUMN_FIELDS; issue 11). Rows written before keep
+    // them and read the same, so nothing is rewritten; the version is there so that an older depctl, which
+    // would read records without those fields, refuses the store ("newer than this depctl supports").
+    sqlite: 'SELECT 1;',
+    postgres: 'SELECT 1;',
+  },
 ];
 
 /** The schema version this build expects. */

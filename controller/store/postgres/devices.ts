@@ -33,6 +33,10 @@ interface DeviceRow {
   observed_at: number;
   arrived_at: number | null;
   attempts: number;
+  /** Typed columns holding fields left out of `record` (codec.ts COLUMN_FIELDS). */
+  device_family: string | null;
+  os: string | null;
+  model: string | null;
 }
 
 /** A timestamptz column as epoch milliseconds (the store writes whole milliseconds, so nothing is lost). */
@@ -41,7 +45,8 @@ const ms = (column: string, as: string): string => `(extract(epoch FROM ${column
 /** Devices with their state (migration 8); filters name columns of `devices` only, so they need no prefix. */
 const SELECT = `SELECT d.server, d.serial, d.record, d.profile, s.profile AS s_profile, ${ms('s.profile_at', 's_profile_at')}, s.desired_profile,
   s.result_status, ${ms('s.result_at', 'result_at')}, s.result_apple_status, ${ms('s.retry_not_before', 'retry_not_before')},
-  ${ms('d.observed_at', 'observed_at')}, ${ms('s.arrived_at', 'arrived_at')}, COALESCE(s.attempts, 0) AS attempts
+  ${ms('d.observed_at', 'observed_at')}, ${ms('s.arrived_at', 'arrived_at')}, COALESCE(s.attempts, 0) AS attempts,
+  d.device_family, d.os, d.model
   FROM devices d LEFT JOIN device_state s ON s.server = d.server AND s.serial = d.serial`;
 
 /**
@@ -93,7 +98,7 @@ function toRecord(row: DeviceRow): DeviceRecord {
   return {
     server: row.server,
     serial: row.serial,
-    device: joinRecord(row.record, later ? row.s_profile : row.profile),
+    device: joinRecord(row.record, later ? row.s_profile : row.profile, { serial: row.serial, deviceFamily: row.device_family, os: row.os, model: row.model }),
     desiredProfile: row.desired_profile,
     lastResult:
       row.result_status === null

@@ -34,23 +34,27 @@ type DeviceRow = [
   observedAt: number,
   arrivedAt: number | null,
   attempts: number,
+  /** Typed columns holding fields left out of `record` (codec.ts COLUMN_FIELDS). */
+  deviceFamily: string | null,
+  os: string | null,
+  model: string | null,
 ];
 
 /** Devices with their state, in DeviceRow's column order (filters use FILTER_SQL's expressions over `d` and `s`). */
 const SELECT = `SELECT d.server, d.serial, d.record, d.profile, s.profile, s.profile_at, s.desired_profile, s.result_status,
-  s.result_at, s.result_apple_status, s.retry_not_before, d.observed_at, s.arrived_at, COALESCE(s.attempts, 0)
+  s.result_at, s.result_apple_status, s.retry_not_before, d.observed_at, s.arrived_at, COALESCE(s.attempts, 0), d.device_family, d.os, d.model
   FROM devices d LEFT JOIN device_state s ON s.server = d.server AND s.serial = d.serial`;
 
 /** Maps a row to the port's record. */
 function toRecord(row: DeviceRow): DeviceRecord {
-  const [server, serial, record, stored, sProfile, sProfileAt, desiredProfile, resultStatus, resultAt, resultAppleStatus, retryNotBefore, observedAt, arrivedAt, attempts] = row;
+  const [server, serial, record, stored, sProfile, sProfileAt, desiredProfile, resultStatus, resultAt, resultAppleStatus, retryNotBefore, observedAt, arrivedAt, attempts, deviceFamily, os, model] = row;
   // The profile fields of a later sync event (device_state) win over those stored with the record.
   const later = sProfileAt !== null && sProfileAt >= observedAt;
   const profile = later ? sProfile : stored;
   return {
     server,
     serial,
-    device: joinRecord(JSON.parse(record) as Record<string, unknown>, profile === null ? null : (JSON.parse(profile) as Record<string, unknown>)),
+    device: joinRecord(JSON.parse(record) as Record<string, unknown>, profile === null ? null : (JSON.parse(profile) as Record<string, unknown>), { serial, deviceFamily, os, model }),
     desiredProfile,
     lastResult: resultStatus === null ? null : { status: resultStatus as DeviceResultStatus, at: new Date(resultAt ?? 0), appleStatus: resultAppleStatus },
     retryNotBefore: fromMs(retryNotBefore),
@@ -72,10 +76,15 @@ const UPSERT_COLUMNS = '(server, serial, profile_uuid, profile_status, device_fa
 const UPSERT_ROW = '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
 const PARAMS_PER_ROW = 12;
 
+/** The WHERE of a sync events' upsert: the row changes only when the record or a column holding part of it does. */
+const KEEP_SAME_RECORD = `
+    WHERE devices.record IS NOT excluded.record OR devices.model IS NOT excluded.model OR devices.os IS NOT excluded.os
+      OR devices.device_family IS NOT excluded.device_family`;
+
 /**
  * An upsert of `rows` device rows (Apple's record and its typed columns; the state is not touched). For sync
- * events (`keepSameRecord`) an existing row whose record (without the profile fields) is unchanged is left
- * alone: its new profile fields go to device_state (PROFILE_UPSERT), so the echo of an apply rewrites no
+ * events (`keepSameRecord`) an existing row whose record (without the profile fields) and the typed columns
+ * holding fields left out of it (codec.ts COLUMN_FIELDS) are unchanged is left alone: its new profile fields go to device_state (PROFILE_UPSERT), so the echo of an apply rewrites no
  * page of Apple's records.
  */
 function upsertSql(rows: number, keepSameRecord: boolean): string {
@@ -83,7 +92,7 @@ function upsertSql(rows: number, keepSameRecord: boolean): string {
     ON CONFLICT (server, serial) DO UPDATE SET profile_uuid = excluded.profile_uuid,
       profile_status = excluded.profile_status, device_family = excluded.device_family, os = excluded.os,
       model = excluded.model, op_date = excluded.op_date, migration_deadline = excluded.migration_deadline,
-      record = excluded.record, profile = excluded.profile, observed_at = excluded.observed_at${keepSameRecord ? '\n    WHERE devices.record IS NOT excluded.record' : ''}`;
+      record = excluded.record, profile = excluded.profile, observed_at = excluded.observed_at${keepSameRecord ? KEEP_SAME_RECORD : ''}`;
 }
 
 /** Parameters of one row of a profile upsert (profileUpsertSql; as many rows per statement as the devices upsert). */
