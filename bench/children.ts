@@ -3,7 +3,7 @@
  * bench script itself, and a request/reply channel to the simulator child.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -47,11 +47,11 @@ export function startSimChild<R>(script: string, devices: number): Promise<{ cha
 
 /**
  * Forks `script` with `args` (a role and its arguments), the environment `env` handed over as
- * BENCH_DEPCTL_ENV and the working directory as BENCH_CWD, optionally under `--cpu-prof` into `profDir`;
+ * BENCH_DEPCTL_ENV and the working directory as BENCH_CWD, with `nodeFlags` and optionally under `--cpu-prof` into `profDir`;
  * resolves with the child's last message, or rejects when it exits without one.
  */
-export function runRoleChild<T>(script: string, args: string[], env: Record<string, string>, cwd: string, profDir?: string): Promise<T> {
-  const execArgv = ['--import', 'tsx', ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])];
+export function runRoleChild<T>(script: string, args: string[], env: Record<string, string>, cwd: string, profDir?: string, nodeFlags: readonly string[] = []): Promise<T> {
+  const execArgv = [...nodeFlags, '--import', 'tsx', ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])];
   const child = fork(script, args, { execArgv, env: { ...process.env, BENCH_DEPCTL_ENV: JSON.stringify(env), BENCH_CWD: cwd }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
     let result: T | undefined;
@@ -88,7 +88,7 @@ export function runCliChild(args: string[], env: Record<string, string>, cwd: st
   const source = process.env['BENCH_SOURCE'] === '1';
   const other = process.env['BENCH_DIST'];
   if (!source && !other) checkBuild();
-  const execArgv = [...(source ? ['--import', 'tsx'] : []), ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])];
+  const execArgv = [...depctlNodeFlags(), ...(source ? ['--import', 'tsx'] : []), ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])];
   const childEnv = { ...process.env, BENCH_DEPCTL_ENV: JSON.stringify(env), BENCH_CWD: cwd, ...(other ? { BENCH_DIST: resolve(other) } : {}) };
   const child = fork(fileURLToPath(new URL('./cli-child.mjs', import.meta.url)), args, { execArgv, env: childEnv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolvePromise, reject) => {
@@ -99,6 +99,30 @@ export function runCliChild(args: string[], env: Record<string, string>, cwd: st
     child.on('error', reject);
     child.on('exit', (code) => (result !== undefined ? resolvePromise(result) : reject(new Error(`depctl ${args.join(' ')} exited ${code} without a result`))));
   });
+}
+
+/**
+ * The node flags the container image starts depctl with: its Dockerfile's ENTRYPOINT (exec form), the
+ * arguments between `node` and `/app/bin/depctl.js`.
+ */
+export function imageNodeFlags(dockerfile: string): string[] {
+  const line = dockerfile.split('\n').find((l) => l.startsWith('ENTRYPOINT'));
+  const entry = line === undefined ? undefined : (JSON.parse(line.slice('ENTRYPOINT'.length)) as unknown);
+  if (!Array.isArray(entry)) throw new Error('bench: the Dockerfile has no ENTRYPOINT in exec form');
+  const node = entry.indexOf('node');
+  const script = entry.indexOf('/app/bin/depctl.js');
+  if (node < 0 || script < node) throw new Error(`bench: the Dockerfile's ENTRYPOINT does not run node /app/bin/depctl.js: ${line}`);
+  return entry.slice(node + 1, script).map(String);
+}
+
+/**
+ * The node flags of every measured depctl run: BENCH_NODE_FLAGS when set (space-separated; empty for none, as
+ * `npx depctl` runs), else the image's (imageNodeFlags), so that the figures are those of the shipped controller.
+ */
+export function depctlNodeFlags(): string[] {
+  const given = process.env['BENCH_NODE_FLAGS'];
+  if (given !== undefined) return given.split(/\s+/).filter((f) => f !== '');
+  return imageNodeFlags(readFileSync(fileURLToPath(new URL('../Dockerfile', import.meta.url)), 'utf8'));
 }
 
 let buildChecked = false;

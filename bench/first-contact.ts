@@ -22,7 +22,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ServerToken } from '../controller/dep/types.js';
-import { runCliChild, runRoleChild, startSimChild as forkSim, type SimChannel, type SimReply } from './children.js';
+import { depctlNodeFlags, runCliChild, runRoleChild, startSimChild as forkSim, type SimChannel, type SimReply } from './children.js';
 
 const self = fileURLToPath(import.meta.url);
 const SEED = 42;
@@ -95,7 +95,8 @@ async function floorRole(url: string, token: ServerToken): Promise<void> {
 
 // ---------------------------------------------------------------- orchestrator
 function runChild(args: string[], env: Record<string, string> = {}, cwd = process.cwd()): Promise<RunDone> {
-  return runRoleChild<RunDone>(self, args, env, cwd);
+  // The same node flags as depctl's runs, so that the floor is not handicapped by a smaller young generation.
+  return runRoleChild<RunDone>(self, args, env, cwd, undefined, depctlNodeFlags());
 }
 
 /** `depctl ARGS` in bench/cli-child.mjs (the build under plain node, see runCliChild), as a RunDone. */
@@ -215,7 +216,7 @@ else if (role === 'floor') await floorRole(process.argv[roleAt + 2]!, JSON.parse
 else {
   const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0);
   const latencyMax = Number(process.env['BENCH_LATENCY_MAX'] ?? 100_000);
-  console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}`);
+  console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}; depctl runs with node flags: ${depctlNodeFlags().join(' ') || '(none)'} (BENCH_NODE_FLAGS overrides the image's)`);
   let failed = false;
   for (const n of sizes.length ? sizes : [100_000]) {
     const rows = await benchSize(n, n <= latencyMax);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { createMetrics } from '../../controller/server/metrics.js';
+import { imageNodeFlags } from '../../bench/children.js';
 import { sampleStatus } from '../unit/server/sample-status.js';
 import { parseObjects, validateObjects, type KubeObject } from '../helpers/k8s-schemas.js';
 
@@ -388,7 +389,11 @@ describe('Dockerfile', () => {
     expect(health).toMatch(/CMD \["node", "-e", ".*\/healthz.*"\]$/);
     expect(health).toMatch(/DEPCTL_LISTEN/);
     const entry = JSON.parse(runtime.find((l) => l.startsWith('ENTRYPOINT'))?.slice('ENTRYPOINT'.length) ?? '[]') as string[];
-    expect(entry.slice(-2)).toEqual(['node', '/app/bin/depctl.js']);
+    expect(entry.slice(0, 3)).toEqual(['/usr/bin/tini', '--', 'node']);
+    expect(entry.at(-1)).toBe('/app/bin/depctl.js');
+    // The node flags between them are the ones the benches measure depctl with.
+    expect(imageNodeFlags(readFileSync(join(root, 'Dockerfile'), 'utf8'))).toEqual(entry.slice(3, -1));
+    expect(entry.slice(3, -1)).toContain('--max-semi-space-size=32');
     const cmd = JSON.parse(runtime.find((l) => l.startsWith('CMD'))?.slice('CMD'.length) ?? '[]') as string[];
     expect(cmd[0]).toBe('run');
     expect(runtime.find((l) => l.startsWith('ENV'))).toMatch(/DEPCTL_STATE=sqlite:\/var\/lib\/depctl\/state\.db .*DEPCTL_SECRETS_DIR=\/secrets .*DEPCTL_LISTEN=0\.0\.0\.0:8080/);
