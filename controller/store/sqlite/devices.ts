@@ -84,8 +84,8 @@ const KEEP_SAME_RECORD = `
 /**
  * An upsert of `rows` device rows (Apple's record and its typed columns; the state is not touched). For sync
  * events (`keepSameRecord`) an existing row whose record (without the profile fields) and the typed columns
- * holding fields left out of it (codec.ts COLUMN_FIELDS) are unchanged is left alone: its new profile fields go to device_state (PROFILE_UPSERT), so the echo of an apply rewrites no
- * page of Apple's records.
+ * holding fields left out of it (codec.ts COLUMN_FIELDS) are unchanged is left alone: its new profile fields
+ * go to device_state (PROFILE_UPSERT), so the echo of an apply rewrites no page of Apple's records.
  */
 function upsertSql(rows: number, keepSameRecord: boolean): string {
   return `INSERT INTO devices ${UPSERT_COLUMNS} VALUES ${Array<string>(rows).fill(UPSERT_ROW).join(', ')}
