@@ -6,7 +6,11 @@ import type Database from 'better-sqlite3';
  * file so that it can roll the savepoint back alone: recording a million results (the results inside the
  * transaction that also appends their audit rows) cost 9.4 s of CPU that way, 3.4 s without. No caller rolls
  * back an inner part alone: an error in `work` rolls back the caller's whole transaction.
+ *
+ * A transaction of its own begins IMMEDIATE (takes the write lock first, waiting the busy timeout for it): a
+ * DEFERRED one that reads before it writes fails at once with SQLITE_BUSY_SNAPSHOT, which no busy timeout retries,
+ * when another connection (a CLI next to the controller, the device writer thread) commits in between.
  */
 export function atomically<T>(db: Database.Database, work: () => T): T {
-  return db.inTransaction ? work() : db.transaction(work)();
+  return db.inTransaction ? work() : db.transaction(work).immediate();
 }

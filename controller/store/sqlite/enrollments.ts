@@ -24,7 +24,7 @@ export class SqliteEnrollments {
         .run(a.at.getTime(), a.profile, a.serial, a.server, a.outcome, a.reason, a.product, a.osVersion, a.build);
       this.appendAudit([enrollmentAuditEntry(a)]);
       return { ...a, at: new Date(a.at), id: Number(r.lastInsertRowid) };
-    })();
+    }).immediate();
   }
 
   /** See EnrollStore.listEnrollmentAttempts. */

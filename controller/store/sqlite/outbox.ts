@@ -47,7 +47,7 @@ export class SqliteOutbox {
       const off = this.db.prepare('UPDATE notification_outbox SET active = 0 WHERE id = ?');
       for (const r of rows) if (!active.has(r.key)) off.run(r.id);
       this.db.prepare('DELETE FROM notification_outbox WHERE active = 0 AND sent_at IS NOT NULL').run();
-    })();
+    }).immediate();
   }
 
   due(now: Date, limit: number): OutboxRow[] {
@@ -74,7 +74,7 @@ export class SqliteOutbox {
       const del = this.db.prepare('DELETE FROM notification_outbox WHERE id = ?');
       for (const r of rows) del.run(r.id);
       return rows.map(toRow);
-    })();
+    }).immediate();
   }
 
   countUnsent(): number {

@@ -317,7 +317,7 @@ export class SqliteRecords {
         .run(end.finishedAt.getTime(), end.result, end.summary === null ? null : JSON.stringify(end.summary), id);
       if (info.changes === 0) throw new StoreError('store-not-found', `no run ${id}`);
       for (const n of notifications) outbox.enqueue(n.key, n.notification, end.finishedAt);
-    })();
+    }).immediate();
     return this.runById(id) as RunRecord;
   }
 

@@ -299,7 +299,7 @@ export class SqliteStore implements Store {
     this.db.transaction(() => {
       n = this.devices.recordResults(server, results);
       if (audit.length > 0) this.records.appendAudit(audit);
-    })();
+    }).immediate();
     this.checkpoint.touch();
     return n;
   }
@@ -390,7 +390,7 @@ export class SqliteStore implements Store {
       if (!new SqliteAbmActivities(this.db).update(organization, activityId, update)) return false;
       if (audit.length > 0) this.records.appendAudit(audit);
       return true;
-    })();
+    }).immediate();
   }
 
   /** See ActivityStore.listActivities. */
