@@ -9,7 +9,7 @@ import type Database from 'better-sqlite3';
  *
  * A transaction of its own begins IMMEDIATE (takes the write lock first, waiting the busy timeout for it): a
  * DEFERRED one that reads before it writes fails at once with SQLITE_BUSY_SNAPSHOT, which no busy timeout retries,
- * when another connection (a CLI next to the controller, the device writer thread) commits in between.
+ * when another connection (a CLI `plan` storing its fetch next to a running controller) commits in between.
  */
 export function atomically<T>(db: Database.Database, work: () => T): T {
   return db.inTransaction ? work() : db.transaction(work).immediate();
