@@ -13,7 +13,9 @@
  * for them).
  * Run: `npx tsx bench/first-contact.ts [N...]` (default 100000); `BENCH_LATENCY_MAX=N` runs the 300 ms
  * rows only for sizes up to N devices (default 100000: a million devices at 300 ms is five minutes each).
- * Set BENCH_CPU_PROF=DIR to write a V8 CPU profile of each depctl run.
+ * Set BENCH_CPU_PROF=DIR to write a V8 CPU profile of each depctl run. BENCH_REPEAT=K runs each scenario K times
+ * (the floor and depctl alternated, each run its own row) and prints the median and range of the ratio and of
+ * depctl's CPU: on a shared machine one run says little.
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -162,27 +164,32 @@ async function benchSize(n: number, withLatency: boolean): Promise<Row[]> {
     let runs = 0;
     for (const latencyMs of withLatency ? [0, LATENCY_MS] : [0]) {
       await channel.call('latency', { latencyMs });
-      const problems: string[] = [];
-      // The floor: its own process, nothing but undici and JSON.parse.
-      await channel.call('reset');
-      let c0 = await simCpu();
-      const floor = await runChild(['--role', 'floor', ready.url, JSON.stringify(ready.token)]);
-      const floorSimCpuMs = (await simCpu()) - c0;
-      if (floor.devices !== n) problems.push(`floor fetched ${floor.devices} devices, expected ${n}`);
-      // depctl plan on an empty SQLite state (a fresh file per run).
-      await channel.call('reset');
-      c0 = await simCpu();
-      const env = { DEPCTL_DEP_URL: ready.url, DEPCTL_STATE: `sqlite:${join(root, `state-${runs++}.db`)}`, DEPCTL_SECRETS_DIR: join(root, 'secrets'), NO_COLOR: '1' };
-      const depctl = await runDepctl(['plan', 'config', '--no-color'], env, root);
-      const depctlSimCpuMs = (await simCpu()) - c0;
-      const counts = await channel.call<Record<string, number>>('counts');
-      // `plan` exits 0 (no changes) or 2 (changes to apply), as `terraform plan -detailed-exitcode`; anything else failed.
-      if (depctl.code !== 0 && depctl.code !== 2) problems.push(`depctl plan exit ${depctl.code}: ${depctl.tail.trim().split('\n').slice(-3).join(' | ')}`);
-      const bounds: Record<string, number> = { 'GET /session': 1, 'GET /account': 1, 'POST /server/devices': Math.max(1, Math.ceil(n / PAGE)) };
-      for (const [k, v] of Object.entries(counts)) if (v > (bounds[k] ?? 0)) problems.push(`${k}: ${v} requests > lower bound ${bounds[k] ?? 0}`);
-      const row: Row = { scenario: latencyMs ? `first contact, ${latencyMs} ms latency` : 'first contact', latencyMs, floor, depctl, floorSimCpuMs, depctlSimCpuMs, problems };
-      rows.push(row);
-      printRow(row);
+      const repeated: Row[] = [];
+      for (let rep = 0; rep < repeat; rep++) {
+        const problems: string[] = [];
+        // The floor: its own process, nothing but undici and JSON.parse.
+        await channel.call('reset');
+        let c0 = await simCpu();
+        const floor = await runChild(['--role', 'floor', ready.url, JSON.stringify(ready.token)]);
+        const floorSimCpuMs = (await simCpu()) - c0;
+        if (floor.devices !== n) problems.push(`floor fetched ${floor.devices} devices, expected ${n}`);
+        // depctl plan on an empty SQLite state (a fresh file per run).
+        await channel.call('reset');
+        c0 = await simCpu();
+        const env = { DEPCTL_DEP_URL: ready.url, DEPCTL_STATE: `sqlite:${join(root, `state-${runs++}.db`)}`, DEPCTL_SECRETS_DIR: join(root, 'secrets'), NO_COLOR: '1' };
+        const depctl = await runDepctl(['plan', 'config', '--no-color'], env, root);
+        const depctlSimCpuMs = (await simCpu()) - c0;
+        const counts = await channel.call<Record<string, number>>('counts');
+        // `plan` exits 0 (no changes) or 2 (changes to apply), as `terraform plan -detailed-exitcode`; anything else failed.
+        if (depctl.code !== 0 && depctl.code !== 2) problems.push(`depctl plan exit ${depctl.code}: ${depctl.tail.trim().split('\n').slice(-3).join(' | ')}`);
+        const bounds: Record<string, number> = { 'GET /session': 1, 'GET /account': 1, 'POST /server/devices': Math.max(1, Math.ceil(n / PAGE)) };
+        for (const [k, v] of Object.entries(counts)) if (v > (bounds[k] ?? 0)) problems.push(`${k}: ${v} requests > lower bound ${bounds[k] ?? 0}`);
+        const row: Row = { scenario: latencyMs ? `first contact, ${latencyMs} ms latency` : 'first contact', latencyMs, floor, depctl, floorSimCpuMs, depctlSimCpuMs, problems };
+        rows.push(row);
+        repeated.push(row);
+        printRow(row);
+      }
+      if (repeat > 1) printSpread(repeated);
     }
     await channel.call('close');
   } finally {
@@ -193,6 +200,20 @@ async function benchSize(n: number, withLatency: boolean): Promise<Row[]> {
 }
 
 const sec = (ms: number): string => (ms / 1000).toFixed(2);
+
+/** Runs per scenario (BENCH_REPEAT, default 1). */
+const repeat = Math.max(1, Math.trunc(Number(process.env['BENCH_REPEAT'] ?? 1)) || 1);
+
+/** The median and range of the ratio and of depctl's CPU over a scenario's repeated runs. */
+function printSpread(rows: readonly Row[]): void {
+  const spread = (values: number[], fmt: (x: number) => string): string => {
+    const v = [...values].sort((a, b) => a - b);
+    const mid = v.length % 2 === 1 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+    return `median ${fmt(mid)} (${fmt(v[0]!)}–${fmt(v[v.length - 1]!)})`;
+  };
+  const ratios = rows.map((r) => r.depctl.wallMs / r.floor.wallMs);
+  console.log(`  ${rows[0]?.scenario ?? ''}, ${rows.length} runs: wall ratio ${spread(ratios, (x) => x.toFixed(3))}, depctl CPU s ${spread(rows.map((r) => r.depctl.cpuMs), sec)}`);
+}
 
 function printHeader(n: number): void {
   console.log(`\nfirst contact, ${n.toLocaleString('en-US')} devices: the floor and depctl plan (empty SQLite state), each in its own process, the simulator in another`);
