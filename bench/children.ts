@@ -4,6 +4,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -123,6 +124,11 @@ export function depctlNodeFlags(): string[] {
   const given = process.env['BENCH_NODE_FLAGS'];
   if (given !== undefined) return given.split(/\s+/).filter((f) => f !== '');
   return imageNodeFlags(readFileSync(fileURLToPath(new URL('../Dockerfile', import.meta.url)), 'utf8'));
+}
+
+/** The header line every bench prints: the machine, node, and the node flags depctl's runs get. */
+export function machineLine(): string {
+  return `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}; depctl runs with node flags: ${depctlNodeFlags().join(' ') || '(none)'} (BENCH_NODE_FLAGS overrides the image's)`;
 }
 
 let buildChecked = false;

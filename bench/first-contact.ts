@@ -20,11 +20,11 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ServerToken } from '../controller/dep/types.js';
-import { depctlNodeFlags, runCliChild, runRoleChild, startSimChild as forkSim, type SimChannel, type SimReply } from './children.js';
+import { depctlNodeFlags, machineLine, runCliChild, runRoleChild, startSimChild as forkSim, type SimChannel, type SimReply } from './children.js';
 
 const self = fileURLToPath(import.meta.url);
 const SEED = 42;
@@ -237,7 +237,7 @@ else if (role === 'floor') await floorRole(process.argv[roleAt + 2]!, JSON.parse
 else {
   const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0);
   const latencyMax = Number(process.env['BENCH_LATENCY_MAX'] ?? 100_000);
-  console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}; depctl runs with node flags: ${depctlNodeFlags().join(' ') || '(none)'} (BENCH_NODE_FLAGS overrides the image's)`);
+  console.log(machineLine());
   let failed = false;
   for (const n of sizes.length ? sizes : [100_000]) {
     const rows = await benchSize(n, n <= latencyMax);

@@ -14,11 +14,11 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ServerToken } from '../controller/dep/types.js';
-import { depctlNodeFlags, runCliChild, startSimChild as forkSim, type CliChildDone, type SimChannel, type SimReply } from './children.js';
+import { machineLine, runCliChild, startSimChild as forkSim, type CliChildDone, type SimChannel, type SimReply } from './children.js';
 
 const self = fileURLToPath(import.meta.url);
 const SEED = 42;
@@ -280,7 +280,7 @@ else {
   const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0);
   const pgUrl = process.env['BENCH_POSTGRES_URL'] ?? process.env['DEPCTL_TEST_POSTGRES_URL'];
   const onPostgres = process.argv.includes('--postgres');
-  console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}; depctl runs with node flags: ${depctlNodeFlags().join(' ') || '(none)'} (BENCH_NODE_FLAGS overrides the image's)`);
+  console.log(machineLine());
   let failed = false;
   if (onPostgres && !pgUrl) {
     console.log('reconcile on PostgreSQL: skipped (set BENCH_POSTGRES_URL or DEPCTL_TEST_POSTGRES_URL)');
