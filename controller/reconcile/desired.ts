@@ -1,4 +1,4 @@
-import type { Device } from '../dep/types.js';
+import type { DiffDevice } from './diff.js';
 import type { DepConfig, Match, MdmServer } from '../config/types.js';
 import type { DesiredSource } from './plan.js';
 
@@ -13,7 +13,7 @@ interface MatchRule {
   assignment: string;
   profile: string;
   priority: number;
-  test: (d: Device) => boolean;
+  test: (d: DiffDevice) => boolean;
 }
 
 /** The rules of one server, compiled once per plan: explicit serials, match rules, default policy. */
@@ -47,7 +47,7 @@ export function compileServerRules(config: DepConfig, serverName: string): Serve
  * defaultProfile (a device of another family, or without device_family, with no catch-all is left alone);
  * else nothing (`ignore` leaves it alone, `remove` clears its profile).
  */
-export function decide(rules: ServerRules, device: Device): Decision {
+export function decide(rules: ServerRules, device: DiffDevice): Decision {
   const explicit = rules.explicit.get(device.serial_number.toUpperCase());
   if (explicit) return { kind: 'profile', profile: explicit.profile, source: 'serial', assignment: explicit.assignment };
   let winner: MatchRule | undefined;
@@ -75,18 +75,19 @@ export function decide(rules: ServerRules, device: Device): Decision {
 
 /** The defaultProfiles entry for a device family as DEP reports it (exact spelling, as match rules compare it). */
 function familyDefault(defaults: MdmServer['defaultProfiles'], family: string | undefined): string | undefined {
-  if (!defaults || family === undefined || !Object.hasOwn(defaults, family)) return undefined;
+  if (!defaults || typeof family !== 'string' || !Object.hasOwn(defaults, family)) return undefined;
   return defaults[family as keyof typeof defaults];
 }
 
 /** Turns a match selector into a predicate; strings other than family and OS may use `*` wildcards. */
-export function compileMatch(match: Match): (d: Device) => boolean {
-  const tests: ((d: Device) => boolean)[] = [];
-  const anyOf = (values: readonly string[], read: (d: Device) => string | undefined, glob: boolean): void => {
+export function compileMatch(match: Match): (d: DiffDevice) => boolean {
+  const tests: ((d: DiffDevice) => boolean)[] = [];
+  const anyOf = (values: readonly string[], read: (d: DiffDevice) => string | undefined, glob: boolean): void => {
     const patterns = values.map((v) => (glob ? globToRegExp(v) : undefined));
     tests.push((d) => {
       const actual = read(d);
-      if (actual === undefined) return false;
+      // Absent and null (Apple's schema has strings) match nothing.
+      if (typeof actual !== 'string') return false;
       return values.some((v, i) => (patterns[i] ? patterns[i].test(actual) : v === actual));
     });
   };

@@ -1,14 +1,35 @@
-import type { Device } from '../dep/types.js';
 import type { EnrollmentProfile } from '../config/types.js';
 import { decide, type ServerRules } from './desired.js';
 import type {
   AssignGroup, ChangeReason, Conflict, DeferredGroup, DriftItem, DriftKind, DriftProfile, MigrationDeadlines, ProfileDefine, RemoveGroup, ServerPlan,
 } from './plan.js';
 
+/**
+ * The fields of Apple's record the differ reads (match rules, the profile a device carries and since when, the
+ * sync's `op_type`, the migration deadline). A store may hand the differ a device holding only these
+ * (DiffStore.iterateDiffDevices), so the differ must read no other field: the type keeps it to them. A null
+ * value counts as absent everywhere (Apple's schema has strings; a record stored with null reads the same
+ * whether it comes whole or reduced to these fields).
+ */
+export interface DiffDevice {
+  serial_number: string;
+  device_family?: string;
+  os?: string;
+  model?: string;
+  description?: string;
+  color?: string;
+  profile_uuid?: string;
+  profile_status?: string;
+  profile_assign_time?: string;
+  op_date?: string;
+  op_type?: string;
+  mdm_migration_deadline?: string;
+}
+
 /** A device as the reconcile engine needs it (the store's DeviceRecord has this shape). */
 export interface ObservedDevice {
   serial: string;
-  device: Device;
+  device: DiffDevice;
   desiredProfile: string | null;
   lastResult: { status: string; at: Date; appleStatus: string | null } | null;
   retryNotBefore: Date | null;
@@ -46,7 +67,7 @@ export interface DiffInput {
 const CARRIES_PROFILE = new Set(['assigned', 'pushed']);
 
 /** The UUID a device carries now, or null. */
-export function currentProfileUuid(device: Device): string | null {
+export function currentProfileUuid(device: Pick<DiffDevice, 'profile_uuid' | 'profile_status'>): string | null {
   if (!device.profile_uuid) return null;
   return CARRIES_PROFILE.has(device.profile_status ?? '') ? device.profile_uuid : null;
 }
@@ -71,9 +92,9 @@ const DRIFT_ORDER = { 'profile-changed': 0, 'foreign-profile': 1 } as const;
  * sync's `op_date`. A device that carries no profile has only `op_date`: its `profile_assign_time` (kept
  * after a removal) dates the profile it lost, not the change. Null when Apple gave neither (or garbage).
  */
-function changeTime(device: Device, current: string | null): number | null {
+function changeTime(device: DiffDevice, current: string | null): number | null {
   const at = current !== null ? (device.profile_assign_time ?? device.op_date) : device.op_date;
-  const ms = at === undefined ? Number.NaN : Date.parse(at);
+  const ms = typeof at === 'string' ? Date.parse(at) : Number.NaN;
   return Number.isNaN(ms) ? null : ms;
 }
 
@@ -119,7 +140,7 @@ export function notAccessible(d: ObservedDevice): boolean {
   if (d.lastResult?.status !== 'not-accessible') return false;
   const since = d.lastResult.at.getTime();
   if (d.arrivedAt && d.arrivedAt.getTime() > since) return false;
-  const synced = d.device.op_type !== undefined && d.observedAt !== undefined && d.observedAt.getTime() > since;
+  const synced = typeof d.device.op_type === 'string' && d.observedAt !== undefined && d.observedAt.getTime() > since;
   return !synced;
 }
 
@@ -130,9 +151,9 @@ function notAccessibleDrift(serials: readonly string[]): DriftItem {
 }
 
 /** A device's `mdm_migration_deadline` (protocol 8) in epoch milliseconds, or null when absent or unparseable. */
-function migrationDeadline(device: Device): number | null {
+function migrationDeadline(device: DiffDevice): number | null {
   const at = device.mdm_migration_deadline;
-  const ms = at === undefined ? Number.NaN : Date.parse(at);
+  const ms = typeof at === 'string' ? Date.parse(at) : Number.NaN;
   return Number.isNaN(ms) ? null : ms;
 }
 

@@ -152,7 +152,8 @@ async function planServer(
     differ = streaming;
   } else {
     differ = new ServerDiffer({ rules, profiles, known, now: opts.now(), retryFailed: opts.retryFailed ?? false });
-    for await (const page of store.iterateDevices(h.name, { pageSize: 5000 })) differ.add(page);
+    const pages = store.iterateDiffDevices ? store.iterateDiffDevices(h.name, { pageSize: 5000 }) : store.iterateDevices(h.name, { pageSize: 5000 });
+    for await (const page of pages) differ.add(page);
   }
   seenExplicit.set(h.name, differ.seenExplicit);
   const plan = differ.finish();

@@ -372,6 +372,13 @@ export interface PlanStore extends ObserveStore, DefineStore, IdentityStore {
    */
   presentSerials?(server: string, serials: readonly string[]): Promise<Set<string>>;
   /**
+   * Streams the server's devices as `iterateDevices` does (same order, same state), each device reduced to the
+   * fields the differ reads (diff.ts DiffDevice; null values left out): the SQL stores read them from the typed
+   * columns and pick them out of the stored record instead of decoding and joining every record, which is most
+   * of the cost of re-diffing a large fleet (optional: without it the planner diffs `iterateDevices`' records).
+   */
+  iterateDiffDevices?(server: string, opts?: { pageSize?: number }): AsyncIterable<ObservedDevice[]>;
+  /**
    * Counts a server's devices with an MDM migration deadline and finds the earliest, from a partial index
    * (migration 4): no pass over the devices. The planner uses it for a converged server, status for its page.
    */

@@ -1,7 +1,7 @@
 /**
  * Paging helpers shared by every backend, so `iterateDevices` streams identically everywhere.
  */
-import type { DevicePage, DeviceRecord } from './ports.js';
+import type { DeviceRecord } from './ports.js';
 
 /** Validates a page size or limit (a positive integer) and returns it. */
 export function checkLimit(limit: number): number {
@@ -13,7 +13,7 @@ export function checkLimit(limit: number): number {
  * Walks keyset pages: each page is fetched only when the consumer asks for it, so at most one page
  * is in memory and no row is read twice.
  */
-export async function* pageThrough(fetchPage: (after: string | null) => Promise<DevicePage>): AsyncGenerator<DeviceRecord[]> {
+export async function* pageThrough<T extends { serial: string } = DeviceRecord>(fetchPage: (after: string | null) => Promise<{ devices: T[]; next: string | null }>): AsyncGenerator<T[]> {
   let after: string | null = null;
   for (;;) {
     const page = await fetchPage(after);

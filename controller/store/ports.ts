@@ -21,6 +21,7 @@ import type {
   ServerUpdate,
   StatusStore,
 } from '../reconcile/ports.js';
+import type { ObservedDevice } from '../reconcile/diff.js';
 import type { EnrollStore } from '../enroll/ports.js';
 import type { NotificationOutbox } from '../notify/ports.js';
 import type { ActivityStore } from '../ownership/ports.js';
@@ -122,6 +123,8 @@ export interface Store extends ObserveStore, DefineStore, PlanStore, ApplyStore,
   readonly backend: StoreBackend;
   /** Applies pending migrations (idempotent; concurrent callers are serialised). */
   migrate(): Promise<MigrationReport>;
+  /** See PlanStore.iterateDiffDevices (every backend has it). */
+  iterateDiffDevices(server: string, opts?: { pageSize?: number }): AsyncIterable<ObservedDevice[]>;
   /** Releases leadership and connections; the store is unusable afterwards. */
   close(): Promise<void>;
   /**

@@ -10,6 +10,7 @@ import { defineArrivalConformance } from './conformance-arrivals.js';
 import { defineSyncEventConformance } from './conformance-sync-events.js';
 import { defineCountConformance } from './conformance-counts.js';
 import { defineDeviceConformance } from './conformance-devices.js';
+import { defineDiffReadConformance } from './conformance-diff.js';
 import { defineEnrollConformance } from './conformance-enroll.js';
 import { defineOutboxConformance } from './conformance-outbox.js';
 import { defineAbmActivityConformance } from './conformance-abm-activities.js';
@@ -87,6 +88,7 @@ export function runStoreConformance(label: string, factory: StoreHarnessFactory)
     defineCountConformance(ctx);
     defineArrivalConformance(ctx);
     defineSyncEventConformance(ctx);
+    defineDiffReadConformance(ctx);
     defineEnrollConformance(ctx);
     defineOutboxConformance(ctx);
     defineAbmActivityConformance(ctx);

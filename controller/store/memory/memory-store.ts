@@ -5,7 +5,8 @@
  * `MemoryDatabase` to act like several connections to the same database.
  */
 import type { Device } from '../../dep/types.js';
-import { DEFAULT_PAGE_SIZE, deviceColumns, lastBySerial, matchesFilter, type DeviceColumns } from '../codec.js';
+import type { ObservedDevice } from '../../reconcile/diff.js';
+import { DEFAULT_PAGE_SIZE, deviceColumns, diffDeviceOf, lastBySerial, matchesFilter, type DeviceColumns } from '../codec.js';
 import { StoreError } from '../errors.js';
 import { LATEST_VERSION } from '../migrations/index.js';
 import { checkLimit, pageThrough } from '../paging.js';
@@ -276,6 +277,11 @@ export class MemoryStore implements Store {
   iterateDevices(server: string, opts: { pageSize?: number; filter?: DeviceFilter } = {}): AsyncIterable<DeviceRecord[]> {
     const limit = checkLimit(opts.pageSize ?? DEFAULT_PAGE_SIZE);
     return pageThrough((after) => this.listDevices(server, { after, limit, filter: opts.filter }));
+  }
+
+  /** See PlanStore.iterateDiffDevices: the records reduced (nothing to save in memory, the same answer). */
+  async *iterateDiffDevices(server: string, opts: { pageSize?: number } = {}): AsyncGenerator<ObservedDevice[]> {
+    for await (const page of this.iterateDevices(server, opts)) yield page.map((r) => ({ ...r, device: diffDeviceOf(r.device) }));
   }
 
   /** See ApplyStore.recordResults. */

@@ -7,7 +7,8 @@
  */
 import type pg from 'pg';
 import type { Device } from '../../dep/types.js';
-import { deviceColumns, filterClauses, FILTER_SQL, fromMs, JOINED, joinRecord, lastBySerial, splitRecord, uniqueBySerialSorted } from '../codec.js';
+import { deviceColumns, diffDevice, filterClauses, FILTER_SQL, fromMs, JOINED, joinRecord, lastBySerial, splitRecord, uniqueBySerialSorted } from '../codec.js';
+import type { ObservedDevice } from '../../reconcile/diff.js';
 import type { DeviceFilter, DevicePage, DeviceRecord, DeviceResultStatus, DeviceResultUpdate, MigrationDeadlineCount, ResultCounts, UpsertOptions } from '../ports.js';
 import { ROWS_PER_STATEMENT, chunks, inTransaction, jsonArrayParam } from './connection.js';
 
@@ -109,6 +110,64 @@ function toRecord(row: DeviceRow): DeviceRecord {
     arrivedAt: fromMs(row.arrived_at),
     attempts: row.attempts,
   };
+}
+
+/** A diff read's row (PlanStore.iterateDiffDevices): DiffColumns' values, then the state as in DeviceRow. */
+interface DiffRow {
+  serial: string;
+  device_family: string | null;
+  os: string | null;
+  model: string | null;
+  description: string | null;
+  color: string | null;
+  migration_deadline: string | null;
+  profile: Record<string, unknown> | null;
+  s_profile: Record<string, unknown> | null;
+  s_profile_at: number | null;
+  desired_profile: string | null;
+  result_status: string | null;
+  result_at: number | null;
+  result_apple_status: string | null;
+  retry_not_before: number | null;
+  observed_at: number;
+  arrived_at: number | null;
+  attempts: number;
+}
+
+/**
+ * Devices reduced to what the differ reads: three values picked out of the record by PostgreSQL (only strings:
+ * `->>` would turn a number into text), so the record's jsonb is neither sent nor parsed.
+ */
+const pick = (field: string): string => `CASE WHEN jsonb_typeof(d.record->'${field}') = 'string' THEN d.record->>'${field}' END`;
+const SELECT_DIFF = `SELECT d.serial, d.device_family, d.os, d.model, ${pick('description')} AS description, ${pick('color')} AS color,
+  ${pick('mdm_migration_deadline')} AS migration_deadline, d.profile, s.profile AS s_profile, ${ms('s.profile_at', 's_profile_at')}, s.desired_profile,
+  s.result_status, ${ms('s.result_at', 'result_at')}, s.result_apple_status, ${ms('s.retry_not_before', 'retry_not_before')},
+  ${ms('d.observed_at', 'observed_at')}, ${ms('s.arrived_at', 'arrived_at')}, COALESCE(s.attempts, 0) AS attempts
+  FROM devices d LEFT JOIN device_state s ON s.server = d.server AND s.serial = d.serial`;
+
+function toObserved(row: DiffRow): ObservedDevice {
+  const later = row.s_profile_at !== null && row.s_profile_at >= row.observed_at;
+  return {
+    serial: row.serial,
+    device: diffDevice({
+      serial: row.serial, deviceFamily: row.device_family, os: row.os, model: row.model, description: row.description, color: row.color,
+      migrationDeadline: row.migration_deadline, profile: later ? row.s_profile : row.profile,
+    }),
+    desiredProfile: row.desired_profile,
+    lastResult: row.result_status === null ? null : { status: row.result_status as DeviceResultStatus, at: new Date(row.result_at ?? 0), appleStatus: row.result_apple_status },
+    retryNotBefore: fromMs(row.retry_not_before),
+    observedAt: new Date(later ? row.s_profile_at! : row.observed_at),
+    arrivedAt: fromMs(row.arrived_at),
+    attempts: row.attempts,
+  };
+}
+
+/** See PlanStore.iterateDiffDevices: one page after `after`. */
+export async function listDiffDevices(pool: pg.Pool, server: string, after: string | null, limit: number): Promise<{ devices: ObservedDevice[]; next: string | null }> {
+  const { rows } = await pool.query<DiffRow>(`${SELECT_DIFF} WHERE d.server = $1 AND d.serial > $2 ORDER BY d.serial LIMIT $3`, [server, after ?? '', limit + 1]);
+  const more = rows.length > limit;
+  if (more) rows.pop();
+  return { devices: rows.map(toObserved), next: more ? (rows[rows.length - 1]?.serial ?? null) : null };
 }
 
 /** WHERE fragments for a filter, numbering parameters from `first` (codec.ts filterClauses). */

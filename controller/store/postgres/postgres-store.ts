@@ -5,6 +5,7 @@
  */
 import pg from 'pg';
 import type { Device } from '../../dep/types.js';
+import type { ObservedDevice } from '../../reconcile/diff.js';
 import { DEFAULT_PAGE_SIZE } from '../codec.js';
 import { checkLimit, pageThrough } from '../paging.js';
 import type {
@@ -194,6 +195,12 @@ export class PostgresStore implements Store {
   iterateDevices(server: string, opts: { pageSize?: number; filter?: DeviceFilter } = {}): AsyncIterable<DeviceRecord[]> {
     const limit = checkLimit(opts.pageSize ?? DEFAULT_PAGE_SIZE);
     return pageThrough((after) => this.listDevices(server, { after, limit, filter: opts.filter }));
+  }
+
+  /** See PlanStore.iterateDiffDevices. */
+  iterateDiffDevices(server: string, opts: { pageSize?: number } = {}): AsyncIterable<ObservedDevice[]> {
+    const limit = checkLimit(opts.pageSize ?? DEFAULT_PAGE_SIZE);
+    return pageThrough((after) => devices.listDiffDevices(this.pool, server, after, limit));
   }
 
   /** See ApplyStore.recordResults. */

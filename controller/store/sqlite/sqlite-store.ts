@@ -11,6 +11,7 @@ import Database from 'better-sqlite3';
 import { accessSync, constants, mkdirSync, realpathSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Device } from '../../dep/types.js';
+import type { ObservedDevice } from '../../reconcile/diff.js';
 import { DEFAULT_PAGE_SIZE } from '../codec.js';
 import { checkLimit, pageThrough } from '../paging.js';
 import type {
@@ -291,6 +292,12 @@ export class SqliteStore implements Store {
   iterateDevices(server: string, opts: { pageSize?: number; filter?: DeviceFilter } = {}): AsyncIterable<DeviceRecord[]> {
     const limit = checkLimit(opts.pageSize ?? DEFAULT_PAGE_SIZE);
     return pageThrough((after) => this.listDevices(server, { after, limit, filter: opts.filter }));
+  }
+
+  /** See PlanStore.iterateDiffDevices. */
+  iterateDiffDevices(server: string, opts: { pageSize?: number } = {}): AsyncIterable<ObservedDevice[]> {
+    const limit = checkLimit(opts.pageSize ?? DEFAULT_PAGE_SIZE);
+    return pageThrough(async (after) => this.devices.listDiff(server, after, limit));
   }
 
   /** See ApplyStore.recordResults. */

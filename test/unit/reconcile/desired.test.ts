@@ -172,4 +172,12 @@ describe('compileMatch: selectors on Apple device attributes', () => {
     expect(t(device('A3', { device_family: 'iPhone', model: 'iPad Air' }))).toBe(false);
     expect(compileMatch({ color: ['*'] })(device('A4', { color: undefined }))).toBe(false);
   });
+
+  it('a null attribute is absent: it matches no pattern (not even "*" or "nu*") and picks no family default', () => {
+    // Apple's schema has strings; a stored record may still hold null, and the differ's reduced read leaves it out.
+    const nulls = { ...device('A5'), description: null, color: null, model: null, device_family: null } as unknown as Parameters<ReturnType<typeof compileMatch>>[0];
+    for (const match of [{ description: ['*'] }, { color: ['nu*'] }, { model: ['null'] }]) expect(compileMatch(match)(nulls)).toBe(false);
+    const config = depConfig({ servers: [mdmServer('paris', { unassignedDevices: 'default', defaultProfiles: { iPad: 'ipads' } })], profiles, assignments: [] });
+    expect(decide(compileServerRules(config, 'paris'), nulls)).toEqual({ kind: 'ignore' });
+  });
 });

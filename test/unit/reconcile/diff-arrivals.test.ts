@@ -95,6 +95,11 @@ describe('ServerDiffer: devices Apple answered NOT_ACCESSIBLE for', () => {
     expect(p).toMatchObject({ remove: [], deferred: [], devices: 5, unchanged: 0, changeCount: 2 });
   });
 
+  it('a record whose op_type is null is not a sync event (as when it is absent)', () => {
+    const nullOp = observed({ ...device('IPAD1'), op_type: null } as unknown as Parameters<typeof observed>[0], { lastResult: notAccessibleAt(T1), observedAt: T2 });
+    expect(diff([nullOp]).drift).toEqual([{ kind: 'not-accessible', message: message(1), serials: ['IPAD1'], corrected: false }]);
+  });
+
   it('are not removed again either; a device the configuration ignores is not reported', () => {
     const macOf = (serial: string) => withProfile(serial, U_FOREIGN, { device_family: 'Mac', os: 'OSX' });
     const removing = diff([observed(macOf('MAC1'), { lastResult: notAccessibleAt(T1), observedAt: T0 })], { unassignedDevices: 'remove' });

@@ -10,7 +10,7 @@ let store: Store;
 let clock: ManualClock;
 let reads: number;
 
-/** The store, counting full device scans. */
+/** The store, counting full device scans (of whole records, or reduced to what the differ reads). */
 function counting(s: Store): ReconcileStore {
   return new Proxy(s, {
     get(target, prop, receiver) {
@@ -18,6 +18,12 @@ function counting(s: Store): ReconcileStore {
         return (...args: Parameters<Store['iterateDevices']>) => {
           reads++;
           return target.iterateDevices(...args);
+        };
+      }
+      if (prop === 'iterateDiffDevices') {
+        return (...args: Parameters<Store['iterateDiffDevices']>) => {
+          reads++;
+          return target.iterateDiffDevices(...args);
         };
       }
       const v: unknown = Reflect.get(target, prop, receiver);
