@@ -372,10 +372,11 @@ export interface PlanStore extends ObserveStore, DefineStore, IdentityStore {
    */
   presentSerials?(server: string, serials: readonly string[]): Promise<Set<string>>;
   /**
-   * Streams the server's devices as `iterateDevices` does (same order, same state), each device reduced to the
-   * fields the differ reads (diff.ts DiffDevice; null values left out): the SQL stores read them from the typed
-   * columns and pick them out of the stored record instead of decoding and joining every record, which is most
-   * of the cost of re-diffing a large fleet (optional: without it the planner diffs `iterateDevices`' records).
+   * Streams the server's devices as `iterateDevices` does (same order, same state) for the differ: each device
+   * holds at least the fields the differ reads (diff.ts DiffDevice) with the values the whole record has (a null
+   * may be left out: the differ reads it as absent). PostgreSQL selects only those fields instead of sending and
+   * decoding every record's jsonb; SQLite and memory give the whole records (optional: without it the planner
+   * diffs `iterateDevices`).
    */
   iterateDiffDevices?(server: string, opts?: { pageSize?: number }): AsyncIterable<ObservedDevice[]>;
   /**

@@ -81,15 +81,6 @@ export function diffDevice(c: DiffColumns): DiffDevice {
   return device;
 }
 
-/** A whole record reduced as diffDevice reduces a stored row (the memory store's iterateDiffDevices). */
-export function diffDeviceOf(d: Device): DiffDevice {
-  const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
-  return diffDevice({
-    serial: d.serial_number, deviceFamily: str(d.device_family), os: str(d.os), model: str(d.model), description: d.description, color: d.color,
-    migrationDeadline: d.mdm_migration_deadline, profile: d as unknown as Record<string, unknown>,
-  });
-}
-
 /** The profile fields (PROFILE_FIELDS) the differ reads. */
 const DIFF_PROFILE_FIELDS = ['profile_uuid', 'profile_status', 'profile_assign_time', 'op_type', 'op_date'] as const;
 

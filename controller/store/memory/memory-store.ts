@@ -6,7 +6,7 @@
  */
 import type { Device } from '../../dep/types.js';
 import type { ObservedDevice } from '../../reconcile/diff.js';
-import { DEFAULT_PAGE_SIZE, deviceColumns, diffDeviceOf, lastBySerial, matchesFilter, type DeviceColumns } from '../codec.js';
+import { DEFAULT_PAGE_SIZE, deviceColumns, lastBySerial, matchesFilter, type DeviceColumns } from '../codec.js';
 import { StoreError } from '../errors.js';
 import { LATEST_VERSION } from '../migrations/index.js';
 import { checkLimit, pageThrough } from '../paging.js';
@@ -279,9 +279,9 @@ export class MemoryStore implements Store {
     return pageThrough((after) => this.listDevices(server, { after, limit, filter: opts.filter }));
   }
 
-  /** See PlanStore.iterateDiffDevices: the records reduced (nothing to save in memory, the same answer). */
-  async *iterateDiffDevices(server: string, opts: { pageSize?: number } = {}): AsyncGenerator<ObservedDevice[]> {
-    for await (const page of this.iterateDevices(server, opts)) yield page.map((r) => ({ ...r, device: diffDeviceOf(r.device) }));
+  /** See PlanStore.iterateDiffDevices: the whole records (nothing to save in memory). */
+  iterateDiffDevices(server: string, opts: { pageSize?: number } = {}): AsyncIterable<ObservedDevice[]> {
+    return this.iterateDevices(server, opts);
   }
 
   /** See ApplyStore.recordResults. */

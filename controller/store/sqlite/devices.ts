@@ -9,9 +9,8 @@
  */
 import type Database from 'better-sqlite3';
 import type { Device } from '../../dep/types.js';
-import { deviceColumns, diffDevice, filterClauses, FILTER_SQL, JOINED, fromMs, joinRecord, lastBySerial, splitRecord, toMs, uniqueBySerialSorted } from '../codec.js';
+import { deviceColumns, filterClauses, FILTER_SQL, JOINED, fromMs, joinRecord, lastBySerial, splitRecord, toMs, uniqueBySerialSorted } from '../codec.js';
 import { atomically } from './atomically.js';
-import type { ObservedDevice } from '../../reconcile/diff.js';
 import type { DeviceFilter, DevicePage, DeviceRecord, DeviceResultStatus, DeviceResultUpdate, MigrationDeadlineCount, ResultCounts, UpsertOptions } from '../ports.js';
 
 /**
@@ -56,55 +55,6 @@ function toRecord(row: DeviceRow): DeviceRecord {
     server,
     serial,
     device: joinRecord(JSON.parse(record) as Record<string, unknown>, profile === null ? null : (JSON.parse(profile) as Record<string, unknown>), { serial, deviceFamily, os, model }),
-    desiredProfile,
-    lastResult: resultStatus === null ? null : { status: resultStatus as DeviceResultStatus, at: new Date(resultAt ?? 0), appleStatus: resultAppleStatus },
-    retryNotBefore: fromMs(retryNotBefore),
-    observedAt: new Date(later ? sProfileAt : observedAt),
-    arrivedAt: fromMs(arrivedAt),
-    attempts,
-  };
-}
-
-/** A diff read's row (raw mode): the columns of DiffColumns, then the state as in DeviceRow. */
-type DiffRow = [
-  serial: string,
-  deviceFamily: string | null,
-  os: string | null,
-  model: string | null,
-  /** The record's description, color and mdm_migration_deadline as a JSON array (null for absent). */
-  picked: string,
-  profile: string | null,
-  sProfile: string | null,
-  sProfileAt: number | null,
-  desiredProfile: string | null,
-  resultStatus: string | null,
-  resultAt: number | null,
-  resultAppleStatus: string | null,
-  retryNotBefore: number | null,
-  observedAt: number,
-  arrivedAt: number | null,
-  attempts: number,
-];
-
-/**
- * Devices reduced to what the differ reads (PlanStore.iterateDiffDevices): three fields picked out of the record
- * by SQLite instead of the whole record decoded. One json_extract with three paths parses the record once; three
- * `->>` cost twice the CPU of the whole read (measured on a million rows).
- */
-const SELECT_DIFF = `SELECT d.serial, d.device_family, d.os, d.model,
-  json_extract(d.record, '$.description', '$.color', '$.mdm_migration_deadline'), d.profile, s.profile, s.profile_at, s.desired_profile, s.result_status, s.result_at,
-  s.result_apple_status, s.retry_not_before, d.observed_at, s.arrived_at, COALESCE(s.attempts, 0)
-  FROM devices d LEFT JOIN device_state s ON s.server = d.server AND s.serial = d.serial`;
-
-/** Maps a diff read's row to what the differ takes (the same state and times as toRecord). */
-function toObserved(row: DiffRow): ObservedDevice {
-  const [serial, deviceFamily, os, model, picked, stored, sProfile, sProfileAt, desiredProfile, resultStatus, resultAt, resultAppleStatus, retryNotBefore, observedAt, arrivedAt, attempts] = row;
-  const later = sProfileAt !== null && sProfileAt >= observedAt;
-  const profile = later ? sProfile : stored;
-  const [description, color, migrationDeadline] = JSON.parse(picked) as unknown[];
-  return {
-    serial,
-    device: diffDevice({ serial, deviceFamily, os, model, description, color, migrationDeadline, profile: profile === null ? null : (JSON.parse(profile) as Record<string, unknown>) }),
     desiredProfile,
     lastResult: resultStatus === null ? null : { status: resultStatus as DeviceResultStatus, at: new Date(resultAt ?? 0), appleStatus: resultAppleStatus },
     retryNotBefore: fromMs(retryNotBefore),
@@ -350,14 +300,6 @@ export class SqliteDevices {
     const more = rows.length > limit;
     if (more) rows.pop();
     return { devices: rows.map(toRecord), next: more ? (rows[rows.length - 1]?.[1] ?? null) : null };
-  }
-
-  /** See PlanStore.iterateDiffDevices: one page after `after`. */
-  listDiff(server: string, after: string | null, limit: number): { devices: ObservedDevice[]; next: string | null } {
-    const rows = this.rows(`${SELECT_DIFF} WHERE d.server = ? AND d.serial > ? ORDER BY d.serial LIMIT ?`).all(server, after ?? '', limit + 1) as DiffRow[];
-    const more = rows.length > limit;
-    if (more) rows.pop();
-    return { devices: rows.map(toObserved), next: more ? (rows[rows.length - 1]?.[0] ?? null) : null };
   }
 
   /** See ApplyStore.recordResults: state rows only (narrow, in serial order), one transaction. */
