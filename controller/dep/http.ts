@@ -78,7 +78,7 @@ export async function exchange(settings: HttpSettings, req: HttpExchange): Promi
     });
     const buf = Buffer.from(await res.body.arrayBuffer());
     report(res.statusCode, buf.length);
-    return { status: res.statusCode, headers: flattenHeaders(res.headers), body: buf.toString('utf8') };
+    return { status: res.statusCode, headers: flattenHeaders(res.headers), body: bodyText(buf) };
   } catch (err) {
     // The caller's abort wins over everything: it is not a failure of Apple's service.
     if (req.signal?.aborted) throw req.signal.reason;
