@@ -6,7 +6,7 @@
 import { isAscii } from 'node:buffer';
 import { errorCode, flattenHeaders } from '../util/http.js';
 import { request, type Dispatcher } from 'undici';
-import { DepNetworkError, DepTimeoutError } from './errors.js';
+import { DepNetworkError, DepProtocolError, DepTimeoutError } from './errors.js';
 import { redact } from '../util/redact.js';
 
 /** An event per HTTP exchange, for metrics (Prometheus counters and histograms later). */
@@ -40,10 +40,19 @@ export interface HttpResult {
   body: string;
 }
 
+/**
+ * The most bytes one DEP response may have. A page of Apple's largest (1,000 devices) is under 1 MB; a body
+ * near this is not a DEP answer, and reading it whole would hold it all in memory (the engineering rule: every
+ * input has a bound on time and memory).
+ */
+export const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+
 /** Settings shared by every exchange of one client. */
 export interface HttpSettings {
   dispatcher: Dispatcher;
   timeoutMs: number;
+  /** The largest response body accepted (MAX_RESPONSE_BYTES unless set; tests use a small one). */
+  maxResponseBytes?: number;
   onRequest?: (e: DepRequestEvent) => void;
   /** Secret values to scrub from network error messages. */
   secrets: () => readonly (string | undefined)[];
@@ -76,12 +85,13 @@ export async function exchange(settings: HttpSettings, req: HttpExchange): Promi
       dispatcher: settings.dispatcher,
       signal,
     });
-    const buf = Buffer.from(await res.body.arrayBuffer());
+    const buf = await readBounded(res.body, res.headers['content-length'], settings.maxResponseBytes ?? MAX_RESPONSE_BYTES, req);
     report(res.statusCode, buf.length);
     return { status: res.statusCode, headers: flattenHeaders(res.headers), body: bodyText(buf) };
   } catch (err) {
     // The caller's abort wins over everything: it is not a failure of Apple's service.
     if (req.signal?.aborted) throw req.signal.reason;
+    if (err instanceof DepProtocolError) throw err;
     report('network-error', 0);
     if (timeout.signal.aborted) throw new DepTimeoutError(req.method, req.endpoint, settings.timeoutMs);
     const code = errorCode(err);
@@ -90,6 +100,25 @@ export async function exchange(settings: HttpSettings, req: HttpExchange): Promi
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Reads a whole body of at most `max` bytes; a larger one (declared or sent) is refused before it is all read. */
+async function readBounded(body: Dispatcher.ResponseData['body'], declared: string | string[] | undefined, max: number, req: HttpExchange): Promise<Buffer> {
+  const tooLarge = (what: string): DepProtocolError => {
+    body.destroy();
+    return new DepProtocolError(req.endpoint, `response ${what} is larger than the ${max} bytes accepted`);
+  };
+  const length = Number(Array.isArray(declared) ? declared[0] : declared);
+  if (Number.isFinite(length) && length > max) throw tooLarge(`of ${length} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    const b = chunk as Buffer;
+    size += b.length;
+    if (size > max) throw tooLarge('body');
+    chunks.push(b);
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
 }
 
 /**
