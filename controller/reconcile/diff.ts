@@ -7,7 +7,7 @@ import type {
 /**
  * The fields of Apple's record the differ reads (match rules, the profile a device carries and since when, the
  * sync's `op_type`, the migration deadline). A store may hand the differ a device holding only these
- * (DiffStore.iterateDiffDevices), so the differ must read no other field: the type keeps it to them. A null
+ * (PlanStore.iterateDiffDevices), so the differ must read no other field: the type keeps it to them. A null
  * value counts as absent everywhere (Apple's schema has strings; a record stored with null reads the same
  * whether it comes whole or reduced to these fields).
  */

@@ -4,7 +4,6 @@
  * field (including ones Apple adds later) is lost.
  */
 import type { Device } from '../dep/types.js';
-import type { DiffDevice } from '../reconcile/diff.js';
 import type { DeviceFilter, ServerUpdate } from './ports.js';
 import type { EnrollmentAttemptRecord, EnrollmentOutcome } from '../enroll/ports.js';
 import type { ActivityRecord, ActivitySerialResult } from '../ownership/ports.js';
@@ -42,47 +41,6 @@ export function deviceColumns(device: Device): DeviceColumns {
     migrationDeadline: epochMs(device.mdm_migration_deadline),
   };
 }
-
-/** What a diff read (PlanStore.iterateDiffDevices) selects of a devices row besides the state, in both SQL stores. */
-export interface DiffColumns {
-  serial: string;
-  deviceFamily: string | null;
-  os: string | null;
-  model: string | null;
-  /** The record's own values (SQL `->>`): strings, or null when absent or null. */
-  description: unknown;
-  color: unknown;
-  migrationDeadline: unknown;
-  /** The profile fields the device reads now (the newer of the row's and device_state's), parsed. */
-  profile: Record<string, unknown> | null;
-}
-
-/**
- * A stored device reduced to the fields the differ reads (reconcile/diff.ts DiffDevice), from the typed columns,
- * three values picked out of the record and the profile fields: the same values a full read (joinRecord) gives
- * those fields, null values left out. The columns hold the record's COLUMN_FIELDS verbatim (deviceColumns), so
- * rows that still carry them in the record (schema 9 and older) read the same.
- */
-export function diffDevice(c: DiffColumns): DiffDevice {
-  const device: DiffDevice = { serial_number: c.serial };
-  if (c.deviceFamily !== null) device.device_family = c.deviceFamily;
-  if (c.os !== null) device.os = c.os;
-  if (c.model !== null) device.model = c.model;
-  if (typeof c.description === 'string') device.description = c.description;
-  if (typeof c.color === 'string') device.color = c.color;
-  if (typeof c.migrationDeadline === 'string') device.mdm_migration_deadline = c.migrationDeadline;
-  const p = c.profile;
-  if (p !== null) {
-    for (const key of DIFF_PROFILE_FIELDS) {
-      const v = p[key];
-      if (typeof v === 'string') device[key] = v;
-    }
-  }
-  return device;
-}
-
-/** The profile fields (PROFILE_FIELDS) the differ reads. */
-const DIFF_PROFILE_FIELDS = ['profile_uuid', 'profile_status', 'profile_assign_time', 'op_type', 'op_date'] as const;
 
 /** A profile column as the device reads now: device_state's when a later sync event put it there (migration 8). */
 const effective = (column: 'profile_uuid' | 'profile_status'): string =>

@@ -7,8 +7,8 @@
  */
 import type pg from 'pg';
 import type { Device } from '../../dep/types.js';
-import { deviceColumns, diffDevice, filterClauses, FILTER_SQL, fromMs, JOINED, joinRecord, lastBySerial, splitRecord, uniqueBySerialSorted } from '../codec.js';
-import type { ObservedDevice } from '../../reconcile/diff.js';
+import { deviceColumns, filterClauses, FILTER_SQL, fromMs, JOINED, joinRecord, lastBySerial, splitRecord, uniqueBySerialSorted } from '../codec.js';
+import type { DiffDevice, ObservedDevice } from '../../reconcile/diff.js';
 import type { DeviceFilter, DevicePage, DeviceRecord, DeviceResultStatus, DeviceResultUpdate, MigrationDeadlineCount, ResultCounts, UpsertOptions } from '../ports.js';
 import { ROWS_PER_STATEMENT, chunks, inTransaction, jsonArrayParam } from './connection.js';
 
@@ -111,6 +111,47 @@ function toRecord(row: DeviceRow): DeviceRecord {
     attempts: row.attempts,
   };
 }
+
+/** What the diff read (PlanStore.iterateDiffDevices) selects of a devices row besides the state. */
+interface DiffColumns {
+  serial: string;
+  deviceFamily: string | null;
+  os: string | null;
+  model: string | null;
+  /** The record's own values when they are strings, else null (SELECT_DIFF's `pick`). */
+  description: unknown;
+  color: unknown;
+  migrationDeadline: unknown;
+  /** The profile fields the device reads now (the newer of the row's and device_state's), parsed. */
+  profile: Record<string, unknown> | null;
+}
+
+/**
+ * A stored device reduced to the fields the differ reads (reconcile/diff.ts DiffDevice), from the typed columns,
+ * three values picked out of the record and the profile fields: the same values the whole read (joinRecord) gives
+ * those fields, null values left out. The columns hold the record's COLUMN_FIELDS verbatim (deviceColumns), so
+ * rows that still carry them in the record (schema 9 and older) read the same.
+ */
+function diffDevice(c: DiffColumns): DiffDevice {
+  const device: DiffDevice = { serial_number: c.serial };
+  if (c.deviceFamily !== null) device.device_family = c.deviceFamily;
+  if (c.os !== null) device.os = c.os;
+  if (c.model !== null) device.model = c.model;
+  if (typeof c.description === 'string') device.description = c.description;
+  if (typeof c.color === 'string') device.color = c.color;
+  if (typeof c.migrationDeadline === 'string') device.mdm_migration_deadline = c.migrationDeadline;
+  const p = c.profile;
+  if (p !== null) {
+    for (const key of DIFF_PROFILE_FIELDS) {
+      const v = p[key];
+      if (typeof v === 'string') device[key] = v;
+    }
+  }
+  return device;
+}
+
+/** The profile fields (PROFILE_FIELDS) the differ reads. */
+const DIFF_PROFILE_FIELDS = ['profile_uuid', 'profile_status', 'profile_assign_time', 'op_type', 'op_date'] as const;
 
 /** A diff read's row (PlanStore.iterateDiffDevices): DiffColumns' values, then the state as in DeviceRow. */
 interface DiffRow {
