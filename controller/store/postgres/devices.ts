@@ -93,23 +93,30 @@ const ARRIVED_NEW = `INSERT INTO device_state (server, serial, arrived_at) SELEC
 
 const isoOrNull = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
-function toRecord(row: DeviceRow): DeviceRecord {
-  // The profile fields of a later sync event (device_state) win over those stored with the record.
-  const later = row.s_profile_at !== null && row.s_profile_at >= row.observed_at;
+/** Whether a later sync event's profile fields (device_state) win over those stored with the record. */
+const laterProfile = (row: Pick<DeviceRow, 's_profile_at' | 'observed_at'>): boolean => row.s_profile_at !== null && row.s_profile_at >= row.observed_at;
+
+/** What depctl did to a device, and when Apple's record was observed, as both device reads give it. */
+function stateOf(
+  row: Pick<DeviceRow, 'desired_profile' | 'result_status' | 'result_at' | 'result_apple_status' | 'retry_not_before' | 's_profile_at' | 'observed_at' | 'arrived_at' | 'attempts'>,
+): Omit<DeviceRecord, 'server' | 'serial' | 'device'> {
   return {
-    server: row.server,
-    serial: row.serial,
-    device: joinRecord(row.record, later ? row.s_profile : row.profile, { serial: row.serial, deviceFamily: row.device_family, os: row.os, model: row.model }),
     desiredProfile: row.desired_profile,
     lastResult:
       row.result_status === null
         ? null
         : { status: row.result_status as DeviceResultStatus, at: new Date(row.result_at ?? 0), appleStatus: row.result_apple_status },
     retryNotBefore: fromMs(row.retry_not_before),
-    observedAt: new Date(later ? row.s_profile_at! : row.observed_at),
+    observedAt: new Date(laterProfile(row) ? row.s_profile_at! : row.observed_at),
     arrivedAt: fromMs(row.arrived_at),
     attempts: row.attempts,
   };
+}
+
+function toRecord(row: DeviceRow): DeviceRecord {
+  const profile = laterProfile(row) ? row.s_profile : row.profile;
+  const device = joinRecord(row.record, profile, { serial: row.serial, deviceFamily: row.device_family, os: row.os, model: row.model });
+  return { server: row.server, serial: row.serial, device, ...stateOf(row) };
 }
 
 /** What the diff read (PlanStore.iterateDiffDevices) selects of a devices row besides the state. */
@@ -153,27 +160,8 @@ function diffDevice(c: DiffColumns): DiffDevice {
 /** The profile fields (PROFILE_FIELDS) the differ reads. */
 const DIFF_PROFILE_FIELDS = ['profile_uuid', 'profile_status', 'profile_assign_time', 'op_type', 'op_date'] as const;
 
-/** A diff read's row (PlanStore.iterateDiffDevices): DiffColumns' values, then the state as in DeviceRow. */
-interface DiffRow {
-  serial: string;
-  device_family: string | null;
-  os: string | null;
-  model: string | null;
-  description: string | null;
-  color: string | null;
-  migration_deadline: string | null;
-  profile: Record<string, unknown> | null;
-  s_profile: Record<string, unknown> | null;
-  s_profile_at: number | null;
-  desired_profile: string | null;
-  result_status: string | null;
-  result_at: number | null;
-  result_apple_status: string | null;
-  retry_not_before: number | null;
-  observed_at: number;
-  arrived_at: number | null;
-  attempts: number;
-}
+/** A diff read's row (PlanStore.iterateDiffDevices): DeviceRow without the record, with three of its fields. */
+type DiffRow = Omit<DeviceRow, 'server' | 'record'> & { description: string | null; color: string | null; migration_deadline: string | null };
 
 /**
  * Devices reduced to what the differ reads: three values picked out of the record by PostgreSQL (only strings:
@@ -187,20 +175,11 @@ const SELECT_DIFF = `SELECT d.serial, d.device_family, d.os, d.model, ${pick('de
   FROM devices d LEFT JOIN device_state s ON s.server = d.server AND s.serial = d.serial`;
 
 function toObserved(row: DiffRow): ObservedDevice {
-  const later = row.s_profile_at !== null && row.s_profile_at >= row.observed_at;
-  return {
-    serial: row.serial,
-    device: diffDevice({
-      serial: row.serial, deviceFamily: row.device_family, os: row.os, model: row.model, description: row.description, color: row.color,
-      migrationDeadline: row.migration_deadline, profile: later ? row.s_profile : row.profile,
-    }),
-    desiredProfile: row.desired_profile,
-    lastResult: row.result_status === null ? null : { status: row.result_status as DeviceResultStatus, at: new Date(row.result_at ?? 0), appleStatus: row.result_apple_status },
-    retryNotBefore: fromMs(row.retry_not_before),
-    observedAt: new Date(later ? row.s_profile_at! : row.observed_at),
-    arrivedAt: fromMs(row.arrived_at),
-    attempts: row.attempts,
-  };
+  const device = diffDevice({
+    serial: row.serial, deviceFamily: row.device_family, os: row.os, model: row.model, description: row.description, color: row.color,
+    migrationDeadline: row.migration_deadline, profile: laterProfile(row) ? row.s_profile : row.profile,
+  });
+  return { serial: row.serial, device, ...stateOf(row) };
 }
 
 /** See PlanStore.iterateDiffDevices: one page after `after`. */
