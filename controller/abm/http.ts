@@ -5,7 +5,7 @@
  * attempts and total time are bounded. Other 4xx are returned at once: sending them again cannot help.
  */
 import { request, type Dispatcher } from 'undici';
-import { errorCode, flattenHeaders, raceAbort } from '../util/http.js';
+import { discardBody, errorCode, flattenHeaders, raceAbort } from '../util/http.js';
 import { isRetryableStatus, retryPolicy, withRetries as retryLoop, type RetryOptions, type RetryPolicy } from '../util/retry.js';
 import { AbmError, AbmNetworkError, AbmProtocolError, AbmTimeoutError, redactAbm } from './errors.js';
 
@@ -70,7 +70,7 @@ export async function exchange(settings: AbmHttpSettings, req: AbmExchange): Pro
   try {
     const declared = Number(res.headers['content-length']);
     if (Number.isFinite(declared) && declared > maxBytes) {
-      res.body.destroy();
+      discardBody(res.body);
       throw new AbmProtocolError(req.endpoint, `response of ${declared} bytes is larger than the ${maxBytes} bytes accepted`);
     }
     const chunks: Buffer[] = [];
@@ -79,7 +79,7 @@ export async function exchange(settings: AbmHttpSettings, req: AbmExchange): Pro
       const b = chunk as Buffer;
       size += b.length;
       if (size > maxBytes) {
-        res.body.destroy();
+        discardBody(res.body);
         throw new AbmProtocolError(req.endpoint, `response is larger than the ${maxBytes} bytes accepted`);
       }
       chunks.push(b);

@@ -4,7 +4,7 @@
  * transport.ts).
  */
 import { isAscii } from 'node:buffer';
-import { errorCode, flattenHeaders } from '../util/http.js';
+import { discardBody, errorCode, flattenHeaders } from '../util/http.js';
 import { request, type Dispatcher } from 'undici';
 import { DepNetworkError, DepProtocolError, DepTimeoutError } from './errors.js';
 import { redact } from '../util/redact.js';
@@ -105,7 +105,7 @@ export async function exchange(settings: HttpSettings, req: HttpExchange): Promi
 /** Reads a whole body of at most `max` bytes; a larger one (declared or sent) is refused before it is all read. */
 async function readBounded(body: Dispatcher.ResponseData['body'], declared: string | string[] | undefined, max: number, req: HttpExchange): Promise<Buffer> {
   const tooLarge = (what: string): DepProtocolError => {
-    body.destroy();
+    discardBody(body);
     return new DepProtocolError(req.endpoint, `response ${what} is larger than the ${max} bytes accepted`);
   };
   const length = Number(Array.isArray(declared) ? declared[0] : declared);

@@ -39,3 +39,13 @@ export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefine
     );
   });
 }
+
+/**
+ * Stops reading a response body that will not be used (over a size bound). undici reports a body destroyed
+ * before its end as an `error` event (RequestAbortedError); with no listener that event is an uncaught
+ * exception that would end the process, so the expected one is swallowed here.
+ */
+export function discardBody(body: { on(event: 'error', listener: (err: Error) => void): unknown; destroy(): unknown }): void {
+  body.on('error', () => undefined);
+  body.destroy();
+}
