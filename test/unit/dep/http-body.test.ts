@@ -1,9 +1,8 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DepProtocolError } from '../../../controller/dep/errors.js';
 import { bodyText, exchange, MAX_RESPONSE_BYTES } from '../../../controller/dep/http.js';
+import { startBodyServer, uncaughtDuring, type BodyServer } from '../../helpers/body-server.js';
 
 describe('bodyText', () => {
   it('reads ASCII bytes as the same string UTF-8 decoding gives', () => {
@@ -31,48 +30,33 @@ describe('bodyText', () => {
 describe('exchange reads the body with bodyText', () => {
   // The reading of a response must go through bodyText: it once stood beside exchange, tested, while exchange
   // still decoded every page as UTF-8 (what a million-device sync spent 2.3 s of CPU on).
-  let server: Server;
+  let server: BodyServer;
   let url: string;
   const bodies: Record<string, Buffer> = {
     '/ascii': Buffer.from(JSON.stringify({ devices: [{ serial_number: 'C02X1', description: 'iPad Air \\u2033' }], more_to_follow: false })),
     '/utf8': Buffer.from(JSON.stringify({ devices: [{ serial_number: 'C02X2', asset_tag: 'Salle Ézé 🍎' }] })),
   };
   beforeAll(async () => {
-    server = createServer((req, res) => {
-      if (req.url === '/chunked') {
-        // No content-length: 4 chunks of 400 bytes.
-        for (let i = 0; i < 4; i++) res.write('x'.repeat(400));
-        res.end();
-        return;
-      }
-      if (req.url === '/exact') return res.end('y'.repeat(1024));
-      if (req.url === '/declared') return res.end('z'.repeat(1025));
-      res.end(bodies[req.url ?? ''] ?? '');
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server = await startBodyServer(bodies);
+    url = server.url;
   });
-  afterAll(async () => {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
+  afterAll(() => server.close());
 
   it('refuses a body over the bound, declared or streamed, with a protocol error (not retried); one at the bound is read', async () => {
     const agent = new Agent();
-    // undici reports a body given up before its end as an `error` event; unheard, it ends the process.
-    const uncaught: unknown[] = [];
-    const onUncaught = (err: unknown): void => void uncaught.push(err);
-    process.on('uncaughtException', onUncaught);
     try {
       const settings = { dispatcher: agent, timeoutMs: 5000, secrets: () => [], maxResponseBytes: 1024 };
       const get = (path: string) => exchange(settings, { method: 'POST', url: `${url}${path}`, endpoint: path, headers: {} });
-      await expect(get('/declared')).rejects.toThrow(new DepProtocolError('/declared', 'response of 1025 bytes is larger than the 1024 bytes accepted'));
-      await expect(get('/chunked')).rejects.toThrow(new DepProtocolError('/chunked', 'response body is larger than the 1024 bytes accepted'));
-      expect((await get('/exact')).body).toBe('y'.repeat(1024));
+      // undici reports a body given up before its end as an `error` event; unheard, it ends the process.
+      const uncaught = await uncaughtDuring(async () => {
+        await expect(get('/declared')).rejects.toThrow(new DepProtocolError('/declared', 'response of 1025 bytes is larger than the 1024 bytes accepted'));
+        await expect(get('/chunked')).rejects.toThrow(new DepProtocolError('/chunked', 'response body is larger than the 1024 bytes accepted'));
+        expect((await get('/exact')).body).toBe('y'.repeat(1024));
+      });
       expect(uncaught).toEqual([]);
       // The default bound is far above any DEP page and far below what would exhaust the controller's memory.
       expect(MAX_RESPONSE_BYTES).toBe(64 * 1024 * 1024);
     } finally {
-      process.off('uncaughtException', onUncaught);
       await agent.close();
     }
   });
