@@ -5,7 +5,7 @@
  * attempts and total time are bounded. Other 4xx are returned at once: sending them again cannot help.
  */
 import { request, type Dispatcher } from 'undici';
-import { discardBody, errorCode, flattenHeaders, raceAbort } from '../util/http.js';
+import { errorCode, flattenHeaders, raceAbort, readBoundedBody } from '../util/http.js';
 import { isRetryableStatus, retryPolicy, withRetries as retryLoop, type RetryOptions, type RetryPolicy } from '../util/retry.js';
 import { AbmError, AbmNetworkError, AbmProtocolError, AbmTimeoutError, redactAbm } from './errors.js';
 
@@ -68,24 +68,10 @@ export async function exchange(settings: AbmHttpSettings, req: AbmExchange): Pro
     throw failure(settings, req, err, timeout.signal, report);
   }
   try {
-    const declared = Number(res.headers['content-length']);
-    if (Number.isFinite(declared) && declared > maxBytes) {
-      discardBody(res.body);
-      throw new AbmProtocolError(req.endpoint, `response of ${declared} bytes is larger than the ${maxBytes} bytes accepted`);
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res.body) {
-      const b = chunk as Buffer;
-      size += b.length;
-      if (size > maxBytes) {
-        discardBody(res.body);
-        throw new AbmProtocolError(req.endpoint, `response is larger than the ${maxBytes} bytes accepted`);
-      }
-      chunks.push(b);
-    }
-    report(res.statusCode, size);
-    return { status: res.statusCode, headers: flattenHeaders(res.headers), body: Buffer.concat(chunks).toString('utf8') };
+    const buf = await readBoundedBody(res.body, res.headers['content-length'], maxBytes, (declared) =>
+      new AbmProtocolError(req.endpoint, `response ${declared === null ? '' : `of ${declared} bytes `}is larger than the ${maxBytes} bytes accepted`));
+    report(res.statusCode, buf.length);
+    return { status: res.statusCode, headers: flattenHeaders(res.headers), body: buf.toString('utf8') };
   } catch (err) {
     if (err instanceof AbmError) throw err;
     throw failure(settings, req, err, timeout.signal, report);

@@ -4,7 +4,7 @@
  * transport.ts).
  */
 import { isAscii } from 'node:buffer';
-import { discardBody, errorCode, flattenHeaders } from '../util/http.js';
+import { errorCode, flattenHeaders, readBoundedBody } from '../util/http.js';
 import { request, type Dispatcher } from 'undici';
 import { DepNetworkError, DepProtocolError, DepTimeoutError } from './errors.js';
 import { redact } from '../util/redact.js';
@@ -85,7 +85,9 @@ export async function exchange(settings: HttpSettings, req: HttpExchange): Promi
       dispatcher: settings.dispatcher,
       signal,
     });
-    const buf = await readBounded(res.body, res.headers['content-length'], settings.maxResponseBytes ?? MAX_RESPONSE_BYTES, req);
+    const max = settings.maxResponseBytes ?? MAX_RESPONSE_BYTES;
+    const buf = await readBoundedBody(res.body, res.headers['content-length'], max, (declared) =>
+      new DepProtocolError(req.endpoint, `response ${declared === null ? 'body' : `of ${declared} bytes`} is larger than the ${max} bytes accepted`));
     report(res.statusCode, buf.length);
     return { status: res.statusCode, headers: flattenHeaders(res.headers), body: bodyText(buf) };
   } catch (err) {
@@ -100,25 +102,6 @@ export async function exchange(settings: HttpSettings, req: HttpExchange): Promi
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** Reads a whole body of at most `max` bytes; a larger one (declared or sent) is refused before it is all read. */
-async function readBounded(body: Dispatcher.ResponseData['body'], declared: string | string[] | undefined, max: number, req: HttpExchange): Promise<Buffer> {
-  const tooLarge = (what: string): DepProtocolError => {
-    discardBody(body);
-    return new DepProtocolError(req.endpoint, `response ${what} is larger than the ${max} bytes accepted`);
-  };
-  const length = Number(Array.isArray(declared) ? declared[0] : declared);
-  if (Number.isFinite(length) && length > max) throw tooLarge(`of ${length} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    const b = chunk as Buffer;
-    size += b.length;
-    if (size > max) throw tooLarge('body');
-    chunks.push(b);
-  }
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
 }
 
 /**

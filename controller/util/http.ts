@@ -40,12 +40,43 @@ export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefine
   });
 }
 
+/** A response body as undici gives it: chunks to iterate, an `error` event, and `destroy`. */
+interface BodyStream extends AsyncIterable<unknown> {
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  destroy(): unknown;
+}
+
 /**
  * Stops reading a response body that will not be used (over a size bound). undici reports a body destroyed
  * before its end as an `error` event (RequestAbortedError); with no listener that event is an uncaught
  * exception that would end the process, so the expected one is swallowed here.
  */
-export function discardBody(body: { on(event: 'error', listener: (err: Error) => void): unknown; destroy(): unknown }): void {
+function discardBody(body: BodyStream): void {
   body.on('error', () => undefined);
   body.destroy();
+}
+
+/**
+ * Reads a whole response body of at most `max` bytes (both Apple clients). A larger one, declared by
+ * content-length (`declared` is then its length) or streamed (`declared` null), is discarded and the error
+ * `tooLarge` makes is thrown before the body is all in memory.
+ */
+export async function readBoundedBody(body: BodyStream, contentLength: string | string[] | undefined, max: number, tooLarge: (declared: number | null) => Error): Promise<Buffer> {
+  const length = Number(Array.isArray(contentLength) ? contentLength[0] : contentLength);
+  if (Number.isFinite(length) && length > max) {
+    discardBody(body);
+    throw tooLarge(length);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    const b = chunk as Buffer;
+    size += b.length;
+    if (size > max) {
+      discardBody(body);
+      throw tooLarge(null);
+    }
+    chunks.push(b);
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
 }
