@@ -44,10 +44,12 @@ interface DeviceRow {
 const ms = (column: string, as: string): string => `(extract(epoch FROM ${column}) * 1000)::float8 AS ${as}`;
 
 /** Devices with their state (migration 8); filters name columns of `devices` only, so they need no prefix. */
-const SELECT = `SELECT d.server, d.serial, d.record, d.profile, s.profile AS s_profile, ${ms('s.profile_at', 's_profile_at')}, s.desired_profile,
+/** The profile fields, the state and the observation time: the columns both device reads select after their own. */
+const STATE_COLUMNS = `d.profile, s.profile AS s_profile, ${ms('s.profile_at', 's_profile_at')}, s.desired_profile,
   s.result_status, ${ms('s.result_at', 'result_at')}, s.result_apple_status, ${ms('s.retry_not_before', 'retry_not_before')},
-  ${ms('d.observed_at', 'observed_at')}, ${ms('s.arrived_at', 'arrived_at')}, COALESCE(s.attempts, 0) AS attempts,
-  d.device_family, d.os, d.model
+  ${ms('d.observed_at', 'observed_at')}, ${ms('s.arrived_at', 'arrived_at')}, COALESCE(s.attempts, 0) AS attempts`;
+
+const SELECT = `SELECT d.server, d.serial, d.record, d.device_family, d.os, d.model, ${STATE_COLUMNS}
   FROM devices d LEFT JOIN device_state s ON s.server = d.server AND s.serial = d.serial`;
 
 /**
@@ -119,35 +121,23 @@ function toRecord(row: DeviceRow): DeviceRecord {
   return { server: row.server, serial: row.serial, device, ...stateOf(row) };
 }
 
-/** What the diff read (PlanStore.iterateDiffDevices) selects of a devices row besides the state. */
-interface DiffColumns {
-  serial: string;
-  deviceFamily: string | null;
-  os: string | null;
-  model: string | null;
-  /** The record's own values when they are strings, else null (SELECT_DIFF's `pick`). */
-  description: unknown;
-  color: unknown;
-  migrationDeadline: unknown;
-  /** The profile fields the device reads now (the newer of the row's and device_state's), parsed. */
-  profile: Record<string, unknown> | null;
-}
-
 /**
  * A stored device reduced to the fields the differ reads (reconcile/diff.ts DiffDevice), from the typed columns,
  * three values picked out of the record and the profile fields: the same values the whole read (joinRecord) gives
  * those fields, null values left out. The columns hold the record's COLUMN_FIELDS verbatim (deviceColumns), so
  * rows that still carry them in the record (schema 9 and older) read the same.
  */
-function diffDevice(c: DiffColumns): DiffDevice {
-  const device: DiffDevice = { serial_number: c.serial };
-  if (c.deviceFamily !== null) device.device_family = c.deviceFamily;
-  if (c.os !== null) device.os = c.os;
-  if (c.model !== null) device.model = c.model;
-  if (typeof c.description === 'string') device.description = c.description;
-  if (typeof c.color === 'string') device.color = c.color;
-  if (typeof c.migrationDeadline === 'string') device.mdm_migration_deadline = c.migrationDeadline;
-  const p = c.profile;
+function diffDevice(row: DiffRow): DiffDevice {
+  const device: DiffDevice = { serial_number: row.serial };
+  if (row.device_family !== null) device.device_family = row.device_family;
+  if (row.os !== null) device.os = row.os;
+  if (row.model !== null) device.model = row.model;
+  // SELECT_DIFF's `pick` gives the record's own value when it is a string, else null.
+  if (row.description !== null) device.description = row.description;
+  if (row.color !== null) device.color = row.color;
+  if (row.migration_deadline !== null) device.mdm_migration_deadline = row.migration_deadline;
+  // The profile fields the device reads now: the newer of the row's and device_state's.
+  const p = laterProfile(row) ? row.s_profile : row.profile;
   if (p !== null) {
     for (const key of DIFF_PROFILE_FIELDS) {
       const v = p[key];
@@ -169,17 +159,11 @@ type DiffRow = Omit<DeviceRow, 'server' | 'record'> & { description: string | nu
  */
 const pick = (field: string): string => `CASE WHEN jsonb_typeof(d.record->'${field}') = 'string' THEN d.record->>'${field}' END`;
 const SELECT_DIFF = `SELECT d.serial, d.device_family, d.os, d.model, ${pick('description')} AS description, ${pick('color')} AS color,
-  ${pick('mdm_migration_deadline')} AS migration_deadline, d.profile, s.profile AS s_profile, ${ms('s.profile_at', 's_profile_at')}, s.desired_profile,
-  s.result_status, ${ms('s.result_at', 'result_at')}, s.result_apple_status, ${ms('s.retry_not_before', 'retry_not_before')},
-  ${ms('d.observed_at', 'observed_at')}, ${ms('s.arrived_at', 'arrived_at')}, COALESCE(s.attempts, 0) AS attempts
+  ${pick('mdm_migration_deadline')} AS migration_deadline, ${STATE_COLUMNS}
   FROM devices d LEFT JOIN device_state s ON s.server = d.server AND s.serial = d.serial`;
 
 function toObserved(row: DiffRow): ObservedDevice {
-  const device = diffDevice({
-    serial: row.serial, deviceFamily: row.device_family, os: row.os, model: row.model, description: row.description, color: row.color,
-    migrationDeadline: row.migration_deadline, profile: laterProfile(row) ? row.s_profile : row.profile,
-  });
-  return { serial: row.serial, device, ...stateOf(row) };
+  return { serial: row.serial, device: diffDevice(row), ...stateOf(row) };
 }
 
 /** See PlanStore.iterateDiffDevices: one page after `after`. */
