@@ -23,7 +23,7 @@ export interface DeviceColumns {
 }
 
 /** An Apple timestamp in epoch milliseconds, or null when absent or unparseable. */
-function epochMs(value: string | undefined): number | null {
+export function epochMs(value: string | undefined): number | null {
   const ms = value === undefined ? Number.NaN : Date.parse(value);
   return Number.isNaN(ms) ? null : ms;
 }

@@ -87,6 +87,11 @@ export function defineArrivalConformance(ctx: ConformanceContext): void {
       expect(await s.countMigrationDeadlines('lyon')).toEqual({ devices: 1, earliest: new Date('2026-04-01T00:00:00Z') });
       // Apple's value is kept verbatim in the record, even when it is not a time.
       expect((await s.getDevice('paris', serial(3)))?.device.mdm_migration_deadline).toBe('soon');
+      // The instant to the millisecond, whatever the offset it is written with.
+      await s.upsertDevices('paris', [device(5, { mdm_migration_deadline: '2026-05-15T13:59:59.987+02:00' })], T0);
+      expect(await s.countMigrationDeadlines('paris')).toEqual({ devices: 3, earliest: new Date('2026-05-15T11:59:59.987Z') });
+      expect((await s.getDevice('paris', serial(5)))?.device.mdm_migration_deadline).toBe('2026-05-15T13:59:59.987+02:00');
+      await s.deleteDevices('paris', [serial(5)]);
       await s.upsertDevices('paris', [device(1)], at(1));
       expect(await s.countMigrationDeadlines('paris')).toEqual({ devices: 1, earliest: new Date('2026-06-01T00:00:00Z') });
       await s.deleteDevices('paris', [serial(0)]);
