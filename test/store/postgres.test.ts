@@ -92,6 +92,28 @@ describe.skipIf(!url)('postgres (DEPCTL_TEST_POSTGRES_URL)', () => {
       expect(reduced).toEqual([d(1), d(2)]);
     });
 
+    it("reads device_state's profile fields when they are later than the record's, in the whole read and the differ's alike", async () => {
+      // This build writes sync events whole on PostgreSQL, but the schema keeps the profile fields of a later event
+      // beside the record (migration 8), and both reads must honour them wherever they came from.
+      const store = await open();
+      const d = (i: number): Device => ({ serial_number: `C0${i}`, model: 'iPad Air', description: `device ${i}`, device_family: 'iPad', os: 'iPadOS', profile_status: 'empty' });
+      await store.upsertDevices('paris', [d(1), d(2), d(3)], new Date(1000));
+      const later = { profile_uuid: 'U-LATER', profile_status: 'assigned', profile_assign_time: '2026-01-05T00:00:00Z', op_type: 'modified', op_date: '2026-01-05T00:00:00Z' };
+      // 1: an event later than the record; 2: one from before the record was observed again (the record wins); 3: none.
+      await raw(
+        `INSERT INTO ${schema}.device_state (server, serial, profile, profile_uuid, profile_status, profile_at) VALUES
+          ('paris', 'C01', $1::jsonb, 'U-LATER', 'assigned', to_timestamp(5)), ('paris', 'C02', $1::jsonb, 'U-LATER', 'assigned', to_timestamp(0.5))`,
+        [JSON.stringify(later)],
+      );
+      const whole = (await store.listDevices('paris', { limit: 10 })).devices;
+      expect(whole.map((r) => r.device)).toEqual([{ ...d(1), ...later }, d(2), d(3)]);
+      expect(whole.map((r) => r.observedAt.getTime())).toEqual([5000, 1000, 1000]);
+      const reduced = [];
+      for await (const page of store.iterateDiffDevices('paris')) reduced.push(...page);
+      expect(reduced.map((r) => r.device)).toEqual([{ ...d(1), ...later }, d(2), d(3)]);
+      expect(reduced.map((r) => r.observedAt?.getTime())).toEqual([5000, 1000, 1000]);
+    });
+
     it('rejects UPDATE, DELETE and TRUNCATE on the audit log even through raw SQL', async () => {
       const store = await open();
       await store.appendAudit([{ runId: 7, server: 'paris', serial: 'S1', action: 'assign', before: null, after: 'U', outcome: 'success', appleStatus: 'SUCCESS', at: new Date(0) }]);

@@ -102,9 +102,10 @@ const ARRIVED_NEW = `INSERT INTO device_state (server, serial, arrived_at) SELEC
 /** Whether a later sync event's profile fields (device_state) win over those stored with the record. */
 const laterProfile = (row: Pick<DeviceRow, 's_profile_at' | 'observed_at'>): boolean => row.s_profile_at !== null && row.s_profile_at >= row.observed_at;
 
-/** What depctl did to a device, and when Apple's record was observed, as both device reads give it. */
+/** What depctl did to a device as both device reads give it; `observedAt` is when its record was (the later of the two times). */
 function stateOf(
-  row: Pick<DeviceRow, 'desired_profile' | 'result_status' | 'result_at' | 'result_apple_status' | 'retry_not_before' | 's_profile_at' | 'observed_at' | 'arrived_at' | 'attempts'>,
+  row: Pick<DeviceRow, 'desired_profile' | 'result_status' | 'result_at' | 'result_apple_status' | 'retry_not_before' | 'arrived_at' | 'attempts'>,
+  observedAt: number,
 ): Omit<DeviceRecord, 'server' | 'serial' | 'device'> {
   return {
     desiredProfile: row.desired_profile,
@@ -113,7 +114,7 @@ function stateOf(
         ? null
         : { status: row.result_status as DeviceResultStatus, at: new Date(row.result_at ?? 0), appleStatus: row.result_apple_status },
     retryNotBefore: fromMs(row.retry_not_before),
-    observedAt: new Date(laterProfile(row) ? row.s_profile_at! : row.observed_at),
+    observedAt: new Date(observedAt),
     arrivedAt: fromMs(row.arrived_at),
     attempts: row.attempts,
   };
@@ -122,52 +123,56 @@ function stateOf(
 function toRecord(row: DeviceRow): DeviceRecord {
   const profile = laterProfile(row) ? row.s_profile : row.profile;
   const device = joinRecord(row.record, profile, { serial: row.serial, deviceFamily: row.device_family, os: row.os, model: row.model });
-  return { server: row.server, serial: row.serial, device, ...stateOf(row) };
-}
-
-/**
- * A stored device reduced to the fields the differ reads (reconcile/diff.ts DiffDevice), from the typed columns,
- * three values picked out of the record and the profile fields: the same values the whole read (joinRecord) gives
- * those fields, null values left out. The columns hold the record's COLUMN_FIELDS verbatim (deviceColumns), so
- * rows that still carry them in the record (schema 9 and older) read the same.
- */
-function diffDevice(row: DiffRow): DiffDevice {
-  const device: DiffDevice = { serial_number: row.serial };
-  if (row.device_family !== null) device.device_family = row.device_family;
-  if (row.os !== null) device.os = row.os;
-  if (row.model !== null) device.model = row.model;
-  // SELECT_DIFF's `pick` gives the record's own value when it is a string, else null.
-  if (row.description !== null) device.description = row.description;
-  if (row.color !== null) device.color = row.color;
-  if (row.migration_deadline !== null) device.mdm_migration_deadline = row.migration_deadline;
-  // The profile fields the device reads now: the newer of the row's and device_state's.
-  const p = laterProfile(row) ? row.s_profile : row.profile;
-  if (p !== null) {
-    for (const key of DIFF_PROFILE_FIELDS) {
-      const v = p[key];
-      if (typeof v === 'string') device[key] = v;
-    }
-  }
-  return device;
+  return { server: row.server, serial: row.serial, device, ...stateOf(row, laterProfile(row) ? row.s_profile_at! : row.observed_at) };
 }
 
 /** The profile fields (PROFILE_FIELDS) the differ reads. */
 const DIFF_PROFILE_FIELDS = ['profile_uuid', 'profile_status', 'profile_assign_time', 'op_type', 'op_date'] as const;
 
-/** A diff read's row (PlanStore.iterateDiffDevices): DeviceRow without the record, with three of its fields. */
-type DiffRow = Omit<DeviceRow, 'server' | 'record'> & { description: string | null; color: string | null; migration_deadline: string | null };
+/** The string fields of a diff read's row, each the device's value when it is a string, else null. */
+type DiffFields = 'device_family' | 'os' | 'model' | 'description' | 'color' | 'mdm_migration_deadline' | (typeof DIFF_PROFILE_FIELDS)[number];
 
 /**
- * Devices reduced to what the differ reads: three values picked out of the record by PostgreSQL (only strings:
- * `->>` would turn a number into text), so the record's jsonb is neither sent nor parsed.
+ * A diff read's row (PlanStore.iterateDiffDevices): the differ's fields and the state, `observed_at` already the
+ * later of the record's and device_state's profile times.
  */
-const pick = (field: string): string => `CASE WHEN jsonb_typeof(d.record->'${field}') = 'string' THEN d.record->>'${field}' END`;
-const SELECT_DIFF = `SELECT d.serial, d.device_family, d.os, d.model, ${pick('description')} AS description, ${pick('color')} AS color,
-  ${pick('mdm_migration_deadline')} AS migration_deadline, ${STATE_COLUMNS}
+type DiffRow = Pick<DeviceRow, 'serial' | 'desired_profile' | 'result_status' | 'result_at' | 'result_apple_status' | 'retry_not_before' | 'observed_at' | 'arrived_at' | 'attempts'> &
+  Record<DiffFields, string | null>;
+
+/** A field of a jsonb value when it is a string, else NULL (`->>` would turn a number into text). */
+const pick = (json: string, field: string): string => `CASE WHEN jsonb_typeof(${json}->'${field}') = 'string' THEN ${json}->>'${field}' END`;
+
+/** Whether device_state holds profile fields of a later sync event than the record's (laterProfile, in SQL). */
+const LATER = 's.profile_at >= d.observed_at';
+
+/**
+ * Devices reduced to what the differ reads, every field chosen by PostgreSQL: the typed columns, three values
+ * picked out of the record, and the profile fields picked out of the newer of the row's and device_state's
+ * profile (as toRecord chooses). Neither the record's jsonb nor a profile's is sent or parsed; every value is a
+ * string, a number or null.
+ */
+const SELECT_DIFF = `SELECT d.serial, d.device_family, d.os, d.model, ${pick('d.record', 'description')} AS description,
+  ${pick('d.record', 'color')} AS color, ${pick('d.record', 'mdm_migration_deadline')} AS mdm_migration_deadline,
+  ${DIFF_PROFILE_FIELDS.map((k) => `${pick(`(CASE WHEN ${LATER} THEN s.profile ELSE d.profile END)`, k)} AS ${k}`).join(', ')},
+  s.desired_profile, s.result_status, ${ms('s.result_at', 'result_at')}, s.result_apple_status, ${ms('s.retry_not_before', 'retry_not_before')},
+  ${ms(`CASE WHEN ${LATER} THEN s.profile_at ELSE d.observed_at END`, 'observed_at')}, ${ms('s.arrived_at', 'arrived_at')}, COALESCE(s.attempts, 0) AS attempts
   FROM devices d LEFT JOIN device_state s ON s.server = d.server AND s.serial = d.serial`;
 
+/** The fields of a DiffRow copied into the differ's device when not null (`serial_number` from `serial`). */
+const DIFF_FIELDS: readonly DiffFields[] = ['device_family', 'os', 'model', 'description', 'color', 'mdm_migration_deadline', ...DIFF_PROFILE_FIELDS];
+
+/**
+ * A stored device reduced to the fields the differ reads (reconcile/diff.ts DiffDevice): the same values the whole
+ * read (joinRecord) gives those fields, null values left out. The typed columns hold the record's COLUMN_FIELDS
+ * verbatim (deviceColumns), so rows that still carry them in the record (schema 9 and older) read the same.
+ */
 function toObserved(row: DiffRow): ObservedDevice {
-  return { serial: row.serial, device: diffDevice(row), ...stateOf(row) };
+  const device: DiffDevice = { serial_number: row.serial };
+  for (const key of DIFF_FIELDS) {
+    const v = row[key];
+    if (v !== null) device[key] = v;
+  }
+  return { serial: row.serial, device, ...stateOf(row, row.observed_at) };
 }
 
 /** See PlanStore.iterateDiffDevices: one page after `after`. */
