@@ -18,14 +18,23 @@ export interface DeviceColumns {
   model: string | null;
   /** `op_date` (sync only) in epoch milliseconds, or null when absent or unparseable. */
   opDate: number | null;
-  /** `mdm_migration_deadline` (protocol 8) in epoch milliseconds, or null when absent or unparseable. */
+  /** `mdm_migration_deadline` (protocol 8) in epoch milliseconds, or null (epochMs). */
   migrationDeadline: number | null;
 }
 
-/** An Apple timestamp in epoch milliseconds, or null when absent or unparseable. */
+/**
+ * The earliest instant every backend holds: PostgreSQL's timestamptz starts on 24 November 4714 BC. JavaScript
+ * parses dates back to the year -271821, and one such value in a batch made PostgreSQL refuse the whole upsert.
+ */
+const EARLIEST_MS = Date.UTC(-4713, 10, 24);
+
+/**
+ * An Apple timestamp in epoch milliseconds, or null when absent, unparseable, or earlier than any backend holds
+ * (EARLIEST_MS; the record keeps Apple's text either way). The latest JavaScript date is within every backend's range.
+ */
 export function epochMs(value: string | undefined): number | null {
   const ms = value === undefined ? Number.NaN : Date.parse(value);
-  return Number.isNaN(ms) ? null : ms;
+  return Number.isNaN(ms) || ms < EARLIEST_MS ? null : ms;
 }
 
 /** Extracts the typed columns from a device record (values verbatim, times parsed). */

@@ -92,6 +92,14 @@ export function defineArrivalConformance(ctx: ConformanceContext): void {
       expect(await s.countMigrationDeadlines('paris')).toEqual({ devices: 3, earliest: new Date('2026-05-15T11:59:59.987Z') });
       expect((await s.getDevice('paris', serial(5)))?.device.mdm_migration_deadline).toBe('2026-05-15T13:59:59.987+02:00');
       await s.deleteDevices('paris', [serial(5)]);
+      // A time JavaScript parses but no backend holds (PostgreSQL's timestamps start in 4714 BC) is kept in the
+      // record, counts as no deadline, and never fails the batch it came in.
+      const ancient = '-271821-04-20T00:00:00Z';
+      await s.upsertDevices('paris', [device(6, { mdm_migration_deadline: ancient, op_date: '-004714-11-23T23:59:59.999Z' }), device(7)], T0);
+      expect(await s.countMigrationDeadlines('paris')).toEqual({ devices: 2, earliest: new Date('2026-05-15T12:00:00Z') });
+      expect((await s.getDevice('paris', serial(6)))?.device).toMatchObject({ mdm_migration_deadline: ancient, op_date: '-004714-11-23T23:59:59.999Z' });
+      expect(await s.getDevice('paris', serial(7))).toBeDefined();
+      await s.deleteDevices('paris', [serial(6), serial(7)]);
       await s.upsertDevices('paris', [device(1)], at(1));
       expect(await s.countMigrationDeadlines('paris')).toEqual({ devices: 1, earliest: new Date('2026-06-01T00:00:00Z') });
       await s.deleteDevices('paris', [serial(0)]);
