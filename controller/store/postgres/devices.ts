@@ -43,14 +43,14 @@ interface DeviceRow {
 /** A timestamptz column as epoch milliseconds (the store writes whole milliseconds, so nothing is lost). */
 const ms = (column: string, as: string): string => `(extract(epoch FROM ${column}) * 1000)::float8 AS ${as}`;
 
-/** Devices with their state (migration 8); filters name columns of `devices` only, so they need no prefix. */
-/** The profile fields, the state and the observation time: the columns both device reads select after their own. */
-const STATE_COLUMNS = `d.profile, s.profile AS s_profile, ${ms('s.profile_at', 's_profile_at')}, s.desired_profile,
-  s.result_status, ${ms('s.result_at', 'result_at')}, s.result_apple_status, ${ms('s.retry_not_before', 'retry_not_before')},
-  ${ms('d.observed_at', 'observed_at')}, ${ms('s.arrived_at', 'arrived_at')}, COALESCE(s.attempts, 0) AS attempts`;
+/** What depctl did to the device (device_state, migration 8): the columns both device reads select (stateOf). */
+const STATE_COLUMNS = `s.desired_profile, s.result_status, ${ms('s.result_at', 'result_at')}, s.result_apple_status,
+  ${ms('s.retry_not_before', 'retry_not_before')}, ${ms('s.arrived_at', 'arrived_at')}, COALESCE(s.attempts, 0) AS attempts`;
 
-const SELECT = `SELECT d.server, d.serial, d.record, d.device_family, d.os, d.model, ${STATE_COLUMNS}
-  FROM devices d LEFT JOIN device_state s ON s.server = d.server AND s.serial = d.serial`;
+/** Devices with their state; filters name columns of `devices` only, so they need no prefix. */
+const SELECT = `SELECT d.server, d.serial, d.record, d.device_family, d.os, d.model, d.profile, s.profile AS s_profile,
+  ${ms('s.profile_at', 's_profile_at')}, ${ms('d.observed_at', 'observed_at')}, ${STATE_COLUMNS}
+  FROM ${JOINED}`;
 
 /** `d`'s value of `key` when it is a string, else NULL (codec.ts splits off string values only). */
 const ifString = (key: string, value: string): string => `CASE WHEN jsonb_typeof(u.d->'${key}') = 'string' THEN ${value} END`;
@@ -129,8 +129,9 @@ function toRecord(row: DeviceRow): DeviceRecord {
 /** The profile fields (PROFILE_FIELDS) the differ reads. */
 const DIFF_PROFILE_FIELDS = ['profile_uuid', 'profile_status', 'profile_assign_time', 'op_type', 'op_date'] as const;
 
-/** The string fields of a diff read's row, each the device's value when it is a string, else null. */
-type DiffFields = 'device_family' | 'os' | 'model' | 'description' | 'color' | 'mdm_migration_deadline' | (typeof DIFF_PROFILE_FIELDS)[number];
+/** The string fields of a diff read's row (each the device's value when it is a string, else null), copied into the differ's device when not null. */
+const DIFF_FIELDS = ['device_family', 'os', 'model', 'description', 'color', 'mdm_migration_deadline', ...DIFF_PROFILE_FIELDS] as const;
+type DiffFields = (typeof DIFF_FIELDS)[number];
 
 /**
  * A diff read's row (PlanStore.iterateDiffDevices): the differ's fields and the state, `observed_at` already the
@@ -154,12 +155,8 @@ const LATER = 's.profile_at >= d.observed_at';
 const SELECT_DIFF = `SELECT d.serial, d.device_family, d.os, d.model, ${pick('d.record', 'description')} AS description,
   ${pick('d.record', 'color')} AS color, ${pick('d.record', 'mdm_migration_deadline')} AS mdm_migration_deadline,
   ${DIFF_PROFILE_FIELDS.map((k) => `${pick(`(CASE WHEN ${LATER} THEN s.profile ELSE d.profile END)`, k)} AS ${k}`).join(', ')},
-  s.desired_profile, s.result_status, ${ms('s.result_at', 'result_at')}, s.result_apple_status, ${ms('s.retry_not_before', 'retry_not_before')},
-  ${ms(`CASE WHEN ${LATER} THEN s.profile_at ELSE d.observed_at END`, 'observed_at')}, ${ms('s.arrived_at', 'arrived_at')}, COALESCE(s.attempts, 0) AS attempts
-  FROM devices d LEFT JOIN device_state s ON s.server = d.server AND s.serial = d.serial`;
-
-/** The fields of a DiffRow copied into the differ's device when not null (`serial_number` from `serial`). */
-const DIFF_FIELDS: readonly DiffFields[] = ['device_family', 'os', 'model', 'description', 'color', 'mdm_migration_deadline', ...DIFF_PROFILE_FIELDS];
+  ${ms(`CASE WHEN ${LATER} THEN s.profile_at ELSE d.observed_at END`, 'observed_at')}, ${STATE_COLUMNS}
+  FROM ${JOINED}`;
 
 /**
  * A stored device reduced to the fields the differ reads (reconcile/diff.ts DiffDevice): the same values the whole
