@@ -195,8 +195,10 @@ async function fullFetch(server: string, reason: string, knowsFleet: boolean, cl
   }
   // The fetch is complete: devices the store has but Apple no longer lists have left this server (Apple
   // sends no `deleted` event when a device is released from the organisation).
+  // Every serial listed is stored now, so the store holds exactly as many more as have left: when the count is the
+  // number listed, none has, and a million stored devices need not be read back to find out.
   const gone: string[] = [];
-  if (seen) {
+  if (seen && (await store.countDevices(server)) !== seen.size) {
     for await (const page of store.iterateDevices(server, { pageSize: 5000 })) {
       for (const d of page) if (!seen.has(d.serial)) gone.push(d.serial);
     }

@@ -156,6 +156,24 @@ describe('observe: full fetch completeness', () => {
     expect(await serials()).toEqual(['A', 'C', 'E']);
   });
 
+  it('a complete full fetch that finds every stored device again reads no device back to look for leavers', async () => {
+    await firstFetch();
+    let scans = 0;
+    const scan = store.iterateDevices.bind(store);
+    store.iterateDevices = (...args) => {
+      scans++;
+      return scan(...args);
+    };
+    client.fetchScripts.push([page([device('C'), device('D')], 'g1', true), page([device('A'), device('B')], 'g2')]);
+    expect(await run(true)).toMatchObject({ mode: 'fetch', upserted: 4, deleted: 0 });
+    expect(scans).toBe(0);
+    // One gone: the store holds one more than was listed, and the scan finds it.
+    client.fetchScripts.push([page([device('C'), device('D')], 'h1', true), page([device('A')], 'h2')]);
+    expect(await run(true)).toMatchObject({ mode: 'fetch', upserted: 3, deleted: 1 });
+    expect(scans).toBe(1);
+    expect(await serials()).toEqual(['A', 'C', 'D']);
+  });
+
   it('a full fetch failing part-way deletes nothing and leaves the cursor; the next observation fetches again', async () => {
     await firstFetch();
     const before = await store.getCursor('paris');
