@@ -11,7 +11,8 @@
  * child per measured run (`--role floor`; depctl in bench/cli-child.mjs, the build under plain node), each
  * timed from after its first module loaded (depctl's own imports on its way are timed, as an operator waits
  * for them).
- * Run: `npx tsx bench/first-contact.ts [N...]` (default 100000); `BENCH_LATENCY_MAX=N` runs the 300 ms
+ * Run: `npx tsx bench/first-contact.ts [N...]` (default 100000; `--postgres`: depctl's state in a fresh schema per run
+ * on BENCH_POSTGRES_URL, else DEPCTL_TEST_POSTGRES_URL, dropped after it); `BENCH_LATENCY_MAX=N` runs the 300 ms
  * rows only for sizes up to N devices (default 100000: a million devices at 300 ms is five minutes each).
  * Set BENCH_CPU_PROF=DIR to write a V8 CPU profile of each depctl run. BENCH_REPEAT=K runs each scenario K times
  * (the floor and depctl alternated, each run its own row) and prints the median and range of the ratio and of
@@ -25,6 +26,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ServerToken } from '../controller/dep/types.js';
 import { depctlNodeFlags, machineLine, runCliChild, runRoleChild, startSimChild as forkSim, type SimChannel, type SimReply } from './children.js';
+import { benchPostgresUrl, postgresBackend, sqliteBackend } from './state-backends.js';
 
 const self = fileURLToPath(import.meta.url);
 const SEED = 42;
@@ -142,7 +144,7 @@ spec:
 
 interface Row { scenario: string; latencyMs: number; floor: RunDone; depctl: RunDone; floorSimCpuMs: number; depctlSimCpuMs: number; problems: string[] }
 
-async function benchSize(n: number, withLatency: boolean): Promise<Row[]> {
+async function benchSize(n: number, withLatency: boolean, pgUrl: string | undefined): Promise<Row[]> {
   const { encryptServerToken, generateKeyPair } = await import('../controller/tokens/index.js');
   const { channel, ready, child } = await startSimChild(n);
   const root = await mkdtemp(join(tmpdir(), 'first-contact-bench-'));
@@ -158,7 +160,7 @@ async function benchSize(n: number, withLatency: boolean): Promise<Row[]> {
     await writeFile(join(secrets, 'token.p7m'), encryptServerToken(ready.token, certificatePem));
     for (const [f, text] of Object.entries(CONFIG)) await writeFile(join(cfg, f), text);
     console.log(`simulator: ${n.toLocaleString('en-US')} devices seeded in ${(ready.seedMs / 1000).toFixed(1)} s; workspace ${root}`);
-    printHeader(n);
+    printHeader(n, pgUrl ? 'PostgreSQL' : 'SQLite');
 
     const simCpu = async (): Promise<number> => { const c = await channel.call<NodeJS.CpuUsage>('cpu'); return (c.user + c.system) / 1000; };
     let runs = 0;
@@ -173,11 +175,13 @@ async function benchSize(n: number, withLatency: boolean): Promise<Row[]> {
         const floor = await runChild(['--role', 'floor', ready.url, JSON.stringify(ready.token)]);
         const floorSimCpuMs = (await simCpu()) - c0;
         if (floor.devices !== n) problems.push(`floor fetched ${floor.devices} devices, expected ${n}`);
-        // depctl plan on an empty SQLite state (a fresh file per run).
+        // depctl plan on an empty state (a fresh SQLite file or PostgreSQL schema per run).
+        const state = pgUrl ? postgresBackend(pgUrl, `depctl_first_contact_${process.pid}_${runs}`) : sqliteBackend(`state-${runs}.db`);
+        runs++;
         await channel.call('reset');
         c0 = await simCpu();
-        const env = { DEPCTL_DEP_URL: ready.url, DEPCTL_STATE: `sqlite:${join(root, `state-${runs++}.db`)}`, DEPCTL_SECRETS_DIR: join(root, 'secrets'), NO_COLOR: '1' };
-        const depctl = await runDepctl(['plan', 'config', '--no-color'], env, root);
+        const env = { DEPCTL_DEP_URL: ready.url, DEPCTL_STATE: state.url(root), DEPCTL_SECRETS_DIR: join(root, 'secrets'), NO_COLOR: '1' };
+        const depctl = await runDepctl(['plan', 'config', '--no-color'], env, root).finally(() => state.drop());
         const depctlSimCpuMs = (await simCpu()) - c0;
         const counts = await channel.call<Record<string, number>>('counts');
         // `plan` exits 0 (no changes) or 2 (changes to apply), as `terraform plan -detailed-exitcode`; anything else failed.
@@ -215,8 +219,8 @@ function printSpread(rows: readonly Row[]): void {
   console.log(`  ${rows[0]?.scenario ?? ''}, ${rows.length} runs: wall ratio ${spread(ratios, (x) => x.toFixed(3))}, depctl CPU s ${spread(rows.map((r) => r.depctl.cpuMs), sec)}`);
 }
 
-function printHeader(n: number): void {
-  console.log(`\nfirst contact, ${n.toLocaleString('en-US')} devices: the floor and depctl plan (empty SQLite state), each in its own process, the simulator in another`);
+function printHeader(n: number, backend: string): void {
+  console.log(`\nfirst contact, ${n.toLocaleString('en-US')} devices: the floor and depctl plan (empty ${backend} state), each in its own process, the simulator in another`);
   console.log('scenario                          floor wall s  floor CPU s  depctl wall s  depctl CPU s  depctl RSS MiB  wall ratio  goal');
 }
 
@@ -237,10 +241,13 @@ else if (role === 'floor') await floorRole(process.argv[roleAt + 2]!, JSON.parse
 else {
   const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0);
   const latencyMax = Number(process.env['BENCH_LATENCY_MAX'] ?? 100_000);
+  const onPostgres = process.argv.includes('--postgres');
+  const pgUrl = onPostgres ? benchPostgresUrl() : undefined;
   console.log(machineLine());
   let failed = false;
-  for (const n of sizes.length ? sizes : [100_000]) {
-    const rows = await benchSize(n, n <= latencyMax);
+  if (onPostgres && !pgUrl) console.log('first contact on PostgreSQL: skipped (set BENCH_POSTGRES_URL or DEPCTL_TEST_POSTGRES_URL)');
+  for (const n of onPostgres && !pgUrl ? [] : sizes.length ? sizes : [100_000]) {
+    const rows = await benchSize(n, n <= latencyMax, pgUrl);
     // Informational only: time never fails the bench (the machine may be shared).
     failed ||= rows.some((r) => r.problems.length > 0);
   }

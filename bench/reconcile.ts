@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ServerToken } from '../controller/dep/types.js';
 import { machineLine, runCliChild, startSimChild as forkSim, type CliChildDone, type SimChannel, type SimReply } from './children.js';
+import { benchPostgresUrl, postgresBackend, sqliteBackend, type StateBackend } from './state-backends.js';
 
 const self = fileURLToPath(import.meta.url);
 const SEED = 42;
@@ -134,37 +135,6 @@ type Bounds = Record<string, number>;
 
 interface Row { scenario: string; d: DepctlDone; simCpuMs: number; counts: Record<string, number>; bounds: Bounds; problems: string[] }
 
-/** Where the bench keeps depctl's state: a SQLite file in the workspace, or a fresh schema on PostgreSQL. */
-interface StateBackend {
-  name: 'sqlite' | 'postgres';
-  url(root: string): string;
-  drop(): Promise<void>;
-}
-
-function sqliteBackend(): StateBackend {
-  return { name: 'sqlite', url: (root) => `sqlite:${join(root, 'state.db')}`, drop: async () => undefined };
-}
-
-function postgresBackend(base: string, n: number): StateBackend {
-  const schema = `depctl_bench_${n}_${process.pid}`;
-  const u = new URL(base);
-  u.searchParams.set('schema', schema);
-  return {
-    name: 'postgres',
-    url: () => u.toString(),
-    drop: async () => {
-      const { default: pg } = await import('pg');
-      const client = new pg.Client({ connectionString: base });
-      await client.connect();
-      try {
-        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      } finally {
-        await client.end();
-      }
-    },
-  };
-}
-
 async function benchSize(n: number, backend: StateBackend): Promise<Row[]> {
   const { encryptServerToken, generateKeyPair } = await import('../controller/tokens/index.js');
   const { channel, ready, child } = await startSimChild(n);
@@ -278,7 +248,7 @@ const roleAt = process.argv.indexOf('--role');
 if (roleAt >= 0 && process.argv[roleAt + 1] === 'sim') await simRole(Number(process.argv[roleAt + 2]));
 else {
   const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0);
-  const pgUrl = process.env['BENCH_POSTGRES_URL'] ?? process.env['DEPCTL_TEST_POSTGRES_URL'];
+  const pgUrl = benchPostgresUrl();
   const onPostgres = process.argv.includes('--postgres');
   console.log(machineLine());
   let failed = false;
@@ -286,7 +256,7 @@ else {
     console.log('reconcile on PostgreSQL: skipped (set BENCH_POSTGRES_URL or DEPCTL_TEST_POSTGRES_URL)');
   } else {
     for (const n of sizes.length ? sizes : [100_000, 1_000_000]) {
-      const rows = await benchSize(n, onPostgres ? postgresBackend(pgUrl!, n) : sqliteBackend());
+      const rows = await benchSize(n, onPostgres ? postgresBackend(pgUrl!, `depctl_bench_${n}_${process.pid}`) : sqliteBackend());
       const at = (name: string): DepctlDone | undefined => rows.find((r) => r.scenario === name)?.d;
       const rss = Math.max(...rows.map((r) => r.d.maxRssMiB));
       // Informational only: time never fails the bench (the machine may be shared).

@@ -12,6 +12,7 @@ const benches: { name: string; file: string; args: string[] }[] = [
   { name: 'reconcile', file: 'reconcile.ts', args: ['100000', '1000000'] },
   { name: 'reconcile-postgres', file: 'reconcile.ts', args: ['--postgres', '100000', '1000000'] },
   { name: 'first-contact', file: 'first-contact.ts', args: process.argv.slice(2).filter((a) => Number(a) > 0) },
+  { name: 'first-contact-postgres', file: 'first-contact.ts', args: ['--postgres', ...process.argv.slice(2).filter((a) => Number(a) > 0)] },
   { name: 'startup', file: 'startup.ts', args: ['10'] },
 ];
 
