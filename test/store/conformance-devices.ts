@@ -192,6 +192,40 @@ export function defineDeviceConformance(ctx: ConformanceContext): void {
       expect(await s.countDevices('paris')).toBe(1);
     });
 
+    it('records a large batch of mixed results: what each keeps, arrivals cleared by success, unknown serials ignored', async () => {
+      const s = ctx.store;
+      const n = 400;
+      await s.upsertDevices('paris', Array.from({ length: n }, (_, i) => device(i)), T0);
+      // Every device first gets a desired profile, 3 attempts and an arrival mark.
+      const failed = { status: 'failed' as const, at: T0, appleStatus: 'FAILED' };
+      await s.recordResults('paris', Array.from({ length: n }, (_, i) => ({ serial: device(i).serial_number, result: failed, retryNotBefore: at(60), desiredProfile: 'old', attempts: 3 })));
+      await s.upsertDevices('paris', Array.from({ length: n }, (_, i) => device(i)), at(1), { arrived: new Set(Array.from({ length: n }, (_, i) => device(i).serial_number)) });
+      // Then one batch: four kinds of update in turn (desired given or kept × attempts given or kept), successes on
+      // even devices, and unknown serials among them.
+      const ok = { status: 'success' as const, at: at(2), appleStatus: 'SUCCESS' };
+      const batch = Array.from({ length: n }, (_, i) => ({
+        serial: device(i).serial_number,
+        result: i % 2 === 0 ? ok : failed,
+        retryNotBefore: i % 2 === 0 ? null : at(120),
+        ...(i % 4 < 2 ? { desiredProfile: i % 8 === 0 ? null : `p${i}` } : {}),
+        ...(i % 4 === 0 || i % 4 === 2 ? { attempts: i } : {}),
+      }));
+      const unknown = Array.from({ length: 150 }, (_, i) => ({ serial: `UNKNOWN${i}`, result: ok, retryNotBefore: null, desiredProfile: 'x', attempts: 1 }));
+      expect(await s.recordResults('paris', [...unknown.slice(0, 75), ...batch, ...unknown.slice(75)])).toBe(n);
+      for (const i of [0, 1, 2, 3, 4, 5, 6, 7, 8, 201, 202, 203, 399]) {
+        const d = await s.getDevice('paris', device(i).serial_number);
+        expect(d, `device ${i}`).toMatchObject({
+          desiredProfile: i % 4 < 2 ? (i % 8 === 0 ? null : `p${i}`) : 'old',
+          attempts: i % 4 === 0 || i % 4 === 2 ? i : 3,
+          lastResult: i % 2 === 0 ? ok : failed,
+          retryNotBefore: i % 2 === 0 ? null : at(120),
+          arrivedAt: i % 2 === 0 ? null : at(1),
+        });
+      }
+      expect(await s.countDevices('paris')).toBe(n);
+      expect(await s.getDevice('paris', 'UNKNOWN0')).toBeUndefined();
+    });
+
     it('sets the desired profile with a result when given, and keeps it when not', async () => {
       const s = ctx.store;
       await s.upsertDevices('paris', [device(0), device(1)], T0);

@@ -11,6 +11,7 @@ import type Database from 'better-sqlite3';
 import type { Device } from '../../dep/types.js';
 import { deviceColumns, filterClauses, FILTER_SQL, JOINED, fromMs, joinRecord, lastBySerial, splitRecord, toMs, uniqueBySerialSorted } from '../codec.js';
 import { atomically } from './atomically.js';
+import { writeInGroups } from './row-groups.js';
 import type { DeviceFilter, DevicePage, DeviceRecord, DeviceResultStatus, DeviceResultUpdate, MigrationDeadlineCount, ResultCounts, UpsertOptions } from '../ports.js';
 
 /**
@@ -116,17 +117,29 @@ const ARRIVE_NEW = `INSERT INTO device_state (server, serial, arrived_at)
     WHERE NOT EXISTS (SELECT 1 FROM devices WHERE server = @server AND serial = j.value)
   ON CONFLICT (server, serial) DO UPDATE SET arrived_at = excluded.arrived_at`;
 
+/** Results one recordResults statement writes (8 parameters each). */
+const RESULTS_PER_STATEMENT = 100;
+const RESULT_PARAMS = 8;
+
 /**
- * Records one result: a device the store holds gets a state row or has it updated; an unknown serial is
- * ignored. Parameters in order: server, serial, status, at, Apple's status, retry time, desired profile (null
- * when kept), attempts (null when kept), server, serial, keep desired (0/1), handled (0/1), attempts.
+ * Records `rows` results: a device the store holds gets a state row or has it updated; an unknown serial is
+ * ignored. Each row: server, serial, status, at, Apple's status, retry time, desired profile, attempts. What an
+ * update keeps is the statement's, not the row's (ON CONFLICT sees only the row inserted): with `keepDesired`
+ * the stored desired profile stays (a new row gets null), with `keepAttempts` the stored attempts (a new row 0).
+ * A success clears the arrival mark. Many rows per statement cost about a third less than one statement per row
+ * (a million results: 2.6 s of CPU against 3.6–4.0 s).
  */
-const RECORD_RESULT = `INSERT INTO device_state (server, serial, result_status, result_at, result_apple_status, retry_not_before, desired_profile, attempts)
-  SELECT ?, ?, ?, ?, ?, ?, ?, COALESCE(?, 0) WHERE EXISTS (SELECT 1 FROM devices WHERE server = ? AND serial = ?)
+function recordResultSql(rows: number, keepDesired: boolean, keepAttempts: boolean): string {
+  return `INSERT INTO device_state (server, serial, result_status, result_at, result_apple_status, retry_not_before, desired_profile, attempts)
+  SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8
+    FROM (VALUES ${Array<string>(rows).fill('(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}) AS v
+    WHERE EXISTS (SELECT 1 FROM devices d WHERE d.server = v.column1 AND d.serial = v.column2)
   ON CONFLICT (server, serial) DO UPDATE SET result_status = excluded.result_status, result_at = excluded.result_at,
     result_apple_status = excluded.result_apple_status, retry_not_before = excluded.retry_not_before,
-    desired_profile = CASE WHEN ? THEN device_state.desired_profile ELSE excluded.desired_profile END,
-    arrived_at = CASE WHEN ? THEN NULL ELSE device_state.arrived_at END, attempts = COALESCE(?, device_state.attempts)`;
+    desired_profile = ${keepDesired ? 'device_state.desired_profile' : 'excluded.desired_profile'},
+    arrived_at = CASE WHEN excluded.result_status = 'success' THEN NULL ELSE device_state.arrived_at END,
+    attempts = ${keepAttempts ? 'device_state.attempts' : 'excluded.attempts'}`;
+}
 
 /** The device half of the SQLite store (synchronous; the store wraps it in promises). */
 export class SqliteDevices {
@@ -302,17 +315,34 @@ export class SqliteDevices {
     return { devices: rows.map(toRecord), next: more ? (rows[rows.length - 1]?.[1] ?? null) : null };
   }
 
-  /** See ApplyStore.recordResults: state rows only (narrow, in serial order), one transaction. */
+  /**
+   * See ApplyStore.recordResults: state rows only (narrow, in serial order), one transaction; the results are
+   * written in four groups by what an update keeps (recordResultSql), each in statements of many rows.
+   */
   recordResults(server: string, results: readonly DeviceResultUpdate[]): number {
-    const stmt = this.stmt(RECORD_RESULT);
+    const groups = new Map<number, DeviceResultUpdate[]>();
+    for (const r of lastBySerial(results)) {
+      const key = (r.desiredProfile === undefined ? 1 : 0) + (r.attempts === undefined ? 2 : 0);
+      const g = groups.get(key);
+      if (g) g.push(r);
+      else groups.set(key, [r]);
+    }
     let n = 0;
     atomically(this.db, () => {
-      for (const r of lastBySerial(results)) {
-        const keep = r.desiredProfile === undefined ? 1 : 0;
-        const handled = r.result.status === 'success' ? 1 : 0;
-        const attempts = r.attempts ?? null;
-        n += stmt.run(server, r.serial, r.result.status, r.result.at.getTime(), r.result.appleStatus, toMs(r.retryNotBefore), r.desiredProfile ?? null, attempts,
-          server, r.serial, keep, handled, attempts).changes;
+      for (const [key, rows] of groups) {
+        const statement = (size: number): Database.Statement => this.stmt(recordResultSql(size, (key & 1) === 1, (key & 2) === 2));
+        writeInGroups(rows, RESULT_PARAMS, RESULTS_PER_STATEMENT, statement, (params, k, r) => {
+          params[k] = server;
+          params[k + 1] = r.serial;
+          params[k + 2] = r.result.status;
+          params[k + 3] = r.result.at.getTime();
+          params[k + 4] = r.result.appleStatus;
+          params[k + 5] = toMs(r.retryNotBefore);
+          params[k + 6] = r.desiredProfile ?? null;
+          params[k + 7] = r.attempts ?? 0;
+        }, (info) => {
+          n += info.changes;
+        });
       }
     });
     return n;

@@ -7,7 +7,7 @@ import type Database from 'better-sqlite3';
 
 /**
  * `statement(n)` gives the prepared statement for n rows (callers cache it); `fill` writes the `width`
- * parameters of one item at offset `k`.
+ * parameters of one item at offset `k`; `ran`, if given, receives each statement's result (its changes).
  */
 export function writeInGroups<T>(
   items: readonly T[],
@@ -15,6 +15,7 @@ export function writeInGroups<T>(
   perStatement: number,
   statement: (rows: number) => Database.Statement,
   fill: (params: unknown[], k: number, item: T) => void,
+  ran?: (result: Database.RunResult) => void,
 ): void {
   let i = 0;
   if (items.length >= perStatement) {
@@ -22,7 +23,8 @@ export function writeInGroups<T>(
     const params = new Array<unknown>(perStatement * width);
     for (; i + perStatement <= items.length; i += perStatement) {
       for (let j = 0; j < perStatement; j++) fill(params, j * width, items[i + j]!);
-      many.run(params);
+      const r = many.run(params);
+      ran?.(r);
     }
   }
   if (i === items.length) return;
@@ -30,6 +32,7 @@ export function writeInGroups<T>(
   const params = new Array<unknown>(width);
   for (; i < items.length; i++) {
     fill(params, 0, items[i]!);
-    one.run(params);
+    const r = one.run(params);
+    ran?.(r);
   }
 }
