@@ -117,7 +117,7 @@ const ARRIVE_NEW = `INSERT INTO device_state (server, serial, arrived_at)
     WHERE NOT EXISTS (SELECT 1 FROM devices WHERE server = @server AND serial = j.value)
   ON CONFLICT (server, serial) DO UPDATE SET arrived_at = excluded.arrived_at`;
 
-/** Results one recordResults statement writes (8 parameters each). */
+/** Results one recordResults statement writes, and the parameters of each (recordResultSql). */
 const RESULTS_PER_STATEMENT = 100;
 const RESULT_PARAMS = 8;
 
@@ -331,7 +331,7 @@ export class SqliteDevices {
     atomically(this.db, () => {
       for (const [key, rows] of groups) {
         const statement = (size: number): Database.Statement => this.stmt(recordResultSql(size, (key & 1) === 1, (key & 2) === 2));
-        writeInGroups(rows, RESULT_PARAMS, RESULTS_PER_STATEMENT, statement, (params, k, r) => {
+        n += writeInGroups(rows, RESULT_PARAMS, RESULTS_PER_STATEMENT, statement, (params, k, r) => {
           params[k] = server;
           params[k + 1] = r.serial;
           params[k + 2] = r.result.status;
@@ -340,8 +340,6 @@ export class SqliteDevices {
           params[k + 5] = toMs(r.retryNotBefore);
           params[k + 6] = r.desiredProfile ?? null;
           params[k + 7] = r.attempts ?? 0;
-        }, (info) => {
-          n += info.changes;
         });
       }
     });

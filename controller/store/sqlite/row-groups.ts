@@ -7,7 +7,7 @@ import type Database from 'better-sqlite3';
 
 /**
  * `statement(n)` gives the prepared statement for n rows (callers cache it); `fill` writes the `width`
- * parameters of one item at offset `k`; `ran`, if given, receives each statement's result (its changes).
+ * parameters of one item at offset `k`. Returns the rows the statements changed.
  */
 export function writeInGroups<T>(
   items: readonly T[],
@@ -15,24 +15,23 @@ export function writeInGroups<T>(
   perStatement: number,
   statement: (rows: number) => Database.Statement,
   fill: (params: unknown[], k: number, item: T) => void,
-  ran?: (result: Database.RunResult) => void,
-): void {
+): number {
   let i = 0;
+  let changes = 0;
   if (items.length >= perStatement) {
     const many = statement(perStatement);
     const params = new Array<unknown>(perStatement * width);
     for (; i + perStatement <= items.length; i += perStatement) {
       for (let j = 0; j < perStatement; j++) fill(params, j * width, items[i + j]!);
-      const r = many.run(params);
-      ran?.(r);
+      changes += many.run(params).changes;
     }
   }
-  if (i === items.length) return;
+  if (i === items.length) return changes;
   const one = statement(1);
   const params = new Array<unknown>(width);
   for (; i < items.length; i++) {
     fill(params, 0, items[i]!);
-    const r = one.run(params);
-    ran?.(r);
+    changes += one.run(params).changes;
   }
+  return changes;
 }
