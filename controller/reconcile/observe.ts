@@ -120,6 +120,10 @@ async function fullFetch(server: string, reason: string, knowsFleet: boolean, cl
   // Streamed devices are diffed as a first contact (no history, no arrivals), so only a real first contact streams.
   const streams = !hadDevices && !knowsFleet;
   await store.setCursor(server, { fetchStartedAt: startedAt });
+  // As in a sync: the devices written below make the last "converged" diff stale. Forget it before the first
+  // write, so that a crash after the fetch (a weekly refetch that found new devices) cannot leave a stored
+  // "nothing to do" that an empty sync would then trust over devices nobody diffed.
+  if (hadDevices) await store.setConvergedKey(server, null);
   // The serials listed, to find leavers once the fetch is complete; an empty store has none to find, so a first
   // contact keeps only the count (a million serials in a set cost ~60 MiB and a hash each).
   const seen = hadDevices ? new Set<string>() : undefined;

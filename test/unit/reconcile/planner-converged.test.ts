@@ -134,6 +134,27 @@ describe('makePlan: skipping the device scan of a converged server', () => {
     expect(plan.servers[0]?.assign.flatMap((g) => g.serials)).toEqual(['IPAD1']);
   });
 
+  it('does not trust a converged key over devices a full refetch wrote before a crash', async () => {
+    const client = new FakeDepClient();
+    const cfg = depConfig({ servers: [mdmServer('paris')], profiles: [ipads], assignments: [assignment('all', 'ipads', ['paris'], { serials: [], match: { device_family: ['iPad'] } })] });
+    client.fetchScripts.push([page([withProfile('IPAD1', 'U1')], 'c1')]);
+    const s = counting(store);
+    await makePlan(cfg, [handle(client)], s, { now: clock.now });
+    expect((await store.getServer('paris'))?.convergedKey).not.toBeNull();
+
+    // A weekly refetch (forced here) lists a new iPad; the pass stores it, moves the cursor and dies before its diff.
+    client.fetchScripts.push([page([withProfile('IPAD1', 'U1'), device('IPAD2')], 'c2')]);
+    const observed = await observe('paris', client, s, { now: clock.now, refresh: true });
+    expect(observed).toMatchObject({ mode: 'fetch', upserted: 2 });
+    expect((await store.getServer('paris'))?.convergedKey).toBeNull();
+
+    // The next pass's sync is empty, yet the new iPad is diffed and assigned.
+    client.syncScripts.push([page([], 'c3')]);
+    const plan = await makePlan(cfg, [handle(client)], s, { now: clock.now });
+    expect(reads).toBe(1);
+    expect(plan.servers[0]?.assign.flatMap((g) => g.serials)).toEqual(['IPAD2']);
+  });
+
   it('answers the device count of a converged server from what the full diff stored, not from a count', async () => {
     const client = new FakeDepClient();
     client.fetchScripts.push([page([withProfile('IPAD1', 'U1'), withProfile('IPAD2', 'U1')], 'c1')]);
