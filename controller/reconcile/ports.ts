@@ -372,6 +372,18 @@ export interface PlanStore extends ObserveStore, DefineStore, IdentityStore {
    */
   presentSerials?(server: string, serials: readonly string[]): Promise<Set<string>>;
   /**
+   * The devices among `serials` the server holds, with their state (each once, in no set order), in one query
+   * per few thousand serials (optional: without it the planner asks `getDevice` for each serial).
+   */
+  getDevices?(server: string, serials: readonly string[]): Promise<DeviceRecord[]>;
+  /**
+   * Replaces the server's converged key with `next` only when it is `expected` now (null matches null), in one
+   * statement, and says whether it did. The planner claims a converged key before a sync and stores the new
+   * value only if nobody changed the key in between (two depctl processes on one store). False for an unknown
+   * server.
+   */
+  swapConvergedKey(name: string, expected: string | null, next: string | null): Promise<boolean>;
+  /**
    * Streams the server's devices as `iterateDevices` does (same order, same state) for the differ: each device
    * holds at least the fields the differ reads (diff.ts DiffDevice) with the values the whole record has (a null
    * may be left out: the differ reads it as absent). PostgreSQL selects only those fields instead of sending and

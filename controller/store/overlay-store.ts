@@ -229,6 +229,14 @@ export class OverlayStore implements OverlayBase {
     if (cur) this.servers.set(name, { ...cur, convergedKey: key });
   }
 
+  async swapConvergedKey(name: string, expected: string | null, next: string | null): Promise<boolean> {
+    const cur = await this.getServer(name);
+    if (!cur || cur.convergedKey !== expected) return false;
+    this.absorbed++;
+    this.servers.set(name, { ...cur, convergedKey: next });
+    return true;
+  }
+
   // --- profiles ----------------------------------------------------------------------------------
 
   private async profileRows(server: string): Promise<ProfileRecord[]> {

@@ -48,6 +48,20 @@ export function defineRecordConformance(ctx: ConformanceContext): void {
       expect(await s.getServer('nowhere')).toBeUndefined();
     });
 
+    it('swaps the converged key only from the value it holds now', async () => {
+      const s = ctx.store;
+      await s.upsertServer('paris', { at: T0 });
+      expect(await s.swapConvergedKey('paris', null, 'key-1')).toBe(true);
+      expect(await s.swapConvergedKey('paris', null, 'key-2')).toBe(false);
+      expect(await s.swapConvergedKey('paris', 'key-2', 'key-3')).toBe(false);
+      expect((await s.getServer('paris'))?.convergedKey).toBe('key-1');
+      expect(await s.swapConvergedKey('paris', 'key-1', 'claimed')).toBe(true);
+      expect(await s.swapConvergedKey('paris', 'claimed', null)).toBe(true);
+      expect((await s.getServer('paris'))?.convergedKey).toBeNull();
+      expect(await s.swapConvergedKey('nowhere', null, 'key-4')).toBe(false);
+      expect(await s.getServer('nowhere')).toBeUndefined();
+    });
+
     it('stores the converged key as the planner writes it (digest and device count) and gives it back', async () => {
       const s = ctx.store;
       await s.upsertServer('paris', { at: T0 });

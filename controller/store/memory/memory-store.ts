@@ -86,6 +86,14 @@ export class MemoryStore implements Store {
     if (row) row.record.convergedKey = key;
   }
 
+  /** See PlanStore.swapConvergedKey. */
+  async swapConvergedKey(name: string, expected: string | null, next: string | null): Promise<boolean> {
+    const row = this.db.servers.get(name);
+    if (!row || row.record.convergedKey !== expected) return false;
+    row.record.convergedKey = next;
+    return true;
+  }
+
   /** See PlanStore.getServer. */
   async getServer(name: string): Promise<ServerRecord | undefined> {
     const row = this.db.servers.get(name);
@@ -205,6 +213,16 @@ export class MemoryStore implements Store {
   async getDevice(server: string, serial: string): Promise<DeviceRecord | undefined> {
     const row = this.db.devices.get(server)?.rows.get(serial);
     return row && toRecord(server, serial, row);
+  }
+
+  /** See PlanStore.getDevices. */
+  async getDevices(server: string, serials: readonly string[]): Promise<DeviceRecord[]> {
+    const rows = this.db.devices.get(server)?.rows;
+    if (!rows) return [];
+    return [...new Set(serials)].flatMap((s) => {
+      const row = rows.get(s);
+      return row ? [toRecord(server, s, row)] : [];
+    });
   }
 
   /** See PlanStore.presentSerials. */

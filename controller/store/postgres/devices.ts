@@ -249,6 +249,16 @@ export async function getDevice(pool: pg.Pool, server: string, serial: string): 
   return rows[0] && toRecord(rows[0]);
 }
 
+/** See PlanStore.getDevices (one query per ROWS_PER_STATEMENT serials). */
+export async function getDevices(pool: pg.Pool, server: string, serials: readonly string[]): Promise<DeviceRecord[]> {
+  const found: DeviceRecord[] = [];
+  for (const batch of chunks([...new Set(serials)], ROWS_PER_STATEMENT)) {
+    const { rows } = await pool.query<DeviceRow>(`${SELECT} WHERE d.server = $1 AND d.serial = ANY($2::text[])`, [server, batch]);
+    for (const r of rows) found.push(toRecord(r));
+  }
+  return found;
+}
+
 /** See PlanStore.presentSerials (one query per ROWS_PER_STATEMENT serials). */
 export async function presentSerials(pool: pg.Pool, server: string, serials: readonly string[]): Promise<Set<string>> {
   const present = new Set<string>();

@@ -96,6 +96,11 @@ export class PostgresStore implements Store {
     return this.records.setConvergedKey(name, key);
   }
 
+  /** See PlanStore.swapConvergedKey. */
+  swapConvergedKey(name: string, expected: string | null, next: string | null): Promise<boolean> {
+    return this.records.swapConvergedKey(name, expected, next);
+  }
+
   /** See PlanStore.getServer. */
   getServer(name: string): Promise<ServerRecord | undefined> {
     return this.records.getServer(name);
@@ -159,6 +164,11 @@ export class PostgresStore implements Store {
   /** See PlanStore.getDevice. */
   getDevice(server: string, serial: string): Promise<DeviceRecord | undefined> {
     return devices.getDevice(this.pool, server, serial);
+  }
+
+  /** See PlanStore.getDevices. */
+  getDevices(server: string, serials: readonly string[]): Promise<DeviceRecord[]> {
+    return devices.getDevices(this.pool, server, serials);
   }
 
   /** See PlanStore.presentSerials. */

@@ -152,6 +152,12 @@ export class PostgresRecords {
     await this.pool.query('UPDATE servers SET converged_key = $1 WHERE name = $2', [key, name]);
   }
 
+  /** See PlanStore.swapConvergedKey. */
+  async swapConvergedKey(name: string, expected: string | null, next: string | null): Promise<boolean> {
+    const { rowCount } = await this.pool.query('UPDATE servers SET converged_key = $1 WHERE name = $2 AND converged_key IS NOT DISTINCT FROM $3', [next, name, expected]);
+    return rowCount === 1;
+  }
+
   /** See PlanStore.getServer. */
   async getServer(name: string): Promise<ServerRecord | undefined> {
     const { rows } = await this.pool.query<ServerRow>('SELECT * FROM servers WHERE name = $1', [name]);

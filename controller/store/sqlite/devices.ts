@@ -255,6 +255,13 @@ export class SqliteDevices {
     return row && toRecord(row);
   }
 
+  /** See PlanStore.getDevices: one statement, the serials as a JSON array. */
+  getMany(server: string, serials: readonly string[]): DeviceRecord[] {
+    if (serials.length === 0) return [];
+    const rows = this.rows(`${SELECT} WHERE d.server = ? AND d.serial IN (SELECT value FROM json_each(?))`).all(server, JSON.stringify(serials)) as DeviceRow[];
+    return rows.map(toRecord);
+  }
+
   /** See PlanStore.presentSerials: one statement, the serials as a JSON array. */
   present(server: string, serials: readonly string[]): Set<string> {
     if (serials.length === 0) return new Set();

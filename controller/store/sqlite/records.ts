@@ -198,6 +198,11 @@ export class SqliteRecords {
     this.db.prepare('UPDATE servers SET converged_key = ? WHERE name = ?').run(key, name);
   }
 
+  /** See PlanStore.swapConvergedKey. */
+  swapConvergedKey(name: string, expected: string | null, next: string | null): boolean {
+    return this.db.prepare('UPDATE servers SET converged_key = ? WHERE name = ? AND converged_key IS ?').run(next, name, expected).changes === 1;
+  }
+
   /** See PlanStore.getServer. */
   getServer(name: string): ServerRecord | undefined {
     const row = this.serverRow(name);

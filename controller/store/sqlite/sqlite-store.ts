@@ -189,6 +189,11 @@ export class SqliteStore implements Store {
     this.records.setConvergedKey(name, key);
   }
 
+  /** See PlanStore.swapConvergedKey. */
+  async swapConvergedKey(name: string, expected: string | null, next: string | null): Promise<boolean> {
+    return this.records.swapConvergedKey(name, expected, next);
+  }
+
   /** See PlanStore.getServer. */
   async getServer(name: string): Promise<ServerRecord | undefined> {
     return this.records.getServer(name);
@@ -256,6 +261,11 @@ export class SqliteStore implements Store {
   /** See PlanStore.getDevice. */
   async getDevice(server: string, serial: string): Promise<DeviceRecord | undefined> {
     return this.devices.get(server, serial);
+  }
+
+  /** See PlanStore.getDevices. */
+  async getDevices(server: string, serials: readonly string[]): Promise<DeviceRecord[]> {
+    return this.devices.getMany(server, serials);
   }
 
   /** See PlanStore.presentSerials. */
