@@ -26,6 +26,9 @@ const SEED = 42;
 const PAGE = 1000;
 /** Explicitly listed serials: evenly spread over the fleet, at most this many. */
 const EXPLICIT_MAX = 3000;
+/** The trickle scenario: devices that enrol (profile pushed) and new devices that arrive, between two passes. */
+const TRICKLE_PUSHED = 1000;
+const TRICKLE_ADDED = 100;
 
 /** Messages between the orchestrator and its children (JSON over the IPC channel). */
 interface SimReady { type: 'ready'; url: string; token: ServerToken; seedMs: number; explicit: string[] }
@@ -51,7 +54,13 @@ async function simRole(devices: number): Promise<void> {
   const isExplicit = new Set(explicit);
   process.on('message', (m: { id: number; op: string }) => {
     let value: unknown;
-    if (m.op === 'counts') value = sim.inspect.requestCounts();
+    if (m.op === 'trickle') {
+      // A day in the portal: devices enrol (their profile pushed) and new ones arrive, each listed by the next sync.
+      const stride = Math.max(1, Math.floor(serials.length / TRICKLE_PUSHED));
+      for (let i = 0; i < serials.length && i / stride < TRICKLE_PUSHED; i += stride) sim.portal.markPushed(serials[i]!);
+      for (const d of sim.portal.addDevices(TRICKLE_ADDED)) serials.push(d.serial_number);
+      value = null;
+    } else if (m.op === 'counts') value = sim.inspect.requestCounts();
     else if (m.op === 'reset') value = sim.inspect.resetRequestCounts();
     else if (m.op === 'cpu') value = process.cpuUsage();
     else if (m.op === 'close') {
@@ -212,8 +221,14 @@ async function benchSize(n: number, backend: StateBackend): Promise<Row[]> {
     // Apple's sync lists every change since the cursor, our own assignments included: one read-back of N devices.
     await run('settle (sync echo)', { 'GET /session': 1, 'GET /account': 1, 'POST /devices/sync': ceil(n) }, noWrites);
     await run('no-op reconcile', steady, noWrites, (dist, problems) => void converged(dist, problems));
+    // A converged fleet's everyday pass: the sync lists a few devices; only those are diffed (and assigned).
+    await channel.call('trickle');
+    await run('trickle', { ...steady, 'POST /devices/sync': ceil(TRICKLE_PUSHED + TRICKLE_ADDED), 'POST /profile/devices': 2 }, () => []);
+    await run('trickle echo', steady, noWrites, (dist, problems) => void converged(dist, problems));
+    const grown = byRule(await distribution());
+    const nDefaultNow = [...(grown.get('default')?.values() ?? [])].reduce((a, b) => a + b, 0);
     await writeConfig('Staff (edited)');
-    await run('profile edit', { ...steady, 'POST /profile': 1, 'POST /profile/devices': assigns(nDefault) }, () => [], (dist, problems) => {
+    await run('profile edit', { ...steady, 'POST /profile': 1, 'POST /profile/devices': assigns(nDefaultNow) }, () => [], (dist, problems) => {
       const after = converged(dist, problems);
       if (after.get('default') === first.get('default')) problems.push('the edited profile kept its UUID');
       if (after.get('ipad') !== first.get('ipad') || after.get('explicit') !== first.get('explicit')) problems.push('an unedited profile changed UUID');

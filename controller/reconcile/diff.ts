@@ -61,6 +61,8 @@ export interface DiffInput {
   now: Date;
   /** `--retry-failed`: take FAILED serials now instead of at their retry time (THROTTLED still waits for Apple). */
   retryFailed?: boolean;
+  /** How many serials of devices not as desired `pending()` gives at most (0 when absent: none). */
+  pendingMax?: number;
 }
 
 /** Apple's profile_status values under which a device really carries its profile_uuid. */
@@ -178,6 +180,8 @@ export class ServerDiffer {
   private readonly notAccessibleSerials: string[] = [];
   private deadlines = 0;
   private deadlinePlanned = 0;
+  /** See pending(). */
+  private pendingSerials: string[] | null = [];
   private earliestDeadline: number | null = null;
 
   constructor(private readonly input: DiffInput) {
@@ -190,85 +194,107 @@ export class ServerDiffer {
 
   /** Adds a page of observed devices. */
   add(page: readonly ObservedDevice[]): void {
-    const { rules } = this.input;
-    const reportOnly = rules.server.driftPolicy === 'report';
+    const reportOnly = this.input.rules.server.driftPolicy === 'report';
     for (const d of page) {
-      this.devices++;
-      const serial = d.serial;
-      if (rules.explicit.has(serial)) this.seenExplicit.add(serial);
-      const deadline = migrationDeadline(d.device);
-      if (deadline !== null) this.noteDeadline(deadline);
-      const decision = decide(rules, d.device);
-      const current = currentProfileUuid(d.device);
-      if (decision.kind === 'ignore') {
+      const unchanged = this.unchanged;
+      this.addOne(d, reportOnly);
+      if (this.unchanged === unchanged) this.notePending(d.serial);
+    }
+  }
+
+  /**
+   * The serials of the devices added that are not as desired (a change, drift, a deferral, a conflict, not
+   * accessible), sorted; null when more than `DiffInput.pendingMax` were. The planner keeps them with the converged
+   * key: every other device was found as desired.
+   */
+  pending(): string[] | null {
+    return this.pendingSerials === null ? null : [...this.pendingSerials].sort();
+  }
+
+  private notePending(serial: string): void {
+    if (this.pendingSerials === null) return;
+    if (this.pendingSerials.length >= (this.input.pendingMax ?? 0)) this.pendingSerials = null;
+    else this.pendingSerials.push(serial);
+  }
+
+  /** Diffs one device into the plan's groups (or counts it unchanged). */
+  private addOne(d: ObservedDevice, reportOnly: boolean): void {
+    const { rules } = this.input;
+    this.devices++;
+    const serial = d.serial;
+    if (rules.explicit.has(serial)) this.seenExplicit.add(serial);
+    const deadline = migrationDeadline(d.device);
+    if (deadline !== null) this.noteDeadline(deadline);
+    const decision = decide(rules, d.device);
+    const current = currentProfileUuid(d.device);
+    if (decision.kind === 'ignore') {
+      this.unchanged++;
+      return;
+    }
+    if (decision.kind === 'conflict') {
+      this.conflicts.push({ serial, message: decision.message });
+      return;
+    }
+    // Apple answered NOT_ACCESSIBLE last time: reported, and left alone until Apple shows the device again.
+    if (notAccessible(d)) {
+      this.notAccessibleSerials.push(serial);
+      return;
+    }
+    // Arrived on this server (again): assigned once whatever it carries, and never taken for drift.
+    const arrived = d.arrivedAt !== undefined && d.arrivedAt !== null;
+    if (decision.kind === 'remove') {
+      if (current === null) {
         this.unchanged++;
-        continue;
+        return;
       }
-      if (decision.kind === 'conflict') {
-        this.conflicts.push({ serial, message: decision.message });
-        continue;
-      }
-      // Apple answered NOT_ACCESSIBLE last time: reported, and left alone until Apple shows the device again.
-      if (notAccessible(d)) {
-        this.notAccessibleSerials.push(serial);
-        continue;
-      }
-      // Arrived on this server (again): assigned once whatever it carries, and never taken for drift.
-      const arrived = d.arrivedAt !== undefined && d.arrivedAt !== null;
-      if (decision.kind === 'remove') {
-        if (current === null) {
-          this.unchanged++;
-          continue;
-        }
-        // depctl cleared this device's profile before (a successful remove resets desiredProfile), and now it
-        // carries one again: assigned outside depctl.
-        const clearedByUs = !arrived && d.desiredProfile === null && d.lastResult?.status === 'success';
-        if (clearedByUs) this.addDrift('profile-changed', d, current, null);
-        else if (!arrived && !this.byUuid.has(current)) this.addDrift('foreign-profile', d, current, null);
-        if (clearedByUs && reportOnly) continue;
-        if (this.defer(d)) continue;
-        const fromProfile = this.byUuid.get(current)?.name ?? null;
-        const reason: ChangeReason = arrived ? 'arrived' : clearedByUs ? 'drift' : 'unassigned-remove';
-        const key = `${current}\u0000${reason}`;
-        let g = this.remove.get(key);
-        if (!g) this.remove.set(key, (g = { fromUuid: current, fromProfile, reason, serials: [] }));
-        g.serials.push(serial);
-        if (deadline !== null) this.deadlinePlanned++;
-        continue;
-      }
-      const target = this.targetUuid.get(decision.profile);
-      if (target === undefined) {
-        // The profile is not defined on this server; config validation prevents this, so say so plainly.
-        this.conflicts.push({ serial, message: `profile "${decision.profile}" is not defined on server "${rules.server.name}"` });
-        continue;
-      }
-      // A device that arrived may carry the UUID Apple kept from before and still not get that profile in Setup
-      // Assistant until it is assigned again (Fleet assigns every added device again: fleetdm/fleet
-      // server/mdm/apple/apple_mdm.go, processDeviceResponse), so a matching UUID is not enough for it.
-      if (target !== null && current === target && !arrived) {
-        this.unchanged++;
-        continue;
-      }
-      const reason = arrived ? 'arrived' : this.reason(d, decision.profile, current);
-      // One finding per device (issue "Drift says what is there": one change sent two notifications): a
-      // device depctl assigned that now carries a foreign profile is drift, with the foreign UUID as what
-      // it carries, not also a foreign-profile finding. An arrival is neither: it explains what it carries.
-      if (reason === 'drift') this.addDrift('profile-changed', d, current, decision.profile);
-      else if (!arrived && current !== null && !this.byUuid.has(current)) this.addDrift('foreign-profile', d, current, decision.profile);
-      // Under driftPolicy "report" drift is only reported: the device is left as it is.
-      if (reason === 'drift' && reportOnly) continue;
-      if (this.defer(d)) continue;
-      if (target === null) this.defineCounts.set(decision.profile, (this.defineCounts.get(decision.profile) ?? 0) + 1);
-      const fromProfile = current ? (this.byUuid.get(current)?.name ?? null) : null;
-      const key = `${decision.profile}\u0000${current ?? ''}\u0000${reason}\u0000${decision.source}\u0000${decision.assignment ?? ''}`;
-      let g = this.assign.get(key);
-      if (!g) {
-        g = { profile: decision.profile, profileUuid: target, fromUuid: current, fromProfile, reason, source: decision.source, assignment: decision.assignment, serials: [] };
-        this.assign.set(key, g);
-      }
+      // depctl cleared this device's profile before (a successful remove resets desiredProfile), and now it
+      // carries one again: assigned outside depctl.
+      const clearedByUs = !arrived && d.desiredProfile === null && d.lastResult?.status === 'success';
+      if (clearedByUs) this.addDrift('profile-changed', d, current, null);
+      else if (!arrived && !this.byUuid.has(current)) this.addDrift('foreign-profile', d, current, null);
+      if (clearedByUs && reportOnly) return;
+      if (this.defer(d)) return;
+      const fromProfile = this.byUuid.get(current)?.name ?? null;
+      const reason: ChangeReason = arrived ? 'arrived' : clearedByUs ? 'drift' : 'unassigned-remove';
+      const key = `${current}\u0000${reason}`;
+      let g = this.remove.get(key);
+      if (!g) this.remove.set(key, (g = { fromUuid: current, fromProfile, reason, serials: [] }));
       g.serials.push(serial);
       if (deadline !== null) this.deadlinePlanned++;
+      return;
     }
+    const target = this.targetUuid.get(decision.profile);
+    if (target === undefined) {
+      // The profile is not defined on this server; config validation prevents this, so say so plainly.
+      this.conflicts.push({ serial, message: `profile "${decision.profile}" is not defined on server "${rules.server.name}"` });
+      return;
+    }
+    // A device that arrived may carry the UUID Apple kept from before and still not get that profile in Setup
+    // Assistant until it is assigned again (Fleet assigns every added device again: fleetdm/fleet
+    // server/mdm/apple/apple_mdm.go, processDeviceResponse), so a matching UUID is not enough for it.
+    if (target !== null && current === target && !arrived) {
+      this.unchanged++;
+      return;
+    }
+    const reason = arrived ? 'arrived' : this.reason(d, decision.profile, current);
+    // One finding per device (issue "Drift says what is there": one change sent two notifications): a
+    // device depctl assigned that now carries a foreign profile is drift, with the foreign UUID as what
+    // it carries, not also a foreign-profile finding. An arrival is neither: it explains what it carries.
+    if (reason === 'drift') this.addDrift('profile-changed', d, current, decision.profile);
+    else if (!arrived && current !== null && !this.byUuid.has(current)) this.addDrift('foreign-profile', d, current, decision.profile);
+    // Under driftPolicy "report" drift is only reported: the device is left as it is.
+    if (reason === 'drift' && reportOnly) return;
+    if (this.defer(d)) return;
+    if (target === null) this.defineCounts.set(decision.profile, (this.defineCounts.get(decision.profile) ?? 0) + 1);
+    const fromProfile = current ? (this.byUuid.get(current)?.name ?? null) : null;
+    const key = `${decision.profile}\u0000${current ?? ''}\u0000${reason}\u0000${decision.source}\u0000${decision.assignment ?? ''}`;
+    let g = this.assign.get(key);
+    if (!g) {
+      g = { profile: decision.profile, profileUuid: target, fromUuid: current, fromProfile, reason, source: decision.source, assignment: decision.assignment, serials: [] };
+      this.assign.set(key, g);
+    }
+    g.serials.push(serial);
+    if (deadline !== null) this.deadlinePlanned++;
   }
 
   /** Counts a device with an MDM migration deadline and keeps the earliest. */

@@ -64,6 +64,46 @@ export interface ObserveOptions extends CallOptions {
   onFirstContact?: (devices: readonly Device[]) => void;
   /** Called after each page; must not throw. */
   onProgress?: (progress: ObserveProgress) => void;
+  /**
+   * Collects the serials a sync writes (upserted or deleted); a full fetch marks it overflowed. Filled as the
+   * writes happen, so it says what was written even when observe throws part-way.
+   */
+  written?: WrittenSerials;
+  /**
+   * The caller has claimed the server's converged key (PlanStore.swapConvergedKey: replaced it with a marker
+   * that matches no key), so observe leaves it as it is instead of clearing it before the first device write.
+   */
+  convergedKeyClaimed?: boolean;
+}
+
+/** The serials a sync wrote, up to `max`; past that (or after any full-fetch write) only that there were more. */
+export class WrittenSerials {
+  readonly serials = new Set<string>();
+  overflowed = false;
+
+  constructor(readonly max: number) {}
+
+  add(serials: Iterable<string>): void {
+    if (this.overflowed) return;
+    for (const s of serials) {
+      this.serials.add(s);
+      if (this.serials.size > this.max) {
+        this.overflow();
+        return;
+      }
+    }
+  }
+
+  /** Written devices not counted (too many, or a full fetch). */
+  overflow(): void {
+    this.overflowed = true;
+    this.serials.clear();
+  }
+
+  /** Whether anything was written. */
+  get any(): boolean {
+    return this.overflowed || this.serials.size > 0;
+  }
 }
 
 /**
@@ -123,7 +163,7 @@ async function fullFetch(server: string, reason: string, knowsFleet: boolean, cl
   // As in a sync: the devices written below make the last "converged" diff stale. Forget it before the first
   // write, so that a crash after the fetch (a weekly refetch that found new devices) cannot leave a stored
   // "nothing to do" that an empty sync would then trust over devices nobody diffed.
-  if (hadDevices) await store.setConvergedKey(server, null);
+  if (hadDevices && opts.convergedKeyClaimed !== true) await store.setConvergedKey(server, null);
   // The serials listed, to find leavers once the fetch is complete; an empty store has none to find, so a first
   // contact keeps only the count (a million serials in a set cost ~60 MiB and a hash each).
   const seen = hadDevices ? new Set<string>() : undefined;
@@ -145,6 +185,7 @@ async function fullFetch(server: string, reason: string, knowsFleet: boolean, cl
   let writeDone = true;
   let writeFailure: { error: unknown } | undefined;
   const write = (devices: Device[]): void => {
+    opts.written?.overflow();
     writeDone = false;
     writing = (async () => {
       upserted += await store.upsertDevices(server, devices, opts.now(), { newArrive: knowsFleet });
@@ -207,6 +248,7 @@ async function fullFetch(server: string, reason: string, knowsFleet: boolean, cl
       for (const d of page) if (!seen.has(d.serial)) gone.push(d.serial);
     }
   }
+  if (gone.length > 0) opts.written?.overflow();
   const deleted = gone.length > 0 ? await store.deleteDevices(server, gone) : 0;
   const at = opts.now();
   await store.setCursor(server, { cursor: cursor ?? null, fetchedAt: at, syncedAt: at });
@@ -303,7 +345,7 @@ async function sync(server: string, cursor: string, client: ReconcileDepClient, 
     // A device write makes the server's last "converged" diff stale. Forget it before the first write, so that a
     // crash after the cursor moved cannot leave a stored "nothing to do" over devices nobody diffed.
     if (!invalidated) {
-      await store.setConvergedKey(server, null);
+      if (opts.convergedKeyClaimed !== true) await store.setConvergedKey(server, null);
       invalidated = true;
     }
     const upserts: Device[] = [];
@@ -324,6 +366,8 @@ async function sync(server: string, cursor: string, client: ReconcileDepClient, 
       if (op === 'added' || (leftAt !== undefined && leftAt <= opInstant(d))) arrived.add(d.serial_number);
     }
     pending = new Map();
+    opts.written?.add(upserts.map((d) => d.serial_number));
+    opts.written?.add(deletes);
     if (upserts.length > 0) upserted += await store.upsertDevices(server, upserts, opts.now(), { newArrive: true, arrived, syncEvents: true });
     if (deletes.length > 0) deleted += await store.deleteDevices(server, deletes);
   };

@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { DepConfig, EnrollmentProfile } from '../config/types.js';
-import { compileServerRules } from './desired.js';
+import { compileServerRules, type ServerRules } from './desired.js';
 import { deviceDriftMessage, ServerDiffer, type KnownProfile, type ObservedDevice } from './diff.js';
 import type { Device } from '../dep/types.js';
-import { observe, type ObserveOptions, type ObserveResult } from './observe.js';
+import { observe, WrittenSerials, type ObserveOptions, type ObserveResult } from './observe.js';
 import { PLAN_FORMAT_VERSION, summarise, type DriftItem, type MigrationDeadlines, type Plan, type ProfileDefine, type ServerPlan } from './plan.js';
 import { profileChanges, profileContent, profileContentHash } from './profile-content.js';
 import { problemFromError, type ServerProblem } from './outcome.js';
@@ -102,10 +102,16 @@ async function planServer(
   // On first contact the devices are diffed as they are fetched (they have no history yet), unless an
   // interrupted define must be recovered first, which may change the profile records the diff uses.
   const knownBefore = await store.listProfiles(h.name);
-  const streaming = knownBefore.every((k) => k.state === 'defined') ? new ServerDiffer({ rules, profiles, known: knownBefore, now: opts.now(), retryFailed: opts.retryFailed ?? false }) : undefined;
+  const streaming = knownBefore.every((k) => k.state === 'defined')
+    ? new ServerDiffer({ rules, profiles, known: knownBefore, now: opts.now(), retryFailed: opts.retryFailed ?? false, pendingMax: PENDING_MAX })
+    : undefined;
   // No profile record at all: a new (or lost) state store. The profile UUIDs the fetched devices carry are
   // counted on the way, to adopt those whose content is configured instead of defining it again.
   const carried = knownBefore.length === 0 ? new Map<string, number>() : null;
+  // A server found converged under the same inputs: claim its key, so only what the sync writes (and the devices
+  // not as desired last time) need diffing, and nobody else's writes in between go unnoticed.
+  const claim = opts.refresh ? null : await claimConverged(h.name, store, convergedKey(config, h.name, profiles, knownBefore));
+  const written = new WrittenSerials(INCREMENTAL_MAX);
   let adoption: AdoptedOnFirstContact = { adopted: [], lookedUp: new Map() };
   let observed: ObserveResult;
   try {
@@ -114,6 +120,8 @@ async function planServer(
       refresh: opts.refresh ?? false,
       signal: opts.signal,
       pageLimits: checked.pageLimits,
+      written,
+      convergedKeyClaimed: claim !== null,
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       ...(streaming
         ? {
@@ -130,20 +138,22 @@ async function planServer(
       adoption = await adoptCarriedProfiles({ server: h.name, profiles, ...(observed.streamed ? { carried } : {}) }, h.client, store, opts);
     }
   } catch (err) {
+    // Nothing written: the claimed key holds as it was. Otherwise the marker stays, and the next pass diffs everything.
+    if (claim && !written.any) await store.swapConvergedKey(h.name, claim.marker, claim.value).catch(() => undefined);
     return errorPlan(h.name, problemFromError(h.name, err, opts.now()), drift, rules.server.maxChanges ?? null);
   }
   const known = await store.listProfiles(h.name);
   const key = convergedKey(config, h.name, profiles, known);
 
-  // Nothing changed since a full diff found this server converged: same config, same profile records, and a
-  // sync that reported no device. The diff would find nothing again, so do not re-read every device.
-  const stored = observed.mode === 'sync' && observed.upserted === 0 && observed.deleted === 0 ? parseConverged((await store.getServer(h.name))?.convergedKey) : null;
-  if (stored !== null && stored.key === key) {
-    // The count stored with the key is exact: any device write clears the key first (observe.ts).
-    const devices = stored.devices ?? (await store.countDevices(h.name));
-    seenExplicit.set(h.name, await explicitSerialsPresent(rules.explicit.keys(), h.name, store));
-    const migrationDeadlines = migrationDeadlinesOf(await store.countMigrationDeadlines(h.name));
-    return { ...errorPlan(h.name, null, drift, rules.server.maxChanges ?? null), devices, unchanged: devices, migrationDeadlines };
+  // The server was found converged under the same inputs (config, profile records) and a sync wrote a bounded
+  // number of devices since: diff those and the devices not as desired last time, and no other.
+  if (claim !== null && claim.stored.key === key && observed.mode === 'sync' && !written.overflowed) {
+    const plan = await incrementalPlan(h, rules, { profiles, known, key, claim, written: written.serials, retryFailed: opts.retryFailed ?? false, now: opts.now() }, store, seenExplicit);
+    if (plan !== null) {
+      await nameForeignProfiles(h.client, plan.drift, opts, adoption.lookedUp);
+      plan.drift.unshift(...drift);
+      return plan;
+    }
   }
 
   let differ: ServerDiffer;
@@ -151,37 +161,147 @@ async function planServer(
   if (observed.streamed && streaming && adoption.adopted.length === 0) {
     differ = streaming;
   } else {
-    differ = new ServerDiffer({ rules, profiles, known, now: opts.now(), retryFailed: opts.retryFailed ?? false });
+    differ = new ServerDiffer({ rules, profiles, known, now: opts.now(), retryFailed: opts.retryFailed ?? false, pendingMax: PENDING_MAX });
     const pages = store.iterateDiffDevices ? store.iterateDiffDevices(h.name, { pageSize: 5000 }) : store.iterateDevices(h.name, { pageSize: 5000 });
     for await (const page of pages) differ.add(page);
   }
   seenExplicit.set(h.name, differ.seenExplicit);
   const plan = differ.finish();
   describeDefines(plan.defines, profiles, known);
-  // Converged: no change, conflict, deferral or device drift. Anything else must be looked at again next time.
-  const converged = plan.changeCount === 0 && plan.conflicts.length === 0 && plan.deferred.length === 0 && plan.drift.length === 0;
-  await store.setConvergedKey(h.name, converged ? convergedValue(key, plan.devices) : null);
+  // Every device the diff did not list as pending (a change, conflict, deferral, drift…) is as desired under
+  // `key`: stored with the pending serials, so the next pass diffs only those and what its sync writes. Too
+  // many pending devices: nothing is stored, and the next pass diffs everything.
+  const pending = differ.pending();
+  await store.setConvergedKey(h.name, pending !== null ? convergedValue(key, plan.devices, pending) : null);
   await nameForeignProfiles(h.client, plan.drift, opts, adoption.lookedUp);
   plan.drift.unshift(...drift);
   return plan;
 }
 
 /**
- * The stored converged state: the key and the server's device count when the full diff found nothing to do,
- * so the no-op pass need not count a million rows (the key is a hex digest, so the space cannot be part of it;
- * PostgreSQL text holds no NUL). A value without a count (an older depctl) still matches.
+ * Serials of devices not as desired that the stored converged state keeps (the next pass diffs them again);
+ * with more, nothing is stored and the next pass diffs every device.
  */
-export function convergedValue(key: string, devices: number): string {
-  return `${key} devices=${devices}`;
+export const PENDING_MAX = 5000;
+
+/** Devices a sync may write for the next plan to diff only those (and the pending ones); more, and it diffs all. */
+export const INCREMENTAL_MAX = 20_000;
+
+/** What the store's converged key says (see convergedValue). */
+export interface ConvergedState {
+  key: string;
+  /** The server's device count when it was stored; null in a value written by an older depctl. */
+  devices: number | null;
+  /** Serials of the devices that were not as desired (every other device was). */
+  pending: readonly string[];
 }
 
-/** Reads convergedValue back; null when nothing is stored. */
-export function parseConverged(value: string | null | undefined): { key: string; devices: number | null } | null {
+/**
+ * The stored converged state: the key of the inputs (config, profile records) under which the last diff found
+ * every device as desired except `pending`, and the server's device count, so a no-op pass need not count a
+ * million rows (the key is a hex digest, so the space cannot be part of it; PostgreSQL text holds no NUL). Any
+ * device write replaces the value first (observe.ts, or the planner's claim). A value without a count (an older
+ * depctl) still matches. Pending serials come first, as a JSON line: an older depctl reads such a value as a key
+ * that matches nothing, and diffs every device, rather than skip the pending ones.
+ */
+export function convergedValue(key: string, devices: number, pending: readonly string[] = []): string {
+  return `${pending.length > 0 ? `pending=${JSON.stringify(pending)}\n` : ''}${key} devices=${devices}`;
+}
+
+/** Reads convergedValue back; null when nothing (or nothing readable) is stored. */
+export function parseConverged(value: string | null | undefined): ConvergedState | null {
   if (value === null || value === undefined) return null;
+  let pending: string[] = [];
+  if (value.startsWith('pending=')) {
+    const end = value.indexOf('\n');
+    let list: unknown;
+    try {
+      list = JSON.parse(value.slice('pending='.length, end < 0 ? undefined : end));
+    } catch {
+      return null;
+    }
+    if (end < 0 || !Array.isArray(list) || !list.every((s): s is string => typeof s === 'string')) return null;
+    pending = list;
+    value = value.slice(end + 1);
+  }
   const at = value.lastIndexOf(' devices=');
-  if (at < 0) return { key: value, devices: null };
+  if (at < 0) return { key: value, devices: null, pending };
   const devices = Number(value.slice(at + ' devices='.length));
-  return { key: value.slice(0, at), devices: Number.isSafeInteger(devices) && devices >= 0 ? devices : null };
+  return { key: value.slice(0, at), devices: Number.isSafeInteger(devices) && devices >= 0 ? devices : null, pending };
+}
+
+/** A converged key this pass claimed: the value it held and the marker that replaced it. */
+interface Claim {
+  value: string;
+  stored: ConvergedState;
+  marker: string;
+}
+
+/**
+ * Replaces the stored converged value with a marker that matches no key, when it matches `key`: from then on any
+ * other depctl process sees the server as not converged, and the pass puts a value back only if the marker is
+ * still there (swapConvergedKey), so a write nobody diffed cannot hide under it. Null when there is nothing to claim.
+ */
+async function claimConverged(server: string, store: PlannerStore, key: string): Promise<Claim | null> {
+  const value = (await store.getServer(server))?.convergedKey ?? null;
+  const stored = parseConverged(value);
+  if (value === null || stored === null || stored.key !== key) return null;
+  const marker = `claimed by a pass ${randomBytes(12).toString('hex')}`;
+  return (await store.swapConvergedKey(server, value, marker)) ? { value, stored, marker } : null;
+}
+
+/**
+ * The plan of a server found converged under the same inputs, from the devices a sync wrote since and those not
+ * as desired then: every other device is as desired, as the last diff found it (nothing it depends on changed).
+ * Null when the claim was lost (another process wrote in between) or too many devices are pending now: the
+ * caller then diffs every device.
+ */
+async function incrementalPlan(
+  h: ServerHandle,
+  rules: ServerRules,
+  input: {
+    profiles: ReadonlyMap<string, { profile: EnrollmentProfile; contentHash: string }>;
+    known: readonly ProfileRecord[];
+    key: string;
+    claim: Claim;
+    written: ReadonlySet<string>;
+    retryFailed: boolean;
+    now: Date;
+  },
+  store: PlannerStore,
+  seenExplicit: Map<string, Set<string>>,
+): Promise<ServerPlan | null> {
+  const { claim, written } = input;
+  const serials = [...new Set([...claim.stored.pending, ...written])];
+  const differ = new ServerDiffer({ rules, profiles: input.profiles, known: input.known, now: input.now, retryFailed: input.retryFailed, pendingMax: PENDING_MAX });
+  if (serials.length > 0) differ.add(store.getDevices ? await store.getDevices(h.name, serials) : await getEach(store, h.name, serials));
+  const pending = differ.pending();
+  if (pending === null) return null;
+  // The count stored with the key is exact while nothing was written (any write replaces the key first).
+  const devices = written.size === 0 && claim.stored.devices !== null ? claim.stored.devices : await store.countDevices(h.name);
+  if (!(await store.swapConvergedKey(h.name, claim.marker, convergedValue(input.key, devices, pending)))) return null;
+  const part = differ.finish();
+  describeDefines(part.defines, input.profiles, input.known);
+  seenExplicit.set(h.name, await explicitSerialsPresent(rules.explicit.keys(), h.name, store));
+  // The other devices are as desired: counted unchanged, and the migration deadlines come from the store's count.
+  const deadlines = migrationDeadlinesOf(await store.countMigrationDeadlines(h.name));
+  const planned = part.migrationDeadlines?.planned ?? 0;
+  return {
+    ...part,
+    devices,
+    unchanged: part.unchanged + (devices - part.devices),
+    migrationDeadlines: deadlines === null ? null : { ...deadlines, planned },
+  };
+}
+
+/** `getDevice` for each serial (a store without getDevices). */
+async function getEach(store: PlannerStore, server: string, serials: readonly string[]): Promise<ObservedDevice[]> {
+  const found: ObservedDevice[] = [];
+  for (const s of serials) {
+    const d = await store.getDevice(server, s);
+    if (d) found.push(d);
+  }
+  return found;
 }
 
 /**

@@ -67,7 +67,9 @@ export function defineRecordConformance(ctx: ConformanceContext): void {
       await s.upsertServer('paris', { at: T0 });
       const value = convergedValue('a'.repeat(64), 1_000_000);
       await s.setConvergedKey('paris', value);
-      expect(parseConverged((await s.getServer('paris'))?.convergedKey)).toEqual({ key: 'a'.repeat(64), devices: 1_000_000 });
+      expect(parseConverged((await s.getServer('paris'))?.convergedKey)).toEqual({ key: 'a'.repeat(64), devices: 1_000_000, pending: [] });
+      await s.setConvergedKey('paris', convergedValue('b'.repeat(64), 3, ['C02X1', 'C02X2']));
+      expect(parseConverged((await s.getServer('paris'))?.convergedKey)).toEqual({ key: 'b'.repeat(64), devices: 3, pending: ['C02X1', 'C02X2'] });
     });
 
     it('records the Apple server identity (GET /account) and keeps it when token facts or the cursor change', async () => {

@@ -88,7 +88,7 @@ describe('makePlan: skipping the device scan of a converged server', () => {
     expect(fast.servers).toEqual(first.servers);
   });
 
-  it('scans again when the sync reports a device, the config changes, or a profile record changes', async () => {
+  it('diffs only the device a sync reports, and scans again when the config or a profile record changes', async () => {
     const client = new FakeDepClient();
     const cfg = depConfig({ servers: [mdmServer('paris')], profiles: [ipads], assignments: [assignment('carts', 'ipads', ['paris'], { serials: ['IPAD1'] })] });
     client.fetchScripts.push([page([withProfile('IPAD1', 'U1')], 'c1')]);
@@ -100,17 +100,17 @@ describe('makePlan: skipping the device scan of a converged server', () => {
     await makePlan(cfg, [handle(client)], s, { now: clock.now });
     expect(reads).toBe(1);
 
-    // Someone changed the device in the portal: the sync reports it, and the plan reassigns it.
+    // Someone changed the device in the portal: the sync reports it, and the plan reassigns it, read alone.
     client.syncScripts.push([page([device('IPAD1', { op_type: 'modified', op_date: '2026-11-25T12:00:00Z' })], 'c3')]);
     const drifted = await makePlan(cfg, [handle(client)], s, { now: clock.now });
-    expect(reads).toBe(2);
+    expect(reads).toBe(1);
     expect(drifted.servers[0]?.assign.flatMap((g) => g.serials)).toEqual(['IPAD1']);
 
     // A config edit changes the key even with an empty sync.
     client.syncScripts.push([page([], 'c4')]);
     const edited = depConfig({ ...cfg, profiles: [enrollmentProfile('ipads', ['paris'], { profile_name: 'iPads', department: 'New' })] });
     const plan = await makePlan(edited, [handle(client)], s, { now: clock.now });
-    expect(reads).toBe(3);
+    expect(reads).toBe(2);
     expect(plan.servers[0]?.defines.map((d) => d.profile)).toEqual(['ipads']);
   });
   it('does not trust a converged key over devices a sync wrote before a crash (the next pass scans and plans them)', async () => {
