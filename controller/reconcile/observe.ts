@@ -366,8 +366,10 @@ async function sync(server: string, cursor: string, client: ReconcileDepClient, 
       if (op === 'added' || (leftAt !== undefined && leftAt <= opInstant(d))) arrived.add(d.serial_number);
     }
     pending = new Map();
-    opts.written?.add(upserts.map((d) => d.serial_number));
-    opts.written?.add(deletes);
+    if (opts.written && !opts.written.overflowed) {
+      opts.written.add(upserts.map((d) => d.serial_number));
+      opts.written.add(deletes);
+    }
     if (upserts.length > 0) upserted += await store.upsertDevices(server, upserts, opts.now(), { newArrive: true, arrived, syncEvents: true });
     if (deletes.length > 0) deleted += await store.deleteDevices(server, deletes);
   };
