@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startSimulator, type RunningSimulator } from '../../controller/sim/index.js';
 import type { Device } from '../../controller/dep/types.js';
 import { openStore } from '../../controller/store/index.js';
+import { parseConverged } from '../../controller/reconcile/planner.js';
 import { MAIN_SERVER_DEFAULT_MACS_YAML } from '../helpers/config-yaml.js';
 import { ipadRecords, macRecords, mainWorkspace, type Workspace } from '../helpers/workspace.js';
 
@@ -221,6 +222,48 @@ describe('plan and apply against the simulator, with a git checkout of the confi
     const again = await ws.depctl(['apply', 'config', '--yes']);
     expect(again.stdout).toMatch(/No changes/);
     expect(writes(sim)).toEqual({});
+  });
+
+  it('after convergence, plans from the devices a sync lists what a full diff plans, and keeps those not as desired with the key', async () => {
+    expect((await ws.depctl(['apply', 'config', '--yes'])).code).toBe(0);
+    expect((await ws.depctl(['apply', 'config', '--yes'])).stdout).toMatch(/No changes/);
+    const storedKey = async (): Promise<ReturnType<typeof parseConverged>> => {
+      const store = await openStore(`sqlite:${ws.statePath}`);
+      try {
+        return parseConverged((await store.getServer('main'))?.convergedKey);
+      } finally {
+        await store.close();
+      }
+    };
+    expect(await storedKey()).toMatchObject({ devices: 11, pending: [] });
+    // The portal: an iPad gets the Macs' profile by hand, a Mac enrols (profile pushed), a new iPad arrives, a Mac leaves.
+    const macUuid = sim.inspect.device(macs[0]!.serial_number)!.profile_uuid!;
+    sim.portal.setProfile(ipads[3]!.serial_number, macUuid);
+    sim.portal.markPushed(macs[2]!.serial_number);
+    const [arrived] = sim.portal.addDevices(ipadRecords(1).map((d) => ({ ...d, serial_number: 'DMPNEWIPAD01' })));
+    sim.portal.moveAway([macs[4]!.serial_number]);
+
+    const plan = JSON.parse((await ws.depctl(['plan', 'config', '--format', 'json'])).stdout) as PlanJson;
+    expect(plan.servers[0]?.assign.flatMap((g) => g.serials).sort()).toEqual([arrived!.serial_number, ipads[3]!.serial_number].sort());
+    expect(plan.servers[0]?.devices).toBe(11);
+    // The devices not as desired are kept with the key: the next pass diffs them again, not every device.
+    expect(await storedKey()).toMatchObject({ devices: 11, pending: [arrived!.serial_number, ipads[3]!.serial_number].sort() });
+
+    // The same plan from a diff of every device (the key forgotten, an empty sync).
+    const store = await openStore(`sqlite:${ws.statePath}`);
+    try {
+      await store.setConvergedKey('main', null);
+    } finally {
+      await store.close();
+    }
+    const full = JSON.parse((await ws.depctl(['plan', 'config', '--format', 'json'])).stdout) as PlanJson;
+    // Everything but when the plan was made and when the pass checked the server's identity.
+    const timeless = (p: PlanJson): unknown => JSON.parse(JSON.stringify(p, (k, v: unknown) => (k === 'createdAt' || k === 'checkedAt' ? null : v)));
+    expect(timeless(full)).toEqual(timeless(plan));
+
+    expect((await ws.depctl(['apply', 'config', '--yes'])).code).toBe(0);
+    expect((await ws.depctl(['apply', 'config', '--yes'])).stdout).toMatch(/No changes/);
+    expect(await storedKey()).toMatchObject({ devices: 11, pending: [] });
   });
 
   it('refuses a saved plan once Apple moved, and applies it while it is current', async () => {
