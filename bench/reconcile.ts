@@ -1,7 +1,9 @@
 /**
  * `depctl apply` at fleet scale against the simulator (DESIGN.md performance goals): for each N, a first
  * reconcile from an empty SQLite store (fetch + plan + apply), the settling run that reads back the sync
- * echo of those writes, a no-op reconcile, and a content edit of the profile that covers most devices.
+ * echo of those writes, a no-op reconcile, a converged fleet's everyday pass (`trickle`: 1,000 devices enrol and
+ * 100 arrive and are assigned; `trickle echo`: the sync of those assignments) and a content edit of the profile
+ * that covers most devices.
  * Reports wall time, CPU, peak RSS and DEP requests by endpoint against their lower bound; exits 1 when a
  * count exceeds its bound or a scenario does not converge (never on time).
  *
