@@ -70,10 +70,16 @@ export interface ObserveOptions extends CallOptions {
    */
   written?: WrittenSerials;
   /**
-   * The caller has claimed the server's converged key (PlanStore.swapConvergedKey: replaced it with a marker
-   * that matches no key), so observe leaves it as it is instead of clearing it before the first device write.
+   * Replaces the server's converged key before observe's first device write (the planner puts a marker of its
+   * pass there, compare-and-set, see planner.ts). Without it observe clears the key. Either way no stored key
+   * stands over devices nobody diffed, even if the pass dies after the write.
    */
-  convergedKeyClaimed?: boolean;
+  beforeDeviceWrite?: () => Promise<void>;
+}
+
+/** Makes the stored converged key stale before a device write: the caller's way, or by clearing it. */
+function invalidateConverged(server: string, store: ObserveStore, opts: ObserveOptions): Promise<void> {
+  return opts.beforeDeviceWrite ? opts.beforeDeviceWrite() : store.setConvergedKey(server, null);
 }
 
 /** The serials a sync wrote, up to `max`; past that (or after any full-fetch write) only that there were more. */
@@ -163,7 +169,7 @@ async function fullFetch(server: string, reason: string, knowsFleet: boolean, cl
   // As in a sync: the devices written below make the last "converged" diff stale. Forget it before the first
   // write, so that a crash after the fetch (a weekly refetch that found new devices) cannot leave a stored
   // "nothing to do" that an empty sync would then trust over devices nobody diffed.
-  if (hadDevices && opts.convergedKeyClaimed !== true) await store.setConvergedKey(server, null);
+  if (hadDevices) await invalidateConverged(server, store, opts);
   // The serials listed, to find leavers once the fetch is complete; an empty store has none to find, so a first
   // contact keeps only the count (a million serials in a set cost ~60 MiB and a hash each).
   const seen = hadDevices ? new Set<string>() : undefined;
@@ -345,7 +351,7 @@ async function sync(server: string, cursor: string, client: ReconcileDepClient, 
     // A device write makes the server's last "converged" diff stale. Forget it before the first write, so that a
     // crash after the cursor moved cannot leave a stored "nothing to do" over devices nobody diffed.
     if (!invalidated) {
-      if (opts.convergedKeyClaimed !== true) await store.setConvergedKey(server, null);
+      await invalidateConverged(server, store, opts);
       invalidated = true;
     }
     const upserts: Device[] = [];

@@ -110,7 +110,8 @@ async function planServer(
   const carried = knownBefore.length === 0 ? new Map<string, number>() : null;
   // A server found converged under the same inputs: claim its key, so only what the sync writes (and the devices
   // not as desired last time) need diffing, and nobody else's writes in between go unnoticed.
-  const claim = opts.refresh ? null : await claimConverged(h.name, store, convergedKey(config, h.name, profiles, knownBefore));
+  const guard = await ConvergedGuard.open(h.name, store, opts.refresh ? null : convergedKey(config, h.name, profiles, knownBefore));
+  const claim = guard.claim;
   const written = new WrittenSerials(INCREMENTAL_MAX);
   let adoption: AdoptedOnFirstContact = { adopted: [], lookedUp: new Map() };
   let observed: ObserveResult;
@@ -121,7 +122,7 @@ async function planServer(
       signal: opts.signal,
       pageLimits: checked.pageLimits,
       written,
-      convergedKeyClaimed: claim !== null,
+      beforeDeviceWrite: () => guard.beforeWrite(),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       ...(streaming
         ? {
@@ -139,7 +140,7 @@ async function planServer(
     }
   } catch (err) {
     // Nothing written: the claimed key holds as it was. Otherwise the marker stays, and the next pass diffs everything.
-    if (claim && !written.any) await store.swapConvergedKey(h.name, claim.marker, claim.value).catch(() => undefined);
+    if (claim && !written.any) await guard.store(claim.value).catch(() => undefined);
     return errorPlan(h.name, problemFromError(h.name, err, opts.now()), drift, rules.server.maxChanges ?? null);
   }
   const known = await store.listProfiles(h.name);
@@ -148,7 +149,7 @@ async function planServer(
   // The server was found converged under the same inputs (config, profile records) and a sync wrote a bounded
   // number of devices since: diff those and the devices not as desired last time, and no other.
   if (claim !== null && claim.stored.key === key && observed.mode === 'sync' && !written.overflowed) {
-    const plan = await incrementalPlan(h, rules, { profiles, known, key, claim, written: written.serials, retryFailed: opts.retryFailed ?? false, now: opts.now() }, store, seenExplicit);
+    const plan = await incrementalPlan(h, rules, { profiles, known, key, claim, guard, written: written.serials, retryFailed: opts.retryFailed ?? false, now: opts.now() }, store, seenExplicit);
     if (plan !== null) {
       await nameForeignProfiles(h.client, plan.drift, opts, adoption.lookedUp);
       plan.drift.unshift(...drift);
@@ -171,8 +172,9 @@ async function planServer(
   // Every device the diff did not list as pending (a change, conflict, deferral, drift…) is as desired under
   // `key`: stored with the pending serials, so the next pass diffs only those and what its sync writes. Too
   // many pending devices: nothing is stored, and the next pass diffs everything.
+  // Stored only if no other process replaced the key since this pass last did (its writes may postdate this diff).
   const pending = differ.pending();
-  await store.setConvergedKey(h.name, pending !== null ? convergedValue(key, plan.devices, pending) : null);
+  await guard.store(pending !== null ? convergedValue(key, plan.devices, pending) : null);
   await nameForeignProfiles(h.client, plan.drift, opts, adoption.lookedUp);
   plan.drift.unshift(...drift);
   return plan;
@@ -237,17 +239,69 @@ interface Claim {
   marker: string;
 }
 
+/** A value for the converged key that matches no key (a key is a hex digest), unique to a pass. */
+function passMarker(what: 'claimed' | 'written'): string {
+  return `${what} by a pass ${randomBytes(12).toString('hex')}`;
+}
+
 /**
- * Replaces the stored converged value with a marker that matches no key, when it matches `key`: from then on any
- * other depctl process sees the server as not converged, and the pass puts a value back only if the marker is
- * still there (swapConvergedKey), so a write nobody diffed cannot hide under it. Null when there is nothing to claim.
+ * A pass's hold on a server's converged key. Every value the pass stores is a compare-and-set against the value it
+ * last saw or put there (swapConvergedKey), and before its first device write it puts a marker of its own there:
+ * another depctl process writing devices meanwhile (a CLI `plan` next to the controller) replaces the key too, and
+ * then this pass stores nothing, since its diff may have missed those writes; the next pass diffs every device. A
+ * crash leaves a marker, which matches no key: the same.
  */
-async function claimConverged(server: string, store: PlannerStore, key: string): Promise<Claim | null> {
-  const value = (await store.getServer(server))?.convergedKey ?? null;
-  const stored = parseConverged(value);
-  if (value === null || stored === null || stored.key !== key) return null;
-  const marker = `claimed by a pass ${randomBytes(12).toString('hex')}`;
-  return (await store.swapConvergedKey(server, value, marker)) ? { value, stored, marker } : null;
+class ConvergedGuard {
+  /** The key when this pass holds a claim on it (the server was converged under the same inputs). */
+  claim: Claim | null = null;
+  private lost = false;
+
+  private constructor(
+    private readonly server: string,
+    private readonly keys: PlannerStore,
+    private expected: string | null,
+  ) {}
+
+  /**
+   * Reads the key and, when it was stored under `key` (null: never), claims it: replaces it with a marker, so any
+   * other process sees the server as not converged until this pass puts a value back.
+   */
+  static async open(server: string, store: PlannerStore, key: string | null): Promise<ConvergedGuard> {
+    const value = (await store.getServer(server))?.convergedKey ?? null;
+    const guard = new ConvergedGuard(server, store, value);
+    const stored = parseConverged(value);
+    if (key === null || value === null || stored === null || stored.key !== key) return guard;
+    const marker = passMarker('claimed');
+    if (await store.swapConvergedKey(server, value, marker)) {
+      guard.expected = marker;
+      guard.claim = { value, stored, marker };
+    } else guard.lost = true;
+    return guard;
+  }
+
+  /** Before observe's first device write: a claim's marker already stands; otherwise this pass's goes there. */
+  async beforeWrite(): Promise<void> {
+    if (this.claim !== null) return;
+    const marker = passMarker('written');
+    if (!this.lost && (await this.keys.swapConvergedKey(this.server, this.expected, marker))) {
+      this.expected = marker;
+      return;
+    }
+    // Someone else replaced the key meanwhile: this pass will store nothing, but its writes must still show.
+    this.lost = true;
+    await this.keys.setConvergedKey(this.server, marker);
+  }
+
+  /** Stores `value` when the key is still what this pass last saw or put there; says whether it did. */
+  async store(value: string | null): Promise<boolean> {
+    if (this.lost) return false;
+    if (await this.keys.swapConvergedKey(this.server, this.expected, value)) {
+      this.expected = value;
+      return true;
+    }
+    this.lost = true;
+    return false;
+  }
 }
 
 /**
@@ -264,6 +318,7 @@ async function incrementalPlan(
     known: readonly ProfileRecord[];
     key: string;
     claim: Claim;
+    guard: ConvergedGuard;
     written: ReadonlySet<string>;
     retryFailed: boolean;
     now: Date;
@@ -279,7 +334,7 @@ async function incrementalPlan(
   if (pending === null) return null;
   // The count stored with the key is exact while nothing was written (any write replaces the key first).
   const devices = written.size === 0 && claim.stored.devices !== null ? claim.stored.devices : await store.countDevices(h.name);
-  if (!(await store.swapConvergedKey(h.name, claim.marker, convergedValue(input.key, devices, pending)))) return null;
+  if (!(await input.guard.store(convergedValue(input.key, devices, pending)))) return null;
   const part = differ.finish();
   describeDefines(part.defines, input.profiles, input.known);
   seenExplicit.set(h.name, await explicitSerialsPresent(rules.explicit.keys(), h.name, store));

@@ -347,6 +347,90 @@ describe('makePlan: the converged key claimed for a pass', () => {
   });
 });
 
+describe('makePlan: a full diff racing another process', () => {
+  let store: Store;
+  afterEach(async () => {
+    await store.close();
+  });
+
+  it('stores no converged key when another process wrote a device after the diff read it', async () => {
+    store = await openStore('memory:');
+    const clock = manualClock();
+    await defineProfiles(store, clock);
+    const client = new FakeDepClient();
+    const reads = { n: 0 };
+    const s = counting(store, reads);
+    const fleet = [withProfile('IPAD1', UUID.ipads), withProfile('IPAD2', UUID.ipads)];
+    client.fetchScripts.push([page(fleet, 'c1')]);
+    await makePlan(configOf('ignore'), [handle(client)], s, { now: clock.now });
+
+    // A forced refetch diffs every device; once the diff has read them, another depctl stores a sync of its own
+    // (its pass's marker first, as every writer does) in which IPAD2 lost its profile.
+    const racing = new Proxy(s, {
+      get(target, prop, receiver) {
+        if (prop === 'iterateDiffDevices' || prop === 'iterateDevices') {
+          return async function* (...args: Parameters<Store['iterateDevices']>) {
+            const pages = prop === 'iterateDevices' ? target.iterateDevices(...args) : target.iterateDiffDevices!(...args);
+            for await (const pageOf of pages) yield pageOf;
+            await store.setConvergedKey('paris', 'written by a pass elsewhere');
+            await store.upsertDevices('paris', [device('IPAD2', { profile_status: 'removed', op_type: 'modified', op_date: '2026-11-25T12:30:00Z' })], clock.now(), { syncEvents: true });
+          };
+        }
+        const v: unknown = Reflect.get(target, prop, receiver);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    client.fetchScripts.push([page(fleet, 'c2')]);
+    const raced = await makePlan(configOf('ignore'), [handle(client)], racing, { now: clock.now, refresh: true });
+    expect(raced.servers[0]?.assign).toEqual([]);
+    // Its "nothing to do" is not stored over the write it did not see: the next pass diffs every device.
+    expect((await store.getServer('paris'))?.convergedKey).toBe('written by a pass elsewhere');
+    client.syncScripts.push([page([], 'c3')]);
+    const next = await makePlan(configOf('ignore'), [handle(client)], s, { now: clock.now });
+    expect(reads.n).toBe(2);
+    expect(next.servers[0]?.assign.flatMap((g) => g.serials)).toEqual(['IPAD2']);
+  });
+});
+
+describe('makePlan: a pass that dies after its writes', () => {
+  let store: Store;
+  afterEach(async () => {
+    await store.close();
+  });
+
+  it('leaves its marker, not the converged key, after a forced refetch wrote devices', async () => {
+    store = await openStore('memory:');
+    const clock = manualClock();
+    await defineProfiles(store, clock);
+    const client = new FakeDepClient();
+    const reads = { n: 0 };
+    const s = counting(store, reads);
+    client.fetchScripts.push([page([withProfile('IPAD1', UUID.ipads)], 'c1')]);
+    await makePlan(configOf('ignore'), [handle(client)], s, { now: clock.now });
+    expect(parseConverged((await store.getServer('paris'))?.convergedKey)).toMatchObject({ pending: [] });
+
+    // The refetch stores a new iPad, then the pass fails (the store, once the fetch is stored) or dies there.
+    let fetched = false;
+    const dying = new Proxy(s, {
+      get(target, prop, receiver) {
+        if (prop === 'setCursor') return async (...args: Parameters<Store['setCursor']>) => ((fetched ||= args[1].fetchedAt !== undefined), target.setCursor(...args));
+        if (prop === 'listProfiles') return async (...args: Parameters<Store['listProfiles']>) => (fetched ? Promise.reject(new Error('killed')) : target.listProfiles(...args));
+        const v: unknown = Reflect.get(target, prop, receiver);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    client.fetchScripts.push([page([withProfile('IPAD1', UUID.ipads), device('IPAD2')], 'c2')]);
+    const failed = await makePlan(configOf('ignore'), [handle(client)], dying, { now: clock.now, refresh: true });
+    expect(failed.servers[0]?.error).toMatch(/killed/);
+    expect((await store.getServer('paris'))?.convergedKey).toMatch(/^written by a pass /);
+
+    client.syncScripts.push([page([], 'c3')]);
+    const next = await makePlan(configOf('ignore'), [handle(client)], s, { now: clock.now });
+    expect(reads.n).toBe(1);
+    expect(next.servers[0]?.assign.flatMap((g) => g.serials)).toEqual(['IPAD2']);
+  });
+});
+
 describe('convergedValue and parseConverged', () => {
   it('round-trips the key, the count and the pending serials', () => {
     const key = 'a'.repeat(64);
