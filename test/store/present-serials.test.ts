@@ -2,45 +2,11 @@
  * PlanStore.presentSerials and getDevices on every store (memory, SQLite, PostgreSQL when DEPCTL_TEST_POSTGRES_URL
  * is set): the serials (devices) of a list that one server holds, agreeing with getDevice serial by serial.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openStore } from '../../controller/store/open-store.js';
-import type { Store } from '../../controller/store/ports.js';
+import { storeBackends } from '../helpers/store-backends.js';
 import { device } from './conformance-devices.js';
 
-const pgUrl = process.env.DEPCTL_TEST_POSTGRES_URL;
-
-const backends: Array<{ name: string; skip: boolean; open: () => Promise<{ store: Store; destroy: () => Promise<void> }> }> = [
-  { name: 'memory', skip: false, open: async () => ({ store: await openStore('memory:'), destroy: async () => undefined }) },
-  {
-    name: 'sqlite',
-    skip: false,
-    open: async () => {
-      const dir = await mkdtemp(join(tmpdir(), 'depctl-present-'));
-      return { store: await openStore(`sqlite:${join(dir, 'state.db')}`), destroy: () => rm(dir, { recursive: true, force: true }) };
-    },
-  },
-  {
-    name: 'postgres',
-    skip: !pgUrl,
-    open: async () => {
-      const schema = `depctl_t_${randomBytes(6).toString('hex')}`;
-      return {
-        store: await openStore(pgUrl!, { schema, poolSize: 2 }),
-        destroy: async () => {
-          const client = new pg.Client({ connectionString: pgUrl });
-          await client.connect();
-          await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-          await client.end();
-        },
-      };
-    },
-  },
-];
+const backends = storeBackends('depctl-present-');
 
 for (const b of backends) {
   describe.skipIf(b.skip)(`presentSerials: ${b.name}`, () => {

@@ -4,49 +4,18 @@
  * step of a seeded sequence of portal edits, arrivals, departures and applies, on every store; and the claim
  * that keeps a write nobody diffed from hiding under a stored key (crash, failed sync, another process).
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Device } from '../../../controller/dep/types.js';
 import { openStore, type Store } from '../../../controller/store/index.js';
 import { convergedValue, makePlan, parseConverged, type ServerHandle } from '../../../controller/reconcile/planner.js';
 import type { Plan } from '../../../controller/reconcile/plan.js';
 import { profileContentHash } from '../../../controller/reconcile/profile-content.js';
+import type { ObservedDevice } from '../../../controller/reconcile/diff.js';
 import type { ReconcileStore } from '../../../controller/reconcile/ports.js';
 import { FakeDepClient, assignment, depConfig, device, enrollmentProfile, manualClock, mdmServer, networkError, page, withProfile, type ManualClock } from '../../helpers/reconcile-fakes.js';
+import { storeBackends } from '../../helpers/store-backends.js';
 
-const pgUrl = process.env.DEPCTL_TEST_POSTGRES_URL;
-
-const backends: Array<{ name: string; skip: boolean; open: () => Promise<{ store: Store; destroy: () => Promise<void> }> }> = [
-  { name: 'memory', skip: false, open: async () => ({ store: await openStore('memory:'), destroy: async () => undefined }) },
-  {
-    name: 'sqlite',
-    skip: false,
-    open: async () => {
-      const dir = await mkdtemp(join(tmpdir(), 'depctl-incremental-'));
-      return { store: await openStore(`sqlite:${join(dir, 'state.db')}`), destroy: () => rm(dir, { recursive: true, force: true }) };
-    },
-  },
-  {
-    name: 'postgres',
-    skip: !pgUrl,
-    open: async () => {
-      const schema = `depctl_t_${randomBytes(6).toString('hex')}`;
-      return {
-        store: await openStore(pgUrl!, { schema, poolSize: 2 }),
-        destroy: async () => {
-          const client = new pg.Client({ connectionString: pgUrl });
-          await client.connect();
-          await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-          await client.end();
-        },
-      };
-    },
-  },
-];
+const backends = storeBackends('depctl-incremental-');
 
 const ipads = enrollmentProfile('ipads', ['paris'], { profile_name: 'iPads' });
 const macs = enrollmentProfile('macs', ['paris'], { profile_name: 'Macs' });
@@ -135,12 +104,19 @@ for (const b of backends) {
       return store;
     }
 
+    /** A migrated store with both profiles defined, a fake Apple, and device scans counted. */
+    async function setUp(variant: 'ignore' | 'remove' = 'ignore') {
+      const store = await open();
+      const clock = manualClock();
+      await defineProfiles(store, clock);
+      const client = new FakeDepClient();
+      const reads = { n: 0 };
+      return { store, clock, cfg: configOf(variant), client, reads, s: counting(store, reads) };
+    }
+
     for (const variant of ['ignore', 'remove'] as const) {
       it(`plans what the full diff plans after every step of a seeded sequence, reading no device scan (${variant})`, async () => {
-        const store = await open();
-        const clock = manualClock();
-        await defineProfiles(store, clock);
-        const cfg = configOf(variant);
+        const { store, clock, cfg, client, reads, s } = await setUp(variant);
         const random = rng(variant === 'ignore' ? 7 : 11);
         const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
         const carried = [UUID.ipads, UUID.macs, 'F9', null] as const;
@@ -152,9 +128,6 @@ for (const b of backends) {
         for (let i = 0; i < 10; i++) fleet.set(`MAC${i}`, make(`MAC${i}`, 'Mac', pick(carried), { model: 'MacBook Air', os: 'OSX' }));
         for (let i = 0; i < 6; i++) fleet.set(`TV${i}`, make(`TV${i}`, 'AppleTV', pick(carried), { model: 'Apple TV', os: 'tvOS' }));
 
-        const client = new FakeDepClient();
-        const reads = { n: 0 };
-        const s = counting(store, reads);
         client.fetchScripts.push([page([...fleet.values()], 'c0')]);
         let plan = await makePlan(cfg, [handle(client)], s, { now: clock.now });
         let next = 1;
@@ -233,13 +206,7 @@ for (const b of backends) {
     }
 
     it('keeps the devices not as desired with the key, and diffs them again while nothing else changed', async () => {
-      const store = await open();
-      const clock = manualClock();
-      await defineProfiles(store, clock);
-      const cfg = configOf('ignore');
-      const client = new FakeDepClient();
-      const reads = { n: 0 };
-      const s = counting(store, reads);
+      const { store, clock, cfg, client, reads, s } = await setUp();
       client.fetchScripts.push([page([withProfile('IPAD1', UUID.ipads), device('IPAD2'), withProfile('MAC1', UUID.macs, { device_family: 'Mac' })], 'c1')]);
       const first = await makePlan(cfg, [handle(client)], s, { now: clock.now });
       expect(first.servers[0]?.assign.flatMap((g) => g.serials)).toEqual(['IPAD2']);
@@ -252,13 +219,7 @@ for (const b of backends) {
     });
 
     it('diffs every device when a sync wrote more than it can follow', async () => {
-      const store = await open();
-      const clock = manualClock();
-      await defineProfiles(store, clock);
-      const cfg = configOf('ignore');
-      const client = new FakeDepClient();
-      const reads = { n: 0 };
-      const s = counting(store, reads);
+      const { clock, cfg, client, reads, s } = await setUp();
       client.fetchScripts.push([page([withProfile('IPAD1', UUID.ipads)], 'c1')]);
       await makePlan(cfg, [handle(client)], s, { now: clock.now });
       // A full refetch writes devices the planner did not count: it diffs them all.
@@ -270,27 +231,41 @@ for (const b of backends) {
   });
 }
 
-describe('makePlan: the converged key claimed for a pass', () => {
+/** The store with some of its methods replaced (another process's writes, a failing store). */
+function overriding(s: ReconcileStore, replaced: Partial<Record<keyof ReconcileStore, unknown>>): ReconcileStore {
+  return new Proxy(s, {
+    get(target, prop, receiver) {
+      if (Object.hasOwn(replaced, prop)) return replaced[prop as keyof ReconcileStore];
+      const v: unknown = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+}
+
+describe('makePlan: the converged key held by a pass (memory store)', () => {
   let store: Store;
   afterEach(async () => {
     await store.close();
   });
 
-  async function converged(): Promise<{ client: FakeDepClient; clock: ManualClock; reads: { n: number }; s: ReconcileStore }> {
+  /** A converged server holding `fleet` (a first contact), with device scans counted from then on. */
+  async function convergedOn(fleet: Device[]): Promise<{ client: FakeDepClient; clock: ManualClock; reads: { n: number }; s: ReconcileStore }> {
     store = await openStore('memory:');
     const clock = manualClock();
     await defineProfiles(store, clock);
     const client = new FakeDepClient();
     const reads = { n: 0 };
     const s = counting(store, reads);
-    client.fetchScripts.push([page([withProfile('IPAD1', UUID.ipads), withProfile('IPAD2', UUID.ipads)], 'c1')]);
+    client.fetchScripts.push([page(fleet, 'c1')]);
     await makePlan(configOf('ignore'), [handle(client)], s, { now: clock.now });
-    expect(parseConverged((await store.getServer('paris'))?.convergedKey)).toMatchObject({ devices: 2, pending: [] });
+    expect(parseConverged((await store.getServer('paris'))?.convergedKey)).toMatchObject({ devices: fleet.length, pending: [] });
     return { client, clock, reads, s };
   }
+  const two = () => [withProfile('IPAD1', UUID.ipads), withProfile('IPAD2', UUID.ipads)];
+  const assigned = (p: Plan) => p.servers[0]?.assign.flatMap((g) => g.serials);
 
-  it('puts the key back when the sync fails before it wrote anything', async () => {
-    const { client, clock, reads, s } = await converged();
+  it('puts the claimed key back when the sync fails before it wrote anything', async () => {
+    const { client, clock, reads, s } = await convergedOn(two());
     const value = (await store.getServer('paris'))?.convergedKey;
     client.syncScripts.push([networkError('/devices/sync')]);
     const failed = await makePlan(configOf('ignore'), [handle(client)], s, { now: clock.now });
@@ -302,15 +277,9 @@ describe('makePlan: the converged key claimed for a pass', () => {
   });
 
   it('leaves the claim when the sync failed after writing, so the next pass diffs every device', async () => {
-    const { client, clock, reads, s } = await converged();
+    const { client, clock, reads, s } = await convergedOn(two());
     // The sync's device is written, then storing the cursor fails (the disk filled up, the database went away).
-    const failing = new Proxy(s, {
-      get(target, prop, receiver) {
-        if (prop === 'setCursor') return () => Promise.reject(new Error('disk I/O error'));
-        const v: unknown = Reflect.get(target, prop, receiver);
-        return typeof v === 'function' ? v.bind(target) : v;
-      },
-    });
+    const failing = overriding(s, { setCursor: () => Promise.reject(new Error('disk I/O error')) });
     client.syncScripts.push([page([device('IPAD1', { op_type: 'modified', op_date: '2026-11-25T12:30:00Z' })], 'c2')]);
     const failed = await makePlan(configOf('ignore'), [handle(client)], failing, { now: clock.now });
     expect(failed.servers[0]?.error).not.toBeNull();
@@ -320,67 +289,40 @@ describe('makePlan: the converged key claimed for a pass', () => {
     client.syncScripts.push([page([], 'c3')]);
     const plan = await makePlan(configOf('ignore'), [handle(client)], s, { now: clock.now });
     expect(reads.n).toBe(1);
-    expect(plan.servers[0]?.assign.flatMap((g) => g.serials)).toEqual(['IPAD1']);
+    expect(assigned(plan)).toEqual(['IPAD1']);
   });
 
   it('diffs every device when another process wrote while the key was claimed', async () => {
-    const { client, clock, reads, s } = await converged();
+    const { client, clock, reads, s } = await convergedOn(two());
     // Another depctl stores a sync of its own (clearing the key, as observe does) while this pass diffs.
-    const racing = new Proxy(s, {
-      get(target, prop, receiver) {
-        if (prop === 'getDevices') {
-          return async (server: string, serials: readonly string[]) => {
-            await store.setConvergedKey('paris', null);
-            await store.upsertDevices('paris', [device('IPAD2', { op_type: 'modified', op_date: '2026-11-25T12:40:00Z' })], clock.now(), { syncEvents: true });
-            return target.getDevices!(server, serials);
-          };
-        }
-        const v: unknown = Reflect.get(target, prop, receiver);
-        return typeof v === 'function' ? v.bind(target) : v;
+    const racing = overriding(s, {
+      getDevices: async (server: string, serials: readonly string[]) => {
+        await store.setConvergedKey('paris', null);
+        await store.upsertDevices('paris', [device('IPAD2', { op_type: 'modified', op_date: '2026-11-25T12:40:00Z' })], clock.now(), { syncEvents: true });
+        return store.getDevices!(server, serials);
       },
     });
     client.syncScripts.push([page([withProfile('IPAD1', UUID.ipads, { profile_status: 'pushed', op_type: 'modified', op_date: '2026-11-25T12:30:00Z' })], 'c2')]);
     const plan = await makePlan(configOf('ignore'), [handle(client)], racing, { now: clock.now });
     // The incremental diff saw only IPAD1; the claim was lost, so the full diff ran and found IPAD2.
     expect(reads.n).toBe(1);
-    expect(plan.servers[0]?.assign.flatMap((g) => g.serials)).toEqual(['IPAD2']);
-  });
-});
-
-describe('makePlan: a full diff racing another process', () => {
-  let store: Store;
-  afterEach(async () => {
-    await store.close();
+    expect(assigned(plan)).toEqual(['IPAD2']);
   });
 
-  it('stores no converged key when another process wrote a device after the diff read it', async () => {
-    store = await openStore('memory:');
-    const clock = manualClock();
-    await defineProfiles(store, clock);
-    const client = new FakeDepClient();
-    const reads = { n: 0 };
-    const s = counting(store, reads);
-    const fleet = [withProfile('IPAD1', UUID.ipads), withProfile('IPAD2', UUID.ipads)];
-    client.fetchScripts.push([page(fleet, 'c1')]);
-    await makePlan(configOf('ignore'), [handle(client)], s, { now: clock.now });
-
+  it('stores no converged key from a full diff when another process wrote a device after the diff read it', async () => {
+    const { client, clock, reads, s } = await convergedOn(two());
     // A forced refetch diffs every device; once the diff has read them, another depctl stores a sync of its own
     // (its pass's marker first, as every writer does) in which IPAD2 lost its profile.
-    const racing = new Proxy(s, {
-      get(target, prop, receiver) {
-        if (prop === 'iterateDiffDevices' || prop === 'iterateDevices') {
-          return async function* (...args: Parameters<Store['iterateDevices']>) {
-            const pages = prop === 'iterateDevices' ? target.iterateDevices(...args) : target.iterateDiffDevices!(...args);
-            for await (const pageOf of pages) yield pageOf;
-            await store.setConvergedKey('paris', 'written by a pass elsewhere');
-            await store.upsertDevices('paris', [device('IPAD2', { profile_status: 'removed', op_type: 'modified', op_date: '2026-11-25T12:30:00Z' })], clock.now(), { syncEvents: true });
-          };
-        }
-        const v: unknown = Reflect.get(target, prop, receiver);
-        return typeof v === 'function' ? v.bind(target) : v;
-      },
+    const afterRead = async function* (pages: AsyncIterable<ObservedDevice[]>): AsyncIterable<ObservedDevice[]> {
+      for await (const p of pages) yield p;
+      await store.setConvergedKey('paris', 'written by a pass elsewhere');
+      await store.upsertDevices('paris', [device('IPAD2', { profile_status: 'removed', op_type: 'modified', op_date: '2026-11-25T12:30:00Z' })], clock.now(), { syncEvents: true });
+    };
+    const racing = overriding(s, {
+      iterateDevices: (...args: Parameters<Store['iterateDevices']>) => afterRead(s.iterateDevices(...args)),
+      iterateDiffDevices: (...args: Parameters<Store['iterateDiffDevices']>) => afterRead(s.iterateDiffDevices!(...args)),
     });
-    client.fetchScripts.push([page(fleet, 'c2')]);
+    client.fetchScripts.push([page(two(), 'c2')]);
     const raced = await makePlan(configOf('ignore'), [handle(client)], racing, { now: clock.now, refresh: true });
     expect(raced.servers[0]?.assign).toEqual([]);
     // Its "nothing to do" is not stored over the write it did not see: the next pass diffs every device.
@@ -388,36 +330,16 @@ describe('makePlan: a full diff racing another process', () => {
     client.syncScripts.push([page([], 'c3')]);
     const next = await makePlan(configOf('ignore'), [handle(client)], s, { now: clock.now });
     expect(reads.n).toBe(2);
-    expect(next.servers[0]?.assign.flatMap((g) => g.serials)).toEqual(['IPAD2']);
-  });
-});
-
-describe('makePlan: a pass that dies after its writes', () => {
-  let store: Store;
-  afterEach(async () => {
-    await store.close();
+    expect(assigned(next)).toEqual(['IPAD2']);
   });
 
-  it('leaves its marker, not the converged key, after a forced refetch wrote devices', async () => {
-    store = await openStore('memory:');
-    const clock = manualClock();
-    await defineProfiles(store, clock);
-    const client = new FakeDepClient();
-    const reads = { n: 0 };
-    const s = counting(store, reads);
-    client.fetchScripts.push([page([withProfile('IPAD1', UUID.ipads)], 'c1')]);
-    await makePlan(configOf('ignore'), [handle(client)], s, { now: clock.now });
-    expect(parseConverged((await store.getServer('paris'))?.convergedKey)).toMatchObject({ pending: [] });
-
+  it('leaves its marker, not the converged key, when a forced refetch fails after storing devices', async () => {
+    const { client, clock, reads, s } = await convergedOn([withProfile('IPAD1', UUID.ipads)]);
     // The refetch stores a new iPad, then the pass fails (the store, once the fetch is stored) or dies there.
     let fetched = false;
-    const dying = new Proxy(s, {
-      get(target, prop, receiver) {
-        if (prop === 'setCursor') return async (...args: Parameters<Store['setCursor']>) => ((fetched ||= args[1].fetchedAt !== undefined), target.setCursor(...args));
-        if (prop === 'listProfiles') return async (...args: Parameters<Store['listProfiles']>) => (fetched ? Promise.reject(new Error('killed')) : target.listProfiles(...args));
-        const v: unknown = Reflect.get(target, prop, receiver);
-        return typeof v === 'function' ? v.bind(target) : v;
-      },
+    const dying = overriding(s, {
+      setCursor: async (...args: Parameters<Store['setCursor']>) => ((fetched ||= args[1].fetchedAt !== undefined), s.setCursor(...args)),
+      listProfiles: async (...args: Parameters<Store['listProfiles']>) => (fetched ? Promise.reject(new Error('killed')) : s.listProfiles(...args)),
     });
     client.fetchScripts.push([page([withProfile('IPAD1', UUID.ipads), device('IPAD2')], 'c2')]);
     const failed = await makePlan(configOf('ignore'), [handle(client)], dying, { now: clock.now, refresh: true });
@@ -427,7 +349,7 @@ describe('makePlan: a pass that dies after its writes', () => {
     client.syncScripts.push([page([], 'c3')]);
     const next = await makePlan(configOf('ignore'), [handle(client)], s, { now: clock.now });
     expect(reads.n).toBe(1);
-    expect(next.servers[0]?.assign.flatMap((g) => g.serials)).toEqual(['IPAD2']);
+    expect(assigned(next)).toEqual(['IPAD2']);
   });
 });
 
