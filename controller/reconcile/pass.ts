@@ -4,10 +4,10 @@
  */
 import type { DepConfig } from '../config/types.js';
 import { applyPlan, type ApplyProgress, type ApplyResult } from './apply.js';
-import { observe, type ObserveProgress } from './observe.js';
+import type { ObserveProgress } from './observe.js';
 import type { OrganizationOutcome, PassOutcome, ServerOutcome, ServerProblem } from './outcome.js';
 import { hasAnyChanges, hasChanges, withOrganizations, type Plan } from './plan.js';
-import { makePlan, type ServerHandle } from './planner.js';
+import { makePlan, observeSettling, type ServerHandle } from './planner.js';
 import type { CallOptions, LoopTrigger, ReconcileDepClient, ReconcileStore, RunResult } from './ports.js';
 import type { OutboxEntry } from '../notify/ports.js';
 import { applyOwnership, planOwnership, type OrganizationHandle } from '../ownership/engine.js';
@@ -137,7 +137,8 @@ export async function runPass(config: DepConfig, deps: PassDeps, opts: PassOptio
     for (const h of deps.handles) {
       const wrote = apply.servers.some((r) => r.server === h.name && r.succeeded + r.removed + r.defined.length > 0);
       if (!h.client || !wrote) continue;
-      await observe(h.name, h.client, store, { now, ...signal }).catch((err: Error) => opts.onSettleError?.(h.name, err));
+      // The devices it writes join the converged key's pending serials (planner.ts), so the next pass diffs those.
+      await observeSettling(h.name, h.client, store, { now, ...signal }).catch((err: Error) => opts.onSettleError?.(h.name, err));
     }
   }
   const outcome = passOutcome(plan, apply, meta, ownershipReport ? ownershipOf() : undefined);

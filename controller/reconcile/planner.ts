@@ -263,14 +263,15 @@ class ConvergedGuard {
   ) {}
 
   /**
-   * Reads the key and, when it was stored under `key` (null: never), claims it: replaces it with a marker, so any
-   * other process sees the server as not converged until this pass puts a value back.
+   * Reads the key and, when it was stored under `key` (null: never; `any`: whatever key it was stored under),
+   * claims it: replaces it with a marker, so any other process sees the server as not converged until this pass
+   * puts a value back.
    */
-  static async open(server: string, store: PlannerStore, key: string | null): Promise<ConvergedGuard> {
+  static async open(server: string, store: PlannerStore, key: string | null | 'any'): Promise<ConvergedGuard> {
     const value = (await store.getServer(server))?.convergedKey ?? null;
     const guard = new ConvergedGuard(server, store, value);
     const stored = parseConverged(value);
-    if (key === null || value === null || stored === null || stored.key !== key) return guard;
+    if (key === null || value === null || stored === null || (key !== 'any' && stored.key !== key)) return guard;
     const marker = passMarker('claimed');
     if (await store.swapConvergedKey(server, value, marker)) {
       guard.expected = marker;
@@ -347,6 +348,31 @@ async function incrementalPlan(
     unchanged: part.unchanged + (devices - part.devices),
     migrationDeadlines: deadlines === null ? null : { ...deadlines, planned },
   };
+}
+
+/**
+ * A sync outside a plan (the controller's settling sync after an apply): the devices it writes join the stored
+ * pending serials, so the next pass diffs them (and the others pending) instead of every device. With more than
+ * PENDING_MAX pending, or after a failure past the first write, the key is left stale and the next pass diffs
+ * everything, as after any write observe makes on its own.
+ */
+export async function observeSettling(server: string, client: ReconcileDepClient, store: PlannerStore, opts: ObserveOptions): Promise<ObserveResult> {
+  const guard = await ConvergedGuard.open(server, store, 'any');
+  const claim = guard.claim;
+  const written = new WrittenSerials(PENDING_MAX);
+  let observed: ObserveResult;
+  try {
+    observed = await observe(server, client, store, { ...opts, written, beforeDeviceWrite: () => guard.beforeWrite() });
+  } catch (err) {
+    if (claim && !written.any) await guard.store(claim.value).catch(() => undefined);
+    throw err;
+  }
+  if (claim === null || observed.mode !== 'sync' || written.overflowed) return observed;
+  const pending = [...new Set([...claim.stored.pending, ...written.serials])].sort();
+  if (pending.length > PENDING_MAX) return observed;
+  const devices = written.any || claim.stored.devices === null ? await store.countDevices(server) : claim.stored.devices;
+  await guard.store(convergedValue(claim.stored.key, devices, pending));
+  return observed;
 }
 
 /** `getDevice` for each serial (a store without getDevices). */

@@ -7,13 +7,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Device } from '../../../controller/dep/types.js';
 import { openStore, type Store } from '../../../controller/store/index.js';
-import { convergedValue, makePlan, parseConverged, type ServerHandle } from '../../../controller/reconcile/planner.js';
+import { convergedValue, makePlan, observeSettling, parseConverged, type ServerHandle } from '../../../controller/reconcile/planner.js';
 import type { Plan } from '../../../controller/reconcile/plan.js';
 import { profileContentHash } from '../../../controller/reconcile/profile-content.js';
 import type { ObservedDevice } from '../../../controller/reconcile/diff.js';
 import type { ReconcileStore } from '../../../controller/reconcile/ports.js';
 import { FakeDepClient, assignment, depConfig, device, enrollmentProfile, manualClock, mdmServer, networkError, page, withProfile, type ManualClock } from '../../helpers/reconcile-fakes.js';
 import { storeBackends } from '../../helpers/store-backends.js';
+import { runPass } from '../../../controller/reconcile/pass.js';
 
 const backends = storeBackends('depctl-incremental-');
 
@@ -331,6 +332,67 @@ describe('makePlan: the converged key held by a pass (memory store)', () => {
     const next = await makePlan(configOf('ignore'), [handle(client)], s, { now: clock.now });
     expect(reads.n).toBe(2);
     expect(assigned(next)).toEqual(['IPAD2']);
+  });
+
+  it("adds what the controller's settling sync writes to the pending serials, so the next pass diffs only those", async () => {
+    const { client, clock, reads, s } = await convergedOn([withProfile('IPAD1', UUID.ipads)]);
+    client.syncScripts.push([page(['IPAD2', 'IPAD3'].map((serial) => device(serial, { op_type: 'added', op_date: '2026-11-25T12:10:00Z' })), 'c2')]);
+    expect(assigned(await makePlan(configOf('ignore'), [handle(client)], s, { now: clock.now }))).toEqual(['IPAD2', 'IPAD3']);
+    // The apply (IPAD3 failed: retried in an hour), then the settling sync: Apple's echo of IPAD2, and IPAD1 given
+    // a foreign profile in the portal.
+    const at = clock.now();
+    await store.recordResults('paris', [
+      { serial: 'IPAD2', result: { status: 'success', at, appleStatus: 'SUCCESS' }, retryNotBefore: null, desiredProfile: 'ipads', attempts: 0 },
+      { serial: 'IPAD3', result: { status: 'failed', at, appleStatus: 'FAILED' }, retryNotBefore: new Date(at.getTime() + 3600_000), desiredProfile: 'ipads', attempts: 1 },
+    ]);
+    client.syncScripts.push([page([withProfile('IPAD2', UUID.ipads, { op_type: 'modified', op_date: '2026-11-25T12:20:00Z' }), withProfile('IPAD1', 'F9', { op_type: 'modified', op_date: '2026-11-25T12:21:00Z' })], 'c3')]);
+    await observeSettling('paris', client, s, { now: clock.now });
+    expect(parseConverged((await store.getServer('paris'))?.convergedKey)).toMatchObject({ devices: 3, pending: ['IPAD1', 'IPAD2', 'IPAD3'] });
+
+    client.syncScripts.push([page([], 'c4')]);
+    const next = await makePlan(configOf('ignore'), [handle(client)], s, { now: clock.now });
+    expect(reads.n).toBe(0);
+    expect(assigned(next)).toEqual(['IPAD1']);
+    expect(next.servers[0]?.deferred.flatMap((g) => g.serials)).toEqual(['IPAD3']);
+    const full = await fullPlan(store, configOf('ignore'), client, clock, 'c5');
+    expect(servers(next)).toEqual(servers(full));
+  });
+
+  it("keeps the next controller pass incremental through an apply and the pass's settling sync", async () => {
+    const { client, clock, reads, s } = await convergedOn([withProfile('IPAD1', UUID.ipads)]);
+    client.onAssign = (uuid, serials) => ({ profile_uuid: uuid, devices: Object.fromEntries(serials.map((x) => [x, 'SUCCESS'])) });
+    const deps = { handles: [handle(client)], clients: new Map([['paris', client]]), store: s, now: clock.now };
+    const opts = { commit: null, trigger: 'schedule' as const, allowLarge: false };
+    // A new iPad arrives; the pass assigns it, then its settling sync reads Apple's echo.
+    client.syncScripts.push([page([device('IPAD2', { op_type: 'added', op_date: '2026-11-25T12:10:00Z' })], 'c2')]);
+    client.syncScripts.push([page([withProfile('IPAD2', UUID.ipads, { op_type: 'modified', op_date: '2026-11-25T12:11:00Z' })], 'c3')]);
+    const pass = await runPass(configOf('ignore'), deps, opts);
+    expect(pass.apply?.result).toBe('success');
+    expect(parseConverged((await store.getServer('paris'))?.convergedKey)).toMatchObject({ devices: 2, pending: ['IPAD2'] });
+    // The next pass diffs IPAD2 alone and finds everything as desired.
+    client.syncScripts.push([page([], 'c4')]);
+    const next = await runPass(configOf('ignore'), deps, opts);
+    expect(reads.n).toBe(0);
+    expect(next.apply).toBeNull();
+    expect(parseConverged((await store.getServer('paris'))?.convergedKey)).toMatchObject({ devices: 2, pending: [] });
+  });
+
+  it('puts the key back when the settling sync fails before writing, and leaves a marker when it wrote too much to follow', async () => {
+    const { client, clock, reads, s } = await convergedOn([withProfile('IPAD1', UUID.ipads)]);
+    const value = (await store.getServer('paris'))?.convergedKey;
+    client.syncScripts.push([networkError('/devices/sync')]);
+    await expect(observeSettling('paris', client, s, { now: clock.now })).rejects.toThrow();
+    expect((await store.getServer('paris'))?.convergedKey).toBe(value);
+
+    // More devices than the pending list holds: the next pass diffs every device.
+    const many = Array.from({ length: 5001 }, (_, i) => device(`NEW${i}`, { op_type: 'added', op_date: '2026-11-25T12:30:00Z' }));
+    client.syncScripts.push([page(many, 'c2')]);
+    await observeSettling('paris', client, s, { now: clock.now });
+    expect((await store.getServer('paris'))?.convergedKey).toMatch(/^claimed by a pass /);
+    client.syncScripts.push([page([], 'c3')]);
+    const next = await makePlan(configOf('ignore'), [handle(client)], s, { now: clock.now });
+    expect(reads.n).toBe(1);
+    expect(next.servers[0]?.assign.flatMap((g) => g.serials)).toHaveLength(5001);
   });
 
   it('leaves its marker, not the converged key, when a forced refetch fails after storing devices', async () => {
