@@ -139,8 +139,7 @@ async function planServer(
       adoption = await adoptCarriedProfiles({ server: h.name, profiles, ...(observed.streamed ? { carried } : {}) }, h.client, store, opts);
     }
   } catch (err) {
-    // Nothing written: the claimed key holds as it was. Otherwise the marker stays, and the next pass diffs everything.
-    if (claim && !written.any) await guard.store(claim.value).catch(() => undefined);
+    await guard.abandon(written);
     return errorPlan(h.name, problemFromError(h.name, err, opts.now()), drift, rules.server.maxChanges ?? null);
   }
   const known = await store.listProfiles(h.name);
@@ -293,6 +292,11 @@ class ConvergedGuard {
     await this.keys.setConvergedKey(this.server, marker);
   }
 
+  /** After a failed observation: the claimed value goes back when nothing was written; otherwise the marker stays. */
+  async abandon(written: WrittenSerials): Promise<void> {
+    if (this.claim !== null && !written.any) await this.store(this.claim.value).catch(() => undefined);
+  }
+
   /** Stores `value` when the key is still what this pass last saw or put there; says whether it did. */
   async store(value: string | null): Promise<boolean> {
     if (this.lost) return false;
@@ -364,7 +368,7 @@ export async function observeSettling(server: string, client: ReconcileDepClient
   try {
     observed = await observe(server, client, store, { ...opts, written, beforeDeviceWrite: () => guard.beforeWrite() });
   } catch (err) {
-    if (claim && !written.any) await guard.store(claim.value).catch(() => undefined);
+    await guard.abandon(written);
     throw err;
   }
   if (claim === null || observed.mode !== 'sync' || written.overflowed) return observed;
