@@ -148,7 +148,7 @@ async function planServer(
   // The server was found converged under the same inputs (config, profile records) and a sync wrote a bounded
   // number of devices since: diff those and the devices not as desired last time, and no other.
   if (claim !== null && claim.stored.key === key && observed.mode === 'sync' && !written.overflowed) {
-    const plan = await incrementalPlan(h, rules, { profiles, known, key, claim, guard, written: written.serials, retryFailed: opts.retryFailed ?? false, now: opts.now() }, store, seenExplicit);
+    const plan = await incrementalPlan(h, rules, { profiles, known, key, stored: claim.stored, guard, written: written.serials, retryFailed: opts.retryFailed ?? false, now: opts.now() }, store, seenExplicit);
     if (plan !== null) {
       await nameForeignProfiles(h.client, plan.drift, opts, adoption.lookedUp);
       plan.drift.unshift(...drift);
@@ -322,7 +322,8 @@ async function incrementalPlan(
     profiles: ReadonlyMap<string, { profile: EnrollmentProfile; contentHash: string }>;
     known: readonly ProfileRecord[];
     key: string;
-    claim: Claim;
+    /** The claimed converged state. */
+    stored: ConvergedState;
     guard: ConvergedGuard;
     written: ReadonlySet<string>;
     retryFailed: boolean;
@@ -331,14 +332,13 @@ async function incrementalPlan(
   store: PlannerStore,
   seenExplicit: Map<string, Set<string>>,
 ): Promise<ServerPlan | null> {
-  const { claim, written } = input;
-  const serials = [...new Set([...claim.stored.pending, ...written])];
+  const { stored, written } = input;
+  const serials = withWritten(stored, written);
   const differ = new ServerDiffer({ rules, profiles: input.profiles, known: input.known, now: input.now, retryFailed: input.retryFailed, pendingMax: PENDING_MAX });
   if (serials.length > 0) differ.add(store.getDevices ? await store.getDevices(h.name, serials) : await getEach(store, h.name, serials));
   const pending = differ.pending();
   if (pending === null) return null;
-  // The count stored with the key is exact while nothing was written (any write replaces the key first).
-  const devices = written.size === 0 && claim.stored.devices !== null ? claim.stored.devices : await store.countDevices(h.name);
+  const devices = await deviceCount(store, h.name, stored, written.size > 0);
   if (!(await input.guard.store(convergedValue(input.key, devices, pending)))) return null;
   const part = differ.finish();
   describeDefines(part.defines, input.profiles, input.known);
@@ -372,11 +372,21 @@ export async function observeSettling(server: string, client: ReconcileDepClient
     throw err;
   }
   if (claim === null || observed.mode !== 'sync' || written.overflowed) return observed;
-  const pending = [...new Set([...claim.stored.pending, ...written.serials])].sort();
+  const pending = withWritten(claim.stored, written.serials).sort();
   if (pending.length > PENDING_MAX) return observed;
-  const devices = written.any || claim.stored.devices === null ? await store.countDevices(server) : claim.stored.devices;
+  const devices = await deviceCount(store, server, claim.stored, written.any);
   await guard.store(convergedValue(claim.stored.key, devices, pending));
   return observed;
+}
+
+/** The stored pending serials and those written since, each once. */
+function withWritten(stored: ConvergedState, written: ReadonlySet<string>): string[] {
+  return [...new Set([...stored.pending, ...written])];
+}
+
+/** The server's device count: the one stored with the key is exact while nothing was written (any write replaces the key first). */
+async function deviceCount(store: PlannerStore, server: string, stored: ConvergedState, wrote: boolean): Promise<number> {
+  return !wrote && stored.devices !== null ? stored.devices : store.countDevices(server);
 }
 
 /** `getDevice` for each serial (a store without getDevices). */
