@@ -1,13 +1,17 @@
 import Database from 'better-sqlite3';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LATEST_VERSION, MIGRATIONS } from '../../controller/store/migrations/index.js';
 import { openStore, parseStateUrl } from '../../controller/store/open-store.js';
 import { postgresSettings } from '../../controller/store/postgres/connection.js';
 import type { SqliteStore } from '../../controller/store/sqlite/sqlite-store.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
 
 describe('parseStateUrl', () => {
   it('accepts the documented forms', () => {
@@ -216,6 +220,51 @@ describe('SQLite files', () => {
       expect(plan).toMatch(/USING COVERING INDEX devices_migration/);
     } finally {
       check.close();
+    }
+  });
+
+  /**
+   * Another process holding the write lock of a new (still rollback-mode) file, as a process does while it turns
+   * the file to WAL: it answers "held" on stdout, commits after `holdMs` (never when negative) and exits.
+   */
+  async function holdWriteLock(path: string, holdMs: number): Promise<ChildProcess> {
+    const script = `const D = require('better-sqlite3'); const db = new D(process.argv[1]);
+      db.exec('BEGIN IMMEDIATE'); db.exec('CREATE TABLE held (x)'); process.stdout.write('held\\n');
+      const ms = Number(process.argv[2]); if (ms >= 0) setTimeout(() => { db.exec('COMMIT'); db.close(); }, ms); else setInterval(() => {}, 1000);`;
+    const child = spawn(process.execPath, ['-e', script, path, String(holdMs)], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      child.stdout?.once('data', () => resolve());
+      child.once('exit', (code) => reject(new Error(`the lock holder exited (${code}) before taking the lock`)));
+    });
+    return child;
+  }
+
+  it('waits for another process turning a new file to WAL instead of failing with "database is locked"', async () => {
+    const path = join(dir, 'state.db');
+    new Database(path).close();
+    const holder = await holdWriteLock(path, 300);
+    const exited = new Promise((resolve) => holder.once('exit', resolve));
+    try {
+      // SQLite answers this switch SQLITE_BUSY at once (no busy handler) while the other process holds the lock.
+      const store = await openStore(`sqlite:${path}`);
+      expect((store as SqliteStore).journalMode()).toBe('wal');
+      await store.close();
+    } finally {
+      holder.kill();
+      await exited;
+    }
+  });
+
+  it('gives up after the busy timeout, naming the file, when the lock is never released', async () => {
+    const path = join(dir, 'state.db');
+    new Database(path).close();
+    const holder = await holdWriteLock(path, -1);
+    const exited = new Promise((resolve) => holder.once('exit', resolve));
+    try {
+      await expect(openStore(`sqlite:${path}`, { busyTimeoutMs: 200 })).rejects.toThrow(`the state file ${path} stayed locked by another process for 200 ms while opening it`);
+    } finally {
+      holder.kill();
+      await exited;
     }
   });
 

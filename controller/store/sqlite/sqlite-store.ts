@@ -55,8 +55,9 @@ export function openSqliteDatabase(path: string, opts: SqliteStoreOptions = {}):
   try {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     db = new Database(path);
-    db.pragma(`busy_timeout = ${Math.trunc(opts.busyTimeoutMs ?? 5000)}`);
-    if (path !== ':memory:') db.pragma('journal_mode = WAL');
+    const busyTimeoutMs = Math.trunc(opts.busyTimeoutMs ?? 5000);
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+    if (path !== ':memory:') enableWal(db, path, busyTimeoutMs);
   } catch (err) {
     throw cannotOpen(path, err);
   }
@@ -76,6 +77,33 @@ export function openSqliteDatabase(path: string, opts: SqliteStoreOptions = {}):
     db.pragma(`journal_size_limit = ${128 * 1024 * 1024}`);
   }
   return db;
+}
+
+/** A shared buffer for Atomics.wait: the synchronous pause between attempts of enableWal. */
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * `PRAGMA journal_mode = WAL`, tried again until the busy timeout while another connection holds the file's
+ * rollback-journal write lock. A new file starts in rollback mode, and while one process turns it to WAL (a
+ * write), SQLite answers another process's switch SQLITE_BUSY at once, without its busy handler: two processes
+ * opening a new state file at the same moment (`depctl apply` twice, a controller and a CLI) had one fail with
+ * "database is locked" about one time in four when their opens coincided. Once the file is in WAL mode the
+ * pragma only reads it.
+ */
+function enableWal(db: Database.Database, path: string, busyTimeoutMs: number): void {
+  const deadline = Date.now() + busyTimeoutMs;
+  for (let waitMs = 1; ; waitMs = Math.min(waitMs * 2, 50)) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'SQLITE_BUSY') throw err;
+      if (Date.now() >= deadline) {
+        throw new Error(`the state file ${path} stayed locked by another process for ${busyTimeoutMs} ms while opening it`, { cause: err });
+      }
+      Atomics.wait(pause, 0, 0, waitMs);
+    }
+  }
 }
 
 /**
