@@ -97,7 +97,8 @@ function enableWal(db: Database.Database, path: string, busyTimeoutMs: number): 
       db.pragma('journal_mode = WAL');
       return;
     } catch (err) {
-      if ((err as { code?: unknown }).code !== 'SQLITE_BUSY') throw err;
+      // SQLITE_BUSY, or an extended code of it (SQLITE_BUSY_RECOVERY while another process recovers the log).
+      if (!String((err as { code?: unknown }).code).startsWith('SQLITE_BUSY')) throw err;
       if (Date.now() >= deadline) {
         throw new Error(`the state file ${path} stayed locked by another process for ${busyTimeoutMs} ms while opening it`, { cause: err });
       }
