@@ -51,7 +51,7 @@ const IDLE_CHECKPOINT_MS = 100;
 
 /** Opens (creating the file and parent directories) a SQLite database; `:memory:` for a private one. */
 export function openSqliteDatabase(path: string, opts: SqliteStoreOptions = {}): Database.Database {
-  let db: Database.Database;
+  let db: Database.Database | undefined;
   try {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     db = new Database(path);
@@ -59,6 +59,8 @@ export function openSqliteDatabase(path: string, opts: SqliteStoreOptions = {}):
     db.pragma(`busy_timeout = ${busyTimeoutMs}`);
     if (path !== ':memory:') enableWal(db, path, busyTimeoutMs);
   } catch (err) {
+    // Opened but not usable (locked past the timeout, not a database): the handle is not left open.
+    if (db?.open) db.close();
     throw cannotOpen(path, err);
   }
   // A 64 MiB page cache keeps the primary-key index of a million devices in memory during bulk
