@@ -23,6 +23,11 @@ export interface ServerRules {
   explicit: ReadonlyMap<string, { profile: string; assignment: string }>;
   /** Match rules on this server, highest priority first. */
   rules: readonly MatchRule[];
+  /**
+   * Whether a match rule on this server tests `description` or `color` (the differ reads them only then, and a store
+   * may leave them out of its read otherwise: PlanStore.iterateDiffDevices). Absent: assume it does.
+   */
+  readsDescriptionOrColor?: boolean;
 }
 
 /** Compiles the rules that decide profiles on one server. */
@@ -31,13 +36,16 @@ export function compileServerRules(config: DepConfig, serverName: string): Serve
   if (!server) throw new Error(`unknown server ${serverName}`);
   const explicit = new Map<string, { profile: string; assignment: string }>();
   const rules: MatchRule[] = [];
+  let readsDescriptionOrColor = false;
   for (const a of config.assignments) {
     if (!a.servers.includes(serverName)) continue;
     for (const serial of a.serials) explicit.set(serial, { profile: a.profile, assignment: a.name });
-    if (a.match) rules.push({ assignment: a.name, profile: a.profile, priority: a.priority, test: compileMatch(a.match) });
+    if (!a.match) continue;
+    rules.push({ assignment: a.name, profile: a.profile, priority: a.priority, test: compileMatch(a.match) });
+    if (a.match.description !== undefined || a.match.color !== undefined) readsDescriptionOrColor = true;
   }
   rules.sort((x, y) => y.priority - x.priority || x.assignment.localeCompare(y.assignment));
-  return { server, explicit, rules };
+  return { server, explicit, rules, readsDescriptionOrColor };
 }
 
 /**

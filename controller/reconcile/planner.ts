@@ -162,7 +162,9 @@ async function planServer(
     differ = streaming;
   } else {
     differ = new ServerDiffer({ rules, profiles, known, now: opts.now(), retryFailed: opts.retryFailed ?? false, pendingMax: PENDING_MAX });
-    const pages = store.iterateDiffDevices ? store.iterateDiffDevices(h.name, { pageSize: 5000 }) : store.iterateDevices(h.name, { pageSize: 5000 });
+    const pages = store.iterateDiffDevices
+      ? store.iterateDiffDevices(h.name, { pageSize: 5000, descriptionAndColor: rules.readsDescriptionOrColor !== false })
+      : store.iterateDevices(h.name, { pageSize: 5000 });
     for await (const page of pages) differ.add(page);
   }
   seenExplicit.set(h.name, differ.seenExplicit);

@@ -359,6 +359,16 @@ export interface IdentityStore {
   adoptServer(name: string, update: ServerUpdate): Promise<ServerRecord>;
 }
 
+/** Options of PlanStore.iterateDiffDevices. */
+export interface DiffReadOptions {
+  pageSize?: number;
+  /**
+   * Whether the differ reads `description` and `color` (a match rule of the server tests them); default true. When
+   * false a store may leave them out, and with them the rest of the record the differ does not read.
+   */
+  descriptionAndColor?: boolean;
+}
+
 /**
  * What planner.ts needs: observation and define recovery (it runs both), the identity check before them,
  * plus the converged-server shortcut and single-device lookups.
@@ -387,10 +397,11 @@ export interface PlanStore extends ObserveStore, DefineStore, IdentityStore {
    * Streams the server's devices as `iterateDevices` does (same order, same state) for the differ: each device
    * holds at least the fields the differ reads (diff.ts DiffDevice) with the values the whole record has (a null
    * may be left out: the differ reads it as absent). PostgreSQL selects only those fields instead of sending and
-   * decoding every record's jsonb; SQLite and memory give the whole records (optional: without it the planner
-   * diffs `iterateDevices`).
+   * decoding every record's jsonb; SQLite leaves the record out when `descriptionAndColor` is false (no match rule
+   * of the server reads them), memory gives the whole records (optional: without it the planner diffs
+   * `iterateDevices`).
    */
-  iterateDiffDevices?(server: string, opts?: { pageSize?: number }): AsyncIterable<ObservedDevice[]>;
+  iterateDiffDevices?(server: string, opts?: DiffReadOptions): AsyncIterable<ObservedDevice[]>;
   /**
    * Counts a server's devices with an MDM migration deadline and finds the earliest, from a partial index
    * (migration 4): no pass over the devices. The planner uses it for a converged server, status for its page.

@@ -12,6 +12,7 @@ import type {
   DefineStore,
   DeviceFilter,
   DeviceRecord,
+  DiffReadOptions,
   ObserveStore,
   PlanStore,
   ProfileKey,
@@ -60,6 +61,7 @@ export type {
   ServerUpdate,
   StatusStore,
   UpsertOptions,
+  DiffReadOptions,
 } from '../reconcile/ports.js';
 
 /** A page of devices in serial order; pass `next` as `after` for the following page. */
@@ -124,7 +126,7 @@ export interface Store extends ObserveStore, DefineStore, PlanStore, ApplyStore,
   /** Applies pending migrations (idempotent; concurrent callers are serialised). */
   migrate(): Promise<MigrationReport>;
   /** See PlanStore.iterateDiffDevices (every backend has it). */
-  iterateDiffDevices(server: string, opts?: { pageSize?: number }): AsyncIterable<ObservedDevice[]>;
+  iterateDiffDevices(server: string, opts?: DiffReadOptions): AsyncIterable<ObservedDevice[]>;
   /** Releases leadership and connections; the store is unusable afterwards. */
   close(): Promise<void>;
   /**

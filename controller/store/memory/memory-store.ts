@@ -13,7 +13,7 @@ import { checkLimit, pageThrough } from '../paging.js';
 import type {
   AuditEntry, AuditRecord, CursorState, CursorUpdate, DeviceFilter, DevicePage, DeviceRecord, DeviceResultUpdate,
   JsonValue, MigrationDeadlineCount, MigrationReport, ProfileIntent, ProfileKey, ProfileRecord, ProfileState, ResultCounts, RunRecord,
-  RunResult, RunTrigger, ServerRecord, ServerUpdate, Store, UpsertOptions, LeaderHolder,
+  RunResult, RunTrigger, ServerRecord, ServerUpdate, Store, UpsertOptions, LeaderHolder, DiffReadOptions,
 } from '../ports.js';
 import { MemoryDatabase, type MemoryDevice } from './memory-database.js';
 import { enrollmentAuditEntry } from '../../enroll/audit.js';
@@ -298,8 +298,8 @@ export class MemoryStore implements Store {
   }
 
   /** See PlanStore.iterateDiffDevices: the whole records (nothing to save in memory). */
-  iterateDiffDevices(server: string, opts: { pageSize?: number } = {}): AsyncIterable<ObservedDevice[]> {
-    return this.iterateDevices(server, opts);
+  iterateDiffDevices(server: string, opts: DiffReadOptions = {}): AsyncIterable<ObservedDevice[]> {
+    return this.iterateDevices(server, { ...(opts.pageSize !== undefined ? { pageSize: opts.pageSize } : {}) });
   }
 
   /** See ApplyStore.recordResults. */

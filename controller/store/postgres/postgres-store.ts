@@ -12,7 +12,7 @@ import type {
   AuditEntry, AuditRecord, CursorState, CursorUpdate, DeviceFilter, DevicePage, DeviceRecord, DeviceResultUpdate,
   JsonValue, MigrationDeadlineCount, MigrationReport, ProfileIntent, ProfileKey, ProfileRecord, ProfileState, ResultCounts, RunRecord,
   RunResult, RunTrigger, ServerRecord, ServerUpdate, Store, UpsertOptions,
-  LeaderHolder,
+  LeaderHolder, DiffReadOptions,
 } from '../ports.js';
 import { clientConfig, postgresSettings } from './connection.js';
 import * as devices from './devices.js';
@@ -208,7 +208,7 @@ export class PostgresStore implements Store {
   }
 
   /** See PlanStore.iterateDiffDevices. */
-  iterateDiffDevices(server: string, opts: { pageSize?: number } = {}): AsyncIterable<ObservedDevice[]> {
+  iterateDiffDevices(server: string, opts: DiffReadOptions = {}): AsyncIterable<ObservedDevice[]> {
     const limit = checkLimit(opts.pageSize ?? DEFAULT_PAGE_SIZE);
     return pageThrough((after) => devices.listDiffDevices(this.pool, server, after, limit));
   }

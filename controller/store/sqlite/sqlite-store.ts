@@ -17,7 +17,7 @@ import { checkLimit, pageThrough } from '../paging.js';
 import type {
   AuditEntry, AuditRecord, CursorState, CursorUpdate, DeviceFilter, DevicePage, DeviceRecord, DeviceResultUpdate,
   JsonValue, MigrationDeadlineCount, MigrationReport, ProfileIntent, ProfileKey, ProfileRecord, ProfileState, ResultCounts, RunRecord,
-  RunResult, RunTrigger, ServerRecord, ServerUpdate, Store, UpsertOptions, LeaderHolder,
+  RunResult, RunTrigger, ServerRecord, ServerUpdate, Store, UpsertOptions, LeaderHolder, DiffReadOptions,
 } from '../ports.js';
 import { SqliteDevices } from './devices.js';
 import { SqliteEnrollments } from './enrollments.js';
@@ -336,13 +336,16 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * See PlanStore.iterateDiffDevices: the whole records. Selecting the differ's fields in SQL (the typed columns,
-   * the profile fields, one json_extract for three fields of the record) cost as much as the whole read on a
-   * million settled devices (7.8 against 7.5 s of CPU: SQLite's JSON extraction took what decoding the records in
-   * JavaScript saved), so SQLite keeps one read path.
+   * See PlanStore.iterateDiffDevices: the whole records when the differ reads `description` or `color`, otherwise
+   * no record at all (SqliteDevices.listDiff): a million settled devices cost 3.4 s of CPU against 4.2 s
+   * (`.scratch/narrow2.mjs`). Selecting description and color with json_extract too cost as much as the whole read
+   * (7.8 against 7.5 s: SQLite's JSON extraction took what decoding the records in JavaScript saved), so with such
+   * a rule the whole records are read.
    */
-  iterateDiffDevices(server: string, opts: { pageSize?: number } = {}): AsyncIterable<ObservedDevice[]> {
-    return this.iterateDevices(server, opts);
+  iterateDiffDevices(server: string, opts: DiffReadOptions = {}): AsyncIterable<ObservedDevice[]> {
+    const limit = checkLimit(opts.pageSize ?? DEFAULT_PAGE_SIZE);
+    if (opts.descriptionAndColor !== false) return this.iterateDevices(server, { pageSize: limit });
+    return pageThrough<ObservedDevice>(async (after) => this.devices.listDiff(server, after, limit));
   }
 
   /** See ApplyStore.recordResults. */

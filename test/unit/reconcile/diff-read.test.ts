@@ -1,6 +1,7 @@
 /**
  * The planner diffs stored devices through the store's read for the differ (iterateDiffDevices: on PostgreSQL only
- * the fields the differ reads; SQLite and memory give whole records). On each backend (PostgreSQL: a real server,
+ * the fields the differ reads; on SQLite whole records, or no record when no rule reads description or colour;
+ * memory gives whole records). On each backend (PostgreSQL: a real server,
  * DEPCTL_TEST_POSTGRES_URL, as test/store/postgres.test.ts), a varied fleet (match rules on description, colour, model and serial prefix, family
  * defaults, drift, foreign profiles, deferrals, NOT_ACCESSIBLE, arrivals, migration deadlines, null values) must
  * give exactly the plan that the whole records give.
@@ -98,13 +99,21 @@ async function seed(store: Store): Promise<void> {
   await store.upsertDevices('paris', events, new Date(T0 + 4000), { syncEvents: true, newArrive: true });
 }
 
-function differ(): ServerDiffer {
+/** The same fleet's rules without description or colour: carts by serial prefix, silver by model. */
+const configWithoutText = depConfig({
+  ...config,
+  assignments: config.assignments.map((a) =>
+    a.name === 'carts' ? { ...a, match: { serialPrefix: ['C00000'] } } : a.name === 'silver' ? { ...a, match: { model: ['iMac'] } } : a,
+  ),
+});
+
+function differ(cfg: typeof config): ServerDiffer {
   const entries = new Map(profiles.map((p) => [p.name, { profile: p, contentHash: hash(p.name) }]));
-  return new ServerDiffer({ rules: compileServerRules(config, 'paris'), profiles: entries, known, now: NOW });
+  return new ServerDiffer({ rules: compileServerRules(cfg, 'paris'), profiles: entries, known, now: NOW });
 }
 
-async function planFrom(pages: AsyncIterable<readonly ObservedDevice[]>): Promise<ServerPlan> {
-  const d = differ();
+async function planFrom(pages: AsyncIterable<readonly ObservedDevice[]>, cfg = config): Promise<ServerPlan> {
+  const d = differ(cfg);
   for await (const page of pages) d.add(page);
   return d.finish();
 }
@@ -151,6 +160,17 @@ for (const backend of ['postgres', 'sqlite', 'memory'] as const) {
       expect(whole.defines.map((d) => [d.profile, d.reason])).toEqual([['fallback', 'new'], ['laptops', 'changed']]);
       expect(new Set(whole.drift.map((d) => d.kind))).toEqual(new Set(['foreign-profile', 'not-accessible', 'profile-changed']));
       expect(whole.drift.find((d) => d.kind === 'profile-changed')?.since).not.toBeNull();
+      expect(whole.deferred.length).toBeGreaterThan(0);
+      expect(whole.migrationDeadlines?.devices).toBeGreaterThan(0);
+    });
+
+    it('gives the same plan without description and colour when no rule reads them (SQLite reads no record then)', async () => {
+      expect(compileServerRules(configWithoutText, 'paris').readsDescriptionOrColor).toBe(false);
+      const reduced = await planFrom(store.iterateDiffDevices('paris', { pageSize: 7, descriptionAndColor: false }), configWithoutText);
+      const whole = await planFrom(store.iterateDevices('paris', { pageSize: 7 }), configWithoutText);
+      expect(reduced).toEqual(whole);
+      expect(new Set(whole.assign.map((g) => g.profile))).toEqual(new Set(['carts', 'silver', 'laptops', 'ipads', 'fallback']));
+      expect(new Set(whole.drift.map((d) => d.kind))).toEqual(new Set(['foreign-profile', 'not-accessible', 'profile-changed']));
       expect(whole.deferred.length).toBeGreaterThan(0);
       expect(whole.migrationDeadlines?.devices).toBeGreaterThan(0);
     });
