@@ -202,14 +202,27 @@ export interface SplitRecord {
   profile: Record<string, string>;
 }
 
-/** Splits Apple's record for storage (see PROFILE_FIELDS and COLUMN_FIELDS). */
+/** Where splitRecord puts a string value of each split-off field: 1 the profile fields, 2 the typed columns. */
+const SPLIT_KIND = new Map<string, 1 | 2>([...PROFILE_FIELDS.map((k) => [k, 1] as const), ...COLUMN_FIELDS.map((k) => [k, 2] as const)]);
+
+/**
+ * Splits Apple's record for storage (see PROFILE_FIELDS and COLUMN_FIELDS). One map look-up per key instead of an
+ * entry array and two list searches: 0.57–0.66 s of CPU for a million records against 0.67–0.88 s
+ * (`.scratch/split-only.mjs`).
+ */
 export function splitRecord(device: Device): SplitRecord {
   const rest: Record<string, unknown> = {};
   const profile: Record<string, string> = {};
-  for (const [key, value] of Object.entries(device)) {
-    if (typeof value !== 'string') rest[key] = value;
-    else if ((PROFILE_FIELDS as readonly string[]).includes(key)) profile[key] = value;
-    else if (!(COLUMN_FIELDS as readonly string[]).includes(key)) rest[key] = value;
+  const record = device as unknown as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    const value = record[key];
+    if (typeof value !== 'string') {
+      rest[key] = value;
+      continue;
+    }
+    const kind = SPLIT_KIND.get(key);
+    if (kind === 1) profile[key] = value;
+    else if (kind === undefined) rest[key] = value;
   }
   return { rest, profile };
 }
