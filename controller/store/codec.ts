@@ -103,6 +103,20 @@ export function matchesFilter(columns: DeviceColumns, filter: DeviceFilter | und
   return checks.every(([want, have]) => want === undefined || want === have);
 }
 
+/**
+ * The state columns of a device as both SQL stores' reads for the differ select them, in this order (times in
+ * epoch milliseconds; attempts 0 without a state row).
+ */
+export type StateColumns = [
+  desiredProfile: string | null,
+  resultStatus: string | null,
+  resultAt: number | null,
+  resultAppleStatus: string | null,
+  retryNotBefore: number | null,
+  arrivedAt: number | null,
+  attempts: number,
+];
+
 /** A Date as epoch milliseconds, keeping null. */
 export function toMs(date: Date | null | undefined): number | null {
   return date ? date.getTime() : null;

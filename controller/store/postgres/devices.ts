@@ -7,7 +7,7 @@
  */
 import type pg from 'pg';
 import type { Device } from '../../dep/types.js';
-import { COLUMN_FIELDS, epochMs, filterClauses, FILTER_SQL, fromMs, JOINED, joinRecord, lastBySerial, PROFILE_FIELDS, uniqueBySerialSorted } from '../codec.js';
+import { COLUMN_FIELDS, epochMs, type StateColumns, filterClauses, FILTER_SQL, fromMs, JOINED, joinRecord, lastBySerial, PROFILE_FIELDS, uniqueBySerialSorted } from '../codec.js';
 import type { DiffDevice, ObservedDevice } from '../../reconcile/diff.js';
 import type { DeviceFilter, DevicePage, DeviceRecord, DeviceResultStatus, DeviceResultUpdate, MigrationDeadlineCount, ResultCounts, UpsertOptions } from '../ports.js';
 import { ROWS_PER_STATEMENT, chunks, inTransaction, jsonArrayOfTexts } from './connection.js';
@@ -155,18 +155,7 @@ const SELECT_DIFF = `SELECT d.serial, d.device_family, d.os, d.model, ${pick('d.
  * device_state's, as SELECT_DIFF chooses), the state (stateOf's columns; times as epoch milliseconds), then the
  * values of DIFF_FIELDS in their order.
  */
-type DiffTuple = [
-  serial: string,
-  observedAt: number,
-  desiredProfile: string | null,
-  resultStatus: string | null,
-  resultAt: number | null,
-  resultAppleStatus: string | null,
-  retryNotBefore: number | null,
-  arrivedAt: number | null,
-  attempts: number,
-  ...fields: Array<string | null>,
-];
+type DiffTuple = [serial: string, observedAt: number, ...state: StateColumns, ...fields: Array<string | null>];
 
 /** Where DIFF_FIELDS' values start in a DiffTuple. */
 const FIELDS_AT = 9;

@@ -10,7 +10,7 @@
 import type Database from 'better-sqlite3';
 import type { Device } from '../../dep/types.js';
 import type { DiffDevice, ObservedDevice } from '../../reconcile/diff.js';
-import { deviceColumns, filterClauses, FILTER_SQL, JOINED, fromMs, joinRecord, lastBySerial, splitRecord, toMs, uniqueBySerialSorted } from '../codec.js';
+import { deviceColumns, filterClauses, type StateColumns, FILTER_SQL, JOINED, fromMs, joinRecord, lastBySerial, splitRecord, toMs, uniqueBySerialSorted } from '../codec.js';
 import { atomically } from './atomically.js';
 import { writeInGroups } from './row-groups.js';
 import type { DeviceFilter, DevicePage, DeviceRecord, DeviceResultStatus, DeviceResultUpdate, MigrationDeadlineCount, ResultCounts, UpsertOptions } from '../ports.js';
@@ -77,13 +77,7 @@ type DiffRow = [
   /** The profile fields as the device reads now: a later sync event's (device_state) or the record's, and when. */
   profile: string | null,
   observedAt: number,
-  desiredProfile: string | null,
-  resultStatus: string | null,
-  resultAt: number | null,
-  resultAppleStatus: string | null,
-  retryNotBefore: number | null,
-  arrivedAt: number | null,
-  attempts: number,
+  ...state: StateColumns,
 ];
 
 /**
