@@ -25,9 +25,9 @@ export interface ServerRules {
   rules: readonly MatchRule[];
   /**
    * Whether a match rule on this server tests `description` or `color` (the differ reads them only then, and a store
-   * may leave them out of its read otherwise: PlanStore.iterateDiffDevices). Absent: assume it does.
+   * may leave them out of its read otherwise: PlanStore.iterateDiffDevices).
    */
-  readsDescriptionOrColor?: boolean;
+  readsDescriptionOrColor: boolean;
 }
 
 /** Compiles the rules that decide profiles on one server. */

@@ -163,7 +163,7 @@ async function planServer(
   } else {
     differ = new ServerDiffer({ rules, profiles, known, now: opts.now(), retryFailed: opts.retryFailed ?? false, pendingMax: PENDING_MAX });
     const pages = store.iterateDiffDevices
-      ? store.iterateDiffDevices(h.name, { pageSize: 5000, descriptionAndColor: rules.readsDescriptionOrColor !== false })
+      ? store.iterateDiffDevices(h.name, { pageSize: 5000, descriptionAndColor: rules.readsDescriptionOrColor })
       : store.iterateDevices(h.name, { pageSize: 5000 });
     for await (const page of pages) differ.add(page);
   }
