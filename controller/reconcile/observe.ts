@@ -1,21 +1,24 @@
 import type { Device, FetchDeviceResponse } from '../dep/types.js';
 import { isCursorExhausted, isCursorExpired, isCursorInvalid } from '../dep/errors.js';
-import type { CallOptions, ObserveStore, ReconcileDepClient } from './ports.js';
+import type { CallOptions, FetchWriteGroup, ObserveStore, ReconcileDepClient } from './ports.js';
 
 /** Apple: a cursor must be no older than 7 days; DESIGN.md: a full refetch at most weekly. */
 export const FULL_FETCH_INTERVAL_MS = 7 * 24 * 3600 * 1000;
 
 /**
- * Devices observe holds before handing them to the store during a full fetch: a memory bound. The store
- * decides statements and transactions (store/README.md, "Batching").
+ * Devices observe holds before handing them to the store during a sync, and by default during a full fetch: a
+ * memory bound. The store decides statements and transactions (store/README.md, "Batching").
  */
 export const FETCH_WRITE_BATCH = 20_000;
 
 /**
- * During a full fetch, devices are also written in smaller groups of at least this many while the next page
- * is still on the wire (under Apple's latency), so the write left after the last page stays short.
+ * During a full fetch, devices are by default also written in smaller groups of at least this many while the
+ * next page is still on the wire (under Apple's latency), so the write left after the last page stays short.
  */
 export const IDLE_WRITE_MIN = 5000;
+
+/** A full fetch's write groups for a store that states none (ObserveStore.fetchWriteGroup). */
+export const DEFAULT_FETCH_WRITE_GROUP: FetchWriteGroup = { min: IDLE_WRITE_MIN, max: FETCH_WRITE_BATCH };
 
 /** Page size asked of Apple (the documented maximum). */
 export const PAGE_LIMIT = 1000;
@@ -178,8 +181,9 @@ async function fullFetch(server: string, reason: string, knowsFleet: boolean, cl
   let pages = 0;
   let upserted = 0;
   // Pages are written in groups: one transaction per 1000 devices rewrites index pages all over the file for
-  // randomly ordered serials, and at a million devices that dominates (store benchmark); 20,000 per write is
-  // several times cheaper and still bounds memory.
+  // randomly ordered serials, and at a million devices that dominates (store benchmark); the store says which
+  // group sizes suit it (SQLite: larger ones), and the largest bounds memory.
+  const group = validGroup(store.fetchWriteGroup);
   let buffer: Device[] = [];
   // Apple answers each page after a few hundred milliseconds, and each request needs the previous cursor, so
   // the fetch is a chain of round trips: ask for page k+1 as soon as page k is parsed (its cursor known),
@@ -220,12 +224,12 @@ async function fullFetch(server: string, reason: string, knowsFleet: boolean, cl
       if (streams) opts.onFirstContact?.(page.devices);
       opts.onProgress?.({ server, mode: 'fetch', pages, devices: seen?.size ?? listed, total: hadDevices ? stored : null });
       cursor = page.cursor;
-      if (buffer.length >= FETCH_WRITE_BATCH) {
+      if (buffer.length >= group.max) {
         // Backpressure: the previous write must have finished before the next starts.
         await writing;
         write(buffer);
         buffer = [];
-      } else if (buffer.length >= IDLE_WRITE_MIN && !chain.arrived && writeDone) {
+      } else if (buffer.length >= group.min && !chain.arrived && writeDone) {
         // The next page is still on the wire and the store is free: write now rather than later, so that
         // little is left to write once the last page has arrived (then nothing hides the write any more).
         write(buffer);
@@ -259,6 +263,12 @@ async function fullFetch(server: string, reason: string, knowsFleet: boolean, cl
   const at = opts.now();
   await store.setCursor(server, { cursor: cursor ?? null, fetchedAt: at, syncedAt: at });
   return { mode: 'fetch', reason, pages, upserted, deleted, streamed: streams && opts.onFirstContact !== undefined };
+}
+
+/** The store's write groups when they make sense (whole numbers, 1 ≤ min ≤ max), else the defaults. */
+function validGroup(g: FetchWriteGroup | undefined): FetchWriteGroup {
+  if (g === undefined || !Number.isSafeInteger(g.min) || !Number.isSafeInteger(g.max) || g.min < 1 || g.min > g.max) return DEFAULT_FETCH_WRITE_GROUP;
+  return g;
 }
 
 /**

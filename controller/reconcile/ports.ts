@@ -283,8 +283,22 @@ export interface DeviceScanStore {
   iterateDevices(server: string, opts?: { pageSize?: number }): AsyncIterable<DeviceRecord[]>;
 }
 
+/** Sizes of the device writes of a full fetch (ObserveStore.fetchWriteGroup). */
+export interface FetchWriteGroup {
+  /** Devices written while the next page is on the wire and the store is idle (latency hiding). */
+  min: number;
+  /** Devices written in any case (the memory bound: one group waits while one is written). */
+  max: number;
+}
+
 /** What observe.ts needs: the cursor, and bulk writes of what Apple reports. */
 export interface ObserveStore extends DeviceScanStore {
+  /**
+   * The device writes of a full fetch that suit this store (observe.ts FetchWriteGroup): a group is written once
+   * it holds `max` devices, or `min` while the next page is still on the wire. Optional: observe's defaults
+   * otherwise. Every device of a group is held in memory until it is written.
+   */
+  readonly fetchWriteGroup?: FetchWriteGroup;
   /**
    * Records (or clears with null) the key of the inputs under which the server was found converged, so a
    * later pass with the same inputs and an empty sync can skip re-reading every device (observe clears it

@@ -43,6 +43,7 @@ export type {
   DeviceResultStatus,
   DeviceResultUpdate,
   DeviceScanStore,
+  FetchWriteGroup,
   IdentityStore,
   JsonValue,
   MigrationDeadlineCount,

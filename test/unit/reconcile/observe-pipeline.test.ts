@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../../controller/store/index.js';
 import { FETCH_WRITE_BATCH, IDLE_WRITE_MIN, observe } from '../../../controller/reconcile/observe.js';
 import type { Device, FetchDeviceResponse } from '../../../controller/dep/types.js';
-import type { ObserveStore, ReconcileDepClient } from '../../../controller/reconcile/ports.js';
+import type { FetchWriteGroup, ObserveStore, ReconcileDepClient } from '../../../controller/reconcile/ports.js';
 import { FakeDepClient, device, manualClock, page } from '../../helpers/reconcile-fakes.js';
 
 /** A promise the test settles by hand. */
@@ -193,6 +193,57 @@ describe('observe: a full fetch pipelines the next page under the work on the cu
     writes[0]!.resolve();
     await expect(done).rejects.toThrow('shutting down');
     expect((await inner.getCursor('paris'))?.cursor ?? null).toBeNull();
+  });
+});
+
+describe('observe: a full fetch writes in the groups its store states', () => {
+  /** `base` stating `group`, recording the size of each device write. */
+  const sized = (group: FetchWriteGroup, base: Store = inner): { store: ObserveStore; sizes: number[] } => {
+    const sizes: number[] = [];
+    const store: ObserveStore = Object.create(base, { fetchWriteGroup: { value: group } }) as ObserveStore;
+    store.upsertDevices = async (server, devices, at, opts) => {
+      sizes.push(devices.length);
+      return base.upsertDevices(server, devices, at, opts);
+    };
+    return { store, sizes };
+  };
+  /** A client whose full fetch has every one of `pages` pages of two devices ready at once (no wire time). */
+  const ready = (pages: number): ReconcileDepClient => {
+    const fake = new FakeDepClient();
+    fake.fetchAllDevices = async function* (): AsyncGenerator<FetchDeviceResponse> {
+      for (let k = 0; k < pages; k++) yield page([device(`R${k}-0`), device(`R${k}-1`)], `c${k}`, k < pages - 1);
+    };
+    return fake;
+  };
+
+  it('writes `min` devices while the next page is on the wire', async () => {
+    const fetch = new OnDemandFetch(6, 2);
+    const { store, sizes } = sized({ min: 4, max: 6 });
+    const done = observe('paris', fetch.client(), store, { now: manualClock().now });
+    for (let k = 0; k < 6; k++) {
+      await settle();
+      fetch.answer(k);
+    }
+    expect(await done).toMatchObject({ mode: 'fetch', pages: 6, upserted: 12 });
+    expect(sizes).toEqual([4, 4, 4]);
+    expect(await inner.countDevices('paris')).toBe(12);
+  });
+
+  it('writes `max` devices when every page is there at once', async () => {
+    const { store, sizes } = sized({ min: 4, max: 6 });
+    expect(await observe('paris', ready(6), store, { now: manualClock().now })).toMatchObject({ pages: 6, upserted: 12 });
+    expect(sizes).toEqual([6, 6]);
+  });
+
+  it('falls back to the defaults for groups that make no sense', async () => {
+    for (const group of [{ min: 5, max: 2 }, { min: 0, max: 4 }, { min: 1.5, max: 4 }]) {
+      const base = await openStore('memory:');
+      const { store, sizes } = sized(group, base);
+      await observe('paris', ready(6), store, { now: manualClock().now });
+      await base.close();
+      // 12 devices: below both defaults (IDLE_WRITE_MIN, FETCH_WRITE_BATCH), so one write after the last page.
+      expect(sizes).toEqual([12]);
+    }
   });
 });
 
