@@ -175,7 +175,7 @@ class ServerApplier {
       if (!t) targets.set(uuid, (t = { uuid, profile: g.profile, serials: [] }));
       for (const s of g.serials) if (!sentWithDefine.has(s)) t.serials.push(s);
     }
-    const batches = [...targets.values()].flatMap((t) => chunk(t.serials).map((serials) => ({ uuid: t.uuid, profile: t.profile, serials })));
+    const batches = inSerialOrder([...targets.values()].flatMap((t) => chunk(sortedSerials(t.serials)).map((serials) => ({ uuid: t.uuid, profile: t.profile, serials }))));
     await pool(batches, this.opts.concurrency ?? 4, (b) => this.assignBatch(b.uuid, b.profile, b.serials, 'first'));
     for (const serials of chunk(this.sp.remove.flatMap((g) => g.serials))) await this.removeBatch(serials, 'first');
     await this.retryFailed();
@@ -374,6 +374,28 @@ class ServerApplier {
 
 /** Which try of a serial within one apply: the first, or the one retry of FAILED serials. */
 type Round = 'first' | 'retry';
+
+/** The serials in byte order (the store's order), sorted only when they are not already. */
+function sortedSerials(serials: string[]): string[] {
+  for (let i = 1; i < serials.length; i++) if (serials[i - 1]! > serials[i]!) return serials.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return serials;
+}
+
+/**
+ * Batches ordered by their first serial, across target profiles: the calls sweep the serial space once instead of
+ * once per profile. The store keeps devices' state and the audit's serial index in serial order, so results then
+ * land next to each other instead of splitting pages across the whole table once per profile, and Apple's sync
+ * lists the assignments in the order they were made, so the echo rewrites each page of device state once too
+ * (`.scratch/echo-var.mjs`: a million echo events in serial order 7.7 s of SQLite CPU, in three runs by profile
+ * 9.1 s). The number of calls is unchanged: each profile's serials are still packed a thousand to a call.
+ */
+function inSerialOrder<T extends { serials: readonly string[] }>(batches: T[]): T[] {
+  return batches.sort((a, b) => {
+    const x = a.serials[0] ?? '';
+    const y = b.serials[0] ?? '';
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
+}
 
 /** Splits serials into requests of at most 1000 (Apple's limit per assign or remove). */
 function chunk(serials: readonly string[]): string[][] {

@@ -257,6 +257,44 @@ describe('applyPlan', () => {
     expect(audit.find((a) => a.serial === 'C00299' && a.outcome === 'success')).toMatchObject({ before: 'FOREIGN2', after: 'UUID9' });
   });
 
+  it('assign calls sweep the serials once across profiles: ordered by first serial, still a thousand to a call', async () => {
+    const macs = enrollmentProfile('macs', ['paris'], { department: 'Studio' });
+    const c = depConfig({
+      servers: [mdmServer('paris')],
+      profiles: [ipads, macs],
+      assignments: [
+        assignment('all-ipads', 'ipads', ['paris'], { match: { device_family: ['iPad'] } }),
+        assignment('all-macs', 'macs', ['paris'], { match: { device_family: ['Mac'] } }),
+      ],
+    });
+    await defineIpads('UUID-IPADS');
+    const macsKey = { server: 'paris', name: 'macs', contentHash: profileContentHash(macs.profile as Record<string, unknown>) };
+    await store.beginDefine({ ...macsKey, body: macs.profile, at: clock.now() });
+    await store.completeDefine(macsKey, 'UUID-MACS', clock.now());
+    // 3,000 devices, iPads and Macs alternating by serial: 1,500 each, two calls each.
+    const all = serials(3000, 'D');
+    const p = await plan(c, all.map((s, i) => device(s, i % 2 === 0 ? {} : { device_family: 'Mac', model: 'MacBook Air', os: 'OSX' })));
+    const r = await apply(p, c, { concurrency: 1 });
+    expect(r).toMatchObject({ result: 'success', servers: [{ succeeded: 3000 }] });
+    expect(client.assigns.map((a) => [a.uuid, a.serials[0], a.serials.length])).toEqual([
+      ['UUID-IPADS', 'D00000', 1000],
+      ['UUID-MACS', 'D00001', 1000],
+      ['UUID-IPADS', 'D02000', 500],
+      ['UUID-MACS', 'D02001', 500],
+    ]);
+    for (const a of client.assigns) expect(a.serials).toEqual([...a.serials].sort());
+  });
+
+  it("a target's serials gathered from several plan groups are sent in serial order", async () => {
+    const c = config();
+    await defineIpads('UUID9');
+    // The group of devices without a profile lists Z…, the group of a foreign profile A…: one call, sorted.
+    const devices = [...serials(3, 'Z').map((s) => device(s)), ...serials(3, 'A').map((s) => withProfile(s, 'FOREIGN1'))];
+    const p = await plan(c, devices);
+    await apply(p, c);
+    expect(client.assigns.map((a) => a.serials)).toEqual([['A00000', 'A00001', 'A00002', 'Z00000', 'Z00001', 'Z00002']]);
+  });
+
   it('removals from several profiles are packed into requests of 1000', async () => {
     const c = depConfig({ servers: [mdmServer('paris', { unassignedDevices: 'remove' })], profiles: [ipads], assignments: [] });
     const devices = ['U1', 'U2', 'U3'].flatMap((u) => serials(400, u).map((s) => withProfile(s, `${u}000000000000000000000000000000`)));
