@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../../controller/store/index.js';
-import { FETCH_WRITE_BATCH, FULL_FETCH_INTERVAL_MS, observe } from '../../../controller/reconcile/observe.js';
+import { FULL_FETCH_INTERVAL_MS, SYNC_WRITE_BATCH, observe } from '../../../controller/reconcile/observe.js';
 import type { Device } from '../../../controller/dep/types.js';
 import { FakeDepClient, appleError, device, manualClock, networkError, page, type ManualClock } from '../../helpers/reconcile-fakes.js';
 
@@ -269,7 +269,7 @@ describe('observe: arrivals', () => {
   it('an older event listed after the newer one was written (another write group) loses to the stored record, and to a deletion', async () => {
     await firstFetch();
     // Page 1 fills a whole write group, so A's newest event and B's deletion are stored before page 2 arrives.
-    const fillers = Array.from({ length: FETCH_WRITE_BATCH }, (_, i) => event(`F${String(i).padStart(6, '0')}`, 'modified', '2026-11-25T12:10:00Z'));
+    const fillers = Array.from({ length: SYNC_WRITE_BATCH }, (_, i) => event(`F${String(i).padStart(6, '0')}`, 'modified', '2026-11-25T12:10:00Z'));
     client.syncScripts.push([
       page([event('A', 'modified', '2026-11-25T12:10:00Z', { asset_tag: 'newest' }), event('B', 'deleted', '2026-11-25T12:10:00Z'), ...fillers], 's1', true),
       page([event('A', 'modified', '2026-11-25T12:05:00Z', { asset_tag: 'stale' }), event('B', 'modified', '2026-11-25T12:05:00Z'), event('C', 'modified', '2026-11-25T12:04:00Z', { asset_tag: 'c' })], 's2'),
