@@ -294,7 +294,7 @@ export interface FetchWriteGroup {
 /** What observe.ts needs: the cursor, and bulk writes of what Apple reports. */
 export interface ObserveStore extends DeviceScanStore {
   /**
-   * The device writes of a full fetch that suit this store (observe.ts FetchWriteGroup): a group is written once
+   * The device writes of a full fetch that suit this store (see FetchWriteGroup): a group is written once
    * it holds `max` devices, or `min` while the next page is still on the wire. Optional: observe's defaults
    * otherwise. Every device of a group is held in memory until it is written.
    */
