@@ -1,6 +1,7 @@
 import type { Device, FetchDeviceResponse } from '../dep/types.js';
 import { isCursorExhausted, isCursorExpired, isCursorInvalid } from '../dep/errors.js';
 import type { CallOptions, FetchWriteGroup, ObserveStore, ReconcileDepClient } from './ports.js';
+import { parseInstant } from '../util/instant.js';
 
 /** Apple: a cursor must be no older than 7 days; DESIGN.md: a full refetch at most weekly. */
 export const FULL_FETCH_INTERVAL_MS = 7 * 24 * 3600 * 1000;
@@ -167,7 +168,7 @@ function opType(d: Device): string {
 
 /** Apple's `op_date` as an instant (epoch ms); an absent or unparseable one sorts first. */
 function opInstant(d: Device): number {
-  const ms = d.op_date === undefined ? Number.NaN : Date.parse(d.op_date);
+  const ms = typeof d.op_date === 'string' ? parseInstant(d.op_date) : Number.NaN;
   return Number.isNaN(ms) ? Number.NEGATIVE_INFINITY : ms;
 }
 

@@ -4,6 +4,7 @@
  * field (including ones Apple adds later) is lost.
  */
 import type { Device } from '../dep/types.js';
+import { parseInstant } from '../util/instant.js';
 import type { DeviceFilter, ServerUpdate } from './ports.js';
 import type { EnrollmentAttemptRecord, EnrollmentOutcome } from '../enroll/ports.js';
 import type { ActivityRecord, ActivitySerialResult } from '../ownership/ports.js';
@@ -33,7 +34,7 @@ const EARLIEST_MS = Date.UTC(-4713, 10, 24);
  * (EARLIEST_MS; the record keeps Apple's text either way). The latest JavaScript date is within every backend's range.
  */
 export function epochMs(value: string | undefined): number | null {
-  const ms = value === undefined ? Number.NaN : Date.parse(value);
+  const ms = typeof value === 'string' ? parseInstant(value) : Number.NaN;
   return Number.isNaN(ms) || ms < EARLIEST_MS ? null : ms;
 }
 
