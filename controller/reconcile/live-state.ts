@@ -30,9 +30,6 @@ export interface LiveState {
   gone: { uuid: string; devices: number }[];
 }
 
-/** Devices read from the store per page. */
-const PAGE_SIZE = 5000;
-
 /**
  * Reads the live state of `server`. A device counts as managed when it carries a UUID the store records as
  * defined for a profile `profiles` still has on this server (this content or an earlier one: plan keeps or
@@ -50,7 +47,7 @@ export async function readLiveState(
   const configured = new Set(input.profiles.filter((p) => p.servers.includes(server)).map((p) => p.name));
   const live: LiveState = { devices: 0, withoutProfile: 0, managed: 0, oddSerials: [], foreign: [], gone: [] };
   const byUuid = new Map<string, string[]>();
-  for await (const page of store.iterateDevices(server, { pageSize: PAGE_SIZE })) {
+  for await (const page of store.iterateDevices(server)) {
     for (const d of page) {
       live.devices++;
       const uuid = currentProfileUuid(d.device);

@@ -265,7 +265,7 @@ async function fullFetch(server: string, reason: string, knowsFleet: boolean, cl
   // number listed, none has, and a million stored devices need not be read back to find out.
   const gone: string[] = [];
   if (seen && (await store.countDevices(server)) !== seen.size) {
-    for await (const page of store.iterateDevices(server, { pageSize: 5000 })) {
+    for await (const page of store.iterateDevices(server)) {
       for (const d of page) if (!seen.has(d.serial)) gone.push(d.serial);
     }
   }

@@ -163,8 +163,8 @@ async function planServer(
   } else {
     differ = new ServerDiffer({ rules, profiles, known, now: opts.now(), retryFailed: opts.retryFailed ?? false, pendingMax: PENDING_MAX });
     const pages = store.iterateDiffDevices
-      ? store.iterateDiffDevices(h.name, { pageSize: 5000, descriptionAndColor: rules.readsDescriptionOrColor })
-      : store.iterateDevices(h.name, { pageSize: 5000 });
+      ? store.iterateDiffDevices(h.name, { descriptionAndColor: rules.readsDescriptionOrColor })
+      : store.iterateDevices(h.name);
     for await (const page of pages) differ.add(page);
   }
   seenExplicit.set(h.name, differ.seenExplicit);

@@ -375,6 +375,7 @@ export interface IdentityStore {
 
 /** Options of PlanStore.iterateDiffDevices. */
 export interface DiffReadOptions {
+  /** Devices per page; the store's own size when absent (SQLite's is small: SQLITE_READ_PAGE). */
   pageSize?: number;
   /**
    * Whether the differ reads `description` and `color` (a match rule of the server tests them); default true. When

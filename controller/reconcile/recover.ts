@@ -41,7 +41,7 @@ export async function recoverDefines(server: string, client: ReconcileDepClient,
   if (pending.length === 0) return 0;
   const known = new Set((await store.listProfiles(server, { state: 'defined' })).map((p) => p.uuid));
   const candidates = new Set<string>();
-  for await (const page of store.iterateDevices(server, { pageSize: 5000 })) {
+  for await (const page of store.iterateDevices(server)) {
     for (const d of page) {
       const uuid = currentProfileUuid(d.device);
       if (uuid && !known.has(uuid)) candidates.add(uuid);
@@ -129,6 +129,6 @@ export function countCarriedUuids(counts: Map<string, number>, devices: readonly
 /** Devices per profile UUID they carry, from the stored devices. */
 async function countCarried(server: string, store: DeviceScanStore): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
-  for await (const page of store.iterateDevices(server, { pageSize: 5000 })) countCarriedUuids(counts, page.map((d) => d.device));
+  for await (const page of store.iterateDevices(server)) countCarriedUuids(counts, page.map((d) => d.device));
   return counts;
 }

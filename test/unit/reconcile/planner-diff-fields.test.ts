@@ -91,7 +91,7 @@ describe('the fields the planner asks of the differ\'s read (SQLite)', () => {
   it('asks for description and color when a match rule tests one, and the rule still matches after a full diff', async () => {
     expect(compileServerRules(config('description'), 'paris').readsDescriptionOrColor).toBe(true);
     const { first, again } = await refetchPlan(config('description'));
-    expect(asked).toEqual([{ pageSize: 5000, descriptionAndColor: true }]);
+    expect(asked).toEqual([{ descriptionAndColor: true }]);
     expect(first).toEqual({ carts: ['CART01', 'CART02'], ipads: ['IPAD01', 'IPAD02'] });
     expect(again).toEqual(first);
   });
@@ -99,7 +99,7 @@ describe('the fields the planner asks of the differ\'s read (SQLite)', () => {
   it('reads without them otherwise, with the same plan and migration deadlines as whole records give', async () => {
     expect(compileServerRules(config('prefix'), 'paris').readsDescriptionOrColor).toBe(false);
     const { first, again, plan } = await refetchPlan(config('prefix'));
-    expect(asked).toEqual([{ pageSize: 5000, descriptionAndColor: false }]);
+    expect(asked).toEqual([{ descriptionAndColor: false }]);
     expect(first).toEqual({ carts: ['CART01', 'CART02'], ipads: ['IPAD01', 'IPAD02'] });
     expect(again).toEqual(first);
     expect(plan?.migrationDeadlines).toMatchObject({ devices: 1, earliest: '2026-12-20T00:00:00Z' });
