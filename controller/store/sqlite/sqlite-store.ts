@@ -162,10 +162,10 @@ export const SQLITE_FETCH_WRITE_GROUP: FetchWriteGroup = { min: 20_000, max: 50_
 /**
  * Devices per page when a caller of iterateDevices or iterateDiffDevices names no size (the planner's read of
  * every device names none). A page costs one indexed seek, so small pages cost no CPU, and they keep what is
- * alive at a young-generation collection small: a page is still referenced while the next one is read, so two
- * pages of 5,000 (about 12 MiB of rows and devices) outlived a scavenge and were promoted on Node 24, whose
- * old generation then grew to 240–270 MiB before a full collection during a million-device read (peak RSS
- * 390–420 MiB in `.scratch/differ-gc.mjs`, 551–584 MiB in the bench's profile edit). Pages of 1,000: 115 MiB
+ * alive at a young-generation collection small. With pages of 5,000, about 12 MiB (two pages' worth: likely the
+ * page just read is still referenced while the next is read) outlived each scavenge on Node 24 and was promoted,
+ * and the old generation grew to 240–270 MiB before a full collection during a million-device read (peak RSS
+ * 390–420 MiB in `.scratch/differ-gc.mjs`, 537–584 MiB in the bench's profile edit). Pages of 1,000: 115 MiB
  * of heap, 255 MiB RSS, and 6.0–7.2 s of CPU against 7.7–7.8 s; Node 20 promoted nothing either way.
  */
 export const SQLITE_READ_PAGE = 1000;
