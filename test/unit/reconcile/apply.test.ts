@@ -178,6 +178,25 @@ describe('applyPlan', () => {
     expect(audit.filter((a) => a.outcome !== 'pending').map((a) => [a.serial, a.outcome]).sort()).toEqual([['IPAD1', 'success'], ['IPAD2', 'error'], ['IPAD2', 'error']]);
   });
 
+  it("an answer is read by its own keys only: a serial named like an Object method that Apple leaves out is an error", async () => {
+    const c = config();
+    await defineIpads('UUID9');
+    client.onAssign = (uuid, ss) => ({ profile_uuid: uuid, devices: Object.fromEntries(ss.filter((s) => s === 'IPAD1').map((s) => [s, 'SUCCESS'])) });
+    const r = await apply(await plan(c, [device('IPAD1'), device('constructor'), device('toString')]), c);
+    expect(r.servers[0]).toMatchObject({ succeeded: 1, failed: 2 });
+    for (const serial of ['constructor', 'toString']) {
+      expect(await store.getDevice('paris', serial)).toMatchObject({ lastResult: { status: 'error', appleStatus: null }, attempts: 1 });
+    }
+    const audit = await store.readAudit({ runId: r.runId, limit: 100 });
+    expect(audit.filter((a) => a.outcome !== 'pending').map((a) => [a.serial, a.outcome, a.appleStatus]).sort()).toEqual([
+      ['IPAD1', 'success', 'SUCCESS'],
+      ['constructor', 'error', null],
+      ['constructor', 'error', null],
+      ['toString', 'error', null],
+      ['toString', 'error', null],
+    ]);
+  });
+
   it('a FAILED serial that succeeds on the in-apply retry is a success, and both tries are audited', async () => {
     const c = config();
     await defineIpads('UUID9');
