@@ -130,8 +130,13 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
 # --max-semi-space-size=32 doubles V8's young generation (16 → 32 MiB per half): a full fetch, a sync and a
 # plan make millions of short-lived objects, and with the default most of them were copied once more by a
 # scavenge. Settle of a million devices 32.6-39.4 s of CPU against 41.6-42.0 s (alternated), peak RSS +20-90 MiB
-# (README, Performance). The benches run depctl with the flags of this line (bench/children.ts).
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=32", "/app/bin/depctl.js"]
+# (README, Performance). --no-allocation-site-pretenuring: when most objects an object literal made since the last
+# young-generation collection are alive at one (depctl makes them a thousand devices at a time), V8 allocates that
+# literal's objects in the old generation from then on, where they stay as garbage until a full collection.
+# Million devices on Node 24, alternated: settle 18.3-20.2 s of CPU against 24.8-25.3 s and peak RSS 282-284 MiB
+# against 398-418; profile edit 354-363 MiB against 491-498 on SQLite, 424 against 537 on PostgreSQL (README,
+# Performance). The benches run depctl with the flags of this line (bench/children.ts).
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=32", "--no-allocation-site-pretenuring", "/app/bin/depctl.js"]
 # The listen address comes from DEPCTL_LISTEN, the checkout goes below the working directory (the state
 # volume). The config repository: override with `run --repo https://…` (token in DEPCTL_GIT_TOKEN) or
 # `run --repo git@… --git-ssh-key /secrets/…`, or mount a repository at /config. The examples are in
