@@ -135,8 +135,13 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
 # literal's objects in the old generation from then on, where they stay as garbage until a full collection.
 # Million devices on Node 24, alternated: settle 18.3-20.2 s of CPU against 24.8-25.3 s and peak RSS 282-284 MiB
 # against 398-418; profile edit 354-363 MiB against 491-498 on SQLite, 424 against 537 on PostgreSQL (README,
-# Performance). The benches run depctl with the flags of this line (bench/children.ts).
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=32", "--no-allocation-site-pretenuring", "/app/bin/depctl.js"]
+# Performance). --heap-growing-percent=100: after a full collection V8 lets the old generation grow to twice what
+# was live, instead of up to four times on a machine with memory to spare (it chooses less by itself when the
+# container's memory limit sizes the heap). A million-device apply on PostgreSQL peaked at 527-559 MiB with up to
+# 4.5 times (the old generation filling to 320-347 MiB from 71-78 MiB live) and at 390-391 MiB with this; CPU
+# within the noise on SQLite, the PostgreSQL settle 15.8-16.8 s against 12.0-12.9 s (README, Performance).
+# The benches run depctl with the flags of this line (bench/children.ts).
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=32", "--no-allocation-site-pretenuring", "--heap-growing-percent=100", "/app/bin/depctl.js"]
 # The listen address comes from DEPCTL_LISTEN, the checkout goes below the working directory (the state
 # volume). The config repository: override with `run --repo https://…` (token in DEPCTL_GIT_TOKEN) or
 # `run --repo git@… --git-ssh-key /secrets/…`, or mount a repository at /config. The examples are in

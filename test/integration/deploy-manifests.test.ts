@@ -393,7 +393,7 @@ describe('Dockerfile', () => {
     expect(entry.at(-1)).toBe('/app/bin/depctl.js');
     // The node flags between them are the ones the benches measure depctl with.
     expect(imageNodeFlags(readFileSync(join(root, 'Dockerfile'), 'utf8'))).toEqual(entry.slice(3, -1));
-    expect(entry.slice(3, -1)).toEqual(expect.arrayContaining(['--max-semi-space-size=32', '--no-allocation-site-pretenuring']));
+    expect(entry.slice(3, -1)).toEqual(expect.arrayContaining(['--max-semi-space-size=32', '--no-allocation-site-pretenuring', '--heap-growing-percent=100']));
     const cmd = JSON.parse(runtime.find((l) => l.startsWith('CMD'))?.slice('CMD'.length) ?? '[]') as string[];
     expect(cmd[0]).toBe('run');
     expect(runtime.find((l) => l.startsWith('ENV'))).toMatch(/DEPCTL_STATE=sqlite:\/var\/lib\/depctl\/state\.db .*DEPCTL_SECRETS_DIR=\/secrets .*DEPCTL_LISTEN=0\.0\.0\.0:8080/);
