@@ -9,10 +9,7 @@
  * Migrations run on open unless `migrate: false`.
  */
 import { StoreError } from './errors.js';
-import { MemoryStore } from './memory/memory-store.js';
 import type { Store } from './ports.js';
-import { PostgresStore } from './postgres/postgres-store.js';
-import { SqliteStore } from './sqlite/sqlite-store.js';
 
 /** A parsed state URL. */
 export type StateLocation =
@@ -65,15 +62,23 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
   const now = opts.now ?? (() => new Date());
   let store: Store;
   switch (location.backend) {
-    case 'memory':
+    // Each backend's module (and its driver) is loaded only when named: the PostgreSQL driver alone cost a
+    // SQLite run ~60 ms of start-up (it probes `navigator`, which makes Node load its bundled fetch).
+    case 'memory': {
+      const { MemoryStore } = await import('./memory/memory-store.js');
       store = new MemoryStore(undefined, now);
       break;
-    case 'sqlite':
+    }
+    case 'sqlite': {
+      const { SqliteStore } = await import('./sqlite/sqlite-store.js');
       store = SqliteStore.open(location.path, { busyTimeoutMs: opts.busyTimeoutMs, now });
       break;
-    case 'postgres':
+    }
+    case 'postgres': {
+      const { PostgresStore } = await import('./postgres/postgres-store.js');
       store = PostgresStore.open(location.url, { poolSize: opts.poolSize, schema: opts.schema, now });
       break;
+    }
   }
   if (opts.migrate !== false) {
     try {
