@@ -1,5 +1,4 @@
 import { writeFile } from 'node:fs/promises';
-import { simpleGit } from 'simple-git';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import type { Register } from './program.js';
@@ -72,6 +71,8 @@ export interface CommandSession {
  */
 export async function openSession(dir: string, cmd: Command, io: CliIo, opts: { servers?: readonly string[]; beforeConnect?: (store: Store) => Promise<void> } = {}): Promise<CommandSession> {
   const settings = runtimeSettings(cmd, io);
+  // git runs in a process of its own while the config loads and the tokens decrypt (it never rejects).
+  const commitAsked = gitHead(resolve(io.cwd, dir));
   const config = await loadValidConfig(dir, io, settings);
   const only = selectServers(config, opts.servers ?? []);
   const now = io.now ?? (() => new Date());
@@ -81,7 +82,7 @@ export async function openSession(dir: string, cmd: Command, io: CliIo, opts: { 
     const selected = only ? { ...config, servers: config.servers.filter((s) => only.includes(s.name)) } : config;
     const connections = await connectServers(selected, settings, io, store, { now });
     const organizations = await connectOrganizations(only ? [] : (config.organizations ?? []), settings, io, { nowMs: () => now().getTime() });
-    const commit = await gitHead(resolve(io.cwd, dir));
+    const commit = await commitAsked;
     const close = async (): Promise<void> => {
       await connections.close();
       await organizations.close();
@@ -97,6 +98,7 @@ export async function openSession(dir: string, cmd: Command, io: CliIo, opts: { 
 /** The commit checked out in the config directory, or null outside a git repository. */
 export async function gitHead(dir: string): Promise<string | null> {
   try {
+    const { simpleGit } = await import('simple-git');
     const git = simpleGit({ baseDir: dir });
     if (!(await git.checkIsRepo())) return null;
     return (await git.revparse(['HEAD'])).trim() || null;
