@@ -18,7 +18,7 @@
  */
 import { constants, createPrivateKey, privateDecrypt, randomBytes, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
-import { CorruptTokenError, InvalidCertificateError, UnsupportedTokenError, WrongFileTypeError, WrongKeyError } from './errors.js';
+import { CorruptTokenError, InvalidCertificateError, InvalidKeyError, UnsupportedTokenError, WrongFileTypeError, WrongKeyError } from './errors.js';
 import { RSA_ENCRYPTION_OID } from './private-key.js';
 
 /** Content encryption algorithms we read and write (AES-128-CBC is what Apple uses). */
@@ -104,6 +104,7 @@ export function parseEnvelopedData(ber: Buffer): EnvelopedData {
  * the token was encrypted to (PKCS#1 padding, content key length or CBC padding do not check out).
  *
  * @throws WrongKeyError naming the expected certificate by issuer and serial.
+ * @throws InvalidKeyError when OpenSSL cannot use the key's parameters.
  */
 export function decryptEnvelopedData(data: EnvelopedData, key: forge.pki.rsa.PrivateKey): string {
   const spec = CIPHERS[data.cipher];
@@ -112,9 +113,9 @@ export function decryptEnvelopedData(data: EnvelopedData, key: forge.pki.rsa.Pri
   for (const r of data.recipients) {
     if (r.keyAlgorithm !== RSA_ENCRYPTION_OID) continue;
     if (r.encryptedKey.length !== modulusBytes) continue;
+    native ??= nativeKey(key);
     let cek: string | undefined;
     try {
-      native ??= nativeKey(key);
       const block = privateDecrypt({ key: native, padding: constants.RSA_NO_PADDING }, Buffer.from(r.encryptedKey, 'binary'));
       cek = pkcs1v15Unpad(block, modulusBytes)?.toString('binary');
     } catch {
@@ -140,12 +141,20 @@ function b64url(n: forge.jsbn.BigInteger): string {
   return Buffer.from(hex.length % 2 === 1 ? `0${hex}` : hex, 'hex').toString('base64url');
 }
 
-/** The key as node:crypto holds it (from its CRT parameters, so OpenSSL decrypts with CRT). */
+/**
+ * The key as node:crypto holds it (from its CRT parameters, so OpenSSL decrypts with CRT).
+ *
+ * @throws InvalidKeyError ('unreadable') when OpenSSL refuses the parameters: a damaged key is not "the wrong key".
+ */
 function nativeKey(key: forge.pki.rsa.PrivateKey): KeyObject {
-  return createPrivateKey({
-    format: 'jwk',
-    key: { kty: 'RSA', n: b64url(key.n), e: b64url(key.e), d: b64url(key.d), p: b64url(key.p), q: b64url(key.q), dp: b64url(key.dP), dq: b64url(key.dQ), qi: b64url(key.qInv) },
-  });
+  try {
+    return createPrivateKey({
+      format: 'jwk',
+      key: { kty: 'RSA', n: b64url(key.n), e: b64url(key.e), d: b64url(key.d), p: b64url(key.p), q: b64url(key.q), dp: b64url(key.dP), dq: b64url(key.dQ), qi: b64url(key.qInv) },
+    });
+  } catch {
+    throw new InvalidKeyError('unreadable');
+  }
 }
 
 /**
