@@ -472,8 +472,11 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       const n = checkNotifications(receiver.deliveries, await checkStore.listRuns({ limit: 10_000 }), await checkStore.countUnsentNotifications());
       report.violations.push(...a.violations, ...c2.violations, ...w.violations, ...n.violations);
       Object.assign(report, { callsChecked: writes.length, serialResultsChecked: writes.reduce((n, x) => n + Object.keys(x.devices).length, 0), auditRowsChecked: audit.length, answersLostAtKills: a.answersLost, definesByContent: c2.contents, notificationsDelivered: n.delivered, redeliveriesSameId: n.sameIdAgain });
-      const plan = await runDepctl(['plan', join(dir, 'checkout'), '--detailed-exitcode', '--state', state, '--secrets-dir', join(dir, 'secrets')], { DEPCTL_DEP_URL: sim.url }, dir);
+      // The plan reads the author's tree (`work`, at the pushed head), not a replica's checkout: a follower does
+      // not sync the source, so with replicas slot 0's checkout may still hold an earlier revision.
+      const plan = await runDepctl(['plan', join(dir, 'work'), '--detailed-exitcode', '--state', state, '--secrets-dir', join(dir, 'secrets')], { DEPCTL_DEP_URL: sim.url }, dir);
       if (plan.code !== 0) report.violations.push(`depctl plan after convergence exits ${plan.code} (0 = no changes): ${plan.out.slice(-2000)}`);
+      else if (!plan.out.includes(`for commit ${head.commit.slice(0, 12)}`)) report.violations.push(`depctl plan after convergence did not plan the head commit ${head.commit.slice(0, 12)}: ${plan.out.slice(0, 500)}`);
     } finally {
       await checkStore.close();
     }
