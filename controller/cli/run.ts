@@ -199,6 +199,19 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
     const log = logger.child({ revision: revision.slice(0, 12), trigger });
     const started = Date.now();
     enrollment.setConfig(config);
+    // Fencing, first half: the moment the store reports the leadership lock lost (its session ended, or another
+    // process took it over), this pass's calls in flight and the retries still to come are cancelled. Without
+    // it a write Apple answered 503 was retried after another replica had taken over and planned the same work
+    // (the crash soak: one profile content defined twice, by each replica).
+    const fence = new AbortController();
+    const unfence = store.onLeadershipLost(WRITER_LOCK, () => fence.abort(new LeadershipLostError()));
+    try {
+      return await reconcileFenced(config, revision, trigger, log, started, AbortSignal.any([abort.signal, fence.signal]));
+    } finally {
+      unfence();
+    }
+  };
+  const reconcileFenced = async (config: DepConfig, revision: string, trigger: Trigger, log: Logger, started: number, signal: AbortSignal): Promise<PassOutcome> => {
     let conns;
     let orgs: OrganizationConnections | undefined;
     try {
@@ -212,7 +225,7 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
     }
     try {
       if (pendingAdoptions.length > 0) {
-        const adopted = await adoptServers(pendingAdoptions, conns.handles, store, { now, signal: abort.signal });
+        const adopted = await adoptServers(pendingAdoptions, conns.handles, store, { now, signal });
         for (const { server, result } of adopted) {
           if (result.kind === 'failed') log.warn({ server }, describeAdoption(server, result));
           else if (result.kind === 'mismatch') log.error({ server }, describeAdoption(server, result));
@@ -229,9 +242,10 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
         ...(gate ? { notifications: (plan, apply, outcome) => notificationsFor(plan, apply, outcome, tokens, now()) } : {}),
         trigger,
         allowLarge: opts.allowLarge,
-        signal: abort.signal,
-        // Fencing: a replica whose leadership lock went with its state store session (a failover, a cut
-        // connection) must not go on writing to Apple while another replica takes over.
+        signal,
+        // Fencing, second half: before each write, the lock is checked (and taken again if nobody took it
+        // meanwhile); a replica whose lock went with its state store session (a failover, a cut connection)
+        // must not go on writing to Apple while another replica takes over.
         beforeWrite: async () => {
           if (!(await store.tryAcquireLeadership(WRITER_LOCK, 'controller'))) throw new LeadershipLostError();
         },

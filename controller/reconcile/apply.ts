@@ -294,7 +294,16 @@ class ServerApplier {
     }
     // The UUID and its audit row are stored together (a crash between them would leave an unaudited define).
     const at = this.opts.now();
-    await this.store.completeDefine(key, res.profile_uuid, at, { runId: this.runId, server: this.sp.server, serial: null, action: 'define', before: null, after: res.profile_uuid, outcome: 'success', appleStatus: null, at });
+    const audit: AuditEntry = { runId: this.runId, server: this.sp.server, serial: null, action: 'define', before: null, after: res.profile_uuid, outcome: 'success', appleStatus: null, at };
+    try {
+      await this.store.completeDefine(key, res.profile_uuid, at, audit);
+    } catch (err) {
+      // The row was recorded with another UUID, or dropped, meanwhile: by a replica that lost leadership while
+      // its define of the same content was in flight. Apple defined this UUID all the same, so its audit row is
+      // kept on its own before the error ends this server's pass (the next pass plans from what is recorded).
+      if (storeErrorCode(err) === 'store-conflict' || storeErrorCode(err) === 'store-not-found') await this.store.appendAudit([audit]);
+      throw err;
+    }
     this.uuids.set(name, res.profile_uuid);
     this.result.defined.push({ profile: name, uuid: res.profile_uuid });
     if (devices.length > 0) await this.record('assign', name, (s) => this.fromUuidOf(s), res.profile_uuid, res.devices ?? {}, undefined, devices, round);
@@ -437,4 +446,10 @@ async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Pr
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   if (failure !== undefined) throw failure;
+}
+
+/** The `code` of a store error (store/errors.ts: told apart by code, not class), or undefined. */
+function storeErrorCode(err: unknown): string | undefined {
+  const code = err instanceof Error ? (err as Error & { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : undefined;
 }

@@ -104,6 +104,12 @@ export interface LeaderLock {
   releaseLeadership(name: string): Promise<void>;
   /** Who holds `name` now (another process, or this one), or null when it is free or the store cannot tell. */
   leadershipHolder(name: string): Promise<LeaderHolder | null>;
+  /**
+   * Calls `listener` when this store loses `name` without releasing it (PostgreSQL: the lock's session ended;
+   * SQLite: another process took the lock over), so that writes under it stop at once rather than at the next
+   * check; returns a function that unsubscribes. A memory store never loses a lock.
+   */
+  onLeadershipLost(name: string, listener: () => void): () => void;
 }
 
 /** What `migrate()` did. */

@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pgLib from 'pg';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startSimulator, type RunningSimulator } from '../../controller/sim/index.js';
 import { openStore } from '../../controller/store/index.js';
@@ -96,6 +98,47 @@ describe('depctl run as real processes', () => {
     await vi.waitFor(async () => expect((await controllerStatus(b.url)).leader).toBe(true), { timeout: 30_000, interval: 50 });
     const next = await push(config('Two'));
     await vi.waitFor(async () => expect((await controllerStatus(b.url)).lastAppliedRevision).toBe(next), { timeout: 30_000, interval: 50 });
+    expect(sim.inspect.requestCounts()['POST /profile']).toBe(2);
+  });
+
+  // Found by the crash soak: a leader whose lock session was cut retried a define Apple had answered 503 after
+  // the other replica had taken over and defined the same content: two profiles for one content.
+  it.runIf(pg)('a leader whose lock session ends stops its retries at once: the replica that takes over defines the content once', async () => {
+    sim.portal.addDevices(Array.from({ length: 20 }, () => ({ device_family: 'iPad', os: 'iPadOS', model: 'iPad' })));
+    const commit = await push(config('One'));
+    const state = `${pg}${pg?.includes('?') ? '&' : '?'}schema=fence_${process.pid}_${Date.now()}`;
+    const env = { DEPCTL_DEP_URL: sim.url };
+    // The first define is answered 503 with Retry-After: 3 s during which the leader loses its lock.
+    sim.injectFaults({ httpStatus: { status: 503, count: 1, path: '/profile', retryAfter: '3' } });
+    const a = await spawnController(args('a', state), env, dir);
+    children.push(a);
+    await vi.waitFor(() => expect(sim.inspect.requestCounts()['POST /profile']).toBe(1), { timeout: 30_000, interval: 10 });
+    const b = await spawnController(args('b', state), env, dir);
+    children.push(b);
+    await vi.waitFor(async () => expect((await controllerStatus(b.url)).phase).toBe('idle'), { timeout: 30_000, interval: 50 });
+    expect((await controllerStatus(b.url)).leader).toBe(false);
+    const admin = new pgLib.Client({ connectionString: pg });
+    await admin.connect();
+    try {
+      // Only the leadership connection of replica a (its application_name names its pid).
+      const cut = await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [`depctl controller pid ${a.child.pid} on ${hostname()}`.slice(0, 63)]);
+      expect(cut.rowCount).toBe(1);
+    } finally {
+      await admin.end();
+    }
+    // Replica a's pass ends on the lost lock, so the retry it was waiting for is gone with it (before the fence
+    // the retry went out after the Retry-After, while b defined the same content).
+    await vi.waitFor(() => expect(a.output()).toMatch(/no longer the leader[\s\S]*"result":"failed"[^\n]*reconcile pass finished/), { timeout: 30_000, interval: 20 });
+    // Whichever replica leads now (b, or a again if it took the free lock first) converges the fleet.
+    const leaderApplied = async (): Promise<string | null> => {
+      for (const x of [a, b]) {
+        const st = await controllerStatus(x.url);
+        if (st.leader) return st.lastAppliedRevision;
+      }
+      return null;
+    };
+    await vi.waitFor(async () => expect(await leaderApplied()).toBe(commit), { timeout: 30_000, interval: 50 });
+    expect(sim.inspect.profileCount()).toBe(1);
     expect(sim.inspect.requestCounts()['POST /profile']).toBe(2);
   });
 });

@@ -139,6 +139,29 @@ describe.skipIf(!url)('postgres (DEPCTL_TEST_POSTGRES_URL)', () => {
       expect(await leader.tryAcquireLeadership('controller')).toBe(false);
     });
 
+    it('tells who writes under the lock the moment its session ends, and says nothing on a release', async () => {
+      const leader = await open();
+      expect(await leader.tryAcquireLeadership('controller')).toBe(true);
+      let released = 0;
+      const stopReleased = leader.onLeadershipLost('controller', () => released++);
+      await leader.releaseLeadership('controller');
+      stopReleased();
+      expect(released).toBe(0);
+
+      expect(await leader.tryAcquireLeadership('controller')).toBe(true);
+      const lost = new Promise<string>((resolve) => leader.onLeadershipLost('controller', () => resolve('lost')));
+      let unsubscribed = 0;
+      leader.onLeadershipLost('controller', () => unsubscribed++)();
+      const killed = await raw<{ ok: boolean }>(
+        `SELECT pg_terminate_backend(pid) AS ok FROM pg_locks
+          WHERE locktype = 'advisory' AND classid = $1::int::oid AND objid = hashtext($2)::oid AND objsubid = 2 AND granted`,
+        [0x64657063, `${schema}:controller`],
+      );
+      expect(killed).toEqual([{ ok: true }]);
+      expect(await lost).toBe('lost');
+      expect(unsubscribed).toBe(0);
+    });
+
     it('upgrades a version-2 schema: results move to device_state, deferrals are counted through its partial index', async () => {
       const client = new pg.Client({ connectionString: url });
       await client.connect();

@@ -2,9 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openStore } from '../../controller/store/open-store.js';
-import { STALE_AFTER_MS } from '../../controller/store/sqlite/leader.js';
+import { HEARTBEAT_MS, SqliteLeadership, STALE_AFTER_MS } from '../../controller/store/sqlite/leader.js';
 
 describe('SQLite leadership across processes (lock row)', () => {
   let dir: string;
@@ -34,6 +34,30 @@ describe('SQLite leadership across processes (lock row)', () => {
     expect(await store.leadershipHolder('depctl-controller')).toBeNull();
     expect(await store.tryAcquireLeadership('depctl-controller', 'apply')).toBe(true);
     await store.close();
+  });
+
+  it("tells who writes under the lock when a heartbeat finds it taken over, and not while it is this store's", () => {
+    vi.useFakeTimers();
+    const db = new Database(path);
+    try {
+      const lock = new SqliteLeadership(db);
+      expect(lock.tryAcquire('depctl-controller', 'controller')).toBe(true);
+      let lost = 0;
+      lock.onLost('depctl-controller', () => lost++);
+      vi.advanceTimersByTime(HEARTBEAT_MS * 2);
+      expect(lost).toBe(0);
+      expect(lock.holds('depctl-controller')).toBe(true);
+      // Another process judged this one gone and took the row.
+      db.prepare("UPDATE leader_locks SET token = 'other', pid = 1234, host = 'elsewhere' WHERE name = ?").run('depctl-controller');
+      vi.advanceTimersByTime(HEARTBEAT_MS);
+      expect(lost).toBe(1);
+      expect(lock.holds('depctl-controller')).toBe(false);
+      vi.advanceTimersByTime(HEARTBEAT_MS * 2);
+      expect(lost).toBe(1);
+    } finally {
+      vi.useRealTimers();
+      db.close();
+    }
   });
 
   it('respects a live holder on another host until its heartbeat is stale', async () => {

@@ -487,6 +487,11 @@ export class MemoryStore implements Store {
     this.held.delete(name);
   }
 
+  /** See LeaderLock.onLeadershipLost: a lock held in this process is only ever released, never lost. */
+  onLeadershipLost(): () => void {
+    return () => undefined;
+  }
+
   /** See LeaderLock.leadershipHolder: held in this process, so this process is the holder. */
   async leadershipHolder(name: string): Promise<LeaderHolder | null> {
     return this.db.leaders.has(name) ? { owner: null, pid: process.pid, host: null, since: null } : null;

@@ -25,6 +25,7 @@ export class PostgresLeadership {
   private readonly config: pg.ClientConfig;
   private readonly scope: string;
   private readonly held = new Map<string, pg.Client>();
+  private readonly listeners = new Map<string, Set<() => void>>();
 
   /** `scope` (the schema) keeps locks of independent stores in one database apart. */
   constructor(config: pg.ClientConfig, scope: string) {
@@ -49,12 +50,26 @@ export class PostgresLeadership {
       await client.end().catch(() => undefined);
       throw err;
     }
-    // A lost connection means a lost lock: forget it so the next tryAcquire competes again.
-    client.on('error', () => {
-      if (this.held.get(name) === client) this.held.delete(name);
-    });
+    // A lost connection means a lost lock: forget it so the next tryAcquire competes again, and tell whoever
+    // writes under it (a pass in flight stops before its next call to Apple, see onLost). A terminated backend
+    // emits 'error' and then 'end'; a connection closed without an error only 'end'.
+    const lost = (): void => {
+      if (this.held.get(name) !== client) return;
+      this.held.delete(name);
+      for (const listener of [...(this.listeners.get(name) ?? [])]) listener();
+    };
+    client.on('error', lost);
+    client.on('end', lost);
     this.held.set(name, client);
     return true;
+  }
+
+  /** Calls `listener` when the lock for `name` is lost without a release (see LeaderLock.onLeadershipLost). */
+  onLost(name: string, listener: () => void): () => void {
+    let set = this.listeners.get(name);
+    if (!set) this.listeners.set(name, (set = new Set()));
+    set.add(listener);
+    return () => void set.delete(listener);
   }
 
   /** Releases the lock by closing its connection (PostgreSQL drops session locks with it). */

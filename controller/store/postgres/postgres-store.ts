@@ -327,4 +327,9 @@ export class PostgresStore implements Store {
   releaseLeadership(name: string): Promise<void> {
     return this.leadership.release(name);
   }
+
+  /** See LeaderLock.onLeadershipLost (the lock's connection ended: 'error' or 'end'). */
+  onLeadershipLost(name: string, listener: () => void): () => void {
+    return this.leadership.onLost(name, listener);
+  }
 }

@@ -41,6 +41,7 @@ export class SqliteLeadership {
   private readonly token = randomUUID();
   private readonly host = hostname();
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly listeners = new Map<string, Set<() => void>>();
   private ready = false;
 
   constructor(
@@ -85,6 +86,14 @@ export class SqliteLeadership {
     return held;
   }
 
+  /** Calls `listener` when a heartbeat finds the lock for `name` taken over (see LeaderLock.onLeadershipLost). */
+  onLost(name: string, listener: () => void): () => void {
+    let set = this.listeners.get(name);
+    if (!set) this.listeners.set(name, (set = new Set()));
+    set.add(listener);
+    return () => void set.delete(listener);
+  }
+
   /** Whether this store holds `name` (it may have been taken over after a long pause). */
   holds(name: string): boolean {
     return this.timers.has(name);
@@ -95,8 +104,12 @@ export class SqliteLeadership {
     const timer = setInterval(() => {
       try {
         const r = this.db.prepare('UPDATE leader_locks SET heartbeat = ? WHERE name = ? AND token = ?').run(this.clock(), name, this.token);
-        // Taken over (this process was judged gone): stop claiming it; the next tryAcquire competes again.
-        if (r.changes === 0) this.stopBeat(name);
+        // Taken over (this process was judged gone): stop claiming it, and tell whoever writes under it; the
+        // next tryAcquire competes again.
+        if (r.changes === 0) {
+          this.stopBeat(name);
+          for (const listener of [...(this.listeners.get(name) ?? [])]) listener();
+        }
       } catch {
         // Busy or closing: the next beat tries again, and six missed beats are needed to lose the lock.
       }

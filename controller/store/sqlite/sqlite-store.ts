@@ -498,4 +498,9 @@ export class SqliteStore implements Store {
   async leadershipHolder(name: string): Promise<LeaderHolder | null> {
     return this.leadership.holder(name);
   }
+
+  /** See LeaderLock.onLeadershipLost (a heartbeat found the lock row taken over). */
+  onLeadershipLost(name: string, listener: () => void): () => void {
+    return this.leadership.onLost(name, listener);
+  }
 }

@@ -395,6 +395,26 @@ describe('applyPlan', () => {
     expect(r.servers[0]?.succeeded).toBe(2);
   });
 
+  // Found by the crash soak with two replicas: a replica that lost leadership while its define was in flight
+  // recorded the content under its UUID while the new leader defined it again; the new leader's define, which
+  // Apple made, lost its audit row with the failed completeDefine.
+  it('a define recorded meanwhile under another UUID still gets its audit row, and the recorded UUID stays', async () => {
+    const c = config();
+    const p = await plan(c, [device('IPAD1')]);
+    expect(p.servers[0]?.defines).toHaveLength(1);
+    client.onDefine = (pr) => {
+      // The other replica's answer is recorded while this define is at Apple.
+      void store.completeDefine({ server: 'paris', name: 'ipads', contentHash: IPADS_HASH }, 'UUID-OTHER', clock.now());
+      return { profile_uuid: 'UUID-MINE', devices: Object.fromEntries((pr.devices ?? []).map((s) => [s, 'SUCCESS'])) };
+    };
+    const r = await apply(p, c);
+    expect(r.result).toBe('failed');
+    expect(r.servers[0]?.problem?.message).toMatch(/already defined as UUID-OTHER/);
+    const audit = await store.readAudit({ runId: r.runId, limit: 100 });
+    expect(audit.filter((a) => a.action === 'define')).toMatchObject([{ after: 'UUID-MINE', outcome: 'success', serial: null }]);
+    expect((await store.listProfiles('paris')).map((x) => [x.state, x.uuid])).toEqual([['defined', 'UUID-OTHER']]);
+  });
+
   // Regression (fixed in 8874474): serials sent with a define were audited with `before: null`.
   it('the audit of serials sent with a define keeps the profile each device had before', async () => {
     const c = config();
