@@ -8,7 +8,7 @@ import { examples } from './help.js';
 import { createProgress, progressWanted } from './progress.js';
 import type { LeaderHolder, Store } from '../store/index.js';
 import type { ApplyResult } from '../reconcile/apply.js';
-import { runPass } from '../reconcile/pass.js';
+import { LeadershipLostError, runPass } from '../reconcile/pass.js';
 import type { PassOutcome } from '../reconcile/outcome.js';
 import { hasAnyChanges, type Plan } from '../reconcile/plan.js';
 import type { OrganizationApplyResult } from '../ownership/apply.js';
@@ -103,6 +103,10 @@ export const registerApply: Register = (program, io, setExit) => {
         };
         let declined = false;
         const ownership = { organizations: session.organizations.handles, store: session.store };
+        // Fencing as in `depctl run`: the writer lock lost (its PostgreSQL session ended) cancels the calls in
+        // flight and the retries to come, and each write checks the lock first.
+        const fence = new AbortController();
+        const unfence = session.store.onLeadershipLost(WRITER_LOCK, () => fence.abort(new LeadershipLostError()));
         const report = await runPass(session.config, { handles: session.connections.handles, clients: session.connections.clients, store: session.store, now: session.now, ownership }, {
           commit: session.commit,
           trigger: 'cli',
@@ -112,7 +116,10 @@ export const registerApply: Register = (program, io, setExit) => {
           // The CLI exits after the apply and the next plan syncs anyway; the controller settles, because its
           // status is read between passes.
           settle: false,
-          ...(io.signal ? { signal: io.signal } : {}),
+          signal: io.signal ? AbortSignal.any([io.signal, fence.signal]) : fence.signal,
+          beforeWrite: async () => {
+            if (!(await session.store.tryAcquireLeadership(WRITER_LOCK, 'apply'))) throw new LeadershipLostError();
+          },
           ...(session.only ? { only: session.only } : {}),
           onObserveProgress: (p) => progress.observe(p),
           onApplyProgress: (p) => progress.apply(p),
@@ -123,7 +130,7 @@ export const registerApply: Register = (program, io, setExit) => {
             declined = !(await io.confirm('Apply these changes to Apple?'));
             return !declined;
           },
-        });
+        }).finally(unfence);
         progress.clear();
         const { plan, apply } = report;
         // Activities of earlier passes that Apple finished (this pass polled them first), on stderr when stdout is JSON.
