@@ -41,6 +41,35 @@ export async function takeWriterLock(store: Store): Promise<void> {
   throw new Error(`${describeHolder(holder)} holds the lock; try again later`);
 }
 
+/** See {@link fenceWrites}. */
+export interface WriteFence {
+  /** `outer` and the fence: aborted with LeadershipLostError the moment the store reports the lock lost. */
+  signal: AbortSignal;
+  /** Checks the lock before a write to Apple (taking it again if nobody took it meanwhile). */
+  beforeWrite: () => Promise<void>;
+  /** Stops listening for the loss. */
+  end: () => void;
+}
+
+/**
+ * Fences a pass's writes to Apple on the writer lock (`depctl run` and `depctl apply`): the moment the store
+ * reports the lock lost (PostgreSQL: its session ended; SQLite: taken over), the pass's calls in flight and the
+ * retries still to come are cancelled, and each write checks the lock first. Without the first half, a write
+ * Apple answered 503 was retried after another replica had taken over and planned the same work (the crash
+ * soak: one profile content defined twice, by each replica).
+ */
+export function fenceWrites(store: Store, owner: 'controller' | 'apply', outer?: AbortSignal): WriteFence {
+  const fence = new AbortController();
+  const end = store.onLeadershipLost(WRITER_LOCK, () => fence.abort(new LeadershipLostError()));
+  return {
+    signal: outer ? AbortSignal.any([outer, fence.signal]) : fence.signal,
+    beforeWrite: async () => {
+      if (!(await store.tryAcquireLeadership(WRITER_LOCK, owner))) throw new LeadershipLostError();
+    },
+    end,
+  };
+}
+
 /**
  * Registers `depctl apply [DIR]`: makes the plan (or checks a saved one is still what it would do), shows it,
  * and carries it out. Exit 0 converged, 1 on errors or a partial apply.
@@ -103,10 +132,7 @@ export const registerApply: Register = (program, io, setExit) => {
         };
         let declined = false;
         const ownership = { organizations: session.organizations.handles, store: session.store };
-        // Fencing as in `depctl run`: the writer lock lost (its PostgreSQL session ended) cancels the calls in
-        // flight and the retries to come, and each write checks the lock first.
-        const fence = new AbortController();
-        const unfence = session.store.onLeadershipLost(WRITER_LOCK, () => fence.abort(new LeadershipLostError()));
+        const fence = fenceWrites(session.store, 'apply', io.signal);
         const report = await runPass(session.config, { handles: session.connections.handles, clients: session.connections.clients, store: session.store, now: session.now, ownership }, {
           commit: session.commit,
           trigger: 'cli',
@@ -116,10 +142,8 @@ export const registerApply: Register = (program, io, setExit) => {
           // The CLI exits after the apply and the next plan syncs anyway; the controller settles, because its
           // status is read between passes.
           settle: false,
-          signal: io.signal ? AbortSignal.any([io.signal, fence.signal]) : fence.signal,
-          beforeWrite: async () => {
-            if (!(await session.store.tryAcquireLeadership(WRITER_LOCK, 'apply'))) throw new LeadershipLostError();
-          },
+          signal: fence.signal,
+          beforeWrite: fence.beforeWrite,
           ...(session.only ? { only: session.only } : {}),
           onObserveProgress: (p) => progress.observe(p),
           onApplyProgress: (p) => progress.apply(p),
@@ -130,7 +154,7 @@ export const registerApply: Register = (program, io, setExit) => {
             declined = !(await io.confirm('Apply these changes to Apple?'));
             return !declined;
           },
-        }).finally(unfence);
+        }).finally(fence.end);
         progress.clear();
         const { plan, apply } = report;
         // Activities of earlier passes that Apple finished (this pass polled them first), on stderr when stdout is JSON.

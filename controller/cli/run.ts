@@ -7,12 +7,12 @@ import { ExitCode, type CliIo } from './io.js';
 import { connectServers, openState, runtimeSettings, settingsLoadOptions, trustOf, type RuntimeSettings } from './runtime.js';
 import { loadConfig } from '../config/load.js';
 import type { DepConfig } from '../config/types.js';
-import { LeadershipLostError, runPass } from '../reconcile/pass.js';
+import { runPass } from '../reconcile/pass.js';
 import { OrganizationClientPool, connectOrganizations, type OrganizationConnections } from './organizations.js';
 import type { ObserveProgress } from '../reconcile/observe.js';
 import type { ApplyProgress } from '../reconcile/apply.js';
 import { adoptServers, describeAdoption, type AdoptSpec } from '../reconcile/identity.js';
-import { collectAdoptSpec, WRITER_LOCK } from './apply.js';
+import { collectAdoptSpec, fenceWrites, WRITER_LOCK, type WriteFence } from './apply.js';
 import type { PassOutcome } from '../reconcile/outcome.js';
 import { organizationStatuses, recentRuns, serverDetails } from '../reconcile/status-details.js';
 import { ControllerLoop, DEFAULT_TIMING, type LoopEvent, type Trigger } from '../reconcile/loop.js';
@@ -199,19 +199,16 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
     const log = logger.child({ revision: revision.slice(0, 12), trigger });
     const started = Date.now();
     enrollment.setConfig(config);
-    // Fencing, first half: the moment the store reports the leadership lock lost (its session ended, or another
-    // process took it over), this pass's calls in flight and the retries still to come are cancelled. Without
-    // it a write Apple answered 503 was retried after another replica had taken over and planned the same work
-    // (the crash soak: one profile content defined twice, by each replica).
-    const fence = new AbortController();
-    const unfence = store.onLeadershipLost(WRITER_LOCK, () => fence.abort(new LeadershipLostError()));
+    // A replica whose lock went with its state store session (a failover, a cut connection) must not go on
+    // writing to Apple while another replica takes over (fenceWrites).
+    const fence = fenceWrites(store, 'controller', abort.signal);
     try {
-      return await reconcileFenced(config, revision, trigger, log, started, AbortSignal.any([abort.signal, fence.signal]));
+      return await reconcileFenced(config, revision, trigger, log, started, fence);
     } finally {
-      unfence();
+      fence.end();
     }
   };
-  const reconcileFenced = async (config: DepConfig, revision: string, trigger: Trigger, log: Logger, started: number, signal: AbortSignal): Promise<PassOutcome> => {
+  const reconcileFenced = async (config: DepConfig, revision: string, trigger: Trigger, log: Logger, started: number, fence: WriteFence): Promise<PassOutcome> => {
     let conns;
     let orgs: OrganizationConnections | undefined;
     try {
@@ -225,7 +222,7 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
     }
     try {
       if (pendingAdoptions.length > 0) {
-        const adopted = await adoptServers(pendingAdoptions, conns.handles, store, { now, signal });
+        const adopted = await adoptServers(pendingAdoptions, conns.handles, store, { now, signal: fence.signal });
         for (const { server, result } of adopted) {
           if (result.kind === 'failed') log.warn({ server }, describeAdoption(server, result));
           else if (result.kind === 'mismatch') log.error({ server }, describeAdoption(server, result));
@@ -242,13 +239,8 @@ export async function startController(opts: RunOptions, settings: RuntimeSetting
         ...(gate ? { notifications: (plan, apply, outcome) => notificationsFor(plan, apply, outcome, tokens, now()) } : {}),
         trigger,
         allowLarge: opts.allowLarge,
-        signal,
-        // Fencing, second half: before each write, the lock is checked (and taken again if nobody took it
-        // meanwhile); a replica whose lock went with its state store session (a failover, a cut connection)
-        // must not go on writing to Apple while another replica takes over.
-        beforeWrite: async () => {
-          if (!(await store.tryAcquireLeadership(WRITER_LOCK, 'controller'))) throw new LeadershipLostError();
-        },
+        signal: fence.signal,
+        beforeWrite: fence.beforeWrite,
         beforeApply: (plan) => {
           log.info({ ...plan.summary }, 'applying changes');
           return true;

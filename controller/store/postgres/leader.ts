@@ -6,6 +6,7 @@
 import { hostname } from 'node:os';
 import pg from 'pg';
 import type { LeaderHolder } from '../ports.js';
+import { LockLossListeners } from '../lock-loss.js';
 
 /**
  * The leadership connection's application_name says who holds the lock, so another process can name it
@@ -25,7 +26,7 @@ export class PostgresLeadership {
   private readonly config: pg.ClientConfig;
   private readonly scope: string;
   private readonly held = new Map<string, pg.Client>();
-  private readonly listeners = new Map<string, Set<() => void>>();
+  private readonly listeners = new LockLossListeners();
 
   /** `scope` (the schema) keeps locks of independent stores in one database apart. */
   constructor(config: pg.ClientConfig, scope: string) {
@@ -56,7 +57,7 @@ export class PostgresLeadership {
     const lost = (): void => {
       if (this.held.get(name) !== client) return;
       this.held.delete(name);
-      for (const listener of [...(this.listeners.get(name) ?? [])]) listener();
+      this.listeners.notify(name);
     };
     client.on('error', lost);
     client.on('end', lost);
@@ -66,10 +67,7 @@ export class PostgresLeadership {
 
   /** Calls `listener` when the lock for `name` is lost without a release (see LeaderLock.onLeadershipLost). */
   onLost(name: string, listener: () => void): () => void {
-    let set = this.listeners.get(name);
-    if (!set) this.listeners.set(name, (set = new Set()));
-    set.add(listener);
-    return () => void set.delete(listener);
+    return this.listeners.add(name, listener);
   }
 
   /** Releases the lock by closing its connection (PostgreSQL drops session locks with it). */

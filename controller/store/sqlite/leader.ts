@@ -10,6 +10,7 @@ import type Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { LeaderHolder } from '../ports.js';
+import { LockLossListeners } from '../lock-loss.js';
 
 /** How often a holder refreshes its heartbeat. */
 export const HEARTBEAT_MS = 10_000;
@@ -41,7 +42,7 @@ export class SqliteLeadership {
   private readonly token = randomUUID();
   private readonly host = hostname();
   private readonly timers = new Map<string, NodeJS.Timeout>();
-  private readonly listeners = new Map<string, Set<() => void>>();
+  private readonly listeners = new LockLossListeners();
   private ready = false;
 
   constructor(
@@ -88,10 +89,7 @@ export class SqliteLeadership {
 
   /** Calls `listener` when a heartbeat finds the lock for `name` taken over (see LeaderLock.onLeadershipLost). */
   onLost(name: string, listener: () => void): () => void {
-    let set = this.listeners.get(name);
-    if (!set) this.listeners.set(name, (set = new Set()));
-    set.add(listener);
-    return () => void set.delete(listener);
+    return this.listeners.add(name, listener);
   }
 
   /** Whether this store holds `name` (it may have been taken over after a long pause). */
@@ -108,7 +106,7 @@ export class SqliteLeadership {
         // next tryAcquire competes again.
         if (r.changes === 0) {
           this.stopBeat(name);
-          for (const listener of [...(this.listeners.get(name) ?? [])]) listener();
+          this.listeners.notify(name);
         }
       } catch {
         // Busy or closing: the next beat tries again, and six missed beats are needed to lose the lock.
