@@ -122,5 +122,7 @@ describe('notification outbox across SIGKILL and restarts (depctl run, SQLite)',
     expect(receiver.received[1]!.text).toContain(worse.slice(0, 12));
     expect(new Set(receiver.received.map((r) => r.id)).size).toBe(2);
     expect(third.output()).not.toContain('SECRET-PATH');
-  });
+    // Three controller starts, a 5 s backoff, the 10 s drain timer and a 5 s poll: ~27 s on an idle machine,
+    // so the default 60 s leaves too little room on a loaded one.
+  }, 120_000);
 });
